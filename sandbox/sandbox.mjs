@@ -1,0 +1,231 @@
+// kap-bridge HAPI FHIR sandbox: build and run the local HAPI FHIR JPA server (sandbox/hapi).
+// Plain Node 20 ESM, built-ins only. Used by sandbox/run.mjs (npm run sandbox),
+// test/global-setup.mjs and sandbox/smoke.mjs.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const HAPI_DIR = join(HERE, 'hapi');
+export const JAR_PATH = join(HAPI_DIR, 'target', 'kap-hapi-sandbox.jar');
+
+/** JVM flags measured on a 2-core / 24 GiB machine (see sandbox/README.md). Override with KAP_SANDBOX_JAVA_OPTS. */
+export const DEFAULT_JAVA_OPTS = [
+  '-Xms256m',
+  '-Xmx1g',
+  '-XX:+UseSerialGC',
+  '-XX:TieredStopAtLevel=1',
+  '-Xss512k',
+  '-XX:ReservedCodeCacheSize=128m',
+  '-Djava.awt.headless=true',
+];
+
+const MISSING_TOOLS_MESSAGE =
+  'The HAPI FHIR sandbox needs a JDK 17+ (`java`) and Maven (`mvn`) on PATH: install JDK 17+ and Maven, ' +
+  'or set KAP_FHIR_BASE_URL to a running HAPI server (e.g. the docker-compose one: ' +
+  'KAP_FHIR_BASE_URL=http://127.0.0.1:8080/fhir).';
+
+const noop = () => {};
+
+function hasCommand(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+function newestMtime(path) {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const name of readdirSync(path)) {
+    newest = Math.max(newest, newestMtime(join(path, name)));
+  }
+  return newest;
+}
+
+/** True when the jar is missing or older than pom.xml / src. */
+export function jarIsStale() {
+  if (!existsSync(JAR_PATH)) return true;
+  const jarTime = statSync(JAR_PATH).mtimeMs;
+  const srcTime = Math.max(newestMtime(join(HAPI_DIR, 'pom.xml')), newestMtime(join(HAPI_DIR, 'src')));
+  return srcTime > jarTime;
+}
+
+/**
+ * Builds sandbox/hapi/target/kap-hapi-sandbox.jar with Maven when it is missing or stale.
+ * @param {{log?: (msg: string) => void}} [opts]
+ * @returns {Promise<string>} the jar path
+ */
+export async function ensureJar({ log = noop } = {}) {
+  if (!hasCommand('java', ['-version'])) throw new Error(MISSING_TOOLS_MESSAGE);
+  if (!jarIsStale()) return JAR_PATH;
+  if (!hasCommand('mvn', ['-v'])) throw new Error(MISSING_TOOLS_MESSAGE);
+
+  log(`[sandbox] building ${JAR_PATH} with Maven (first build downloads HAPI FHIR, a few minutes)...`);
+  const started = Date.now();
+  mkdirSync(join(HAPI_DIR, 'target'), { recursive: true });
+  const buildLog = join(HAPI_DIR, 'target', 'build.log');
+  const fd = openSync(buildLog, 'w');
+  try {
+    const code = await new Promise((resolve, reject) => {
+      const child = spawn('mvn', ['-q', '-B', 'package', '-DskipTests'], {
+        cwd: HAPI_DIR,
+        stdio: ['ignore', fd, fd],
+      });
+      child.on('error', reject);
+      child.on('exit', (c, signal) => resolve(signal ? 1 : c));
+    });
+    if (code !== 0 || !existsSync(JAR_PATH)) {
+      throw new Error(
+        `Maven build of the HAPI FHIR sandbox failed (exit ${code}); see ${buildLog}:\n${tail(buildLog, 40)}`,
+      );
+    }
+  } finally {
+    closeSync(fd);
+  }
+  log(`[sandbox] built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return JAR_PATH;
+}
+
+/** Last `lines` lines of a text file ('' if it does not exist). */
+export function tail(file, lines = 60) {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Asks the OS for a free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls GET {baseUrl}/metadata until it answers 200.
+ * @param {string} baseUrl e.g. http://127.0.0.1:8090/fhir
+ * @param {number} [timeoutMs]
+ * @param {{isAlive?: () => boolean, describe?: () => string}} [opts] stop early when the process died
+ */
+export async function waitForMetadata(baseUrl, timeoutMs = 120_000, { isAlive = () => true, describe = () => '' } = {}) {
+  const url = `${baseUrl.replace(/\/+$/, '')}/metadata`;
+  const deadline = Date.now() + timeoutMs;
+  let lastError = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (!isAlive()) {
+      throw new Error(`HAPI FHIR server exited before ${url} answered.${describe()}`);
+    }
+    try {
+      const res = await fetch(url, {
+        headers: { accept: 'application/fhir+json' },
+        signal: AbortSignal.timeout(Math.max(1000, Math.min(10_000, deadline - Date.now()))),
+      });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      lastError = `HTTP ${res.status}`;
+    } catch (err) {
+      lastError = err?.cause?.code ?? err?.message ?? String(err);
+    }
+    await sleep(500);
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for GET ${url} to answer 200 (last: ${lastError}).${describe()}`);
+}
+
+/**
+ * Starts the sandbox jar: java -jar kap-hapi-sandbox.jar, FHIR R4 at http://127.0.0.1:<port>/fhir.
+ * @param {{port?: number, dbFile?: string, timeoutMs?: number, log?: (msg: string) => void, jar?: string, javaOpts?: string[]}} [opts]
+ * @returns {Promise<{baseUrl: string, port: number, pid: number, logFile: string, startupMs: number, stop: () => Promise<void>}>}
+ */
+export async function startSandbox({ port, dbFile, timeoutMs = 180_000, log = noop, jar = JAR_PATH, javaOpts } = {}) {
+  if (!existsSync(jar)) throw new Error(`HAPI sandbox jar not found at ${jar}; call ensureJar() first.`);
+  const thePort = port ? Number(port) : await freePort();
+  const baseUrl = `http://127.0.0.1:${thePort}/fhir`;
+  mkdirSync(join(HAPI_DIR, 'target'), { recursive: true });
+  const logFile = join(HAPI_DIR, 'target', `sandbox-${thePort}.log`);
+  const fd = openSync(logFile, 'w');
+
+  const opts =
+    javaOpts ?? (process.env.KAP_SANDBOX_JAVA_OPTS ? process.env.KAP_SANDBOX_JAVA_OPTS.split(/\s+/).filter(Boolean) : DEFAULT_JAVA_OPTS);
+  const env = { ...process.env, HAPI_PORT: String(thePort) };
+  if (dbFile) env.HAPI_DB_FILE = dbFile;
+  else delete env.HAPI_DB_FILE;
+
+  const started = Date.now();
+  const child = spawn('java', [...opts, '-jar', jar], {
+    cwd: HAPI_DIR,
+    env,
+    stdio: ['ignore', fd, fd],
+    detached: false,
+  });
+  closeSync(fd);
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+    child.on('error', (err) => {
+      exited = { code: -1, signal: null, err };
+      resolve(exited);
+    });
+  });
+
+  const stop = async (graceMs = 15_000) => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const timer = sleep(graceMs).then(() => 'timeout');
+    const r = await Promise.race([exitPromise, timer]);
+    if (r === 'timeout' && !exited) {
+      child.kill('SIGKILL');
+      await exitPromise;
+    }
+  };
+
+  // Do not leave a java process behind when our own process goes away.
+  const onExit = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
+
+  log(`[sandbox] starting HAPI FHIR (pid ${child.pid}) at ${baseUrl}, log ${logFile}`);
+  try {
+    await waitForMetadata(baseUrl, timeoutMs, {
+      isAlive: () => !exited,
+      describe: () =>
+        `${exited ? ` Exit: ${JSON.stringify({ code: exited.code, signal: exited.signal })}.` : ''}\n--- tail of ${logFile} ---\n${tail(logFile, 60)}`,
+    });
+  } catch (err) {
+    await stop(5_000);
+    process.removeListener('exit', onExit);
+    throw err;
+  }
+  const startupMs = Date.now() - started;
+  return {
+    baseUrl,
+    port: thePort,
+    pid: child.pid,
+    logFile,
+    startupMs,
+    stop: async () => {
+      await stop();
+      process.removeListener('exit', onExit);
+    },
+  };
+}

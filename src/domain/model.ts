@@ -1,0 +1,218 @@
+/**
+ * The KAP domain: what a ketamine-assisted psychotherapy course is made of, in the words of the
+ * therapist and the prescriber. Plain data, no I/O; FHIR lives in src/mapping.
+ *
+ * Dates are ISO 8601 strings as FHIR carries them (`date` YYYY-MM-DD or `dateTime` with offset),
+ * so that mapping round-trips exactly and readiness can compare them without a clock.
+ */
+
+/** An identifier as the outside world gives it: a namespace and a value (FHIR Identifier). */
+export interface BusinessIdentifier {
+  system: string;
+  value: string;
+}
+
+/** A pointer to the FHIR resource a domain value came from or was written as, `Type/id[/_history/v]`. */
+export type FhirSource = string;
+
+/** Links the therapist's client to the prescriber's Patient. Matched by identifiers only. */
+export interface PatientLink {
+  /** kap-bridge's own id for the patient. */
+  id: string;
+  /** The therapist system's client id and the EHR's MRN, among others. */
+  identifiers: BusinessIdentifier[];
+  /** The EHR Patient this link points at, `Patient/<id>`, once known. */
+  ehrPatient?: string;
+}
+
+export type EpisodeType = 'individual' | 'couples';
+export type EpisodeStatus = 'planned' | 'active' | 'onhold' | 'finished' | 'cancelled' | 'entered-in-error';
+
+/** A KAP course: EpisodeOfCare + CarePlan. Couples (KARP) episodes have two patients. */
+export interface Episode {
+  id: string;
+  type: EpisodeType;
+  status: EpisodeStatus;
+  /** One patient id for an individual course, two for a couples course. */
+  patients: string[];
+  /** The therapist (Practitioner reference) who runs the course. */
+  therapist?: string;
+  start?: string;
+  end?: string;
+  /** The patient's own words for what they hope from the course (Goal / CarePlan description). */
+  intention?: string;
+  /** How many sessions of each phase the plan foresees. */
+  plannedSessions: Record<SessionPhase, number>;
+}
+
+export type SessionPhase = 'preparation' | 'medicine' | 'integration';
+export type SessionStatus = 'planned' | 'in-progress' | 'finished' | 'cancelled' | 'entered-in-error';
+
+/**
+ * One session (Encounter). In a couples course each partner has their own session, `partOf` a
+ * joint session whose subject is the couple (a Group of the two patients).
+ */
+export interface Session {
+  id: string;
+  episodeId: string;
+  phase: SessionPhase;
+  status: SessionStatus;
+  /** The patient; absent on a joint couples session, which has `couple` instead. */
+  patientId?: string;
+  /** The two patient ids of a joint couples session. */
+  couple?: [string, string];
+  /** The joint session this partner session is part of. */
+  jointSessionId?: string;
+  start?: string;
+  end?: string;
+  therapist?: string;
+}
+
+export type ConsentStatus = 'draft' | 'proposed' | 'active' | 'rejected' | 'inactive' | 'entered-in-error';
+
+/** The signed informed consent agreement for the course. */
+export interface InformedConsent {
+  id: string;
+  patientId: string;
+  episodeId?: string;
+  status: ConsentStatus;
+  /** When the patient signed. */
+  dateTime: string;
+  /** The signed agreement: a URL or DocumentReference the EHR can resolve. */
+  document?: { url?: string; contentType?: string; title?: string; documentReference?: string };
+}
+
+export type ClearanceResult = 'cleared' | 'not-cleared' | 'needs-review';
+
+/** The prescriber's medical clearance decision (an Observation with a validity period). */
+export interface ClearanceDecision {
+  id: string;
+  patientId: string;
+  result: ClearanceResult;
+  status: 'preliminary' | 'final' | 'amended' | 'cancelled' | 'entered-in-error';
+  decidedAt: string;
+  /** Last day (or instant) the clearance holds. */
+  validUntil?: string;
+  /** The prescriber (Practitioner reference). */
+  prescriber?: string;
+  note?: string;
+  source?: FhirSource;
+}
+
+export type PrescriptionStatus = 'active' | 'on-hold' | 'cancelled' | 'completed' | 'stopped' | 'entered-in-error' | 'draft' | 'unknown';
+
+export type Route = 'sublingual' | 'intramuscular' | 'intranasal' | 'oral' | 'intravenous';
+
+/** What was prescribed. Ketamine may arrive as an RxNorm code, as text, or as a compounded Medication. */
+export interface Medication {
+  /** RxNorm code when one was sent (6130 is the ingredient ketamine). */
+  rxnorm?: string;
+  /** What a person reads: "ketamine 100 mg sublingual troche". */
+  text: string;
+  /** Compounded form (troche, rapidly dissolving tablet) where no RxNorm clinical drug exists. */
+  form?: string;
+  isKetamine: boolean;
+}
+
+export interface Dose {
+  value: number;
+  unit: string;
+}
+
+/** A ketamine prescription (MedicationRequest). */
+export interface Prescription {
+  id: string;
+  patientId: string;
+  status: PrescriptionStatus;
+  medication: Medication;
+  /** Dose per medicine session. Absent only when an EHR sent dosage as free text we could not read. */
+  dosePerSession?: Dose;
+  /** The dosage as the prescriber wrote it, when it came as text. */
+  dosageText?: string;
+  route?: Route;
+  /** Number of medicine-session doses authorised (dispenseRequest.numberOfRepeatsAllowed + 1). */
+  dosesAuthorised?: number;
+  validFrom?: string;
+  validUntil?: string;
+  authoredOn?: string;
+  prescriber?: string;
+  /** Why it is on hold, cancelled or stopped, as the prescriber said it. */
+  statusReason?: string;
+  source?: FhirSource;
+}
+
+/** The pharmacy handing the ketamine to the patient (MedicationDispense). */
+export interface Dispense {
+  id: string;
+  patientId: string;
+  prescriptionId?: string;
+  status: 'preparation' | 'in-progress' | 'cancelled' | 'on-hold' | 'completed' | 'entered-in-error' | 'stopped' | 'declined' | 'unknown';
+  quantity?: Dose;
+  whenHandedOver?: string;
+  medication: Medication;
+  source?: FhirSource;
+}
+
+/** A dose taken in a medicine session, self-administered under supervision (MedicationAdministration). */
+export interface Administration {
+  id: string;
+  patientId: string;
+  sessionId: string;
+  prescriptionId?: string;
+  status: 'in-progress' | 'not-done' | 'on-hold' | 'completed' | 'entered-in-error' | 'stopped' | 'unknown';
+  medication: Medication;
+  dose: Dose;
+  route: Route;
+  administeredAt: string;
+  source?: FhirSource;
+}
+
+/** PHQ-9 answers, items 1..9, each 0..3. */
+export type Phq9Items = [number, number, number, number, number, number, number, number, number];
+
+export type CssrsRisk = 'low' | 'moderate' | 'high';
+
+/** Observation values kap-bridge knows, by kind. */
+export type ObservationValue =
+  | { kind: 'phq9'; total: number; items?: Phq9Items }
+  | { kind: 'gad7'; total: number }
+  | { kind: 'pcl5'; total: number }
+  | { kind: 'cssrs'; risk: CssrsRisk }
+  | { kind: 'mental-status'; findings: string }
+  | { kind: 'blood-pressure'; systolic: number; diastolic: number }
+  | { kind: 'heart-rate'; perMinute: number }
+  | { kind: 'spo2'; percent: number }
+  /** CADSS total (0..92): Clinician-Administered Dissociative States Scale. */
+  | { kind: 'dissociation'; cadss: number }
+  /** MOAA/S score (0..5): Modified Observer's Assessment of Alertness/Sedation. */
+  | { kind: 'sedation'; moaas: number };
+
+export type ObservationKind = ObservationValue['kind'];
+
+/** A score, vital sign, mental-status finding or session effect (Observation). */
+export interface KapObservation {
+  id: string;
+  patientId: string;
+  sessionId?: string;
+  status: 'registered' | 'preliminary' | 'final' | 'amended' | 'corrected' | 'cancelled' | 'entered-in-error' | 'unknown';
+  effective: string;
+  value: ObservationValue;
+  performer?: string;
+  source?: FhirSource;
+}
+
+/** The therapist's request that the prescriber clear the patient (ServiceRequest + Task). */
+export interface ClearanceReferral {
+  id: string;
+  patientId: string;
+  episodeId?: string;
+  requester?: string;
+  /** The prescriber asked to do the clearance. */
+  performer?: string;
+  authoredOn: string;
+  reason?: string;
+  /** The Task's status: where the prescriber's work stands. */
+  taskStatus: 'requested' | 'received' | 'accepted' | 'rejected' | 'in-progress' | 'completed' | 'cancelled' | 'failed';
+  /** The clearance decision the Task points at when done (`Observation/<id>`). */
+  decision?: string;
+}
