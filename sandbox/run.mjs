@@ -58,7 +58,9 @@ if (stopping) {
   await sandbox.stop();
   process.exit(0);
 }
-log(`[sandbox] ready in ${(sandbox.startupMs / 1000).toFixed(1)} s (pid ${sandbox.pid}, log ${sandbox.logFile}); Ctrl-C stops it`);
+log(
+  `[sandbox] ready in ${(sandbox.startupMs / 1000).toFixed(1)} s (pid ${sandbox.pid}, log ${sandbox.logFile}); Ctrl-C stops it`,
+);
 console.log(sandbox.baseUrl);
 // Keep running until a signal arrives; exit if java dies on its own.
 const watch = setInterval(() => {

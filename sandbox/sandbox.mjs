@@ -124,7 +124,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {number} [timeoutMs]
  * @param {{isAlive?: () => boolean, describe?: () => string}} [opts] stop early when the process died
  */
-export async function waitForMetadata(baseUrl, timeoutMs = 120_000, { isAlive = () => true, describe = () => '' } = {}) {
+export async function waitForMetadata(
+  baseUrl,
+  timeoutMs = 120_000,
+  { isAlive = () => true, describe = () => '' } = {},
+) {
   const url = `${baseUrl.replace(/\/+$/, '')}/metadata`;
   const deadline = Date.now() + timeoutMs;
   let lastError = 'no answer yet';
@@ -145,7 +149,9 @@ export async function waitForMetadata(baseUrl, timeoutMs = 120_000, { isAlive = 
     }
     await sleep(500);
   }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for GET ${url} to answer 200 (last: ${lastError}).${describe()}`);
+  throw new Error(
+    `Timed out after ${timeoutMs} ms waiting for GET ${url} to answer 200 (last: ${lastError}).${describe()}`,
+  );
 }
 
 /**
@@ -153,7 +159,14 @@ export async function waitForMetadata(baseUrl, timeoutMs = 120_000, { isAlive = 
  * @param {{port?: number, dbFile?: string, timeoutMs?: number, log?: (msg: string) => void, jar?: string, javaOpts?: string[]}} [opts]
  * @returns {Promise<{baseUrl: string, port: number, pid: number, logFile: string, startupMs: number, stop: () => Promise<void>}>}
  */
-export async function startSandbox({ port, dbFile, timeoutMs = 180_000, log = noop, jar = JAR_PATH, javaOpts } = {}) {
+export async function startSandbox({
+  port,
+  dbFile,
+  timeoutMs = 180_000,
+  log = noop,
+  jar = JAR_PATH,
+  javaOpts,
+} = {}) {
   if (!existsSync(jar)) throw new Error(`HAPI sandbox jar not found at ${jar}; call ensureJar() first.`);
   const thePort = port ? Number(port) : await freePort();
   const baseUrl = `http://127.0.0.1:${thePort}/fhir`;
@@ -162,7 +175,10 @@ export async function startSandbox({ port, dbFile, timeoutMs = 180_000, log = no
   const fd = openSync(logFile, 'w');
 
   const opts =
-    javaOpts ?? (process.env.KAP_SANDBOX_JAVA_OPTS ? process.env.KAP_SANDBOX_JAVA_OPTS.split(/\s+/).filter(Boolean) : DEFAULT_JAVA_OPTS);
+    javaOpts ??
+    (process.env.KAP_SANDBOX_JAVA_OPTS
+      ? process.env.KAP_SANDBOX_JAVA_OPTS.split(/\s+/).filter(Boolean)
+      : DEFAULT_JAVA_OPTS);
   const env = { ...process.env, HAPI_PORT: String(thePort) };
   if (dbFile) env.HAPI_DB_FILE = dbFile;
   else delete env.HAPI_DB_FILE;

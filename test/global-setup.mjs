@@ -21,7 +21,9 @@ export default async function globalSetup() {
       );
     }
     process.env.KAP_FHIR_BASE_URL = baseUrl;
-    log(`\n[global-setup] FHIR server ${baseUrl} (external, ready after ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    log(
+      `\n[global-setup] FHIR server ${baseUrl} (external, ready after ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
     return;
   }
 

@@ -99,7 +99,15 @@ export interface ClearanceDecision {
   source?: FhirSource;
 }
 
-export type PrescriptionStatus = 'active' | 'on-hold' | 'cancelled' | 'completed' | 'stopped' | 'entered-in-error' | 'draft' | 'unknown';
+export type PrescriptionStatus =
+  | 'active'
+  | 'on-hold'
+  | 'cancelled'
+  | 'completed'
+  | 'stopped'
+  | 'entered-in-error'
+  | 'draft'
+  | 'unknown';
 
 export type Route = 'sublingual' | 'intramuscular' | 'intranasal' | 'oral' | 'intravenous';
 
@@ -146,7 +154,16 @@ export interface Dispense {
   id: string;
   patientId: string;
   prescriptionId?: string;
-  status: 'preparation' | 'in-progress' | 'cancelled' | 'on-hold' | 'completed' | 'entered-in-error' | 'stopped' | 'declined' | 'unknown';
+  status:
+    | 'preparation'
+    | 'in-progress'
+    | 'cancelled'
+    | 'on-hold'
+    | 'completed'
+    | 'entered-in-error'
+    | 'stopped'
+    | 'declined'
+    | 'unknown';
   quantity?: Dose;
   whenHandedOver?: string;
   medication: Medication;
@@ -194,7 +211,15 @@ export interface KapObservation {
   id: string;
   patientId: string;
   sessionId?: string;
-  status: 'registered' | 'preliminary' | 'final' | 'amended' | 'corrected' | 'cancelled' | 'entered-in-error' | 'unknown';
+  status:
+    | 'registered'
+    | 'preliminary'
+    | 'final'
+    | 'amended'
+    | 'corrected'
+    | 'cancelled'
+    | 'entered-in-error'
+    | 'unknown';
   effective: string;
   value: ObservationValue;
   performer?: string;
@@ -212,7 +237,15 @@ export interface ClearanceReferral {
   authoredOn: string;
   reason?: string;
   /** The Task's status: where the prescriber's work stands. */
-  taskStatus: 'requested' | 'received' | 'accepted' | 'rejected' | 'in-progress' | 'completed' | 'cancelled' | 'failed';
+  taskStatus:
+    | 'requested'
+    | 'received'
+    | 'accepted'
+    | 'rejected'
+    | 'in-progress'
+    | 'completed'
+    | 'cancelled'
+    | 'failed';
   /** The clearance decision the Task points at when done (`Observation/<id>`). */
   decision?: string;
 }

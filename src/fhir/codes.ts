@@ -10,7 +10,8 @@ export const profileUrl = (name: string): string => `${CANONICAL_BASE}/Structure
 export const codeSystemUrl = (name: string): string => `${CANONICAL_BASE}/CodeSystem/${name}`;
 export const valueSetUrl = (name: string): string => `${CANONICAL_BASE}/ValueSet/${name}`;
 /** The system of business identifiers kap-bridge assigns to what it writes, one per resource type. */
-export const identifierSystem = (resourceType: string): string => `${CANONICAL_BASE}/identifier/${resourceType}`;
+export const identifierSystem = (resourceType: string): string =>
+  `${CANONICAL_BASE}/identifier/${resourceType}`;
 
 export const SYSTEM = {
   loinc: 'http://loinc.org',

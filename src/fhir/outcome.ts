@@ -54,7 +54,9 @@ export const isOperationOutcomeError = (e: unknown): e is OperationOutcomeError 
 export function prefixIssues(issues: readonly Issue[], prefix: string, resourceType: string): Issue[] {
   return issues.map((i) => {
     if (i.expression === undefined) return { ...i, expression: prefix };
-    const rest = i.expression.startsWith(resourceType) ? i.expression.slice(resourceType.length) : `.${i.expression}`;
+    const rest = i.expression.startsWith(resourceType)
+      ? i.expression.slice(resourceType.length)
+      : `.${i.expression}`;
     return { ...i, expression: `${prefix}${rest}` };
   });
 }
