@@ -333,7 +333,7 @@ describe('couples readiness covers both partners', () => {
     [
       'second partner not cleared',
       readyRecord('p1'),
-      { ...readyRecord('p2'), clearances: [] },
+      { ...readyRecord('p2'), clearances: [] } as PatientRecord,
       false,
       ['p2:no-clearance', 'p1:partner-not-ready'],
     ],
