@@ -1,0 +1,263 @@
+/**
+ * The one boundary to the prescriber's EHR. Every request goes through fhir-kit-client here, and
+ * every failure leaves as one typed EhrError carrying the HTTP status and the EHR's
+ * OperationOutcome, so callers decide on `kind`, never on a library's error shape.
+ */
+import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome, Resource } from 'fhir/r4';
+import { Client, type FhirResource, type SearchParams } from 'fhir-kit-client';
+
+export type EhrErrorKind =
+  | 'conflict'
+  | 'not-found'
+  | 'gone'
+  | 'invalid'
+  | 'unauthorized'
+  | 'rate-limited'
+  | 'unavailable'
+  | 'network'
+  | 'malformed';
+
+export class EhrError extends Error {
+  readonly kind: EhrErrorKind;
+  readonly status?: number;
+  readonly outcome?: OperationOutcome;
+  /** From `Retry-After`, when the EHR said how long to wait. */
+  readonly retryAfterMs?: number;
+  constructor(
+    kind: EhrErrorKind,
+    message: string,
+    extra: { status?: number; outcome?: OperationOutcome; retryAfterMs?: number } = {},
+  ) {
+    super(message);
+    this.name = 'EhrError';
+    this.kind = kind;
+    this.status = extra.status;
+    this.outcome = extra.outcome;
+    this.retryAfterMs = extra.retryAfterMs;
+  }
+  /** Worth trying again later: the EHR was busy, down or unreachable. */
+  get retryable(): boolean {
+    return this.kind === 'rate-limited' || this.kind === 'unavailable' || this.kind === 'network';
+  }
+}
+
+export const isEhrError = (e: unknown): e is EhrError => e instanceof EhrError;
+
+function kindOf(status: number): EhrErrorKind {
+  // A success status that still failed: the body was not JSON.
+  if (status < 300) return 'malformed';
+  // HAPI answers a stale If-Match with 409; the specification says 412. Both mean "re-read".
+  if (status === 409 || status === 412) return 'conflict';
+  if (status === 404) return 'not-found';
+  if (status === 410) return 'gone';
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (status === 429) return 'rate-limited';
+  if (status >= 500) return 'unavailable';
+  return 'invalid';
+}
+
+function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function asOutcome(data: unknown): OperationOutcome | undefined {
+  let value = data;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  return (value as Resource | undefined)?.resourceType === 'OperationOutcome'
+    ? (value as OperationOutcome)
+    : undefined;
+}
+
+/** Turns whatever fhir-kit-client or fetch threw into an EhrError. */
+export function normaliseError(e: unknown, what: string): EhrError {
+  if (e instanceof EhrError) return e;
+  const err = e as {
+    response?: { status?: number; data?: unknown };
+    config?: { headers?: Headers };
+    name?: string;
+    message?: string;
+  };
+  const status = err.response?.status;
+  if (typeof status === 'number') {
+    const outcome = asOutcome(err.response?.data);
+    const retryAfterMs = parseRetryAfter(err.config?.headers?.get?.('retry-after'));
+    const detail = outcome?.issue?.[0]?.diagnostics;
+    return new EhrError(kindOf(status), `${what}: the EHR answered ${status}${detail ? `: ${detail}` : ''}`, {
+      status,
+      outcome,
+      retryAfterMs,
+    });
+  }
+  if (err.name === 'SyntaxError')
+    return new EhrError('malformed', `${what}: the EHR answered with something that is not JSON`);
+  if (err.name === 'AbortError' || err.name === 'TimeoutError')
+    return new EhrError('network', `${what}: the EHR did not answer in time`);
+  return new EhrError('network', `${what}: the EHR could not be reached (${err.message ?? 'unknown error'})`);
+}
+
+export interface EhrGatewayOptions {
+  baseUrl: string;
+  /** Headers for each request, e.g. `Authorization`; called per request so tokens can renew. */
+  authHeaders?: () => Promise<Record<string, string>>;
+  timeoutMs?: number;
+}
+
+export interface UpdateResult<T extends Resource> {
+  resource: T;
+  created: boolean;
+}
+
+export class EhrGateway {
+  readonly baseUrl: string;
+  private readonly client: Client;
+  private readonly authHeaders: () => Promise<Record<string, string>>;
+  private readonly timeoutMs: number;
+
+  constructor(options: EhrGatewayOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.client = new Client({ baseUrl: this.baseUrl });
+    this.authHeaders = options.authHeaders ?? (async () => ({}));
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  private async call<T>(
+    what: string,
+    headers: Record<string, string>,
+    run: (options: object) => Promise<unknown>,
+  ): Promise<T> {
+    const options = {
+      headers: { ...(await this.authHeaders()), 'cache-control': 'no-cache', ...headers },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    };
+    let result: unknown;
+    try {
+      result = await run(options);
+    } catch (e) {
+      throw normaliseError(e, what);
+    }
+    if (
+      typeof result !== 'object' ||
+      result === null ||
+      typeof (result as Resource).resourceType !== 'string'
+    ) {
+      throw new EhrError('malformed', `${what}: the EHR answered without a FHIR resource`);
+    }
+    return result as T;
+  }
+
+  capabilities(): Promise<CapabilityStatement> {
+    return this.call('Reading the EHR capability statement', {}, (options) =>
+      this.client.capabilityStatement(options),
+    );
+  }
+
+  read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
+    return this.call(`Reading ${resourceType}/${id}`, {}, (options) =>
+      this.client.read({ resourceType, id, options }),
+    );
+  }
+
+  /** Update with `If-Match` on the version we last saw; a stale version is an EhrError of kind `conflict`. */
+  update<T extends Resource & { id: string }>(resource: T, ifMatchVersion?: string): Promise<T> {
+    const headers: Record<string, string> =
+      ifMatchVersion === undefined ? {} : { 'if-match': `W/"${ifMatchVersion}"` };
+    return this.call(`Updating ${resource.resourceType}/${resource.id}`, headers, (options) =>
+      this.client.update({
+        resourceType: resource.resourceType,
+        id: resource.id,
+        body: resource as unknown as FhirResource,
+        options,
+      }),
+    );
+  }
+
+  /** A transaction (or batch) Bundle; the EHR's response Bundle comes back. */
+  transaction(bundle: Bundle): Promise<Bundle> {
+    return this.call(
+      `Sending a ${bundle.type} Bundle of ${bundle.entry?.length ?? 0} entries`,
+      {},
+      (options) =>
+        bundle.type === 'batch'
+          ? this.client.batch({ body: bundle as unknown as FhirResource, options })
+          : this.client.transaction({ body: bundle as unknown as FhirResource, options }),
+    );
+  }
+
+  /** `$validate` on the EHR; the OperationOutcome comes back whether or not the resource is valid. */
+  validate(resource: Resource, profile?: string): Promise<OperationOutcome> {
+    const input = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'resource', resource },
+        ...(profile ? [{ name: 'profile', valueUri: profile }] : []),
+      ],
+    };
+    return this.call<OperationOutcome>(`Validating a ${resource.resourceType} on the EHR`, {}, (options) =>
+      this.client.operation({
+        name: '$validate',
+        resourceType: resource.resourceType,
+        method: 'POST',
+        input: input as FhirResource,
+        options,
+      }),
+    ).catch((e: unknown) => {
+      // HAPI answers an invalid resource with 412 and the outcome; that is an answer, not a failure.
+      if (e instanceof EhrError && e.outcome && (e.status === 412 || e.status === 422 || e.status === 400))
+        return e.outcome;
+      throw e;
+    });
+  }
+
+  /**
+   * Every resource matching a search, across all pages. `next` links are followed only while they
+   * stay on the EHR's own origin.
+   */
+  async *search<T extends Resource>(
+    resourceType: T['resourceType'],
+    params: SearchParams = {},
+  ): AsyncGenerator<T> {
+    const what = `Searching ${resourceType}`;
+    let page = await this.call<Bundle>(what, {}, (options) =>
+      this.client.search({ resourceType, searchParams: params, options }),
+    );
+    for (;;) {
+      for (const entry of page.entry ?? []) {
+        if (entry.resource && (entry.search?.mode ?? 'match') === 'match') yield entry.resource as T;
+      }
+      const next = page.link?.find((l) => l.relation === 'next')?.url;
+      if (!next) return;
+      this.assertOwnOrigin(next, what);
+      page = await this.call<Bundle>(what, {}, (options) => this.client.request(next, { options }));
+    }
+  }
+
+  /** Refuses to follow a link off the configured EHR: no request leaves for a host we were not told of. */
+  assertOwnOrigin(url: string, what: string): void {
+    let target: URL;
+    try {
+      target = new URL(url, `${this.baseUrl}/`);
+    } catch {
+      throw new EhrError('malformed', `${what}: the EHR sent an unusable link`);
+    }
+    if (target.origin !== new URL(this.baseUrl).origin) {
+      throw new EhrError(
+        'malformed',
+        `${what}: the EHR sent a link to another server (${target.origin}); not followed`,
+      );
+    }
+  }
+}
+
+/** The resources of a response Bundle's entries, in order; entries without one are skipped. */
+export const entryResources = (bundle: Bundle): Resource[] =>
+  (bundle.entry ?? []).map((e: BundleEntry) => e.resource).filter((r): r is Resource => r !== undefined);
