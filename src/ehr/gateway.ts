@@ -193,6 +193,18 @@ export class EhrGateway {
     );
   }
 
+  /** A named operation by GET, e.g. `StructureDefinition/$snapshot?url=...`. */
+  operation<T extends Resource>(
+    resourceType: string,
+    name: string,
+    params: SearchParams,
+    id?: string,
+  ): Promise<T> {
+    return this.call<T>(`Calling ${resourceType}/${id ? `${id}/` : ''}${name}`, {}, (options) =>
+      this.client.operation({ name, resourceType, id, method: 'GET', input: params, options }),
+    );
+  }
+
   /** `$validate` on the EHR; the OperationOutcome comes back whether or not the resource is valid. */
   validate(resource: Resource, profile?: string): Promise<OperationOutcome> {
     const input = {

@@ -1,0 +1,95 @@
+/**
+ * Our profiles and fixtures, judged by HAPI FHIR: every conformance resource is accepted, every
+ * profile gets a snapshot, and HAPI's `$validate` agrees with our validator. The agreement table
+ * is printed; the suite fails wherever we accept what HAPI rejects.
+ */
+import type { OperationOutcome, Resource, StructureDefinition } from 'fhir/r4';
+import { createValidator } from '../../src/validation/validator.js';
+import { conformanceResources, type Fixture, invalidFixtures, validFixtures } from '../support/fixtures.js';
+import { sandboxGateway } from '../support/sandbox.js';
+
+const ehr = sandboxGateway();
+const validator = createValidator();
+
+const errorsOf = (outcome: OperationOutcome): string[] =>
+  outcome.issue
+    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+    .map((i) => `${i.expression?.[0] ?? i.location?.[0] ?? ''}: ${i.diagnostics ?? ''}`);
+
+const profilesClaimed = (r: Resource): string[] => r.meta?.profile ?? [];
+
+/** What HAPI says of a resource: against each profile it claims, or the base when it claims none. */
+async function hapiErrors(resource: Resource): Promise<string[]> {
+  const profiles = profilesClaimed(resource);
+  const outcomes = await Promise.all(
+    (profiles.length ? profiles : [undefined]).map((p) => ehr.validate(resource, p)),
+  );
+  return outcomes.flatMap(errorsOf);
+}
+
+const conformance = conformanceResources();
+const order = (r: Resource) => ['CodeSystem', 'ValueSet', 'StructureDefinition'].indexOf(r.resourceType);
+
+beforeAll(async () => {
+  for (const { resource } of [...conformance].sort((a, b) => order(a.resource) - order(b.resource))) {
+    await ehr.update(resource as Resource & { id: string });
+  }
+}, 120_000);
+
+describe('HAPI accepts every profile, CodeSystem and ValueSet in profiles/', () => {
+  test.each(conformance.map((c) => [c.name, c.resource] as const))('%s', async (_name, resource) => {
+    const stored = await ehr.read(resource.resourceType, resource.id!);
+    expect((stored as { url?: string }).url).toBe((resource as { url?: string }).url);
+  });
+
+  const profiles = conformance.filter((c) => c.resource.resourceType === 'StructureDefinition');
+  test.each(profiles.map((c) => [c.name, c.resource as StructureDefinition] as const))(
+    'HAPI builds a snapshot of %s',
+    async (_name, sd) => {
+      const snapshot = await ehr.operation<StructureDefinition>('StructureDefinition', '$snapshot', {
+        url: sd.url!,
+      });
+      expect(snapshot.snapshot?.element.length).toBeGreaterThan(sd.differential?.element.length ?? 0);
+      expect(snapshot.snapshot?.element[0]?.path).toBe(sd.type);
+    },
+  );
+});
+
+interface Row {
+  fixture: string;
+  expected: 'valid' | 'invalid';
+  ours: string[];
+  hapi: string[];
+}
+
+const rows: Row[] = [];
+const judge = async (f: Fixture, expected: Row['expected']): Promise<Row> => {
+  const ours = validator
+    .validate(f.resource)
+    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+    .map((i) => `${i.expression ?? ''}: ${i.message}`);
+  const row = { fixture: f.name, expected, ours, hapi: await hapiErrors(f.resource) };
+  rows.push(row);
+  return row;
+};
+
+describe('HAPI $validate agrees with our validator', () => {
+  afterAll(() => {
+    const verdict = (errors: string[]) => (errors.length ? `invalid (${errors.length})` : 'valid');
+    const lines = rows.map((r) => `${r.fixture.padEnd(70)} ${verdict(r.ours).padEnd(14)} ${verdict(r.hapi)}`);
+    // The agreement table is part of the test output on purpose.
+    console.log([`${'fixture'.padEnd(70)} ${'ours'.padEnd(14)} HAPI`, ...lines].join('\n'));
+  });
+
+  test.each(validFixtures().map((f) => [f.name, f] as const))('valid: %s', async (_name, f) => {
+    const row = await judge(f, 'valid');
+    expect(row.ours).toEqual([]);
+    expect(row.hapi).toEqual([]);
+  });
+
+  test.each(invalidFixtures().map((f) => [f.name, f] as const))('invalid: %s', async (_name, f) => {
+    const row = await judge(f, 'invalid');
+    expect(row.ours.length).toBeGreaterThan(0);
+    expect(row.hapi.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,35 @@
+/** The HAPI FHIR server this test run talks to: started by the jest global set-up, or KAP_FHIR_BASE_URL. */
+import { randomUUID } from 'node:crypto';
+import { EhrGateway } from '../../src/ehr/gateway.js';
+
+export function sandboxBaseUrl(): string {
+  const url = process.env.KAP_FHIR_BASE_URL;
+  if (!url) {
+    throw new Error(
+      'No HAPI FHIR server: run the tests with `npm test` (it starts the sandbox; needs JDK 17+ and Maven) ' +
+        'or set KAP_FHIR_BASE_URL to a running server, e.g. http://127.0.0.1:8080/fhir from docker-compose.',
+    );
+  }
+  return url;
+}
+
+export const sandboxGateway = (): EhrGateway =>
+  new EhrGateway({ baseUrl: sandboxBaseUrl(), timeoutMs: 60_000 });
+
+/** Suites share one server: each makes its own identifiers instead of resetting data. */
+export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Polls until `check` returns a value (not undefined) or the time is up. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
