@@ -1,0 +1,117 @@
+/**
+ * The two SQL engines behind the store, reduced to what the store needs. Queries are written once
+ * with `?` placeholders; the PostgreSQL driver numbers them. SQLite runs on one connection, so its
+ * transactions are serialised by a queue; PostgreSQL gives each transaction its own connection.
+ */
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+export type Param = string | number | null;
+export type Row = Record<string, unknown>;
+
+export interface Sql {
+  readonly engine: 'sqlite' | 'postgres';
+  all<T extends Row = Row>(sql: string, params?: Param[]): Promise<T[]>;
+  run(sql: string, params?: Param[]): Promise<number>;
+  exec(sql: string): Promise<void>;
+}
+
+export interface SqlEngine extends Sql {
+  /** Runs `fn` in one transaction: all of it is kept, or none. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function openSqlite(file: string): SqlEngine {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string) => {
+    let s = statements.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      statements.set(sql, s);
+    }
+    return s;
+  };
+  const sql: Sql = {
+    engine: 'sqlite',
+    all: async <T extends Row>(q: string, params: Param[] = []) => {
+      const s = prepare(q);
+      if (s.reader) return s.all(...params) as T[];
+      s.run(...params);
+      return [];
+    },
+    run: async (q, params = []) => prepare(q).run(...params).changes,
+    exec: async (q) => {
+      db.exec(q);
+    },
+  };
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    ...sql,
+    transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      const next = queue.then(async () => {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await fn(sql);
+          db.exec('COMMIT');
+          return result;
+        } catch (e) {
+          db.exec('ROLLBACK');
+          throw e;
+        }
+      });
+      queue = next.catch(() => undefined);
+      return next;
+    },
+    close: async () => {
+      await queue;
+      db.close();
+    },
+  };
+}
+
+const numbered = (q: string): string => {
+  let n = 0;
+  return q.replace(/\?/g, () => `$${++n}`);
+};
+
+function pgSql(client: pg.Pool | pg.PoolClient): Sql {
+  return {
+    engine: 'postgres',
+    all: async <T extends Row>(q: string, params: Param[] = []) =>
+      (await client.query(numbered(q), params)).rows as T[],
+    run: async (q, params = []) => (await client.query(numbered(q), params)).rowCount ?? 0,
+    exec: async (q) => {
+      await client.query(q);
+    },
+  };
+}
+
+export function openPostgres(connectionString: string): SqlEngine {
+  const pool = new pg.Pool({ connectionString, max: 10 });
+  // An idle connection dropped by the server must not bring the process down.
+  pool.on('error', () => undefined);
+  return {
+    ...pgSql(pool),
+    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(pgSql(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,296 @@
+/**
+ * The one store: patient links, the aligned FHIR record received from the EHR, and sync
+ * checkpoints, on SQLite (default, a file under ./data) or PostgreSQL (DATABASE_URL, shared by
+ * several kap-bridge instances). Both engines run the same SQL and the same contract tests.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Resource } from 'fhir/r4';
+import type { BusinessIdentifier, PatientLink } from '../domain/model.js';
+import { MIGRATIONS } from './migrations.js';
+import { openPostgres, openSqlite, type Sql, type SqlEngine } from './sql.js';
+
+export interface StoredResource {
+  resource: Resource;
+  /** The EHR Patient the resource is about (`Patient/<id>`), whether or not a link exists yet. */
+  patientRef?: string;
+  receivedAt: string;
+}
+
+/** What happened to a resource offered to the store. */
+export type PutOutcome = 'stored' | 'duplicate' | 'stale';
+
+export interface StoreOptions {
+  /** `postgres://...` for PostgreSQL; otherwise a SQLite file path, or `:memory:`. */
+  databaseUrl?: string;
+  sqliteFile?: string;
+}
+
+/**
+ * A version's place in time: the numeric versionId the EHR assigns, else the lastUpdated instant.
+ * An offered resource replaces the stored one only when its rank is higher.
+ */
+export function versionRank(resource: Resource): number {
+  const v = Number(resource.meta?.versionId);
+  if (Number.isSafeInteger(v) && v >= 0) return v;
+  const t = Date.parse(resource.meta?.lastUpdated ?? '');
+  return Number.isNaN(t) ? 0 : t;
+}
+
+export class Store {
+  private constructor(private readonly db: SqlEngine) {}
+
+  static async open(options: StoreOptions): Promise<Store> {
+    let db: SqlEngine;
+    if (options.databaseUrl && /^postgres(ql)?:\/\//.test(options.databaseUrl)) {
+      db = openPostgres(options.databaseUrl);
+    } else {
+      const file = options.sqliteFile ?? './data/kap-bridge.db';
+      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+      db = openSqlite(file);
+    }
+    const store = new Store(db);
+    try {
+      await store.migrate();
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+    return store;
+  }
+
+  get engine(): SqlEngine['engine'] {
+    return this.db.engine;
+  }
+
+  /** Applies every migration not yet applied, in order, each in its own transaction. */
+  private async migrate(): Promise<void> {
+    await this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+    );
+    if (this.db.engine === 'postgres') {
+      // Several instances may start together: one migrates, the others wait for it.
+      await this.db.transaction(async (tx) => {
+        await tx.exec('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
+        await this.applyPending(tx);
+      });
+    } else {
+      await this.db.transaction((tx) => this.applyPending(tx));
+    }
+  }
+
+  private async applyPending(tx: Sql): Promise<void> {
+    const done = new Set(
+      (await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) =>
+        Number(r.version),
+      ),
+    );
+    for (const [i, statements] of MIGRATIONS.entries()) {
+      const version = i + 1;
+      if (done.has(version)) continue;
+      for (const statement of statements) await tx.exec(statement);
+      await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [
+        version,
+        new Date().toISOString(),
+      ]);
+    }
+  }
+
+  async schemaVersion(): Promise<number> {
+    const rows = await this.db.all<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
+    return Number(rows[0]?.v ?? 0);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  /** A cheap round trip, for readiness checks. */
+  async ping(): Promise<void> {
+    await this.db.all('SELECT 1 AS ok');
+  }
+
+  /** Runs `fn` against a store bound to one transaction: all its writes are kept, or none. */
+  transaction<T>(fn: (store: StoreTx) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new StoreTx(tx)));
+  }
+
+  /** Outside a transaction every call stands alone. */
+  private get direct(): StoreTx {
+    return new StoreTx(this.db);
+  }
+
+  savePatient(link: PatientLink): Promise<void> {
+    return this.transaction((tx) => tx.savePatient(link));
+  }
+  getPatient(id: string): Promise<PatientLink | undefined> {
+    return this.direct.getPatient(id);
+  }
+  findPatient(identifier: BusinessIdentifier): Promise<PatientLink | undefined> {
+    return this.direct.findPatient(identifier);
+  }
+  findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
+    return this.direct.findPatientByEhrRef(ehrPatient);
+  }
+  putResource(stored: StoredResource): Promise<PutOutcome> {
+    return this.direct.putResource(stored);
+  }
+  getResource(resourceType: string, id: string): Promise<StoredResource | undefined> {
+    return this.direct.getResource(resourceType, id);
+  }
+  resourcesFor(patientRef: string): Promise<StoredResource[]> {
+    return this.direct.resourcesFor(patientRef);
+  }
+  getCheckpoint(name: string): Promise<string | undefined> {
+    return this.direct.getCheckpoint(name);
+  }
+  setCheckpoint(name: string, value: string): Promise<void> {
+    return this.direct.setCheckpoint(name, value);
+  }
+}
+
+interface ResourceRow {
+  body: string;
+  patient_ref: string | null;
+  received_at: string;
+  version_rank: number | string;
+  [key: string]: unknown;
+}
+
+const toStored = (r: ResourceRow): StoredResource => ({
+  resource: JSON.parse(r.body) as Resource,
+  ...(r.patient_ref === null ? {} : { patientRef: r.patient_ref }),
+  receivedAt: r.received_at,
+});
+
+/** The store's operations on one connection or transaction. */
+export class StoreTx {
+  constructor(private readonly sql: Sql) {}
+
+  async savePatient(link: PatientLink): Promise<void> {
+    const now = new Date().toISOString();
+    await this.sql.run(
+      'INSERT INTO patients (id, ehr_patient, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET ehr_patient = excluded.ehr_patient',
+      [link.id, link.ehrPatient ?? null, now],
+    );
+    for (const i of link.identifiers) {
+      const taken = await this.sql.run(
+        'INSERT INTO patient_identifiers (system, value, patient_id) VALUES (?, ?, ?) ON CONFLICT (system, value) DO NOTHING',
+        [i.system, i.value, link.id],
+      );
+      if (taken === 0) {
+        const owner = await this.sql.all<{ patient_id: string }>(
+          'SELECT patient_id FROM patient_identifiers WHERE system = ? AND value = ?',
+          [i.system, i.value],
+        );
+        if (owner[0]?.patient_id !== link.id) throw new IdentifierTakenError(i);
+      }
+    }
+  }
+
+  async getPatient(id: string): Promise<PatientLink | undefined> {
+    const rows = await this.sql.all<{ id: string; ehr_patient: string | null }>(
+      'SELECT id, ehr_patient FROM patients WHERE id = ?',
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const identifiers = await this.sql.all<{ system: string; value: string }>(
+      'SELECT system, value FROM patient_identifiers WHERE patient_id = ? ORDER BY system, value',
+      [id],
+    );
+    return {
+      id: row.id,
+      identifiers: identifiers.map(({ system, value }) => ({ system, value })),
+      ...(row.ehr_patient === null ? {} : { ehrPatient: row.ehr_patient }),
+    };
+  }
+
+  async findPatient(identifier: BusinessIdentifier): Promise<PatientLink | undefined> {
+    const rows = await this.sql.all<{ patient_id: string }>(
+      'SELECT patient_id FROM patient_identifiers WHERE system = ? AND value = ?',
+      [identifier.system, identifier.value],
+    );
+    return rows[0] ? this.getPatient(rows[0].patient_id) : undefined;
+  }
+
+  async findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
+    const rows = await this.sql.all<{ id: string }>('SELECT id FROM patients WHERE ehr_patient = ?', [
+      ehrPatient,
+    ]);
+    return rows[0] ? this.getPatient(rows[0].id) : undefined;
+  }
+
+  /**
+   * Keeps a resource received from the EHR unless the store already has this version or a newer
+   * one: inbound dedupe by (type, id, versionId), and an older version never overwrites a newer.
+   */
+  async putResource({ resource, patientRef, receivedAt }: StoredResource): Promise<PutOutcome> {
+    if (!resource.id) throw new Error('A resource without an id cannot be stored');
+    const rank = versionRank(resource);
+    const changed = await this.sql.run(
+      `INSERT INTO resources (resource_type, id, version_id, version_rank, last_updated, patient_ref, body, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (resource_type, id) DO UPDATE SET
+         version_id = excluded.version_id, version_rank = excluded.version_rank, last_updated = excluded.last_updated,
+         patient_ref = excluded.patient_ref, body = excluded.body, received_at = excluded.received_at
+       WHERE resources.version_rank < excluded.version_rank`,
+      [
+        resource.resourceType,
+        resource.id,
+        resource.meta?.versionId ?? null,
+        rank,
+        resource.meta?.lastUpdated ?? null,
+        patientRef ?? null,
+        JSON.stringify(resource),
+        receivedAt,
+      ],
+    );
+    if (changed > 0) return 'stored';
+    const current = await this.getRow(resource.resourceType, resource.id);
+    return Number(current?.version_rank) === rank ? 'duplicate' : 'stale';
+  }
+
+  private async getRow(resourceType: string, id: string): Promise<ResourceRow | undefined> {
+    const rows = await this.sql.all<ResourceRow>(
+      'SELECT body, patient_ref, received_at, version_rank FROM resources WHERE resource_type = ? AND id = ?',
+      [resourceType, id],
+    );
+    return rows[0];
+  }
+
+  async getResource(resourceType: string, id: string): Promise<StoredResource | undefined> {
+    const row = await this.getRow(resourceType, id);
+    return row ? toStored(row) : undefined;
+  }
+
+  async resourcesFor(patientRef: string): Promise<StoredResource[]> {
+    const rows = await this.sql.all<ResourceRow>(
+      'SELECT body, patient_ref, received_at, version_rank FROM resources WHERE patient_ref = ? ORDER BY resource_type, id',
+      [patientRef],
+    );
+    return rows.map(toStored);
+  }
+
+  async getCheckpoint(name: string): Promise<string | undefined> {
+    const rows = await this.sql.all<{ value: string }>('SELECT value FROM checkpoints WHERE name = ?', [
+      name,
+    ]);
+    return rows[0]?.value;
+  }
+
+  async setCheckpoint(name: string, value: string): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO checkpoints (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+      [name, value],
+    );
+  }
+}
+
+/** An identifier already links another patient: linking it twice would merge two people. */
+export class IdentifierTakenError extends Error {
+  constructor(readonly identifier: BusinessIdentifier) {
+    super(`The identifier ${identifier.system}|${identifier.value} already belongs to another patient`);
+    this.name = 'IdentifierTakenError';
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * One contract, two engines: the same tests run on SQLite (a real file) and on PostgreSQL (the
+ * server at KAP_TEST_DATABASE_URL, by default postgres@127.0.0.1:5432), each in a fresh database.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MedicationRequest } from 'fhir/r4';
+import pg from 'pg';
+import { IdentifierTakenError, Store, type StoreOptions } from '../../src/store/store.js';
+
+const ADMIN_URL = process.env.KAP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+interface Engine {
+  name: string;
+  /** Options for a brand-new, empty database, and how to remove it. */
+  create(): Promise<{ options: StoreOptions; drop(): Promise<void> }>;
+}
+
+const sqlite: Engine = {
+  name: 'sqlite',
+  create: async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kap-store-'));
+    return {
+      options: { sqliteFile: join(dir, 'data', 'kap-bridge.db') },
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  },
+};
+
+const postgres: Engine = {
+  name: 'postgres',
+  create: async () => {
+    const name = `kap_test_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    try {
+      await admin.connect();
+    } catch (e) {
+      throw new Error(
+        `PostgreSQL is not reachable at ${ADMIN_URL} (${(e as Error).message}). Start it, or set KAP_TEST_DATABASE_URL.`,
+      );
+    }
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${name}`;
+    return {
+      options: { databaseUrl: url.toString() },
+      drop: async () => {
+        const c = new pg.Client({ connectionString: ADMIN_URL });
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.end();
+      },
+    };
+  },
+};
+
+const rx = (id: string, versionId: string, status: MedicationRequest['status']): MedicationRequest => ({
+  resourceType: 'MedicationRequest',
+  id,
+  meta: { versionId, lastUpdated: `2026-11-2${versionId}T10:00:00Z` },
+  status,
+  intent: 'order',
+  medicationCodeableConcept: { text: 'ketamine' },
+  subject: { reference: 'Patient/ehr-1' },
+});
+
+describe.each([sqlite, postgres])('store contract on $name', (engine) => {
+  let store: Store;
+  let db: Awaited<ReturnType<Engine['create']>>;
+
+  beforeEach(async () => {
+    db = await engine.create();
+    store = await Store.open(db.options);
+  });
+  afterEach(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  test('runs its migrations on first open and not again', async () => {
+    expect(await store.schemaVersion()).toBe(1);
+    await store.close();
+    store = await Store.open(db.options);
+    expect(await store.schemaVersion()).toBe(1);
+    expect(store.engine).toBe(engine.name);
+  });
+
+  test('links a patient by identifiers and finds it by any of them', async () => {
+    const link = {
+      id: 'p1',
+      identifiers: [
+        { system: 'urn:ehr:mrn', value: 'MRN-1' },
+        { system: 'urn:therapist:client', value: 'C-7' },
+      ],
+      ehrPatient: 'Patient/ehr-1',
+    };
+    await store.savePatient(link);
+    expect(await store.getPatient('p1')).toEqual(link);
+    expect((await store.findPatient({ system: 'urn:therapist:client', value: 'C-7' }))?.id).toBe('p1');
+    expect((await store.findPatientByEhrRef('Patient/ehr-1'))?.id).toBe('p1');
+    expect(await store.findPatient({ system: 'urn:ehr:mrn', value: 'MRN-2' })).toBeUndefined();
+  });
+
+  test('refuses to give one identifier to two patients, and keeps nothing of the attempt', async () => {
+    await store.savePatient({ id: 'p1', identifiers: [{ system: 's', value: 'v' }] });
+    await expect(
+      store.savePatient({
+        id: 'p2',
+        identifiers: [
+          { system: 's2', value: 'x' },
+          { system: 's', value: 'v' },
+        ],
+      }),
+    ).rejects.toBeInstanceOf(IdentifierTakenError);
+    expect(await store.getPatient('p2')).toBeUndefined();
+    expect(await store.findPatient({ system: 's2', value: 'x' })).toBeUndefined();
+  });
+
+  test('dedupes by (type, id, versionId) and never lets an older version overwrite a newer one', async () => {
+    const at = '2026-11-26T12:00:00Z';
+    expect(
+      await store.putResource({
+        resource: rx('rx1', '1', 'active'),
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+      }),
+    ).toBe('stored');
+    expect(
+      await store.putResource({
+        resource: rx('rx1', '1', 'active'),
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+      }),
+    ).toBe('duplicate');
+    expect(
+      await store.putResource({
+        resource: rx('rx1', '3', 'on-hold'),
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+      }),
+    ).toBe('stored');
+    expect(
+      await store.putResource({
+        resource: rx('rx1', '2', 'stopped'),
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+      }),
+    ).toBe('stale');
+    const kept = await store.getResource('MedicationRequest', 'rx1');
+    expect(kept?.resource).toMatchObject({ status: 'on-hold', meta: { versionId: '3' } });
+  });
+
+  test('keeps resources for a patient not linked yet, found once the link appears', async () => {
+    const at = '2026-11-26T12:00:00Z';
+    await store.putResource({
+      resource: rx('rx9', '1', 'active'),
+      patientRef: 'Patient/ehr-9',
+      receivedAt: at,
+    });
+    expect(await store.findPatientByEhrRef('Patient/ehr-9')).toBeUndefined();
+    await store.savePatient({
+      id: 'p9',
+      identifiers: [{ system: 'urn:ehr:mrn', value: '9' }],
+      ehrPatient: 'Patient/ehr-9',
+    });
+    const link = await store.findPatientByEhrRef('Patient/ehr-9');
+    expect((await store.resourcesFor(link!.ehrPatient!)).map((s) => s.resource.id)).toEqual(['rx9']);
+  });
+
+  test('a transaction is all or nothing', async () => {
+    const at = '2026-11-26T12:00:00Z';
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.putResource({ resource: rx('a', '1', 'active'), receivedAt: at });
+        await tx.setCheckpoint('sync', 'x');
+        throw new Error('the second half failed');
+      }),
+    ).rejects.toThrow('the second half failed');
+    expect(await store.getResource('MedicationRequest', 'a')).toBeUndefined();
+    expect(await store.getCheckpoint('sync')).toBeUndefined();
+
+    await store.transaction(async (tx) => {
+      await tx.putResource({ resource: rx('a', '1', 'active'), receivedAt: at });
+      await tx.setCheckpoint('sync', 'y');
+    });
+    expect(await store.getResource('MedicationRequest', 'a')).toBeDefined();
+    expect(await store.getCheckpoint('sync')).toBe('y');
+  });
+
+  test('checkpoints overwrite', async () => {
+    await store.setCheckpoint('sync:MedicationRequest', '2026-11-26T10:00:00Z');
+    await store.setCheckpoint('sync:MedicationRequest', '2026-11-26T11:00:00Z');
+    expect(await store.getCheckpoint('sync:MedicationRequest')).toBe('2026-11-26T11:00:00Z');
+  });
+
+  test('data survives closing and opening again', async () => {
+    await store.savePatient({
+      id: 'p1',
+      identifiers: [{ system: 's', value: 'v' }],
+      ehrPatient: 'Patient/e1',
+    });
+    await store.putResource({
+      resource: rx('rx1', '2', 'on-hold'),
+      patientRef: 'Patient/e1',
+      receivedAt: 'now',
+    });
+    await store.close();
+    store = await Store.open(db.options);
+    expect((await store.getPatient('p1'))?.ehrPatient).toBe('Patient/e1');
+    expect((await store.getResource('MedicationRequest', 'rx1'))?.resource).toMatchObject({
+      status: 'on-hold',
+    });
+  });
+
+  test('concurrent writers keep the newest version', async () => {
+    const versions = Array.from({ length: 20 }, (_, i) =>
+      rx('race', String(i + 1), i === 19 ? 'completed' : 'active'),
+    );
+    await Promise.all(
+      versions.reverse().map((resource) => store.putResource({ resource, receivedAt: 'now' })),
+    );
+    expect((await store.getResource('MedicationRequest', 'race'))?.resource.meta?.versionId).toBe('20');
+  });
+});
