@@ -1,0 +1,228 @@
+/**
+ * Configuration, from environment variables, loaded once and validated at start. Each variable is
+ * declared once below, with its meaning and default; the README's table lists the same ones (a
+ * test keeps them in step). A mistake stops the start with one line per wrong variable.
+ */
+
+export interface Config {
+  host: string;
+  port: number;
+  /** PostgreSQL when set; otherwise SQLite at `sqliteFile`. */
+  databaseUrl?: string;
+  sqliteFile: string;
+  ehrBaseUrl?: string;
+  ehrBearerToken?: string;
+  ehrTimeoutMs: number;
+  /** How the EHR reaches kap-bridge, for subscription endpoints. */
+  publicBaseUrl: string;
+  subscriptionSecret?: string;
+  subscribeOnStart: boolean;
+  syncIntervalSeconds: number;
+  syncOverlapSeconds: number;
+  systolicMax: number;
+  diastolicMax: number;
+  ehrFreshnessHours: number;
+  bodyLimitBytes: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+type Parse<T> = (raw: string) => T | { error: string };
+
+const integer =
+  (min: number, max: number): Parse<number> =>
+  (raw) => {
+    const n = Number(raw);
+    return Number.isInteger(n) && n >= min && n <= max
+      ? n
+      : { error: `must be a whole number from ${min} to ${max}` };
+  };
+
+const url: Parse<string> = (raw) => {
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:'
+      ? raw.replace(/\/+$/, '')
+      : { error: 'must be an http(s) URL' };
+  } catch {
+    return { error: 'must be an http(s) URL, e.g. https://ehr.example.org/fhir' };
+  }
+};
+
+const text: Parse<string> = (raw) => (raw.trim() ? raw : { error: 'must not be empty' });
+
+const boolean: Parse<boolean> = (raw) =>
+  /^(true|1|yes)$/i.test(raw)
+    ? true
+    : /^(false|0|no)$/i.test(raw)
+      ? false
+      : { error: 'must be true or false' };
+
+const oneOf =
+  <T extends string>(...values: T[]): Parse<T> =>
+  (raw) =>
+    (values as string[]).includes(raw) ? (raw as T) : { error: `must be one of ${values.join(', ')}` };
+
+const postgresUrl: Parse<string> = (raw) =>
+  /^postgres(ql)?:\/\/.+/.test(raw) ? raw : { error: 'must be a postgres:// connection URL' };
+
+interface Variable<K extends keyof Config = keyof Config> {
+  name: string;
+  key: K;
+  description: string;
+  /** Shown in the README; undefined means the variable is optional with no default. */
+  default?: string;
+  parse: Parse<Config[K]>;
+  /** Never echoed back in an error message. */
+  secret?: boolean;
+}
+
+const v = <K extends keyof Config>(x: Variable<K>): Variable => x as unknown as Variable;
+
+export const VARIABLES: readonly Variable[] = [
+  v({ name: 'HOST', key: 'host', description: 'Interface to listen on', default: '127.0.0.1', parse: text }),
+  v({
+    name: 'PORT',
+    key: 'port',
+    description: 'Port to listen on',
+    default: '8080',
+    parse: integer(0, 65535),
+  }),
+  v({
+    name: 'DATABASE_URL',
+    key: 'databaseUrl',
+    description: 'PostgreSQL connection URL; set it to share one database between several instances',
+    parse: postgresUrl,
+    secret: true,
+  }),
+  v({
+    name: 'KAP_SQLITE_FILE',
+    key: 'sqliteFile',
+    description: 'SQLite file used when DATABASE_URL is not set (created on first start)',
+    default: './data/kap-bridge.db',
+    parse: text,
+  }),
+  v({
+    name: 'KAP_EHR_BASE_URL',
+    key: 'ehrBaseUrl',
+    description: "FHIR base URL of the prescriber's EHR",
+    parse: url,
+  }),
+  v({
+    name: 'KAP_EHR_BEARER_TOKEN',
+    key: 'ehrBearerToken',
+    description: 'Static bearer token for the EHR, when it needs one',
+    parse: text,
+    secret: true,
+  }),
+  v({
+    name: 'KAP_EHR_TIMEOUT_MS',
+    key: 'ehrTimeoutMs',
+    description: 'How long one EHR request may take',
+    default: '30000',
+    parse: integer(100, 600_000),
+  }),
+  v({
+    name: 'KAP_PUBLIC_BASE_URL',
+    key: 'publicBaseUrl',
+    description: 'How the EHR reaches kap-bridge (subscription endpoints point at {this}/fhir)',
+    default: 'http://HOST:PORT',
+    parse: url,
+  }),
+  v({
+    name: 'KAP_SUBSCRIPTION_SECRET',
+    key: 'subscriptionSecret',
+    description: 'Shared secret the EHR sends in the X-Kap-Subscription-Secret header of each notification',
+    parse: text,
+    secret: true,
+  }),
+  v({
+    name: 'KAP_SUBSCRIBE_ON_START',
+    key: 'subscribeOnStart',
+    description: 'Register REST-hook Subscriptions in the EHR at start',
+    default: 'true',
+    parse: boolean,
+  }),
+  v({
+    name: 'KAP_SYNC_INTERVAL_SECONDS',
+    key: 'syncIntervalSeconds',
+    description: 'Catch-up sync period; 0 turns the periodic job off',
+    default: '300',
+    parse: integer(0, 86_400),
+  }),
+  v({
+    name: 'KAP_SYNC_OVERLAP_SECONDS',
+    key: 'syncOverlapSeconds',
+    description: 'How far each catch-up window reaches back before the last checkpoint',
+    default: '120',
+    parse: integer(0, 86_400),
+  }),
+  v({
+    name: 'KAP_BP_SYSTOLIC_MAX',
+    key: 'systolicMax',
+    description: 'Readiness: last systolic pressure above this is a safety flag (mmHg)',
+    default: '140',
+    parse: integer(60, 300),
+  }),
+  v({
+    name: 'KAP_BP_DIASTOLIC_MAX',
+    key: 'diastolicMax',
+    description: 'Readiness: last diastolic pressure above this is a safety flag (mmHg)',
+    default: '90',
+    parse: integer(30, 200),
+  }),
+  v({
+    name: 'KAP_EHR_FRESHNESS_HOURS',
+    key: 'ehrFreshnessHours',
+    description: 'Readiness: longer than this without news from the EHR and the status is reported as stale',
+    default: '24',
+    parse: integer(1, 24 * 90),
+  }),
+  v({
+    name: 'KAP_BODY_LIMIT_BYTES',
+    key: 'bodyLimitBytes',
+    description: 'Largest request body accepted',
+    default: '5000000',
+    parse: integer(1024, 100_000_000),
+  }),
+  v({
+    name: 'LOG_LEVEL',
+    key: 'logLevel',
+    description: 'pino log level',
+    default: 'info',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  }),
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and checks every variable; throws one ConfigError naming every mistake at once. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const variable of VARIABLES) {
+    const raw = env[variable.name];
+    const given = raw !== undefined && raw !== '';
+    if (!given && (variable.default === undefined || variable.key === 'publicBaseUrl')) continue;
+    const parsed = variable.parse(given ? raw : variable.default!);
+    if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
+      const shown = variable.secret ? '' : ` (got "${raw}")`;
+      problems.push(`${variable.name} ${parsed.error}${shown}`);
+    } else {
+      values[variable.key] = parsed;
+    }
+  }
+  const config = values as unknown as Config;
+  if (config.publicBaseUrl === undefined) config.publicBaseUrl = `http://${config.host}:${config.port}`;
+  if (config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
+    problems.push(
+      'KAP_SUBSCRIPTION_SECRET must be set when KAP_SUBSCRIBE_ON_START is true and KAP_EHR_BASE_URL is set (or set KAP_SUBSCRIBE_ON_START=false)',
+    );
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
