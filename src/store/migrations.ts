@@ -31,4 +31,12 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     'CREATE INDEX resources_patient_ref ON resources (patient_ref)',
     'CREATE TABLE checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL)',
   ],
+  [
+    `CREATE TABLE ehr_identifiers (
+       system TEXT NOT NULL,
+       value TEXT NOT NULL,
+       patient_ref TEXT NOT NULL,
+       PRIMARY KEY (system, value, patient_ref)
+     )`,
+  ],
 ];

@@ -141,6 +141,9 @@ export class Store {
   resourcesFor(patientRef: string): Promise<StoredResource[]> {
     return this.direct.resourcesFor(patientRef);
   }
+  findEhrPatients(identifier: BusinessIdentifier): Promise<string[]> {
+    return this.direct.findEhrPatients(identifier);
+  }
   getCheckpoint(name: string): Promise<string | undefined> {
     return this.direct.getCheckpoint(name);
   }
@@ -270,6 +273,28 @@ export class StoreTx {
       [patientRef],
     );
     return rows.map(toStored);
+  }
+
+  /** Remembers an identifier of an EHR Patient, so a patient registered later can be linked to it. */
+  async indexEhrIdentifier(
+    patientRef: string,
+    system: string | undefined,
+    value: string | undefined,
+  ): Promise<void> {
+    if (!system || !value) return;
+    await this.sql.run(
+      'INSERT INTO ehr_identifiers (system, value, patient_ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      [system, value, patientRef],
+    );
+  }
+
+  /** The EHR Patients (`Patient/<id>`) known to carry an identifier. */
+  async findEhrPatients(identifier: BusinessIdentifier): Promise<string[]> {
+    const rows = await this.sql.all<{ patient_ref: string }>(
+      'SELECT patient_ref FROM ehr_identifiers WHERE system = ? AND value = ? ORDER BY patient_ref',
+      [identifier.system, identifier.value],
+    );
+    return rows.map((r) => r.patient_ref);
   }
 
   async getCheckpoint(name: string): Promise<string | undefined> {

@@ -80,10 +80,10 @@ describe.each([sqlite, postgres])('store contract on $name', (engine) => {
   });
 
   test('runs its migrations on first open and not again', async () => {
-    expect(await store.schemaVersion()).toBe(1);
+    expect(await store.schemaVersion()).toBe(2);
     await store.close();
     store = await Store.open(db.options);
-    expect(await store.schemaVersion()).toBe(1);
+    expect(await store.schemaVersion()).toBe(2);
     expect(store.engine).toBe(engine.name);
   });
 

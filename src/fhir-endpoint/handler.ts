@@ -1,0 +1,280 @@
+/**
+ * The EHR-facing FHIR endpoint, free of HTTP: a request in, an answer out, every failure an
+ * OperationOutcome with its status. The express layer only translates.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
+import { type Issue, issue, OperationOutcomeError, prefixIssues, toOutcome } from '../fhir/outcome.js';
+import {
+  checkInbound,
+  type IntakeOutcome,
+  isKeptType,
+  KEPT_TYPES,
+  keep,
+  type ResourceValidator,
+} from '../intake.js';
+import type { Store, StoreTx } from '../store/store.js';
+import { capabilityStatement } from './capability.js';
+
+export interface FhirRequest {
+  method: string;
+  /** Path segments after /fhir, e.g. ['MedicationRequest', 'rx1']. */
+  segments: string[];
+  /** The parsed JSON body; undefined when there was none. */
+  body: unknown;
+  ifMatch?: string;
+}
+
+export interface FhirAnswer {
+  status: number;
+  resource: Resource;
+  headers?: Record<string, string>;
+}
+
+export interface FhirEndpointDeps {
+  store: Store;
+  validator: ResourceValidator;
+  publicBaseUrl: string;
+  version: string;
+  /** Reads a resource from the EHR, for id-only subscription notifications. */
+  fetchFromEhr?: (type: string, id: string) => Promise<Resource>;
+  /** Called after the EHR has been heard from, e.g. to tell readiness that the record is fresh. */
+  now?: () => Date;
+  /** Largest number of entries accepted in one Bundle. */
+  maxBundleEntries?: number;
+}
+
+const fail = (status: number, code: Issue['code'], message: string, expression?: string): never => {
+  throw new OperationOutcomeError(status, [issue('error', code, message, expression)]);
+};
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const ok = (message: string): OperationOutcome => toOutcome([issue('information', 'informational', message)]);
+
+export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Promise<FhirAnswer> {
+  const [type, id, ...rest] = req.segments;
+  if (req.method === 'GET' && type === 'metadata' && id === undefined) {
+    return { status: 200, resource: capabilityStatement(deps.publicBaseUrl, deps.version) };
+  }
+  if (req.method === 'POST' && type === undefined) return handleBundle(req.body, deps);
+  if (type === undefined || rest.length > 0) return fail(404, 'not-found', 'There is nothing at this path.');
+  if (!isKeptType(type)) {
+    return fail(
+      404,
+      'not-supported',
+      `kap-bridge does not take ${type} resources; it takes ${KEPT_TYPES.join(', ')}.`,
+    );
+  }
+  if (req.method === 'PUT' && id !== undefined) return handlePut(type, id, req, deps);
+  if (req.method === 'POST' && id === undefined) return handlePost(type, req.body, deps);
+  return fail(
+    405,
+    'not-supported',
+    `${req.method} is not supported here; the EHR sends PUT ${type}/[id] or POST ${type}.`,
+  );
+}
+
+function location(deps: FhirEndpointDeps, resource: Resource): Record<string, string> {
+  const v = resource.meta?.versionId;
+  const url = `${deps.publicBaseUrl}/fhir/${resource.resourceType}/${resource.id}${v ? `/_history/${v}` : ''}`;
+  return v ? { Location: url, ETag: `W/"${v}"` } : { Location: url };
+}
+
+/** Stores a checked resource and says whether it was new; answers with what the store now holds. */
+async function store(
+  resource: Resource,
+  tx: StoreTx,
+  receivedAt: string,
+): Promise<{ created: boolean; outcome: IntakeOutcome; held: Resource }> {
+  const before = await tx.getResource(resource.resourceType, resource.id!);
+  const outcome = await keep(resource, tx, receivedAt);
+  const held = outcome === 'stale' ? (before?.resource ?? resource) : resource;
+  return { created: before === undefined && outcome === 'stored', outcome, held };
+}
+
+const receivedAt = (deps: FhirEndpointDeps): string => (deps.now?.() ?? new Date()).toISOString();
+
+async function handlePut(
+  type: string,
+  id: string,
+  req: FhirRequest,
+  deps: FhirEndpointDeps,
+): Promise<FhirAnswer> {
+  if (!ID.test(id))
+    fail(400, 'value', `"${id.slice(0, 80)}" is not a valid FHIR id (1-64 letters, digits, "-" or ".").`);
+  let body = req.body;
+  if (body === undefined) {
+    // An id-only subscription notification: the resource itself must be read from the EHR.
+    if (!deps.fetchFromEhr)
+      fail(400, 'required', 'The request has no body, and kap-bridge has no EHR to read it from.');
+    body = await deps.fetchFromEhr!(type, id);
+  }
+  const resource = checkInbound(body, deps.validator);
+  if (resource.resourceType !== type) {
+    fail(400, 'invalid', `The body is a ${resource.resourceType}, but the URL says ${type}.`, 'resourceType');
+  }
+  if (resource.id !== id)
+    fail(400, 'invalid', `The body's id "${resource.id}" is not the URL's id "${id}".`, `${type}.id`);
+  const at = receivedAt(deps);
+  const result = await deps.store.transaction(async (tx) => {
+    if (req.ifMatch !== undefined) {
+      const held = (await tx.getResource(type, id))?.resource.meta?.versionId;
+      const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(req.ifMatch.trim())?.[1];
+      if (held !== wanted) {
+        fail(
+          412,
+          'conflict',
+          `If-Match asked for version ${wanted}, but kap-bridge holds version ${held ?? 'none'}.`,
+        );
+      }
+    }
+    return store(resource, tx, at);
+  });
+  return { status: result.created ? 201 : 200, resource: result.held, headers: location(deps, result.held) };
+}
+
+async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): Promise<FhirAnswer> {
+  const checked = checkInbound(body, deps.validator);
+  if (checked.resourceType !== type) {
+    fail(400, 'invalid', `The body is a ${checked.resourceType}, but the URL says ${type}.`, 'resourceType');
+  }
+  const resource = checked.id ? checked : { ...checked, id: randomUUID() };
+  const at = receivedAt(deps);
+  const result = await deps.store.transaction((tx) => store(resource, tx, at));
+  return { status: result.created ? 201 : 200, resource: result.held, headers: location(deps, result.held) };
+}
+
+interface CheckedEntry {
+  index: number;
+  resource?: Resource;
+  error?: OperationOutcomeError;
+}
+
+/** Checks one Bundle entry; the issues' expressions point into the Bundle. */
+function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): CheckedEntry {
+  const at = `Bundle.entry[${index}]`;
+  try {
+    const method = entry.request?.method;
+    if (method !== undefined && method !== 'PUT' && method !== 'POST') {
+      fail(
+        400,
+        'not-supported',
+        `kap-bridge takes PUT and POST entries only, not ${method}.`,
+        `${at}.request.method`,
+      );
+    }
+    if (entry.resource === undefined) fail(400, 'required', 'The entry has no resource.', `${at}.resource`);
+    const type = (entry.resource as { resourceType?: unknown }).resourceType;
+    if (typeof type === 'string' && !isKeptType(type)) return { index, resource: entry.resource as Resource };
+    let resource: Resource;
+    try {
+      resource = checkInbound(entry.resource, deps.validator);
+    } catch (e) {
+      if (!(e instanceof OperationOutcomeError)) throw e;
+      const issues = e.outcome.issue.map((i) => ({
+        severity: i.severity,
+        code: i.code,
+        message: i.diagnostics ?? '',
+        ...(i.expression?.[0] ? { expression: i.expression[0] } : {}),
+      }));
+      throw new OperationOutcomeError(e.status, prefixIssues(issues, `${at}.resource`, String(type)));
+    }
+    const urlId = /^[A-Za-z]+\/([A-Za-z0-9\-.]{1,64})$/.exec(entry.request?.url ?? '')?.[1];
+    return { index, resource: resource.id ? resource : { ...resource, id: urlId ?? randomUUID() } };
+  } catch (e) {
+    if (e instanceof OperationOutcomeError) return { index, error: e };
+    throw e;
+  }
+}
+
+async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<FhirAnswer> {
+  const bundle = body as Bundle | undefined;
+  if (bundle?.resourceType !== 'Bundle') {
+    fail(400, 'invalid', 'POST to the base takes a batch or transaction Bundle.', 'resourceType');
+  }
+  if (bundle!.type !== 'batch' && bundle!.type !== 'transaction') {
+    fail(
+      400,
+      'value',
+      `A ${String(bundle!.type)} Bundle cannot be posted here; send a batch or a transaction.`,
+      'Bundle.type',
+    );
+  }
+  const entries = Array.isArray(bundle!.entry) ? bundle!.entry : [];
+  const max = deps.maxBundleEntries ?? 5000;
+  if (entries.length > max)
+    fail(
+      413,
+      'too-costly',
+      `The Bundle has ${entries.length} entries; at most ${max} are taken at once.`,
+      'Bundle.entry',
+    );
+  const checked = entries.map((e, i) => checkEntry(e, i, deps));
+  const at = receivedAt(deps);
+
+  if (bundle!.type === 'transaction') {
+    const failed = checked.filter((c) => c.error);
+    if (failed.length > 0) {
+      const issues = failed.flatMap((c) =>
+        c.error!.outcome.issue.map((i) => issue(i.severity, i.code, i.diagnostics ?? '', i.expression?.[0])),
+      );
+      const status = failed.some((c) => c.error!.status === 400) ? 400 : failed[0]!.error!.status;
+      throw new OperationOutcomeError(status, issues);
+    }
+    // All or nothing: every entry is kept in one store transaction.
+    const results = await deps.store.transaction(async (tx) => {
+      const out: BundleEntry[] = [];
+      for (const c of checked) out.push(await responseEntry(c.resource!, tx, at, deps));
+      return out;
+    });
+    return {
+      status: 200,
+      resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } as Bundle,
+    };
+  }
+
+  const results: BundleEntry[] = [];
+  for (const c of checked) {
+    if (c.error) {
+      results.push({ response: { status: String(c.error.status), outcome: c.error.outcome } });
+      continue;
+    }
+    results.push(await deps.store.transaction((tx) => responseEntry(c.resource!, tx, at, deps)));
+  }
+  return {
+    status: 200,
+    resource: { resourceType: 'Bundle', type: 'batch-response', entry: results } as Bundle,
+  };
+}
+
+async function responseEntry(
+  resource: Resource,
+  tx: StoreTx,
+  at: string,
+  deps: FhirEndpointDeps,
+): Promise<BundleEntry> {
+  if (!isKeptType(resource.resourceType)) {
+    return {
+      response: {
+        status: '200 OK',
+        outcome: ok(`${resource.resourceType} acknowledged; kap-bridge does not keep it.`),
+      },
+    };
+  }
+  const result = await store(resource, tx, at);
+  const headers = location(deps, result.held);
+  return {
+    response: {
+      status: result.created ? '201 Created' : '200 OK',
+      location: headers.Location,
+      ...(headers.ETag ? { etag: headers.ETag } : {}),
+      ...(result.outcome === 'stored'
+        ? {}
+        : {
+            outcome: ok(
+              `This version was ${result.outcome === 'duplicate' ? 'already held' : 'older than the one held'}; nothing changed.`,
+            ),
+          }),
+    },
+  };
+}

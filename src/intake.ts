@@ -1,0 +1,101 @@
+/**
+ * Taking in what the prescriber's EHR sends, whichever way it comes (a push to /fhir, a
+ * subscription notification, a catch-up page): validate, keep what KAP needs, link it to its
+ * patient. One path, so that the three ways cannot disagree.
+ */
+import type { MedicationRequest, Patient, Reference, Resource } from 'fhir/r4';
+import { hasErrors, type Issue, issue, OperationOutcomeError } from './fhir/outcome.js';
+import { identityContext } from './mapping/context.js';
+import { prescriptionFromFhir } from './mapping/medication-request.js';
+import { matchPatient } from './mapping/patient.js';
+import type { PutOutcome, StoreTx } from './store/store.js';
+
+/** The resource types kap-bridge keeps from the EHR; anything else is acknowledged and not stored. */
+export const KEPT_TYPES = [
+  'MedicationRequest',
+  'MedicationDispense',
+  'Observation',
+  'Condition',
+  'AllergyIntolerance',
+  'Patient',
+  'Practitioner',
+  'Task',
+  'ServiceRequest',
+] as const;
+
+export type KeptType = (typeof KEPT_TYPES)[number];
+export const isKeptType = (type: string): type is KeptType =>
+  (KEPT_TYPES as readonly string[]).includes(type);
+
+export interface ResourceValidator {
+  validate(resource: unknown, options?: { profile?: string; asKapPrescription?: boolean }): Issue[];
+}
+
+/** Issue codes that mean "well-formed FHIR, but breaks a profile or a KAP rule": 422, not 400. */
+const RULE_CODES = new Set(['business-rule', 'code-invalid', 'processing']);
+
+/** The HTTP status for a rejected resource: 400 when it is not well-formed FHIR, 422 for rules. */
+export const rejectionStatus = (issues: readonly Issue[]): 400 | 422 =>
+  issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').every((i) => RULE_CODES.has(i.code))
+    ? 422
+    : 400;
+
+/** The EHR Patient a resource is about, `Patient/<id>`, from the element each type uses. */
+export function patientRefOf(resource: Resource): string | undefined {
+  if (resource.resourceType === 'Patient') return resource.id ? `Patient/${resource.id}` : undefined;
+  const r = resource as { subject?: Reference; patient?: Reference; for?: Reference };
+  const ref = (r.subject ?? r.patient ?? r.for)?.reference;
+  const match = ref ? /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/.exec(ref) : null;
+  return match ? `Patient/${match[1]}` : undefined;
+}
+
+const isKetamineRequest = (resource: Resource): boolean =>
+  resource.resourceType === 'MedicationRequest' &&
+  prescriptionFromFhir(resource as MedicationRequest, identityContext).value?.medication.isKetamine === true;
+
+/** Checks a resource as the EHR sent it; throws an OperationOutcomeError (400 or 422) when it is rejected. */
+export function checkInbound(resource: unknown, validator: ResourceValidator): Resource {
+  const r = resource as Resource;
+  const issues = validator.validate(resource, { asKapPrescription: isKetamineRequest(r) });
+  if (hasErrors(issues)) throw new OperationOutcomeError(rejectionStatus(issues), issues);
+  return r;
+}
+
+export type IntakeOutcome = PutOutcome | 'acknowledged';
+
+/**
+ * Keeps one checked resource in the store (inside the caller's transaction): deduped by version,
+ * an older version never over a newer, and an EHR Patient linked to the kap-bridge patient that
+ * shares an identifier with it. A resource for a patient not linked yet is kept all the same.
+ */
+export async function keep(resource: Resource, tx: StoreTx, receivedAt: string): Promise<IntakeOutcome> {
+  if (!isKeptType(resource.resourceType)) return 'acknowledged';
+  if (!resource.id) {
+    throw new OperationOutcomeError(400, [
+      issue(
+        'error',
+        'required',
+        'The resource needs an id: kap-bridge mirrors EHR resources under their own ids.',
+        `${resource.resourceType}.id`,
+      ),
+    ]);
+  }
+  const patientRef = patientRefOf(resource);
+  const outcome = await tx.putResource({ resource, receivedAt, ...(patientRef ? { patientRef } : {}) });
+  if (outcome === 'stored' && resource.resourceType === 'Patient')
+    await linkEhrPatient(resource as Patient, tx);
+  await tx.setCheckpoint('ehr:last-heard', receivedAt);
+  return outcome;
+}
+
+async function linkEhrPatient(patient: Patient, tx: StoreTx): Promise<void> {
+  const ref = `Patient/${patient.id}`;
+  for (const i of patient.identifier ?? []) {
+    await tx.indexEhrIdentifier(ref, i.system, i.value);
+    if (!i.system || !i.value) continue;
+    const link = await tx.findPatient({ system: i.system, value: i.value });
+    if (link && !link.ehrPatient && matchPatient([link], patient).length === 1) {
+      await tx.savePatient({ ...link, ehrPatient: ref });
+    }
+  }
+}
