@@ -21,6 +21,7 @@ export const KEPT_TYPES = [
   'Practitioner',
   'Task',
   'ServiceRequest',
+  'Medication',
 ] as const;
 
 export type KeptType = (typeof KEPT_TYPES)[number];

@@ -1,0 +1,120 @@
+/**
+ * The therapist API's patients: registration linked to the EHR by identifiers, and the
+ * medication status with readiness for a date. Transport-free; src/http translates.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Patient } from 'fhir/r4';
+import type { PatientLink } from '../domain/model.js';
+import { patientReadiness, type Readiness, type ReadinessThresholds } from '../domain/readiness.js';
+import type { EhrGateway } from '../ehr/gateway.js';
+import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { keep } from '../intake.js';
+import { loadRecord } from '../record.js';
+import { IdentifierTakenError, type Store } from '../store/store.js';
+
+export interface PatientsDeps {
+  store: Store;
+  ehr?: EhrGateway;
+  thresholds: ReadinessThresholds;
+  now?: () => Date;
+}
+
+export interface PatientRegistration {
+  id?: string;
+  identifiers: { system: string; value: string }[];
+  ehrPatient?: string;
+}
+
+const notFound = (id: string) =>
+  new OperationOutcomeError(404, [issue('error', 'not-found', `No patient ${id} is registered.`)]);
+
+/** The EHR Patient to link: given, known locally by identifier, or found in the EHR by identifier. */
+async function findEhrPatient(input: PatientRegistration, deps: PatientsDeps): Promise<string | undefined> {
+  if (input.ehrPatient) return input.ehrPatient;
+  const local = new Set<string>();
+  for (const i of input.identifiers) for (const ref of await deps.store.findEhrPatients(i)) local.add(ref);
+  if (local.size === 1) return [...local][0];
+  if (local.size > 1 || !deps.ehr) return undefined;
+  const found = new Map<string, Patient>();
+  for (const i of input.identifiers) {
+    for await (const p of deps.ehr.search<Patient>('Patient', { identifier: `${i.system}|${i.value}` })) {
+      if (p.id) found.set(p.id, p);
+    }
+  }
+  if (found.size !== 1) return undefined;
+  const patient = [...found.values()][0]!;
+  await deps.store.transaction((tx) => keep(patient, tx, (deps.now?.() ?? new Date()).toISOString()));
+  return `Patient/${patient.id}`;
+}
+
+export async function registerPatient(
+  input: PatientRegistration,
+  deps: PatientsDeps,
+): Promise<{ created: boolean; patient: PatientLink }> {
+  for (const i of input.identifiers) {
+    const existing = await deps.store.findPatient(i);
+    if (existing && (input.id === undefined || input.id === existing.id)) {
+      const sameSet = input.identifiers.every((j) =>
+        existing.identifiers.some((e) => e.system === j.system && e.value === j.value),
+      );
+      if (sameSet) return { created: false, patient: existing };
+    }
+  }
+  const link: PatientLink = { id: input.id ?? randomUUID(), identifiers: input.identifiers };
+  const ehrPatient = await findEhrPatient(input, deps);
+  if (ehrPatient) link.ehrPatient = ehrPatient;
+  try {
+    await deps.store.transaction(async (tx) => {
+      if (await tx.getPatient(link.id)) {
+        throw new OperationOutcomeError(409, [
+          issue('error', 'duplicate', `A patient ${link.id} is already registered.`, 'id'),
+        ]);
+      }
+      await tx.savePatient(link);
+    });
+  } catch (e) {
+    if (e instanceof IdentifierTakenError) {
+      throw new OperationOutcomeError(409, [
+        issue(
+          'error',
+          'duplicate',
+          'One of these identifiers already belongs to another patient.',
+          'identifiers',
+        ),
+      ]);
+    }
+    throw e;
+  }
+  return { created: true, patient: link };
+}
+
+export async function getPatient(id: string, deps: PatientsDeps): Promise<PatientLink> {
+  const link = await deps.store.getPatient(id);
+  if (!link) throw notFound(id);
+  return link;
+}
+
+export interface MedicationStatusAnswer extends Readiness {
+  ehrLastHeardAt?: string;
+}
+
+export async function medicationStatus(
+  id: string,
+  date: string | undefined,
+  deps: PatientsDeps,
+): Promise<MedicationStatusAnswer> {
+  const link = await getPatient(id, deps);
+  const now = (deps.now?.() ?? new Date()).toISOString();
+  const day = date ?? now.slice(0, 10);
+  const [record, ehrLastHeardAt] = await Promise.all([
+    loadRecord(deps.store, link),
+    deps.store.getCheckpoint('ehr:last-heard'),
+  ]);
+  const readiness = patientReadiness(
+    record,
+    day,
+    { now, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) },
+    deps.thresholds,
+  );
+  return { ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) };
+}

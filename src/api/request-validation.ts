@@ -1,0 +1,69 @@
+/**
+ * Requests to /api/v1 are checked against the OpenAPI document's own schemas; a failure is an
+ * OperationOutcome whose expressions name the fields (`identifiers[0].system`).
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { type Issue, issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { openApiDocument } from './openapi.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+(addFormats as unknown as (a: Ajv) => void)(ajv);
+ajv.addSchema({ $id: 'openapi', components: openApiDocument.components }, 'openapi');
+
+const compiled = new Map<string, ValidateFunction>();
+function validatorFor(schemaName: string): ValidateFunction {
+  let v = compiled.get(schemaName);
+  if (!v) {
+    v = ajv.compile({ $ref: `openapi#/components/schemas/${schemaName}` });
+    compiled.set(schemaName, v);
+  }
+  return v;
+}
+
+/** `/identifiers/0/system` -> `identifiers[0].system`, with the missing property named. */
+function expressionOf(e: ErrorObject, root: string): string {
+  const parts = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`));
+  if (e.keyword === 'required') parts.push(`.${(e.params as { missingProperty: string }).missingProperty}`);
+  if (e.keyword === 'additionalProperties')
+    parts.push(`.${(e.params as { additionalProperty: string }).additionalProperty}`);
+  const path = parts.join('').replace(/^\./, '');
+  return path ? (root ? `${root}.${path}` : path) : root || '(body)';
+}
+
+function sentence(e: ErrorObject): string {
+  if (e.keyword === 'required')
+    return `${(e.params as { missingProperty: string }).missingProperty} is required.`;
+  if (e.keyword === 'additionalProperties') {
+    return `${(e.params as { additionalProperty: string }).additionalProperty} is not a known field.`;
+  }
+  return `The value ${e.message ?? 'is not valid'}.`;
+}
+
+/** Checks a value against a named schema of the document; throws a 400 OperationOutcomeError. */
+export function checkAgainst(schemaName: string, value: unknown, root = ''): void {
+  const validate = validatorFor(schemaName);
+  if (validate(value)) return;
+  const issues: Issue[] = (validate.errors ?? []).map((e) =>
+    issue('error', 'invalid', sentence(e), expressionOf(e, root)),
+  );
+  throw new OperationOutcomeError(400, issues);
+}
+
+/** Checks a single parameter against an inline schema. */
+export function checkParameter(name: string, value: unknown, schema: object): void {
+  const key = JSON.stringify(schema);
+  let v = compiled.get(key);
+  if (!v) {
+    v = ajv.compile(schema);
+    compiled.set(key, v);
+  }
+  if (!v(value)) {
+    throw new OperationOutcomeError(400, [
+      issue('error', 'invalid', `${name}: the value ${v.errors?.[0]?.message ?? 'is not valid'}.`, name),
+    ]);
+  }
+}
