@@ -20,7 +20,7 @@ test('defaults give a runnable embedded configuration', () => {
     systolicMax: 140,
   });
   expect(config.databaseUrl).toBeUndefined();
-  expect(config.publicBaseUrl).toBe('http://127.0.0.1:8080');
+  expect(config.publicBaseUrl).toBeUndefined();
 });
 
 test('every mistake is named at once, with the variable and what it must be', () => {

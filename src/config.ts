@@ -13,8 +13,8 @@ export interface Config {
   ehrBaseUrl?: string;
   ehrBearerToken?: string;
   ehrTimeoutMs: number;
-  /** How the EHR reaches kap-bridge, for subscription endpoints. */
-  publicBaseUrl: string;
+  /** How the EHR reaches kap-bridge, for subscription endpoints; the listening address when unset. */
+  publicBaseUrl?: string;
   subscriptionSecret?: string;
   subscribeOnStart: boolean;
   syncIntervalSeconds: number;
@@ -124,8 +124,8 @@ export const VARIABLES: readonly Variable[] = [
   v({
     name: 'KAP_PUBLIC_BASE_URL',
     key: 'publicBaseUrl',
-    description: 'How the EHR reaches kap-bridge (subscription endpoints point at {this}/fhir)',
-    default: 'http://HOST:PORT',
+    description:
+      'How the EHR reaches kap-bridge (subscription endpoints point at {this}/fhir); the listening address when unset',
     parse: url,
   }),
   v({
@@ -207,7 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   for (const variable of VARIABLES) {
     const raw = env[variable.name];
     const given = raw !== undefined && raw !== '';
-    if (!given && (variable.default === undefined || variable.key === 'publicBaseUrl')) continue;
+    if (!given && variable.default === undefined) continue;
     const parsed = variable.parse(given ? raw : variable.default!);
     if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
       const shown = variable.secret ? '' : ` (got "${raw}")`;
@@ -217,7 +217,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   const config = values as unknown as Config;
-  if (config.publicBaseUrl === undefined) config.publicBaseUrl = `http://${config.host}:${config.port}`;
   if (config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
     problems.push(
       'KAP_SUBSCRIPTION_SECRET must be set when KAP_SUBSCRIBE_ON_START is true and KAP_EHR_BASE_URL is set (or set KAP_SUBSCRIBE_ON_START=false)',

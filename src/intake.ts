@@ -36,8 +36,10 @@ export interface ResourceValidator {
 const RULE_CODES = new Set(['business-rule', 'code-invalid', 'processing']);
 
 /** The HTTP status for a rejected resource: 400 when it is not well-formed FHIR, 422 for rules. */
-export const rejectionStatus = (issues: readonly Issue[]): 400 | 422 =>
-  issues.filter((i) => i.severity === 'error' || i.severity === 'fatal').every((i) => RULE_CODES.has(i.code))
+export const rejectionStatus = (issues: readonly (Issue & { layer?: string })[]): 400 | 422 =>
+  issues
+    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+    .every((i) => i.layer === 'kap' || RULE_CODES.has(i.code))
     ? 422
     : 400;
 

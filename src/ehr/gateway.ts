@@ -181,6 +181,16 @@ export class EhrGateway {
     );
   }
 
+  create<T extends Resource>(resource: T): Promise<T> {
+    return this.call<T>(`Creating a ${resource.resourceType}`, {}, (options) =>
+      this.client.create({
+        resourceType: resource.resourceType,
+        body: resource as unknown as FhirResource,
+        options,
+      }),
+    );
+  }
+
   /** A transaction (or batch) Bundle; the EHR's response Bundle comes back. */
   transaction(bundle: Bundle): Promise<Bundle> {
     return this.call(

@@ -1,0 +1,156 @@
+/**
+ * The running service: store, EHR gateway, validator and HTTP app put together from one Config;
+ * subscriptions registered at start; the periodic catch-up; a clean stop that lets in-flight
+ * requests finish and closes the store last.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { EhrGateway } from './ehr/gateway.js';
+import { registerSubscriptions } from './ehr/subscriptions.js';
+import { createApp } from './http/app.js';
+import { KEPT_TYPES } from './intake.js';
+import { createLogger, type Logger } from './log.js';
+import { Store } from './store/store.js';
+import { catchUp, type SyncReport } from './sync.js';
+import { createValidator } from './validation/validator.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface Service {
+  /** Where the service listens, e.g. http://127.0.0.1:8080. */
+  url: string;
+  store: Store;
+  ehr?: EhrGateway;
+  /** Runs one catch-up now (or joins the one running). */
+  syncNow(): Promise<SyncReport | undefined>;
+  close(): Promise<void>;
+}
+
+export function ehrGateway(config: Config): EhrGateway | undefined {
+  if (!config.ehrBaseUrl) return undefined;
+  const token = config.ehrBearerToken;
+  return new EhrGateway({
+    baseUrl: config.ehrBaseUrl,
+    timeoutMs: config.ehrTimeoutMs,
+    ...(token ? { authHeaders: async () => ({ authorization: `Bearer ${token}` }) } : {}),
+  });
+}
+
+export const openStore = (config: Config): Promise<Store> =>
+  Store.open({
+    sqliteFile: config.sqliteFile,
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+  });
+
+export async function startService(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+): Promise<Service> {
+  const store = await openStore(config);
+  const ehr = ehrGateway(config);
+  const validator = createValidator();
+  const thresholds = {
+    systolicMax: config.systolicMax,
+    diastolicMax: config.diastolicMax,
+    ehrFreshnessHours: config.ehrFreshnessHours,
+  };
+  // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.
+  const server: Server = createServer();
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host}:${port}`;
+  const publicBaseUrl = config.publicBaseUrl ?? url;
+  const app = createApp({
+    store,
+    validator,
+    log,
+    thresholds,
+    version: VERSION,
+    publicBaseUrl,
+    bodyLimitBytes: config.bodyLimitBytes,
+    ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
+    ...(config.subscriptionSecret ? { subscriptionSecret: config.subscriptionSecret } : {}),
+  });
+  server.on('request', app);
+  log.info({ url, engine: store.engine, ehr: config.ehrBaseUrl ?? null }, 'kap-bridge listening');
+
+  let subscribed = false;
+  const subscribe = async () => {
+    if (!ehr || !config.subscribeOnStart || !config.subscriptionSecret || subscribed) return;
+    const endpoint = `${publicBaseUrl}/fhir`;
+    try {
+      const result = await registerSubscriptions(ehr, {
+        endpoint,
+        secret: config.subscriptionSecret,
+        types: KEPT_TYPES,
+      });
+      subscribed = true;
+      log.info({ subscriptions: result.map((r) => `${r.type}:${r.action}`) }, 'subscriptions registered');
+    } catch (e) {
+      log.warn(
+        { err: { message: (e as Error).message } },
+        'subscriptions not registered yet; retried with the next catch-up',
+      );
+    }
+  };
+
+  let running: Promise<SyncReport | undefined> | undefined;
+  const syncNow = (): Promise<SyncReport | undefined> => {
+    if (!ehr) return Promise.resolve(undefined);
+    running ??= (async () => {
+      await subscribe();
+      try {
+        const report = await catchUp({
+          ehr,
+          store,
+          validator,
+          overlapSeconds: config.syncOverlapSeconds,
+          onRejected: (r, e) =>
+            log.warn({ resource: `${r.resourceType}/${r.id}`, status: e.status }, 'EHR resource rejected'),
+        });
+        log.info(
+          { fetched: report.fetched, stored: report.stored, rejected: report.rejected },
+          'catch-up done',
+        );
+        return report;
+      } catch (e) {
+        log.warn({ err: { message: (e as Error).message } }, 'catch-up failed; retried at the next interval');
+        return undefined;
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  };
+
+  const timer =
+    config.syncIntervalSeconds > 0
+      ? setInterval(() => void syncNow(), config.syncIntervalSeconds * 1000)
+      : undefined;
+  if (ehr) void syncNow();
+
+  return {
+    url,
+    store,
+    ...(ehr ? { ehr } : {}),
+    syncNow,
+    async close() {
+      if (timer) clearInterval(timer);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await running;
+      await store.close();
+      log.info('kap-bridge stopped');
+    },
+  };
+}
