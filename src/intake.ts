@@ -59,7 +59,8 @@ const isKetamineRequest = (resource: Resource): boolean =>
 /** Checks a resource as the EHR sent it; throws an OperationOutcomeError (400 or 422) when it is rejected. */
 export function checkInbound(resource: unknown, validator: ResourceValidator): Resource {
   const r = resource as Resource;
-  const issues = validator.validate(resource, { asKapPrescription: isKetamineRequest(r) });
+  const isObject = typeof resource === 'object' && resource !== null && !Array.isArray(resource);
+  const issues = validator.validate(resource, { asKapPrescription: isObject && isKetamineRequest(r) });
   if (hasErrors(issues)) throw new OperationOutcomeError(rejectionStatus(issues), issues);
   return r;
 }

@@ -1,0 +1,388 @@
+/**
+ * kap-bridge's own HTTP endpoints, over real HTTP with a real SQLite file and no EHR: what the EHR
+ * may push, what the therapist may ask, and that bad input gets a 4xx OperationOutcome and changes
+ * nothing.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import type { MedicationRequest, OperationOutcome, Resource } from 'fhir/r4';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { type Service, startService } from '../../src/service.js';
+import { ROOT } from '../support/fixtures.js';
+
+const fixture = <T extends Resource>(path: string): T =>
+  JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
+const SECRET = 'test-shared-secret';
+
+let dir: string;
+let service: Service;
+let base: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kap-endpoints-'));
+  const config = loadConfig({
+    PORT: '0',
+    KAP_SQLITE_FILE: join(dir, 'kap.db'),
+    KAP_SUBSCRIPTION_SECRET: SECRET,
+    LOG_LEVEL: 'silent',
+    KAP_BODY_LIMIT_BYTES: '200000',
+  });
+  service = await startService(config, createLogger('silent'));
+  base = service.url;
+});
+afterAll(async () => {
+  await service.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/fhir+json' }),
+      ...(path.startsWith('/fhir') ? { 'x-kap-subscription-secret': SECRET } : {}),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+const put = (r: Resource, headers?: Record<string, string>) =>
+  call('PUT', `/fhir/${r.resourceType}/${r.id}`, r, headers);
+const expectOutcome = (a: Answer, status: number) => {
+  expect(a.status).toBe(status);
+  expect(a.headers.get('content-type')).toContain('application/fhir+json');
+  expect((a.body as OperationOutcome).resourceType).toBe('OperationOutcome');
+  expect(JSON.stringify(a.body)).not.toMatch(/\n\s+at /);
+};
+
+describe('GET /fhir/metadata', () => {
+  test('tells what the endpoint takes', async () => {
+    const a = await call('GET', '/fhir/metadata');
+    expect(a.status).toBe(200);
+    expect(a.body.resourceType).toBe('CapabilityStatement');
+    expect(a.body.fhirVersion).toBe('4.0.1');
+    const types = a.body.rest[0].resource.map((r: { type: string }) => r.type);
+    expect(types).toEqual(
+      expect.arrayContaining(['MedicationRequest', 'Observation', 'MedicationDispense', 'Patient', 'Task']),
+    );
+    expect(a.body.rest[0].interaction.map((i: { code: string }) => i.code)).toEqual(['batch', 'transaction']);
+  });
+});
+
+describe('the EHR pushes resources', () => {
+  test('a new prescription is created with Location and ETag, the same version again changes nothing', async () => {
+    const rx = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
+    const first = await put(rx);
+    expect(first.status).toBe(201);
+    expect(first.headers.get('location')).toBe(
+      `${base}/fhir/MedicationRequest/${rx.id}/_history/${rx.meta!.versionId}`,
+    );
+    expect(first.headers.get('etag')).toBe(`W/"${rx.meta!.versionId}"`);
+    const again = await put(rx);
+    expect(again.status).toBe(200);
+  });
+
+  test('an older version never overwrites a newer one', async () => {
+    const rx = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
+    const newer = { ...rx, id: 'rx-order', meta: { ...rx.meta, versionId: '7' }, status: 'on-hold' as const };
+    const older = { ...rx, id: 'rx-order', meta: { ...rx.meta, versionId: '6' }, status: 'active' as const };
+    expect((await put(newer)).status).toBe(201);
+    const stale = await put(older);
+    expect(stale.status).toBe(200);
+    expect(stale.body.status).toBe('on-hold');
+    expect((await service.store.getResource('MedicationRequest', 'rx-order'))?.resource).toMatchObject({
+      status: 'on-hold',
+    });
+  });
+
+  test('If-Match on the wrong version is a 412', async () => {
+    const rx = {
+      ...fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json'),
+      id: 'rx-ifmatch',
+    };
+    await put(rx);
+    expectOutcome(await put({ ...rx, meta: { ...rx.meta, versionId: '9' } }, { 'if-match': 'W/"2"' }), 412);
+    expect(
+      (
+        await put(
+          { ...rx, meta: { ...rx.meta, versionId: '9' } },
+          { 'if-match': `W/"${rx.meta!.versionId}"` },
+        )
+      ).status,
+    ).toBe(200);
+  });
+
+  test('a POST without an id gets one', async () => {
+    const { id: _, ...rx } = fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json');
+    const a = await call('POST', '/fhir/MedicationRequest', rx);
+    expect(a.status).toBe(201);
+    expect(a.body.id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test('a transaction is all or nothing', async () => {
+    const good = {
+      ...fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json'),
+      id: 'tx-good',
+    };
+    const bad = { ...good, id: 'tx-bad', status: undefined };
+    const rejected = await call('POST', '/fhir', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: good, request: { method: 'PUT', url: 'MedicationRequest/tx-good' } },
+        { resource: bad, request: { method: 'PUT', url: 'MedicationRequest/tx-bad' } },
+      ],
+    });
+    expectOutcome(rejected, 400);
+    expect(rejected.body.issue[0].expression).toEqual(['Bundle.entry[1].resource.status']);
+    expect(await service.store.getResource('MedicationRequest', 'tx-good')).toBeUndefined();
+
+    const accepted = await call('POST', '/fhir', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: good, request: { method: 'PUT', url: 'MedicationRequest/tx-good' } },
+        { resource: { resourceType: 'Claim', id: 'c1' }, request: { method: 'PUT', url: 'Claim/c1' } },
+      ],
+    });
+    expect(accepted.status).toBe(200);
+    expect(accepted.body.type).toBe('transaction-response');
+    expect(accepted.body.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual([
+      '201 Created',
+      '200 OK',
+    ]);
+    expect(await service.store.getResource('MedicationRequest', 'tx-good')).toBeDefined();
+    expect(await service.store.getResource('Claim', 'c1')).toBeUndefined();
+  });
+
+  test('a batch takes each entry on its own', async () => {
+    const good = {
+      ...fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json'),
+      id: 'batch-good',
+    };
+    const a = await call('POST', '/fhir', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        {
+          resource: { ...good, id: 'batch-bad', authoredOn: 'yesterday' },
+          request: { method: 'PUT', url: 'MedicationRequest/batch-bad' },
+        },
+        { resource: good, request: { method: 'PUT', url: 'MedicationRequest/batch-good' } },
+      ],
+    });
+    expect(a.status).toBe(200);
+    expect(a.body.entry[0].response.status).toBe('400');
+    expect(a.body.entry[0].response.outcome.issue[0].expression[0]).toMatch(
+      /^Bundle\.entry\[0\]\.resource\.authoredOn/,
+    );
+    expect(a.body.entry[1].response.status).toBe('201 Created');
+  });
+
+  test('a resource for a patient not yet linked is kept, and found once the patient is registered', async () => {
+    const patient = fixture<Resource & { identifier: { system: string; value: string }[] }>(
+      'ehr/patient-mrn.fhir.json',
+    );
+    const rx = {
+      ...fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json'),
+      id: 'rx-unlinked',
+      subject: { reference: `Patient/${patient.id}` },
+    };
+    expect((await put(rx)).status).toBe(201);
+    expect((await put(patient)).status).toBe(201);
+    const { system, value } = patient.identifier[0]!;
+    const mrn = { system, value };
+    const registered = await call(
+      'POST',
+      '/api/v1/patients',
+      { identifiers: [mrn] },
+      { 'content-type': 'application/json' },
+    );
+    expect(registered.status).toBe(201);
+    expect(registered.body.ehrPatient).toBe(`Patient/${patient.id}`);
+    const status = await call(
+      'GET',
+      `/api/v1/patients/${registered.body.id}/medication-status?date=2026-12-03`,
+    );
+    expect(status.status).toBe(200);
+    expect(status.body.status.prescription.status).toBe('active');
+  });
+});
+
+describe('bad input at the FHIR endpoint gets a 4xx OperationOutcome and changes nothing', () => {
+  const rx = () => ({
+    ...fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json'),
+    id: 'rx-bad-input',
+  });
+
+  test.each([
+    ['unparsable JSON', () => call('PUT', '/fhir/MedicationRequest/rx-bad-input', '{"resourceType":'), 400],
+    [
+      'wrong media type',
+      () => call('PUT', '/fhir/MedicationRequest/rx-bad-input', 'x', { 'content-type': 'text/plain' }),
+      415,
+    ],
+    [
+      'unknown resource type',
+      () => call('PUT', '/fhir/Wizard/rx-bad-input', { ...rx(), resourceType: 'Wizard' }),
+      404,
+    ],
+    [
+      'a type kap-bridge does not take',
+      () => call('PUT', '/fhir/Claim/c1', { resourceType: 'Claim', id: 'c1' }),
+      404,
+    ],
+    ['a bad id', () => call('PUT', '/fhir/MedicationRequest/bad$id', { ...rx(), id: 'bad$id' }), 400],
+    ['an id that is not the URL id', () => call('PUT', '/fhir/MedicationRequest/other', rx()), 400],
+    ['a body of another type', () => call('PUT', '/fhir/Observation/rx-bad-input', rx()), 400],
+    [
+      'a structurally invalid resource',
+      () => put({ ...rx(), authoredOn: 'yesterday' } as MedicationRequest),
+      400,
+    ],
+    [
+      'a KAP rule broken: ketamine without a dose',
+      () => put({ ...rx(), dosageInstruction: [{ text: 'as directed' }] } as MedicationRequest),
+      422,
+    ],
+    [
+      'a body over the size limit',
+      () => put({ ...rx(), note: [{ text: 'x'.repeat(300_000) }] } as MedicationRequest),
+      413,
+    ],
+    [
+      'no shared secret',
+      () =>
+        call('PUT', '/fhir/MedicationRequest/rx-bad-input', rx(), { 'x-kap-subscription-secret': 'wrong' }),
+      401,
+    ],
+    ['DELETE', () => call('DELETE', '/fhir/MedicationRequest/rx-bad-input'), 405],
+    ['a searchset Bundle', () => call('POST', '/fhir', { resourceType: 'Bundle', type: 'searchset' }), 400],
+  ] as const)('%s', async (_name, send, status) => {
+    expectOutcome(await send(), status);
+    expect(await service.store.getResource('MedicationRequest', 'rx-bad-input')).toBeUndefined();
+  });
+
+  test('fuzzed bodies never get a 5xx and never store anything', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.jsonValue({ maxDepth: 6 }),
+        fc.constantFrom('MedicationRequest', 'Observation', 'Patient'),
+        async (body, type) => {
+          const a = await call('PUT', `/fhir/${type}/fuzz`, body);
+          expect(a.status).toBeGreaterThanOrEqual(400);
+          expect(a.status).toBeLessThan(500);
+        },
+      ),
+      { numRuns: 150, interruptAfterTimeLimit: 15_000 },
+    );
+    for (const type of ['MedicationRequest', 'Observation', 'Patient'])
+      expect(await service.store.getResource(type, 'fuzz')).toBeUndefined();
+  });
+});
+
+describe('the therapist API', () => {
+  const json = { 'content-type': 'application/json' };
+
+  test('serves its OpenAPI document', async () => {
+    const a = await call('GET', '/api/v1/openapi.json');
+    expect(a.status).toBe(200);
+    expect(a.body.openapi).toBe('3.1.0');
+    expect(Object.keys(a.body.paths)).toEqual(
+      expect.arrayContaining(['/patients', '/patients/{id}/medication-status']),
+    );
+  });
+
+  test('registers a patient once; the same identifiers again return it', async () => {
+    const body = { id: 'therapist-p1', identifiers: [{ system: 'urn:therapist:client', value: 'C-100' }] };
+    const first = await call('POST', '/api/v1/patients', body, json);
+    expect(first.status).toBe(201);
+    expect(first.headers.get('location')).toBe('/api/v1/patients/therapist-p1');
+    expect((await call('POST', '/api/v1/patients', body, json)).status).toBe(200);
+    expect((await call('GET', '/api/v1/patients/therapist-p1')).body).toEqual(body);
+  });
+
+  test('refuses an identifier that belongs to another patient', async () => {
+    await call(
+      'POST',
+      '/api/v1/patients',
+      { id: 'p-a', identifiers: [{ system: 's', value: 'shared' }] },
+      json,
+    );
+    const a = await call(
+      'POST',
+      '/api/v1/patients',
+      {
+        id: 'p-b',
+        identifiers: [
+          { system: 's', value: 'shared' },
+          { system: 's', value: 'own' },
+        ],
+      },
+      json,
+    );
+    expectOutcome(a, 409);
+    expect((await call('GET', '/api/v1/patients/p-b')).status).toBe(404);
+  });
+
+  test.each([
+    ['no identifiers', { identifiers: [] }, 'identifiers'],
+    ['an identifier without a value', { identifiers: [{ system: 's' }] }, 'identifiers[0].value'],
+    ['an unknown field', { identifiers: [{ system: 's', value: 'v' }], name: 'Jane' }, 'name'],
+    [
+      'a bad EHR reference',
+      { identifiers: [{ system: 's', value: 'v' }], ehrPatient: 'Practitioner/1' },
+      'ehrPatient',
+    ],
+  ])('a registration with %s names the field', async (_name, body, expression) => {
+    const a = await call('POST', '/api/v1/patients', body, json);
+    expectOutcome(a, 400);
+    expect(a.body.issue.map((i: { expression: string[] }) => i.expression[0])).toContain(expression);
+  });
+
+  test('medication status: unknown patient is a 404, a bad date a 400', async () => {
+    expectOutcome(await call('GET', '/api/v1/patients/nobody/medication-status'), 404);
+    await call(
+      'POST',
+      '/api/v1/patients',
+      { id: 'p-date', identifiers: [{ system: 's', value: 'date' }] },
+      json,
+    );
+    expectOutcome(await call('GET', '/api/v1/patients/p-date/medication-status?date=2026-13-45'), 400);
+    const a = await call('GET', '/api/v1/patients/p-date/medication-status?date=2026-12-03');
+    expect(a.status).toBe(200);
+    expect(a.body.ready).toBe(false);
+    expect(a.body.reasons.map((r: { code: string }) => r.code)).toEqual(
+      expect.arrayContaining(['no-consent', 'no-clearance', 'no-prescription']),
+    );
+  });
+
+  test('health and readiness', async () => {
+    expect((await call('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    const ready = await call('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.checks.store).toBe('ok');
+    expect(ready.body.checks.ehr).toBe('not configured');
+  });
+
+  test('an unknown path is a 404 OperationOutcome', async () => {
+    expectOutcome(await call('GET', '/nowhere'), 404);
+  });
+});
