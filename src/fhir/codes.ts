@@ -26,6 +26,20 @@ export const SYSTEM = {
   sessionPhase: codeSystemUrl('kap-session-phase'),
   clearanceResult: codeSystemUrl('kap-clearance-result'),
   kap: codeSystemUrl('kap-observation'),
+  suicideRisk: codeSystemUrl('kap-suicide-risk'),
+} as const;
+
+/** Codes from HL7 terminology CodeSystems (observation-category, consentscope, v3-ActCode). */
+export const HL7_CODE = {
+  survey: 'survey',
+  vitalSigns: 'vital-signs',
+  exam: 'exam',
+  /** Consent scope: consent to treatment. */
+  treatment: 'treatment',
+  /** Consent policy rule: the patient opts in (as in the R4 Consent examples). */
+  optIn: 'OPTIN',
+  /** Encounter class: ambulatory. */
+  ambulatory: 'AMB',
 } as const;
 
 /** RxNorm ingredient code for ketamine, the only RxNorm code confirmed from a primary source. */
@@ -35,6 +49,21 @@ export const LOINC = {
   phq9Panel: '44249-1',
   phq9Total: '44261-6',
   phq9Item9: '44260-8',
+  /**
+   * PHQ-9 items 1..9 in questionnaire order. Items 1..8 as in HL7's R4 example
+   * Questionnaire/phq-9-questionnaire (an HL7 publication); item 9 as DESIGN.md confirms.
+   */
+  phq9Items: [
+    '44250-9',
+    '44255-8',
+    '44259-0',
+    '44254-1',
+    '44251-7',
+    '44258-2',
+    '44252-5',
+    '44253-3',
+    '44260-8',
+  ],
   gad7Panel: '69737-5',
   gad7Total: '70274-6',
   pcl5Panel: '101697-1',
@@ -74,3 +103,6 @@ export const KAP_CODE = {
   cadss: 'cadss',
   moaas: 'moaas',
 } as const;
+
+/** Local C-SSRS suicide risk levels (kap-suicide-risk): no standard answer list for 93374-7 was confirmed. */
+export const SUICIDE_RISK = ['low', 'moderate', 'high'] as const;

@@ -41,6 +41,7 @@ afterAll(async () => {
 interface Answer {
   status: number;
   headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
   body: any;
 }
 
