@@ -118,9 +118,11 @@ async function handlePut(
   const at = receivedAt(deps);
   const result = await deps.store.transaction(async (tx) => {
     if (req.ifMatch !== undefined) {
+      // A mirror's If-Match: the EHR may name the version it sends (HAPI's REST-hook does) or the
+      // version it last saw here. Anything else is a write based on a version we never held.
       const held = (await tx.getResource(type, id))?.resource.meta?.versionId;
       const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(req.ifMatch.trim())?.[1];
-      if (held !== wanted) {
+      if (wanted !== resource.meta?.versionId && wanted !== held) {
         fail(
           412,
           'conflict',

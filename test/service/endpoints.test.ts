@@ -113,7 +113,7 @@ describe('the EHR pushes resources', () => {
     });
   });
 
-  test('If-Match on the wrong version is a 412', async () => {
+  test('If-Match: the held version or the version sent is accepted, any other is a 412', async () => {
     const rx = {
       ...fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json'),
       id: 'rx-ifmatch',
@@ -128,6 +128,13 @@ describe('the EHR pushes resources', () => {
         )
       ).status,
     ).toBe(200);
+    // A REST-hook delivery names the version it carries.
+    expect(
+      (await put({ ...rx, meta: { ...rx.meta, versionId: '10' } }, { 'if-match': 'W/"10"' })).status,
+    ).toBe(200);
+    expect(
+      (await service.store.getResource('MedicationRequest', 'rx-ifmatch'))?.resource.meta?.versionId,
+    ).toBe('10');
   });
 
   test('a POST without an id gets one', async () => {
