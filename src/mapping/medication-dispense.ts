@@ -1,0 +1,92 @@
+/** MedicationDispense <-> Dispense: the pharmacy handing the ketamine to the patient, when the EHR knows it. */
+import type { MedicationDispense } from 'fhir/r4';
+import type { Dispense } from '../domain/model.js';
+import { identifierSystem, profileUrl } from '../fhir/codes.js';
+import { type Issue, issue } from '../fhir/outcome.js';
+import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
+import { doseFromQuantity, doseToQuantity } from './dosage.js';
+import { readMedication, writeMedication } from './medication.js';
+
+const STATUSES: readonly Dispense['status'][] = [
+  'preparation',
+  'in-progress',
+  'cancelled',
+  'on-hold',
+  'completed',
+  'entered-in-error',
+  'stopped',
+  'declined',
+  'unknown',
+];
+
+export function dispenseToFhir(dispense: Dispense, ctx: MappingContext): MedicationDispense {
+  const id = resourceIdFor(ctx, 'MedicationDispense', dispense.id);
+  const { contained, ...medication } = writeMedication(dispense.medication);
+  const resource: MedicationDispense = {
+    resourceType: 'MedicationDispense',
+    ...(id === undefined ? {} : { id }),
+    meta: { profile: [profileUrl('kap-medication-dispense')] },
+    ...(contained === undefined ? {} : { contained }),
+    identifier: [{ system: identifierSystem('MedicationDispense'), value: dispense.id }],
+    status: dispense.status,
+    ...medication,
+    subject: { reference: ctx.ref('Patient', dispense.patientId) },
+  };
+  if (dispense.prescriptionId !== undefined) {
+    resource.authorizingPrescription = [{ reference: ctx.ref('MedicationRequest', dispense.prescriptionId) }];
+  }
+  if (dispense.quantity !== undefined) resource.quantity = doseToQuantity(dispense.quantity);
+  if (dispense.whenHandedOver !== undefined) resource.whenHandedOver = dispense.whenHandedOver;
+  return resource;
+}
+
+export function dispenseFromFhir(resource: MedicationDispense, ctx: MappingContext): Read<Dispense> {
+  const issues: Issue[] = [];
+  const id = domainIdOf(ctx, resource, 'MedicationDispense', identifierSystem('MedicationDispense'));
+  if (id === undefined) {
+    issues.push(issue('error', 'required', 'The MedicationDispense has no id.', 'MedicationDispense.id'));
+  }
+  const patientId = ctx.idOf('Patient', resource.subject);
+  if (patientId === undefined) {
+    issues.push(
+      issue('error', 'required', 'The dispense names no known patient.', 'MedicationDispense.subject'),
+    );
+  }
+  const medication = readMedication(resource, ctx);
+  issues.push(...medication.issues);
+  if (id === undefined || patientId === undefined || medication.value === undefined) {
+    return { value: undefined, issues };
+  }
+  let status = STATUSES.find((s) => s === resource.status);
+  if (status === undefined) {
+    issues.push(
+      issue(
+        'warning',
+        'value',
+        `The dispense status "${resource.status ?? ''}" was read as unknown.`,
+        'MedicationDispense.status',
+      ),
+    );
+    status = 'unknown';
+  }
+  const value: Dispense = { id, patientId, status, medication: medication.value };
+  const prescriptions = resource.authorizingPrescription ?? [];
+  const prescriptionId = ctx.idOf('MedicationRequest', prescriptions[0]);
+  if (prescriptionId !== undefined) value.prescriptionId = prescriptionId;
+  if (prescriptions.length > 1) {
+    issues.push(
+      issue(
+        'warning',
+        'not-supported',
+        'Only the first authorizing prescription is read.',
+        'MedicationDispense.authorizingPrescription',
+      ),
+    );
+  }
+  const quantity = doseFromQuantity(resource.quantity);
+  if (quantity !== undefined) value.quantity = quantity;
+  if (resource.whenHandedOver !== undefined) value.whenHandedOver = resource.whenHandedOver;
+  const source = sourceOf(resource);
+  if (source !== undefined) value.source = source;
+  return { value, issues };
+}
