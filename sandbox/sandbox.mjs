@@ -49,6 +49,15 @@ function hasCommand(cmd, args) {
   return !r.error && r.status === 0;
 }
 
+/** Major version of `java` on PATH, or 0 when there is none. */
+function javaMajor() {
+  const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return 0;
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(`${r.stderr}${r.stdout}`);
+  if (!m) return 0;
+  return m[1] === '1' ? Number(m[2]) : Number(m[1]);
+}
+
 function newestMtime(path) {
   let st;
   try {
@@ -79,7 +88,10 @@ export function jarIsStale() {
  * @returns {Promise<string>} the jar path
  */
 export async function ensureJar({ log = noop } = {}) {
-  if (!hasCommand('java', ['-version'])) throw new Error(MISSING_TOOLS_MESSAGE);
+  const major = javaMajor();
+  if (major < 17) {
+    throw new Error(`${MISSING_TOOLS_MESSAGE}${major ? ` Found Java ${major}.` : ' No `java` found.'}`);
+  }
   if (!jarIsStale()) return JAR_PATH;
   if (!hasCommand('mvn', ['-v'])) throw new Error(MISSING_TOOLS_MESSAGE);
   // Several test runs may start at once in one work tree: one builds, the others wait for it.
@@ -217,7 +229,7 @@ export async function waitForMetadata(
       if (res.status === 200) return;
       lastError = `HTTP ${res.status}`;
     } catch (err) {
-      lastError = err?.cause?.code ?? err?.message ?? String(err);
+      lastError = err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(err);
     }
     await sleep(500);
   }

@@ -61,7 +61,8 @@ public class SandboxApplication implements ApplicationListener<ApplicationReadyE
 			if (path.toLowerCase(Locale.ROOT).endsWith(".mv.db")) {
 				path = path.substring(0, path.length() - ".mv.db".length());
 			}
-			System.setProperty("spring.datasource.url", "jdbc:h2:file:" + path);
+			// No .trace.db file: Hibernate's harmless temporary-table DDL errors would fill it.
+			System.setProperty("spring.datasource.url", "jdbc:h2:file:" + path + ";TRACE_LEVEL_FILE=0");
 		}
 		SpringApplication.run(SandboxApplication.class, args);
 	}
