@@ -217,21 +217,19 @@ export class EhrGateway {
 
   /** `$validate` on the EHR; the OperationOutcome comes back whether or not the resource is valid. */
   validate(resource: Resource, profile?: string): Promise<OperationOutcome> {
-    const input = {
-      resourceType: 'Parameters',
-      parameter: [
-        { name: 'resource', resource },
-        ...(profile ? [{ name: 'profile', valueUri: profile }] : []),
-      ],
-    };
-    return this.call<OperationOutcome>(`Validating a ${resource.resourceType} on the EHR`, {}, (options) =>
-      this.client.operation({
-        name: '$validate',
-        resourceType: resource.resourceType,
-        method: 'POST',
-        input: input as FhirResource,
-        options,
-      }),
+    // The resource as the body and the profile in the URL: HAPI resolves a stored profile this way,
+    // not from a Parameters `profile` of type uri or canonical.
+    const query = profile ? `?profile=${encodeURIComponent(profile)}` : '';
+    const headers = { 'content-type': 'application/fhir+json' };
+    return this.call<OperationOutcome>(
+      `Validating a ${resource.resourceType} on the EHR`,
+      headers,
+      (options) =>
+        this.client.request(`${resource.resourceType}/$validate${query}`, {
+          method: 'POST',
+          body: resource,
+          options,
+        }),
     ).catch((e: unknown) => {
       // HAPI answers an invalid resource with 412 and the outcome; that is an answer, not a failure.
       if (e instanceof EhrError && e.outcome && (e.status === 412 || e.status === 422 || e.status === 400))
