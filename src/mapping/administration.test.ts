@@ -1,0 +1,125 @@
+import fc from 'fast-check';
+import type { MedicationAdministration } from 'fhir/r4';
+import { courseResources } from '../../test/support/courses.js';
+import type { Administration, Medication } from '../domain/model.js';
+import { RXNORM_KETAMINE, SYSTEM } from '../fhir/codes.js';
+import { administrationFromFhir, administrationToFhir } from './administration.js';
+import { identityContext as ctx } from './context.js';
+import { ROUTES } from './dosage.js';
+import { saysKetamine } from './medication.js';
+
+const fixtures = courseResources<MedicationAdministration>('MedicationAdministration');
+
+describe('every MedicationAdministration fixture reads without issues and round-trips', () => {
+  test.each(fixtures)('%s', (_name, administration, context) => {
+    const first = administrationFromFhir(administration, context);
+    expect(first.issues).toEqual([]);
+    const written = administrationToFhir(first.value!, context);
+    expect(written).toEqual(administration);
+    expect(administrationFromFhir(written, context)).toEqual(first);
+  });
+
+  test('the patient performs it, in the medicine session', () => {
+    for (const [, a] of fixtures) {
+      expect(a.performer?.[0]?.actor).toEqual(a.subject);
+      expect(a.context?.reference).toMatch(/^Encounter\/enc-.*medicine/);
+    }
+  });
+});
+
+const id = fc.stringMatching(/^[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,2}$/);
+const instant = fc
+  .date({ min: new Date('2026-01-01T00:00:00Z'), max: new Date('2026-12-31T23:59:59Z'), noInvalidDate: true })
+  .map((d) => d.toISOString());
+/** A medication as EHRs describe it; isKetamine follows from its code and words, as reading decides it. */
+const medication: fc.Arbitrary<Medication> = fc
+  .record(
+    {
+      text: fc.oneof(
+        fc.constantFrom('ketamine HCl 100 mg sublingual troche', 'Ketalar 50 mg/mL', 'compounded lozenge'),
+        fc.string({ minLength: 1 }),
+      ),
+      rxnorm: fc.constant(RXNORM_KETAMINE),
+      form: fc.constantFrom('troche', 'rapidly dissolving tablet', 'nasal spray'),
+    },
+    { requiredKeys: ['text'] },
+  )
+  .map((m) => ({ ...m, isKetamine: m.rxnorm === RXNORM_KETAMINE || saysKetamine(m.text) }));
+const administration: fc.Arbitrary<Administration> = fc.record(
+  {
+    id,
+    patientId: id,
+    sessionId: id,
+    prescriptionId: id,
+    status: fc.constantFrom(
+      'in-progress',
+      'not-done',
+      'on-hold',
+      'completed',
+      'entered-in-error',
+      'stopped',
+      'unknown',
+    ),
+    medication,
+    dose: fc.record({
+      value: fc.integer({ min: 1, max: 1000 }).map((n) => n / 2),
+      unit: fc.constantFrom('mg', 'mL'),
+    }),
+    route: fc.constantFrom(...ROUTES),
+    administeredAt: instant,
+  },
+  {
+    requiredKeys: ['id', 'patientId', 'sessionId', 'status', 'medication', 'dose', 'route', 'administeredAt'],
+  },
+);
+
+test('domain -> FHIR -> domain gives back the administration', () => {
+  fc.assert(
+    fc.property(administration, (a) => {
+      const written = administrationToFhir(a, ctx);
+      expect(written.meta?.profile?.[0]).toMatch(/kap-medication-administration$/);
+      expect(written.identifier?.[0]?.value).toBe(a.id);
+      const read = administrationFromFhir(written, ctx);
+      expect(read.issues).toEqual([]);
+      expect(read.value).toEqual({ ...a, source: `MedicationAdministration/${a.id}` });
+    }),
+  );
+});
+
+describe('reading is tolerant', () => {
+  const administration: MedicationAdministration = {
+    resourceType: 'MedicationAdministration',
+    id: 'ehr-a1',
+    status: 'completed',
+    medicationCodeableConcept: { coding: [{ system: SYSTEM.rxnorm, code: RXNORM_KETAMINE }] },
+    subject: { reference: 'Patient/p1' },
+    context: { reference: 'Encounter/s1' },
+    effectivePeriod: { start: '2026-06-01T10:00:00Z', end: '2026-06-01T10:20:00Z' },
+    dosage: { route: { text: 'under the tongue' }, dose: { value: 100, code: 'mg' } },
+  };
+
+  test('no profile or performer, a period, a route in words, a dose with a UCUM code only', () => {
+    const read = administrationFromFhir(administration, ctx);
+    expect(read.issues).toEqual([]);
+    expect(read.value).toMatchObject({
+      id: 'ehr-a1',
+      medication: { rxnorm: RXNORM_KETAMINE, text: 'ketamine', isKetamine: true },
+      route: 'sublingual',
+      dose: { value: 100, unit: 'mg' },
+      administeredAt: '2026-06-01T10:00:00Z',
+    });
+  });
+
+  test('without dose or session: errors naming the element, no value, no throw', () => {
+    const { context: _c, ...noContext } = administration;
+    const read = administrationFromFhir(
+      { ...noContext, dosage: { route: administration.dosage!.route! } },
+      ctx,
+    );
+    expect(read.value).toBeUndefined();
+    expect(read.issues.map((i) => [i.severity, i.expression])).toEqual([
+      ['error', 'MedicationAdministration.context'],
+      ['error', 'MedicationAdministration.dosage.dose'],
+    ]);
+  });
+});

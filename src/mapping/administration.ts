@@ -1,0 +1,110 @@
+/**
+ * MedicationAdministration <-> Administration: a ketamine dose the patient took in a medicine
+ * session. The patient is the performer (self-administered under supervision) and the medicine
+ * session Encounter is the context. Medication, dose and route go through the mappings the
+ * prescription uses, so a dose reads the same wherever it comes from.
+ */
+import type { MedicationAdministration } from 'fhir/r4';
+import type { Administration } from '../domain/model.js';
+import { identifierSystem, profileUrl } from '../fhir/codes.js';
+import { type Issue, issue } from '../fhir/outcome.js';
+import { businessIdentifier } from './coding.js';
+import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
+import { doseFromQuantity, doseToQuantity, routeFromConcept, routeToConcept } from './dosage.js';
+import { readMedication, writeMedication } from './medication.js';
+
+const STATUSES: readonly Administration['status'][] = [
+  'in-progress',
+  'not-done',
+  'on-hold',
+  'completed',
+  'entered-in-error',
+  'stopped',
+  'unknown',
+];
+
+export function administrationToFhir(
+  administration: Administration,
+  ctx: MappingContext,
+): MedicationAdministration {
+  const id = resourceIdFor(ctx, 'MedicationAdministration', administration.id);
+  const patient = { reference: ctx.ref('Patient', administration.patientId) };
+  const { contained, ...medication } = writeMedication(administration.medication);
+  return {
+    resourceType: 'MedicationAdministration',
+    ...(id === undefined ? {} : { id }),
+    meta: { profile: [profileUrl('kap-medication-administration')] },
+    ...(contained === undefined ? {} : { contained }),
+    identifier: [businessIdentifier('MedicationAdministration', administration.id)],
+    status: administration.status,
+    ...medication,
+    subject: patient,
+    context: { reference: ctx.ref('Encounter', administration.sessionId) },
+    effectiveDateTime: administration.administeredAt,
+    performer: [{ actor: patient }],
+    ...(administration.prescriptionId === undefined
+      ? {}
+      : { request: { reference: ctx.ref('MedicationRequest', administration.prescriptionId) } }),
+    dosage: { route: routeToConcept(administration.route), dose: doseToQuantity(administration.dose) },
+  };
+}
+
+export function administrationFromFhir(
+  resource: MedicationAdministration,
+  ctx: MappingContext,
+): Read<Administration> {
+  const issues: Issue[] = [];
+  const at = (expression: string, message: string, code: Issue['code'] = 'required') =>
+    issues.push(issue('error', code, message, `MedicationAdministration.${expression}`));
+  const id = domainIdOf(
+    ctx,
+    resource,
+    'MedicationAdministration',
+    identifierSystem('MedicationAdministration'),
+  );
+  if (id === undefined) at('id', 'The administration has no id.');
+  const patientId = ctx.idOf('Patient', resource.subject);
+  if (patientId === undefined) at('subject', 'The administration names no known patient.');
+  const sessionId = ctx.idOf('Encounter', resource.context);
+  if (sessionId === undefined) at('context', 'The administration names no known session.');
+  const status = STATUSES.find((s) => s === resource.status);
+  if (status === undefined)
+    at('status', `The administration status "${resource.status}" cannot be used.`, 'code-invalid');
+  const medication = readMedication(resource, ctx);
+  issues.push(...medication.issues);
+  const dose = doseFromQuantity(resource.dosage?.dose);
+  if (dose === undefined) at('dosage.dose', 'The administration does not say how much was taken.');
+  const route = routeFromConcept(resource.dosage?.route);
+  if (route === undefined)
+    at('dosage.route', 'The administration has no route kap-bridge knows.', 'code-invalid');
+  const administeredAt = resource.effectiveDateTime ?? resource.effectivePeriod?.start;
+  if (administeredAt === undefined)
+    at('effectiveDateTime', 'The administration does not say when the dose was taken.');
+  if (
+    id === undefined ||
+    patientId === undefined ||
+    sessionId === undefined ||
+    status === undefined ||
+    medication.value === undefined ||
+    dose === undefined ||
+    route === undefined ||
+    administeredAt === undefined
+  ) {
+    return { value: undefined, issues };
+  }
+  const value: Administration = {
+    id,
+    patientId,
+    sessionId,
+    status,
+    medication: medication.value,
+    dose,
+    route,
+    administeredAt,
+  };
+  const prescriptionId = ctx.idOf('MedicationRequest', resource.request);
+  if (prescriptionId !== undefined) value.prescriptionId = prescriptionId;
+  const source = sourceOf(resource);
+  if (source !== undefined) value.source = source;
+  return { value, issues };
+}

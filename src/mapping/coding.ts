@@ -1,0 +1,36 @@
+/**
+ * Codings as kap-bridge writes them and finds them: writing names one system and code; reading
+ * looks for a system and code anywhere in a concept's codings, whatever else the sender added.
+ */
+import type { CodeableConcept, Coding, Identifier } from 'fhir/r4';
+import { identifierSystem } from '../fhir/codes.js';
+
+export const coding = (system: string, code: string, display?: string): Coding =>
+  display === undefined ? { system, code } : { system, code, display };
+
+export const concept = (system: string, code: string, display?: string): CodeableConcept => ({
+  coding: [coding(system, code, display)],
+});
+
+type Concepts = CodeableConcept | readonly CodeableConcept[] | undefined;
+
+const codingsOf = (concepts: Concepts): Coding[] =>
+  concepts === undefined
+    ? []
+    : (Array.isArray(concepts) ? concepts : [concepts as CodeableConcept]).flatMap((c) => c.coding ?? []);
+
+/** Every code of `system` in the concepts, in order. */
+export const codesIn = (concepts: Concepts, system: string): string[] =>
+  codingsOf(concepts)
+    .filter((c) => c.system === system && c.code !== undefined)
+    .map((c) => c.code!);
+
+/** True when some coding of the concepts is `system|code`. */
+export const hasCode = (concepts: Concepts, system: string, code: string): boolean =>
+  codingsOf(concepts).some((c) => c.system === system && c.code === code);
+
+/** kap-bridge's business identifier for a resource it writes. */
+export const businessIdentifier = (resourceType: string, domainId: string): Identifier => ({
+  system: identifierSystem(resourceType),
+  value: domainId,
+});

@@ -1,0 +1,230 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import type { Observation } from 'fhir/r4';
+import { courseResources } from '../../test/support/courses.js';
+import type { KapObservation, ObservationValue, Phq9Items } from '../domain/model.js';
+import { LOINC, SYSTEM } from '../fhir/codes.js';
+import { identityContext as ctx } from './context.js';
+import { kindOf, OBSERVATION_KINDS, observationFromFhir, observationToFhir } from './observation.js';
+
+const fixtures = courseResources<Observation>('Observation');
+
+describe('every Observation fixture reads without issues and round-trips', () => {
+  test.each(fixtures)('%s', (_name, resource, context) => {
+    const first = observationFromFhir(resource, context);
+    expect(first.issues).toEqual([]);
+    const written = observationToFhir(first.value!, context);
+    expect(written).toEqual(resource);
+    expect(observationFromFhir(written, context)).toEqual(first);
+  });
+
+  test('the fixtures cover every kind', () => {
+    const kinds = new Set(fixtures.map(([, r]) => kindOf(r)));
+    expect([...kinds].sort()).toEqual(Object.keys(OBSERVATION_KINDS).sort());
+  });
+});
+
+const id = fc.stringMatching(/^[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,2}$/);
+const instant = fc
+  .date({ min: new Date('2026-01-01T00:00:00Z'), max: new Date('2026-12-31T23:59:59Z'), noInvalidDate: true })
+  .map((d) => d.toISOString());
+const answer = fc.integer({ min: 0, max: 3 });
+const value: fc.Arbitrary<ObservationValue> = fc.oneof(
+  fc.record(
+    {
+      kind: fc.constant('phq9' as const),
+      total: fc.integer({ min: 0, max: 27 }),
+      items: fc.tuple(
+        answer,
+        answer,
+        answer,
+        answer,
+        answer,
+        answer,
+        answer,
+        answer,
+        answer,
+      ) as fc.Arbitrary<Phq9Items>,
+    },
+    { requiredKeys: ['kind', 'total'] },
+  ),
+  fc.record({ kind: fc.constant('gad7' as const), total: fc.integer({ min: 0, max: 21 }) }),
+  fc.record({ kind: fc.constant('pcl5' as const), total: fc.integer({ min: 0, max: 80 }) }),
+  fc.record({
+    kind: fc.constant('cssrs' as const),
+    risk: fc.constantFrom('low' as const, 'moderate' as const, 'high' as const),
+  }),
+  fc.record({ kind: fc.constant('mental-status' as const), findings: fc.string({ minLength: 1 }) }),
+  fc.record({
+    kind: fc.constant('blood-pressure' as const),
+    systolic: fc.integer({ min: 60, max: 250 }),
+    diastolic: fc.integer({ min: 30, max: 150 }),
+  }),
+  fc.record({ kind: fc.constant('heart-rate' as const), perMinute: fc.integer({ min: 20, max: 220 }) }),
+  fc.record({ kind: fc.constant('spo2' as const), percent: fc.integer({ min: 50, max: 100 }) }),
+  fc.record({ kind: fc.constant('dissociation' as const), cadss: fc.integer({ min: 0, max: 92 }) }),
+  fc.record({ kind: fc.constant('sedation' as const), moaas: fc.integer({ min: 0, max: 5 }) }),
+);
+const observation: fc.Arbitrary<KapObservation> = fc.record(
+  {
+    id,
+    patientId: id,
+    sessionId: id,
+    status: fc.constantFrom(
+      'registered',
+      'preliminary',
+      'final',
+      'amended',
+      'corrected',
+      'cancelled',
+      'entered-in-error',
+      'unknown',
+    ),
+    effective: instant,
+    value,
+    performer: id.map((p) => `Practitioner/${p}`),
+  },
+  { requiredKeys: ['id', 'patientId', 'status', 'effective', 'value'] },
+);
+
+test('domain -> FHIR -> domain gives back the observation, with our profile and identifier', () => {
+  fc.assert(
+    fc.property(observation, (o) => {
+      const written = observationToFhir(o, ctx);
+      expect(written.meta?.profile).toEqual([expect.stringMatching(/StructureDefinition\/kap-/)]);
+      expect(written.identifier).toEqual([
+        { system: 'https://fhir.kap-bridge.org/identifier/Observation', value: o.id },
+      ]);
+      const read = observationFromFhir(written, ctx);
+      expect(read.issues).toEqual([]);
+      expect(read.value).toEqual({ ...o, source: `Observation/${o.id}` });
+    }),
+  );
+});
+
+describe('reading is tolerant', () => {
+  const base = {
+    resourceType: 'Observation',
+    status: 'final',
+    subject: { reference: 'Patient/p1' },
+    effectiveDateTime: '2026-03-01T10:00:00Z',
+    id: 'ehr-1',
+  } as const;
+
+  test('a PHQ-9 total sent alone as 44261-6, with no profile and another coding first', () => {
+    const read = observationFromFhir(
+      {
+        ...base,
+        code: {
+          coding: [
+            { system: 'urn:oid:1.2.3', code: 'PHQ9T' },
+            { system: SYSTEM.loinc, code: LOINC.phq9Total },
+          ],
+        },
+        valueInteger: 14,
+      },
+      ctx,
+    );
+    expect(read.issues).toEqual([]);
+    expect(read.value).toMatchObject({ id: 'ehr-1', value: { kind: 'phq9', total: 14 } });
+  });
+
+  test('SpO2 coded 2708-6 only, heart rate as valueQuantity, effectivePeriod', () => {
+    const spo2 = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.spo2Arterial }] },
+        valueQuantity: { value: 96 },
+      },
+      ctx,
+    );
+    expect(spo2.value?.value).toEqual({ kind: 'spo2', percent: 96 });
+    const hr = observationFromFhir(
+      {
+        ...base,
+        effectiveDateTime: undefined,
+        effectivePeriod: { start: '2026-03-01T10:05:00Z' },
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.heartRate }] },
+        valueQuantity: { value: 64, unit: 'bpm' },
+      },
+      ctx,
+    );
+    expect(hr.value).toMatchObject({
+      effective: '2026-03-01T10:05:00Z',
+      value: { kind: 'heart-rate', perMinute: 64 },
+    });
+  });
+
+  test('C-SSRS risk sent as 93374-7 with the value on the Observation', () => {
+    const read = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.cssrsRisk }] },
+        valueCodeableConcept: { coding: [{ system: SYSTEM.suicideRisk, code: 'high' }] },
+      },
+      ctx,
+    );
+    expect(read.value?.value).toEqual({ kind: 'cssrs', risk: 'high' });
+  });
+
+  test('mental status as components is read as joined text', () => {
+    const read = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.mentalStatus }] },
+        component: [
+          { code: { text: 'Mood' }, valueString: 'euthymic' },
+          { code: { text: 'Thought content' }, valueString: 'no suicidal ideation' },
+        ],
+      },
+      ctx,
+    );
+    expect(read.value?.value).toEqual({
+      kind: 'mental-status',
+      findings: 'Mood: euthymic; Thought content: no suicidal ideation',
+    });
+  });
+
+  test('a PHQ-9 item 9 out of range is an error on that component, the total is still read', () => {
+    const invalid = JSON.parse(
+      readFileSync(
+        new URL('../../fixtures/invalid/phq9-item9-out-of-range.fhir.json', import.meta.url),
+        'utf8',
+      ),
+    ) as Observation;
+    const read = observationFromFhir(invalid, ctx);
+    expect(read.issues.map((i) => [i.severity, i.expression])).toEqual([
+      ['error', 'Observation.component[9].valueCodeableConcept'],
+    ]);
+    expect(read.value?.value).toEqual({ kind: 'phq9', total: 16 });
+  });
+
+  test('blood pressure without systolic, CADSS out of range, unknown code: issues, no value, no throw', () => {
+    const bp = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.bpPanel }] },
+        component: [
+          {
+            code: { coding: [{ system: SYSTEM.loinc, code: LOINC.diastolic }] },
+            valueQuantity: { value: 80 },
+          },
+        ],
+      },
+      ctx,
+    );
+    expect(bp.value).toBeUndefined();
+    expect(bp.issues.map((i) => i.expression)).toEqual(['Observation.component']);
+    const cadss = observationFromFhir(
+      { ...base, code: { coding: [{ system: SYSTEM.kap, code: 'cadss' }] }, valueInteger: 95 },
+      ctx,
+    );
+    expect(cadss.issues.map((i) => [i.severity, i.expression])).toEqual([
+      ['error', 'Observation.valueInteger'],
+    ]);
+    const unknown = observationFromFhir({ ...base, code: { text: 'mood diary' } }, ctx);
+    expect(unknown.value).toBeUndefined();
+    expect(unknown.issues[0]?.expression).toBe('Observation.code');
+    expect(observationFromFhir({ resourceType: 'Observation' } as Observation, ctx).value).toBeUndefined();
+  });
+});

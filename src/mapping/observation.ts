@@ -1,0 +1,443 @@
+/**
+ * Observation <-> KapObservation for every kind of score, vital sign, mental-status finding and
+ * session effect. One table says, per kind, the profile, category and code, and which value
+ * shape carries it; the shapes (a total with optional items, a coded component, two quantity
+ * components, one quantity, one integer, text) are written once.
+ *
+ * Reading is tolerant: a kind is recognised by any of its codes anywhere in `code.coding` (a
+ * PHQ-9 total sent alone as 44261-6 is still a PHQ-9), values are taken from components or from
+ * value[x], and what cannot be read is an issue, never an exception.
+ */
+import type { CodeableConcept, Coding, Observation, ObservationComponent } from 'fhir/r4';
+import type {
+  CssrsRisk,
+  KapObservation,
+  ObservationKind,
+  ObservationValue,
+  Phq9Items,
+} from '../domain/model.js';
+import {
+  HL7_CODE,
+  identifierSystem,
+  KAP_CODE,
+  LOINC,
+  PHQ9_ANSWERS,
+  profileUrl,
+  SUICIDE_RISK,
+  SYSTEM,
+} from '../fhir/codes.js';
+import { type Issue, issue } from '../fhir/outcome.js';
+import { businessIdentifier, codesIn, coding, concept, hasCode } from './coding.js';
+import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
+
+type ValueOf<K extends ObservationKind> = Extract<ObservationValue, { kind: K }>;
+type Written = Pick<Observation, 'valueInteger' | 'valueQuantity' | 'valueString' | 'component'>;
+
+/** How one value shape is written to and read from an Observation. */
+interface Shape<V> {
+  write(value: V): Written;
+  /** The value, or undefined after pushing an issue saying why not. */
+  read(observation: Observation, issues: Issue[]): V | undefined;
+}
+
+interface KindSpec<K extends ObservationKind> {
+  profile: string;
+  category: 'survey' | 'vital-signs' | 'exam';
+  /** The codes written in Observation.code; the first one names the kind. */
+  codes: readonly Coding[];
+  /** Further codes that identify the kind when read (a score's total sent on its own). */
+  alsoReadFrom?: readonly Coding[];
+  text: string;
+  shape: Shape<Omit<ValueOf<K>, 'kind'>>;
+}
+
+const loinc = (code: string): Coding => coding(SYSTEM.loinc, code);
+const ucum = (code: string, unit: string) => ({ system: SYSTEM.ucum, code, unit });
+
+const componentIndex = (observation: Observation, code: Coding): number =>
+  (observation.component ?? []).findIndex((c) => hasCode(c.code, code.system!, code.code!));
+
+/** A number from valueInteger or valueQuantity.value. */
+const numberOf = (carrier: { valueInteger?: number; valueQuantity?: { value?: number } } | undefined) =>
+  carrier?.valueInteger ?? carrier?.valueQuantity?.value;
+
+/** A number carried by a component with `code`, else by the Observation itself when its code is `code`. */
+function readNumber(
+  observation: Observation,
+  code: Coding,
+  what: string,
+  issues: Issue[],
+): number | undefined {
+  const i = componentIndex(observation, code);
+  const value =
+    i >= 0
+      ? numberOf(observation.component?.[i])
+      : hasCode(observation.code, code.system!, code.code!)
+        ? numberOf(observation)
+        : undefined;
+  if (value === undefined) {
+    const where = i >= 0 ? `Observation.component[${i}].value` : 'Observation.component';
+    issues.push(issue('error', 'required', `The ${what} (${code.code}) is missing.`, where));
+  }
+  return value;
+}
+
+function checkRange(
+  value: number,
+  lo: number,
+  hi: number,
+  what: string,
+  expression: string,
+  issues: Issue[],
+) {
+  if (Number.isInteger(value) && value >= lo && value <= hi) return true;
+  issues.push(issue('error', 'value', `The ${what} ${value} is outside ${lo}..${hi}.`, expression));
+  return false;
+}
+
+const integerComponent = (code: Coding, value: number): ObservationComponent => ({
+  code: { coding: [code] },
+  valueInteger: value,
+});
+
+/** A score panel: the total as a component with its own code. */
+function totalShape(total: Coding, max: number, what: string): Shape<{ total: number }> {
+  return {
+    write: ({ total: value }) => ({ component: [integerComponent(total, value)] }),
+    read: (observation, issues) => {
+      const value = readNumber(observation, total, `${what} total`, issues);
+      if (value === undefined) return undefined;
+      return checkRange(value, 0, max, `${what} total`, 'Observation.component', issues)
+        ? { total: value }
+        : undefined;
+    },
+  };
+}
+
+const PHQ9_ANSWER_TEXT = ['Not at all', 'Several days', 'More than half the days', 'Nearly every day'];
+
+/** PHQ-9: the total, and the nine items as components answered with LOINC answer codes. */
+const phq9Shape: Shape<{ total: number; items?: Phq9Items }> = {
+  write: ({ total, items }) => {
+    const written = totalShape(loinc(LOINC.phq9Total), 27, 'PHQ-9').write({ total });
+    if (items === undefined) return written;
+    const answered = items.map(
+      (answer, i): ObservationComponent => ({
+        code: { coding: [loinc(LOINC.phq9Items[i]!)] },
+        valueCodeableConcept: concept(SYSTEM.loinc, PHQ9_ANSWERS[answer]!, PHQ9_ANSWER_TEXT[answer]),
+      }),
+    );
+    return { component: [...(written.component ?? []), ...answered] };
+  },
+  read: (observation, issues) => {
+    const total = totalShape(loinc(LOINC.phq9Total), 27, 'PHQ-9').read(observation, issues);
+    if (total === undefined) return undefined;
+    const found = LOINC.phq9Items.map((code) => componentIndex(observation, loinc(code)));
+    if (found.every((i) => i < 0)) return total;
+    const answers = found.map((i, item) => {
+      const component = i < 0 ? undefined : observation.component?.[i];
+      const coded = codesIn(component?.valueCodeableConcept, SYSTEM.loinc)
+        .map((c) => PHQ9_ANSWERS.indexOf(c as (typeof PHQ9_ANSWERS)[number]))
+        .find((a) => a >= 0);
+      const answer = coded ?? component?.valueInteger;
+      if (answer !== undefined && Number.isInteger(answer) && answer >= 0 && answer <= 3) return answer;
+      const expression = i < 0 ? 'Observation.component' : `Observation.component[${i}].valueCodeableConcept`;
+      const message =
+        component === undefined
+          ? `PHQ-9 item ${item + 1} is missing; the items were not read.`
+          : `PHQ-9 item ${item + 1} has no answer 0..3 (LOINC LA6568-5..LA6571-9); the items were not read.`;
+      issues.push(issue(item === 8 ? 'error' : 'warning', 'value', message, expression));
+      return undefined;
+    });
+    if (answers.some((a) => a === undefined)) return total;
+    return { ...total, items: answers as Phq9Items };
+  },
+};
+
+const RISK_DISPLAY: Record<CssrsRisk, string> = {
+  low: 'Low risk',
+  moderate: 'Moderate risk',
+  high: 'High risk',
+};
+
+/** C-SSRS: the suicide risk level as a coded component (or the value, when sent as 93374-7 alone). */
+const riskShape: Shape<{ risk: CssrsRisk }> = {
+  write: ({ risk }) => ({
+    component: [
+      {
+        code: { coding: [loinc(LOINC.cssrsRisk)] },
+        valueCodeableConcept: concept(SYSTEM.suicideRisk, risk, RISK_DISPLAY[risk]),
+      },
+    ],
+  }),
+  read: (observation, issues) => {
+    const i = componentIndex(observation, loinc(LOINC.cssrsRisk));
+    const carrier: CodeableConcept | undefined =
+      i >= 0 ? observation.component?.[i]?.valueCodeableConcept : observation.valueCodeableConcept;
+    const risk = SUICIDE_RISK.find((r) => codesIn(carrier, SYSTEM.suicideRisk).includes(r));
+    if (risk === undefined) {
+      const where = i >= 0 ? `Observation.component[${i}].valueCodeableConcept` : 'Observation.component';
+      issues.push(
+        issue('error', 'code-invalid', 'The C-SSRS has no risk level low, moderate or high.', where),
+      );
+      return undefined;
+    }
+    return { risk };
+  },
+};
+
+/** Mental status: the findings as text; components (findings by area) are joined when sent so. */
+const findingsShape: Shape<{ findings: string }> = {
+  write: ({ findings }) => ({ valueString: findings }),
+  read: (observation, issues) => {
+    if (observation.valueString !== undefined) return { findings: observation.valueString };
+    const parts = (observation.component ?? [])
+      .map((c) => {
+        const area = c.code.text ?? c.code.coding?.find((x) => x.display)?.display;
+        const said =
+          c.valueString ?? c.valueCodeableConcept?.text ?? c.valueCodeableConcept?.coding?.[0]?.display;
+        return said === undefined ? undefined : area === undefined ? said : `${area}: ${said}`;
+      })
+      .filter((p): p is string => p !== undefined);
+    if (parts.length === 0) {
+      issues.push(
+        issue('error', 'required', 'The mental status has no findings.', 'Observation.valueString'),
+      );
+      return undefined;
+    }
+    return { findings: parts.join('; ') };
+  },
+};
+
+const MMHG = ucum('mm[Hg]', 'mmHg');
+
+const bloodPressureShape: Shape<{ systolic: number; diastolic: number }> = {
+  write: ({ systolic, diastolic }) => ({
+    component: [
+      {
+        code: { coding: [loinc(LOINC.systolic)], text: 'Systolic' },
+        valueQuantity: { value: systolic, ...MMHG },
+      },
+      {
+        code: { coding: [loinc(LOINC.diastolic)], text: 'Diastolic' },
+        valueQuantity: { value: diastolic, ...MMHG },
+      },
+    ],
+  }),
+  read: (observation, issues) => {
+    const systolic = readNumber(observation, loinc(LOINC.systolic), 'systolic pressure', issues);
+    const diastolic = readNumber(observation, loinc(LOINC.diastolic), 'diastolic pressure', issues);
+    return systolic === undefined || diastolic === undefined ? undefined : { systolic, diastolic };
+  },
+};
+
+/** One quantity in value[x] under `field`. */
+function quantityShape<F extends string>(
+  field: F,
+  unit: { system: string; code: string; unit: string },
+): Shape<Record<F, number>> {
+  return {
+    write: (value) => ({ valueQuantity: { value: value[field], ...unit } }),
+    read: (observation, issues) => {
+      const value = numberOf(observation);
+      if (value === undefined) {
+        issues.push(
+          issue(
+            'error',
+            'required',
+            `The observation has no value in ${unit.unit}.`,
+            'Observation.valueQuantity',
+          ),
+        );
+        return undefined;
+      }
+      return { [field]: value } as Record<F, number>;
+    },
+  };
+}
+
+/** One integer score in value[x] under `field`, within lo..hi. */
+function integerShape<F extends string>(
+  field: F,
+  lo: number,
+  hi: number,
+  what: string,
+): Shape<Record<F, number>> {
+  return {
+    write: (value) => ({ valueInteger: value[field] }),
+    read: (observation, issues) => {
+      const value = numberOf(observation);
+      if (value === undefined) {
+        issues.push(issue('error', 'required', `The ${what} score is missing.`, 'Observation.valueInteger'));
+        return undefined;
+      }
+      return checkRange(value, lo, hi, `${what} score`, 'Observation.valueInteger', issues)
+        ? ({ [field]: value } as Record<F, number>)
+        : undefined;
+    },
+  };
+}
+
+/** Every kind kap-bridge knows: profile, category, codes and value shape. */
+export const OBSERVATION_KINDS: { [K in ObservationKind]: KindSpec<K> } = {
+  phq9: {
+    profile: 'kap-phq9',
+    category: 'survey',
+    codes: [loinc(LOINC.phq9Panel)],
+    alsoReadFrom: [loinc(LOINC.phq9Total)],
+    text: 'PHQ-9',
+    shape: phq9Shape,
+  },
+  gad7: {
+    profile: 'kap-gad7',
+    category: 'survey',
+    codes: [loinc(LOINC.gad7Panel)],
+    alsoReadFrom: [loinc(LOINC.gad7Total)],
+    text: 'GAD-7',
+    shape: totalShape(loinc(LOINC.gad7Total), 21, 'GAD-7'),
+  },
+  pcl5: {
+    profile: 'kap-pcl5',
+    category: 'survey',
+    codes: [loinc(LOINC.pcl5Panel)],
+    alsoReadFrom: [loinc(LOINC.pcl5Total)],
+    text: 'PCL-5',
+    shape: totalShape(loinc(LOINC.pcl5Total), 80, 'PCL-5'),
+  },
+  cssrs: {
+    profile: 'kap-cssrs',
+    category: 'survey',
+    codes: [loinc(LOINC.cssrsPanel)],
+    alsoReadFrom: [loinc(LOINC.cssrsRisk)],
+    text: 'C-SSRS',
+    shape: riskShape,
+  },
+  'mental-status': {
+    profile: 'kap-mental-status',
+    category: 'exam',
+    codes: [loinc(LOINC.mentalStatus)],
+    text: 'Mental status',
+    shape: findingsShape,
+  },
+  'blood-pressure': {
+    profile: 'kap-blood-pressure',
+    category: 'vital-signs',
+    codes: [loinc(LOINC.bpPanel)],
+    text: 'Blood pressure',
+    shape: bloodPressureShape,
+  },
+  'heart-rate': {
+    profile: 'kap-heart-rate',
+    category: 'vital-signs',
+    codes: [loinc(LOINC.heartRate)],
+    text: 'Heart rate',
+    shape: quantityShape('perMinute', ucum('/min', 'beats/minute')),
+  },
+  spo2: {
+    profile: 'kap-spo2',
+    category: 'vital-signs',
+    codes: [loinc(LOINC.spo2), loinc(LOINC.spo2Arterial)],
+    text: 'Oxygen saturation',
+    shape: quantityShape('percent', ucum('%', '%')),
+  },
+  dissociation: {
+    profile: 'kap-dissociation',
+    category: 'survey',
+    codes: [coding(SYSTEM.kap, KAP_CODE.cadss, 'CADSS total score')],
+    text: 'CADSS',
+    shape: integerShape('cadss', 0, 92, 'CADSS'),
+  },
+  sedation: {
+    profile: 'kap-sedation',
+    category: 'survey',
+    codes: [coding(SYSTEM.kap, KAP_CODE.moaas, 'MOAA/S score')],
+    text: 'MOAA/S',
+    shape: integerShape('moaas', 0, 5, 'MOAA/S'),
+  },
+};
+
+const KINDS = Object.keys(OBSERVATION_KINDS) as ObservationKind[];
+
+const CATEGORY_DISPLAY = { survey: 'Survey', 'vital-signs': 'Vital Signs', exam: 'Exam' } as const;
+
+/** The kind an Observation's code names, by any of the kind's codes anywhere in its codings. */
+export function kindOf(observation: Observation): ObservationKind | undefined {
+  const names = (c: Coding) => hasCode(observation.code, c.system!, c.code!);
+  return (
+    KINDS.find((k) => OBSERVATION_KINDS[k].codes.some(names)) ??
+    KINDS.find((k) => OBSERVATION_KINDS[k].alsoReadFrom?.some(names))
+  );
+}
+
+export function observationToFhir(observation: KapObservation, ctx: MappingContext): Observation {
+  const spec = OBSERVATION_KINDS[observation.value.kind] as KindSpec<ObservationKind>;
+  const { kind: _kind, ...value } = observation.value;
+  const id = resourceIdFor(ctx, 'Observation', observation.id);
+  const category = HL7_CODE[spec.category === 'vital-signs' ? 'vitalSigns' : spec.category];
+  return {
+    resourceType: 'Observation',
+    ...(id === undefined ? {} : { id }),
+    meta: { profile: [profileUrl(spec.profile)] },
+    identifier: [businessIdentifier('Observation', observation.id)],
+    status: observation.status,
+    category: [concept(SYSTEM.observationCategory, category, CATEGORY_DISPLAY[spec.category])],
+    code: { coding: [...spec.codes], text: spec.text },
+    subject: { reference: ctx.ref('Patient', observation.patientId) },
+    ...(observation.sessionId === undefined
+      ? {}
+      : { encounter: { reference: ctx.ref('Encounter', observation.sessionId) } }),
+    effectiveDateTime: observation.effective,
+    ...(observation.performer === undefined ? {} : { performer: [{ reference: observation.performer }] }),
+    ...spec.shape.write(value as never),
+  };
+}
+
+export function observationFromFhir(resource: Observation, ctx: MappingContext): Read<KapObservation> {
+  const issues: Issue[] = [];
+  const id = domainIdOf(ctx, resource, 'Observation', identifierSystem('Observation'));
+  if (id === undefined)
+    issues.push(issue('error', 'required', 'The observation has no id.', 'Observation.id'));
+  const patientId = ctx.idOf('Patient', resource.subject);
+  if (patientId === undefined) {
+    issues.push(issue('error', 'required', 'The observation names no known patient.', 'Observation.subject'));
+  }
+  const effective =
+    resource.effectiveDateTime ?? resource.effectivePeriod?.start ?? resource.effectiveInstant;
+  if (effective === undefined) {
+    issues.push(
+      issue(
+        'error',
+        'required',
+        'The observation does not say when it was taken.',
+        'Observation.effectiveDateTime',
+      ),
+    );
+  }
+  const kind = kindOf(resource);
+  let value: ObservationValue | undefined;
+  if (kind === undefined) {
+    const codes = (resource.code?.coding ?? []).map((c) => `${c.system}|${c.code}`).join(', ') || 'no code';
+    issues.push(
+      issue(
+        'error',
+        'code-invalid',
+        `The observation's code (${codes}) is not one kap-bridge reads.`,
+        'Observation.code',
+      ),
+    );
+  } else {
+    const read = OBSERVATION_KINDS[kind].shape.read(resource, issues);
+    if (read !== undefined) value = { kind, ...read } as ObservationValue;
+  }
+  if (id === undefined || patientId === undefined || effective === undefined || value === undefined) {
+    return { value: undefined, issues };
+  }
+  const result: KapObservation = { id, patientId, status: resource.status, effective, value };
+  const sessionId = ctx.idOf('Encounter', resource.encounter);
+  if (sessionId !== undefined) result.sessionId = sessionId;
+  const performer = resource.performer?.find((p) => p.reference !== undefined)?.reference;
+  if (performer !== undefined) result.performer = performer;
+  const source = sourceOf(resource);
+  if (source !== undefined) result.source = source;
+  return { value: result, issues };
+}
