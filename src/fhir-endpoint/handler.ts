@@ -211,7 +211,8 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       `The Bundle has ${entries.length} entries; at most ${max} are taken at once.`,
       'Bundle.entry',
     );
-  const checked = entries.map((e, i) => checkEntry(e, i, deps));
+  const resolved = bundle!.type === 'transaction' ? resolveFullUrls(entries) : entries;
+  const checked = resolved.map((e, i) => checkEntry(e, i, deps));
   const at = receivedAt(deps);
 
   if (bundle!.type === 'transaction') {
@@ -247,6 +248,34 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
     status: 200,
     resource: { resourceType: 'Bundle', type: 'batch-response', entry: results } as Bundle,
   };
+}
+
+/**
+ * A transaction's entries may point at each other by `urn:uuid:` fullUrls. Each such entry gets
+ * its id (the uuid itself, a valid FHIR id) and every reference to it is rewritten to `Type/id`,
+ * as a FHIR server does on a transaction.
+ */
+function resolveFullUrls(entries: BundleEntry[]): BundleEntry[] {
+  const ids = new Map<string, string>();
+  const assigned = entries.map((e) => {
+    const r = e.resource as (Resource & { resourceType?: unknown }) | undefined;
+    const fullUrl = e.fullUrl;
+    if (!r || typeof r.resourceType !== 'string' || !fullUrl?.startsWith('urn:')) return e;
+    const id = r.id ?? /^urn:uuid:([A-Za-z0-9\-.]{1,64})$/.exec(fullUrl)?.[1] ?? randomUUID();
+    ids.set(fullUrl, `${r.resourceType}/${id}`);
+    return { ...e, resource: { ...r, id } };
+  });
+  if (ids.size === 0) return entries;
+  const rewrite = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rewrite);
+    if (value === null || typeof value !== 'object') return value;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = k === 'reference' && typeof v === 'string' && ids.has(v) ? ids.get(v) : rewrite(v);
+    }
+    return out;
+  };
+  return assigned.map((e) => (e.resource ? { ...e, resource: rewrite(e.resource) as Resource } : e));
 }
 
 async function responseEntry(

@@ -180,6 +180,33 @@ describe('the EHR pushes resources', () => {
     expect(await service.store.getResource('Claim', 'c1')).toBeUndefined();
   });
 
+  test('a transaction resolves urn:uuid references between its entries, as an EHR export sends them', async () => {
+    const patientUrl = 'urn:uuid:6f1c2a9e-0d4b-4c43-9a57-2f1b7d3e9c01';
+    const { id: _, ...rx } = fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json');
+    const a = await call('POST', '/fhir', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl: patientUrl,
+          resource: { resourceType: 'Patient', active: true },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          fullUrl: 'urn:uuid:0b7e6d1a-5c2f-4e8b-a1d3-9f4c2e7b6a10',
+          resource: { ...rx, subject: { reference: patientUrl } },
+          request: { method: 'POST', url: 'MedicationRequest' },
+        },
+      ],
+    });
+    expect(a.status).toBe(200);
+    const held = await service.store.getResource('MedicationRequest', '0b7e6d1a-5c2f-4e8b-a1d3-9f4c2e7b6a10');
+    expect((held!.resource as MedicationRequest).subject.reference).toBe(
+      'Patient/6f1c2a9e-0d4b-4c43-9a57-2f1b7d3e9c01',
+    );
+    expect(held?.patientRef).toBe('Patient/6f1c2a9e-0d4b-4c43-9a57-2f1b7d3e9c01');
+  });
+
   test('a batch takes each entry on its own', async () => {
     const good = {
       ...fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json'),
