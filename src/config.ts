@@ -200,8 +200,14 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads and checks every variable; throws one ConfigError naming every mistake at once. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/**
+ * Reads and checks every variable; throws one ConfigError naming every mistake at once. A `job`
+ * (sync, subscribe) does not register subscriptions at start, so it needs no shared secret.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  purpose: 'serve' | 'job' = 'serve',
+): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   for (const variable of VARIABLES) {
@@ -217,7 +223,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   const config = values as unknown as Config;
-  if (config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
+  if (purpose === 'serve' && config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
     problems.push(
       'KAP_SUBSCRIPTION_SECRET must be set when KAP_SUBSCRIBE_ON_START is true and KAP_EHR_BASE_URL is set (or set KAP_SUBSCRIBE_ON_START=false)',
     );
