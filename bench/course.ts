@@ -1,0 +1,95 @@
+/**
+ * One patient's KAP record for the benchmarks, written by kap-bridge's own mapping: the episode,
+ * consent, a finished preparation session, the clearance, the ketamine prescription and a blood
+ * pressure. Everything a medication-status answer reads.
+ */
+import type { Resource } from 'fhir/r4';
+import { clearanceToFhir } from '../src/mapping/clearance.js';
+import { consentToFhir } from '../src/mapping/consent.js';
+import { identityContext as ctx } from '../src/mapping/context.js';
+import { episodeToFhir } from '../src/mapping/episode.js';
+import { prescriptionToFhir } from '../src/mapping/medication-request.js';
+import { observationToFhir } from '../src/mapping/observation.js';
+import { sessionToFhir } from '../src/mapping/session.js';
+
+export function benchRecord(patientId: string): Resource[] {
+  const ep = `${patientId}-ep`;
+  const { episodeOfCare, carePlan } = episodeToFhir(
+    {
+      id: ep,
+      type: 'individual',
+      status: 'active',
+      patients: [patientId],
+      start: '2026-11-01',
+      plannedSessions: { preparation: 2, medicine: 1, integration: 1 },
+    },
+    ctx,
+  );
+  return [
+    {
+      resourceType: 'Patient',
+      id: patientId,
+      identifier: [{ system: 'urn:bench:mrn', value: patientId }],
+    } as Resource,
+    episodeOfCare,
+    carePlan,
+    consentToFhir(
+      {
+        id: `${patientId}-consent`,
+        patientId,
+        episodeId: ep,
+        status: 'active',
+        dateTime: '2026-11-02T10:00:00Z',
+      },
+      ctx,
+    ),
+    sessionToFhir(
+      {
+        id: `${patientId}-prep`,
+        episodeId: ep,
+        phase: 'preparation',
+        status: 'finished',
+        patientId,
+        start: '2026-11-20T10:00:00Z',
+        end: '2026-11-20T11:00:00Z',
+      },
+      ctx,
+    ),
+    clearanceToFhir(
+      {
+        id: `${patientId}-clr`,
+        patientId,
+        result: 'cleared',
+        status: 'final',
+        decidedAt: '2026-11-05T15:00:00Z',
+        validUntil: '2027-02-05',
+      },
+      ctx,
+    ),
+    prescriptionToFhir(
+      {
+        id: `${patientId}-rx`,
+        patientId,
+        status: 'active',
+        medication: { text: 'ketamine 100 mg sublingual troche', rxnorm: '6130', isKetamine: true },
+        dosePerSession: { value: 100, unit: 'mg' },
+        route: 'sublingual',
+        dosesAuthorised: 3,
+        validFrom: '2026-11-06',
+        validUntil: '2027-02-06',
+        authoredOn: '2026-11-06T09:00:00Z',
+      },
+      ctx,
+    ),
+    observationToFhir(
+      {
+        id: `${patientId}-bp`,
+        patientId,
+        status: 'final',
+        effective: '2026-11-20T10:05:00Z',
+        value: { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
+      },
+      ctx,
+    ),
+  ].map((r) => ({ ...r, meta: { ...r.meta, versionId: '1', lastUpdated: '2026-11-20T12:00:00Z' } }));
+}

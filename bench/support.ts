@@ -1,0 +1,114 @@
+/**
+ * What the benchmarks share: a kap-bridge server in its own process (so the load generator does
+ * not share its event loop), a HAPI FHIR server (KAP_FHIR_BASE_URL, or the local sandbox started
+ * here), percentiles and peak memory. Benchmarks print figures and assert nothing.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const PEER = join(ROOT, '..', 'shared', 'peer-data');
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+async function waitFor(url: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface Running {
+  url: string;
+  pid: number;
+  /** Peak resident memory of the process so far, in MB (Linux VmHWM). */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+const peakRss = (pid: number) => (): number => {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
+};
+
+const stopChild = (child: ChildProcess) => () =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+
+/** `kap-bridge serve` in a child process with the given environment. */
+export async function startKapBridge(env: Record<string, string>): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      KAP_SYNC_INTERVAL_SECONDS: '0',
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/healthz`, 30_000);
+  return { url, pid: child.pid!, peakRssMb: peakRss(child.pid!), stop: stopChild(child) };
+}
+
+/** The HAPI server to compare with: KAP_FHIR_BASE_URL, or the local sandbox (built and started here). */
+export async function startHapi(): Promise<Running> {
+  const external = process.env.KAP_FHIR_BASE_URL;
+  if (external) {
+    await waitFor(`${external}/metadata`, 60_000);
+    return { url: external, pid: 0, peakRssMb: () => Number.NaN, stop: async () => undefined };
+  }
+  const sandbox = (await import(join(ROOT, 'sandbox', 'sandbox.mjs'))) as {
+    ensureJar(o: { log: (m: string) => void }): Promise<string>;
+    startSandbox(o: {
+      timeoutMs: number;
+      log: (m: string) => void;
+    }): Promise<{ baseUrl: string; pid: number; stop(): Promise<void> }>;
+  };
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  await sandbox.ensureJar({ log });
+  const s = await sandbox.startSandbox({ timeoutMs: 240_000, log });
+  return { url: s.baseUrl, pid: s.pid, peakRssMb: peakRss(s.pid), stop: () => s.stop() };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a';
+
+export async function postJson(url: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json', 'cache-control': 'no-cache' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
