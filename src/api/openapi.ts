@@ -70,6 +70,59 @@ export const openApiDocument = {
         },
       },
     },
+    '/episodes': {
+      post: {
+        operationId: 'registerEpisode',
+        summary: 'Register a KAP course: individual (one patient) or couples (two)',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/EpisodeRegistration' } } },
+        },
+        responses: {
+          '201': {
+            description: 'Registered',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Episode' } } },
+          },
+          '400': outcome,
+          '409': outcome,
+          '422': outcome,
+        },
+      },
+    },
+    '/episodes/{id}': {
+      get: {
+        operationId: 'getEpisode',
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: ID_PATTERN } },
+        ],
+        responses: {
+          '200': {
+            description: 'The episode',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Episode' } } },
+          },
+          '404': outcome,
+        },
+      },
+    },
+    '/episodes/{id}/readiness': {
+      get: {
+        operationId: 'getEpisodeReadiness',
+        summary:
+          'Readiness of the whole course for a medicine session on a date; a couples course needs both partners ready',
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: ID_PATTERN } },
+          { name: 'date', in: 'query', required: false, schema: { type: 'string', format: 'date' } },
+        ],
+        responses: {
+          '200': {
+            description: 'Ready, or every reason not, per partner',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/EpisodeReadiness' } } },
+          },
+          '400': outcome,
+          '404': outcome,
+        },
+      },
+    },
     '/patients/{id}/medication-status': {
       get: {
         operationId: 'getMedicationStatus',
@@ -98,6 +151,47 @@ export const openApiDocument = {
   },
   components: {
     schemas: {
+      EpisodeRegistration: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'patients'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          type: {
+            enum: ['individual', 'couples'],
+            description: 'Individual KAP, or couples KARP with two patients',
+          },
+          patients: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 2,
+            items: { type: 'string', pattern: ID_PATTERN },
+          },
+          intention: { type: 'string', maxLength: 2000 },
+          start: { type: 'string', format: 'date' },
+          plannedSessions: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              preparation: { type: 'integer', minimum: 1, maximum: 2 },
+              medicine: { type: 'integer', minimum: 1, maximum: 12 },
+              integration: { type: 'integer', minimum: 1, maximum: 24 },
+            },
+          },
+        },
+      },
+      Episode: { type: 'object', required: ['id', 'type', 'status', 'patients', 'plannedSessions'] },
+      EpisodeReadiness: {
+        type: 'object',
+        required: ['episodeId', 'date', 'ready', 'patients', 'reasons'],
+        properties: {
+          episodeId: { type: 'string' },
+          date: { type: 'string', format: 'date' },
+          ready: { type: 'boolean' },
+          patients: { type: 'array', items: { $ref: '#/components/schemas/MedicationStatus' } },
+          reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
+        },
+      },
       PatientRegistration: {
         type: 'object',
         additionalProperties: false,

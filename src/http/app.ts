@@ -6,6 +6,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Resource } from 'fhir/r4';
+import { getEpisode, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
 import { ID_PATTERN, openApiDocument } from '../api/openapi.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
 import { checkAgainst, checkParameter } from '../api/request-validation.js';
@@ -161,6 +162,11 @@ export function createApp(deps: AppDeps): express.Express {
     checkParameter('id', id, { type: 'string', pattern: ID_PATTERN });
     return id as string;
   };
+  const dateParam = (req: Request): string | undefined => {
+    const date = req.query.date;
+    if (date !== undefined) checkParameter('date', date, { type: 'string', format: 'date' });
+    return date as string | undefined;
+  };
   api.post('/patients', async (req, res, next) => {
     try {
       checkAgainst('PatientRegistration', req.body);
@@ -182,10 +188,30 @@ export function createApp(deps: AppDeps): express.Express {
   });
   api.get('/patients/:id/medication-status', async (req, res, next) => {
     try {
-      const id = idParam(req);
-      const date = req.query.date;
-      if (date !== undefined) checkParameter('date', date, { type: 'string', format: 'date' });
-      res.json(await medicationStatus(id, date as string | undefined, deps));
+      res.json(await medicationStatus(idParam(req), dateParam(req), deps));
+    } catch (e) {
+      next(e);
+    }
+  });
+  api.post('/episodes', async (req, res, next) => {
+    try {
+      checkAgainst('EpisodeRegistration', req.body);
+      const episode = await registerEpisode(req.body, deps);
+      res.status(201).location(`/api/v1/episodes/${episode.id}`).json(episode);
+    } catch (e) {
+      next(e);
+    }
+  });
+  api.get('/episodes/:id', async (req, res, next) => {
+    try {
+      res.json(await getEpisode(idParam(req), deps));
+    } catch (e) {
+      next(e);
+    }
+  });
+  api.get('/episodes/:id/readiness', async (req, res, next) => {
+    try {
+      res.json(await readinessOfEpisode(idParam(req), dateParam(req), deps));
     } catch (e) {
       next(e);
     }

@@ -39,4 +39,17 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
        PRIMARY KEY (system, value, patient_ref)
      )`,
   ],
+  [
+    `CREATE TABLE episodes (
+       id TEXT PRIMARY KEY,
+       body TEXT NOT NULL,
+       created_at TEXT NOT NULL
+     )`,
+    `CREATE TABLE episode_patients (
+       episode_id TEXT NOT NULL REFERENCES episodes (id),
+       patient_id TEXT NOT NULL REFERENCES patients (id),
+       PRIMARY KEY (episode_id, patient_id)
+     )`,
+    'CREATE INDEX episode_patients_patient ON episode_patients (patient_id)',
+  ],
 ];

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Resource } from 'fhir/r4';
-import type { BusinessIdentifier, PatientLink } from '../domain/model.js';
+import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { MIGRATIONS } from './migrations.js';
 import { openPostgres, openSqlite, type Sql, type SqlEngine } from './sql.js';
 
@@ -144,6 +144,15 @@ export class Store {
   findEhrPatients(identifier: BusinessIdentifier): Promise<string[]> {
     return this.direct.findEhrPatients(identifier);
   }
+  saveEpisode(episode: Episode): Promise<void> {
+    return this.transaction((tx) => tx.saveEpisode(episode));
+  }
+  getEpisode(id: string): Promise<Episode | undefined> {
+    return this.direct.getEpisode(id);
+  }
+  episodesOf(patientId: string): Promise<Episode[]> {
+    return this.direct.episodesOf(patientId);
+  }
   getCheckpoint(name: string): Promise<string | undefined> {
     return this.direct.getCheckpoint(name);
   }
@@ -273,6 +282,34 @@ export class StoreTx {
       [patientRef],
     );
     return rows.map(toStored);
+  }
+
+  async saveEpisode(episode: Episode): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO episodes (id, body, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
+      [episode.id, JSON.stringify(episode), new Date().toISOString()],
+    );
+    await this.sql.run('DELETE FROM episode_patients WHERE episode_id = ?', [episode.id]);
+    for (const p of episode.patients) {
+      await this.sql.run('INSERT INTO episode_patients (episode_id, patient_id) VALUES (?, ?)', [
+        episode.id,
+        p,
+      ]);
+    }
+  }
+
+  async getEpisode(id: string): Promise<Episode | undefined> {
+    const rows = await this.sql.all<{ body: string }>('SELECT body FROM episodes WHERE id = ?', [id]);
+    return rows[0] ? (JSON.parse(rows[0].body) as Episode) : undefined;
+  }
+
+  /** The episodes a patient takes part in, oldest first. */
+  async episodesOf(patientId: string): Promise<Episode[]> {
+    const rows = await this.sql.all<{ body: string }>(
+      'SELECT e.body FROM episodes e JOIN episode_patients p ON p.episode_id = e.id WHERE p.patient_id = ? ORDER BY e.created_at, e.id',
+      [patientId],
+    );
+    return rows.map((r) => JSON.parse(r.body) as Episode);
   }
 
   /** Remembers an identifier of an EHR Patient, so a patient registered later can be linked to it. */

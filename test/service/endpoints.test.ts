@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import type { MedicationRequest, OperationOutcome, Resource } from 'fhir/r4';
+import type { MedicationRequest, Observation, OperationOutcome, Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
@@ -406,6 +406,61 @@ describe('the therapist API', () => {
     expect(a.body.ready).toBe(false);
     expect(a.body.reasons.map((r: { code: string }) => r.code)).toEqual(
       expect.arrayContaining(['no-consent', 'no-clearance', 'no-prescription']),
+    );
+  });
+
+  test('a couples episode is ready only when both partners are', async () => {
+    const clearance = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
+    const rx = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
+    for (const p of ['ana', 'tomas']) {
+      await call(
+        'POST',
+        '/api/v1/patients',
+        { id: `cpl-${p}`, identifiers: [{ system: 'urn:c', value: p }], ehrPatient: `Patient/ehr-${p}` },
+        json,
+      );
+    }
+    // Only Ana's prescriber record has arrived.
+    await put({ ...clearance, id: 'cpl-clr-ana', subject: { reference: 'Patient/ehr-ana' } });
+    await put({ ...rx, id: 'cpl-rx-ana', subject: { reference: 'Patient/ehr-ana' } });
+    const episode = await call(
+      'POST',
+      '/api/v1/episodes',
+      { id: 'cpl-ep', type: 'couples', patients: ['cpl-ana', 'cpl-tomas'] },
+      json,
+    );
+    expect(episode.status).toBe(201);
+    const r = await call('GET', '/api/v1/episodes/cpl-ep/readiness?date=2026-03-01');
+    expect(r.status).toBe(200);
+    expect(r.body.ready).toBe(false);
+    expect(r.body.patients.map((p: { patientId: string }) => p.patientId)).toEqual(['cpl-ana', 'cpl-tomas']);
+    const codes = r.body.reasons.map((x: { patientId: string; code: string }) => `${x.patientId}:${x.code}`);
+    expect(codes).toContain('cpl-tomas:no-clearance');
+    expect(codes).toContain('cpl-tomas:no-prescription');
+    expect(codes).not.toContain('cpl-ana:no-clearance');
+  });
+
+  test.each([
+    ['a couples episode with one patient', { type: 'couples', patients: ['p-a'] }, 400, 'patients'],
+    ['an unknown type', { type: 'group', patients: ['p-a'] }, 400, 'type'],
+    ['an unregistered patient', { type: 'individual', patients: ['nobody'] }, 422, 'patients[0]'],
+  ])('an episode with %s is refused', async (_name, body, status, expression) => {
+    const a = await call('POST', '/api/v1/episodes', body, json);
+    expectOutcome(a, status);
+    expect(a.body.issue.map((i: { expression: string[] }) => i.expression[0])).toContain(expression);
+  });
+
+  test('fuzzed bodies on every writing route never get a 5xx', async () => {
+    const routes = ['/fhir', '/fhir/Observation', '/api/v1/patients', '/api/v1/episodes'];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routes), fc.jsonValue({ maxDepth: 5 }), async (route, body) => {
+        const a = await call('POST', route, body, {
+          'content-type': route.startsWith('/api') ? 'application/json' : 'application/fhir+json',
+        });
+        expect(a.status).toBeGreaterThanOrEqual(400);
+        expect(a.status).toBeLessThan(500);
+      }),
+      { numRuns: 200, interruptAfterTimeLimit: 15_000 },
     );
   });
 

@@ -80,10 +80,10 @@ describe.each([sqlite, postgres])('store contract on $name', (engine) => {
   });
 
   test('runs its migrations on first open and not again', async () => {
-    expect(await store.schemaVersion()).toBe(2);
+    expect(await store.schemaVersion()).toBe(3);
     await store.close();
     store = await Store.open(db.options);
-    expect(await store.schemaVersion()).toBe(2);
+    expect(await store.schemaVersion()).toBe(3);
     expect(store.engine).toBe(engine.name);
   });
 
@@ -187,6 +187,23 @@ describe.each([sqlite, postgres])('store contract on $name', (engine) => {
     });
     expect(await store.getResource('MedicationRequest', 'a')).toBeDefined();
     expect(await store.getCheckpoint('sync')).toBe('y');
+  });
+
+  test('keeps episodes and finds them by either partner', async () => {
+    await store.savePatient({ id: 'a', identifiers: [{ system: 's', value: 'a' }] });
+    await store.savePatient({ id: 'b', identifiers: [{ system: 's', value: 'b' }] });
+    const episode = {
+      id: 'ep1',
+      type: 'couples' as const,
+      status: 'active' as const,
+      patients: ['a', 'b'],
+      plannedSessions: { preparation: 2, medicine: 1, integration: 1 },
+    };
+    await store.saveEpisode(episode);
+    expect(await store.getEpisode('ep1')).toEqual(episode);
+    expect((await store.episodesOf('b')).map((e) => e.id)).toEqual(['ep1']);
+    await expect(store.saveEpisode({ ...episode, id: 'ep2', patients: ['a', 'nobody'] })).rejects.toThrow();
+    expect(await store.getEpisode('ep2')).toBeUndefined();
   });
 
   test('checkpoints overwrite', async () => {
