@@ -64,7 +64,7 @@ async function call(
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-const put = (r: Resource, headers?: Record<string, string>) =>
+const put = <T extends Resource>(r: T, headers?: Record<string, string>) =>
   call('PUT', `/fhir/${r.resourceType}/${r.id}`, r, headers);
 const expectOutcome = (a: Answer, status: number) => {
   expect(a.status).toBe(status);
