@@ -3,10 +3,12 @@
  * subscription notification, a catch-up page): validate, keep what KAP needs, link it to its
  * patient. One path, so that the three ways cannot disagree.
  */
-import type { MedicationRequest, Patient, Reference, Resource } from 'fhir/r4';
+import type { MedicationRequest, Observation, Patient, Reference, Resource } from 'fhir/r4';
 import { hasErrors, type Issue, issue, OperationOutcomeError } from './fhir/outcome.js';
+import { isClearanceObservation } from './mapping/clearance.js';
 import { identityContext } from './mapping/context.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
+import { kindOf } from './mapping/observation.js';
 import { matchPatient } from './mapping/patient.js';
 import type { PutOutcome, StoreTx } from './store/store.js';
 
@@ -27,6 +29,24 @@ export const KEPT_TYPES = [
 export type KeptType = (typeof KEPT_TYPES)[number];
 export const isKeptType = (type: string): type is KeptType =>
   (KEPT_TYPES as readonly string[]).includes(type);
+
+/**
+ * Whether kap-bridge keeps this resource: a kept type and, for Observations, one KAP reads (a
+ * clearance decision, a score, a vital sign, a mental status, a session effect). An EHR export's
+ * other Observations (labs, social history) are acknowledged and neither checked nor stored.
+ */
+export function keeps(resource: unknown): boolean {
+  const type = (resource as { resourceType?: unknown } | null)?.resourceType;
+  if (typeof type !== 'string' || !isKeptType(type)) return false;
+  if (type !== 'Observation') return true;
+  try {
+    const o = resource as Observation;
+    return isClearanceObservation(o) || kindOf(o) !== undefined;
+  } catch {
+    // Too malformed to classify: keep it in view, so validation says what is wrong.
+    return true;
+  }
+}
 
 export interface ResourceValidator {
   validate(resource: unknown, options?: { profile?: string; asKapPrescription?: boolean }): Issue[];
@@ -73,7 +93,7 @@ export type IntakeOutcome = PutOutcome | 'acknowledged';
  * shares an identifier with it. A resource for a patient not linked yet is kept all the same.
  */
 export async function keep(resource: Resource, tx: StoreTx, receivedAt: string): Promise<IntakeOutcome> {
-  if (!isKeptType(resource.resourceType)) return 'acknowledged';
+  if (!keeps(resource)) return 'acknowledged';
   if (!resource.id) {
     throw new OperationOutcomeError(400, [
       issue(

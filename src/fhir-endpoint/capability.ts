@@ -25,7 +25,8 @@ export function capabilityStatement(publicBaseUrl: string, version: string): Cap
       {
         mode: 'server',
         documentation:
-          'Resources of the listed types are validated, kept and linked to their patient; resources of other types inside a ' +
+          'Resources of the listed types are validated, kept and linked to their patient; Observations are kept when KAP ' +
+          'reads them (clearance decisions, scores, vital signs, mental status, session effects). Other resources inside a ' +
           'batch or transaction are acknowledged and not stored. Versions are deduplicated by (type, id, versionId), and an ' +
           'older version never replaces a newer one. Subscription notifications arrive here as updates.',
         resource: KEPT_TYPES.map((type) => ({

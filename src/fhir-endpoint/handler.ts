@@ -11,6 +11,7 @@ import {
   isKeptType,
   KEPT_TYPES,
   keep,
+  keeps,
   type ResourceValidator,
 } from '../intake.js';
 import type { Store, StoreTx } from '../store/store.js';
@@ -167,7 +168,8 @@ function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): 
     }
     if (entry.resource === undefined) fail(400, 'required', 'The entry has no resource.', `${at}.resource`);
     const type = (entry.resource as { resourceType?: unknown }).resourceType;
-    if (typeof type === 'string' && !isKeptType(type)) return { index, resource: entry.resource as Resource };
+    if (typeof type === 'string' && !keeps(entry.resource))
+      return { index, resource: entry.resource as Resource };
     let resource: Resource;
     try {
       resource = checkInbound(entry.resource, deps.validator);
@@ -284,7 +286,7 @@ async function responseEntry(
   at: string,
   deps: FhirEndpointDeps,
 ): Promise<BundleEntry> {
-  if (!isKeptType(resource.resourceType)) {
+  if (!keeps(resource)) {
     return {
       response: {
         status: '200 OK',

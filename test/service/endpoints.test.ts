@@ -207,6 +207,28 @@ describe('the EHR pushes resources', () => {
     expect(held?.patientRef).toBe('Patient/6f1c2a9e-0d4b-4c43-9a57-2f1b7d3e9c01');
   });
 
+  test('Observations KAP does not read (labs) are acknowledged, not checked or stored; KAP ones are kept', async () => {
+    const bp = fixture<Observation>('individual-course/Observation-obs-lena-bp-before.fhir.json');
+    const lab = {
+      resourceType: 'Observation',
+      id: 'lab-1',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '2339-0' }] },
+      effectivePeriod: { start: '1994-05-19T19:33:18-04:00', stop: '1994-05-19T20:33:18-04:00' },
+    };
+    const a = await call('POST', '/fhir', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: lab, request: { method: 'PUT', url: 'Observation/lab-1' } },
+        { resource: bp, request: { method: 'PUT', url: `Observation/${bp.id}` } },
+      ],
+    });
+    expect(a.status).toBe(200);
+    expect(await service.store.getResource('Observation', 'lab-1')).toBeUndefined();
+    expect(await service.store.getResource('Observation', bp.id!)).toBeDefined();
+  });
+
   test('a batch takes each entry on its own', async () => {
     const good = {
       ...fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json'),
