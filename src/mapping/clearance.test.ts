@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { Observation } from 'fhir/r4';
 import { clearance } from '../../test/support/prescriber-arbitraries.js';
 import { isError } from '../fhir/outcome.js';
-import { checkKapRules } from '../validation/kap-rules.js';
+import { validateResource } from '../validation/validator.js';
 import { clearanceFromFhir, clearanceToFhir } from './clearance.js';
 import { identityContext as ctx } from './context.js';
 
@@ -26,7 +26,7 @@ describe('clearance fixtures round-trip (FHIR -> domain -> FHIR -> domain)', () 
     expect(first.value?.result).toBe(result);
     expect(first.value?.source).toMatch(/^Observation\/clr-[a-z0-9-]+\/_history\/1$/);
     const written = clearanceToFhir(first.value!, ctx);
-    expect(checkKapRules(written)).toEqual([]);
+    expect(validateResource(written).filter(isError)).toEqual([]);
     const second = clearanceFromFhir(written, ctx);
     expect(withoutSource(second.value!)).toEqual(withoutSource(first.value!));
   });

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import type { ServiceRequest, Task } from 'fhir/r4';
 import { referral } from '../../test/support/prescriber-arbitraries.js';
-import { checkKapRules } from '../validation/kap-rules.js';
+import { isError } from '../fhir/outcome.js';
+import { validateResource } from '../validation/validator.js';
 import { identityContext as ctx } from './context.js';
 import { referralFromFhir, referralToFhir } from './referral.js';
 
@@ -19,8 +20,8 @@ describe('referral fixtures round-trip (FHIR -> domain -> FHIR -> domain)', () =
     const first = referralFromFhir(fixture<ServiceRequest>(srName), fixture<Task>(taskName), ctx);
     expect(first.issues).toEqual([]);
     const { serviceRequest, task } = referralToFhir(first.value!, ctx);
-    expect(checkKapRules(serviceRequest)).toEqual([]);
-    expect(checkKapRules(task)).toEqual([]);
+    expect(validateResource(serviceRequest).filter(isError)).toEqual([]);
+    expect(validateResource(task).filter(isError)).toEqual([]);
     expect(referralFromFhir(serviceRequest, task, ctx)).toEqual({ value: first.value, issues: [] });
   });
 

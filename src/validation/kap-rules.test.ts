@@ -1,13 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Bundle, MedicationRequest, Observation, Resource, Task } from 'fhir/r4';
+import { invalidFixtures, kapRuleFixtures, validFixtures } from '../../test/support/fixtures.js';
 import { checkKapRules, DEFAULT_MAX_DOSE_MG, type KapRuleOptions } from './kap-rules.js';
 
 const root = new URL('../../', import.meta.url);
 const readJson = <T = Resource>(path: string): T => JSON.parse(readFileSync(new URL(path, root), 'utf8'));
-const walk = (dir: string): string[] =>
-  readdirSync(new URL(dir, root), { withFileTypes: true }).flatMap((d) =>
-    d.isDirectory() ? walk(`${dir}${d.name}/`) : [`${dir}${d.name}`],
-  );
 
 const brief = (issues: { severity: string; expression?: string }[]) =>
   issues.map(({ severity, expression }) => ({ severity, expression }));
@@ -19,6 +16,7 @@ const troche = () =>
 const DOSE = 'MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity';
 const ROUTE = 'MedicationRequest.dosageInstruction[0].route';
 const SNOMED = 'http://snomed.info/sct';
+const KAP_RX = 'https://fhir.kap-bridge.org/StructureDefinition/kap-medication-request';
 
 /** The troche prescription with its first dosage changed. */
 function withDosage(
@@ -39,35 +37,26 @@ const routed = (snomed: string, value: number) =>
     d.route = { coding: [{ system: SNOMED, code: snomed }] };
     d.doseAndRate = [{ doseQuantity: { value, unit: 'mg' } }];
   });
+const instantValidity = () => {
+  const r = troche();
+  r.dispenseRequest!.validityPeriod = { start: '2026-03-01T09:00:00Z', end: '2026-03-01T04:00:00-05:00' };
+  return r;
+};
 const unprofiled = (r: MedicationRequest): MedicationRequest => {
   const { meta: _, ...rest } = r;
   return rest as MedicationRequest;
 };
 
-describe('KAP prescription rules', () => {
+describe('the configured dose bound (a prescription claiming kap-medication-request)', () => {
   test.each<
     [string, MedicationRequest, KapRuleOptions | undefined, { severity: string; expression?: string }[]]
   >([
     ['the troche fixture', troche(), undefined, []],
-    ['no route', withDosage((d) => delete d.route), undefined, [{ severity: 'error', expression: ROUTE }]],
-    [
-      'no dose quantity, dose only in text',
-      withDosage((d) => delete d.doseAndRate),
-      undefined,
-      [{ severity: 'error', expression: DOSE }],
-    ],
     ['500 mg sublingual: at the bound', dose(500), undefined, []],
     ['501 mg sublingual: above the bound', dose(501), undefined, [{ severity: 'error', expression: DOSE }]],
     [
       '0.6 g sublingual = 600 mg: above the bound',
       dose(0.6, 'g'),
-      undefined,
-      [{ severity: 'error', expression: DOSE }],
-    ],
-    ['0 mg', dose(0), undefined, [{ severity: 'error', expression: DOSE }]],
-    [
-      'a dose in troches cannot be bounded',
-      dose(3, 'troche', '{troche}'),
       undefined,
       [{ severity: 'error', expression: DOSE }],
     ],
@@ -98,39 +87,14 @@ describe('KAP prescription rules', () => {
       [],
     ],
     [
-      'a route code outside KAP, with our profile: the binding reports it',
-      routed('54471007', 100),
-      undefined,
-      [],
-    ],
-    [
-      'a route code outside KAP, taken in without profile',
-      unprofiled(routed('54471007', 100)),
-      { asKapPrescription: true },
-      [{ severity: 'error', expression: ROUTE }],
-    ],
-    [
-      'validity ends the instant it starts',
-      (() => {
-        const r = troche();
-        r.dispenseRequest!.validityPeriod = {
-          start: '2026-03-01T09:00:00Z',
-          end: '2026-03-01T04:00:00-05:00',
-        };
-        return r;
-      })(),
-      undefined,
-      [{ severity: 'error', expression: 'MedicationRequest.dispenseRequest.validityPeriod.end' }],
-    ],
-    [
       'a versioned profile claim still applies',
       (() => {
-        const r = withDosage((d) => delete d.route);
-        r.meta!.profile = ['https://fhir.kap-bridge.org/StructureDefinition/kap-medication-request|0.1.0'];
+        const r = dose(501);
+        r.meta!.profile = [`${KAP_RX}|0.1.0`];
         return r;
       })(),
       undefined,
-      [{ severity: 'error', expression: ROUTE }],
+      [{ severity: 'error', expression: DOSE }],
     ],
   ])('%s', (_name, resource, options, expected) => {
     expect(errorsOf(resource, options)).toEqual(expected);
@@ -144,6 +108,72 @@ describe('KAP prescription rules', () => {
       intramuscular: 150,
       intravenous: 100,
     });
+  });
+});
+
+/**
+ * What kap-medication-request states (route 1..1, kap-rx-1..4) is layer (b)'s to report
+ * (validator.test.ts, profile-rules.test.ts); without the profile, taken in as a KAP prescription,
+ * the KAP rules check it themselves.
+ */
+describe('rules the profile states: left to it when claimed, checked here when not', () => {
+  test.each<[string, MedicationRequest, { severity: string; expression?: string }[]]>([
+    [
+      'no route, none in the text either',
+      withDosage((d) => {
+        delete d.route;
+        d.text = '150 mg once per medicine session';
+      }),
+      [{ severity: 'error', expression: ROUTE }],
+    ],
+    ['0 mg', dose(0), [{ severity: 'error', expression: DOSE }]],
+    [
+      'a dose in troches cannot be bounded',
+      dose(3, 'troche', '{troche}'),
+      [{ severity: 'error', expression: DOSE }],
+    ],
+    ['a route code outside KAP', routed('54471007', 100), [{ severity: 'error', expression: ROUTE }]],
+    [
+      'validity ends the instant it starts',
+      instantValidity(),
+      [{ severity: 'error', expression: 'MedicationRequest.dispenseRequest.validityPeriod.end' }],
+    ],
+    [
+      'not ketamine',
+      (() => {
+        const { contained: _, medicationReference: __, ...rest } = troche();
+        return { ...rest, medicationCodeableConcept: { text: 'Esketamine 28 mg nasal spray' } };
+      })(),
+      [{ severity: 'error', expression: 'MedicationRequest.medicationCodeableConcept' }],
+    ],
+  ])('%s', (_name, resource, withoutProfile) => {
+    expect(errorsOf(resource)).toEqual([]);
+    expect(errorsOf(unprofiled(resource), { asKapPrescription: true })).toEqual(withoutProfile);
+  });
+
+  test('no dose quantity: without the profile, the dosage text may state it', () => {
+    const r = withDosage((d) => delete d.doseAndRate);
+    expect(errorsOf(r)).toEqual([]);
+    expect(errorsOf(unprofiled(r), { asKapPrescription: true })).toEqual([]);
+    r.dosageInstruction![0]!.text = 'three troches under the tongue';
+    expect(errorsOf(unprofiled(r), { asKapPrescription: true })).toEqual([
+      { severity: 'error', expression: DOSE },
+    ]);
+  });
+
+  test('a Medication on a server is still the KAP rules to read: the profile cannot', () => {
+    const sertraline = {
+      resourceType: 'Medication',
+      id: 'm1',
+      code: { text: 'sertraline 50 mg' },
+    } as Resource;
+    const { contained: _, ...r } = troche();
+    r.medicationReference = { reference: 'Medication/m1' };
+    expect(errorsOf(r, { resolve: (ref) => (ref === 'Medication/m1' ? sertraline : undefined) })).toEqual([
+      { severity: 'error', expression: 'MedicationRequest.medicationReference' },
+    ]);
+    r.medicationReference = { display: 'sertraline 50 mg tablet' };
+    expect(errorsOf(r)).toEqual([{ severity: 'error', expression: 'MedicationRequest.medicationReference' }]);
   });
 });
 
@@ -186,6 +216,11 @@ describe('EHR intake (asKapPrescription, no profile of ours)', () => {
     ]);
   });
 
+  test('above the configured bound', () => {
+    const r = unprofiled(dose(501));
+    expect(errorsOf(r, { asKapPrescription: true })).toEqual([{ severity: 'error', expression: DOSE }]);
+  });
+
   test('every Synthea MedicationRequest stays valid: none claims our profile', () => {
     const dir = '/work/shared/peer-data/synthea/';
     let files: string[] = [];
@@ -207,49 +242,53 @@ describe('EHR intake (asKapPrescription, no profile of ours)', () => {
   });
 });
 
-describe('clearance, dispense, referral and medication rules', () => {
+describe('clearance, dispense, referral and medication: their profiles state every rule', () => {
   const clearance = () => readJson<Observation>('fixtures/prescriber/clearance-cleared.fhir.json');
 
-  test('a clearance without valid-until', () => {
+  test('a clearance without valid-until: effectivePeriod.end is 1..1 in kap-clearance', () => {
     const o = clearance();
     delete o.effectivePeriod!.end;
-    expect(errorsOf(o)).toEqual([{ severity: 'error', expression: 'Observation.effectivePeriod.end' }]);
+    expect(checkKapRules(o)).toEqual([]);
   });
 
-  test('an Observation without our profile is not a KAP clearance', () => {
-    const { meta: _, ...o } = clearance();
-    delete o.effectivePeriod!.end;
-    expect(checkKapRules(o as Observation)).toEqual([]);
-  });
-
-  test('a completed Task without output; an in-progress one needs none', () => {
+  test('a completed Task without output: kap-task-1', () => {
     const t = readJson<Task>('fixtures/referral/task-clearance-completed.fhir.json');
     delete t.output;
-    expect(errorsOf(t)).toEqual([{ severity: 'error', expression: 'Task.output' }]);
-    expect(errorsOf({ ...t, status: 'in-progress' } as Task)).toEqual([]);
+    expect(checkKapRules(t)).toEqual([]);
   });
 
-  test('a clearance request asked of a Patient', () => {
+  test('a clearance request asked of a Patient: kap-sr-1', () => {
     const sr = readJson('fixtures/referral/servicerequest-clearance.fhir.json') as Resource & {
       performer: unknown;
     };
     sr.performer = [{ reference: 'Patient/48213' }];
-    expect(errorsOf(sr)).toEqual([{ severity: 'error', expression: 'ServiceRequest.performer[0]' }]);
+    expect(checkKapRules(sr)).toEqual([]);
   });
 
-  test('a dispense of nothing, of something else', () => {
+  test('a dispense of nothing (kap-disp-2), of something coded else (kap-disp-1)', () => {
     const d = readJson('fixtures/prescriber/dispense-troches.fhir.json') as Resource &
       Record<string, unknown>;
-    expect(errorsOf({ ...d, quantity: { value: 0, unit: 'troche' } } as Resource)).toEqual([
-      { severity: 'error', expression: 'MedicationDispense.quantity' },
-    ]);
+    expect(checkKapRules({ ...d, quantity: { value: 0, unit: 'troche' } } as Resource)).toEqual([]);
     const { contained: _, medicationReference: __, ...rest } = d;
     expect(
-      errorsOf({ ...rest, medicationCodeableConcept: { text: 'bupropion XL 150 mg' } } as Resource),
-    ).toEqual([{ severity: 'error', expression: 'MedicationDispense.medicationCodeableConcept' }]);
+      checkKapRules({ ...rest, medicationCodeableConcept: { text: 'bupropion XL 150 mg' } } as Resource),
+    ).toEqual([]);
   });
 
-  test('a compounded Medication without ketamine', () => {
+  test('a dispense of a Medication on a server is still read here', () => {
+    const d = readJson('fixtures/prescriber/dispense-troches.fhir.json') as Resource &
+      Record<string, unknown>;
+    const { contained: _, ...rest } = d;
+    const other = {
+      ...rest,
+      medicationReference: { reference: 'Medication/m9', display: 'bupropion XL 150 mg' },
+    };
+    expect(errorsOf(other as Resource)).toEqual([
+      { severity: 'error', expression: 'MedicationDispense.medicationReference' },
+    ]);
+  });
+
+  test('a compounded Medication without ketamine: kap-med-1', () => {
     const m = readJson('fixtures/prescriber/medication-compounded-troche.fhir.json') as Resource &
       Record<string, unknown>;
     const other = {
@@ -257,46 +296,42 @@ describe('clearance, dispense, referral and medication rules', () => {
       code: { text: 'Naltrexone 4.5 mg troche' },
       ingredient: [{ itemCodeableConcept: { text: 'naltrexone' } }],
     };
-    expect(errorsOf(other as Resource)).toEqual([{ severity: 'error', expression: 'Medication.ingredient' }]);
-    expect(errorsOf(m)).toEqual([]);
+    expect(checkKapRules(other as Resource)).toEqual([]);
   });
 
   test('odd input does not throw', () => {
     const odd = {
       resourceType: 'MedicationRequest',
-      meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-medication-request'] },
+      meta: { profile: [KAP_RX] },
       dosageInstruction: 'sublingual',
       medicationCodeableConcept: 7,
     } as unknown as Resource;
     expect(() => checkKapRules(odd)).not.toThrow();
+    expect(() =>
+      checkKapRules(unprofiled(odd as MedicationRequest), { asKapPrescription: true }),
+    ).not.toThrow();
   });
 });
 
 describe('fixtures', () => {
-  const valid = walk('fixtures/').filter(
-    (f) => f.endsWith('.fhir.json') && !f.startsWith('fixtures/invalid/'),
+  test.each(validFixtures().map((f) => [f.name, f.resource] as const))(
+    '%s breaks no KAP rule',
+    (_name, r) => {
+      expect(errorsOf(r)).toEqual([]);
+    },
   );
 
-  test.each(valid)('%s breaks no KAP rule', (path) => {
-    expect(errorsOf(readJson(path))).toEqual([]);
-  });
+  test.each(invalidFixtures().map((f) => [f.name, f.resource] as const))(
+    "%s is the profiles' or the base's to reject: no KAP rule reports it again",
+    (_name, r) => {
+      expect(checkKapRules(r)).toEqual([]);
+    },
+  );
 
-  /** Invalid fixtures whose one problem is a KAP rule; the others are the profile's or the base's. */
-  const KAP_RULE_CASES = [
-    'prescription-no-route',
-    'prescription-dose-above-bound',
-    'prescription-not-ketamine',
-    'clearance-no-valid-until',
-    'clearance-task-completed-without-decision',
-  ];
-  const OTHER_LAYER_CASES = ['prescription-missing-status', 'clearance-result-not-in-value-set'];
-
-  test.each(KAP_RULE_CASES)('invalid/%s: the KAP rules report exactly what is expected', (name) => {
-    const expected = readJson(`fixtures/invalid/${name}.expected.json`);
-    expect(brief(checkKapRules(readJson(`fixtures/invalid/${name}.fhir.json`)))).toEqual(expected);
-  });
-
-  test.each(OTHER_LAYER_CASES)('invalid/%s: left to the structure and profile layers', (name) => {
-    expect(checkKapRules(readJson(`fixtures/invalid/${name}.fhir.json`))).toEqual([]);
-  });
+  test.each(kapRuleFixtures().map((f) => [f.name, f] as const))(
+    '%s: the KAP rules report exactly what is expected',
+    (_name, f) => {
+      expect(brief(checkKapRules(f.resource))).toEqual(f.expected);
+    },
+  );
 });

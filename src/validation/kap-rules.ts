@@ -1,29 +1,25 @@
 /**
- * Layer (c) of validation: KAP business rules, applied where a resource claims one of our
- * profiles or is taken in as a KAP prescription.
+ * Layer (c) of validation: the KAP business rules no profile can state, applied where a resource
+ * claims one of our profiles or is taken in as a KAP prescription.
  *
- * What a profile states (cardinality, required bindings, patterns) and what FHIR invariants state
- * (per-0: a Period's start <= end) is reported by layer (b) from profiles/; these rules add what a
- * profile cannot say, so that each problem is reported once. A MedicationRequest taken in with
- * `asKapPrescription` but claiming no profile of ours has no profile layer to lean on, so the
- * rules then also check what kap-medication-request would have (dosage present, route code).
+ * Every rule that holds the same for every practice is part of the profile that states it
+ * (profiles/: cardinality, bindings, and `kap-*` constraints such as kap-rx-1 "for ketamine"),
+ * so that layer (b) and any FHIR server, HAPI included, enforce it; each problem is reported once.
+ * What stays here:
+ * - the per-route dose bound, which a practice configures (`maxDoseMg`);
+ * - whether a Medication on a server (not contained) is ketamine: a profile cannot read it, so
+ *   it is resolved with `resolve`, or read from the reference's display;
+ * - for a MedicationRequest taken in with `asKapPrescription` but claiming no profile of ours
+ *   (EHR intake), everything kap-medication-request would have checked: ketamine, a dosage with
+ *   a coded KAP route and a dose in mg above 0, a validity period of some length.
  */
-import type {
-  Dosage,
-  Medication,
-  MedicationDispense,
-  MedicationRequest,
-  Observation,
-  Resource,
-  ServiceRequest,
-  Task,
-} from 'fhir/r4';
+import type { Dosage, MedicationDispense, MedicationRequest, Resource } from 'fhir/r4';
 import type { Route } from '../domain/model.js';
 import { profileUrl, ROUTE_SNOMED, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { identityContext, type MappingContext, parseReference } from '../mapping/context.js';
+import { identityContext, type MappingContext } from '../mapping/context.js';
 import { doseFromText, doseInMg, routeFromConcept, routeFromText } from '../mapping/dosage.js';
-import { medicationFromResource, readMedication } from '../mapping/medication.js';
+import { readMedication } from '../mapping/medication.js';
 
 /**
  * Highest ketamine dose per medicine session, in mg, by route. Defaults are deliberately above
@@ -50,12 +46,8 @@ export interface KapRuleOptions {
 }
 
 const OUR_PROFILE = {
-  clearance: profileUrl('kap-clearance'),
   medicationRequest: profileUrl('kap-medication-request'),
   medicationDispense: profileUrl('kap-medication-dispense'),
-  clearanceRequest: profileUrl('kap-clearance-request'),
-  clearanceTask: profileUrl('kap-clearance-task'),
-  medication: profileUrl('kap-medication'),
 } as const;
 
 const claims = (resource: Resource, url: string): boolean =>
@@ -84,21 +76,14 @@ function rulesFor(resource: Resource, options: KapRuleOptions): Issue[] {
         ? prescriptionRules(resource as MedicationRequest, profiled, options, ctx)
         : [];
     }
-    case 'Observation':
-      return claims(resource, OUR_PROFILE.clearance) ? clearanceRules(resource as Observation) : [];
     case 'MedicationDispense':
+      // The rest of a dispense (ketamine when coded or contained, a quantity above 0) is the profile's.
       return claims(resource, OUR_PROFILE.medicationDispense)
-        ? dispenseRules(resource as MedicationDispense, ctx)
+        ? serverMedicationRule(resource as MedicationDispense, ctx)
         : [];
-    case 'ServiceRequest':
-      return claims(resource, OUR_PROFILE.clearanceRequest)
-        ? clearanceRequestRules(resource as ServiceRequest)
-        : [];
-    case 'Task':
-      return claims(resource, OUR_PROFILE.clearanceTask) ? clearanceTaskRules(resource as Task) : [];
-    case 'Medication':
-      return claims(resource, OUR_PROFILE.medication) ? medicationRules(resource as Medication) : [];
     default:
+      // kap-clearance, kap-clearance-request, kap-clearance-task and kap-medication state all
+      // their rules themselves (effectivePeriod.end 1..1, kap-sr-1, kap-task-1, kap-med-1).
       return [];
   }
 }
@@ -134,15 +119,39 @@ function ketamineRule(resource: MedicationRequest | MedicationDispense, ctx: Map
   ];
 }
 
+/**
+ * Ketamine, for a resource that claims our profile: its constraint (kap-rx-1, kap-disp-1) reads a
+ * CodeableConcept or a contained Medication, and leaves a Medication elsewhere (or a reference
+ * with only a display) to these rules.
+ */
+function serverMedicationRule(
+  resource: MedicationRequest | MedicationDispense,
+  ctx: MappingContext,
+): Issue[] {
+  const reference = resource.medicationReference;
+  if (reference === undefined || reference.reference?.startsWith('#')) return [];
+  return ketamineRule(resource, ctx);
+}
+
 function prescriptionRules(
   request: MedicationRequest,
   profiled: boolean,
   options: KapRuleOptions,
   ctx: MappingContext,
 ): Issue[] {
-  const issues = ketamineRule(request, ctx);
+  const bounds = { ...DEFAULT_MAX_DOSE_MG, ...options.maxDoseMg };
   const dosages = request.dosageInstruction ?? [];
-  if (dosages.length === 0 && !profiled) {
+  if (profiled) {
+    // kap-medication-request states the rest: ketamine (kap-rx-1), route 1..1 from kap-route,
+    // a dose quantity above 0 in a mass unit (kap-rx-2, kap-rx-3), the validity period (kap-rx-4).
+    const issues = serverMedicationRule(request, ctx);
+    dosages.forEach((dosage, i) => {
+      issues.push(...boundRule(dosage, `MedicationRequest.dosageInstruction[${i}]`, bounds));
+    });
+    return issues;
+  }
+  const issues = ketamineRule(request, ctx);
+  if (dosages.length === 0) {
     issues.push(
       issue(
         'error',
@@ -152,20 +161,44 @@ function prescriptionRules(
       ),
     );
   }
-  const bounds = { ...DEFAULT_MAX_DOSE_MG, ...options.maxDoseMg };
   dosages.forEach((dosage, i) => {
-    issues.push(...dosageRules(dosage, `MedicationRequest.dosageInstruction[${i}]`, profiled, bounds));
+    issues.push(...dosageRules(dosage, `MedicationRequest.dosageInstruction[${i}]`, bounds));
   });
   issues.push(...validityRules(request));
   return issues;
 }
 
-function dosageRules(dosage: Dosage, at: string, profiled: boolean, bounds: Record<Route, number>): Issue[] {
+const doseAt = (at: string): string => `${at}.doseAndRate[0].doseQuantity`;
+
+/** The configured bound, for a dosage whose route and dose in mg the profile has made sure of. */
+function boundRule(dosage: Dosage, at: string, bounds: Record<Route, number>): Issue[] {
+  const route = routeFromConcept(dosage.route);
+  const quantity = dosage.doseAndRate?.[0]?.doseQuantity;
+  const unit = quantity?.code ?? quantity?.unit;
+  if (route === undefined || quantity?.value === undefined || unit === undefined) return [];
+  const mg = doseInMg({ value: quantity.value, unit });
+  return mg === undefined || mg <= 0 ? [] : overBound(mg, route, bounds, at);
+}
+
+function overBound(mg: number, route: Route, bounds: Record<Route, number>, at: string): Issue[] {
+  if (mg <= bounds[route]) return [];
+  return [
+    issue(
+      'error',
+      'business-rule',
+      `The dose of ${mg} mg ${route} is above the configured maximum of ${bounds[route]} mg per session; check for a typing error.`,
+      doseAt(at),
+    ),
+  ];
+}
+
+/** Route and dose of a dosage taken in without our profile, where the text may stand in for codes. */
+function dosageRules(dosage: Dosage, at: string, bounds: Record<Route, number>): Issue[] {
   const issues: Issue[] = [];
-  // Route: a coded KAP route; without our profile (whose binding checks the code) it is checked here.
+  // Route: a coded KAP route, or one the text names.
   let route: Route | undefined;
   if (dosage.route === undefined) {
-    route = profiled ? undefined : routeFromText(dosage.text);
+    route = routeFromText(dosage.text);
     if (route === undefined) {
       issues.push(
         issue(
@@ -181,7 +214,7 @@ function dosageRules(dosage: Dosage, at: string, profiled: boolean, bounds: Reco
     const coded = (dosage.route.coding ?? []).some(
       (c) => c.system === SYSTEM.snomed && Object.values(ROUTE_SNOMED).includes(c.code as never),
     );
-    if (!coded && !profiled) {
+    if (!coded) {
       issues.push(
         issue(
           'error',
@@ -192,23 +225,20 @@ function dosageRules(dosage: Dosage, at: string, profiled: boolean, bounds: Reco
       );
     }
   }
-  // Dose: a quantity in a mass unit, above zero and within the route's bound.
-  const doseAt = `${at}.doseAndRate[0].doseQuantity`;
+  // Dose: a quantity in a mass unit (or one the text states), above zero and within the route's bound.
   const quantity = dosage.doseAndRate?.[0]?.doseQuantity;
   const unit = quantity?.code ?? quantity?.unit;
   const dose =
     quantity?.value !== undefined && unit !== undefined
       ? { value: quantity.value, unit }
-      : profiled
-        ? undefined
-        : doseFromText(dosage.text);
+      : doseFromText(dosage.text);
   if (dose === undefined) {
     issues.push(
       issue(
         'error',
         'required',
         'A KAP prescription must state the dose per session as a quantity in mg.',
-        doseAt,
+        doseAt(at),
       ),
     );
     return issues;
@@ -220,20 +250,13 @@ function dosageRules(dosage: Dosage, at: string, profiled: boolean, bounds: Reco
         'error',
         'business-rule',
         `The dose unit "${dose.unit}" is not a mass; state the dose in mg so it can be checked.`,
-        doseAt,
+        doseAt(at),
       ),
     );
   } else if (mg <= 0) {
-    issues.push(issue('error', 'business-rule', 'The dose per session must be more than 0 mg.', doseAt));
-  } else if (route !== undefined && mg > bounds[route]) {
-    issues.push(
-      issue(
-        'error',
-        'business-rule',
-        `The dose of ${mg} mg ${route} is above the configured maximum of ${bounds[route]} mg per session; check for a typing error.`,
-        doseAt,
-      ),
-    );
+    issues.push(issue('error', 'business-rule', 'The dose per session must be more than 0 mg.', doseAt(at)));
+  } else if (route !== undefined) {
+    issues.push(...overBound(mg, route, bounds, at));
   }
   return issues;
 }
@@ -254,83 +277,6 @@ function validityRules(request: MedicationRequest): Issue[] {
       'business-rule',
       'The validity period ends when it starts: no session dose could be taken in it.',
       'MedicationRequest.dispenseRequest.validityPeriod.end',
-    ),
-  ];
-}
-
-function clearanceRules(observation: Observation): Issue[] {
-  const period = observation.effectivePeriod;
-  // Without an effectivePeriod the profile (effective[x] 1..1 Period) reports it.
-  if (period === undefined || period.end !== undefined) return [];
-  return [
-    issue(
-      'error',
-      'business-rule',
-      'A clearance decision must say until when it holds: set effectivePeriod.end (valid until).',
-      'Observation.effectivePeriod.end',
-    ),
-  ];
-}
-
-function dispenseRules(dispense: MedicationDispense, ctx: MappingContext): Issue[] {
-  const issues = ketamineRule(dispense, ctx);
-  const value = dispense.quantity?.value;
-  if (value !== undefined && value <= 0) {
-    issues.push(
-      issue(
-        'error',
-        'business-rule',
-        'A dispense hands over more than nothing: quantity must be above 0.',
-        'MedicationDispense.quantity',
-      ),
-    );
-  }
-  return issues;
-}
-
-function clearanceRequestRules(request: ServiceRequest): Issue[] {
-  // The code is fixed by the profile's pattern; what the profile cannot say is that it asks a prescriber.
-  const performer = request.performer ?? [];
-  const wrong = performer.findIndex((p) => {
-    const type = parseReference(p)?.type;
-    return (
-      type !== undefined && type !== 'Practitioner' && type !== 'PractitionerRole' && type !== 'Organization'
-    );
-  });
-  if (wrong === -1) return [];
-  return [
-    issue(
-      'error',
-      'business-rule',
-      'A clearance is asked of a prescriber: performer must be a Practitioner, PractitionerRole or Organization.',
-      `ServiceRequest.performer[${wrong}]`,
-    ),
-  ];
-}
-
-function clearanceTaskRules(task: Task): Issue[] {
-  if (task.status !== 'completed') return [];
-  const decided = (task.output ?? []).some((o) => parseReference(o.valueReference)?.type === 'Observation');
-  if (decided) return [];
-  return [
-    issue(
-      'error',
-      'business-rule',
-      'A completed clearance Task must point at the decision: add an output referencing the clearance Observation.',
-      'Task.output',
-    ),
-  ];
-}
-
-function medicationRules(medication: Medication): Issue[] {
-  const read = medicationFromResource(medication);
-  if (read.value === undefined || read.value.isKetamine) return [];
-  return [
-    issue(
-      'error',
-      'business-rule',
-      'A KAP compounded medication must contain ketamine: give ingredient RxNorm 6130.',
-      'Medication.ingredient',
     ),
   ];
 }
