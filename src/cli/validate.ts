@@ -1,0 +1,169 @@
+/**
+ * `kap-bridge validate <file|dir>... [--profile URL] [--json]`: validates FHIR R4 JSON resources
+ * and Bundles. Exit 0 when every input is valid, 1 when any has an error, 2 for a usage mistake.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { Bundle } from 'fhir/r4';
+import { isError, toOutcome } from '../fhir/outcome.js';
+import { createValidator, type Finding } from '../validation/validator.js';
+import { type CliIo, type Command, EXIT, UsageError } from './command.js';
+
+const USAGE = `Usage: kap-bridge validate <file|dir>... [--profile URL] [--json]
+
+Validates FHIR R4 JSON resources and Bundles: structure (R4 JSON schema), cardinality, fixed and
+pattern values, required bindings and invariants (R4 StructureDefinitions and the profiles in
+profiles/), and the KAP rules. Folders are searched for *.json files.
+
+Options:
+  --profile URL  also check every input against this profile (canonical URL)
+  --json         print the OperationOutcome (a Bundle of them for several inputs)
+  --help         show this help
+
+Exit code: 0 every input valid, 1 some input has an error, 2 a usage mistake.`;
+
+interface Args {
+  paths: string[];
+  profile?: string;
+  json: boolean;
+  help: boolean;
+}
+
+function parseArgs(args: string[]): Args {
+  const out: Args = { paths: [], json: false, help: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--help' || a === '-h') out.help = true;
+    else if (a === '--json') out.json = true;
+    else if (a === '--profile' || a.startsWith('--profile=')) {
+      const url = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
+      if (!url || url.startsWith('--'))
+        throw new UsageError(
+          '--profile needs a URL: --profile https://fhir.kap-bridge.org/StructureDefinition/kap-session',
+        );
+      out.profile = url;
+    } else if (a.startsWith('-'))
+      throw new UsageError(`Unknown option '${a}'. Options are --profile URL, --json and --help.`);
+    else out.paths.push(a);
+  }
+  return out;
+}
+
+/** The JSON files named, folders searched recursively, in a stable order. */
+function inputFiles(paths: string[]): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.json')) files.push(path);
+    }
+  };
+  for (const p of paths) {
+    let stat: ReturnType<typeof statSync>;
+    try {
+      stat = statSync(p);
+    } catch {
+      throw new UsageError(
+        `No such file or folder: ${p}. Check the path (relative paths start from ${process.cwd()}).`,
+      );
+    }
+    if (stat.isDirectory()) {
+      const before = files.length;
+      walk(p);
+      if (files.length === before) throw new UsageError(`The folder ${p} holds no .json files to validate.`);
+    } else files.push(p);
+  }
+  return files;
+}
+
+function report(file: string, findings: Finding[]): string {
+  const errors = findings.filter(isError).length;
+  const warnings = findings.filter((f) => f.severity === 'warning').length;
+  const head = errors === 0 ? `ok    ${file}` : `FAIL  ${file}`;
+  const counts = [
+    errors && `${errors} error${errors > 1 ? 's' : ''}`,
+    warnings && `${warnings} warning${warnings > 1 ? 's' : ''}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const lines = [counts ? `${head} (${counts})` : head];
+  for (const f of findings) {
+    const where = f.expression && !f.message.includes(f.expression) ? `${f.expression}: ` : '';
+    lines.push(`      ${f.severity.padEnd(7)} ${where}${f.message}`);
+  }
+  return lines.join('\n');
+}
+
+async function run(args: string[], io: CliIo): Promise<number> {
+  let parsed: Args;
+  let files: string[];
+  try {
+    parsed = parseArgs(args);
+    if (parsed.help) {
+      io.stdout(USAGE);
+      return EXIT.ok;
+    }
+    if (parsed.paths.length === 0) throw new UsageError('Name at least one file or folder to validate.');
+    files = inputFiles(parsed.paths);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.stderr(`${e.message}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const validator = createValidator();
+  if (parsed.profile && !validator.profiles().includes(parsed.profile.split('|')[0] as string)) {
+    const ours = validator.profiles().filter((p) => !p.startsWith('http://hl7.org/'));
+    io.stderr(
+      `Unknown profile ${parsed.profile}. Known profiles:\n  ${ours.join('\n  ')}\n(and the R4 core profiles, e.g. http://hl7.org/fhir/StructureDefinition/vitalsigns)`,
+    );
+    return EXIT.usage;
+  }
+
+  const results = files.map((file) => {
+    let findings: Finding[];
+    try {
+      findings = validator.validateJsonText(
+        readFileSync(file, 'utf8'),
+        parsed.profile ? { profile: parsed.profile } : {},
+      );
+    } catch (e) {
+      findings = [
+        {
+          severity: 'fatal',
+          code: 'exception',
+          message: `Cannot read ${file}: ${(e as Error).message}`,
+          layer: 'parse',
+        },
+      ];
+    }
+    return { file, findings };
+  });
+  const failed = results.filter((r) => r.findings.some(isError)).length;
+
+  if (parsed.json) {
+    const outcomes = results.map((r) => toOutcome(r.findings.map(({ layer: _, ...issue }) => issue)));
+    const json: unknown =
+      results.length === 1
+        ? outcomes[0]
+        : ({
+            resourceType: 'Bundle',
+            type: 'collection',
+            entry: results.map((r, i) => ({ fullUrl: `file://${resolve(r.file)}`, resource: outcomes[i] })),
+          } satisfies Bundle);
+    io.stdout(JSON.stringify(json, null, 2));
+  } else {
+    for (const r of results) io.stdout(report(relative(process.cwd(), r.file) || r.file, r.findings));
+    io.stdout(`\n${results.length} checked: ${results.length - failed} valid, ${failed} with errors.`);
+  }
+  return failed === 0 ? EXIT.ok : EXIT.findings;
+}
+
+export const validate: Command = {
+  name: 'validate',
+  summary: 'validate FHIR R4 JSON resources and Bundles (files or folders)',
+  usage: USAGE,
+  run,
+};
