@@ -95,8 +95,38 @@ const kapBridge: Engine = {
   },
 };
 
-// A HAPI FHIR `$validate` engine (POST each resource to the sandbox) joins kap-bridge here.
 const ENGINES: Engine[] = [kapBridge];
+
+/** HAPI FHIR `$validate` on the same resources (a sample: HAPI takes tens of ms each), 4 at a time. */
+async function measureHapi(
+  baseUrl: string,
+  resources: unknown[],
+): Promise<{ perSecond: number; n: number; errors: number }> {
+  const { EhrGateway } = await import('../src/ehr/gateway.js');
+  const ehr = new EhrGateway({ baseUrl, timeoutMs: 120_000 });
+  const sample = resources.slice(0, Number(process.env.BENCH_HAPI_SAMPLE ?? 400)) as {
+    resourceType: string;
+  }[];
+  const validateAll = async (list: typeof sample) => {
+    let errors = 0;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < list.length) {
+          const r = list[next++]!;
+          const outcome = await ehr.validate(r as never);
+          errors += outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal').length;
+        }
+      }),
+    );
+    return errors;
+  };
+  await validateAll(sample.slice(0, 40)); // warm-up
+  const start = process.hrtime.bigint();
+  const errors = await validateAll(sample);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return { perSecond: sample.length / seconds, n: sample.length, errors };
+}
 
 async function measureWarm(engine: Engine, resources: unknown[]) {
   const validateAll = await engine.prepare();
@@ -116,6 +146,7 @@ async function measureWarm(engine: Engine, resources: unknown[]) {
 }
 
 async function main() {
+  const warm = new Map<string, number>();
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   console.log(`Validation benchmark, Node ${process.version}, ${new Date().toISOString()}`);
   for (const engine of ENGINES) {
@@ -130,6 +161,7 @@ async function main() {
     for (const folder of CORPORA) {
       const resources = loadCorpus(folder);
       const r = await measureWarm(engine, resources);
+      warm.set(folder, r.wall);
       console.log(
         `  ${folder.padEnd(16)} ${fmt(resources.length).padStart(6)} resources  ${fmt(r.wall).padStart(7)} /s wall  ${fmt(r.cpu).padStart(7)} /s CPU  (target ${fmt(TARGET.warmPerSecond)}/s: ${(r.cpu / TARGET.warmPerSecond).toFixed(2)}x by CPU)  errors ${r.errors}`,
       );
@@ -138,6 +170,21 @@ async function main() {
   console.log(
     `\nPeak memory of this process: ${Math.round(process.resourceUsage().maxRSS / 1024)} MB (maxRSS)`,
   );
+
+  console.log('\n== HAPI FHIR $validate (same resources, a sample, 4 requests at a time)');
+  const { startHapi } = await import('./support.js');
+  const hapi = await startHapi();
+  try {
+    for (const folder of CORPORA) {
+      const h = await measureHapi(hapi.url, loadCorpus(folder));
+      const ours = warm.get(folder) ?? Number.NaN;
+      console.log(
+        `  ${folder.padEnd(16)} ${fmt(h.n).padStart(6)} resources  ${h.perSecond.toFixed(1).padStart(7)} /s wall  errors ${h.errors}   kap-bridge/HAPI: ${fmt(ours / h.perSecond)}x (target 20x)`,
+      );
+    }
+  } finally {
+    await hapi.stop();
+  }
 }
 
 await main();
