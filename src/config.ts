@@ -23,6 +23,11 @@ export interface Config {
   diastolicMax: number;
   ehrFreshnessHours: number;
   bodyLimitBytes: number;
+  outboxPollMs: number;
+  outboxMaxAttempts: number;
+  outboxBackoffBaseMs: number;
+  outboxBackoffMaxMs: number;
+  outboxBatchSize: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -183,6 +188,42 @@ export const VARIABLES: readonly Variable[] = [
     description: 'Largest request body accepted',
     default: '5000000',
     parse: integer(1024, 100_000_000),
+  }),
+  v({
+    name: 'KAP_OUTBOX_POLL_MS',
+    key: 'outboxPollMs',
+    description: 'How often the outbox worker looks for changes to send to the EHR when idle',
+    default: '1000',
+    parse: integer(10, 3_600_000),
+  }),
+  v({
+    name: 'KAP_OUTBOX_MAX_ATTEMPTS',
+    key: 'outboxMaxAttempts',
+    description:
+      'Failed delivery attempts after which an outbox message is dead (kap-bridge outbox list --status dead)',
+    default: '10',
+    parse: integer(1, 1000),
+  }),
+  v({
+    name: 'KAP_OUTBOX_BACKOFF_BASE_MS',
+    key: 'outboxBackoffBaseMs',
+    description: 'Outbox retry: the first wait ceiling, doubled per attempt, with full jitter',
+    default: '1000',
+    parse: integer(1, 3_600_000),
+  }),
+  v({
+    name: 'KAP_OUTBOX_BACKOFF_MAX_MS',
+    key: 'outboxBackoffMaxMs',
+    description: "Outbox retry: the longest wait between attempts (the EHR's Retry-After may ask for longer)",
+    default: '300000',
+    parse: integer(1, 86_400_000),
+  }),
+  v({
+    name: 'KAP_OUTBOX_BATCH_SIZE',
+    key: 'outboxBatchSize',
+    description: "Most of one patient's changes sent in one transaction Bundle",
+    default: '20',
+    parse: integer(1, 500),
   }),
   v({
     name: 'LOG_LEVEL',

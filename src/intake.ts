@@ -4,6 +4,7 @@
  * patient. One path, so that the three ways cannot disagree.
  */
 import type { MedicationRequest, Observation, Patient, Reference, Resource } from 'fhir/r4';
+import { identifierSystem } from './fhir/codes.js';
 import { hasErrors, type Issue, issue, OperationOutcomeError } from './fhir/outcome.js';
 import { isClearanceObservation } from './mapping/clearance.js';
 import { identityContext } from './mapping/context.js';
@@ -52,17 +53,6 @@ export interface ResourceValidator {
   validate(resource: unknown, options?: { profile?: string; asKapPrescription?: boolean }): Issue[];
 }
 
-/** Issue codes that mean "well-formed FHIR, but breaks a profile or a KAP rule": 422, not 400. */
-const RULE_CODES = new Set(['business-rule', 'code-invalid', 'processing']);
-
-/** The HTTP status for a rejected resource: 400 when it is not well-formed FHIR, 422 for rules. */
-export const rejectionStatus = (issues: readonly (Issue & { layer?: string })[]): 400 | 422 =>
-  issues
-    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
-    .every((i) => i.layer === 'kap' || RULE_CODES.has(i.code))
-    ? 422
-    : 400;
-
 /** The EHR Patient a resource is about, `Patient/<id>`, from the element each type uses. */
 export function patientRefOf(resource: Resource): string | undefined {
   if (resource.resourceType === 'Patient') return resource.id ? `Patient/${resource.id}` : undefined;
@@ -76,13 +66,19 @@ const isKetamineRequest = (resource: Resource): boolean =>
   resource.resourceType === 'MedicationRequest' &&
   prescriptionFromFhir(resource as MedicationRequest, identityContext).value?.medication.isKetamine === true;
 
-/** Checks a resource as the EHR sent it; throws an OperationOutcomeError (400 or 422) when it is rejected. */
+/**
+ * Checks a resource as the EHR sent it; throws an OperationOutcomeError when it is rejected: 400
+ * when it is not well-formed R4, 422 when it is but breaks one of our profiles or a KAP rule.
+ */
 export function checkInbound(resource: unknown, validator: ResourceValidator): Resource {
   const r = resource as Resource;
   const isObject = typeof resource === 'object' && resource !== null && !Array.isArray(resource);
   const issues = validator.validate(resource, { asKapPrescription: isObject && isKetamineRequest(r) });
-  if (hasErrors(issues)) throw new OperationOutcomeError(rejectionStatus(issues), issues);
-  return r;
+  if (!hasErrors(issues)) return r;
+  // Which kind of failure: the same resource judged as plain R4, without profiles or KAP rules.
+  const { profile: _, ...meta } = (isObject && r.meta) || {};
+  const plain = isObject ? { ...r, meta } : resource;
+  throw new OperationOutcomeError(hasErrors(validator.validate(plain)) ? 400 : 422, issues);
 }
 
 export type IntakeOutcome = PutOutcome | 'acknowledged';
@@ -93,6 +89,10 @@ export type IntakeOutcome = PutOutcome | 'acknowledged';
  * shares an identifier with it. A resource for a patient not linked yet is kept all the same.
  */
 export async function keep(resource: Resource, tx: StoreTx, receivedAt: string): Promise<IntakeOutcome> {
+  if (await attachOwnCopy(resource, tx)) {
+    await tx.setCheckpoint('ehr:last-heard', receivedAt);
+    return 'duplicate';
+  }
   if (!keeps(resource)) return 'acknowledged';
   if (!resource.id) {
     throw new OperationOutcomeError(400, [
@@ -110,6 +110,22 @@ export async function keep(resource: Resource, tx: StoreTx, receivedAt: string):
     await linkEhrPatient(resource as Patient, tx);
   await tx.setCheckpoint('ehr:last-heard', receivedAt);
   return outcome;
+}
+
+/**
+ * The EHR's copy of a resource kap-bridge wrote (it carries our business identifier) is not a
+ * second record: the EHR id and version are attached to the local one. True when it was ours.
+ */
+async function attachOwnCopy(resource: Resource, tx: StoreTx): Promise<boolean> {
+  if (!resource.id || resource.resourceType === 'Patient') return false;
+  const system = identifierSystem(resource.resourceType);
+  const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
+  const value = Array.isArray(identifiers) ? identifiers.find((i) => i?.system === system)?.value : undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(value)) return false;
+  const local = await tx.getResource(resource.resourceType, value);
+  if (!local?.ours) return false;
+  const ehrRef = `${resource.resourceType}/${resource.id}`;
+  return tx.attachEhrCopy(resource.resourceType, value, ehrRef, resource.meta?.versionId);
 }
 
 async function linkEhrPatient(patient: Patient, tx: StoreTx): Promise<void> {

@@ -64,7 +64,10 @@ export function recordFrom(
 }
 
 /** The record of a linked patient; empty while the EHR Patient is not known yet. */
-export async function loadRecord(store: Store, link: PatientLink): Promise<PatientRecord> {
+export async function loadRecord(
+  store: Pick<Store, 'resourcesFor' | 'getResource'>,
+  link: PatientLink,
+): Promise<PatientRecord> {
   if (!link.ehrPatient) return emptyRecord(link.id);
   const resources = (await store.resourcesFor(link.ehrPatient)).map((s) => s.resource);
   // Referenced Medications are looked up once, so the mapping can tell whether they are ketamine.

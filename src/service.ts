@@ -12,6 +12,9 @@ import { registerSubscriptions } from './ehr/subscriptions.js';
 import { createApp } from './http/app.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
+import { OutboxMetrics } from './outbox/metrics.js';
+import { enqueue, Outbox } from './outbox/outbox.js';
+import { OutboxWorker } from './outbox/worker.js';
 import { Store } from './store/store.js';
 import { catchUp, type SyncReport } from './sync.js';
 import { createValidator } from './validation/validator.js';
@@ -25,6 +28,7 @@ export interface Service {
   url: string;
   store: Store;
   ehr?: EhrGateway;
+  outbox: Outbox;
   /** Runs one catch-up now (or joins the one running). */
   syncNow(): Promise<SyncReport | undefined>;
   close(): Promise<void>;
@@ -53,6 +57,23 @@ export async function startService(
   const store = await openStore(config);
   const ehr = ehrGateway(config);
   const validator = createValidator();
+  const outbox = new Outbox(store);
+  const outboxMetrics = new OutboxMetrics();
+  const worker = ehr
+    ? new OutboxWorker({
+        outbox,
+        ehr,
+        pollMs: config.outboxPollMs,
+        maxAttempts: config.outboxMaxAttempts,
+        backoffBaseMs: config.outboxBackoffBaseMs,
+        backoffMaxMs: config.outboxBackoffMaxMs,
+        batchSize: config.outboxBatchSize,
+        // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
+        leaseMs: Math.max(60_000, 3 * config.ehrTimeoutMs),
+        metrics: outboxMetrics,
+        log,
+      })
+    : undefined;
   const thresholds = {
     systolicMax: config.systolicMax,
     diastolicMax: config.diastolicMax,
@@ -76,6 +97,8 @@ export async function startService(
     version: VERSION,
     publicBaseUrl,
     bodyLimitBytes: config.bodyLimitBytes,
+    metrics: async () => outboxMetrics.render(await outbox.depth()),
+    outbox: { enqueue, ehrRefOf: (type, identifier) => outbox.ehrRefOf(type, identifier) },
     ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
     ...(config.subscriptionSecret ? { subscriptionSecret: config.subscriptionSecret } : {}),
   });
@@ -136,11 +159,13 @@ export async function startService(
       ? setInterval(() => void syncNow(), config.syncIntervalSeconds * 1000)
       : undefined;
   if (ehr) void syncNow();
+  worker?.start();
 
   return {
     url,
     store,
     ...(ehr ? { ehr } : {}),
+    outbox,
     syncNow,
     async close() {
       if (timer) clearInterval(timer);
@@ -149,6 +174,7 @@ export async function startService(
         server.closeIdleConnections();
       });
       await running;
+      await worker?.stop();
       await store.close();
       log.info('kap-bridge stopped');
     },

@@ -1,27 +1,29 @@
 /**
- * The therapist API's episodes: a KAP course, individual or couples, and its readiness for a
- * medicine session on a date. A couples episode is ready only when both partners are.
+ * The therapist API's episodes: a KAP course, individual or couples, kept as EpisodeOfCare +
+ * CarePlan (+ Goal for the intention, + the couple's Group) and sent to the EHR; its readiness
+ * for a medicine session on a date (a couples episode is ready only when both partners are).
  */
 import { randomUUID } from 'node:crypto';
 import type { Episode, EpisodeType } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import type { PatientsDeps } from './patients.js';
+import { courseContext, linksOf, notFound, type RecordingDeps, record } from './recording.js';
+import type { CourseReader } from './sessions.js';
 
 export interface EpisodeRegistration {
   id?: string;
   type: EpisodeType;
   patients: string[];
+  /** The patient's own words for what they hope from the course: the Goal. */
   intention?: string;
   start?: string;
   plannedSessions?: Partial<Episode['plannedSessions']>;
 }
 
-const notFound = (id: string) =>
-  new OperationOutcomeError(404, [issue('error', 'not-found', `No episode ${id} is registered.`)]);
-
-export async function registerEpisode(input: EpisodeRegistration, deps: PatientsDeps): Promise<Episode> {
+export async function registerEpisode(input: EpisodeRegistration, deps: RecordingDeps): Promise<Episode> {
   const expected = input.type === 'couples' ? 2 : 1;
   if (input.patients.length !== expected || new Set(input.patients).size !== expected) {
     throw new OperationOutcomeError(400, [
@@ -33,24 +35,7 @@ export async function registerEpisode(input: EpisodeRegistration, deps: Patients
       ),
     ]);
   }
-  for (const [i, p] of input.patients.entries()) {
-    if (!(await deps.store.getPatient(p))) {
-      throw new OperationOutcomeError(422, [
-        issue(
-          'error',
-          'not-found',
-          `No patient ${p} is registered; register the patient first.`,
-          `patients[${i}]`,
-        ),
-      ]);
-    }
-  }
   const id = input.id ?? randomUUID();
-  if (await deps.store.getEpisode(id)) {
-    throw new OperationOutcomeError(409, [
-      issue('error', 'duplicate', `An episode ${id} is already registered.`, 'id'),
-    ]);
-  }
   const episode: Episode = {
     id,
     type: input.type,
@@ -60,30 +45,47 @@ export async function registerEpisode(input: EpisodeRegistration, deps: Patients
     ...(input.intention ? { intention: input.intention } : {}),
     ...(input.start ? { start: input.start } : {}),
   };
-  await deps.store.saveEpisode(episode);
+  await deps.store.transaction(async (tx) => {
+    const links = await linksOf(tx, episode);
+    if (await tx.getEpisode(id)) {
+      throw new OperationOutcomeError(409, [
+        issue('error', 'duplicate', `An episode ${id} is already registered.`, 'id'),
+      ]);
+    }
+    await tx.saveEpisode(episode);
+    const { episodeOfCare, carePlan, goal, couple } = episodeToFhir(episode, courseContext(links));
+    // What is pointed at goes first: the couple Group, the EpisodeOfCare and the Goal before the CarePlan.
+    const resources = [couple, episodeOfCare, goal, carePlan].filter((r) => r !== undefined);
+    await record(
+      tx,
+      resources.map((resource) => ({ resource, queue: links[0]!.ehrPatient })),
+      deps,
+    );
+  });
   return episode;
 }
 
-export async function getEpisode(id: string, deps: PatientsDeps): Promise<Episode> {
-  const episode = await deps.store.getEpisode(id);
-  if (!episode) throw notFound(id);
+export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: string): Promise<Episode> {
+  const episode = await reader.getEpisode(id);
+  if (!episode) throw notFound('episode', id);
   return episode;
 }
 
-export async function readinessOfEpisode(
-  id: string,
+/** Readiness of a course on `date` (today when absent), from the partners' aligned records in `reader`. */
+export async function readinessOn(
+  reader: CourseReader & Pick<PatientsDeps['store'], 'getCheckpoint'>,
+  episode: Episode,
   date: string | undefined,
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
-  const episode = await getEpisode(id, deps);
   const now = (deps.now?.() ?? new Date()).toISOString();
   const records = await Promise.all(
     episode.patients.map(async (p) => {
-      const link = await deps.store.getPatient(p);
-      return loadRecord(deps.store, link ?? { id: p, identifiers: [] });
+      const link = await reader.getPatient(p);
+      return loadRecord(reader, link ?? { id: p, identifiers: [] });
     }),
   );
-  const ehrLastHeardAt = await deps.store.getCheckpoint('ehr:last-heard');
+  const ehrLastHeardAt = await reader.getCheckpoint('ehr:last-heard');
   return episodeReadiness(
     episode,
     records,
@@ -91,4 +93,12 @@ export async function readinessOfEpisode(
     { now, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) },
     deps.thresholds,
   );
+}
+
+export async function readinessOfEpisode(
+  id: string,
+  date: string | undefined,
+  deps: PatientsDeps,
+): Promise<EpisodeReadiness> {
+  return readinessOn(deps.store, await findEpisode(deps.store, id), date, deps);
 }

@@ -25,6 +25,94 @@ const outcome = {
 
 export const ID_PATTERN = '^[A-Za-z0-9\\-.]{1,64}$';
 
+const idParameter = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: ID_PATTERN },
+} as const;
+const instant = { type: 'string', format: 'date-time' } as const;
+const reference = (type: string, description?: string) =>
+  ({
+    type: 'string',
+    pattern: `^${type}/[A-Za-z0-9\\-.]{1,64}$`,
+    ...(description ? { description } : {}),
+  }) as const;
+
+/** A write on the course: its body schema, what it answers, and the refusals it can meet. */
+const recording = (operationId: string, summary: string, body: string, answer: string, bodyRequired = true) =>
+  ({
+    post: {
+      operationId,
+      summary,
+      parameters: [idParameter],
+      requestBody: {
+        required: bodyRequired,
+        content: { 'application/json': { schema: { $ref: `#/components/schemas/${body}` } } },
+      },
+      responses: {
+        [bodyRequired ? '201' : '200']: {
+          description: 'Recorded locally and queued for the EHR; `source` says where it is kept',
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${answer}` } } },
+        },
+        '400': outcome,
+        '404': outcome,
+        '409': outcome,
+        '422': outcome,
+      },
+    },
+  }) as const;
+
+const integer = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum }) as const;
+const number = (minimum: number, maximum: number) => ({ type: 'number', minimum, maximum }) as const;
+
+/** One branch per kind of the domain's ObservationValue: `kind` picks which fields it carries. */
+const OBSERVATION_VALUES: Record<string, { required: string[]; properties: Record<string, object> }> = {
+  phq9: {
+    required: ['total'],
+    properties: {
+      total: integer(0, 27),
+      items: {
+        type: 'array',
+        minItems: 9,
+        maxItems: 9,
+        items: integer(0, 3),
+        description: 'Items 1..9, each 0..3',
+      },
+    },
+  },
+  gad7: { required: ['total'], properties: { total: integer(0, 21) } },
+  pcl5: { required: ['total'], properties: { total: integer(0, 80) } },
+  cssrs: { required: ['risk'], properties: { risk: { enum: ['low', 'moderate', 'high'] } } },
+  'mental-status': {
+    required: ['findings'],
+    properties: { findings: { type: 'string', minLength: 1, maxLength: 4000 } },
+  },
+  'blood-pressure': {
+    required: ['systolic', 'diastolic'],
+    properties: { systolic: number(30, 300), diastolic: number(20, 200) },
+  },
+  'heart-rate': { required: ['perMinute'], properties: { perMinute: number(20, 300) } },
+  spo2: { required: ['percent'], properties: { percent: number(50, 100) } },
+  dissociation: { required: ['cadss'], properties: { cadss: integer(0, 92) } },
+  sedation: { required: ['moaas'], properties: { moaas: integer(0, 5) } },
+};
+
+const observationValue = {
+  type: 'object',
+  required: ['kind'],
+  properties: { kind: { enum: Object.keys(OBSERVATION_VALUES) } },
+  allOf: Object.entries(OBSERVATION_VALUES).map(([kind, { required, properties }]) => ({
+    if: { properties: { kind: { const: kind } }, required: ['kind'] },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, never awaited
+    then: {
+      required,
+      additionalProperties: false,
+      properties: { kind: { const: kind }, ...properties },
+    },
+  })),
+};
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -92,14 +180,18 @@ export const openApiDocument = {
     '/episodes/{id}': {
       get: {
         operationId: 'getEpisode',
+        summary:
+          'The course and its timeline: consents, sessions by phase, doses, scores and vitals, readiness on a date; each item with its FHIR source',
         parameters: [
-          { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: ID_PATTERN } },
+          idParameter,
+          { name: 'date', in: 'query', required: false, schema: { type: 'string', format: 'date' } },
         ],
         responses: {
           '200': {
-            description: 'The episode',
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/Episode' } } },
+            description: 'The episode with its timeline',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Timeline' } } },
           },
+          '400': outcome,
           '404': outcome,
         },
       },
@@ -123,6 +215,51 @@ export const openApiDocument = {
         },
       },
     },
+    '/episodes/{id}/consents': recording(
+      'recordConsent',
+      "Record a partner's signed informed consent for the course (Consent)",
+      'ConsentRecording',
+      'Recorded',
+    ),
+    '/episodes/{id}/sessions': recording(
+      'scheduleSession',
+      'Schedule a preparation, medicine or integration session (Encounter); in a couples course the joint session with one session per partner',
+      'SessionScheduling',
+      'Session',
+    ),
+    '/sessions/{id}/start': recording('startSession', 'The session begins', 'SessionMove', 'Session', false),
+    '/sessions/{id}/complete': recording(
+      'completeSession',
+      'The session is over',
+      'SessionMove',
+      'Session',
+      false,
+    ),
+    '/sessions/{id}/cancel': recording(
+      'cancelSession',
+      'The session will not take place',
+      'SessionMove',
+      'Session',
+      false,
+    ),
+    '/sessions/{id}/doses': recording(
+      'recordDose',
+      'Record a ketamine dose taken in a medicine session in progress (MedicationAdministration); refused with every readiness reason (422) when the course is not ready that day',
+      'DoseRecording',
+      'Recorded',
+    ),
+    '/patients/{id}/observations': recording(
+      'recordObservation',
+      'Record a score, vital sign, mental status or session effect (Observation), optionally in a session',
+      'ObservationRecording',
+      'Recorded',
+    ),
+    '/patients/{id}/referrals': recording(
+      'requestClearance',
+      'Ask the prescriber for a medical clearance (ServiceRequest + Task)',
+      'ReferralRecording',
+      'Recorded',
+    ),
     '/patients/{id}/medication-status': {
       get: {
         operationId: 'getMedicationStatus',
@@ -190,6 +327,158 @@ export const openApiDocument = {
           ready: { type: 'boolean' },
           patients: { type: 'array', items: { $ref: '#/components/schemas/MedicationStatus' } },
           reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
+        },
+      },
+      ConsentRecording: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['patient', 'signedAt', 'document'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          patient: { type: 'string', pattern: ID_PATTERN, description: 'The partner who signed' },
+          signedAt: instant,
+          status: { enum: ['active', 'rejected', 'inactive'], description: 'active (signed) when absent' },
+          document: {
+            description: 'The signed agreement: a URL the EHR can resolve, or a DocumentReference',
+            oneOf: [
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['url'],
+                properties: {
+                  url: { type: 'string', format: 'uri', maxLength: 2000 },
+                  contentType: { type: 'string', maxLength: 100 },
+                  title: { type: 'string', maxLength: 200 },
+                },
+              },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['documentReference'],
+                properties: {
+                  documentReference: reference('DocumentReference'),
+                  title: { type: 'string', maxLength: 200 },
+                },
+              },
+            ],
+          },
+        },
+      },
+      SessionScheduling: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['phase', 'start'],
+        properties: {
+          id: {
+            type: 'string',
+            pattern: ID_PATTERN,
+            description: 'The (joint) session id; generated when absent',
+          },
+          phase: { enum: ['preparation', 'medicine', 'integration'] },
+          start: instant,
+          end: instant,
+          therapist: reference('Practitioner'),
+        },
+      },
+      SessionMove: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { time: { ...instant, description: 'When it happened; now when absent' } },
+      },
+      DoseRecording: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['patient', 'dose', 'time'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          patient: {
+            type: 'string',
+            pattern: ID_PATTERN,
+            description: 'Who took it (a partner, in a joint session)',
+          },
+          dose: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['value', 'unit'],
+            properties: {
+              value: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
+              unit: { enum: ['mg'] },
+            },
+          },
+          route: {
+            enum: ['sublingual', 'intramuscular', 'intranasal', 'oral', 'intravenous'],
+            description: "The prescription's route when absent",
+          },
+          time: instant,
+        },
+      },
+      ObservationRecording: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['value', 'effective'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          value: observationValue,
+          effective: instant,
+          session: { type: 'string', pattern: ID_PATTERN, description: 'The session it was taken in' },
+          status: { enum: ['preliminary', 'final', 'amended'] },
+          performer: reference('Practitioner'),
+        },
+      },
+      ReferralRecording: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['requester'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          episode: { type: 'string', pattern: ID_PATTERN, description: 'The course the clearance is for' },
+          reason: { type: 'string', maxLength: 2000 },
+          requester: reference('Practitioner', 'The therapist asking'),
+          performer: reference('Practitioner', 'The prescriber asked'),
+          authoredOn: instant,
+        },
+      },
+      Recorded: {
+        type: 'object',
+        required: ['id'],
+        description:
+          'The domain value recorded, with `source` (or `sources`): Type/id, then Type/id/_history/version once in the EHR',
+      },
+      Session: {
+        type: 'object',
+        required: ['id', 'episodeId', 'phase', 'status', 'source'],
+        properties: {
+          partners: { type: 'array', items: { $ref: '#/components/schemas/Session' } },
+          source: { type: 'string' },
+        },
+      },
+      Timeline: {
+        type: 'object',
+        required: [
+          'id',
+          'type',
+          'status',
+          'patients',
+          'source',
+          'consents',
+          'phases',
+          'doses',
+          'observations',
+          'readiness',
+        ],
+        properties: {
+          phases: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                phase: { type: 'string' },
+                planned: { type: 'integer' },
+                sessions: { type: 'array', items: { $ref: '#/components/schemas/Session' } },
+              },
+            },
+          },
+          readiness: { $ref: '#/components/schemas/EpisodeReadiness' },
         },
       },
       PatientRegistration: {

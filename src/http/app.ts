@@ -6,10 +6,17 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Resource } from 'fhir/r4';
-import { getEpisode, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
+import { recordConsent } from '../api/consents.js';
+import { recordDose } from '../api/doses.js';
+import { readinessOfEpisode, registerEpisode } from '../api/episodes.js';
+import { recordObservation } from '../api/observations.js';
 import { ID_PATTERN, openApiDocument } from '../api/openapi.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
+import type { CourseOutbox } from '../api/recording.js';
+import { requestClearance } from '../api/referrals.js';
 import { checkAgainst, checkParameter } from '../api/request-validation.js';
+import { moveSession, scheduleSession } from '../api/sessions.js';
+import { episodeTimeline } from '../api/timeline.js';
 import { EhrError } from '../ehr/gateway.js';
 import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
 import { type FhirEndpointDeps, handleFhir } from '../fhir-endpoint/handler.js';
@@ -18,8 +25,12 @@ import type { Logger } from '../log.js';
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps {
   log: Logger;
   bodyLimitBytes: number;
+  /** Where the therapist API's writes are queued for the EHR (src/outbox). */
+  outbox: CourseOutbox;
   /** When set, every write to /fhir must carry it in X-Kap-Subscription-Secret. */
   subscriptionSecret?: string;
+  /** Prometheus text for /metrics. */
+  metrics?: () => Promise<string>;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -118,6 +129,15 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
+      res.type('text/plain; version=0.0.4').send(await deps.metrics());
+    } catch (e) {
+      next(e);
+    }
+  });
+
   const json = express.json({
     limit: deps.bodyLimitBytes,
     type: ['application/json', FHIR_JSON],
@@ -204,7 +224,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   api.get('/episodes/:id', async (req, res, next) => {
     try {
-      res.json(await getEpisode(idParam(req), deps));
+      res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
     } catch (e) {
       next(e);
     }
@@ -216,6 +236,38 @@ export function createApp(deps: AppDeps): express.Express {
       next(e);
     }
   });
+  /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
+  const recordingRoute = (
+    path: string,
+    schema: string,
+    write: (id: string, body: never) => Promise<object>,
+    status = 201,
+  ) =>
+    api.post(path, async (req, res, next) => {
+      try {
+        const id = idParam(req);
+        const body = sentBody(req) ? req.body : {};
+        checkAgainst(schema, body);
+        res.status(status).json(await write(id, body as never));
+      } catch (e) {
+        next(e);
+      }
+    });
+  recordingRoute('/episodes/:id/consents', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
+  recordingRoute('/episodes/:id/sessions', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
+  for (const action of ['start', 'complete', 'cancel'] as const) {
+    recordingRoute(
+      `/sessions/:id/${action}`,
+      'SessionMove',
+      (id, b) => moveSession(id, action, b, deps),
+      200,
+    );
+  }
+  recordingRoute('/sessions/:id/doses', 'DoseRecording', (id, b) => recordDose(id, b, deps));
+  recordingRoute('/patients/:id/observations', 'ObservationRecording', (id, b) =>
+    recordObservation(id, b, deps),
+  );
+  recordingRoute('/patients/:id/referrals', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
   app.use('/api/v1', api);
 
   app.use((_req, _res, next) => next(fail(404, 'not-found', 'There is nothing at this path.')));

@@ -52,4 +52,37 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
      )`,
     'CREATE INDEX episode_patients_patient ON episode_patients (patient_id)',
   ],
+  // What kap-bridge writes is kept under its own id, marked as ours (origin); the EHR's copy (its id
+  // and version) is remembered beside it.
+  [
+    'ALTER TABLE resources ADD COLUMN origin TEXT',
+    'ALTER TABLE resources ADD COLUMN ehr_ref TEXT',
+    'ALTER TABLE resources ADD COLUMN ehr_version TEXT',
+  ],
+  [
+    // The outbox: therapist-side changes on their way to the EHR, in order per patient (seq).
+    `CREATE TABLE outbox (
+       id TEXT PRIMARY KEY,
+       patient_ref TEXT NOT NULL,
+       seq BIGINT NOT NULL,
+       resource_type TEXT NOT NULL,
+       identifier_system TEXT NOT NULL,
+       identifier_value TEXT NOT NULL,
+       payload TEXT NOT NULL,
+       status TEXT NOT NULL CHECK (status IN ('pending', 'delivering', 'delivered', 'dead')),
+       attempts INTEGER NOT NULL DEFAULT 0,
+       next_attempt_at TEXT NOT NULL,
+       last_error TEXT,
+       created_at TEXT NOT NULL,
+       delivered_at TEXT,
+       ehr_ref TEXT,
+       lease_owner TEXT,
+       lease_expires_at TEXT
+     )`,
+    'CREATE INDEX outbox_queue ON outbox (patient_ref, status, seq)',
+    'CREATE INDEX outbox_status ON outbox (status, next_attempt_at)',
+    'CREATE INDEX outbox_identifier ON outbox (identifier_system, identifier_value, resource_type)',
+    // One row per patient being delivered: who delivers it, until when.
+    'CREATE TABLE outbox_leases (patient_ref TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TEXT NOT NULL)',
+  ],
 ];

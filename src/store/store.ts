@@ -15,6 +15,10 @@ export interface StoredResource {
   /** The EHR Patient the resource is about (`Patient/<id>`), whether or not a link exists yet. */
   patientRef?: string;
   receivedAt: string;
+  /** True for a resource kap-bridge wrote (the therapist's record), rather than received from the EHR. */
+  ours?: boolean;
+  /** For a resource kap-bridge wrote: the EHR's copy of it, `Type/id/_history/version`, once seen. */
+  ehrSource?: string;
 }
 
 /** What happened to a resource offered to the store. */
@@ -166,6 +170,9 @@ interface ResourceRow {
   patient_ref: string | null;
   received_at: string;
   version_rank: number | string;
+  origin: string | null;
+  ehr_ref: string | null;
+  ehr_version: string | null;
   [key: string]: unknown;
 }
 
@@ -173,11 +180,19 @@ const toStored = (r: ResourceRow): StoredResource => ({
   resource: JSON.parse(r.body) as Resource,
   ...(r.patient_ref === null ? {} : { patientRef: r.patient_ref }),
   receivedAt: r.received_at,
+  ...(r.origin === OURS ? { ours: true } : {}),
+  ...(r.ehr_ref === null
+    ? {}
+    : { ehrSource: r.ehr_version === null ? r.ehr_ref : `${r.ehr_ref}/_history/${r.ehr_version}` }),
 });
+
+const ROW = 'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version';
+const OURS = 'kap-bridge';
 
 /** The store's operations on one connection or transaction. */
 export class StoreTx {
-  constructor(private readonly sql: Sql) {}
+  /** Public so that modules with tables of their own (src/outbox) write in the same transaction. */
+  constructor(readonly sql: Sql) {}
 
   async savePatient(link: PatientLink): Promise<void> {
     const now = new Date().toISOString();
@@ -237,15 +252,15 @@ export class StoreTx {
    * Keeps a resource received from the EHR unless the store already has this version or a newer
    * one: inbound dedupe by (type, id, versionId), and an older version never overwrites a newer.
    */
-  async putResource({ resource, patientRef, receivedAt }: StoredResource): Promise<PutOutcome> {
+  async putResource({ resource, patientRef, receivedAt, ours }: StoredResource): Promise<PutOutcome> {
     if (!resource.id) throw new Error('A resource without an id cannot be stored');
     const rank = versionRank(resource);
     const changed = await this.sql.run(
-      `INSERT INTO resources (resource_type, id, version_id, version_rank, last_updated, patient_ref, body, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO resources (resource_type, id, version_id, version_rank, last_updated, patient_ref, body, received_at, origin)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (resource_type, id) DO UPDATE SET
          version_id = excluded.version_id, version_rank = excluded.version_rank, last_updated = excluded.last_updated,
-         patient_ref = excluded.patient_ref, body = excluded.body, received_at = excluded.received_at
+         patient_ref = excluded.patient_ref, body = excluded.body, received_at = excluded.received_at, origin = excluded.origin
        WHERE resources.version_rank < excluded.version_rank`,
       [
         resource.resourceType,
@@ -256,6 +271,7 @@ export class StoreTx {
         patientRef ?? null,
         JSON.stringify(resource),
         receivedAt,
+        ours ? OURS : null,
       ],
     );
     if (changed > 0) return 'stored';
@@ -265,7 +281,7 @@ export class StoreTx {
 
   private async getRow(resourceType: string, id: string): Promise<ResourceRow | undefined> {
     const rows = await this.sql.all<ResourceRow>(
-      'SELECT body, patient_ref, received_at, version_rank FROM resources WHERE resource_type = ? AND id = ?',
+      `SELECT ${ROW} FROM resources WHERE resource_type = ? AND id = ?`,
       [resourceType, id],
     );
     return rows[0];
@@ -278,10 +294,32 @@ export class StoreTx {
 
   async resourcesFor(patientRef: string): Promise<StoredResource[]> {
     const rows = await this.sql.all<ResourceRow>(
-      'SELECT body, patient_ref, received_at, version_rank FROM resources WHERE patient_ref = ? ORDER BY resource_type, id',
+      `SELECT ${ROW} FROM resources WHERE patient_ref = ? ORDER BY resource_type, id`,
       [patientRef],
     );
     return rows.map(toStored);
+  }
+
+  /**
+   * Remembers that the EHR holds a copy of a resource kap-bridge wrote (`ehrRef` = `Type/id`), at
+   * `ehrVersion`; an older version never replaces a newer one. False when there is no such local resource.
+   */
+  async attachEhrCopy(
+    resourceType: string,
+    id: string,
+    ehrRef: string,
+    ehrVersion?: string,
+  ): Promise<boolean> {
+    const row = await this.getRow(resourceType, id);
+    if (!row) return false;
+    const held = Number(row.ehr_version);
+    const offered = Number(ehrVersion);
+    if (row.ehr_ref === ehrRef && (ehrVersion === undefined || offered <= held)) return true;
+    await this.sql.run(
+      'UPDATE resources SET ehr_ref = ?, ehr_version = ? WHERE resource_type = ? AND id = ?',
+      [ehrRef, ehrVersion ?? null, resourceType, id],
+    );
+    return true;
   }
 
   async saveEpisode(episode: Episode): Promise<void> {

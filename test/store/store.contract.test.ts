@@ -80,10 +80,10 @@ describe.each([sqlite, postgres])('store contract on $name', (engine) => {
   });
 
   test('runs its migrations on first open and not again', async () => {
-    expect(await store.schemaVersion()).toBe(3);
+    expect(await store.schemaVersion()).toBe(5);
     await store.close();
     store = await Store.open(db.options);
-    expect(await store.schemaVersion()).toBe(3);
+    expect(await store.schemaVersion()).toBe(5);
     expect(store.engine).toBe(engine.name);
   });
 

@@ -1,0 +1,55 @@
+/**
+ * The therapist API's informed consent: the signed agreement for a course (Consent, scope
+ * treatment, LOINC 59284-0), one per partner in a couples course.
+ */
+import { randomUUID } from 'node:crypto';
+import type { InformedConsent } from '../domain/model.js';
+import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { consentToFhir } from '../mapping/consent.js';
+import { findEpisode } from './episodes.js';
+import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+
+export interface ConsentRecording {
+  id?: string;
+  patient: string;
+  signedAt: string;
+  status?: 'active' | 'rejected' | 'inactive';
+  /** The signed agreement: a URL (with its type and title) or a DocumentReference. */
+  document: NonNullable<InformedConsent['document']>;
+}
+
+export async function recordConsent(
+  episodeId: string,
+  input: ConsentRecording,
+  deps: RecordingDeps,
+): Promise<InformedConsent & { source: string }> {
+  const consent = await deps.store.transaction(async (tx) => {
+    const episode = await findEpisode(tx, episodeId);
+    if (!episode.patients.includes(input.patient)) {
+      throw unprocessable(`Patient ${input.patient} is not in episode ${episodeId}.`, 'patient');
+    }
+    const links = await linksOf(tx, episode);
+    const id = input.id ?? randomUUID();
+    if (await tx.getResource('Consent', id)) {
+      throw new OperationOutcomeError(409, [
+        issue('error', 'duplicate', `A consent ${id} is already recorded.`, 'id'),
+      ]);
+    }
+    const consent: InformedConsent = {
+      id,
+      patientId: input.patient,
+      episodeId,
+      status: input.status ?? 'active',
+      dateTime: input.signedAt,
+      document: input.document,
+    };
+    await record(
+      tx,
+      [{ resource: consentToFhir(consent, courseContext(links)), queue: links[0]!.ehrPatient }],
+      deps,
+    );
+    return consent;
+  });
+  const stored = await deps.store.getResource('Consent', consent.id);
+  return { ...consent, source: await sourceOf(stored!, deps) };
+}

@@ -1,0 +1,103 @@
+/**
+ * The therapist API's in-session doses: a ketamine dose the patient takes in a medicine session
+ * (MedicationAdministration, the patient as performer, the session as context). Refused (422,
+ * every reason) unless the course is ready on that day: consent, clearance, an active
+ * prescription with doses left, preparation done, no open safety flag; both partners in a couple.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Administration, Dose, Route } from '../domain/model.js';
+import { currentPrescription, type EpisodeReadiness } from '../domain/readiness.js';
+import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { administrationToFhir } from '../mapping/administration.js';
+import { parseReference } from '../mapping/context.js';
+import { loadRecord } from '../record.js';
+import { readinessOn } from './episodes.js';
+import { courseContext, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import { patientSession } from './sessions.js';
+
+export interface DoseRecording {
+  id?: string;
+  patient: string;
+  dose: Dose;
+  /** The route taken; the prescription's when absent. */
+  route?: Route;
+  time: string;
+}
+
+/** The readiness reasons as a 422: one issue per reason, its code in `details`, the record it rests on in the sentence. */
+function notReady(readiness: EpisodeReadiness): OperationOutcomeError {
+  const { reasons } = readiness;
+  const error = new OperationOutcomeError(
+    422,
+    reasons.map((r) => {
+      const whose = r.patientId ? `Patient ${r.patientId}: ` : '';
+      return issue(
+        'error',
+        'business-rule',
+        `${whose}${r.message}${r.source ? ` (${r.source})` : ''}`,
+        'patient',
+      );
+    }),
+  );
+  error.outcome.issue.forEach((i, n) => {
+    i.details = { text: reasons[n]!.code };
+  });
+  return error;
+}
+
+export async function recordDose(
+  sessionId: string,
+  input: DoseRecording,
+  deps: RecordingDeps,
+): Promise<Administration & { source: string }> {
+  const administration = await deps.store.transaction(async (tx) => {
+    const { own, episode, links } = await patientSession(tx, sessionId, input.patient, 'patient');
+    if (own.phase !== 'medicine') {
+      throw unprocessable(
+        `Session ${sessionId} is a ${own.phase} session: doses are taken in a medicine session.`,
+      );
+    }
+    if (own.status !== 'in-progress') {
+      throw unprocessable(
+        `Session ${sessionId} is ${own.status}: a dose is recorded while the session is in progress.`,
+      );
+    }
+    const id = input.id ?? randomUUID();
+    if (await tx.getResource('MedicationAdministration', id)) {
+      throw new OperationOutcomeError(409, [
+        issue('error', 'duplicate', `A dose ${id} is already recorded.`, 'id'),
+      ]);
+    }
+    const readiness = await readinessOn(tx, episode, input.time.slice(0, 10), deps);
+    if (!readiness.ready) throw notReady(readiness);
+    const link = links.find((l) => l.id === input.patient)!;
+    const rx = currentPrescription(await loadRecord(tx, link))!;
+    const prescribed = rx.dosePerSession;
+    if (prescribed && prescribed.unit === input.dose.unit && input.dose.value > prescribed.value) {
+      throw unprocessable(
+        `The dose ${input.dose.value} ${input.dose.unit} is above the prescribed ${prescribed.value} ${prescribed.unit} per session.`,
+        'dose.value',
+      );
+    }
+    const route = input.route ?? rx.route;
+    if (!route)
+      throw unprocessable('The prescription names no route: say which route the dose was taken by.', 'route');
+    const administration: Administration = {
+      id,
+      patientId: input.patient,
+      sessionId: own.id,
+      // The prescription as the EHR holds it (its resource id), whatever business id it carries.
+      prescriptionId: parseReference(rx.source)?.id ?? rx.id,
+      status: 'completed',
+      medication: rx.medication,
+      dose: input.dose,
+      route,
+      administeredAt: input.time,
+    };
+    const resource = administrationToFhir(administration, courseContext(links));
+    await record(tx, [{ resource, queue: links[0]!.ehrPatient }], deps);
+    return administration;
+  });
+  const stored = await deps.store.getResource('MedicationAdministration', administration.id);
+  return { ...administration, source: await sourceOf(stored!, deps) };
+}

@@ -1,0 +1,149 @@
+/**
+ * How the therapist API records a course: each change becomes the FHIR resources our mapping
+ * writes, checked against their profiles, kept in the local record (so readiness sees it at once)
+ * and queued for the EHR in the same store transaction, so both happen or neither does.
+ *
+ * Locally a resource keeps kap-bridge's id (its business identifier value); the EHR assigns its
+ * own on conditional create. References to patients are the EHR Patients, so the local record and
+ * the EHR's copies sit under the same `patient_ref`.
+ */
+import type { Resource } from 'fhir/r4';
+import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
+import { identifierSystem } from '../fhir/codes.js';
+import { hasErrors, issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { patientRefOf, type ResourceValidator } from '../intake.js';
+import { identityContext, type MappingContext, parseReference } from '../mapping/context.js';
+import type { OutboxChange } from '../outbox/outbox.js';
+import type { StoredResource, StoreTx } from '../store/store.js';
+import type { PatientsDeps } from './patients.js';
+
+/** What the API needs of the outbox (src/outbox): queue a change in the caller's transaction. */
+export interface CourseOutbox {
+  enqueue(tx: StoreTx, change: OutboxChange): Promise<unknown>;
+  /** The EHR's `Type/id/_history/v` of the last delivered change with this identifier. */
+  ehrRefOf(resourceType: string, identifier: BusinessIdentifier): Promise<string | undefined>;
+}
+
+export interface RecordingDeps extends PatientsDeps {
+  outbox: CourseOutbox;
+  validator: ResourceValidator;
+}
+
+export const unprocessable = (message: string, expression?: string) =>
+  new OperationOutcomeError(422, [issue('error', 'business-rule', message, expression)]);
+export const notFound = (what: string, id: string) =>
+  new OperationOutcomeError(404, [issue('error', 'not-found', `No ${what} ${id} is registered.`)]);
+
+/** A patient linked to its EHR Patient: only those can have a course recorded and sent. */
+export async function linkedPatient(
+  tx: Pick<StoreTx, 'getPatient'>,
+  id: string,
+  expression: string,
+): Promise<PatientLink & { ehrPatient: string }> {
+  const link = await tx.getPatient(id);
+  if (!link)
+    throw new OperationOutcomeError(422, [
+      issue('error', 'not-found', `No patient ${id} is registered.`, expression),
+    ]);
+  if (!link.ehrPatient) {
+    throw unprocessable(
+      `Patient ${id} is not linked to a Patient in the prescriber's EHR yet: register the EHR Patient (ehrPatient) or an identifier it carries first.`,
+      expression,
+    );
+  }
+  return link as PatientLink & { ehrPatient: string };
+}
+
+export const linksOf = (tx: Pick<StoreTx, 'getPatient'>, episode: Episode) =>
+  Promise.all(episode.patients.map((p, i) => linkedPatient(tx, p, `patients[${i}]`)));
+
+/**
+ * Domain ids to references and back for a course: patients are their EHR Patients, everything
+ * else kap-bridge's own resources under kap-bridge's ids.
+ */
+export function courseContext(
+  links: readonly PatientLink[],
+  resolve?: MappingContext['resolve'],
+): MappingContext {
+  return {
+    ref: (type, id) =>
+      type === 'Patient' ? (links.find((l) => l.id === id)?.ehrPatient ?? `Patient/${id}`) : `${type}/${id}`,
+    idOf: (type, reference) => {
+      const parsed = parseReference(reference);
+      if (type !== 'Patient' || parsed?.type !== 'Patient') return identityContext.idOf(type, reference);
+      return links.find((l) => l.ehrPatient === `Patient/${parsed.id}`)?.id;
+    },
+    ...(resolve ? { resolve } : {}),
+  };
+}
+
+/** One resource to record, and the patient queue it travels to the EHR in. */
+export interface Write {
+  resource: Resource;
+  /**
+   * The EHR Patient whose outbox queue carries it. A couples course is one queue (its first
+   * partner's), so the couple Group and joint session reach the EHR before what refers to them.
+   */
+  queue: string;
+}
+
+/**
+ * Keeps each resource locally as a new version and queues it for the EHR, inside `tx`. A resource
+ * that fails its profile is refused (422) and, the transaction rolling back, nothing is kept.
+ */
+export async function record(tx: StoreTx, writes: readonly Write[], deps: RecordingDeps): Promise<void> {
+  const at = (deps.now?.() ?? new Date()).toISOString();
+  for (const { resource, queue } of writes) {
+    const issues = deps.validator.validate(resource);
+    if (hasErrors(issues)) throw new OperationOutcomeError(422, issues);
+    const held = await tx.getResource(resource.resourceType, resource.id!);
+    const versionId = String(Number(held?.resource.meta?.versionId ?? 0) + 1);
+    const local = { ...resource, meta: { ...resource.meta, versionId, lastUpdated: at } };
+    const patientRef = patientRefOf(resource);
+    await tx.putResource({
+      resource: local,
+      receivedAt: at,
+      ours: true,
+      ...(patientRef ? { patientRef } : {}),
+    });
+    await deps.outbox.enqueue(tx, { patientRef: queue, resource: await forEhr(tx, resource) });
+  }
+}
+
+/**
+ * The resource as the EHR should get it: no id (the EHR assigns its own), and references to
+ * kap-bridge's own resources as conditional references on their business identifiers, which the
+ * EHR resolves to its ids when it takes the change. Patients and the EHR's resources keep their ids.
+ */
+async function forEhr(tx: StoreTx, resource: Resource): Promise<Resource> {
+  const { id: _local, ...body } = resource;
+  const ours = new Map<string, string>();
+  const text = JSON.stringify(body);
+  for (const [, type, id] of text.matchAll(/"reference":"([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})"/g)) {
+    const held = type === 'Patient' ? undefined : await tx.getResource(type!, id!);
+    if (held?.ours) {
+      const system = identifierSystem(type!);
+      ours.set(
+        `${type}/${id}`,
+        `${type}?identifier=${encodeURIComponent(system)}|${encodeURIComponent(id!)}`,
+      );
+    }
+  }
+  return JSON.parse(text, (key, value) =>
+    key === 'reference' && typeof value === 'string' ? (ours.get(value) ?? value) : value,
+  ) as Resource;
+}
+
+/**
+ * Where a recorded resource can be found: the EHR's `Type/id/_history/version` once delivered (as
+ * the outbox or the EHR's own copy says), else kap-bridge's local `Type/id`.
+ */
+export async function sourceOf(stored: StoredResource, deps: RecordingDeps): Promise<string> {
+  const { resourceType, id } = stored.resource;
+  if (stored.ehrSource) return stored.ehrSource;
+  const delivered = await deps.outbox.ehrRefOf(resourceType, {
+    system: identifierSystem(resourceType),
+    value: id!,
+  });
+  return delivered ?? `${resourceType}/${id}`;
+}

@@ -1,0 +1,81 @@
+/**
+ * The therapist API's clearance referral: the therapist asks the prescriber for a medical
+ * clearance (ServiceRequest) and a Task tracks the prescriber's work on it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ClearanceReferral } from '../domain/model.js';
+import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { referralToFhir } from '../mapping/referral.js';
+import { findEpisode } from './episodes.js';
+import {
+  courseContext,
+  linkedPatient,
+  linksOf,
+  notFound,
+  type RecordingDeps,
+  record,
+  sourceOf,
+  unprocessable,
+} from './recording.js';
+
+export interface ReferralRecording {
+  id?: string;
+  /** The course the clearance is for. */
+  episode?: string;
+  reason?: string;
+  requester?: string;
+  performer?: string;
+  authoredOn?: string;
+}
+
+export async function requestClearance(
+  patientId: string,
+  input: ReferralRecording,
+  deps: RecordingDeps,
+): Promise<ClearanceReferral & { sources: { serviceRequest: string; task: string } }> {
+  const referral = await deps.store.transaction(async (tx) => {
+    if (!(await tx.getPatient(patientId))) throw notFound('patient', patientId);
+    const link = await linkedPatient(tx, patientId, 'id');
+    let queue = link.ehrPatient;
+    if (input.episode !== undefined) {
+      const episode = await findEpisode(tx, input.episode).catch(() => {
+        throw unprocessable(`No episode ${input.episode} is registered.`, 'episode');
+      });
+      if (!episode.patients.includes(patientId)) {
+        throw unprocessable(`Patient ${patientId} is not in episode ${input.episode}.`, 'episode');
+      }
+      queue = (await linksOf(tx, episode))[0]!.ehrPatient;
+    }
+    const id = input.id ?? randomUUID();
+    if (await tx.getResource('ServiceRequest', id)) {
+      throw new OperationOutcomeError(409, [
+        issue('error', 'duplicate', `A referral ${id} already exists.`, 'id'),
+      ]);
+    }
+    const referral: ClearanceReferral = {
+      id,
+      patientId,
+      authoredOn: input.authoredOn ?? (deps.now?.() ?? new Date()).toISOString(),
+      taskStatus: 'requested',
+      ...(input.episode ? { episodeId: input.episode } : {}),
+      ...(input.reason ? { reason: input.reason } : {}),
+      ...(input.requester ? { requester: input.requester } : {}),
+      ...(input.performer ? { performer: input.performer } : {}),
+    };
+    const { serviceRequest, task } = referralToFhir(referral, courseContext([link]));
+    await record(
+      tx,
+      [serviceRequest, task].map((resource) => ({ resource, queue })),
+      deps,
+    );
+    return referral;
+  });
+  const [sr, task] = await Promise.all([
+    deps.store.getResource('ServiceRequest', referral.id),
+    deps.store.getResource('Task', referral.id),
+  ]);
+  return {
+    ...referral,
+    sources: { serviceRequest: await sourceOf(sr!, deps), task: await sourceOf(task!, deps) },
+  };
+}

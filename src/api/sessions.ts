@@ -1,0 +1,219 @@
+/**
+ * The therapist API's sessions: scheduled by phase on an episode, then started, completed or
+ * cancelled. In a couples course a session is the joint session (subject: the couple) with one
+ * session per partner `partOf` it, created and moved together.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Encounter, Group } from 'fhir/r4';
+import type { Episode, PatientLink, Session, SessionPhase, SessionStatus } from '../domain/model.js';
+import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { identityContext } from '../mapping/context.js';
+import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
+import type { StoreTx } from '../store/store.js';
+import {
+  courseContext,
+  linksOf,
+  notFound,
+  type RecordingDeps,
+  record,
+  sourceOf,
+  unprocessable,
+} from './recording.js';
+
+/** What the session operations read; a Store or a StoreTx. */
+export type CourseReader = Pick<StoreTx, 'getResource' | 'resourcesFor' | 'getEpisode' | 'getPatient'>;
+
+export interface SessionScheduling {
+  id?: string;
+  phase: SessionPhase;
+  start: string;
+  end?: string;
+  therapist?: string;
+}
+
+export interface SessionView extends Session {
+  source: string;
+  /** A joint couples session: each partner's own session. */
+  partners?: SessionView[];
+}
+
+/** A session with what surrounds it: its course, the course's linked patients, a joint session's partner sessions. */
+export interface SessionInCourse {
+  session: Session;
+  episode: Episode;
+  links: (PatientLink & { ehrPatient: string })[];
+  partners: Session[];
+}
+
+const couple = async (reader: CourseReader, episode: Episode): Promise<Group | undefined> =>
+  episode.type === 'couples'
+    ? ((await reader.getResource('Group', episode.id))?.resource as Group)
+    : undefined;
+
+/** Every session of the course: its Encounters under the partners' records, joint ones by their id. */
+export async function sessionsOf(
+  reader: CourseReader,
+  episode: Episode,
+  links: readonly PatientLink[],
+): Promise<Session[]> {
+  const ctx = courseContext(links);
+  const group = await couple(reader, episode);
+  const ours = (await Promise.all(links.map((l) => reader.resourcesFor(l.ehrPatient ?? '')))).flat();
+  const sessions = ours
+    .filter((s) => s.resource.resourceType === 'Encounter')
+    .map((s) => sessionFromFhir(s.resource as Encounter, ctx).value)
+    .filter((s): s is Session => s?.episodeId === episode.id);
+  const jointIds = [...new Set(sessions.map((s) => s.jointSessionId).filter((id) => id !== undefined))];
+  for (const id of jointIds) {
+    const joint = await reader.getResource('Encounter', id);
+    const read = joint && sessionFromFhir(joint.resource as Encounter, ctx, group).value;
+    if (read) sessions.push(read);
+  }
+  return sessions;
+}
+
+export async function findSession(reader: CourseReader, id: string): Promise<SessionInCourse> {
+  const stored = await reader.getResource('Encounter', id);
+  if (!stored) throw notFound('session', id);
+  const encounter = stored.resource as Encounter;
+  const episodeId = identityContext.idOf('EpisodeOfCare', encounter.episodeOfCare?.[0]?.reference);
+  const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId);
+  if (!episode) throw notFound('session', id);
+  const links = await linksOf(reader, episode);
+  const session = sessionFromFhir(encounter, courseContext(links), await couple(reader, episode)).value;
+  if (!session) throw notFound('session', id);
+  const partners =
+    session.couple === undefined
+      ? []
+      : (await sessionsOf(reader, episode, links)).filter((s) => s.jointSessionId === session.id);
+  return { session, episode, links, partners };
+}
+
+/** The patient's own session in `id`: the session itself, or their partner session of a joint one. */
+export async function patientSession(
+  reader: CourseReader,
+  id: string,
+  patientId: string,
+  expression: string,
+): Promise<SessionInCourse & { own: Session }> {
+  const found = await findSession(reader, id);
+  const own =
+    found.session.patientId === patientId
+      ? found.session
+      : found.partners.find((p) => p.patientId === patientId);
+  if (!own) throw unprocessable(`Patient ${patientId} does not take part in session ${id}.`, expression);
+  return { ...found, own };
+}
+
+export async function viewOf(sessions: readonly Session[], deps: RecordingDeps): Promise<SessionView[]> {
+  const view = async (s: Session): Promise<SessionView> => {
+    const stored = await deps.store.getResource('Encounter', s.id);
+    return { ...s, source: stored ? await sourceOf(stored, deps) : `Encounter/${s.id}` };
+  };
+  const joints = sessions.filter((s) => s.jointSessionId === undefined);
+  return Promise.all(
+    joints.map(async (s) => {
+      const partners = sessions.filter((p) => p.jointSessionId === s.id);
+      return {
+        ...(await view(s)),
+        ...(partners.length ? { partners: await Promise.all(partners.map(view)) } : {}),
+      };
+    }),
+  );
+}
+
+const write = (tx: StoreTx, sessions: Session[], links: SessionInCourse['links'], deps: RecordingDeps) =>
+  record(
+    tx,
+    sessions.map((s) => ({ resource: sessionToFhir(s, courseContext(links)), queue: links[0]!.ehrPatient })),
+    deps,
+  );
+
+export async function scheduleSession(
+  episodeId: string,
+  input: SessionScheduling,
+  deps: RecordingDeps,
+): Promise<SessionView> {
+  const sessions = await deps.store.transaction(async (tx) => {
+    const episode = await tx.getEpisode(episodeId);
+    if (!episode) throw notFound('episode', episodeId);
+    if (episode.status !== 'active' && episode.status !== 'planned') {
+      throw unprocessable(`Episode ${episodeId} is ${episode.status}: no session can be scheduled in it.`);
+    }
+    const links = await linksOf(tx, episode);
+    const id = input.id ?? randomUUID();
+    if (await tx.getResource('Encounter', id)) {
+      throw new OperationOutcomeError(409, [
+        issue('error', 'duplicate', `A session ${id} already exists.`, 'id'),
+      ]);
+    }
+    const base: Omit<Session, 'id'> = {
+      episodeId,
+      phase: input.phase,
+      status: 'planned',
+      start: input.start,
+      ...(input.end ? { end: input.end } : {}),
+      ...(input.therapist ? { therapist: input.therapist } : {}),
+    };
+    const [first, second] = episode.patients as [string, string?];
+    const sessions: Session[] =
+      second === undefined
+        ? [{ ...base, id, patientId: first }]
+        : [
+            { ...base, id, couple: [first, second] },
+            ...[first, second].map((p) => ({ ...base, id: randomUUID(), patientId: p, jointSessionId: id })),
+          ];
+    await write(tx, sessions, links, deps);
+    return sessions;
+  });
+  return (await viewOf(sessions, deps))[0]!;
+}
+
+export type SessionAction = 'start' | 'complete' | 'cancel';
+
+const MOVES: Record<SessionAction, { from: SessionStatus[]; to: SessionStatus }> = {
+  start: { from: ['planned'], to: 'in-progress' },
+  complete: { from: ['in-progress'], to: 'finished' },
+  cancel: { from: ['planned', 'in-progress'], to: 'cancelled' },
+};
+
+/** Moves a session (and a joint session's partner sessions) along: planned, in progress, finished or cancelled. */
+export async function moveSession(
+  id: string,
+  action: SessionAction,
+  input: { time?: string },
+  deps: RecordingDeps,
+): Promise<SessionView> {
+  const moved = await deps.store.transaction(async (tx) => {
+    const { session, links, partners } = await findSession(tx, id);
+    if (session.jointSessionId !== undefined) {
+      throw unprocessable(
+        `Session ${id} is one partner's part of joint session ${session.jointSessionId}: move the joint session.`,
+      );
+    }
+    const move = MOVES[action];
+    if (!move.from.includes(session.status)) {
+      throw unprocessable(
+        `Session ${id} is ${session.status}; only a ${move.from.join(' or ')} session can be ${action === 'cancel' ? 'cancelled' : `${action}ed`}.`,
+      );
+    }
+    const time = input.time ?? (deps.now?.() ?? new Date()).toISOString();
+    if (
+      action === 'complete' &&
+      session.start !== undefined &&
+      Date.parse(time) < Date.parse(session.start)
+    ) {
+      throw unprocessable(`Session ${id} started at ${session.start}; it cannot end before.`, 'time');
+    }
+    const next = (s: Session): Session => ({
+      ...s,
+      status: move.to,
+      ...(action === 'start' ? { start: time } : {}),
+      ...(action === 'complete' ? { end: time } : {}),
+    });
+    const sessions = [session, ...partners].map(next);
+    await write(tx, sessions, links, deps);
+    return sessions;
+  });
+  return (await viewOf(moved, deps))[0]!;
+}

@@ -1,0 +1,91 @@
+/**
+ * An episode as the therapist follows it: consents, sessions by phase, doses, scores and vitals,
+ * and readiness for a medicine session, each item with the FHIR resource it rests on (the EHR's
+ * `Type/id/_history/version` once delivered, kap-bridge's local `Type/id` until then).
+ */
+import type { Consent, MedicationAdministration, Observation } from 'fhir/r4';
+import type {
+  Administration,
+  Episode,
+  InformedConsent,
+  KapObservation,
+  PatientLink,
+  SessionPhase,
+} from '../domain/model.js';
+import type { EpisodeReadiness } from '../domain/readiness.js';
+import { administrationFromFhir } from '../mapping/administration.js';
+import { isClearanceObservation } from '../mapping/clearance.js';
+import { consentFromFhir } from '../mapping/consent.js';
+import { SESSION_PHASES } from '../mapping/episode.js';
+import { kindOf, observationFromFhir } from '../mapping/observation.js';
+import { findEpisode, readinessOn } from './episodes.js';
+import { courseContext, type RecordingDeps, sourceOf } from './recording.js';
+import { type SessionView, sessionsOf, viewOf } from './sessions.js';
+
+type Sourced<T> = T & { source: string };
+
+export interface Timeline extends Episode {
+  source: string;
+  consents: Sourced<InformedConsent>[];
+  phases: { phase: SessionPhase; planned: number; sessions: SessionView[] }[];
+  doses: Sourced<Administration>[];
+  /** Scores, vital signs, mental status and session effects. */
+  observations: Sourced<KapObservation>[];
+  readiness: EpisodeReadiness;
+}
+
+const byTime =
+  <T>(at: (t: T) => string | undefined) =>
+  (a: T, b: T) =>
+    (at(a) ?? '').localeCompare(at(b) ?? '');
+
+export async function episodeTimeline(
+  id: string,
+  date: string | undefined,
+  deps: RecordingDeps,
+): Promise<Timeline> {
+  const { store } = deps;
+  const episode = await findEpisode(store, id);
+  const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p)))).filter(
+    (l): l is PatientLink => l !== undefined,
+  );
+  const ctx = courseContext(links);
+  const sessions = await sessionsOf(store, episode, links);
+  const inCourse = new Set(sessions.map((s) => s.id));
+  const consents: Sourced<InformedConsent>[] = [];
+  const doses: Sourced<Administration>[] = [];
+  const observations: Sourced<KapObservation>[] = [];
+  for (const link of links) {
+    for (const stored of link.ehrPatient ? await store.resourcesFor(link.ehrPatient) : []) {
+      const r = stored.resource;
+      if (r.resourceType === 'Consent') {
+        const c = consentFromFhir(r as Consent, ctx).value;
+        if (c?.episodeId === id) consents.push({ ...c, source: await sourceOf(stored, deps) });
+      } else if (r.resourceType === 'MedicationAdministration') {
+        const a = administrationFromFhir(r as MedicationAdministration, ctx).value;
+        if (a && inCourse.has(a.sessionId)) doses.push({ ...a, source: await sourceOf(stored, deps) });
+      } else if (r.resourceType === 'Observation') {
+        const o = r as Observation;
+        if (isClearanceObservation(o) || kindOf(o) === undefined) continue;
+        const value = observationFromFhir(o, ctx).value;
+        if (value && (value.sessionId === undefined || inCourse.has(value.sessionId)))
+          observations.push({ ...value, source: await sourceOf(stored, deps) });
+      }
+    }
+  }
+  const views = (await viewOf(sessions, deps)).sort(byTime((s) => s.start));
+  const episodeOfCare = await store.getResource('EpisodeOfCare', id);
+  return {
+    ...episode,
+    source: episodeOfCare ? await sourceOf(episodeOfCare, deps) : `EpisodeOfCare/${id}`,
+    consents: consents.sort(byTime((c) => c.dateTime)),
+    phases: SESSION_PHASES.map((phase) => ({
+      phase,
+      planned: episode.plannedSessions[phase],
+      sessions: views.filter((s) => s.phase === phase),
+    })),
+    doses: doses.sort(byTime((d) => d.administeredAt)),
+    observations: observations.sort(byTime((o) => o.effective)),
+    readiness: await readinessOn(store, episode, date, deps),
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * `kap-bridge outbox list | retry | drop`: the operator's view of the changes waiting for the EHR,
+ * on the store the service uses (same environment variables).
+ */
+import { ConfigError, loadConfig } from '../config.js';
+import { OUTBOX_STATUSES, Outbox, type OutboxMessage, type OutboxStatus } from '../outbox/outbox.js';
+import { openStore } from '../service.js';
+import { type CliIo, type Command, EXIT, UsageError } from './command.js';
+
+const USAGE = `Usage:
+  kap-bridge outbox list [--status pending|delivering|delivered|dead] [--patient Patient/<id>]
+  kap-bridge outbox retry <id> | --all-dead
+  kap-bridge outbox drop <id>
+
+list   shows the messages, oldest first, with the EHR's answer to the last failed attempt.
+retry  puts dead messages back in their patient's queue, attempts reset to 0.
+drop   removes a pending or dead message for good (delivered ones are kept: later updates need them).
+The store is the service's: DATABASE_URL or KAP_SQLITE_FILE (see the README, "Configuration").`;
+
+function describe(m: OutboxMessage): string {
+  const head = `${m.id}  ${m.status.padEnd(10)} ${m.patientRef}  ${m.resourceType} ${m.identifier.system}|${m.identifier.value}  attempts ${m.attempts}`;
+  if (m.status === 'delivered') return `${head}  -> ${m.ehrRef}`;
+  const error = m.lastError;
+  const why = error
+    ? `\n    last error: ${error.status ?? error.kind ?? ''} ${
+        error.outcome?.issue?.map((i) => i.diagnostics ?? i.code).join('; ') ?? error.message
+      }`
+    : '';
+  return `${head}  next ${m.nextAttemptAt}${why}`;
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const value = args[i + 1];
+  if (!value || value.startsWith('--')) throw new UsageError(`${name} needs a value.`);
+  args.splice(i, 2);
+  return value;
+}
+
+async function runOutbox(args: string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = args;
+  const status = action === 'list' ? option(rest, '--status') : undefined;
+  const patientRef = action === 'list' ? option(rest, '--patient') : undefined;
+  const allDead = action === 'retry' && rest[0] === '--all-dead';
+  if (status && !OUTBOX_STATUSES.includes(status as OutboxStatus)) {
+    throw new UsageError(`--status must be one of ${OUTBOX_STATUSES.join(', ')}; got '${status}'.`);
+  }
+  if (
+    action === 'list' ? rest.length > 0 : action === 'retry' || action === 'drop' ? rest.length !== 1 : true
+  ) {
+    throw new UsageError(action ? `Unexpected arguments for '${action}'.` : 'No action given.');
+  }
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env, 'job');
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    io.stderr(e.message);
+    return EXIT.usage;
+  }
+  const store = await openStore(config);
+  try {
+    const outbox = new Outbox(store);
+    const id = rest[0] ?? '';
+    if (action === 'list') {
+      const messages = await outbox.list({
+        ...(status ? { status: status as OutboxStatus } : {}),
+        ...(patientRef ? { patientRef } : {}),
+      });
+      for (const m of messages) io.stdout(describe(m));
+      io.stdout(
+        `${messages.length} message${messages.length === 1 ? '' : 's'}${status ? ` ${status}` : ''}.`,
+      );
+      return EXIT.ok;
+    }
+    if (allDead) {
+      io.stdout(`${await outbox.retryAllDead()} dead messages queued again.`);
+      return EXIT.ok;
+    }
+    if (action === 'retry') {
+      if (await outbox.retry(id)) {
+        io.stdout(`${id} queued again.`);
+        return EXIT.ok;
+      }
+      io.stderr(`No dead message ${id}: \`kap-bridge outbox list --status dead\` shows the ids.`);
+      return EXIT.findings;
+    }
+    const dropped = await outbox.drop(id);
+    if (dropped === 'dropped') {
+      io.stdout(`${id} dropped.`);
+      return EXIT.ok;
+    }
+    io.stderr(
+      dropped === 'not-found'
+        ? `No message ${id}: \`kap-bridge outbox list\` shows the ids.`
+        : `${id} is ${dropped}; only pending or dead messages can be dropped.`,
+    );
+    return EXIT.findings;
+  } finally {
+    await store.close();
+  }
+}
+
+export const outbox: Command = {
+  name: 'outbox',
+  summary: 'list, retry or drop the changes waiting for the EHR',
+  usage: USAGE,
+  async run(args, io) {
+    if (args.includes('--help') || args.includes('-h')) {
+      io.stdout(USAGE);
+      return EXIT.ok;
+    }
+    try {
+      return await runOutbox([...args], io);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      io.stderr(`${e.message}\n\n${USAGE}`);
+      return EXIT.usage;
+    }
+  },
+};

@@ -1,0 +1,340 @@
+/**
+ * Delivers the outbox to the EHR. Each loop takes one due patient under a lease, sends that
+ * patient's batch as one transaction Bundle (conditional creates, or PUT with If-Match for what
+ * was delivered before), and records the outcome. What the EHR cannot take now is retried with
+ * exponential backoff and full jitter, never sooner than its Retry-After; what it refuses is
+ * found by sending the batch one change at a time, and parked as dead with the OperationOutcome
+ * while the rest is delivered.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from 'fhir/r4';
+import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
+import type { Logger } from '../log.js';
+import { OutboxMetrics } from './metrics.js';
+import type { Claim, Outbox, OutboxError, OutboxMessage } from './outbox.js';
+
+export interface WorkerOptions {
+  outbox: Outbox;
+  ehr: EhrGateway;
+  /** How long a loop sleeps when nothing is due. */
+  pollMs: number;
+  /** Failed attempts after which a message is dead. */
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Most changes of one patient in one transaction Bundle. */
+  batchSize: number;
+  /** How long a patient stays ours without renewal; longer than one EHR request may take. */
+  leaseMs?: number;
+  /** Patients delivered at once by this process. */
+  concurrency?: number;
+  /** This process's name in lease rows. */
+  owner?: string;
+  metrics?: OutboxMetrics;
+  log?: Logger;
+  random?: () => number;
+}
+
+/** Full jitter: a uniformly random wait below the exponential ceiling for this attempt (1-based). */
+export function backoffMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+/** `Type/id/_history/v` from a response entry's location (absolute or relative) or its etag. */
+export function ehrRefFrom(
+  response: BundleEntryResponse | undefined,
+  resource?: Resource,
+): string | undefined {
+  const m = /([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})\/_history\/([^/?]+)/.exec(response?.location ?? '');
+  if (m) return `${m[1]}/${m[2]}/_history/${m[3]}`;
+  const version = /W\/"([^"]+)"/.exec(response?.etag ?? '')?.[1] ?? resource?.meta?.versionId;
+  return resource?.id && version ? `${resource.resourceType}/${resource.id}/_history/${version}` : undefined;
+}
+
+/** The content of a resource, without what the server assigns: for "does the EHR already hold ours?". */
+function content(resource: Resource): string {
+  const { id: _id, meta: _meta, text: _text, ...rest } = resource as Resource & { text?: unknown };
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sorted)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([k, x]) => [k, sorted(x)]),
+          )
+        : v;
+  return JSON.stringify(sorted(rest));
+}
+
+/** One message as an entry of a transaction Bundle. */
+interface Write {
+  message: OutboxMessage;
+  entry: BundleEntry;
+  /** Set when the EHR already holds the resource: an update of this id at this version. */
+  target?: { id: string; version: string };
+}
+
+/** Failures that say nothing about the message itself: wait and try again. */
+const transient = (e: EhrError): boolean =>
+  e.retryable || e.kind === 'unauthorized' || e.kind === 'malformed';
+
+const asError = (e: EhrError): OutboxError => ({
+  message: e.message,
+  kind: e.kind,
+  ...(e.status === undefined ? {} : { status: e.status }),
+  ...(e.outcome ? { outcome: e.outcome } : {}),
+});
+
+export class OutboxWorker {
+  private readonly o: Required<Omit<WorkerOptions, 'log'>> & { log?: Logger };
+  private stopping = false;
+  private loops: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
+
+  constructor(options: WorkerOptions) {
+    this.o = {
+      leaseMs: 120_000,
+      concurrency: 2,
+      owner: `kap-bridge-${randomUUID().slice(0, 8)}`,
+      metrics: new OutboxMetrics(),
+      random: Math.random,
+      ...options,
+    };
+  }
+
+  get metrics(): OutboxMetrics {
+    return this.o.metrics;
+  }
+
+  start(): void {
+    this.stopping = false;
+    for (let i = 0; i < this.o.concurrency; i++) this.loops.push(this.loop(`${this.o.owner}/${i}`));
+  }
+
+  /** Lets the batches in flight finish (a batch sent one change at a time stops between changes), then returns. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const wake of this.wakers) wake();
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+
+  /** Delivers until nothing is due; returns the number of batches. For jobs and tests. */
+  async drain(owner = this.o.owner): Promise<number> {
+    let batches = 0;
+    while (await this.deliverNext(owner)) batches++;
+    return batches;
+  }
+
+  private async loop(owner: string): Promise<void> {
+    while (!this.stopping) {
+      let worked = false;
+      try {
+        worked = await this.deliverNext(owner);
+      } catch (e) {
+        this.o.log?.warn(
+          { err: { message: (e as Error).message } },
+          'outbox delivery failed; tried again later',
+        );
+      }
+      if (!worked && !this.stopping) {
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            this.wakers.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, this.o.pollMs);
+          this.wakers.add(wake);
+        });
+      }
+    }
+  }
+
+  /** Takes one due patient and delivers its batch; false when nothing was due. */
+  async deliverNext(owner = this.o.owner): Promise<boolean> {
+    const claim = await this.o.outbox.claim(owner, { batchSize: this.o.batchSize, leaseMs: this.o.leaseMs });
+    if (!claim) return false;
+    try {
+      await this.deliver(claim);
+    } finally {
+      await this.o.outbox.release(claim.patientRef, owner);
+    }
+    return true;
+  }
+
+  private async plan(message: OutboxMessage): Promise<Write> {
+    // The EHR assigns id and version; the profiles the resource claims travel with it.
+    const { id: _id, meta, ...local } = message.resource;
+    const body = meta?.profile ? { ...local, meta: { profile: meta.profile } } : local;
+    const type = message.resourceType;
+    const ref = await this.o.outbox.ehrRefOf(type, message.identifier);
+    const [, id, , version] = ref?.split('/') ?? [];
+    if (id && version) {
+      return {
+        message,
+        target: { id, version },
+        entry: {
+          resource: { ...body, id } as Resource,
+          request: { method: 'PUT', url: `${type}/${id}`, ifMatch: `W/"${version}"` },
+        },
+      };
+    }
+    const { system, value } = message.identifier;
+    return {
+      message,
+      entry: {
+        fullUrl: `urn:uuid:${message.id}`,
+        resource: body as Resource,
+        request: {
+          method: 'POST',
+          url: type,
+          ifNoneExist: `identifier=${encodeURIComponent(system)}|${encodeURIComponent(value)}`,
+        },
+      },
+    };
+  }
+
+  private async deliver(claim: Claim): Promise<void> {
+    const writes: Write[] = [];
+    for (const m of claim.messages) writes.push(await this.plan(m));
+    if (writes.length > 1) {
+      try {
+        const response = await this.send(writes);
+        for (const [i, w] of writes.entries()) {
+          await this.delivered(claim, w, response.entry?.[i]?.response, response.entry?.[i]?.resource);
+        }
+        return;
+      } catch (e) {
+        const err = normaliseError(e, 'Delivering the outbox');
+        if (transient(err)) return this.retryLater(claim, claim.messages, err);
+        this.o.log?.info(
+          { patient: claim.patientRef, status: err.status },
+          'outbox batch refused; sent one by one',
+        );
+      }
+    }
+    // One change at a time, in order: finds the change the EHR refuses and delivers the others.
+    for (const [i, w] of writes.entries()) {
+      const renewed = await this.o.outbox.renew(claim.patientRef, claim.owner, this.o.leaseMs);
+      if (this.stopping || !renewed) return;
+      const retry = await this.deliverOne(claim, w);
+      if (retry) {
+        return this.retryLater(
+          claim,
+          writes.slice(i).map((x) => x.message),
+          retry,
+        );
+      }
+    }
+  }
+
+  private send(writes: Write[]): Promise<Bundle> {
+    return this.o.metrics.timed('transaction', () =>
+      this.o.ehr.transaction({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: writes.map((w) => w.entry),
+      }),
+    );
+  }
+
+  /** Sends one change; returns the error when it is worth trying again later. */
+  private async deliverOne(claim: Claim, w: Write): Promise<EhrError | undefined> {
+    try {
+      const response = await this.send([w]);
+      await this.delivered(claim, w, response.entry?.[0]?.response, response.entry?.[0]?.resource);
+      return undefined;
+    } catch (e) {
+      const err = normaliseError(e, `Delivering ${w.message.resourceType} ${w.message.identifier.value}`);
+      if (transient(err)) return err;
+      if (err.kind === 'conflict' && w.target) return this.resolveConflict(claim, w, err);
+      await this.dead(claim, w.message, err);
+      return undefined;
+    }
+  }
+
+  /**
+   * The EHR's version moved since ours (409 from HAPI, 412 per the specification): re-read; if it
+   * already holds our content we are done, otherwise update on its version once more; a second
+   * conflict parks the message as dead with the conflict kept.
+   */
+  private async resolveConflict(claim: Claim, w: Write, conflict: EhrError): Promise<EhrError | undefined> {
+    const type = w.message.resourceType;
+    const desired = w.entry.resource as Resource & { id: string };
+    this.o.metrics.count('kap_outbox_failures_total', { outcome: 'conflict', kind: conflict.kind });
+    try {
+      const current = await this.o.metrics.timed('read', () => this.o.ehr.read(type as never, desired.id));
+      if (content(current) === content(desired)) return this.delivered(claim, w, undefined, current);
+      const version = current.meta?.versionId;
+      const updated = await this.o.metrics.timed('update', () => this.o.ehr.update(desired, version));
+      await this.delivered(claim, w, undefined, updated);
+      return undefined;
+    } catch (e) {
+      const err = normaliseError(e, `Updating ${type}/${desired.id} after a conflict`);
+      if (transient(err)) return err;
+      await this.dead(claim, w.message, err);
+      return undefined;
+    }
+  }
+
+  private async delivered(
+    claim: Claim,
+    w: Write,
+    response: BundleEntryResponse | undefined,
+    resource: Resource | undefined,
+  ): Promise<undefined> {
+    const ehrRef = ehrRefFrom(response, resource);
+    if (!ehrRef) {
+      await this.dead(
+        claim,
+        w.message,
+        new EhrError('malformed', 'The EHR did not say where it kept the change'),
+      );
+      return undefined;
+    }
+    await this.o.outbox.settle(w.message.id, claim.owner, { status: 'delivered', ehrRef });
+    const outcome = w.target ? 'updated' : response?.status?.startsWith('200') ? 'matched' : 'created';
+    this.o.metrics.count('kap_outbox_deliveries_total', { outcome });
+    return undefined;
+  }
+
+  private async dead(claim: Claim, message: OutboxMessage, err: EhrError): Promise<void> {
+    await this.o.outbox.settle(message.id, claim.owner, { status: 'dead', error: asError(err) });
+    this.o.metrics.count('kap_outbox_failures_total', { outcome: 'dead', kind: err.kind });
+    this.o.log?.warn(
+      { outbox: message.id, patient: message.patientRef, status: err.status, kind: err.kind },
+      'outbox message is dead; `kap-bridge outbox list --status dead` shows it',
+    );
+  }
+
+  /** Back to the queue, all at the same time so their order holds; dead after too many attempts. */
+  private async retryLater(claim: Claim, messages: OutboxMessage[], err: EhrError): Promise<void> {
+    const attempt = (messages[0]?.attempts ?? 0) + 1;
+    const wait = Math.max(
+      err.retryAfterMs ?? 0,
+      backoffMs(attempt, this.o.backoffBaseMs, this.o.backoffMaxMs, this.o.random),
+    );
+    const nextAttemptAt = new Date(Date.now() + wait).toISOString();
+    for (const m of messages) {
+      if (m.attempts + 1 >= this.o.maxAttempts) {
+        await this.dead(claim, m, err);
+      } else {
+        await this.o.outbox.settle(m.id, claim.owner, {
+          status: 'pending',
+          nextAttemptAt,
+          error: asError(err),
+          countAttempt: true,
+        });
+        this.o.metrics.count('kap_outbox_failures_total', { outcome: 'retry', kind: err.kind });
+      }
+    }
+  }
+}

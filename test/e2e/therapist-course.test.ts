@@ -1,0 +1,260 @@
+/**
+ * End to end against the HAPI sandbox: a course recorded through the therapist API reaches the
+ * EHR through the outbox, each resource once, valid against its profile by HAPI's own $validate;
+ * the EHR's copies coming back by catch-up are attached to our records, not kept twice.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { type Service, startService } from '../../src/service.js';
+import { conformanceResources, ROOT } from '../support/fixtures.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+
+const ehr = sandboxGateway();
+const fixture = <T>(path: string): T => JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
+type Json = any;
+
+let dir: string;
+let service: Service;
+
+async function post(path: string, body: unknown = {}): Promise<Json> {
+  const res = await fetch(`${service.url}/api/v1${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+const get = async (path: string): Promise<Json> => (await fetch(`${service.url}/api/v1${path}`)).json();
+
+// The sandbox is shared: every id is fresh.
+const therapist = uniqueId('e2e-therapist');
+const prescriber = uniqueId('e2e-prescriber');
+
+/** An EHR Patient the prescriber cleared and prescribed for, and the therapist's patient linked to it. */
+async function clearedPatient(name: string): Promise<string> {
+  const id = uniqueId(`e2e-${name}`);
+  await ehr.update<Patient & { id: string }>({
+    resourceType: 'Patient',
+    id,
+    identifier: [{ system: 'urn:e2e:mrn', value: id }],
+  });
+  const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
+  await ehr.create({
+    ...clearance,
+    id: undefined,
+    identifier: [{ system: 'urn:ehr:clearance', value: uniqueId('clr') }],
+    subject: { reference: `Patient/${id}` },
+    performer: [{ reference: `Practitioner/${prescriber}` }],
+  } as Observation);
+  const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
+  await ehr.create({
+    ...rx,
+    id: undefined,
+    identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
+    subject: { reference: `Patient/${id}` },
+    requester: { reference: `Practitioner/${prescriber}` },
+  } as MedicationRequest);
+  await post('/patients', {
+    id,
+    identifiers: [{ system: 'urn:e2e:mrn', value: id }],
+    ehrPatient: `Patient/${id}`,
+  });
+  return id;
+}
+
+const signed = (patient: string) => ({
+  patient,
+  signedAt: '2026-03-01T09:00:00Z',
+  document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
+});
+
+async function holdSession(episode: string, phase: string, day: string): Promise<Json> {
+  const s = await post(`/episodes/${episode}/sessions`, { phase, start: `${day}T10:00:00Z` });
+  await post(`/sessions/${s.id}/start`, { time: `${day}T10:00:00Z` });
+  return s;
+}
+const complete = (s: Json, day: string, end = '11:00') =>
+  post(`/sessions/${s.id}/complete`, { time: `${day}T${end}:00Z` });
+
+/** Records a whole course for the patients (one or a couple); returns the episode id. */
+async function recordCourse(patients: string[]): Promise<string> {
+  const episode = uniqueId('e2e-ep');
+  await post('/episodes', {
+    id: episode,
+    type: patients.length === 2 ? 'couples' : 'individual',
+    patients,
+    intention: 'To meet the grief with less fear.',
+    start: '2026-03-01',
+  });
+  for (const p of patients) {
+    await post(`/patients/${p}/referrals`, {
+      episode,
+      requester: `Practitioner/${therapist}`,
+      performer: `Practitioner/${prescriber}`,
+      reason: 'KAP course planned',
+    });
+    await post(`/episodes/${episode}/consents`, signed(p));
+    await post(`/patients/${p}/observations`, {
+      value: { kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] },
+      effective: '2026-03-02T09:00:00Z',
+    });
+  }
+  await complete(await holdSession(episode, 'preparation', '2026-03-02'), '2026-03-02');
+  const medicine = await holdSession(episode, 'medicine', '2026-03-05');
+  for (const p of patients) {
+    for (const value of [
+      { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
+      { kind: 'heart-rate', perMinute: 70 },
+      { kind: 'spo2', percent: 98 },
+      { kind: 'mental-status', findings: 'Calm, oriented' },
+      { kind: 'cssrs', risk: 'low' },
+    ]) {
+      await post(`/patients/${p}/observations`, {
+        value,
+        effective: '2026-03-05T10:05:00Z',
+        session: medicine.id,
+      });
+    }
+    await post(`/sessions/${medicine.id}/doses`, {
+      patient: p,
+      dose: { value: 150, unit: 'mg' },
+      time: '2026-03-05T10:20:00Z',
+    });
+    for (const value of [
+      { kind: 'dissociation', cadss: 20 },
+      { kind: 'sedation', moaas: 4 },
+    ]) {
+      await post(`/patients/${p}/observations`, {
+        value,
+        effective: '2026-03-05T11:00:00Z',
+        session: medicine.id,
+      });
+    }
+  }
+  await complete(medicine, '2026-03-05', '12:30');
+  const integration = await holdSession(episode, 'integration', '2026-03-07');
+  for (const p of patients) {
+    for (const value of [
+      { kind: 'phq9', total: 5, items: [1, 1, 1, 1, 0, 0, 1, 0, 0] },
+      { kind: 'gad7', total: 6 },
+      { kind: 'pcl5', total: 22 },
+    ]) {
+      await post(`/patients/${p}/observations`, {
+        value,
+        effective: '2026-03-07T10:30:00Z',
+        session: integration.id,
+      });
+    }
+  }
+  await complete(integration, '2026-03-07');
+  return episode;
+}
+
+const order = (r: Resource) => ['CodeSystem', 'ValueSet', 'StructureDefinition'].indexOf(r.resourceType);
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kap-e2e-course-'));
+  // HAPI validates against our profiles only once it holds them.
+  for (const { resource } of conformanceResources().sort((a, b) => order(a.resource) - order(b.resource))) {
+    await ehr.update(resource as Resource & { id: string });
+  }
+  for (const id of [therapist, prescriber]) {
+    await ehr.update({ resourceType: 'Practitioner', id, name: [{ family: id }] } as Resource & {
+      id: string;
+    });
+  }
+  const config = loadConfig({
+    PORT: '0',
+    KAP_SUBSCRIBE_ON_START: 'false',
+    KAP_SQLITE_FILE: join(dir, 'kap.db'),
+    KAP_EHR_BASE_URL: sandboxBaseUrl(),
+    KAP_SYNC_INTERVAL_SECONDS: '0',
+    KAP_SYNC_OVERLAP_SECONDS: '5',
+    KAP_OUTBOX_POLL_MS: '200',
+    LOG_LEVEL: 'silent',
+  });
+  service = await startService(config, createLogger('silent'));
+  // The catch-up the service starts with is over before the prescriber writes.
+  await service.syncNow();
+}, 120_000);
+
+afterAll(async () => {
+  await service?.close();
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+/** Waits until the outbox has delivered everything; fails with the first dead message's outcome. */
+async function delivered(): Promise<void> {
+  await eventually(
+    'the outbox to deliver the course',
+    async () => {
+      const dead = await service.outbox.list({ status: 'dead' });
+      if (dead.length) throw new Error(`Not delivered: ${JSON.stringify(dead[0])}`);
+      const open = [
+        ...(await service.outbox.list({ status: 'pending' })),
+        ...(await service.outbox.list({ status: 'delivering' })),
+      ];
+      return open.length === 0 ? true : undefined;
+    },
+    120_000,
+  );
+}
+
+test('an individual and a couples course reach the EHR, each resource once and valid on its profile', async () => {
+  const lena = await clearedPatient('lena');
+  const ana = await clearedPatient('ana');
+  const tomas = await clearedPatient('tomas');
+  await service.syncNow(); // the prescriber's clearances and prescriptions
+  const individual = await recordCourse([lena]);
+  const couples = await recordCourse([ana, tomas]);
+  await delivered();
+
+  const messages = (await service.outbox.list({ status: 'delivered', limit: 100_000 })).filter((m) =>
+    [lena, ana, tomas].some((p) => m.patientRef === `Patient/${p}`),
+  );
+  const latest = new Map(messages.map((m) => [`${m.resourceType}|${m.identifier.value}`, m]));
+  expect(latest.size).toBeGreaterThan(60);
+  for (const m of latest.values()) {
+    const [type, id] = m.ehrRef!.split('/');
+    // Once in the EHR, whatever the number of changes.
+    const found: Resource[] = [];
+    for await (const r of ehr.search<Resource>(type!, {
+      identifier: `${m.identifier.system}|${m.identifier.value}`,
+    }))
+      found.push(r);
+    expect({ what: `${type}|${m.identifier.value}`, count: found.length }).toEqual({
+      what: `${type}|${m.identifier.value}`,
+      count: 1,
+    });
+    const held = await ehr.read<Resource>(type as never, id!);
+    const local = await service.store.getResource(m.resourceType, m.identifier.value);
+    const profile = local!.resource.meta!.profile![0]!;
+    expect(held.meta?.profile).toEqual([profile]);
+    const outcome = await ehr.validate(held, profile);
+    const errors = outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    expect({ what: `${type}/${id} on ${profile}`, errors }).toEqual({
+      what: `${type}/${id} on ${profile}`,
+      errors: [],
+    });
+  }
+
+  // The EHR's copies of our Observations, ServiceRequests and Tasks come back by catch-up: attached, not kept twice.
+  const before = (await get(`/episodes/${individual}?date=2026-03-10`)) as Json;
+  await service.syncNow();
+  const after = (await get(`/episodes/${individual}?date=2026-03-10`)) as Json;
+  expect(after.observations).toHaveLength(before.observations.length);
+  for (const o of after.observations) expect(o.source).toMatch(/^Observation\/[^/]+\/_history\/\d+$/);
+  expect(after.readiness.ready).toBe(true);
+  expect(after.readiness.patients[0].status.prescription.dosesAdministered).toBe(1);
+  const couple = (await get(`/episodes/${couples}?date=2026-03-10`)) as Json;
+  expect(couple.phases[1].sessions[0].partners).toHaveLength(2);
+  expect(couple.doses).toHaveLength(2);
+}, 300_000);

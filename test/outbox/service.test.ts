@@ -1,0 +1,53 @@
+/** The outbox inside the running service: the worker delivers, /metrics shows it, close stops it. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Observation, Patient } from 'fhir/r4';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { enqueue } from '../../src/outbox/outbox.js';
+import { startService } from '../../src/service.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+
+test('a queued change reaches the EHR and the metrics; the service stops cleanly', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kap-outbox-service-'));
+  const service = await startService(
+    loadConfig({
+      PORT: '0',
+      KAP_SQLITE_FILE: join(dir, 'kap.db'),
+      KAP_EHR_BASE_URL: sandboxBaseUrl(),
+      KAP_SUBSCRIBE_ON_START: 'false',
+      KAP_SYNC_INTERVAL_SECONDS: '0',
+      KAP_OUTBOX_POLL_MS: '50',
+      LOG_LEVEL: 'silent',
+    }),
+    createLogger('silent'),
+  );
+  try {
+    const patient = await sandboxGateway().create<Patient>({ resourceType: 'Patient' });
+    const value = uniqueId('svc');
+    const resource: Observation = {
+      resourceType: 'Observation',
+      identifier: [{ system: 'https://fhir.kap-bridge.org/test/outbox-service', value }],
+      status: 'final',
+      code: { text: 'PHQ-9 total' },
+      subject: { reference: `Patient/${patient.id}` },
+      valueInteger: 2,
+    };
+    const id = await service.store.transaction((tx) =>
+      enqueue(tx, { patientRef: `Patient/${patient.id}`, resource }),
+    );
+    await eventually('delivery', async () =>
+      (await service.outbox.get(id))?.status === 'delivered' ? true : undefined,
+    );
+    const metrics = await fetch(`${service.url}/metrics`);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await metrics.text();
+    expect(text).toContain('kap_outbox_messages{status="delivered"} 1');
+    expect(text).toContain('kap_outbox_deliveries_total{outcome="created"} 1');
+    expect(text).toMatch(/kap_ehr_request_duration_seconds_count\{operation="transaction"\} 1\n/);
+  } finally {
+    await service.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,169 @@
+/**
+ * The worker against an EHR that fails (nock): Retry-After and backoff are observed, a refused
+ * change is parked as dead with the EHR's OperationOutcome while the others are delivered, and a
+ * patient whose changes keep failing does not hold up another patient.
+ */
+import type { Bundle, Observation, OperationOutcome } from 'fhir/r4';
+import nock from 'nock';
+import { EhrGateway } from '../../src/ehr/gateway.js';
+import { enqueue, Outbox } from '../../src/outbox/outbox.js';
+import { OutboxWorker, type WorkerOptions } from '../../src/outbox/worker.js';
+import { Store } from '../../src/store/store.js';
+import { sqliteDatabase, type TestDatabase } from './databases.js';
+
+const BASE = 'http://ehr.outbox.test/fhir';
+const SYSTEM = 'https://fhir.kap-bridge.org/identifier/observation';
+const obs = (value: string): Observation => ({
+  resourceType: 'Observation',
+  identifier: [{ system: SYSTEM, value }],
+  status: 'final',
+  code: { text: 'GAD-7 total' },
+  valueInteger: 3,
+});
+const outcome = (diagnostics: string): OperationOutcome => ({
+  resourceType: 'OperationOutcome',
+  issue: [{ severity: 'error', code: 'processing', diagnostics }],
+});
+const valuesIn = (body: unknown): string[] =>
+  ((typeof body === 'string' ? JSON.parse(body) : body) as Bundle).entry?.map(
+    (e) => (e.resource as Observation).identifier?.[0]?.value ?? '',
+  ) ?? [];
+const created = (body: unknown): Bundle => ({
+  resourceType: 'Bundle',
+  type: 'transaction-response',
+  entry: valuesIn(body).map((v) => ({
+    response: { status: '201 Created', location: `Observation/${v}/_history/1` },
+  })),
+});
+
+let db: TestDatabase;
+let store: Store;
+let outbox: Outbox;
+let worker: OutboxWorker | undefined;
+
+const startWorker = (options: Partial<WorkerOptions> = {}) => {
+  worker = new OutboxWorker({
+    outbox,
+    ehr: new EhrGateway({ baseUrl: BASE, timeoutMs: 2000 }),
+    pollMs: 10,
+    maxAttempts: 5,
+    backoffBaseMs: 50,
+    backoffMaxMs: 200,
+    batchSize: 10,
+    concurrency: 1,
+    random: () => 0.999,
+    ...options,
+  });
+  worker.start();
+  return worker;
+};
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const queue = (patientRef: string, values: string[]) =>
+  store.transaction(async (tx) => {
+    const ids: string[] = [];
+    for (const v of values) ids.push(await enqueue(tx, { patientRef, resource: obs(v) }));
+    return ids;
+  });
+
+beforeAll(() => nock.disableNetConnect());
+afterAll(() => nock.enableNetConnect());
+beforeEach(async () => {
+  db = await sqliteDatabase();
+  store = await Store.open(db.options);
+  outbox = new Outbox(store);
+});
+afterEach(async () => {
+  await worker?.stop();
+  worker = undefined;
+  nock.cleanAll();
+  await store.close();
+  await db.drop();
+});
+
+test('429 with Retry-After, then 503: the waits follow Retry-After, then the backoff', async () => {
+  const at: number[] = [];
+  nock(BASE)
+    .post(/.*/)
+    .reply(() => {
+      at.push(Date.now());
+      return [429, outcome('slow down'), { 'Retry-After': '1' }];
+    })
+    .post(/.*/)
+    .reply(() => {
+      at.push(Date.now());
+      return [503, outcome('down for maintenance')];
+    })
+    .post(/.*/)
+    .reply((_uri, body) => {
+      at.push(Date.now());
+      return [200, created(body)];
+    });
+  const [id] = await queue('Patient/a', ['o1']);
+  const w = startWorker();
+  await until('delivery', async () => (await outbox.get(id!))?.status === 'delivered');
+  const [first = 0, second = 0, third = 0] = at;
+  // Retry-After: 1 s, more than the 49 ms backoff of attempt 1.
+  expect(second - first).toBeGreaterThanOrEqual(1000);
+  expect(second - first).toBeLessThan(1600);
+  // Attempt 2: full jitter below min(200, 50 * 2) ms; random() = 0.999 gives 99 ms.
+  expect(third - second).toBeGreaterThanOrEqual(99);
+  expect(third - second).toBeLessThan(600);
+  expect(await outbox.get(id!)).toMatchObject({ attempts: 3, ehrRef: 'Observation/o1/_history/1' });
+  const text = w.metrics.render(await outbox.depth());
+  expect(text).toContain('kap_outbox_failures_total{outcome="retry",kind="rate-limited"} 1');
+  expect(text).toContain('kap_outbox_failures_total{outcome="retry",kind="unavailable"} 1');
+  expect(text).toContain('kap_outbox_deliveries_total{outcome="created"} 1');
+});
+
+test('a refused batch is sent one by one: the poison change is dead with its outcome, the others delivered', async () => {
+  const sent: string[][] = [];
+  nock(BASE)
+    .post(/.*/)
+    .times(4)
+    .reply((_uri, body) => {
+      const values = valuesIn(body);
+      sent.push(values);
+      if (values.includes('poison'))
+        return [422, outcome(`Observation.code: unknown code (${values.length} entries)`)];
+      return [200, created(body)];
+    });
+  const ids = await queue('Patient/a', ['ok-1', 'poison', 'ok-2']);
+  startWorker();
+  await until('all settled', async () =>
+    (await outbox.list()).every((m) => m.status === 'delivered' || m.status === 'dead'),
+  );
+  expect(sent).toEqual([['ok-1', 'poison', 'ok-2'], ['ok-1'], ['poison'], ['ok-2']]);
+  const [a, poison, b] = await Promise.all(ids.map((id) => outbox.get(id)));
+  expect([a?.status, poison?.status, b?.status]).toEqual(['delivered', 'dead', 'delivered']);
+  expect(poison?.lastError).toMatchObject({
+    status: 422,
+    kind: 'invalid',
+    outcome: { issue: [{ diagnostics: 'Observation.code: unknown code (1 entries)' }] },
+  });
+});
+
+test('after the last attempt a failing change is dead, and another patient keeps flowing', async () => {
+  nock(BASE)
+    .post(/.*/)
+    .times(20)
+    .reply((_uri, body) =>
+      valuesIn(body).includes('stuck') ? [503, outcome('backend unavailable')] : [200, created(body)],
+    );
+  const [stuck] = await queue('Patient/a', ['stuck']);
+  const [flowing] = await queue('Patient/b', ['flowing']);
+  startWorker({ maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20 });
+  await until('dead letter', async () => (await outbox.get(stuck!))?.status === 'dead');
+  expect(await outbox.get(stuck!)).toMatchObject({
+    attempts: 3,
+    lastError: { status: 503, outcome: { issue: [{ diagnostics: 'backend unavailable' }] } },
+  });
+  expect((await outbox.get(flowing!))?.status).toBe('delivered');
+});
