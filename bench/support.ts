@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { peerDataDir } from '../test/support/peer-data.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const PEER = join(ROOT, '..', 'shared', 'peer-data');
+export const PEER = peerDataDir();
 
 export async function freePort(): Promise<number> {
   const server = createServer();

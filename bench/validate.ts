@@ -11,9 +11,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { peerDataDir } from '../test/support/peer-data.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const peer = join(root, '..', 'shared', 'peer-data');
+const peer = peerDataDir();
 const CORPORA = ['synthea', 'us-core-bundles'];
 const TARGET = { warmPerSecond: 10_000, coldMs: 1_500 };
 

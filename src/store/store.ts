@@ -323,6 +323,10 @@ export class StoreTx {
   }
 
   async saveEpisode(episode: Episode): Promise<void> {
+    for (const p of episode.patients) {
+      if (!(await this.getPatient(p)))
+        throw new Error(`Episode ${episode.id} names patient ${p}, who is not registered`);
+    }
     await this.sql.run(
       'INSERT INTO episodes (id, body, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
       [episode.id, JSON.stringify(episode), new Date().toISOString()],

@@ -6,9 +6,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createValidator } from '../../src/validation/validator.js';
+import { peerDataDir } from '../support/peer-data.js';
 
 const root = join(import.meta.dirname, '..', '..');
-const peer = join(root, '..', 'shared', 'peer-data');
+const peer = peerDataDir();
 const examples = join(root, 'node_modules', 'hl7.fhir.r4.examples');
 
 const CLINICAL_TYPES = new Set([

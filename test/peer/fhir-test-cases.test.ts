@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createValidator, type Finding, type Layer } from '../../src/validation/validator.js';
+import { peerDataDir } from '../support/peer-data.js';
 
-const dir = join(import.meta.dirname, '..', '..', '..', 'shared', 'peer-data', 'fhir-test-cases');
+const dir = join(peerDataDir(), 'fhir-test-cases');
 interface Case {
   case: string;
   file: string;
