@@ -193,6 +193,17 @@ test('the same notification delivered twice changes nothing', async () => {
   expect(after).toEqual(before);
 });
 
+test('an id-only notification (no body) is read from the EHR', async () => {
+  const res = await fetch(`${endpoint()}/MedicationRequest/${rxId}`, {
+    method: 'PUT',
+    headers: { 'x-kap-subscription-secret': SECRET },
+  });
+  expect(res.status).toBe(200);
+  const current = await ehr.read<MedicationRequest>('MedicationRequest', rxId);
+  const held = await service!.store.getResource('MedicationRequest', rxId);
+  expect(held?.resource.meta?.versionId).toBe(current.meta?.versionId);
+});
+
 test('kap-bridge is down while the prescriber changes the dose; catch-up brings the change after a restart', async () => {
   await service!.close();
   service = undefined;

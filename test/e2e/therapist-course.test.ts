@@ -10,8 +10,14 @@ import type { MedicationRequest, Observation, Patient, Resource } from 'fhir/r4'
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
-import { conformanceResources, ROOT } from '../support/fixtures.js';
-import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import { ROOT } from '../support/fixtures.js';
+import {
+  eventually,
+  sandboxBaseUrl,
+  sandboxGateway,
+  uniqueId,
+  uploadConformance,
+} from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
 const fixture = <T>(path: string): T => JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
@@ -158,14 +164,10 @@ async function recordCourse(patients: string[]): Promise<string> {
   return episode;
 }
 
-const order = (r: Resource) => ['CodeSystem', 'ValueSet', 'StructureDefinition'].indexOf(r.resourceType);
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-course-'));
   // HAPI validates against our profiles only once it holds them.
-  for (const { resource } of conformanceResources().sort((a, b) => order(a.resource) - order(b.resource))) {
-    await ehr.update(resource as Resource & { id: string });
-  }
+  await uploadConformance(ehr);
   for (const id of [therapist, prescriber]) {
     await ehr.update({ resourceType: 'Practitioner', id, name: [{ family: id }] } as Resource & {
       id: string;

@@ -15,7 +15,7 @@ import {
   kapRuleFixtures,
   validFixtures,
 } from '../support/fixtures.js';
-import { sandboxGateway } from '../support/sandbox.js';
+import { sandboxGateway, uploadConformance } from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
 const validator = createValidator();
@@ -37,13 +37,8 @@ async function hapiErrors(resource: Resource): Promise<string[]> {
 }
 
 const conformance = conformanceResources();
-const order = (r: Resource) => ['CodeSystem', 'ValueSet', 'StructureDefinition'].indexOf(r.resourceType);
 
-beforeAll(async () => {
-  for (const { resource } of [...conformance].sort((a, b) => order(a.resource) - order(b.resource))) {
-    await ehr.update(resource as Resource & { id: string });
-  }
-}, 120_000);
+beforeAll(() => uploadConformance(ehr), 120_000);
 
 describe('HAPI accepts every profile, CodeSystem and ValueSet in profiles/', () => {
   test.each(conformance.map((c) => [c.name, c.resource] as const))('%s', async (_name, resource) => {
