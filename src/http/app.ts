@@ -74,6 +74,8 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Answers are computed per request and marked no-store; hashing each body for an ETag buys nothing.
+  app.set('etag', false);
   app.set('query parser', 'simple');
 
   app.use((req, res, next) => {
