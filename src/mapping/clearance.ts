@@ -6,6 +6,7 @@ import type { Observation } from 'fhir/r4';
 import type { ClearanceDecision, ClearanceResult } from '../domain/model.js';
 import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import { readStatus } from './coding.js';
 import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 
 const RESULTS: readonly ClearanceResult[] = ['cleared', 'not-cleared', 'needs-review'];
@@ -27,27 +28,6 @@ const NEAREST_STATUS: Record<string, ClearanceDecision['status']> = {
   corrected: 'amended',
   registered: 'preliminary',
 };
-
-function readStatus(status: string | undefined, issues: Issue[]): ClearanceDecision['status'] | undefined {
-  const known = STATUSES.find((s) => s === status);
-  if (known !== undefined) return known;
-  const nearest = status === undefined ? undefined : NEAREST_STATUS[status];
-  if (nearest !== undefined) {
-    issues.push(
-      issue(
-        'warning',
-        'value',
-        `The clearance status "${status}" was read as "${nearest}".`,
-        'Observation.status',
-      ),
-    );
-    return nearest;
-  }
-  issues.push(
-    issue('error', 'code-invalid', `The clearance status "${status}" cannot be used.`, 'Observation.status'),
-  );
-  return undefined;
-}
 
 export const isClearanceResult = (code: string | undefined): code is ClearanceResult =>
   RESULTS.includes(code as ClearanceResult);
@@ -129,7 +109,11 @@ export function clearanceFromFhir(observation: Observation, ctx: MappingContext)
       issue('error', 'required', 'The clearance has no decision date.', 'Observation.effectivePeriod.start'),
     );
   }
-  const status = readStatus(observation.status, issues);
+  const status = readStatus(
+    observation.status,
+    { known: STATUSES, nearest: NEAREST_STATUS, what: 'clearance status', expression: 'Observation.status' },
+    issues,
+  );
   if (id === undefined || patientId === undefined || !isClearanceResult(result) || !decidedAt || !status) {
     return { value: undefined, issues };
   }

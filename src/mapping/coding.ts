@@ -4,6 +4,7 @@
  */
 import type { CodeableConcept, Coding, Identifier } from 'fhir/r4';
 import { identifierSystem } from '../fhir/codes.js';
+import { type Issue, issue } from '../fhir/outcome.js';
 
 export const coding = (system: string, code: string, display?: string): Coding =>
   display === undefined ? { system, code } : { system, code, display };
@@ -34,3 +35,27 @@ export const businessIdentifier = (resourceType: string, domainId: string): Iden
   system: identifierSystem(resourceType),
   value: domainId,
 });
+
+/**
+ * A status read into the domain's words: a known one as it is, one the domain has no word for as
+ * its nearest with a warning, anything else an error and no value.
+ */
+export function readStatus<T extends string>(
+  status: string | undefined,
+  words: { known: readonly T[]; nearest: Readonly<Record<string, T>>; what: string; expression: string },
+  issues: Issue[],
+): T | undefined {
+  const known = words.known.find((s) => s === status);
+  if (known !== undefined) return known;
+  const nearest = status === undefined ? undefined : words.nearest[status];
+  if (nearest !== undefined) {
+    issues.push(
+      issue('warning', 'value', `The ${words.what} "${status}" was read as "${nearest}".`, words.expression),
+    );
+    return nearest;
+  }
+  issues.push(
+    issue('error', 'code-invalid', `The ${words.what} "${status}" cannot be used.`, words.expression),
+  );
+  return undefined;
+}

@@ -12,7 +12,7 @@ import type { CodeableConcept, Encounter, Group } from 'fhir/r4';
 import type { Session, SessionPhase, SessionStatus } from '../domain/model.js';
 import { CPT, HL7_CODE, identifierSystem, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { businessIdentifier, codesIn, concept } from './coding.js';
+import { businessIdentifier, codesIn, concept, readStatus } from './coding.js';
 import { domainIdOf, type MappingContext, type Read, resourceIdFor } from './context.js';
 import { coupleFromFhir, PHASE_DISPLAY, SESSION_PHASES } from './episode.js';
 
@@ -81,27 +81,6 @@ export function sessionToFhir(session: Session, ctx: MappingContext): Encounter 
   return encounter;
 }
 
-function readStatus(status: string | undefined, issues: Issue[]): SessionStatus | undefined {
-  const known = STATUSES.find((s) => s === status);
-  if (known !== undefined) return known;
-  const nearest = status === undefined ? undefined : NEAREST_STATUS[status];
-  if (nearest !== undefined) {
-    issues.push(
-      issue(
-        'warning',
-        'value',
-        `The session status "${status}" was read as "${nearest}".`,
-        'Encounter.status',
-      ),
-    );
-    return nearest;
-  }
-  issues.push(
-    issue('error', 'code-invalid', `The session status "${status}" cannot be used.`, 'Encounter.status'),
-  );
-  return undefined;
-}
-
 /** The phase among the encounter's types, and whether one of them marks a joint session. */
 function readPhase(encounter: Encounter, issues: Issue[]): { phase?: SessionPhase; joint: boolean } {
   let phase: SessionPhase | undefined;
@@ -138,7 +117,11 @@ export function sessionFromFhir(encounter: Encounter, ctx: MappingContext, coupl
   const issues: Issue[] = [];
   const id = domainIdOf(ctx, encounter, 'Encounter', identifierSystem('Encounter'));
   if (id === undefined) issues.push(issue('error', 'required', 'The encounter has no id.', 'Encounter.id'));
-  const status = readStatus(encounter.status, issues);
+  const status = readStatus(
+    encounter.status,
+    { known: STATUSES, nearest: NEAREST_STATUS, what: 'session status', expression: 'Encounter.status' },
+    issues,
+  );
   const { phase, joint } = readPhase(encounter, issues);
   const episodeId = (encounter.episodeOfCare ?? [])
     .map((e) => ctx.idOf('EpisodeOfCare', e))

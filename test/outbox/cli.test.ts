@@ -3,7 +3,7 @@ import type { Observation } from 'fhir/r4';
 import { run } from '../../src/cli/main.js';
 import { enqueue, Outbox } from '../../src/outbox/outbox.js';
 import { Store } from '../../src/store/store.js';
-import { sqliteDatabase, type TestDatabase } from './databases.js';
+import { sqliteDatabase, type TestDatabase } from '../support/databases.js';
 
 const obs = (value: string): Observation => ({
   resourceType: 'Observation',

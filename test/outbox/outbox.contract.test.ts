@@ -5,7 +5,7 @@
 import type { Observation } from 'fhir/r4';
 import { enqueue, Outbox, OutboxChangeError } from '../../src/outbox/outbox.js';
 import { Store } from '../../src/store/store.js';
-import { ENGINES, type TestDatabase } from './databases.js';
+import { ENGINES, type TestDatabase } from '../support/databases.js';
 
 const SYSTEM = 'https://fhir.kap-bridge.org/identifier/observation';
 const obs = (value: string): Observation => ({

@@ -9,7 +9,7 @@ import { EhrGateway } from '../../src/ehr/gateway.js';
 import { enqueue, Outbox } from '../../src/outbox/outbox.js';
 import { OutboxWorker, type WorkerOptions } from '../../src/outbox/worker.js';
 import { Store } from '../../src/store/store.js';
-import { sqliteDatabase, type TestDatabase } from './databases.js';
+import { sqliteDatabase, type TestDatabase } from '../support/databases.js';
 
 const BASE = 'http://ehr.outbox.test/fhir';
 const SYSTEM = 'https://fhir.kap-bridge.org/identifier/observation';

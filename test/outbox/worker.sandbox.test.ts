@@ -8,8 +8,8 @@ import { EhrGateway } from '../../src/ehr/gateway.js';
 import { enqueue, Outbox } from '../../src/outbox/outbox.js';
 import { OutboxWorker } from '../../src/outbox/worker.js';
 import { Store } from '../../src/store/store.js';
+import { postgresDatabase, sqliteDatabase, type TestDatabase } from '../support/databases.js';
 import { sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
-import { postgresDatabase, sqliteDatabase, type TestDatabase } from './databases.js';
 
 const ehr = sandboxGateway();
 

@@ -2,59 +2,9 @@
  * One contract, two engines: the same tests run on SQLite (a real file) and on PostgreSQL (the
  * server at KAP_TEST_DATABASE_URL, by default postgres@127.0.0.1:5432), each in a fresh database.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { MedicationRequest } from 'fhir/r4';
-import pg from 'pg';
-import { IdentifierTakenError, Store, type StoreOptions } from '../../src/store/store.js';
-
-const ADMIN_URL = process.env.KAP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-interface Engine {
-  name: string;
-  /** Options for a brand-new, empty database, and how to remove it. */
-  create(): Promise<{ options: StoreOptions; drop(): Promise<void> }>;
-}
-
-const sqlite: Engine = {
-  name: 'sqlite',
-  create: async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kap-store-'));
-    return {
-      options: { sqliteFile: join(dir, 'data', 'kap-bridge.db') },
-      drop: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-};
-
-const postgres: Engine = {
-  name: 'postgres',
-  create: async () => {
-    const name = `kap_test_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    try {
-      await admin.connect();
-    } catch (e) {
-      throw new Error(
-        `PostgreSQL is not reachable at ${ADMIN_URL} (${(e as Error).message}). Start it, or set KAP_TEST_DATABASE_URL.`,
-      );
-    }
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${name}`;
-    return {
-      options: { databaseUrl: url.toString() },
-      drop: async () => {
-        const c = new pg.Client({ connectionString: ADMIN_URL });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      },
-    };
-  },
-};
+import { IdentifierTakenError, Store } from '../../src/store/store.js';
+import { ENGINES, type TestDatabase } from '../support/databases.js';
 
 const rx = (id: string, versionId: string, status: MedicationRequest['status']): MedicationRequest => ({
   resourceType: 'MedicationRequest',
@@ -66,9 +16,9 @@ const rx = (id: string, versionId: string, status: MedicationRequest['status']):
   subject: { reference: 'Patient/ehr-1' },
 });
 
-describe.each([sqlite, postgres])('store contract on $name', (engine) => {
+describe.each(ENGINES)('store contract on $name', (engine) => {
   let store: Store;
-  let db: Awaited<ReturnType<Engine['create']>>;
+  let db: TestDatabase;
 
   beforeEach(async () => {
     db = await engine.create();

@@ -1,5 +1,5 @@
 /**
- * Fresh databases for the outbox suites: a SQLite file in a temporary folder, or a new database on
+ * Fresh databases for the suites that need one: a SQLite file in a temporary folder, or a new database on
  * the PostgreSQL server at KAP_TEST_DATABASE_URL (postgres@127.0.0.1:5432 by default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +16,7 @@ export interface TestDatabase {
 }
 
 export async function sqliteDatabase(): Promise<TestDatabase> {
-  const dir = mkdtempSync(join(tmpdir(), 'kap-outbox-'));
+  const dir = mkdtempSync(join(tmpdir(), 'kap-db-'));
   return {
     options: { sqliteFile: join(dir, 'kap-bridge.db') },
     drop: async () => rmSync(dir, { recursive: true, force: true }),
@@ -24,7 +24,7 @@ export async function sqliteDatabase(): Promise<TestDatabase> {
 }
 
 export async function postgresDatabase(): Promise<TestDatabase> {
-  const name = `kap_outbox_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  const name = `kap_test_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   try {
     await admin.connect();
