@@ -285,6 +285,24 @@ export const openApiDocument = {
         },
       },
     },
+    '/patients/{id}/reconcile': {
+      get: {
+        operationId: 'getReconciliation',
+        summary:
+          'The drift between the local aligned record and the EHR for the patient (report only; `kap-bridge reconcile --fix` heals)',
+        parameters: [idParameter],
+        responses: {
+          '200': {
+            description: 'Every resource either side holds that the other lacks or holds otherwise',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Reconciliation' } } },
+          },
+          '400': outcome,
+          '404': outcome,
+          '502': outcome,
+          '503': outcome,
+        },
+      },
+    },
   },
   components: {
     schemas: {
@@ -523,6 +541,39 @@ export const openApiDocument = {
           reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
           status: { type: 'object' },
           ehrLastHeardAt: { type: 'string' },
+        },
+      },
+      Drift: {
+        type: 'object',
+        required: ['kind', 'resourceType', 'remedy', 'detail'],
+        properties: {
+          kind: {
+            type: 'string',
+            enum: ['missing-here', 'missing-there', 'different-content', 'conflicting-versions'],
+          },
+          resourceType: { type: 'string' },
+          here: { type: 'string', description: "kap-bridge's copy, Type/id/_history/version" },
+          there: { type: 'string', description: "The EHR's copy, Type/id/_history/version" },
+          remedy: {
+            type: 'string',
+            enum: ['pull', 'resend', 'person'],
+            description: "What heals it: take the EHR's in, send ours again, or a person decides",
+          },
+          detail: { type: 'string' },
+        },
+      },
+      Reconciliation: {
+        type: 'object',
+        required: ['patient', 'checkedAt', 'here', 'there', 'matched', 'drift'],
+        properties: {
+          patient: { type: 'string' },
+          ehrPatient: { type: 'string' },
+          checkedAt: instant,
+          here: { type: 'integer', description: 'Resources in the local record' },
+          there: { type: 'integer', description: 'Resources the EHR holds for the patient' },
+          matched: { type: 'integer' },
+          drift: { type: 'array', items: { $ref: '#/components/schemas/Drift' } },
+          skipped: { type: 'string', description: 'Why the patient was not compared' },
         },
       },
       OperationOutcome: { type: 'object', required: ['resourceType', 'issue'] },

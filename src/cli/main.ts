@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   subscribe: async () => (await import('./service-commands.js')).subscribe,
   validate: async () => (await import('./validate.js')).validate,
   outbox: async () => (await import('./outbox.js')).outbox,
+  reconcile: async () => (await import('./reconcile.js')).reconcile,
 };
 
 async function help(): Promise<string> {

@@ -21,6 +21,7 @@ import { EhrError } from '../ehr/gateway.js';
 import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
 import { type FhirEndpointDeps, handleFhir } from '../fhir-endpoint/handler.js';
 import type { Logger } from '../log.js';
+import { reconciliation } from '../reconcile.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps {
   log: Logger;
@@ -211,6 +212,13 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/patients/:id/medication-status', async (req, res, next) => {
     try {
       res.json(await medicationStatus(idParam(req), dateParam(req), deps));
+    } catch (e) {
+      next(e);
+    }
+  });
+  api.get('/patients/:id/reconcile', async (req, res, next) => {
+    try {
+      res.json(await reconciliation(idParam(req), deps));
     } catch (e) {
       next(e);
     }

@@ -119,6 +119,21 @@ export async function enqueue(tx: StoreTx, change: OutboxChange): Promise<string
   return id;
 }
 
+/**
+ * Makes the next delivery of a resource a conditional create again: the EHR deleted the copy the
+ * outbox delivered, and an update of a deleted resource is refused.
+ */
+export async function forgetEhrCopy(
+  tx: StoreTx,
+  resourceType: string,
+  identifier: { system: string; value: string },
+): Promise<void> {
+  await tx.sql.run(
+    "UPDATE outbox SET ehr_ref = NULL WHERE resource_type = ? AND identifier_system = ? AND identifier_value = ? AND status = 'delivered'",
+    [resourceType, identifier.system, identifier.value],
+  );
+}
+
 interface MessageRow {
   id: string;
   patient_ref: string;

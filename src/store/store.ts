@@ -154,6 +154,10 @@ export class Store {
   getEpisode(id: string): Promise<Episode | undefined> {
     return this.direct.getEpisode(id);
   }
+  /** Every registered patient's id, in order. */
+  async patientIds(): Promise<string[]> {
+    return (await this.db.all<{ id: string }>('SELECT id FROM patients ORDER BY id')).map((r) => r.id);
+  }
   episodesOf(patientId: string): Promise<Episode[]> {
     return this.direct.episodesOf(patientId);
   }

@@ -1,0 +1,477 @@
+/**
+ * Reconciliation: the local aligned record of a patient against what the EHR holds, resource by
+ * resource. `compareRecords` is the rule book, a pure function of the two sides; the rest gathers
+ * the two sides (one search per type, by patient) and heals what the rules allow: the EHR's own
+ * resources are pulled through intake, ours are sent again through the outbox, and what both
+ * sides changed is left for a person.
+ */
+import type { Resource } from 'fhir/r4';
+import type { PatientLink } from './domain/model.js';
+import { EhrError, type EhrGateway } from './ehr/gateway.js';
+import { identifierSystem } from './fhir/codes.js';
+import { issue, OperationOutcomeError } from './fhir/outcome.js';
+import { checkInbound, KEPT_TYPES, keep, keeps, type ResourceValidator } from './intake.js';
+import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
+import { type Store, versionRank } from './store/store.js';
+
+/** What kap-bridge writes to the EHR (src/api): matched by business identifier. */
+export const WRITTEN_TYPES = [
+  'EpisodeOfCare',
+  'CarePlan',
+  'Goal',
+  'Group',
+  'Encounter',
+  'Consent',
+  'MedicationAdministration',
+  'Observation',
+  'ServiceRequest',
+  'Task',
+  'MedicationRequest',
+  'MedicationDispense',
+] as const;
+
+/** Practitioner and Medication are not any one patient's: they have no patient search. */
+export const RECONCILED_TYPES: readonly string[] = [
+  ...new Set<string>(
+    [...KEPT_TYPES, ...WRITTEN_TYPES].filter((t) => t !== 'Practitioner' && t !== 'Medication'),
+  ),
+];
+
+export type DriftKind = 'missing-here' | 'missing-there' | 'different-content' | 'conflicting-versions';
+/** What heals it: take the EHR's version in, send ours again, or a person decides. */
+export type Remedy = 'pull' | 'resend' | 'person';
+
+export interface Drift {
+  kind: DriftKind;
+  resourceType: string;
+  /** kap-bridge's copy, `Type/id/_history/version`. */
+  here?: string;
+  /** The EHR's copy, `Type/id/_history/version`. */
+  there?: string;
+  remedy: Remedy;
+  detail: string;
+}
+
+/** One resource of the local record, with what the outbox knows of it when it is ours. */
+export interface LocalResource {
+  resource: Resource;
+  ours: boolean;
+  /** Ours only: a change is queued and not delivered yet (pending or being delivered). */
+  pending?: boolean;
+  /** Ours only: where the EHR kept the last delivered change, `Type/id/_history/version`. */
+  delivered?: string;
+}
+
+export interface Comparison {
+  here: number;
+  there: number;
+  matched: number;
+  drift: Drift[];
+}
+
+const at = (r: Resource): string =>
+  r.meta?.versionId ? `${r.resourceType}/${r.id}/_history/${r.meta.versionId}` : `${r.resourceType}/${r.id}`;
+const key = (r: Resource): string => `${r.resourceType}/${r.id}`;
+const versionOf = (ref: string | undefined): number | undefined => {
+  const v = ref?.split('/_history/')[1];
+  return v === undefined ? undefined : Number(v);
+};
+
+/** Our business identifier's value on a resource (the local id of what kap-bridge wrote). */
+export function ourIdentifier(resource: Resource): string | undefined {
+  const system = identifierSystem(resource.resourceType);
+  const ids = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
+  return Array.isArray(ids) ? ids.find((i) => i?.system === system)?.value : undefined;
+}
+
+/**
+ * A resource's content for comparison: without id, meta and text, keys sorted, and references to
+ * the EHR's ids of our resources read as our ids (`aliases`: EHR `Type/id` -> local `Type/id`).
+ */
+export function contentOf(resource: Resource, aliases: ReadonlyMap<string, string> = new Map()): string {
+  const { id: _id, meta: _meta, text: _text, ...rest } = resource as Resource & { text?: unknown };
+  const canonical = (v: unknown, name?: string): unknown => {
+    if (name === 'reference' && typeof v === 'string') return aliases.get(v) ?? v;
+    if (Array.isArray(v)) return v.map((x) => canonical(x));
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(
+        Object.entries(v)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([k, x]) => [k, canonical(x, k)]),
+      );
+    }
+    return v;
+  };
+  return JSON.stringify(canonical(rest));
+}
+
+/**
+ * The drift between the local record and the EHR's resources for one patient. Ours are matched to
+ * the EHR's copies by business identifier (or the outbox's record of where it delivered them);
+ * the EHR's own by type and id. EHR resources kap-bridge does not keep are not KAP's and are left
+ * out. `aliases` adds EHR -> local references for resources outside both sets.
+ */
+export function compareRecords(
+  local: readonly LocalResource[],
+  ehr: readonly Resource[],
+  aliases: ReadonlyMap<string, string> = new Map(),
+): Comparison {
+  const ours = new Map<string, LocalResource>();
+  const theirs = new Map<string, LocalResource>();
+  const byDelivery = new Map<string, LocalResource>();
+  for (const l of local) {
+    (l.ours ? ours : theirs).set(key(l.resource), l);
+    if (l.ours && l.delivered) byDelivery.set(l.delivered.split('/_history/')[0]!, l);
+  }
+  const pairs: [LocalResource, Resource][] = [];
+  const unmatchedThere: Resource[] = [];
+  const seen = new Set<LocalResource>();
+  for (const r of ehr) {
+    const value = ourIdentifier(r);
+    const mine = (value && ours.get(`${r.resourceType}/${value}`)) || byDelivery.get(key(r));
+    const match = mine ?? theirs.get(key(r));
+    if (match && !seen.has(match)) {
+      seen.add(match);
+      pairs.push([match, r]);
+    } else {
+      unmatchedThere.push(r);
+    }
+  }
+  const names = new Map(aliases);
+  for (const [l, r] of pairs) if (l.ours) names.set(key(r), key(l.resource));
+
+  const drift: Drift[] = [];
+  for (const r of unmatchedThere) {
+    if (ourIdentifier(r) !== undefined) {
+      drift.push({
+        kind: 'missing-here',
+        resourceType: r.resourceType,
+        there: at(r),
+        remedy: 'person',
+        detail: `The EHR holds a ${r.resourceType} with kap-bridge's identifier ${ourIdentifier(r)} that this store does not know: written by another kap-bridge store, or lost here.`,
+      });
+    } else if (keeps(r)) {
+      drift.push({
+        kind: 'missing-here',
+        resourceType: r.resourceType,
+        there: at(r),
+        remedy: 'pull',
+        detail: `The EHR holds ${key(r)}; the local record does not.`,
+      });
+    }
+  }
+  for (const l of local) {
+    if (seen.has(l)) continue;
+    const r = l.resource;
+    if (l.ours && l.pending) continue; // on its way
+    drift.push(
+      l.ours
+        ? {
+            kind: 'missing-there',
+            resourceType: r.resourceType,
+            here: at(r),
+            ...(l.delivered ? { there: l.delivered } : {}),
+            remedy: 'resend',
+            detail: l.delivered
+              ? `Delivered as ${l.delivered}, but the EHR no longer holds it.`
+              : 'Recorded here, never delivered and not queued.',
+          }
+        : {
+            kind: 'missing-there',
+            resourceType: r.resourceType,
+            here: at(r),
+            remedy: 'person',
+            detail: `The EHR sent ${key(r)} and no longer holds it; kap-bridge does not delete what the EHR sent.`,
+          },
+    );
+  }
+  for (const [l, r] of pairs) {
+    if (contentOf(l.resource, names) === contentOf(r, names)) continue;
+    const here = at(l.resource);
+    const there = at(r);
+    if (!l.ours) {
+      const newer = versionRank(r) > versionRank(l.resource);
+      drift.push({
+        kind: 'different-content',
+        resourceType: r.resourceType,
+        here,
+        there,
+        remedy: newer ? 'pull' : 'person',
+        detail: newer
+          ? `The EHR's version is newer than the one held here.`
+          : `Same or older version in the EHR with other content: the EHR's history was rewritten.`,
+      });
+      continue;
+    }
+    const deliveredVersion = versionOf(l.delivered);
+    const moved = deliveredVersion === undefined || Number(r.meta?.versionId) > deliveredVersion;
+    if (l.pending && !moved) continue; // our change is on its way to the version we last saw
+    drift.push(
+      l.pending
+        ? {
+            kind: 'conflicting-versions',
+            resourceType: r.resourceType,
+            here,
+            there,
+            remedy: 'person',
+            detail: `An update of ours is queued on ${l.delivered ?? 'no delivered version'}, and the EHR moved on to ${there}: decide which content stands.`,
+          }
+        : {
+            kind: 'different-content',
+            resourceType: r.resourceType,
+            here,
+            there,
+            remedy: 'resend',
+            detail: moved
+              ? `The EHR changed our ${r.resourceType} after ${l.delivered}; kap-bridge's record is the therapist's and is sent again.`
+              : `The EHR's copy differs from what was delivered.`,
+          },
+    );
+  }
+  return { here: local.length, there: ehr.length, matched: pairs.length, drift };
+}
+
+// ---- I/O: gathering both sides, and healing ----
+
+export interface ReconcileDeps {
+  store: Store;
+  ehr: EhrGateway;
+  outbox: Outbox;
+  now?: () => Date;
+  pageSize?: number;
+}
+
+export interface PatientReport extends Comparison {
+  patient: string;
+  ehrPatient?: string;
+  checkedAt: string;
+  /** Set when the patient cannot be reconciled (not linked to an EHR Patient yet). */
+  skipped?: string;
+}
+
+/** What `--fix` did about one drift. */
+export interface Repair {
+  drift: Drift;
+  outcome: 'pulled' | 'queued' | 'left for a person' | 'failed';
+  detail?: string;
+}
+
+interface Gathered {
+  link: PatientLink & { ehrPatient: string };
+  local: LocalResource[];
+  ehr: Resource[];
+  aliases: Map<string, string>;
+  /** The last queued message per `Type|identifier value` of our resources: what is sent again. */
+  latest: Map<string, OutboxMessage>;
+}
+
+const searchParam = (type: string, patientRef: string): Record<string, string> =>
+  type === 'Patient'
+    ? { _id: patientRef.slice('Patient/'.length) }
+    : type === 'Group'
+      ? { member: patientRef }
+      : { patient: patientRef };
+
+async function readIfThere(ehr: EhrGateway, ref: string): Promise<Resource | undefined> {
+  const [type, id] = ref.split('/');
+  try {
+    return await ehr.read<Resource>(type as never, id!);
+  } catch (e) {
+    if (e instanceof EhrError && (e.kind === 'gone' || e.kind === 'not-found')) return undefined;
+    throw e;
+  }
+}
+
+/** The outbox queues a patient's changes travel in: their own, and a couples course's (its first partner's). */
+async function queuesOf(deps: ReconcileDeps, link: PatientLink & { ehrPatient: string }): Promise<string[]> {
+  const queues = new Set([link.ehrPatient]);
+  for (const episode of await deps.store.episodesOf(link.id)) {
+    const first = episode.patients[0] ? await deps.store.getPatient(episode.patients[0]) : undefined;
+    if (first?.ehrPatient) queues.add(first.ehrPatient);
+  }
+  return [...queues];
+}
+
+async function gather(link: PatientLink & { ehrPatient: string }, deps: ReconcileDeps): Promise<Gathered> {
+  const patientRef = link.ehrPatient;
+  const latest = new Map<string, OutboxMessage>();
+  const ownQueue = new Set<string>();
+  for (const queue of await queuesOf(deps, link)) {
+    for (const m of await deps.outbox.list({ patientRef: queue, limit: 1_000_000 })) {
+      const k = `${m.resourceType}|${m.identifier.value}`;
+      const held = latest.get(k);
+      if (!held || m.seq > held.seq) latest.set(k, m);
+      if (queue === patientRef) ownQueue.add(k);
+    }
+  }
+  const stored = await deps.store.resourcesFor(patientRef);
+  // Ours without a patient of their own (a couple's Group and joint session) travel in this queue.
+  for (const k of ownQueue) {
+    const [type, id] = k.split('|');
+    if (stored.some((s) => s.resource.resourceType === type && s.resource.id === id)) continue;
+    const held = await deps.store.getResource(type!, id!);
+    if (held?.ours && !held.patientRef) stored.push(held);
+  }
+  const local: LocalResource[] = [];
+  for (const s of stored) {
+    if (!RECONCILED_TYPES.includes(s.resource.resourceType)) continue;
+    if (!s.ours) {
+      local.push({ resource: s.resource, ours: false });
+      continue;
+    }
+    const identifier = { system: identifierSystem(s.resource.resourceType), value: s.resource.id! };
+    const m = latest.get(`${s.resource.resourceType}|${identifier.value}`);
+    const delivered = await deps.outbox.ehrRefOf(s.resource.resourceType, identifier);
+    local.push({
+      resource: s.resource,
+      ours: true,
+      pending: m?.status === 'pending' || m?.status === 'delivering',
+      ...(delivered ? { delivered } : {}),
+    });
+  }
+
+  const ehr = new Map<string, Resource>();
+  for (const type of RECONCILED_TYPES) {
+    for await (const r of deps.ehr.search<Resource>(type, {
+      ...searchParam(type, patientRef),
+      _count: deps.pageSize ?? 200,
+    })) {
+      ehr.set(key(r), r);
+    }
+  }
+  // Ours the patient search cannot find (a joint session's subject is the couple's Group): by where they were delivered.
+  const found = new Set([...ehr.values()].map((r) => `${r.resourceType}/${ourIdentifier(r)}`));
+  for (const l of local) {
+    if (!l.ours || !l.delivered || found.has(key(l.resource))) continue;
+    const ref = l.delivered.split('/_history/')[0]!;
+    if (ehr.has(ref)) continue;
+    const r = await readIfThere(deps.ehr, ref);
+    if (r) ehr.set(key(r), r);
+  }
+  // References from the EHR's copies to ours outside this patient's set (a partner's joint session).
+  const aliases = new Map<string, string>();
+  const written = new Set<string>(WRITTEN_TYPES);
+  for (const r of ehr.values()) {
+    for (const [, type, id] of JSON.stringify(r).matchAll(
+      /"reference":"([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})"/g,
+    )) {
+      const ref = `${type}/${id}`;
+      if (!written.has(type!) || ehr.has(ref) || aliases.has(ref)) continue;
+      const target = await readIfThere(deps.ehr, ref);
+      const value = target && ourIdentifier(target);
+      aliases.set(ref, value ? `${type}/${value}` : ref);
+    }
+  }
+  return { link, local, ehr: [...ehr.values()], aliases, latest };
+}
+
+/** A patient id that is not registered. */
+export class UnknownPatientError extends Error {
+  override name = 'UnknownPatientError';
+}
+
+/** The drift report of one patient, and what healing needs. */
+export async function reconcilePatient(
+  patientId: string,
+  deps: ReconcileDeps,
+): Promise<{ report: PatientReport; gathered?: Gathered }> {
+  const link = await deps.store.getPatient(patientId);
+  if (!link) throw new UnknownPatientError(`No patient ${patientId} is registered.`);
+  const checkedAt = (deps.now?.() ?? new Date()).toISOString();
+  if (!link.ehrPatient) {
+    return {
+      report: {
+        patient: link.id,
+        checkedAt,
+        here: 0,
+        there: 0,
+        matched: 0,
+        drift: [],
+        skipped: 'not linked to an EHR Patient yet',
+      },
+    };
+  }
+  const gathered = await gather(link as PatientLink & { ehrPatient: string }, deps);
+  const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases);
+  return {
+    report: { patient: link.id, ehrPatient: link.ehrPatient, checkedAt, ...comparison },
+    gathered,
+  };
+}
+
+/** Heals what the rules allow; conflicts and what cannot be healed are left for a person. */
+export async function heal(
+  report: PatientReport,
+  gathered: Gathered,
+  deps: ReconcileDeps & { validator: ResourceValidator },
+): Promise<Repair[]> {
+  const repairs: Repair[] = [];
+  for (const drift of report.drift) {
+    if (drift.remedy === 'person') {
+      repairs.push({ drift, outcome: 'left for a person' });
+      continue;
+    }
+    try {
+      if (drift.remedy === 'pull') {
+        const ref = drift.there!.split('/_history/')[0];
+        const theirs = gathered.ehr.find((r) => key(r) === ref)!;
+        const checked = checkInbound(theirs, deps.validator);
+        const receivedAt = (deps.now?.() ?? new Date()).toISOString();
+        const outcome = await deps.store.transaction((tx) => keep(checked, tx, receivedAt));
+        repairs.push({ drift, outcome: 'pulled', detail: outcome });
+        continue;
+      }
+      const ref = drift.here!.split('/_history/')[0]!;
+      const [type, id] = ref.split('/');
+      const message = gathered.latest.get(`${type}|${id}`);
+      if (!message) {
+        repairs.push({ drift, outcome: 'failed', detail: 'No queued change to send again.' });
+        continue;
+      }
+      await deps.store.transaction(async (tx) => {
+        if (drift.kind === 'missing-there' && drift.there)
+          await forgetEhrCopy(tx, message.resourceType, message.identifier);
+        await enqueue(tx, {
+          patientRef: message.patientRef,
+          resource: message.resource,
+          identifier: message.identifier,
+        });
+      });
+      repairs.push({ drift, outcome: 'queued', detail: `in the outbox of ${message.patientRef}` });
+    } catch (e) {
+      if (!(e instanceof OperationOutcomeError)) throw e;
+      const why = e.outcome.issue.map((i) => i.diagnostics).join('; ');
+      repairs.push({ drift, outcome: 'failed', detail: `refused by intake: ${why}` });
+    }
+  }
+  return repairs;
+}
+
+/** The therapist API's report for one patient (GET, so report only); transport-free, src/http translates. */
+export async function reconciliation(
+  patientId: string,
+  deps: { store: Store; ehr?: EhrGateway; now?: () => Date },
+): Promise<PatientReport> {
+  if (!deps.ehr) {
+    throw new OperationOutcomeError(503, [
+      issue(
+        'error',
+        'not-supported',
+        'No EHR is configured (KAP_EHR_BASE_URL): there is nothing to reconcile with.',
+      ),
+    ]);
+  }
+  try {
+    const { report } = await reconcilePatient(patientId, {
+      store: deps.store,
+      ehr: deps.ehr,
+      outbox: new Outbox(deps.store),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    return report;
+  } catch (e) {
+    if (e instanceof UnknownPatientError)
+      throw new OperationOutcomeError(404, [issue('error', 'not-found', e.message)]);
+    throw e;
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * End to end against the HAPI sandbox: a course recorded through the therapist API and delivered by
+ * the outbox reconciles without drift; a change made in the EHR, a copy of ours deleted there and an
+ * EHR resource the store missed are each reported, `reconcile --fix` heals them, and a second run
+ * finds nothing.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Condition, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
+import { run } from '../../src/cli/main.js';
+import { loadConfig } from '../../src/config.js';
+import { identifierSystem } from '../../src/fhir/codes.js';
+import { createLogger } from '../../src/log.js';
+import { type Service, startService } from '../../src/service.js';
+import { ROOT } from '../support/fixtures.js';
+import {
+  eventually,
+  sandboxBaseUrl,
+  sandboxGateway,
+  uniqueId,
+  uploadConformance,
+} from '../support/sandbox.js';
+
+const ehr = sandboxGateway();
+const fixture = <T>(path: string): T => JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
+type Json = any;
+
+let dir: string;
+let service: Service;
+const saved = { ...process.env };
+
+async function post(path: string, body: unknown = {}): Promise<Json> {
+  const res = await fetch(`${service.url}/api/v1${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { stdout: (t) => out.push(t), stderr: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const prescriber = uniqueId('e2e-rc-prescriber');
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kap-e2e-reconcile-'));
+  await uploadConformance(ehr);
+  await ehr.update({
+    resourceType: 'Practitioner',
+    id: prescriber,
+    name: [{ family: prescriber }],
+  } as Resource & {
+    id: string;
+  });
+  const env = {
+    PORT: '0',
+    KAP_SUBSCRIBE_ON_START: 'false',
+    KAP_SQLITE_FILE: join(dir, 'kap.db'),
+    KAP_EHR_BASE_URL: sandboxBaseUrl(),
+    KAP_SYNC_INTERVAL_SECONDS: '0',
+    KAP_SYNC_OVERLAP_SECONDS: '5',
+    KAP_OUTBOX_POLL_MS: '200',
+    LOG_LEVEL: 'silent',
+  };
+  // The CLI runs in-process on the service's store and EHR.
+  Object.assign(process.env, env);
+  service = await startService(loadConfig(env), createLogger('silent'));
+  await service.syncNow();
+}, 120_000);
+
+afterAll(async () => {
+  await service?.close();
+  process.env = saved;
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+async function delivered(): Promise<void> {
+  await eventually(
+    'the outbox to deliver',
+    async () => {
+      const dead = await service.outbox.list({ status: 'dead' });
+      if (dead.length) throw new Error(`Not delivered: ${JSON.stringify(dead[0])}`);
+      const open = [
+        ...(await service.outbox.list({ status: 'pending' })),
+        ...(await service.outbox.list({ status: 'delivering' })),
+      ];
+      return open.length === 0 ? true : undefined;
+    },
+    120_000,
+  );
+}
+
+/** An EHR Patient with the prescriber's clearance and prescription, linked to a therapist's patient. */
+async function clearedPatient(): Promise<string> {
+  const id = uniqueId('e2e-rc');
+  await ehr.update<Patient & { id: string }>({
+    resourceType: 'Patient',
+    id,
+    identifier: [{ system: 'urn:e2e:mrn', value: id }],
+  });
+  const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
+  await ehr.create({
+    ...clearance,
+    id: undefined,
+    identifier: [{ system: 'urn:ehr:clearance', value: uniqueId('clr') }],
+    subject: { reference: `Patient/${id}` },
+    performer: [{ reference: `Practitioner/${prescriber}` }],
+  } as Observation);
+  const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
+  await ehr.create({
+    ...rx,
+    id: undefined,
+    identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
+    subject: { reference: `Patient/${id}` },
+    requester: { reference: `Practitioner/${prescriber}` },
+  } as MedicationRequest);
+  await service.syncNow();
+  await post('/patients', {
+    id,
+    identifiers: [{ system: 'urn:e2e:mrn', value: id }],
+    ehrPatient: `Patient/${id}`,
+  });
+  return id;
+}
+
+/** Where the EHR keeps one of our recorded resources, `Type/id`. */
+async function ehrCopy(type: string, localId: string): Promise<string> {
+  const ref = await service.outbox.ehrRefOf(type, { system: identifierSystem(type), value: localId });
+  return ref!.split('/_history/')[0]!;
+}
+
+test('reconcile reports a clean course, names each drift, and --fix heals it', async () => {
+  const patient = await clearedPatient();
+  const episode = uniqueId('e2e-rc-ep');
+  await post('/episodes', { id: episode, type: 'individual', patients: [patient], start: '2026-03-01' });
+  await post(`/episodes/${episode}/consents`, {
+    patient,
+    signedAt: '2026-03-01T09:00:00Z',
+    document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
+  });
+  const s = await post(`/episodes/${episode}/sessions`, {
+    phase: 'preparation',
+    start: '2026-03-02T10:00:00Z',
+  });
+  await post(`/sessions/${s.id}/start`, { time: '2026-03-02T10:00:00Z' });
+  const heartRate = await post(`/patients/${patient}/observations`, {
+    value: { kind: 'heart-rate', perMinute: 70 },
+    effective: '2026-03-02T10:05:00Z',
+    session: s.id,
+  });
+  const spo2 = await post(`/patients/${patient}/observations`, {
+    value: { kind: 'spo2', percent: 98 },
+    effective: '2026-03-02T10:05:00Z',
+    session: s.id,
+  });
+  await post(`/sessions/${s.id}/complete`, { time: '2026-03-02T11:00:00Z' });
+  await delivered();
+
+  const clean = await cli('reconcile', '--patient', patient);
+  expect({ code: clean.code, out: clean.out }).toEqual({
+    code: 0,
+    out: expect.stringContaining(' 0 drift.'),
+  });
+  const api = (await (await fetch(`${service.url}/api/v1/patients/${patient}/reconcile`)).json()) as Json;
+  expect(api).toMatchObject({ patient, ehrPatient: `Patient/${patient}`, drift: [] });
+  expect(api.matched).toBeGreaterThanOrEqual(8);
+
+  // The EHR changes our heart rate, loses our SpO2, and holds a diagnosis the store never took in.
+  const hrRef = await ehrCopy('Observation', heartRate.id);
+  const [, hrId] = hrRef.split('/');
+  const held = await ehr.read<Observation>('Observation', hrId!);
+  await ehr.update({ ...held, valueQuantity: { ...held.valueQuantity, value: 71 } } as Observation & {
+    id: string;
+  });
+  const spo2Ref = await ehrCopy('Observation', spo2.id);
+  const deleted = await fetch(`${sandboxBaseUrl()}/${spo2Ref}`, { method: 'DELETE' });
+  expect(deleted.status).toBeLessThan(300);
+  const condition = await ehr.create<Condition>({
+    resourceType: 'Condition',
+    clinicalStatus: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
+    },
+    verificationStatus: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }],
+    },
+    code: { text: 'Major depressive disorder, recurrent' },
+    subject: { reference: `Patient/${patient}` },
+  });
+
+  const drifted = await cli('reconcile', '--patient', patient);
+  expect(drifted.code).toBe(1);
+  expect(drifted.out).toMatch(
+    new RegExp(`different-content\\s+Observation\\s+here Observation/${heartRate.id}/`),
+  );
+  expect(drifted.out).toMatch(new RegExp(`missing-there\\s+Observation\\s+here Observation/${spo2.id}/`));
+  expect(drifted.out).toMatch(
+    new RegExp(`missing-here\\s+Condition\\s+here -\\s+there Condition/${condition.id}/`),
+  );
+  const report = (await (await fetch(`${service.url}/api/v1/patients/${patient}/reconcile`)).json()) as Json;
+  expect(report.drift.map((d: Json) => d.kind).sort()).toEqual([
+    'different-content',
+    'missing-here',
+    'missing-there',
+  ]);
+
+  const fixed = await cli('reconcile', '--patient', patient, '--fix');
+  expect({ code: fixed.code, out: fixed.out }).toEqual({ code: 0, out: expect.stringContaining('3 healed') });
+  await delivered();
+
+  const again = await cli('reconcile', '--patient', patient);
+  expect({ code: again.code, out: again.out }).toEqual({
+    code: 0,
+    out: expect.stringContaining(' 0 drift.'),
+  });
+  const restored = await ehr.read<Observation>(
+    'Observation',
+    (await ehrCopy('Observation', heartRate.id)).split('/')[1]!,
+  );
+  expect(restored.valueQuantity?.value).toBe(70);
+}, 300_000);
