@@ -28,6 +28,8 @@ export interface Config {
   outboxBackoffBaseMs: number;
   outboxBackoffMaxMs: number;
   outboxBatchSize: number;
+  /** How long a patient's queue stays one instance's; unset: 3 × ehrTimeoutMs, at least a minute. */
+  outboxLeaseMs?: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -226,6 +228,13 @@ export const VARIABLES: readonly Variable[] = [
     parse: integer(1, 500),
   }),
   v({
+    name: 'KAP_OUTBOX_LEASE_MS',
+    key: 'outboxLeaseMs',
+    description:
+      "How long a patient's queue stays with the instance delivering it: after a crash, how long before another instance takes it over; longer than KAP_EHR_TIMEOUT_MS",
+    parse: integer(1000, 3_600_000),
+  }),
+  v({
     name: 'LOG_LEVEL',
     key: 'logLevel',
     description: 'pino log level',
@@ -267,6 +276,12 @@ export function loadConfig(
   if (purpose === 'serve' && config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
     problems.push(
       'KAP_SUBSCRIPTION_SECRET must be set when KAP_SUBSCRIBE_ON_START is true and KAP_EHR_BASE_URL is set (or set KAP_SUBSCRIBE_ON_START=false)',
+    );
+  }
+  // A lease that runs out during a slow EHR request would let a second instance deliver the same patient.
+  if (config.outboxLeaseMs !== undefined && config.outboxLeaseMs <= config.ehrTimeoutMs) {
+    problems.push(
+      `KAP_OUTBOX_LEASE_MS must be longer than KAP_EHR_TIMEOUT_MS (${config.ehrTimeoutMs}); got ${config.outboxLeaseMs}`,
     );
   }
   if (problems.length) throw new ConfigError(problems);

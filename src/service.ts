@@ -69,7 +69,7 @@ export async function startService(
         backoffMaxMs: config.outboxBackoffMaxMs,
         batchSize: config.outboxBatchSize,
         // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
-        leaseMs: Math.max(60_000, 3 * config.ehrTimeoutMs),
+        leaseMs: config.outboxLeaseMs ?? Math.max(60_000, 3 * config.ehrTimeoutMs),
         metrics: outboxMetrics,
         log,
       })

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench:outbox`: therapist changes (scores and vitals recorded through the API, mapped to
+ * Observations on their profiles) delivered by the outbox to HAPI, once in transaction Bundles
+ * (KAP_OUTBOX_BATCH_SIZE's default) and once one request per resource (batch size 1), in the same
+ * run against the same HAPI. Per mode:
+ * - delivery: 5,000 changes over 250 patients queued while no EHR is configured, then kap-bridge
+ *   restarted with the EHR on the same SQLite file; resources per second until the queue is empty;
+ * - lag: 1,000 more changes recorded with the worker running; for one in ten, the time from the API
+ *   call to the Observation being found in HAPI by its identifier (p50, p95).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bundle, Observation } from 'fhir/r4';
+import { EhrGateway } from '../src/ehr/gateway.js';
+import { identifierSystem } from '../src/fhir/codes.js';
+import { fmt, percentile, type Running, startHapi, startKapBridge } from './support.js';
+
+const PATIENTS = 250;
+const CHANGES = 5_000;
+const LIVE = 1_000;
+const SAMPLE_EVERY = 10;
+const OBSERVATION = identifierSystem('Observation');
+const run = `bench-${Date.now().toString(36)}`;
+
+const VALUES = [
+  () => ({ kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] }),
+  (i: number) => ({ kind: 'gad7', total: i % 21 }),
+  (i: number) => ({ kind: 'blood-pressure', systolic: 110 + (i % 30), diastolic: 70 + (i % 15) }),
+  (i: number) => ({ kind: 'heart-rate', perMinute: 60 + (i % 40) }),
+  () => ({ kind: 'cssrs', risk: 'low' }),
+];
+
+async function post(base: string, path: string, body: unknown): Promise<void> {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+/** Runs `task` for 0..n-1 with `concurrency` at once, as several therapists would. */
+async function parallel(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
+}
+
+/** The EHR Patients, created in HAPI in one transaction; their ids. */
+async function ehrPatients(ehr: EhrGateway, tag: string): Promise<string[]> {
+  const ids = Array.from({ length: PATIENTS }, (_, i) => `${tag}-pt-${i}`);
+  await ehr.transaction({
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: ids.map((id) => ({
+      resource: { resourceType: 'Patient', id, identifier: [{ system: 'urn:kap-bench:mrn', value: id }] },
+      request: { method: 'PUT', url: `Patient/${id}` },
+    })),
+  } as Bundle);
+  return ids;
+}
+
+const registerAll = (base: string, patients: string[]) =>
+  parallel(patients.length, 8, (i) =>
+    post(base, '/patients', {
+      id: patients[i],
+      identifiers: [{ system: 'urn:kap-bench:mrn', value: patients[i] }],
+      ehrPatient: `Patient/${patients[i]}`,
+    }),
+  );
+
+const record = (base: string, patients: string[], id: string, i: number) =>
+  post(base, `/patients/${patients[i % patients.length]}/observations`, {
+    id,
+    value: VALUES[i % VALUES.length]!(i),
+    effective: new Date(Date.UTC(2026, 2, 2, 9, 0, 0, i)).toISOString(),
+  });
+
+async function delivered(kap: Running): Promise<number> {
+  const text = await (await fetch(`${kap.url}/metrics`)).text();
+  return Number(/kap_outbox_messages\{status="delivered"\} (\d+)/.exec(text)?.[1] ?? 0);
+}
+
+/** Which of `values` HAPI holds an Observation for, searched 50 identifiers at a time. */
+async function foundInEhr(ehr: EhrGateway, values: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let i = 0; i < values.length; i += 50) {
+    const identifier = values
+      .slice(i, i + 50)
+      .map((v) => `${OBSERVATION}|${v}`)
+      .join(',');
+    for await (const o of ehr.search<Observation>('Observation', { identifier, _count: '100' })) {
+      const value = o.identifier?.find((x) => x.system === OBSERVATION)?.value;
+      if (value) found.add(value);
+    }
+  }
+  return found;
+}
+
+interface Figures {
+  mode: string;
+  apiPerSecond: number;
+  deliverySeconds: number;
+  perSecond: number;
+  lagsMs: number[];
+  missing: number;
+}
+
+async function measure(mode: string, batchEnv: Record<string, string>, ehr: EhrGateway, hapiUrl: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'kap-bench-outbox-'));
+  const sqlite = { KAP_SQLITE_FILE: join(dir, 'kap.db') };
+  const tag = `${run}-${mode.replace(/\W+/g, '')}`;
+  const patients = await ehrPatients(ehr, tag);
+  try {
+    // Queued with no EHR configured: the worker does not run, the backlog builds.
+    let kap = await startKapBridge(sqlite);
+    await registerAll(kap.url, patients);
+    let t = performance.now();
+    await parallel(CHANGES, 8, (i) => record(kap.url, patients, `${tag}-q${i}`, i));
+    const apiPerSecond = CHANGES / ((performance.now() - t) / 1000);
+    await kap.stop();
+
+    kap = await startKapBridge({
+      ...sqlite,
+      ...batchEnv,
+      KAP_EHR_BASE_URL: hapiUrl,
+      KAP_SUBSCRIBE_ON_START: 'false',
+    });
+    try {
+      t = performance.now();
+      while ((await delivered(kap)) < CHANGES) await new Promise((r) => setTimeout(r, 100));
+      const deliverySeconds = (performance.now() - t) / 1000;
+
+      // Live: the worker delivers while the therapists record; a sample is looked for in HAPI.
+      const sent = new Map<string, number>();
+      const lagsMs: number[] = [];
+      let recording = true;
+      let deadline = Number.POSITIVE_INFINITY;
+      const watcher = (async () => {
+        while (recording || sent.size) {
+          const waiting = [...sent.keys()];
+          if (waiting.length) {
+            const found = await foundInEhr(ehr, waiting);
+            const now = performance.now();
+            for (const v of found) {
+              lagsMs.push(now - sent.get(v)!);
+              sent.delete(v);
+            }
+          }
+          if (!recording && performance.now() - deadline > 0) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      await parallel(LIVE, 8, async (i) => {
+        const id = `${tag}-l${i}`;
+        const at = performance.now();
+        await record(kap.url, patients, id, i);
+        if (i % SAMPLE_EVERY === 0) sent.set(id, at);
+      });
+      deadline = performance.now() + 120_000;
+      recording = false;
+      await watcher;
+      return {
+        mode,
+        apiPerSecond,
+        deliverySeconds,
+        perSecond: CHANGES / deliverySeconds,
+        lagsMs: lagsMs.sort((a, b) => a - b),
+        missing: sent.size,
+      } satisfies Figures;
+    } finally {
+      await kap.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const hapi = await startHapi();
+  const ehr = new EhrGateway({ baseUrl: hapi.url, timeoutMs: 120_000 });
+  const results: Figures[] = [];
+  try {
+    console.log(
+      `${fmt(CHANGES)} changes over ${PATIENTS} patients per mode; lag sampled on ${LIVE / SAMPLE_EVERY} of ${fmt(LIVE)} live changes`,
+    );
+    results.push(await measure('batched (default)', {}, ehr, hapi.url));
+    results.push(await measure('one per request', { KAP_OUTBOX_BATCH_SIZE: '1' }, ehr, hapi.url));
+  } finally {
+    await hapi.stop();
+  }
+  console.log('');
+  console.log(
+    'mode                 API changes/s   delivery s   resources/s   lag p50 ms   lag p95 ms   not found',
+  );
+  for (const r of results) {
+    console.log(
+      `${r.mode.padEnd(20)} ${fmt(r.apiPerSecond).padStart(13)} ${fmt(r.deliverySeconds, 1).padStart(12)} ${fmt(r.perSecond).padStart(13)} ${fmt(percentile(r.lagsMs, 50)).padStart(12)} ${fmt(percentile(r.lagsMs, 95)).padStart(12)} ${String(r.missing).padStart(11)}`,
+    );
+  }
+  const [batched, single] = results;
+  console.log('');
+  console.log(
+    `ratio batched / one per request: ${fmt(batched!.perSecond / single!.perSecond, 1)}x resources per second (target >= 5x)`,
+  );
+}
+
+await main();

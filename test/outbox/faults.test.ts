@@ -1,0 +1,356 @@
+/**
+ * The outbox under faults between kap-bridge and a real EHR (the HAPI sandbox), with changes
+ * recorded through the therapist API and counted afterwards in HAPI by business identifier, not by
+ * our own bookkeeping: an EHR unreachable for a while (connections refused, reset, or cut after HAPI
+ * kept the write and before its answer came back), and kap-bridge killed with SIGKILL in the middle
+ * of delivery and started again on the same SQLite file. Every change arrives, none twice.
+ * (429, 503 and a refused change are worker.failures.test.ts's.)
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Observation, Patient } from 'fhir/r4';
+import { loadConfig } from '../../src/config.js';
+import { identifierSystem } from '../../src/fhir/codes.js';
+import { createLogger } from '../../src/log.js';
+import { Outbox } from '../../src/outbox/outbox.js';
+import { type Service, startService } from '../../src/service.js';
+import { Store } from '../../src/store/store.js';
+import { ROOT } from '../support/fixtures.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+
+const ehr = sandboxGateway();
+const OBSERVATION = identifierSystem('Observation');
+
+/**
+ * An HTTP proxy in front of HAPI that the test turns on and off: `down` stops listening (connection
+ * refused), `flaky` resets every other request before HAPI sees it and cuts the connection of the
+ * others once HAPI has answered (the write is kept, its answer lost), `hold` keeps HAPI's answers to
+ * transaction Bundles after the first `passBeforeHold` (the write is kept, the caller waits), `up`
+ * passes everything.
+ */
+class EhrProxy {
+  mode: 'up' | 'down' | 'flaky' | 'hold' = 'up';
+  passBeforeHold = 0;
+  readonly seen = { refused: 0, answerLost: 0, held: 0, transactions: 0 };
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly held: ServerResponse[] = [];
+  private port = 0;
+  private flakyTurn = 0;
+  private readonly target = new URL(sandboxBaseUrl());
+
+  constructor() {
+    this.server = createServer((req, res) => {
+      const transaction = req.method === 'POST' && req.url?.replace(/\/$/, '') === this.target.pathname;
+      if (transaction) this.seen.transactions++;
+      const flaky = this.mode === 'flaky' ? this.flakyTurn++ % 2 : -1;
+      if (flaky === 0) {
+        this.seen.refused++;
+        req.socket.destroy();
+        return;
+      }
+      const upstream = request(
+        {
+          host: this.target.hostname,
+          port: this.target.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (answer) => {
+          if (flaky === 1) {
+            this.seen.answerLost++;
+            answer.resume();
+            req.socket.destroy();
+          } else if (transaction && this.mode === 'hold' && this.passBeforeHold-- <= 0) {
+            this.seen.held++;
+            answer.resume();
+            this.held.push(res);
+          } else {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          }
+        },
+      );
+      upstream.on('error', () => req.socket.destroy());
+      req.pipe(upstream);
+    });
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}${this.target.pathname}`;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops listening and drops every open connection: the EHR is gone. */
+  async down(): Promise<void> {
+    this.mode = 'down';
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  async up(): Promise<void> {
+    if (!this.server.listening) await this.listen();
+    this.mode = 'up';
+  }
+
+  /** Drops the answers held back, and their connections. */
+  dropHeld(): void {
+    for (const res of this.held.splice(0)) res.socket?.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.dropHeld();
+    if (!this.server.listening) return;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
+type Json = any;
+
+async function post(base: string, path: string, body: unknown): Promise<Json> {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/** EHR Patients in HAPI, registered with kap-bridge as the therapist's patients linked to them. */
+async function linkedPatients(base: string, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = uniqueId('fault-pt');
+    await ehr.update<Patient & { id: string }>({
+      resourceType: 'Patient',
+      id,
+      identifier: [{ system: 'urn:kap-fault-test:mrn', value: id }],
+    });
+    await post(base, '/patients', {
+      id,
+      identifiers: [{ system: 'urn:kap-fault-test:mrn', value: id }],
+      ehrPatient: `Patient/${id}`,
+    });
+    ids.push(id);
+  }
+  return ids;
+}
+
+const VALUES = [
+  (_: number) => ({ kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] }),
+  (i: number) => ({ kind: 'gad7', total: i % 21 }),
+  (i: number) => ({ kind: 'blood-pressure', systolic: 110 + (i % 30), diastolic: 70 + (i % 15) }),
+  (i: number) => ({ kind: 'heart-rate', perMinute: 60 + (i % 40) }),
+  (_: number) => ({ kind: 'cssrs', risk: 'low' }),
+];
+
+/** `n` scores and vitals recorded through the therapist API, round-robin over the patients; returns their ids. */
+async function recordObservations(base: string, patients: string[], n: number): Promise<string[]> {
+  const run = uniqueId('fault-obs');
+  const ids = Array.from({ length: n }, (_, i) => `${run}-${i}`);
+  let next = 0;
+  // A few therapists at once, as in a practice.
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < n) {
+        const i = next++;
+        await post(base, `/patients/${patients[i % patients.length]}/observations`, {
+          id: ids[i],
+          value: VALUES[i % VALUES.length]!(i),
+          effective: new Date(Date.UTC(2026, 2, 2, 9, 0, i)).toISOString(),
+        });
+      }
+    }),
+  );
+  return ids;
+}
+
+/** How many Observations HAPI holds under each of our identifier values (searched 50 at a time). */
+async function countInEhr(values: string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>(values.map((v) => [v, 0]));
+  for (let i = 0; i < values.length; i += 50) {
+    const identifier = values
+      .slice(i, i + 50)
+      .map((v) => `${OBSERVATION}|${v}`)
+      .join(',');
+    for await (const o of ehr.search<Observation>('Observation', { identifier, _count: '100' })) {
+      const value = o.identifier?.find((x) => x.system === OBSERVATION)?.value ?? '';
+      if (counts.has(value)) counts.set(value, counts.get(value)! + 1);
+    }
+  }
+  return counts;
+}
+
+/** Each value once: the list of those HAPI holds zero or several times (empty when all is well). */
+const notExactlyOnce = (counts: Map<string, number>): string[] =>
+  [...counts].filter(([, n]) => n !== 1).map(([v, n]) => `${v}: ${n}`);
+
+// Fast retries so that an outage of a few seconds costs many attempts, and never a dead message.
+const RETRIES = {
+  KAP_OUTBOX_POLL_MS: '50',
+  KAP_OUTBOX_BACKOFF_BASE_MS: '50',
+  KAP_OUTBOX_BACKOFF_MAX_MS: '400',
+  KAP_OUTBOX_MAX_ATTEMPTS: '1000',
+  KAP_SUBSCRIBE_ON_START: 'false',
+  KAP_SYNC_INTERVAL_SECONDS: '0',
+};
+
+let dir: string;
+let proxy: EhrProxy;
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kap-outbox-faults-'));
+  proxy = new EhrProxy();
+  await proxy.listen();
+});
+afterEach(async () => {
+  await proxy.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the EHR unreachable during 200 changes, then back: all delivered, none twice', async () => {
+  await proxy.down();
+  let service: Service | undefined;
+  try {
+    service = await startService(
+      loadConfig({
+        ...RETRIES,
+        PORT: '0',
+        KAP_SQLITE_FILE: join(dir, 'kap.db'),
+        KAP_EHR_BASE_URL: proxy.baseUrl,
+        LOG_LEVEL: 'silent',
+      }),
+      createLogger('silent'),
+    );
+    const outbox = service.outbox;
+    const patients = await linkedPatients(service.url, 20);
+    const values = await recordObservations(service.url, patients, 200);
+
+    // Refused: every patient's head has failed a few times and nothing got through.
+    await eventually('attempts against a closed port', async () => {
+      const pending = await outbox.list({ status: 'pending', limit: 200 });
+      return pending.filter((m) => m.attempts >= 2).length >= 20 ? true : undefined;
+    });
+    expect((await outbox.depth()).byStatus.delivered).toBe(0);
+
+    // Reset before HAPI sees the request, or cut after HAPI kept the write and before its answer.
+    await proxy.up();
+    proxy.mode = 'flaky';
+    await eventually('answers lost after HAPI kept the writes', async () =>
+      proxy.seen.answerLost >= 10 && proxy.seen.refused >= 10 ? true : undefined,
+    );
+    expect((await outbox.depth()).byStatus.delivered).toBe(0);
+
+    proxy.mode = 'up';
+    await eventually(
+      '200 deliveries',
+      async () => ((await outbox.depth()).byStatus.delivered === 200 ? true : undefined),
+      30_000,
+    );
+    expect((await outbox.depth()).byStatus.dead).toBe(0);
+
+    const counts = await countInEhr(values);
+    expect(notExactlyOnce(counts)).toEqual([]);
+  } finally {
+    await service?.close();
+  }
+}, 60_000);
+
+/** `kap-bridge serve` in its own process, as deployed. */
+async function serve(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = new Promise<string>((resolve, reject) => {
+    const look = (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = /"url":"(http:\/\/[^"]+)"/.exec(output);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
+    child.once('exit', (code) =>
+      reject(new Error(`kap-bridge serve exited (${code}) before listening:\n${output}`)),
+    );
+  });
+  return { url: await url, child };
+}
+
+const killed = (child: ChildProcess, signal: NodeJS.Signals) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+
+test('kap-bridge killed with SIGKILL in the middle of delivery and started again: all delivered, none twice', async () => {
+  const sqliteFile = join(dir, 'kap.db');
+  const env = {
+    ...RETRIES,
+    KAP_SQLITE_FILE: sqliteFile,
+    KAP_EHR_BASE_URL: proxy.baseUrl,
+    KAP_EHR_TIMEOUT_MS: '2000',
+    // The killed process's leases must run out within the test; the default is a minute or more.
+    KAP_OUTBOX_LEASE_MS: '3000',
+  };
+  // A few Bundles answered, then HAPI keeps the writes and the worker waits for answers that never come.
+  proxy.mode = 'hold';
+  proxy.passBeforeHold = 4;
+  let first = await serve(env);
+  let values: string[];
+  try {
+    const patients = await linkedPatients(first.url, 20);
+    values = await recordObservations(first.url, patients, 200);
+    await eventually('a write kept by HAPI and unanswered', async () =>
+      proxy.seen.held > 0 ? true : undefined,
+    );
+  } finally {
+    await killed(first.child, 'SIGKILL');
+  }
+
+  const store = await Store.open({ sqliteFile });
+  const before = await new Outbox(store).depth();
+  await store.close();
+  const inEhr = [...(await countInEhr(values)).values()].filter((n) => n > 0).length;
+  // Killed mid-way: some delivered, not all; HAPI holds writes the outbox never heard back about.
+  expect(before.byStatus.delivered).toBeGreaterThan(0);
+  expect(before.byStatus.delivered).toBeLessThan(200);
+  expect(inEhr).toBeGreaterThan(before.byStatus.delivered);
+
+  proxy.dropHeld();
+  proxy.mode = 'up';
+  first = await serve(env);
+  try {
+    await eventually(
+      '200 deliveries after the restart',
+      async () => {
+        const metrics = await (await fetch(`${first.url}/metrics`)).text();
+        return /kap_outbox_messages\{status="delivered"\} 200\n/.test(metrics) ? true : undefined;
+      },
+      30_000,
+    );
+  } finally {
+    await killed(first.child, 'SIGTERM');
+  }
+  const counts = await countInEhr(values);
+  expect(notExactlyOnce(counts)).toEqual([]);
+}, 60_000);
