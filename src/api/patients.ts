@@ -103,11 +103,13 @@ export async function medicationStatus(
   date: string | undefined,
   deps: PatientsDeps,
 ): Promise<MedicationStatusAnswer> {
-  const link = await getPatient(id, deps);
+  // The hot path of the therapist's main question: only the EHR link is read, not the identifiers.
+  const ehrPatient = await deps.store.ehrPatientOf(id);
+  if (ehrPatient === undefined) throw notFound(id);
   const now = (deps.now?.() ?? new Date()).toISOString();
   const day = date ?? now.slice(0, 10);
   const [record, ehrLastHeardAt] = await Promise.all([
-    loadRecord(deps.store, link),
+    loadRecord(deps.store, { id, identifiers: [], ...(ehrPatient ? { ehrPatient } : {}) }),
     deps.store.getCheckpoint('ehr:last-heard'),
   ]);
   const readiness = patientReadiness(

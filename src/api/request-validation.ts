@@ -53,17 +53,14 @@ export function checkAgainst(schemaName: string, value: unknown, root = ''): voi
   throw new OperationOutcomeError(400, issues);
 }
 
-/** Checks a single parameter against an inline schema. */
-export function checkParameter(name: string, value: unknown, schema: object): void {
-  const key = JSON.stringify(schema);
-  let v = compiled.get(key);
-  if (!v) {
-    v = ajv.compile(schema);
-    compiled.set(key, v);
-  }
-  if (!v(value)) {
-    throw new OperationOutcomeError(400, [
-      issue('error', 'invalid', `${name}: the value ${v.errors?.[0]?.message ?? 'is not valid'}.`, name),
-    ]);
-  }
+/** A check of one parameter against an inline schema, compiled once. */
+export function parameterCheck(name: string, schema: object): (value: unknown) => void {
+  const v = ajv.compile(schema);
+  return (value) => {
+    if (!v(value)) {
+      throw new OperationOutcomeError(400, [
+        issue('error', 'invalid', `${name}: the value ${v.errors?.[0]?.message ?? 'is not valid'}.`, name),
+      ]);
+    }
+  };
 }

@@ -14,7 +14,7 @@ import { ID_PATTERN, openApiDocument } from '../api/openapi.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
 import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
-import { checkAgainst, checkParameter } from '../api/request-validation.js';
+import { checkAgainst, parameterCheck } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { EhrError } from '../ehr/gateway.js';
@@ -180,14 +180,16 @@ export function createApp(deps: AppDeps): express.Express {
   api.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
+  const checkId = parameterCheck('id', { type: 'string', pattern: ID_PATTERN });
+  const checkDate = parameterCheck('date', { type: 'string', format: 'date' });
   const idParam = (req: Request): string => {
     const id = req.params.id;
-    checkParameter('id', id, { type: 'string', pattern: ID_PATTERN });
+    checkId(id);
     return id as string;
   };
   const dateParam = (req: Request): string | undefined => {
     const date = req.query.date;
-    if (date !== undefined) checkParameter('date', date, { type: 'string', format: 'date' });
+    if (date !== undefined) checkDate(date);
     return date as string | undefined;
   };
   api.post('/patients', async (req, res, next) => {
