@@ -50,6 +50,13 @@ const sameSecret = (given: string | undefined, expected: string): boolean => {
   return a.length === b.length && timingSafeEqual(a, b);
 };
 
+/** Express 4 does not pass a rejected promise on: every async route goes through here. */
+const answer =
+  (handle: (req: Request, res: Response) => Promise<unknown>) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    handle(req, res).catch(next);
+  };
+
 const sentBody = (req: Request): boolean =>
   Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 
@@ -132,14 +139,13 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', async (_req, res, next) => {
-    try {
+  app.get(
+    '/metrics',
+    answer(async (_req, res) => {
       if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
       res.type('text/plain; version=0.0.4').send(await deps.metrics());
-    } catch (e) {
-      next(e);
-    }
-  });
+    }),
+  );
 
   const json = express.json({
     limit: deps.bodyLimitBytes,
@@ -147,8 +153,11 @@ export function createApp(deps: AppDeps): express.Express {
     strict: false,
   });
 
-  app.use('/fhir', requireJson, json, async (req, res, next) => {
-    try {
+  app.use(
+    '/fhir',
+    requireJson,
+    json,
+    answer(async (req, res) => {
       if (req.method !== 'GET' && deps.subscriptionSecret !== undefined) {
         if (!sameSecret(req.header('x-kap-subscription-secret'), deps.subscriptionSecret)) {
           throw fail(401, 'login', 'This endpoint needs the shared secret in X-Kap-Subscription-Secret.');
@@ -170,10 +179,8 @@ export function createApp(deps: AppDeps): express.Express {
         .status(answer.status)
         .type(FHIR_JSON)
         .send(JSON.stringify(answer.resource satisfies Resource));
-    } catch (e) {
-      next(e);
-    }
-  });
+    }),
+  );
 
   const api = express.Router();
   api.use(requireJson, json);
@@ -192,62 +199,55 @@ export function createApp(deps: AppDeps): express.Express {
     if (date !== undefined) checkDate(date);
     return date as string | undefined;
   };
-  api.post('/patients', async (req, res, next) => {
-    try {
+  api.post(
+    '/patients',
+    answer(async (req, res) => {
       checkAgainst('PatientRegistration', req.body);
       const { created, patient } = await registerPatient(req.body, deps);
       res
         .status(created ? 201 : 200)
         .location(`/api/v1/patients/${patient.id}`)
         .json(patient);
-    } catch (e) {
-      next(e);
-    }
-  });
-  api.get('/patients/:id', async (req, res, next) => {
-    try {
+    }),
+  );
+  api.get(
+    '/patients/:id',
+    answer(async (req, res) => {
       res.json(await getPatient(idParam(req), deps));
-    } catch (e) {
-      next(e);
-    }
-  });
-  api.get('/patients/:id/medication-status', async (req, res, next) => {
-    try {
+    }),
+  );
+  api.get(
+    '/patients/:id/medication-status',
+    answer(async (req, res) => {
       res.json(await medicationStatus(idParam(req), dateParam(req), deps));
-    } catch (e) {
-      next(e);
-    }
-  });
-  api.get('/patients/:id/reconcile', async (req, res, next) => {
-    try {
+    }),
+  );
+  api.get(
+    '/patients/:id/reconcile',
+    answer(async (req, res) => {
       res.json(await reconciliation(idParam(req), deps));
-    } catch (e) {
-      next(e);
-    }
-  });
-  api.post('/episodes', async (req, res, next) => {
-    try {
+    }),
+  );
+  api.post(
+    '/episodes',
+    answer(async (req, res) => {
       checkAgainst('EpisodeRegistration', req.body);
       const episode = await registerEpisode(req.body, deps);
       res.status(201).location(`/api/v1/episodes/${episode.id}`).json(episode);
-    } catch (e) {
-      next(e);
-    }
-  });
-  api.get('/episodes/:id', async (req, res, next) => {
-    try {
+    }),
+  );
+  api.get(
+    '/episodes/:id',
+    answer(async (req, res) => {
       res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
-    } catch (e) {
-      next(e);
-    }
-  });
-  api.get('/episodes/:id/readiness', async (req, res, next) => {
-    try {
+    }),
+  );
+  api.get(
+    '/episodes/:id/readiness',
+    answer(async (req, res) => {
       res.json(await readinessOfEpisode(idParam(req), dateParam(req), deps));
-    } catch (e) {
-      next(e);
-    }
-  });
+    }),
+  );
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     path: string,
@@ -255,16 +255,15 @@ export function createApp(deps: AppDeps): express.Express {
     write: (id: string, body: never) => Promise<object>,
     status = 201,
   ) =>
-    api.post(path, async (req, res, next) => {
-      try {
+    api.post(
+      path,
+      answer(async (req, res) => {
         const id = idParam(req);
         const body = sentBody(req) ? req.body : {};
         checkAgainst(schema, body);
         res.status(status).json(await write(id, body as never));
-      } catch (e) {
-        next(e);
-      }
-    });
+      }),
+    );
   recordingRoute('/episodes/:id/consents', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
   recordingRoute('/episodes/:id/sessions', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
   for (const action of ['start', 'complete', 'cancel'] as const) {
