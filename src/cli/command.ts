@@ -1,3 +1,6 @@
+import { type Config, ConfigError, loadConfig } from '../config.js';
+import { EhrError } from '../ehr/gateway.js';
+
 /**
  * What every `kap-bridge` command module provides, and the I/O it may use: commands print
  * through `io`, never to the console directly, so that tests run them in-process.
@@ -21,3 +24,59 @@ export const EXIT = { ok: 0, findings: 1, usage: 2 } as const;
 
 /** A usage mistake: the message names the problem and the fix. */
 export class UsageError extends Error {}
+
+const CONFIG_HELP = 'Configuration comes from environment variables; see the README, "Configuration".';
+
+const NAMES: Partial<Record<keyof Config, string>> = {
+  ehrBaseUrl: 'KAP_EHR_BASE_URL',
+  subscriptionSecret: 'KAP_SUBSCRIPTION_SECRET',
+  publicBaseUrl: 'KAP_PUBLIC_BASE_URL',
+};
+
+/**
+ * The configuration of an operator job (sync, subscribe, outbox, reconcile; `serve` with no
+ * needs): a ConfigError names every wrong or missing variable.
+ */
+export function commandConfig(needs: (keyof Config)[] = []): Config {
+  const config = loadConfig(process.env, needs.length ? 'job' : 'serve');
+  const missing = needs.filter((k) => config[k] === undefined);
+  if (missing.length) {
+    throw new ConfigError([
+      `This command needs ${missing.map((k) => NAMES[k] ?? k).join(' and ')} to be set.`,
+    ]);
+  }
+  return config;
+}
+
+/**
+ * A command's `run`: `--help` prints the usage; a usage or configuration mistake is a message and
+ * exit code 2, an EHR that cannot be reached a message and exit code 1; never a stack trace.
+ */
+export function commandRun(
+  usage: string,
+  run: (args: string[], io: CliIo) => Promise<number>,
+): Command['run'] {
+  return async (args, io) => {
+    if (args.includes('--help') || args.includes('-h')) {
+      io.stdout(usage);
+      return EXIT.ok;
+    }
+    try {
+      return await run(args, io);
+    } catch (e) {
+      if (e instanceof UsageError) {
+        io.stderr(`${e.message}\n\n${usage}`);
+        return EXIT.usage;
+      }
+      if (e instanceof ConfigError) {
+        io.stderr(`${e.message}\n${CONFIG_HELP}`);
+        return EXIT.usage;
+      }
+      if (e instanceof EhrError) {
+        io.stderr(`${e.message}\nCheck KAP_EHR_BASE_URL and that the EHR is up, then run the command again.`);
+        return EXIT.findings;
+      }
+      throw e;
+    }
+  };
+}

@@ -2,10 +2,9 @@
  * `kap-bridge outbox list | retry | drop`: the operator's view of the changes waiting for the EHR,
  * on the store the service uses (same environment variables).
  */
-import { ConfigError, loadConfig } from '../config.js';
 import { OUTBOX_STATUSES, Outbox, type OutboxMessage, type OutboxStatus } from '../outbox/outbox.js';
 import { openStore } from '../service.js';
-import { type CliIo, type Command, EXIT, UsageError } from './command.js';
+import { type CliIo, type Command, commandConfig, commandRun, EXIT, UsageError } from './command.js';
 
 const USAGE = `Usage:
   kap-bridge outbox list [--status pending|delivering|delivered|dead] [--patient Patient/<id>]
@@ -51,14 +50,7 @@ async function runOutbox(args: string[], io: CliIo): Promise<number> {
   ) {
     throw new UsageError(action ? `Unexpected arguments for '${action}'.` : 'No action given.');
   }
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(process.env, 'job');
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    io.stderr(e.message);
-    return EXIT.usage;
-  }
+  const config = commandConfig();
   const store = await openStore(config);
   try {
     const outbox = new Outbox(store);
@@ -106,17 +98,5 @@ export const outbox: Command = {
   name: 'outbox',
   summary: 'list, retry or drop the changes waiting for the EHR',
   usage: USAGE,
-  async run(args, io) {
-    if (args.includes('--help') || args.includes('-h')) {
-      io.stdout(USAGE);
-      return EXIT.ok;
-    }
-    try {
-      return await runOutbox([...args], io);
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      io.stderr(`${e.message}\n\n${USAGE}`);
-      return EXIT.usage;
-    }
-  },
+  run: commandRun(USAGE, runOutbox),
 };

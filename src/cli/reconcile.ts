@@ -2,8 +2,6 @@
  * `kap-bridge reconcile [--patient ID] [--fix]`: the drift between the local aligned record and the
  * EHR, per patient, and with --fix the healing the rules allow (src/reconcile.ts).
  */
-import { ConfigError, loadConfig } from '../config.js';
-import { EhrError } from '../ehr/gateway.js';
 import { Outbox } from '../outbox/outbox.js';
 import {
   type Drift,
@@ -15,7 +13,7 @@ import {
 } from '../reconcile.js';
 import { ehrGateway, openStore } from '../service.js';
 import { createValidator } from '../validation/validator.js';
-import { type CliIo, type Command, EXIT, UsageError } from './command.js';
+import { type CliIo, type Command, commandConfig, commandRun, EXIT, UsageError } from './command.js';
 
 const USAGE = `Usage: kap-bridge reconcile [--patient ID] [--fix]
 
@@ -62,19 +60,8 @@ function parse(args: string[]): { patient?: string; fix: boolean } {
 
 async function runReconcile(args: string[], io: CliIo): Promise<number> {
   const { patient, fix } = parse(args);
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(process.env, 'job');
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    io.stderr(e.message);
-    return EXIT.usage;
-  }
-  const ehr = ehrGateway(config);
-  if (!ehr) {
-    io.stderr('reconcile needs KAP_EHR_BASE_URL to be set (see the README, "Configuration").');
-    return EXIT.usage;
-  }
+  const config = commandConfig(['ehrBaseUrl']);
+  const ehr = ehrGateway(config)!;
   const store = await openStore(config);
   try {
     const deps = { store, ehr, outbox: new Outbox(store), validator: createValidator() };
@@ -113,10 +100,6 @@ async function runReconcile(args: string[], io: CliIo): Promise<number> {
       );
       return EXIT.findings;
     }
-    if (e instanceof EhrError) {
-      io.stderr(`${e.message}\nCheck KAP_EHR_BASE_URL and that the EHR is up, then run the command again.`);
-      return EXIT.findings;
-    }
     throw e;
   } finally {
     await store.close();
@@ -127,17 +110,5 @@ export const reconcile: Command = {
   name: 'reconcile',
   summary: 'report (and with --fix heal) drift between the local record and the EHR',
   usage: USAGE,
-  async run(args, io) {
-    if (args.includes('--help') || args.includes('-h')) {
-      io.stdout(USAGE);
-      return EXIT.ok;
-    }
-    try {
-      return await runReconcile(args, io);
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      io.stderr(`${e.message}\n\n${USAGE}`);
-      return EXIT.usage;
-    }
-  },
+  run: commandRun(USAGE, runReconcile),
 };
