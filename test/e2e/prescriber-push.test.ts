@@ -3,7 +3,7 @@
  * through its REST-hook subscriptions (or catches up after being down), and the therapist's
  * "may this patient dose?" answer follows.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +11,12 @@ import type { MedicationRequest, Observation, Patient, Subscription } from 'fhir
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
-import { ROOT } from '../support/fixtures.js';
+import { fixture } from '../support/fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
 const SECRET = 'e2e-shared-secret';
 const DATE = '2026-12-03';
-const fixture = <T>(path: string): T => JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -4,44 +4,23 @@
  * EHR resource the store missed are each reported, `reconcile --fix` heals them, and a second run
  * finds nothing.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Condition, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
+import type { Condition, Observation, Resource } from 'fhir/r4';
 import { run } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/config.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
-import { ROOT } from '../support/fixtures.js';
-import {
-  eventually,
-  sandboxBaseUrl,
-  sandboxGateway,
-  uniqueId,
-  uploadConformance,
-} from '../support/sandbox.js';
+import { clearedPatient, type Json, outboxDelivered, post } from '../support/course.js';
+import { sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
-const fixture = <T>(path: string): T => JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
-
-// biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
-type Json = any;
 
 let dir: string;
 let service: Service;
 const saved = { ...process.env };
-
-async function post(path: string, body: unknown = {}): Promise<Json> {
-  const res = await fetch(`${service.url}/api/v1${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const answer = await res.json();
-  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
-}
 
 async function cli(...argv: string[]) {
   const out: string[] = [];
@@ -84,55 +63,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-async function delivered(): Promise<void> {
-  await eventually(
-    'the outbox to deliver',
-    async () => {
-      const dead = await service.outbox.list({ status: 'dead' });
-      if (dead.length) throw new Error(`Not delivered: ${JSON.stringify(dead[0])}`);
-      const open = [
-        ...(await service.outbox.list({ status: 'pending' })),
-        ...(await service.outbox.list({ status: 'delivering' })),
-      ];
-      return open.length === 0 ? true : undefined;
-    },
-    120_000,
-  );
-}
-
-/** An EHR Patient with the prescriber's clearance and prescription, linked to a therapist's patient. */
-async function clearedPatient(): Promise<string> {
-  const id = uniqueId('e2e-rc');
-  await ehr.update<Patient & { id: string }>({
-    resourceType: 'Patient',
-    id,
-    identifier: [{ system: 'urn:e2e:mrn', value: id }],
-  });
-  const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
-  await ehr.create({
-    ...clearance,
-    id: undefined,
-    identifier: [{ system: 'urn:ehr:clearance', value: uniqueId('clr') }],
-    subject: { reference: `Patient/${id}` },
-    performer: [{ reference: `Practitioner/${prescriber}` }],
-  } as Observation);
-  const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
-  await ehr.create({
-    ...rx,
-    id: undefined,
-    identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
-    subject: { reference: `Patient/${id}` },
-    requester: { reference: `Practitioner/${prescriber}` },
-  } as MedicationRequest);
-  await service.syncNow();
-  await post('/patients', {
-    id,
-    identifiers: [{ system: 'urn:e2e:mrn', value: id }],
-    ehrPatient: `Patient/${id}`,
-  });
-  return id;
-}
-
 /** Where the EHR keeps one of our recorded resources, `Type/id`. */
 async function ehrCopy(type: string, localId: string): Promise<string> {
   const ref = await service.outbox.ehrRefOf(type, { system: identifierSystem(type), value: localId });
@@ -140,31 +70,39 @@ async function ehrCopy(type: string, localId: string): Promise<string> {
 }
 
 test('reconcile reports a clean course, names each drift, and --fix heals it', async () => {
-  const patient = await clearedPatient();
+  const patient = await clearedPatient(
+    { ehr, service, prescriber, beforeRegister: () => service.syncNow() },
+    'rc',
+  );
   const episode = uniqueId('e2e-rc-ep');
-  await post('/episodes', { id: episode, type: 'individual', patients: [patient], start: '2026-03-01' });
-  await post(`/episodes/${episode}/consents`, {
+  await post(service, '/episodes', {
+    id: episode,
+    type: 'individual',
+    patients: [patient],
+    start: '2026-03-01',
+  });
+  await post(service, `/episodes/${episode}/consents`, {
     patient,
     signedAt: '2026-03-01T09:00:00Z',
     document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
   });
-  const s = await post(`/episodes/${episode}/sessions`, {
+  const s = await post(service, `/episodes/${episode}/sessions`, {
     phase: 'preparation',
     start: '2026-03-02T10:00:00Z',
   });
-  await post(`/sessions/${s.id}/start`, { time: '2026-03-02T10:00:00Z' });
-  const heartRate = await post(`/patients/${patient}/observations`, {
+  await post(service, `/sessions/${s.id}/start`, { time: '2026-03-02T10:00:00Z' });
+  const heartRate = await post(service, `/patients/${patient}/observations`, {
     value: { kind: 'heart-rate', perMinute: 70 },
     effective: '2026-03-02T10:05:00Z',
     session: s.id,
   });
-  const spo2 = await post(`/patients/${patient}/observations`, {
+  const spo2 = await post(service, `/patients/${patient}/observations`, {
     value: { kind: 'spo2', percent: 98 },
     effective: '2026-03-02T10:05:00Z',
     session: s.id,
   });
-  await post(`/sessions/${s.id}/complete`, { time: '2026-03-02T11:00:00Z' });
-  await delivered();
+  await post(service, `/sessions/${s.id}/complete`, { time: '2026-03-02T11:00:00Z' });
+  await outboxDelivered(service);
 
   const clean = await cli('reconcile', '--patient', patient);
   expect({ code: clean.code, out: clean.out }).toEqual({
@@ -215,7 +153,7 @@ test('reconcile reports a clean course, names each drift, and --fix heals it', a
 
   const fixed = await cli('reconcile', '--patient', patient, '--fix');
   expect({ code: fixed.code, out: fixed.out }).toEqual({ code: 0, out: expect.stringContaining('3 healed') });
-  await delivered();
+  await outboxDelivered(service);
 
   const again = await cli('reconcile', '--patient', patient);
   expect({ code: again.code, out: again.out }).toEqual({

@@ -3,78 +3,26 @@
  * EHR through the outbox, each resource once, valid against its profile by HAPI's own $validate;
  * the EHR's copies coming back by catch-up are attached to our records, not kept twice.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
+import type { Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
-import { ROOT } from '../support/fixtures.js';
-import {
-  eventually,
-  sandboxBaseUrl,
-  sandboxGateway,
-  uniqueId,
-  uploadConformance,
-} from '../support/sandbox.js';
+import { clearedPatient, type Json, outboxDelivered, post } from '../support/course.js';
+import { sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
-const fixture = <T>(path: string): T => JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
-
-// biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
-type Json = any;
 
 let dir: string;
 let service: Service;
 
-async function post(path: string, body: unknown = {}): Promise<Json> {
-  const res = await fetch(`${service.url}/api/v1${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const answer = await res.json();
-  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
-}
 const get = async (path: string): Promise<Json> => (await fetch(`${service.url}/api/v1${path}`)).json();
 
 // The sandbox is shared: every id is fresh.
 const therapist = uniqueId('e2e-therapist');
 const prescriber = uniqueId('e2e-prescriber');
-
-/** An EHR Patient the prescriber cleared and prescribed for, and the therapist's patient linked to it. */
-async function clearedPatient(name: string): Promise<string> {
-  const id = uniqueId(`e2e-${name}`);
-  await ehr.update<Patient & { id: string }>({
-    resourceType: 'Patient',
-    id,
-    identifier: [{ system: 'urn:e2e:mrn', value: id }],
-  });
-  const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
-  await ehr.create({
-    ...clearance,
-    id: undefined,
-    identifier: [{ system: 'urn:ehr:clearance', value: uniqueId('clr') }],
-    subject: { reference: `Patient/${id}` },
-    performer: [{ reference: `Practitioner/${prescriber}` }],
-  } as Observation);
-  const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
-  await ehr.create({
-    ...rx,
-    id: undefined,
-    identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
-    subject: { reference: `Patient/${id}` },
-    requester: { reference: `Practitioner/${prescriber}` },
-  } as MedicationRequest);
-  await post('/patients', {
-    id,
-    identifiers: [{ system: 'urn:e2e:mrn', value: id }],
-    ehrPatient: `Patient/${id}`,
-  });
-  return id;
-}
 
 const signed = (patient: string) => ({
   patient,
@@ -83,17 +31,17 @@ const signed = (patient: string) => ({
 });
 
 async function holdSession(episode: string, phase: string, day: string): Promise<Json> {
-  const s = await post(`/episodes/${episode}/sessions`, { phase, start: `${day}T10:00:00Z` });
-  await post(`/sessions/${s.id}/start`, { time: `${day}T10:00:00Z` });
+  const s = await post(service, `/episodes/${episode}/sessions`, { phase, start: `${day}T10:00:00Z` });
+  await post(service, `/sessions/${s.id}/start`, { time: `${day}T10:00:00Z` });
   return s;
 }
 const complete = (s: Json, day: string, end = '11:00') =>
-  post(`/sessions/${s.id}/complete`, { time: `${day}T${end}:00Z` });
+  post(service, `/sessions/${s.id}/complete`, { time: `${day}T${end}:00Z` });
 
 /** Records a whole course for the patients (one or a couple); returns the episode id. */
 async function recordCourse(patients: string[]): Promise<string> {
   const episode = uniqueId('e2e-ep');
-  await post('/episodes', {
+  await post(service, '/episodes', {
     id: episode,
     type: patients.length === 2 ? 'couples' : 'individual',
     patients,
@@ -101,14 +49,14 @@ async function recordCourse(patients: string[]): Promise<string> {
     start: '2026-03-01',
   });
   for (const p of patients) {
-    await post(`/patients/${p}/referrals`, {
+    await post(service, `/patients/${p}/referrals`, {
       episode,
       requester: `Practitioner/${therapist}`,
       performer: `Practitioner/${prescriber}`,
       reason: 'KAP course planned',
     });
-    await post(`/episodes/${episode}/consents`, signed(p));
-    await post(`/patients/${p}/observations`, {
+    await post(service, `/episodes/${episode}/consents`, signed(p));
+    await post(service, `/patients/${p}/observations`, {
       value: { kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] },
       effective: '2026-03-02T09:00:00Z',
     });
@@ -123,13 +71,13 @@ async function recordCourse(patients: string[]): Promise<string> {
       { kind: 'mental-status', findings: 'Calm, oriented' },
       { kind: 'cssrs', risk: 'low' },
     ]) {
-      await post(`/patients/${p}/observations`, {
+      await post(service, `/patients/${p}/observations`, {
         value,
         effective: '2026-03-05T10:05:00Z',
         session: medicine.id,
       });
     }
-    await post(`/sessions/${medicine.id}/doses`, {
+    await post(service, `/sessions/${medicine.id}/doses`, {
       patient: p,
       dose: { value: 150, unit: 'mg' },
       time: '2026-03-05T10:20:00Z',
@@ -138,7 +86,7 @@ async function recordCourse(patients: string[]): Promise<string> {
       { kind: 'dissociation', cadss: 20 },
       { kind: 'sedation', moaas: 4 },
     ]) {
-      await post(`/patients/${p}/observations`, {
+      await post(service, `/patients/${p}/observations`, {
         value,
         effective: '2026-03-05T11:00:00Z',
         session: medicine.id,
@@ -153,7 +101,7 @@ async function recordCourse(patients: string[]): Promise<string> {
       { kind: 'gad7', total: 6 },
       { kind: 'pcl5', total: 22 },
     ]) {
-      await post(`/patients/${p}/observations`, {
+      await post(service, `/patients/${p}/observations`, {
         value,
         effective: '2026-03-07T10:30:00Z',
         session: integration.id,
@@ -193,31 +141,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-/** Waits until the outbox has delivered everything; fails with the first dead message's outcome. */
-async function delivered(): Promise<void> {
-  await eventually(
-    'the outbox to deliver the course',
-    async () => {
-      const dead = await service.outbox.list({ status: 'dead' });
-      if (dead.length) throw new Error(`Not delivered: ${JSON.stringify(dead[0])}`);
-      const open = [
-        ...(await service.outbox.list({ status: 'pending' })),
-        ...(await service.outbox.list({ status: 'delivering' })),
-      ];
-      return open.length === 0 ? true : undefined;
-    },
-    120_000,
-  );
-}
-
 test('an individual and a couples course reach the EHR, each resource once and valid on its profile', async () => {
-  const lena = await clearedPatient('lena');
-  const ana = await clearedPatient('ana');
-  const tomas = await clearedPatient('tomas');
+  const lena = await clearedPatient({ ehr, service, prescriber }, 'lena');
+  const ana = await clearedPatient({ ehr, service, prescriber }, 'ana');
+  const tomas = await clearedPatient({ ehr, service, prescriber }, 'tomas');
   await service.syncNow(); // the prescriber's clearances and prescriptions
   const individual = await recordCourse([lena]);
   const couples = await recordCourse([ana, tomas]);
-  await delivered();
+  await outboxDelivered(service);
 
   const messages = (await service.outbox.list({ status: 'delivered', limit: 100_000 })).filter((m) =>
     [lena, ana, tomas].some((p) => m.patientRef === `Patient/${p}`),

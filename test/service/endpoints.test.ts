@@ -3,7 +3,7 @@
  * may push, what the therapist may ask, and that bad input gets a 4xx OperationOutcome and changes
  * nothing.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -11,10 +11,8 @@ import type { MedicationRequest, Observation, OperationOutcome, Resource } from 
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
-import { ROOT } from '../support/fixtures.js';
+import { fixture } from '../support/fixtures.js';
 
-const fixture = <T extends Resource>(path: string): T =>
-  JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
 const SECRET = 'test-shared-secret';
 
 let dir: string;

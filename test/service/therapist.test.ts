@@ -4,19 +4,17 @@
  * FHIR resource our mapping writes and queued for the EHR in the same transaction; readiness
  * moves as the course goes; bad input changes nothing.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import type { Encounter, MedicationRequest, Observation, OperationOutcome, Resource } from 'fhir/r4';
+import type { Encounter, MedicationRequest, Observation, OperationOutcome } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
-import { ROOT } from '../support/fixtures.js';
+import { fixture } from '../support/fixtures.js';
 
-const fixture = <T extends Resource>(path: string): T =>
-  JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
 const SECRET = 'test-shared-secret';
 
 let dir: string;

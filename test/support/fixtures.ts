@@ -12,6 +12,10 @@ function walk(dir: string): string[] {
     .sort();
 }
 
+/** One fixture file, by its path under fixtures/. */
+export const fixture = <T>(path: string): T =>
+  JSON.parse(readFileSync(join(ROOT, 'fixtures', path), 'utf8')) as T;
+
 export interface Fixture {
   /** Path from the repository root, e.g. `fixtures/prescriber/clearance-cleared.fhir.json`. */
   name: string;
