@@ -7,7 +7,8 @@ import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } f
 import { doseFromQuantity, doseToQuantity } from './dosage.js';
 import { readMedication, writeMedication } from './medication.js';
 
-const STATUSES: readonly Dispense['status'][] = [
+/** Every status the domain has a word for. */
+export const DISPENSE_STATUSES: readonly Dispense['status'][] = [
   'preparation',
   'in-progress',
   'cancelled',
@@ -57,7 +58,7 @@ export function dispenseFromFhir(resource: MedicationDispense, ctx: MappingConte
   if (id === undefined || patientId === undefined || medication.value === undefined) {
     return { value: undefined, issues };
   }
-  let status = STATUSES.find((s) => s === resource.status);
+  let status = DISPENSE_STATUSES.find((s) => s === resource.status);
   if (status === undefined) {
     issues.push(
       issue(

@@ -18,7 +18,8 @@ import {
 } from './dosage.js';
 import { readMedication, writeMedication } from './medication.js';
 
-const STATUSES: readonly PrescriptionStatus[] = [
+/** Every status the domain has a word for. */
+export const PRESCRIPTION_STATUSES: readonly PrescriptionStatus[] = [
   'active',
   'on-hold',
   'cancelled',
@@ -113,7 +114,7 @@ export function prescriptionFromFhir(request: MedicationRequest, ctx: MappingCon
 }
 
 function readStatus(status: string | undefined, issues: Issue[]): PrescriptionStatus {
-  const known = STATUSES.find((s) => s === status);
+  const known = PRESCRIPTION_STATUSES.find((s) => s === status);
   if (known !== undefined) return known;
   issues.push(
     issue(

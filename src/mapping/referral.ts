@@ -11,7 +11,8 @@ import { domainIdOf, type MappingContext, parseReference, type Read, resourceIdF
 
 type TaskStatus = ClearanceReferral['taskStatus'];
 
-const TASK_STATUSES: readonly TaskStatus[] = [
+/** Every status the domain has a word for. */
+export const TASK_STATUSES: readonly TaskStatus[] = [
   'requested',
   'received',
   'accepted',

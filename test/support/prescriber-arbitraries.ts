@@ -4,6 +4,7 @@
  * derives (isKetamine) is consistent with what it is derived from, and free-text dosage never
  * states a dose or route that the structured fields leave out.
  */
+
 import fc from 'fast-check';
 import type {
   BusinessIdentifier,
@@ -16,6 +17,9 @@ import type {
   Prescription,
   Route,
 } from '../../src/domain/model.js';
+import { DISPENSE_STATUSES } from '../../src/mapping/medication-dispense.js';
+import { PRESCRIPTION_STATUSES } from '../../src/mapping/medication-request.js';
+import { TASK_STATUSES } from '../../src/mapping/referral.js';
 
 const opt = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined });
 
@@ -94,16 +98,7 @@ export const prescription: fc.Arbitrary<Prescription> = fc
   .record({
     id: fhirId,
     patientId: fhirId,
-    status: fc.constantFrom(
-      'active',
-      'on-hold',
-      'cancelled',
-      'completed',
-      'stopped',
-      'entered-in-error',
-      'draft',
-      'unknown',
-    ),
+    status: fc.constantFrom(...PRESCRIPTION_STATUSES),
     medication,
     dosePerSession: opt(doseMg),
     dosageText: opt(fc.constantFrom(...NEUTRAL_DOSAGE_TEXT)),
@@ -122,17 +117,7 @@ export const dispense: fc.Arbitrary<Dispense> = fc
     id: fhirId,
     patientId: fhirId,
     prescriptionId: opt(fhirId),
-    status: fc.constantFrom(
-      'preparation',
-      'in-progress',
-      'cancelled',
-      'on-hold',
-      'completed',
-      'entered-in-error',
-      'stopped',
-      'declined',
-      'unknown',
-    ),
+    status: fc.constantFrom(...DISPENSE_STATUSES),
     quantity: opt(
       fc.oneof(
         doseMg,
@@ -153,16 +138,7 @@ export const referral: fc.Arbitrary<ClearanceReferral> = fc
     performer: opt(practitioner),
     authoredOn: when,
     reason: opt(words),
-    taskStatus: fc.constantFrom(
-      'requested',
-      'received',
-      'accepted',
-      'rejected',
-      'in-progress',
-      'completed',
-      'cancelled',
-      'failed',
-    ),
+    taskStatus: fc.constantFrom(...TASK_STATUSES),
     decision: opt(fhirId.map((id) => `Observation/${id}`)),
   })
   .map((v) => compact(v as ClearanceReferral));
