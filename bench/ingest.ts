@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle } from 'fhir/r4';
+import { bearer } from '../test/support/auth.js';
 import { fmt, PEER, postJson, startHapi, startKapBridge } from './support.js';
 
 interface Sent {
@@ -43,12 +44,12 @@ function fresh(bundle: Bundle, run: string): Bundle {
   return copy;
 }
 
-async function send(base: string, bundles: Sent[], run: string) {
+async function send(base: string, bundles: Sent[], run: string, headers: Record<string, string> = {}) {
   let resources = 0;
   const failures: string[] = [];
   const t = performance.now();
   for (const { name, bundle } of bundles) {
-    const res = await postJson(base, fresh(bundle, run));
+    const res = await postJson(base, fresh(bundle, run), headers);
     if (res.status === 200) resources += bundle.entry?.length ?? 0;
     else {
       const diag = (res.body as { issue?: { diagnostics?: string }[] })?.issue?.[0]?.diagnostics ?? '';
@@ -70,8 +71,8 @@ async function main() {
   });
   let ours: Awaited<ReturnType<typeof send>>;
   try {
-    await send(`${kap.url}/fhir`, bundles.slice(0, 1), 'warmup');
-    ours = await send(`${kap.url}/fhir`, bundles, 'kap');
+    await send(`${kap.url}/fhir`, bundles.slice(0, 1), 'warmup', bearer('ehr'));
+    ours = await send(`${kap.url}/fhir`, bundles, 'kap', bearer('ehr'));
   } finally {
     await kap.stop();
     rmSync(dir, { recursive: true, force: true });

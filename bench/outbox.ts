@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Bundle, Observation } from 'fhir/r4';
 import { EhrGateway } from '../src/ehr/gateway.js';
 import { identifierSystem } from '../src/fhir/codes.js';
+import { bearer } from '../test/support/auth.js';
 import { fmt, percentile, type Running, startHapi, startKapBridge } from './support.js';
 
 const PATIENTS = 250;
@@ -34,7 +35,7 @@ const VALUES = [
 async function post(base: string, path: string, body: unknown): Promise<void> {
   const res = await fetch(`${base}/api/v1${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...bearer('therapist') },
     body: JSON.stringify(body),
   });
   if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
@@ -82,7 +83,7 @@ const record = (base: string, patients: string[], id: string, i: number) =>
   });
 
 async function delivered(kap: Running): Promise<number> {
-  const text = await (await fetch(`${kap.url}/metrics`)).text();
+  const text = await (await fetch(`${kap.url}/metrics`, { headers: bearer('operator') })).text();
   return Number(/kap_outbox_messages\{status="delivered"\} (\d+)/.exec(text)?.[1] ?? 0);
 }
 

@@ -15,6 +15,7 @@ import type { Bundle } from 'fhir/r4';
 import { KAP_CODE, SYSTEM } from '../src/fhir/codes.js';
 import { patientRefOf } from '../src/intake.js';
 import { Store } from '../src/store/store.js';
+import { bearer, CALLERS } from '../test/support/auth.js';
 import { benchRecord } from './course.js';
 import { fmt, percentile, postJson, startHapi, startKapBridge } from './support.js';
 
@@ -31,11 +32,14 @@ async function seedKapBridge(file: string): Promise<void> {
     await store.transaction(async (tx) => {
       for (let i = start; i < Math.min(PATIENTS, start + 500); i++) {
         const id = `bench-${i}`;
-        await tx.savePatient({
-          id,
-          identifiers: [{ system: 'urn:bench:mrn', value: id }],
-          ehrPatient: `Patient/${id}`,
-        });
+        await tx.savePatient(
+          {
+            id,
+            identifiers: [{ system: 'urn:bench:mrn', value: id }],
+            ehrPatient: `Patient/${id}`,
+          },
+          CALLERS.therapist.tenant,
+        );
         for (const r of benchRecord(id))
           await tx.putResource({
             resource: r,
@@ -54,12 +58,14 @@ async function benchKapBridge(file: string) {
     // Warm up: the first requests compile and cache.
     await autocannon({
       url: kap.url,
+      headers: bearer('therapist'),
       connections: CONNECTIONS,
       duration: 2,
       requests: [{ path: `/api/v1/patients/bench-0/medication-status?date=${DATE}` }],
     });
     const result = await autocannon({
       url: kap.url,
+      headers: bearer('therapist'),
       connections: CONNECTIONS,
       duration: SECONDS,
       requests: [

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { authEnv } from '../test/support/auth.js';
 import { peerDataDir } from '../test/support/peer-data.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -63,6 +64,8 @@ export async function startKapBridge(env: Record<string, string>): Promise<Runni
       ...process.env,
       LOG_LEVEL: 'warn',
       KAP_SYNC_INTERVAL_SECONDS: '0',
+      // The test suites' static tokens (test/support/auth.ts); no rate limit, one client is the whole load.
+      ...authEnv(),
       ...env,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -104,10 +107,14 @@ export const fmt = (n: number, digits = 0): string =>
     ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
     : 'n/a';
 
-export async function postJson(url: string, body: unknown): Promise<{ status: number; body: unknown }> {
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/fhir+json', 'cache-control': 'no-cache' },
+    headers: { 'content-type': 'application/fhir+json', 'cache-control': 'no-cache', ...headers },
     body: JSON.stringify(body),
   });
   const text = await res.text();

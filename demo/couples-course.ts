@@ -13,7 +13,8 @@
  * secret), stopped at the end.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -198,6 +199,9 @@ interface KapBridge {
   child: ChildProcess;
 }
 
+/** The demo's therapist system's token, new for every run. */
+const THERAPIST_TOKEN = randomBytes(24).toString('base64url');
+
 async function startKapBridge(): Promise<KapBridge> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -212,7 +216,20 @@ async function startKapBridge(): Promise<KapBridge> {
       env[k] = v;
     }
   }
+  // One practice without an identity provider: a static token for the demo's therapist system.
+  const tokens = join(DATA, 'tokens.json');
+  const sha256 = createHash('sha256').update(THERAPIST_TOKEN).digest('hex');
+  writeFileSync(
+    tokens,
+    JSON.stringify({
+      tokens: [
+        { sha256, client: 'demo-therapy', kind: 'therapist', tenant: 'demo-practice', scope: 'user/*.cruds' },
+      ],
+    }),
+  );
   Object.assign(env, {
+    KAP_AUTH_MODE: 'static',
+    KAP_AUTH_STATIC_TOKENS_FILE: tokens,
     HOST: '127.0.0.1',
     PORT: String(port),
     KAP_SQLITE_FILE: sqlite,
@@ -254,7 +271,10 @@ async function stopKapBridge(): Promise<void> {
 async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Json> {
   const res = await http(`${kapBridge!.url}/api/v1${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${THERAPIST_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   if (res.status >= 300)

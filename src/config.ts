@@ -3,6 +3,7 @@
  * declared once below, with its meaning and default; the README's table lists the same ones (a
  * test keeps them in step). A mistake stops the start with one line per wrong variable.
  */
+import type { InboundAuthConfig } from './auth/authentication.js';
 
 export interface Config {
   host: string;
@@ -31,6 +32,20 @@ export interface Config {
   /** How long a patient's queue stays one instance's; unset: 3 × ehrTimeoutMs, at least a minute. */
   outboxLeaseMs?: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  authMode: 'jwt' | 'static';
+  authJwks?: string;
+  authIssuer?: string;
+  authAudience?: string;
+  authAlgorithms: string[];
+  authTenantClaim: string;
+  authEhrClients: string[];
+  authOperatorClients: string[];
+  authStaticTokensFile?: string;
+  authAllowStatic: boolean;
+  rateLimitPerSecond: number;
+  maxBundleEntries: number;
+  /** NODE_ENV=production: the static-token mode must be asked for explicitly. */
+  production: boolean;
 }
 
 type Parse<T> = (raw: string) => T | { error: string };
@@ -68,6 +83,41 @@ const oneOf =
   <T extends string>(...values: T[]): Parse<T> =>
   (raw) =>
     (values as string[]).includes(raw) ? (raw as T) : { error: `must be one of ${values.join(', ')}` };
+
+/** Asymmetric algorithms only: a shared-secret (HS*) or unsigned (`none`) token is never accepted. */
+const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+];
+
+const list =
+  (allowed?: readonly string[]): Parse<string[]> =>
+  (raw) => {
+    const items = raw
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    const wrong = allowed ? items.filter((x) => !allowed.includes(x)) : [];
+    if (wrong.length) return { error: `may name only ${allowed!.join(', ')}; not ${wrong.join(', ')}` };
+    return items;
+  };
+
+/** A JWKS: a file path, or an https URL (http only on the loopback interface). */
+const jwksLocation: Parse<string> = (raw) => {
+  if (!/^https?:\/\//.test(raw)) return text(raw);
+  const u = new URL(raw);
+  return u.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)
+    ? raw
+    : { error: 'must be a file path or an https URL' };
+};
 
 const postgresUrl: Parse<string> = (raw) =>
   /^postgres(ql)?:\/\/.+/.test(raw) ? raw : { error: 'must be a postgres:// connection URL' };
@@ -235,6 +285,89 @@ export const VARIABLES: readonly Variable[] = [
     parse: integer(1000, 3_600_000),
   }),
   v({
+    name: 'KAP_AUTH_MODE',
+    key: 'authMode',
+    description:
+      'How callers authenticate: jwt (bearer JWTs checked against KAP_AUTH_JWKS) or static (tokens listed in KAP_AUTH_STATIC_TOKENS_FILE)',
+    default: 'jwt',
+    parse: oneOf('jwt', 'static'),
+  }),
+  v({
+    name: 'KAP_AUTH_JWKS',
+    key: 'authJwks',
+    description: "jwt: the identity provider's keys, a JWKS file path or https URL",
+    parse: jwksLocation,
+  }),
+  v({
+    name: 'KAP_AUTH_ISSUER',
+    key: 'authIssuer',
+    description: 'jwt: the token issuer (iss) to accept',
+    parse: text,
+  }),
+  v({
+    name: 'KAP_AUTH_AUDIENCE',
+    key: 'authAudience',
+    description: "jwt: the audience (aud) tokens must name, e.g. kap-bridge's public base URL",
+    parse: text,
+  }),
+  v({
+    name: 'KAP_AUTH_ALGORITHMS',
+    key: 'authAlgorithms',
+    description: 'jwt: signature algorithms accepted, comma-separated (asymmetric only)',
+    default: 'RS256,RS384,ES256,ES384',
+    parse: list(JWT_ALGORITHMS),
+  }),
+  v({
+    name: 'KAP_AUTH_TENANT_CLAIM',
+    key: 'authTenantClaim',
+    description: "jwt: the claim that names a therapist system's practice (tenant)",
+    default: 'tenant',
+    parse: text,
+  }),
+  v({
+    name: 'KAP_AUTH_EHR_CLIENTS',
+    key: 'authEhrClients',
+    description: "jwt: client ids (client_id, azp or sub) that are the prescriber's EHR, comma-separated",
+    default: '',
+    parse: list(),
+  }),
+  v({
+    name: 'KAP_AUTH_OPERATOR_CLIENTS',
+    key: 'authOperatorClients',
+    description: 'jwt: client ids of operators (metrics, audit trail), comma-separated',
+    default: '',
+    parse: list(),
+  }),
+  v({
+    name: 'KAP_AUTH_STATIC_TOKENS_FILE',
+    key: 'authStaticTokensFile',
+    description:
+      'static: JSON file listing each token by its SHA-256 with its client, kind, practice and scopes',
+    parse: text,
+  }),
+  v({
+    name: 'KAP_AUTH_ALLOW_STATIC',
+    key: 'authAllowStatic',
+    description: 'Accept KAP_AUTH_MODE=static when NODE_ENV=production',
+    default: 'false',
+    parse: boolean,
+  }),
+  v({
+    name: 'KAP_RATE_LIMIT_PER_SECOND',
+    key: 'rateLimitPerSecond',
+    description:
+      'Requests per second each client may make on average (bursts of twice that); 0 turns the limit off',
+    default: '100',
+    parse: integer(0, 1_000_000),
+  }),
+  v({
+    name: 'KAP_MAX_BUNDLE_ENTRIES',
+    key: 'maxBundleEntries',
+    description: 'Most entries accepted in one Bundle POSTed to /fhir',
+    default: '5000',
+    parse: integer(1, 100_000),
+  }),
+  v({
     name: 'LOG_LEVEL',
     key: 'logLevel',
     description: 'pino log level',
@@ -242,6 +375,40 @@ export const VARIABLES: readonly Variable[] = [
     parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
   }),
 ];
+
+/** What `serve` needs to authenticate its callers, one message per gap. */
+function authProblems(config: Config, env: Record<string, string | undefined>): string[] {
+  if (config.authMode === 'static') {
+    const problems: string[] = [];
+    if (!config.authStaticTokensFile)
+      problems.push('KAP_AUTH_STATIC_TOKENS_FILE must name the tokens file when KAP_AUTH_MODE=static');
+    if (config.production && !config.authAllowStatic)
+      problems.push(
+        'KAP_AUTH_MODE=static is refused when NODE_ENV=production: use jwt with an identity provider, or set KAP_AUTH_ALLOW_STATIC=true to accept static tokens knowingly',
+      );
+    return problems;
+  }
+  // A variable given but wrong is already named by its own check.
+  return ['KAP_AUTH_JWKS', 'KAP_AUTH_ISSUER', 'KAP_AUTH_AUDIENCE']
+    .filter((name) => !env[name])
+    .map(
+      (name) =>
+        `${name} must be set when KAP_AUTH_MODE=jwt (or use KAP_AUTH_MODE=static for one practice without an identity provider)`,
+    );
+}
+
+/** The inbound authentication settings of a loaded Config. */
+export const inboundAuth = (config: Config): InboundAuthConfig => ({
+  mode: config.authMode,
+  algorithms: config.authAlgorithms,
+  tenantClaim: config.authTenantClaim,
+  ehrClients: config.authEhrClients,
+  operatorClients: config.authOperatorClients,
+  ...(config.authJwks ? { jwks: config.authJwks } : {}),
+  ...(config.authIssuer ? { issuer: config.authIssuer } : {}),
+  ...(config.authAudience ? { audience: config.authAudience } : {}),
+  ...(config.authStaticTokensFile ? { staticTokensFile: config.authStaticTokensFile } : {}),
+});
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -273,6 +440,8 @@ export function loadConfig(
     }
   }
   const config = values as unknown as Config;
+  config.production = env.NODE_ENV === 'production';
+  if (purpose === 'serve') problems.push(...authProblems(config, env));
   if (purpose === 'serve' && config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
     problems.push(
       'KAP_SUBSCRIPTION_SECRET must be set when KAP_SUBSCRIBE_ON_START is true and KAP_EHR_BASE_URL is set (or set KAP_SUBSCRIBE_ON_START=false)',

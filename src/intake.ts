@@ -133,9 +133,10 @@ async function linkEhrPatient(patient: Patient, tx: StoreTx): Promise<void> {
   for (const i of patient.identifier ?? []) {
     await tx.indexEhrIdentifier(ref, i.system, i.value);
     if (!i.system || !i.value) continue;
-    const link = await tx.findPatient({ system: i.system, value: i.value });
-    if (link && !link.ehrPatient && matchPatient([link], patient).length === 1) {
-      await tx.savePatient({ ...link, ehrPatient: ref });
+    for (const link of await tx.findPatients({ system: i.system, value: i.value })) {
+      if (!link.ehrPatient && matchPatient([link], patient).length === 1) {
+        await tx.savePatient({ ...link, ehrPatient: ref });
+      }
     }
   }
 }

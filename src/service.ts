@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.js';
+import { AuditTrail } from './audit/trail.js';
+import { type Authenticate, createAuthenticator } from './auth/authentication.js';
+import { type Config, ConfigError, inboundAuth } from './config.js';
 import { EhrGateway } from './ehr/gateway.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
 import { createApp } from './http/app.js';
@@ -54,7 +56,14 @@ export async function startService(
   config: Config,
   log: Logger = createLogger(config.logLevel),
 ): Promise<Service> {
+  let authenticate: Authenticate;
+  try {
+    authenticate = createAuthenticator(inboundAuth(config));
+  } catch (e) {
+    throw new ConfigError([(e as Error).message]);
+  }
   const store = await openStore(config);
+  const audit = new AuditTrail(store, log);
   const ehr = ehrGateway(config);
   const validator = createValidator();
   const outbox = new Outbox(store);
@@ -81,7 +90,10 @@ export async function startService(
   };
   // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.
   const server: Server = createServer();
+  // A slow or stalled client cannot hold a connection open: headers within 20 s, the whole request within 60 s.
+  server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -97,6 +109,10 @@ export async function startService(
     version: VERSION,
     publicBaseUrl,
     bodyLimitBytes: config.bodyLimitBytes,
+    maxBundleEntries: config.maxBundleEntries,
+    authenticate,
+    audit,
+    rateLimitPerSecond: config.rateLimitPerSecond,
     metrics: async () => outboxMetrics.render(await outbox.depth()),
     outbox: { enqueue, ehrRefOf: (type, identifier) => outbox.ehrRefOf(type, identifier) },
     ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
@@ -175,6 +191,7 @@ export async function startService(
       });
       await running;
       await worker?.stop();
+      await audit.flushed();
       await store.close();
       log.info('kap-bridge stopped');
     },

@@ -23,7 +23,12 @@ export interface EpisodeRegistration {
   plannedSessions?: Partial<Episode['plannedSessions']>;
 }
 
-export async function registerEpisode(input: EpisodeRegistration, deps: RecordingDeps): Promise<Episode> {
+/** Registers a course of `tenant`'s practice; its patients must be the practice's own. */
+export async function registerEpisode(
+  input: EpisodeRegistration,
+  deps: RecordingDeps,
+  tenant: string,
+): Promise<Episode> {
   const expected = input.type === 'couples' ? 2 : 1;
   if (input.patients.length !== expected || new Set(input.patients).size !== expected) {
     throw new OperationOutcomeError(400, [
@@ -46,13 +51,21 @@ export async function registerEpisode(input: EpisodeRegistration, deps: Recordin
     ...(input.start ? { start: input.start } : {}),
   };
   await deps.store.transaction(async (tx) => {
+    for (const [i, p] of episode.patients.entries()) {
+      // Another practice's patient is answered as an unknown one.
+      if ((await tx.tenantOf('patient', p)) !== tenant) {
+        throw new OperationOutcomeError(422, [
+          issue('error', 'not-found', `No patient ${p} is registered.`, `patients[${i}]`),
+        ]);
+      }
+    }
     const links = await linksOf(tx, episode);
     if (await tx.getEpisode(id)) {
       throw new OperationOutcomeError(409, [
         issue('error', 'duplicate', `An episode ${id} is already registered.`, 'id'),
       ]);
     }
-    await tx.saveEpisode(episode);
+    await tx.saveEpisode(episode, tenant);
     const { episodeOfCare, carePlan, goal, couple } = episodeToFhir(episode, courseContext(links));
     // What is pointed at goes first: the couple Group, the EpisodeOfCare and the Goal before the CarePlan.
     const resources = [couple, episodeOfCare, goal, carePlan].filter((r) => r !== undefined);

@@ -47,12 +47,14 @@ async function findEhrPatient(input: PatientRegistration, deps: PatientsDeps): P
   return `Patient/${patient.id}`;
 }
 
+/** Registers a patient of `tenant`'s practice; the same identifiers again answer the same patient. */
 export async function registerPatient(
   input: PatientRegistration,
   deps: PatientsDeps,
+  tenant: string,
 ): Promise<{ created: boolean; patient: PatientLink }> {
   for (const i of input.identifiers) {
-    const existing = await deps.store.findPatient(i);
+    const existing = await deps.store.findPatient(i, tenant);
     if (existing && (input.id === undefined || input.id === existing.id)) {
       const sameSet = input.identifiers.every((j) =>
         existing.identifiers.some((e) => e.system === j.system && e.value === j.value),
@@ -70,7 +72,7 @@ export async function registerPatient(
           issue('error', 'duplicate', `A patient ${link.id} is already registered.`, 'id'),
         ]);
       }
-      await tx.savePatient(link);
+      await tx.savePatient(link, tenant);
     });
   } catch (e) {
     if (e instanceof IdentifierTakenError) {

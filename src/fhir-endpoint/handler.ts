@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
+import type { Need } from '../auth/access.js';
 import { type Issue, issue, OperationOutcomeError, prefixIssues, toOutcome } from '../fhir/outcome.js';
 import {
   checkInbound,
@@ -43,6 +44,41 @@ export interface FhirEndpointDeps {
   now?: () => Date;
   /** Largest number of entries accepted in one Bundle. */
   maxBundleEntries?: number;
+}
+
+/**
+ * What a request does to which resource types, for the scope check: PUT updates, POST creates, and a
+ * Bundle does what its entries say. Types kap-bridge does not keep are acknowledged without being
+ * stored, so they need no scope.
+ */
+export function interactionsOf(req: Pick<FhirRequest, 'method' | 'segments' | 'body'>): Need[] {
+  const [type] = req.segments;
+  if (type !== undefined) {
+    // Other methods write nothing and are refused by the endpoint itself (405).
+    if (!isKeptType(type) || (req.method !== 'POST' && req.method !== 'PUT')) return [];
+    return [{ resourceType: type, interaction: req.method === 'POST' ? 'c' : 'u' }];
+  }
+  const entries = (req.body as Bundle | undefined)?.entry;
+  if (req.method !== 'POST' || !Array.isArray(entries)) return [];
+  return entries.flatMap((e): Need[] => {
+    const t = (e as BundleEntry | null)?.resource?.resourceType;
+    if (typeof t !== 'string' || !isKeptType(t)) return [];
+    return [{ resourceType: t, interaction: e.request?.method === 'POST' ? 'c' : 'u' }];
+  });
+}
+
+/** The resources a request names, `Type/id`, for the audit trail. */
+export function entitiesOf(req: Pick<FhirRequest, 'segments' | 'body'>): string[] {
+  const [type, id] = req.segments;
+  if (type !== undefined) return id === undefined ? [] : [`${type}/${id}`];
+  const entries = (req.body as Bundle | undefined)?.entry;
+  if (!Array.isArray(entries)) return [];
+  return entries.flatMap((e) => {
+    const r = (e as BundleEntry | null)?.resource;
+    return r && typeof r.resourceType === 'string' && typeof r.id === 'string' && isKeptType(r.resourceType)
+      ? [`${r.resourceType}/${r.id}`]
+      : [];
+  });
 }
 
 const fail = (status: number, code: Issue['code'], message: string, expression?: string): never => {

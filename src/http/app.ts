@@ -1,7 +1,9 @@
 /**
  * All HTTP in one place: express translates requests to the transport-free handlers of
  * src/fhir-endpoint and src/api, and every error to an OperationOutcome with its status. No stack
- * trace reaches a client; no body reaches the log.
+ * trace reaches a client; no body reaches the log. Every route is registered from the table in
+ * ./routes.ts through one guard: authentication, rate limit, scopes, the tenancy check of the
+ * path's id, and the audit record.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -17,24 +19,38 @@ import { requestClearance } from '../api/referrals.js';
 import { checkAgainst, parameterCheck } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
+import type { AuditTrail } from '../audit/trail.js';
+import { authorize, checkOwner, ForbiddenError, type Owner } from '../auth/access.js';
+import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
+import { parseScopes } from '../auth/scopes.js';
 import { EhrError } from '../ehr/gateway.js';
 import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
-import { type FhirEndpointDeps, handleFhir } from '../fhir-endpoint/handler.js';
+import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '../fhir-endpoint/handler.js';
+import { KEPT_TYPES } from '../intake.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
+import { RateLimiter } from './rate-limit.js';
+import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
-  /** When set, every write to /fhir must carry it in X-Kap-Subscription-Secret. */
+  /** Turns the Authorization header into a Principal, or refuses it. */
+  authenticate: Authenticate;
+  audit: AuditTrail;
+  /** Requests per second each client may make on average (twice that in a burst); 0: no limit. */
+  rateLimitPerSecond: number;
+  /** When set, the EHR's subscription deliveries may authenticate with it in X-Kap-Subscription-Secret. */
   subscriptionSecret?: string;
   /** Prometheus text for /metrics. */
   metrics?: () => Promise<string>;
 }
 
 const FHIR_JSON = 'application/fhir+json';
+/** Most audit events one query returns. */
+export const MAX_COUNT = 500;
 
 function sendOutcome(res: Response, status: number, outcome: object): void {
   res.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
@@ -79,19 +95,58 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
+/** The caller, once the guard has let the request in. */
+const principalOf = (res: Response): Principal => res.locals.principal as Principal;
+/** Resources the answer created or named, for the audit record (the path's own id is added by the guard). */
+const audited = (res: Response, ...references: (string | undefined)[]): void => {
+  for (const r of references) if (r) (res.locals.entities as string[]).push(r.split('/_history/')[0]!);
+};
+
+/** What a recording route answers: what it wrote and its FHIR source(s). */
+interface Written {
+  source?: string;
+  sources?: Record<string, string>;
+}
+
+const ENTITY_TYPE: Record<Owner, string> = {
+  patient: 'Patient',
+  episode: 'EpisodeOfCare',
+  session: 'Encounter',
+};
+
+/** The EHR's subscription deliveries, authenticated by the shared secret: writes of the kept types only. */
+const SUBSCRIPTION_PRINCIPAL: Principal = {
+  client: 'ehr-subscription',
+  kind: 'ehr',
+  scopes: parseScopes(KEPT_TYPES.map((t) => `system/${t}.cu`)),
+};
+
+const SECURITY_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+};
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   // Answers are computed per request and marked no-store; hashing each body for an ETag buys nothing.
   app.set('etag', false);
   app.set('query parser', 'simple');
+  const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
 
   app.use((req, res, next) => {
     const id = randomUUID();
     const started = process.hrtime.bigint();
     res.setHeader('X-Request-Id', id);
+    res.set(SECURITY_HEADERS);
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const who = res.locals.principal as Principal | undefined;
       deps.log.info(
         {
           requestId: id,
@@ -99,51 +154,123 @@ export function createApp(deps: AppDeps): express.Express {
           path: req.path,
           status: res.statusCode,
           ms: Math.round(ms * 10) / 10,
+          ...(who ? { client: who.client } : {}),
         },
         'request',
       );
     });
     next();
   });
-  app.use((_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
 
-  app.get('/healthz', (_req, res) => {
+  /**
+   * The guard in front of every route: who is calling (401), not too often (429), of a kind and with
+   * a scope this route serves (403), about an object of their own practice (404); and, for the routes
+   * that carry PHI, an audit record of the answer, whatever it was.
+   */
+  const guard =
+    (name: RouteName | 'fhirOther') =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      const access: RouteAccess =
+        name === 'fhirOther'
+          ? { method: 'GET', path: '/fhir/*', clients: ['ehr'], audit: 'E' }
+          : ROUTES[name];
+      res.locals.entities = [];
+      if (access.audit) {
+        const action = access.audit;
+        const route = `${req.method} ${access.path}`;
+        res.on('finish', () =>
+          deps.audit.record({
+            principal: res.locals.principal as Principal | undefined,
+            action,
+            route,
+            entities: res.locals.entities as string[],
+            status: res.statusCode,
+            ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
+          }),
+        );
+      }
+      if (access.clients === 'public') {
+        next();
+        return;
+      }
+      const clients = access.clients;
+      (async () => {
+        let principal: Principal | undefined;
+        let refused: unknown;
+        const secret = req.header('x-kap-subscription-secret');
+        try {
+          if (deps.subscriptionSecret !== undefined && secret !== undefined && req.path.startsWith('/fhir')) {
+            if (!sameSecret(secret, deps.subscriptionSecret))
+              throw new AuthenticationError('The subscription secret is not the one kap-bridge was given.');
+            principal = SUBSCRIPTION_PRINCIPAL;
+          } else {
+            principal = await deps.authenticate(req.header('authorization'));
+          }
+        } catch (e) {
+          refused = e;
+        }
+        const wait = limiter?.take(
+          principal ? `client:${principal.client}` : `address:${req.socket.remoteAddress}`,
+        );
+        if (wait) {
+          res.setHeader('Retry-After', String(wait));
+          throw fail(429, 'throttled', `Too many requests; try again in ${wait} s.`);
+        }
+        if (!principal) throw refused;
+        res.locals.principal = principal;
+        const scope = access.scope;
+        authorize(
+          principal,
+          clients,
+          scope === undefined || scope === 'per-resource'
+            ? []
+            : [{ resourceType: scope[0], interaction: scope[1] }],
+        );
+        if (access.owner) {
+          const id = req.params.id ?? '';
+          audited(res, `${ENTITY_TYPE[access.owner]}/${id}`);
+          await checkOwner(deps.store, principal, access.owner, id);
+        }
+      })().then(() => next(), next);
+    };
+
+  /** Registers a route of the table: the guard, a JSON body where one is sent, then the handler. */
+  const route = (name: RouteName, handle: (req: Request, res: Response) => Promise<unknown>): void => {
+    const { method, path } = ROUTES[name];
+    const verb = method.toLowerCase() as 'get' | 'post' | 'put';
+    app[verb](path, guard(name), ...(method === 'GET' ? [] : [requireJson, json]), answer(handle));
+  };
+
+  app.get('/healthz', guard('healthz'), (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
-    const checks: Record<string, unknown> = {};
-    let ready = true;
-    try {
-      await deps.store.ping();
-      checks.store = 'ok';
-    } catch {
-      checks.store = 'unreachable';
-      ready = false;
-    }
-    if (deps.ehr) {
+  app.get(
+    '/readyz',
+    guard('readyz'),
+    answer(async (_req, res) => {
+      const checks: Record<string, unknown> = {};
+      let ready = true;
       try {
-        await deps.ehr.capabilities();
-        checks.ehr = 'ok';
-      } catch (e) {
-        checks.ehr = e instanceof EhrError ? e.kind : 'unreachable';
+        await deps.store.ping();
+        checks.store = 'ok';
+      } catch {
+        checks.store = 'unreachable';
         ready = false;
       }
-    } else {
-      checks.ehr = 'not configured';
-    }
-    checks.ehrLastHeardAt = (await deps.store.getCheckpoint('ehr:last-heard').catch(() => undefined)) ?? null;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
-  });
-
-  app.get(
-    '/metrics',
-    answer(async (_req, res) => {
-      if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
-      res.type('text/plain; version=0.0.4').send(await deps.metrics());
+      if (deps.ehr) {
+        try {
+          await deps.ehr.capabilities();
+          checks.ehr = 'ok';
+        } catch (e) {
+          checks.ehr = e instanceof EhrError ? e.kind : 'unreachable';
+          ready = false;
+        }
+      } else {
+        checks.ehr = 'not configured';
+      }
+      checks.ehrLastHeardAt =
+        (await deps.store.getCheckpoint('ehr:last-heard').catch(() => undefined)) ?? null;
+      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
     }),
   );
 
@@ -153,38 +280,61 @@ export function createApp(deps: AppDeps): express.Express {
     strict: false,
   });
 
-  app.use(
-    '/fhir',
-    requireJson,
-    json,
-    answer(async (req, res) => {
-      if (req.method !== 'GET' && deps.subscriptionSecret !== undefined) {
-        if (!sameSecret(req.header('x-kap-subscription-secret'), deps.subscriptionSecret)) {
-          throw fail(401, 'login', 'This endpoint needs the shared secret in X-Kap-Subscription-Secret.');
-        }
-      }
-      const segments = req.path.split('/').filter(Boolean).map(decodeURIComponent);
-      const body = sentBody(req) ? req.body : undefined;
-      const answer = await handleFhir(
-        {
-          method: req.method,
-          segments,
-          body,
-          ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}),
-        },
-        deps,
-      );
-      for (const [k, v] of Object.entries(answer.headers ?? {})) res.setHeader(k, v);
-      res
-        .status(answer.status)
-        .type(FHIR_JSON)
-        .send(JSON.stringify(answer.resource satisfies Resource));
-    }),
-  );
+  route('metrics', async (_req, res) => {
+    if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
+    res.type('text/plain; version=0.0.4').send(await deps.metrics());
+  });
 
-  const api = express.Router();
-  api.use(requireJson, json);
-  api.get('/openapi.json', (_req, res) => {
+  const instant = parameterCheck('instant', {
+    type: 'string',
+    pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+  });
+  const count = parameterCheck('_count', { type: 'string', pattern: '^[1-9][0-9]{0,5}$' });
+  route('auditEvents', async (req, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    for (const key of ['since', 'until'] as const) if (q[key] !== undefined) instant(q[key]);
+    if (q._count !== undefined) count(q._count);
+    const bundle = await deps.audit.search({
+      ...(q.entity ? { entity: q.entity } : {}),
+      ...(q.client ? { client: q.client } : {}),
+      ...(q.tenant ? { tenant: q.tenant } : {}),
+      ...(q.since ? { since: q.since } : {}),
+      ...(q.until ? { until: q.until } : {}),
+      // A larger _count is answered with the most the server gives, as FHIR servers do.
+      count: Math.min(Number(q._count ?? 100), MAX_COUNT),
+    });
+    res.type(FHIR_JSON).send(JSON.stringify(bundle));
+  });
+
+  /** The FHIR endpoint: one handler; the scopes it needs depend on the type in the path or in the Bundle. */
+  const fhir = async (req: Request, res: Response) => {
+    const segments = req.path
+      .replace(/^\/fhir/, '')
+      .split('/')
+      .filter(Boolean)
+      .map(decodeURIComponent);
+    const body = sentBody(req) ? req.body : undefined;
+    const request = { method: req.method, segments, body };
+    if (res.locals.principal) authorize(principalOf(res), ['ehr'], interactionsOf(request));
+    audited(res, ...entitiesOf(request));
+    const answer = await handleFhir(
+      { ...request, ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}) },
+      deps,
+    );
+    for (const [k, v] of Object.entries(answer.headers ?? {})) res.setHeader(k, v);
+    res
+      .status(answer.status)
+      .type(FHIR_JSON)
+      .send(JSON.stringify(answer.resource satisfies Resource));
+  };
+  route('fhirMetadata', fhir);
+  route('fhirBatch', fhir);
+  route('fhirCreate', fhir);
+  route('fhirUpdate', fhir);
+  // Anything else under /fhir is answered by the endpoint itself (404 or 405), to an authenticated EHR.
+  app.all(/^\/fhir(\/.*)?$/, guard('fhirOther'), requireJson, json, answer(fhir));
+
+  route('openApi', async (_req, res) => {
     res.json(openApiDocument);
   });
   const checkId = parameterCheck('id', { type: 'string', pattern: ID_PATTERN });
@@ -199,92 +349,72 @@ export function createApp(deps: AppDeps): express.Express {
     if (date !== undefined) checkDate(date);
     return date as string | undefined;
   };
-  api.post(
-    '/patients',
-    answer(async (req, res) => {
-      checkAgainst('PatientRegistration', req.body);
-      const { created, patient } = await registerPatient(req.body, deps);
-      res
-        .status(created ? 201 : 200)
-        .location(`/api/v1/patients/${patient.id}`)
-        .json(patient);
-    }),
-  );
-  api.get(
-    '/patients/:id',
-    answer(async (req, res) => {
-      res.json(await getPatient(idParam(req), deps));
-    }),
-  );
-  api.get(
-    '/patients/:id/medication-status',
-    answer(async (req, res) => {
-      res.json(await medicationStatus(idParam(req), dateParam(req), deps));
-    }),
-  );
-  api.get(
-    '/patients/:id/reconcile',
-    answer(async (req, res) => {
-      res.json(await reconciliation(idParam(req), deps));
-    }),
-  );
-  api.post(
-    '/episodes',
-    answer(async (req, res) => {
-      checkAgainst('EpisodeRegistration', req.body);
-      const episode = await registerEpisode(req.body, deps);
-      res.status(201).location(`/api/v1/episodes/${episode.id}`).json(episode);
-    }),
-  );
-  api.get(
-    '/episodes/:id',
-    answer(async (req, res) => {
-      res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
-    }),
-  );
-  api.get(
-    '/episodes/:id/readiness',
-    answer(async (req, res) => {
-      res.json(await readinessOfEpisode(idParam(req), dateParam(req), deps));
-    }),
-  );
+  const tenantOf = (res: Response): string => principalOf(res).tenant!;
+  route('registerPatient', async (req, res) => {
+    checkAgainst('PatientRegistration', req.body);
+    const { created, patient } = await registerPatient(req.body, deps, tenantOf(res));
+    audited(res, `Patient/${patient.id}`);
+    res
+      .status(created ? 201 : 200)
+      .location(`/api/v1/patients/${patient.id}`)
+      .json(patient);
+  });
+  route('patient', async (req, res) => {
+    res.json(await getPatient(idParam(req), deps));
+  });
+  route('medicationStatus', async (req, res) => {
+    res.json(await medicationStatus(idParam(req), dateParam(req), deps));
+  });
+  route('patientReconcile', async (req, res) => {
+    res.json(await reconciliation(idParam(req), deps));
+  });
+  route('registerEpisode', async (req, res) => {
+    checkAgainst('EpisodeRegistration', req.body);
+    const episode = await registerEpisode(req.body, deps, tenantOf(res));
+    audited(res, `EpisodeOfCare/${episode.id}`, ...episode.patients.map((p) => `Patient/${p}`));
+    res.status(201).location(`/api/v1/episodes/${episode.id}`).json(episode);
+  });
+  route('episodeTimeline', async (req, res) => {
+    res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
+  });
+  route('episodeReadiness', async (req, res) => {
+    res.json(await readinessOfEpisode(idParam(req), dateParam(req), deps));
+  });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
-    path: string,
+    name: RouteName,
     schema: string,
-    write: (id: string, body: never) => Promise<object>,
+    write: (id: string, body: never) => Promise<Written>,
     status = 201,
   ) =>
-    api.post(
-      path,
-      answer(async (req, res) => {
-        const id = idParam(req);
-        const body = sentBody(req) ? req.body : {};
-        checkAgainst(schema, body);
-        res.status(status).json(await write(id, body as never));
-      }),
-    );
-  recordingRoute('/episodes/:id/consents', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
-  recordingRoute('/episodes/:id/sessions', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
-  for (const action of ['start', 'complete', 'cancel'] as const) {
-    recordingRoute(
-      `/sessions/:id/${action}`,
-      'SessionMove',
-      (id, b) => moveSession(id, action, b, deps),
-      200,
-    );
+    route(name, async (req, res) => {
+      const id = idParam(req);
+      const body = sentBody(req) ? req.body : {};
+      checkAgainst(schema, body);
+      const written = await write(id, body as never);
+      audited(res, written.source, ...Object.values(written.sources ?? {}));
+      res.status(status).json(written);
+    });
+  recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
+  recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
+  for (const [name, action] of [
+    ['startSession', 'start'],
+    ['completeSession', 'complete'],
+    ['cancelSession', 'cancel'],
+  ] as const) {
+    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps), 200);
   }
-  recordingRoute('/sessions/:id/doses', 'DoseRecording', (id, b) => recordDose(id, b, deps));
-  recordingRoute('/patients/:id/observations', 'ObservationRecording', (id, b) =>
-    recordObservation(id, b, deps),
-  );
-  recordingRoute('/patients/:id/referrals', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
-  app.use('/api/v1', api);
+  recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
+  recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
+  recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
 
   app.use((_req, _res, next) => next(fail(404, 'not-found', 'There is nothing at this path.')));
 
   // The one place an error becomes an answer.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof AuthenticationError || err instanceof ForbiddenError) {
+      res.setHeader('WWW-Authenticate', err.challenge);
+    }
     if (err instanceof OperationOutcomeError) return sendOutcome(res, err.status, err.outcome);
     if (err instanceof EhrError) {
       const status =

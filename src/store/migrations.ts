@@ -85,4 +85,41 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     // One row per patient being delivered: who delivers it, until when.
     'CREATE TABLE outbox_leases (patient_ref TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TEXT NOT NULL)',
   ],
+  [
+    // Tenancy: each patient and episode belongs to one practice (tenant). A practice's identifiers are
+    // its own, so the same MRN may be registered by two practices without one seeing the other.
+    "ALTER TABLE patients ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
+    "ALTER TABLE episodes ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
+    `CREATE TABLE tenant_patient_identifiers (
+       tenant TEXT NOT NULL,
+       system TEXT NOT NULL,
+       value TEXT NOT NULL,
+       patient_id TEXT NOT NULL REFERENCES patients (id),
+       PRIMARY KEY (tenant, system, value)
+     )`,
+    `INSERT INTO tenant_patient_identifiers (tenant, system, value, patient_id)
+       SELECT p.tenant, i.system, i.value, i.patient_id FROM patient_identifiers i JOIN patients p ON p.id = i.patient_id`,
+    'DROP TABLE patient_identifiers',
+    'ALTER TABLE tenant_patient_identifiers RENAME TO patient_identifiers',
+    'CREATE INDEX patient_identifiers_patient ON patient_identifiers (patient_id)',
+  ],
+  [
+    // The audit trail: one AuditEvent per read or write of PHI through kap-bridge. Append-only: the
+    // store has no statement that changes or deletes a row here.
+    `CREATE TABLE audit_events (
+       id TEXT PRIMARY KEY,
+       recorded TEXT NOT NULL,
+       tenant TEXT,
+       client TEXT NOT NULL,
+       action TEXT NOT NULL,
+       outcome TEXT NOT NULL,
+       body TEXT NOT NULL
+     )`,
+    'CREATE INDEX audit_events_recorded ON audit_events (recorded)',
+    `CREATE TABLE audit_entities (
+       audit_id TEXT NOT NULL REFERENCES audit_events (id),
+       reference TEXT NOT NULL,
+       PRIMARY KEY (reference, audit_id)
+     )`,
+  ],
 ];

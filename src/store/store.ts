@@ -24,6 +24,9 @@ export interface StoredResource {
 /** What happened to a resource offered to the store. */
 export type PutOutcome = 'stored' | 'duplicate' | 'stale';
 
+/** The practice a patient or episode belongs to when none is named (one practice, or data from before tenancy). */
+export const DEFAULT_TENANT = 'default';
+
 export interface StoreOptions {
   /** `postgres://...` for PostgreSQL; otherwise a SQLite file path, or `:memory:`. */
   databaseUrl?: string;
@@ -124,8 +127,8 @@ export class Store {
     return new StoreTx(this.db);
   }
 
-  savePatient(link: PatientLink): Promise<void> {
-    return this.transaction((tx) => tx.savePatient(link));
+  savePatient(link: PatientLink, tenant?: string): Promise<void> {
+    return this.transaction((tx) => tx.savePatient(link, tenant));
   }
   getPatient(id: string): Promise<PatientLink | undefined> {
     return this.direct.getPatient(id);
@@ -138,8 +141,14 @@ export class Store {
     );
     return rows[0] ? rows[0].ehr_patient : undefined;
   }
-  findPatient(identifier: BusinessIdentifier): Promise<PatientLink | undefined> {
-    return this.direct.findPatient(identifier);
+  findPatient(identifier: BusinessIdentifier, tenant: string): Promise<PatientLink | undefined> {
+    return this.direct.findPatient(identifier, tenant);
+  }
+  findPatients(identifier: BusinessIdentifier): Promise<PatientLink[]> {
+    return this.direct.findPatients(identifier);
+  }
+  tenantOf(kind: 'patient' | 'episode', id: string): Promise<string | undefined> {
+    return this.direct.tenantOf(kind, id);
   }
   findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
     return this.direct.findPatientByEhrRef(ehrPatient);
@@ -156,8 +165,8 @@ export class Store {
   findEhrPatients(identifier: BusinessIdentifier): Promise<string[]> {
     return this.direct.findEhrPatients(identifier);
   }
-  saveEpisode(episode: Episode): Promise<void> {
-    return this.transaction((tx) => tx.saveEpisode(episode));
+  saveEpisode(episode: Episode, tenant?: string): Promise<void> {
+    return this.transaction((tx) => tx.saveEpisode(episode, tenant));
   }
   getEpisode(id: string): Promise<Episode | undefined> {
     return this.direct.getEpisode(id);
@@ -206,21 +215,22 @@ export class StoreTx {
   /** Public so that modules with tables of their own (src/outbox) write in the same transaction. */
   constructor(readonly sql: Sql) {}
 
-  async savePatient(link: PatientLink): Promise<void> {
+  /** Registers or updates a patient link; `tenant` is its practice on first save and never changes after. */
+  async savePatient(link: PatientLink, tenant = DEFAULT_TENANT): Promise<void> {
     const now = new Date().toISOString();
     await this.sql.run(
-      'INSERT INTO patients (id, ehr_patient, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET ehr_patient = excluded.ehr_patient',
-      [link.id, link.ehrPatient ?? null, now],
+      'INSERT INTO patients (id, ehr_patient, created_at, tenant) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET ehr_patient = excluded.ehr_patient',
+      [link.id, link.ehrPatient ?? null, now, tenant],
     );
     for (const i of link.identifiers) {
       const taken = await this.sql.run(
-        'INSERT INTO patient_identifiers (system, value, patient_id) VALUES (?, ?, ?) ON CONFLICT (system, value) DO NOTHING',
+        'INSERT INTO patient_identifiers (tenant, system, value, patient_id) SELECT tenant, ?, ?, id FROM patients WHERE id = ? ON CONFLICT (tenant, system, value) DO NOTHING',
         [i.system, i.value, link.id],
       );
       if (taken === 0) {
         const owner = await this.sql.all<{ patient_id: string }>(
-          'SELECT patient_id FROM patient_identifiers WHERE system = ? AND value = ?',
-          [i.system, i.value],
+          'SELECT i.patient_id FROM patient_identifiers i JOIN patients p ON p.tenant = i.tenant WHERE p.id = ? AND i.system = ? AND i.value = ?',
+          [link.id, i.system, i.value],
         );
         if (owner[0]?.patient_id !== link.id) throw new IdentifierTakenError(i);
       }
@@ -245,12 +255,32 @@ export class StoreTx {
     };
   }
 
-  async findPatient(identifier: BusinessIdentifier): Promise<PatientLink | undefined> {
+  /** The practice a patient or an episode belongs to; undefined when there is none with this id. */
+  async tenantOf(kind: 'patient' | 'episode', id: string): Promise<string | undefined> {
+    const rows = await this.sql.all<{ tenant: string }>(
+      `SELECT tenant FROM ${kind === 'patient' ? 'patients' : 'episodes'} WHERE id = ?`,
+      [id],
+    );
+    return rows[0]?.tenant;
+  }
+
+  /** The practice's patient carrying this identifier. */
+  async findPatient(identifier: BusinessIdentifier, tenant: string): Promise<PatientLink | undefined> {
     const rows = await this.sql.all<{ patient_id: string }>(
-      'SELECT patient_id FROM patient_identifiers WHERE system = ? AND value = ?',
-      [identifier.system, identifier.value],
+      'SELECT patient_id FROM patient_identifiers WHERE tenant = ? AND system = ? AND value = ?',
+      [tenant, identifier.system, identifier.value],
     );
     return rows[0] ? this.getPatient(rows[0].patient_id) : undefined;
+  }
+
+  /** Every practice's patient carrying this identifier: an EHR Patient may be in care with several. */
+  async findPatients(identifier: BusinessIdentifier): Promise<PatientLink[]> {
+    const rows = await this.sql.all<{ patient_id: string }>(
+      'SELECT patient_id FROM patient_identifiers WHERE system = ? AND value = ? ORDER BY patient_id',
+      [identifier.system, identifier.value],
+    );
+    const links = await Promise.all(rows.map((r) => this.getPatient(r.patient_id)));
+    return links.filter((l) => l !== undefined);
   }
 
   async findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
@@ -334,14 +364,14 @@ export class StoreTx {
     return true;
   }
 
-  async saveEpisode(episode: Episode): Promise<void> {
+  async saveEpisode(episode: Episode, tenant = DEFAULT_TENANT): Promise<void> {
     for (const p of episode.patients) {
       if (!(await this.getPatient(p)))
         throw new Error(`Episode ${episode.id} names patient ${p}, who is not registered`);
     }
     await this.sql.run(
-      'INSERT INTO episodes (id, body, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
-      [episode.id, JSON.stringify(episode), new Date().toISOString()],
+      'INSERT INTO episodes (id, body, created_at, tenant) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
+      [episode.id, JSON.stringify(episode), new Date().toISOString(), tenant],
     );
     await this.sql.run('DELETE FROM episode_patients WHERE episode_id = ?', [episode.id]);
     for (const p of episode.patients) {

@@ -11,6 +11,7 @@ import type { MedicationRequest, Observation, Patient, Subscription } from 'fhir
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
+import { authEnv, kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
 
@@ -32,6 +33,7 @@ let service: Service | undefined;
 
 async function start(listenPort = port, subscribe = true): Promise<Service> {
   const config = loadConfig({
+    ...authEnv(),
     PORT: String(listenPort),
     KAP_SUBSCRIBE_ON_START: String(subscribe),
     KAP_SQLITE_FILE: join(dir, 'kap.db'),
@@ -57,7 +59,7 @@ async function ourSubscriptions(): Promise<Subscription[]> {
 type Json = any;
 
 async function api(path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  const res = await fetch(`${service!.url}/api/v1${path}`, {
+  const res = await kapFetch(`${service!.url}/api/v1${path}`, {
     method: body === undefined ? 'GET' : 'POST',
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

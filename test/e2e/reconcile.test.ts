@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
+import { authEnv, kapFetch } from '../support/auth.js';
 import { clearedPatient, type Json, outboxDelivered, post } from '../support/course.js';
 import { sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from '../support/sandbox.js';
 
@@ -42,6 +43,7 @@ beforeAll(async () => {
     id: string;
   });
   const env = {
+    ...authEnv(),
     PORT: '0',
     KAP_SUBSCRIBE_ON_START: 'false',
     KAP_SQLITE_FILE: join(dir, 'kap.db'),
@@ -109,7 +111,7 @@ test('reconcile reports a clean course, names each drift, and --fix heals it', a
     code: 0,
     out: expect.stringContaining(' 0 drift.'),
   });
-  const api = (await (await fetch(`${service.url}/api/v1/patients/${patient}/reconcile`)).json()) as Json;
+  const api = (await (await kapFetch(`${service.url}/api/v1/patients/${patient}/reconcile`)).json()) as Json;
   expect(api).toMatchObject({ patient, ehrPatient: `Patient/${patient}`, drift: [] });
   expect(api.matched).toBeGreaterThanOrEqual(8);
 
@@ -144,7 +146,9 @@ test('reconcile reports a clean course, names each drift, and --fix heals it', a
   expect(drifted.out).toMatch(
     new RegExp(`missing-here\\s+Condition\\s+here -\\s+there Condition/${condition.id}/`),
   );
-  const report = (await (await fetch(`${service.url}/api/v1/patients/${patient}/reconcile`)).json()) as Json;
+  const report = (await (
+    await kapFetch(`${service.url}/api/v1/patients/${patient}/reconcile`)
+  ).json()) as Json;
   expect(report.drift.map((d: Json) => d.kind).sort()).toEqual([
     'different-content',
     'missing-here',

@@ -10,6 +10,7 @@ import type { Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
+import { authEnv, kapFetch } from '../support/auth.js';
 import { clearedPatient, type Json, outboxDelivered, post } from '../support/course.js';
 import { sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from '../support/sandbox.js';
 
@@ -18,7 +19,7 @@ const ehr = sandboxGateway();
 let dir: string;
 let service: Service;
 
-const get = async (path: string): Promise<Json> => (await fetch(`${service.url}/api/v1${path}`)).json();
+const get = async (path: string): Promise<Json> => (await kapFetch(`${service.url}/api/v1${path}`)).json();
 
 // The sandbox is shared: every id is fresh.
 const therapist = uniqueId('e2e-therapist');
@@ -122,6 +123,7 @@ beforeAll(async () => {
     });
   }
   const config = loadConfig({
+    ...authEnv(),
     PORT: '0',
     KAP_SUBSCRIBE_ON_START: 'false',
     KAP_SQLITE_FILE: join(dir, 'kap.db'),

@@ -19,6 +19,7 @@ import { createLogger } from '../../src/log.js';
 import { Outbox } from '../../src/outbox/outbox.js';
 import { type Service, startService } from '../../src/service.js';
 import { Store } from '../../src/store/store.js';
+import { authEnv, kapFetch } from '../support/auth.js';
 import { ROOT } from '../support/fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
 
@@ -123,7 +124,7 @@ class EhrProxy {
 type Json = any;
 
 async function post(base: string, path: string, body: unknown): Promise<Json> {
-  const res = await fetch(`${base}/api/v1${path}`, {
+  const res = await kapFetch(`${base}/api/v1${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -230,6 +231,7 @@ test('the EHR unreachable during 200 changes, then back: all delivered, none twi
   try {
     service = await startService(
       loadConfig({
+        ...authEnv(),
         ...RETRIES,
         PORT: '0',
         KAP_SQLITE_FILE: join(dir, 'kap.db'),
@@ -305,6 +307,7 @@ const killed = (child: ChildProcess, signal: NodeJS.Signals) =>
 test('kap-bridge killed with SIGKILL in the middle of delivery and started again: all delivered, none twice', async () => {
   const sqliteFile = join(dir, 'kap.db');
   const env = {
+    ...authEnv(),
     ...RETRIES,
     KAP_SQLITE_FILE: sqliteFile,
     KAP_EHR_BASE_URL: proxy.baseUrl,
@@ -343,7 +346,7 @@ test('kap-bridge killed with SIGKILL in the middle of delivery and started again
     await eventually(
       '200 deliveries after the restart',
       async () => {
-        const metrics = await (await fetch(`${first.url}/metrics`)).text();
+        const metrics = await (await kapFetch(`${first.url}/metrics`)).text();
         return /kap_outbox_messages\{status="delivered"\} 200\n/.test(metrics) ? true : undefined;
       },
       30_000,

@@ -7,12 +7,14 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { enqueue } from '../../src/outbox/outbox.js';
 import { startService } from '../../src/service.js';
+import { authEnv, kapFetch } from '../support/auth.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
 
 test('a queued change reaches the EHR and the metrics; the service stops cleanly', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kap-outbox-service-'));
   const service = await startService(
     loadConfig({
+      ...authEnv(),
       PORT: '0',
       KAP_SQLITE_FILE: join(dir, 'kap.db'),
       KAP_EHR_BASE_URL: sandboxBaseUrl(),
@@ -40,7 +42,7 @@ test('a queued change reaches the EHR and the metrics; the service stops cleanly
     await eventually('delivery', async () =>
       (await service.outbox.get(id))?.status === 'delivered' ? true : undefined,
     );
-    const metrics = await fetch(`${service.url}/metrics`);
+    const metrics = await kapFetch(`${service.url}/metrics`);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await metrics.text();
     expect(text).toContain('kap_outbox_messages{status="delivered"} 1');

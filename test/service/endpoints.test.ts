@@ -11,6 +11,7 @@ import type { MedicationRequest, Observation, OperationOutcome, Resource } from 
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
+import { authEnv, kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
 
 const SECRET = 'test-shared-secret';
@@ -22,6 +23,7 @@ let base: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-endpoints-'));
   const config = loadConfig({
+    ...authEnv(),
     PORT: '0',
     KAP_SQLITE_FILE: join(dir, 'kap.db'),
     KAP_SUBSCRIPTION_SECRET: SECRET,
@@ -49,7 +51,7 @@ async function call(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<Answer> {
-  const res = await fetch(`${base}${path}`, {
+  const res = await kapFetch(`${base}${path}`, {
     method,
     headers: {
       ...(body === undefined ? {} : { 'content-type': 'application/fhir+json' }),

@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
+import { authEnv, kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
 
 const SECRET = 'test-shared-secret';
@@ -23,6 +24,7 @@ let service: Service;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-therapist-'));
   const config = loadConfig({
+    ...authEnv(),
     PORT: '0',
     KAP_SQLITE_FILE: join(dir, 'kap.db'),
     KAP_SUBSCRIPTION_SECRET: SECRET,
@@ -43,7 +45,7 @@ interface Answer {
 
 async function call(method: string, path: string, body?: unknown): Promise<Answer> {
   const fhir = path.startsWith('/fhir');
-  const res = await fetch(`${service.url}${path}`, {
+  const res = await kapFetch(`${service.url}${path}`, {
     method,
     headers: {
       ...(body === undefined ? {} : { 'content-type': fhir ? 'application/fhir+json' : 'application/json' }),

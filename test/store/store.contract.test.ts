@@ -3,7 +3,8 @@
  * server at KAP_TEST_DATABASE_URL, by default postgres@127.0.0.1:5432), each in a fresh database.
  */
 import type { MedicationRequest } from 'fhir/r4';
-import { IdentifierTakenError, Store } from '../../src/store/store.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
+import { DEFAULT_TENANT, IdentifierTakenError, Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
 
 const rx = (id: string, versionId: string, status: MedicationRequest['status']): MedicationRequest => ({
@@ -30,10 +31,10 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
   });
 
   test('runs its migrations on first open and not again', async () => {
-    expect(await store.schemaVersion()).toBe(5);
+    expect(await store.schemaVersion()).toBe(MIGRATIONS.length);
     await store.close();
     store = await Store.open(db.options);
-    expect(await store.schemaVersion()).toBe(5);
+    expect(await store.schemaVersion()).toBe(MIGRATIONS.length);
     expect(store.engine).toBe(engine.name);
   });
 
@@ -48,9 +49,39 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     };
     await store.savePatient(link);
     expect(await store.getPatient('p1')).toEqual(link);
-    expect((await store.findPatient({ system: 'urn:therapist:client', value: 'C-7' }))?.id).toBe('p1');
+    expect(
+      (await store.findPatient({ system: 'urn:therapist:client', value: 'C-7' }, DEFAULT_TENANT))?.id,
+    ).toBe('p1');
     expect((await store.findPatientByEhrRef('Patient/ehr-1'))?.id).toBe('p1');
-    expect(await store.findPatient({ system: 'urn:ehr:mrn', value: 'MRN-2' })).toBeUndefined();
+    expect(
+      await store.findPatient({ system: 'urn:ehr:mrn', value: 'MRN-2' }, DEFAULT_TENANT),
+    ).toBeUndefined();
+  });
+
+  test('keeps each practice to its own patients and episodes, even with the same identifier', async () => {
+    const mrn = { system: 'urn:ehr:mrn', value: 'MRN-shared' };
+    await store.savePatient({ id: 'pa', identifiers: [mrn] }, 'practice-a');
+    await store.savePatient({ id: 'pb', identifiers: [mrn] }, 'practice-b');
+    expect((await store.findPatient(mrn, 'practice-a'))?.id).toBe('pa');
+    expect((await store.findPatient(mrn, 'practice-b'))?.id).toBe('pb');
+    expect(await store.findPatient(mrn, 'practice-c')).toBeUndefined();
+    expect((await store.findPatients(mrn)).map((p) => p.id)).toEqual(['pa', 'pb']);
+    expect(await store.tenantOf('patient', 'pa')).toBe('practice-a');
+    // A later save (the EHR link appearing) never moves a patient to another practice.
+    await store.savePatient({ id: 'pa', identifiers: [mrn], ehrPatient: 'Patient/e1' });
+    expect(await store.tenantOf('patient', 'pa')).toBe('practice-a');
+    await store.saveEpisode(
+      {
+        id: 'ep',
+        type: 'individual',
+        status: 'active',
+        patients: ['pb'],
+        plannedSessions: { preparation: 1, medicine: 1, integration: 1 },
+      },
+      'practice-b',
+    );
+    expect(await store.tenantOf('episode', 'ep')).toBe('practice-b');
+    expect(await store.tenantOf('episode', 'nope')).toBeUndefined();
   });
 
   test('refuses to give one identifier to two patients, and keeps nothing of the attempt', async () => {
@@ -65,7 +96,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       }),
     ).rejects.toBeInstanceOf(IdentifierTakenError);
     expect(await store.getPatient('p2')).toBeUndefined();
-    expect(await store.findPatient({ system: 's2', value: 'x' })).toBeUndefined();
+    expect(await store.findPatient({ system: 's2', value: 'x' }, DEFAULT_TENANT)).toBeUndefined();
   });
 
   test('dedupes by (type, id, versionId) and never lets an older version overwrite a newer one', async () => {

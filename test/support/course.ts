@@ -5,6 +5,7 @@
 import type { MedicationRequest, Observation, Patient } from 'fhir/r4';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
 import type { Service } from '../../src/service.js';
+import { kapFetch } from './auth.js';
 import { fixture } from './fixtures.js';
 import { eventually, uniqueId } from './sandbox.js';
 
@@ -13,7 +14,7 @@ export type Json = any;
 
 /** POST to the therapist API; a 3xx-5xx answer fails the test with its OperationOutcome. */
 export async function post(service: Service, path: string, body: unknown = {}): Promise<Json> {
-  const res = await fetch(`${service.url}/api/v1${path}`, {
+  const res = await kapFetch(`${service.url}/api/v1${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),

@@ -1,0 +1,168 @@
+/**
+ * The audit trail: one FHIR AuditEvent for every read and write of PHI through kap-bridge (who, what,
+ * when, outcome), kept in the store and queryable by an operator. Append-only: nothing here updates
+ * or deletes a row, and no route does either.
+ *
+ * Writes are group-committed: events recorded while a flush is running wait for the next one and go
+ * in one transaction, so auditing every request costs one insert batch per burst, not one
+ * transaction per request.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent, Bundle } from 'fhir/r4';
+import type { Principal } from '../auth/authentication.js';
+import type { Logger } from '../log.js';
+import type { Param } from '../store/sql.js';
+import type { Store } from '../store/store.js';
+
+export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
+
+export interface AuditEntry {
+  /** Who; undefined when the request named no one the service could verify. */
+  principal?: Principal;
+  action: AuditAction;
+  /** The route as declared, e.g. `GET /api/v1/patients/:id`: what the client did, without PHI. */
+  route: string;
+  /** Resources read or written, `Type/id`. */
+  entities: readonly string[];
+  /** HTTP status of the answer. */
+  status: number;
+  /** The caller's network address. */
+  address?: string;
+  recorded?: string;
+}
+
+const AUDIT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
+const CLIENT_SYSTEM = 'urn:kap-bridge:client';
+const UNVERIFIED = 'unverified';
+
+/** 0 success, 4 the client's mistake or refusal, 8 the service failed (FHIR AuditEvent.outcome). */
+const outcomeOf = (status: number): '0' | '4' | '8' => (status < 400 ? '0' : status < 500 ? '4' : '8');
+
+export function auditEvent(entry: AuditEntry): AuditEvent {
+  const { principal } = entry;
+  return {
+    resourceType: 'AuditEvent',
+    id: randomUUID(),
+    type: { system: AUDIT_TYPE, code: 'rest', display: 'RESTful Operation' },
+    action: entry.action,
+    recorded: entry.recorded ?? new Date().toISOString(),
+    outcome: outcomeOf(entry.status),
+    outcomeDesc: `${entry.route} answered ${entry.status}`,
+    agent: [
+      {
+        requestor: true,
+        who: { identifier: { system: CLIENT_SYSTEM, value: principal?.client ?? UNVERIFIED } },
+        ...(principal?.user ? { altId: principal.user } : {}),
+        ...(entry.address ? { network: { address: entry.address, type: '2' as const } } : {}),
+      },
+    ],
+    source: {
+      observer: { display: 'kap-bridge' },
+      ...(principal?.tenant ? { site: principal.tenant } : {}),
+    },
+    entity: entry.entities.map((reference) => ({ what: { reference } })),
+  };
+}
+
+export interface AuditQuery {
+  /** Events naming this resource, `Type/id`. */
+  entity?: string;
+  /** Events by this client. */
+  client?: string;
+  tenant?: string;
+  /** recorded >= since, recorded < until (ISO instants or dates). */
+  since?: string;
+  until?: string;
+  count: number;
+}
+
+export class AuditTrail {
+  private pending: { event: AuditEvent; tenant: string | null }[] = [];
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues the event; it is in the store once `flushed()` resolves. */
+  record(entry: AuditEntry): void {
+    this.pending.push({ event: auditEvent(entry), tenant: entry.principal?.tenant ?? null });
+    this.flushing ??= this.flush();
+  }
+
+  /** Resolves when every event recorded so far is stored (or, the store failing, still waiting). */
+  async flushed(): Promise<void> {
+    if (!this.flushing && this.pending.length) this.flushing = this.flush();
+    while (this.flushing) await this.flushing;
+  }
+
+  private async flush(): Promise<void> {
+    // Let the requests of this turn of the event loop join the batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      await this.store.transaction(async (tx) => {
+        for (const { event, tenant } of batch) {
+          await tx.sql.run(
+            'INSERT INTO audit_events (id, recorded, tenant, client, action, outcome, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            [
+              event.id!,
+              event.recorded!,
+              tenant,
+              event.agent[0]?.who?.identifier?.value ?? UNVERIFIED,
+              event.action ?? 'E',
+              event.outcome ?? '0',
+              JSON.stringify(event),
+            ],
+          );
+          for (const reference of new Set((event.entity ?? []).map((e) => e.what?.reference ?? ''))) {
+            if (reference)
+              await tx.sql.run('INSERT INTO audit_entities (audit_id, reference) VALUES (?, ?)', [
+                event.id!,
+                reference,
+              ]);
+          }
+        }
+      });
+    } catch (e) {
+      // Kept for the next flush (the next request's): a passing store failure drops no audit record.
+      this.pending = [...batch, ...this.pending];
+      this.log.error(
+        { err: { message: (e as Error).message }, waiting: this.pending.length },
+        'audit write failed',
+      );
+      this.flushing = undefined;
+      return;
+    }
+    this.flushing = this.pending.length ? this.flush() : undefined;
+  }
+
+  /** The events matching `query`, newest first, as a FHIR searchset Bundle. */
+  async search(query: AuditQuery): Promise<Bundle<AuditEvent>> {
+    await this.flushed();
+    const where: string[] = [];
+    const params: Param[] = [];
+    const add = (clause: string, value: string) => {
+      where.push(clause);
+      params.push(value);
+    };
+    if (query.entity) add('id IN (SELECT audit_id FROM audit_entities WHERE reference = ?)', query.entity);
+    if (query.client) add('client = ?', query.client);
+    if (query.tenant) add('tenant = ?', query.tenant);
+    if (query.since) add('recorded >= ?', query.since);
+    if (query.until) add('recorded < ?', query.until);
+    const rows = await this.store.transaction((tx) =>
+      tx.sql.all<{ body: string }>(
+        `SELECT body FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recorded DESC, id DESC LIMIT ${query.count}`,
+        params,
+      ),
+    );
+    return {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      entry: rows.map((r) => ({ resource: JSON.parse(r.body) as AuditEvent, search: { mode: 'match' } })),
+    };
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Who may do what: each route declares the kinds of client it serves, the SMART scope it needs, and,
+ * when its path names a patient, episode or session, that this object must belong to the caller's
+ * practice. A foreign id is answered exactly like an unknown one (404), so it reveals nothing.
+ */
+import type { Encounter } from 'fhir/r4';
+import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { identityContext } from '../mapping/context.js';
+import type { Store } from '../store/store.js';
+import type { ClientKind, Principal } from './authentication.js';
+import { type Interaction, permits, type ScopeContext, scopeText } from './scopes.js';
+
+/** What a path's `:id` names, for the object-level check. */
+export type Owner = 'patient' | 'episode' | 'session';
+
+export interface Need {
+  resourceType: string;
+  interaction: Interaction;
+}
+
+/** The scope contexts each kind of client may use: a therapist system acts for a user or as itself. */
+const CONTEXTS: Record<ClientKind, readonly ScopeContext[]> = {
+  therapist: ['user', 'system'],
+  ehr: ['system'],
+  operator: ['system'],
+};
+
+/** A 403 that names what was missing (RFC 6750 insufficient_scope). */
+export class ForbiddenError extends OperationOutcomeError {
+  readonly challenge: string;
+  constructor(message: string, scope?: string) {
+    super(403, [issue('error', 'forbidden', message)]);
+    this.challenge = `Bearer realm="kap-bridge", error="insufficient_scope"${scope ? `, scope="${scope}"` : ''}`;
+  }
+}
+
+/** Throws unless `principal` is a client of one of `kinds` holding a scope for every need. */
+export function authorize(principal: Principal, kinds: readonly ClientKind[], needs: readonly Need[]): void {
+  if (!kinds.includes(principal.kind)) {
+    throw new ForbiddenError(
+      `This route serves ${kinds.join(' or ')} clients; ${principal.client} is not one.`,
+    );
+  }
+  if (principal.kind === 'therapist' && !principal.tenant) {
+    throw new ForbiddenError('The token names no practice (tenant); a therapist system acts for one.');
+  }
+  const contexts = CONTEXTS[principal.kind];
+  for (const need of needs) {
+    if (!permits(principal.scopes, contexts, need.resourceType, need.interaction)) {
+      const wanted = scopeText(contexts, need.resourceType, need.interaction);
+      throw new ForbiddenError(`This needs the scope ${wanted}.`, wanted);
+    }
+  }
+}
+
+const NOUN: Record<Owner, string> = { patient: 'patient', episode: 'episode', session: 'session' };
+
+/** The same answer as an id nobody registered. */
+export const unknownId = (owner: Owner, id: string) =>
+  new OperationOutcomeError(404, [issue('error', 'not-found', `No ${NOUN[owner]} ${id} is registered.`)]);
+
+/** The practice that owns a patient, an episode or a session (through its episode). */
+async function ownerTenant(store: Store, owner: Owner, id: string): Promise<string | undefined> {
+  if (owner !== 'session') return store.tenantOf(owner, id);
+  const stored = await store.getResource('Encounter', id);
+  const episodeId = identityContext.idOf(
+    'EpisodeOfCare',
+    (stored?.resource as Encounter | undefined)?.episodeOfCare?.[0]?.reference,
+  );
+  return episodeId === undefined ? undefined : store.tenantOf('episode', episodeId);
+}
+
+/**
+ * The object-level check: an id of another practice answers 404 like an unknown id. An unknown id
+ * passes, for the route to answer its own 404 (or 409 for a clash).
+ */
+export async function checkOwner(
+  store: Store,
+  principal: Principal,
+  owner: Owner,
+  id: string,
+): Promise<void> {
+  if (!principal.tenant) return;
+  const tenant = await ownerTenant(store, owner, id);
+  if (tenant !== undefined && tenant !== principal.tenant) throw unknownId(owner, id);
+}

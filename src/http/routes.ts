@@ -1,0 +1,167 @@
+/**
+ * Every route kap-bridge serves, with who may call it: the kinds of client, the SMART scope it needs
+ * (per resource type for the FHIR endpoint, where the request says which), the AuditEvent action it
+ * is recorded with, and the object its `:id` names for the tenancy check. The app registers its
+ * handlers against this table, and the security tests walk it, so a new route cannot be left open.
+ */
+import type { AuditAction } from '../audit/trail.js';
+import type { Owner } from '../auth/access.js';
+import type { ClientKind } from '../auth/authentication.js';
+import type { Interaction } from '../auth/scopes.js';
+
+export interface RouteAccess {
+  method: 'GET' | 'POST' | 'PUT';
+  /** express path. */
+  path: string;
+  /** 'public': no token (health checks, the CapabilityStatement). */
+  clients: readonly ClientKind[] | 'public';
+  /** The scope needed; 'per-resource' on the FHIR endpoint: the type in the path or in each Bundle entry. */
+  scope?: readonly [resourceType: string, interaction: Interaction] | 'per-resource';
+  /** Recorded in the audit trail with this action; unset: the route carries no PHI and is not audited. */
+  audit?: AuditAction;
+  owner?: Owner;
+}
+
+const therapist = ['therapist'] as const;
+const ehr = ['ehr'] as const;
+const operator = ['operator'] as const;
+
+export const ROUTES = {
+  healthz: { method: 'GET', path: '/healthz', clients: 'public' },
+  readyz: { method: 'GET', path: '/readyz', clients: 'public' },
+  metrics: { method: 'GET', path: '/metrics', clients: operator },
+  auditEvents: {
+    method: 'GET',
+    path: '/audit/AuditEvent',
+    clients: operator,
+    scope: ['AuditEvent', 's'],
+    audit: 'E',
+  },
+
+  fhirMetadata: { method: 'GET', path: '/fhir/metadata', clients: 'public' },
+  fhirBatch: { method: 'POST', path: '/fhir', clients: ehr, scope: 'per-resource', audit: 'E' },
+  fhirCreate: { method: 'POST', path: '/fhir/:type', clients: ehr, scope: 'per-resource', audit: 'C' },
+  fhirUpdate: { method: 'PUT', path: '/fhir/:type/:id', clients: ehr, scope: 'per-resource', audit: 'U' },
+
+  openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: therapist },
+  registerPatient: {
+    method: 'POST',
+    path: '/api/v1/patients',
+    clients: therapist,
+    scope: ['Patient', 'c'],
+    audit: 'C',
+  },
+  patient: {
+    method: 'GET',
+    path: '/api/v1/patients/:id',
+    clients: therapist,
+    scope: ['Patient', 'r'],
+    audit: 'R',
+    owner: 'patient',
+  },
+  medicationStatus: {
+    method: 'GET',
+    path: '/api/v1/patients/:id/medication-status',
+    clients: therapist,
+    scope: ['MedicationRequest', 'r'],
+    audit: 'R',
+    owner: 'patient',
+  },
+  patientReconcile: {
+    method: 'GET',
+    path: '/api/v1/patients/:id/reconcile',
+    clients: therapist,
+    scope: ['Patient', 'r'],
+    audit: 'R',
+    owner: 'patient',
+  },
+  recordObservation: {
+    method: 'POST',
+    path: '/api/v1/patients/:id/observations',
+    clients: therapist,
+    scope: ['Observation', 'c'],
+    audit: 'C',
+    owner: 'patient',
+  },
+  requestClearance: {
+    method: 'POST',
+    path: '/api/v1/patients/:id/referrals',
+    clients: therapist,
+    scope: ['ServiceRequest', 'c'],
+    audit: 'C',
+    owner: 'patient',
+  },
+  registerEpisode: {
+    method: 'POST',
+    path: '/api/v1/episodes',
+    clients: therapist,
+    scope: ['EpisodeOfCare', 'c'],
+    audit: 'C',
+  },
+  episodeTimeline: {
+    method: 'GET',
+    path: '/api/v1/episodes/:id',
+    clients: therapist,
+    scope: ['EpisodeOfCare', 'r'],
+    audit: 'R',
+    owner: 'episode',
+  },
+  episodeReadiness: {
+    method: 'GET',
+    path: '/api/v1/episodes/:id/readiness',
+    clients: therapist,
+    scope: ['EpisodeOfCare', 'r'],
+    audit: 'R',
+    owner: 'episode',
+  },
+  recordConsent: {
+    method: 'POST',
+    path: '/api/v1/episodes/:id/consents',
+    clients: therapist,
+    scope: ['Consent', 'c'],
+    audit: 'C',
+    owner: 'episode',
+  },
+  scheduleSession: {
+    method: 'POST',
+    path: '/api/v1/episodes/:id/sessions',
+    clients: therapist,
+    scope: ['Encounter', 'c'],
+    audit: 'C',
+    owner: 'episode',
+  },
+  startSession: {
+    method: 'POST',
+    path: '/api/v1/sessions/:id/start',
+    clients: therapist,
+    scope: ['Encounter', 'u'],
+    audit: 'U',
+    owner: 'session',
+  },
+  completeSession: {
+    method: 'POST',
+    path: '/api/v1/sessions/:id/complete',
+    clients: therapist,
+    scope: ['Encounter', 'u'],
+    audit: 'U',
+    owner: 'session',
+  },
+  cancelSession: {
+    method: 'POST',
+    path: '/api/v1/sessions/:id/cancel',
+    clients: therapist,
+    scope: ['Encounter', 'u'],
+    audit: 'U',
+    owner: 'session',
+  },
+  recordDose: {
+    method: 'POST',
+    path: '/api/v1/sessions/:id/doses',
+    clients: therapist,
+    scope: ['MedicationAdministration', 'c'],
+    audit: 'C',
+    owner: 'session',
+  },
+} as const satisfies Record<string, RouteAccess>;
+
+export type RouteName = keyof typeof ROUTES;
