@@ -71,8 +71,8 @@ async function ownerTenant(store: Store, owner: Owner, id: string): Promise<stri
 }
 
 /**
- * The object-level check: an id of another practice answers 404 like an unknown id. An unknown id
- * passes, for the route to answer its own 404 (or 409 for a clash).
+ * The object-level check: an id of another practice answers 404 exactly like an unknown one, and
+ * before anything else about the request (its body) is looked at, so no answer tells them apart.
  */
 export async function checkOwner(
   store: Store,
@@ -80,7 +80,5 @@ export async function checkOwner(
   owner: Owner,
   id: string,
 ): Promise<void> {
-  if (!principal.tenant) return;
-  const tenant = await ownerTenant(store, owner, id);
-  if (tenant !== undefined && tenant !== principal.tenant) throw unknownId(owner, id);
+  if ((await ownerTenant(store, owner, id)) !== principal.tenant) throw unknownId(owner, id);
 }

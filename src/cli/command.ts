@@ -34,11 +34,11 @@ const NAMES: Partial<Record<keyof Config, string>> = {
 };
 
 /**
- * The configuration of an operator job (sync, subscribe, outbox, reconcile; `serve` with no
- * needs): a ConfigError names every wrong or missing variable.
+ * The configuration of `serve`, or of an operator job (sync, subscribe, outbox, reconcile) with the
+ * variables it `needs`: a ConfigError names every wrong or missing variable.
  */
-export function commandConfig(needs: (keyof Config)[] = []): Config {
-  const config = loadConfig(process.env, needs.length ? 'job' : 'serve');
+export function commandConfig(purpose: 'serve' | 'job', needs: (keyof Config)[] = []): Config {
+  const config = loadConfig(process.env, purpose);
   const missing = needs.filter((k) => config[k] === undefined);
   if (missing.length) {
     throw new ConfigError([

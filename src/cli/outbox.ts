@@ -50,7 +50,7 @@ async function runOutbox(args: string[], io: CliIo): Promise<number> {
   ) {
     throw new UsageError(action ? `Unexpected arguments for '${action}'.` : 'No action given.');
   }
-  const config = commandConfig();
+  const config = commandConfig('job');
   const store = await openStore(config);
   try {
     const outbox = new Outbox(store);

@@ -60,7 +60,7 @@ function parse(args: string[]): { patient?: string; fix: boolean } {
 
 async function runReconcile(args: string[], io: CliIo): Promise<number> {
   const { patient, fix } = parse(args);
-  const config = commandConfig(['ehrBaseUrl']);
+  const config = commandConfig('job', ['ehrBaseUrl']);
   const ehr = ehrGateway(config)!;
   const store = await openStore(config);
   try {

@@ -25,7 +25,7 @@ export const serve: Command = {
   usage: SERVE_USAGE,
   run: commandRun(SERVE_USAGE, async (args) => {
     noArguments(args);
-    const config = commandConfig();
+    const config = commandConfig('serve');
     const log = createLogger(config.logLevel);
     const service = await startService(config, log);
     await new Promise<void>((resolve) => {
@@ -49,7 +49,7 @@ export const sync: Command = {
   usage: SYNC_USAGE,
   run: commandRun(SYNC_USAGE, async (args, io) => {
     noArguments(args);
-    const config = commandConfig(['ehrBaseUrl']);
+    const config = commandConfig('job', ['ehrBaseUrl']);
     const store = await openStore(config);
     try {
       const report = await catchUp({
@@ -81,7 +81,7 @@ export const subscribe: Command = {
   usage: SUBSCRIBE_USAGE,
   run: commandRun(SUBSCRIBE_USAGE, async (args, io) => {
     noArguments(args);
-    const config = commandConfig(['ehrBaseUrl', 'subscriptionSecret', 'publicBaseUrl']);
+    const config = commandConfig('job', ['ehrBaseUrl', 'subscriptionSecret', 'publicBaseUrl']);
     const registered = await registerSubscriptions(ehrGateway(config)!, {
       endpoint: `${config.publicBaseUrl}/fhir`,
       secret: config.subscriptionSecret!,

@@ -137,6 +137,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Answers are computed per request and marked no-store; hashing each body for an ETag buys nothing.
   app.set('etag', false);
   app.set('query parser', 'simple');
+  const checkId = parameterCheck('id', { type: 'string', pattern: ID_PATTERN });
   const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
 
   app.use((req, res, next) => {
@@ -189,6 +190,8 @@ export function createApp(deps: AppDeps): express.Express {
           }),
         );
       }
+      // The object named in the path, so that refused attempts on it are in its trail too.
+      if (access.owner) audited(res, `${ENTITY_TYPE[access.owner]}/${req.params.id ?? ''}`);
       if (access.clients === 'public') {
         next();
         return;
@@ -227,9 +230,9 @@ export function createApp(deps: AppDeps): express.Express {
             : [{ resourceType: scope[0], interaction: scope[1] }],
         );
         if (access.owner) {
-          const id = req.params.id ?? '';
-          audited(res, `${ENTITY_TYPE[access.owner]}/${id}`);
-          await checkOwner(deps.store, principal, access.owner, id);
+          // A malformed id is a 400 naming the field; a well-formed one must be the practice's own.
+          checkId(req.params.id);
+          await checkOwner(deps.store, principal, access.owner, req.params.id as string);
         }
       })().then(() => next(), next);
     };
@@ -337,7 +340,6 @@ export function createApp(deps: AppDeps): express.Express {
   route('openApi', async (_req, res) => {
     res.json(openApiDocument);
   });
-  const checkId = parameterCheck('id', { type: 'string', pattern: ID_PATTERN });
   const checkDate = parameterCheck('date', { type: 'string', format: 'date' });
   const idParam = (req: Request): string => {
     const id = req.params.id;

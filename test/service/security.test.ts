@@ -1,0 +1,380 @@
+/**
+ * Who may see what, over real HTTP, with kap-bridge checking real JWTs against a JWKS file: every
+ * route of the route table called without a token, with an expired or wrongly signed one, as each
+ * kind of client, with too narrow a scope and as another practice; the audit trail of it all; the
+ * rate limit and the security headers. Refused requests change nothing.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditEvent, Bundle } from 'fhir/r4';
+import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
+import type { ClientKind } from '../../src/auth/authentication.js';
+import { loadConfig } from '../../src/config.js';
+import { ROUTES, type RouteAccess } from '../../src/http/routes.js';
+import { createLogger } from '../../src/log.js';
+import { type Service, startService } from '../../src/service.js';
+import { authEnv } from '../support/auth.js';
+
+const ISSUER = 'https://idp.practice.test';
+const AUDIENCE = 'https://kap-bridge.practice.test';
+
+let dir: string;
+let service: Service;
+let idpKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+let sign: (claims: JWTPayload, options?: { expiresIn?: string | number; rogue?: boolean }) => Promise<string>;
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
+type Json = any;
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Json;
+}
+
+async function call(method: string, path: string, token?: string, body?: unknown): Promise<Answer> {
+  const res = await fetch(`${service.url}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  const json = res.headers.get('content-type')?.includes('json');
+  return { status: res.status, headers: res.headers, body: text && json ? JSON.parse(text) : text };
+}
+
+/** Each kind of client as a token would describe it, with all the scopes its kind uses. */
+const CLIENTS: Record<ClientKind | 'otherPractice', JWTPayload> = {
+  therapist: { client_id: 'therapy-a', sub: 'dr-rivera', tenant: 'practice-a', scope: 'user/*.cruds' },
+  otherPractice: { client_id: 'therapy-b', sub: 'dr-okafor', tenant: 'practice-b', scope: 'user/*.cruds' },
+  ehr: { client_id: 'prescriber-ehr', scope: 'system/*.cruds' },
+  operator: { client_id: 'on-call', scope: 'system/AuditEvent.rs system/*.r' },
+};
+const token = (who: keyof typeof CLIENTS, extra: JWTPayload = {}) => sign({ ...CLIENTS[who], ...extra });
+
+/** What each table route is called with: the practice-a objects its :id names, a body when it takes one. */
+const PATIENT = 'sec-patient';
+const EPISODE = 'sec-episode';
+let session: string;
+const pathOf = (access: RouteAccess): string =>
+  access.path
+    .replace(':type', 'MedicationRequest')
+    .replace(
+      ':id',
+      access.owner === 'patient'
+        ? PATIENT
+        : access.owner === 'episode'
+          ? EPISODE
+          : access.owner === 'session'
+            ? session
+            : 'rx-sec',
+    );
+const BATCH = {
+  resourceType: 'Bundle',
+  type: 'batch',
+  entry: [
+    {
+      resource: { resourceType: 'MedicationRequest', id: 'rx-sec' },
+      request: { method: 'PUT', url: 'MedicationRequest/rx-sec' },
+    },
+  ],
+};
+const bodyOf = (access: RouteAccess): unknown =>
+  access.method === 'GET' ? undefined : access.path === '/fhir' ? BATCH : {};
+
+/** Row counts of every table a request could change, apart from the audit trail. */
+async function fingerprint(): Promise<string> {
+  const tables = ['patients', 'patient_identifiers', 'episodes', 'resources', 'outbox'];
+  const counts = await service.store.transaction(async (tx) =>
+    Promise.all(
+      tables.map(async (t) => (await tx.sql.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t}`))[0]!.n),
+    ),
+  );
+  return counts.join(',');
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kap-security-'));
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  idpKey = privateKey;
+  const rogue = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'practice-idp-1', alg: 'ES256', use: 'sig' };
+  writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
+  sign = (claims, { expiresIn = '5m', rogue: byRogue = false } = {}) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: 'practice-idp-1' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(expiresIn)
+      .sign(byRogue ? rogue.privateKey : privateKey);
+  service = await startService(
+    loadConfig({
+      PORT: '0',
+      KAP_SQLITE_FILE: join(dir, 'kap.db'),
+      KAP_AUTH_MODE: 'jwt',
+      KAP_AUTH_JWKS: join(dir, 'jwks.json'),
+      KAP_AUTH_ISSUER: ISSUER,
+      KAP_AUTH_AUDIENCE: AUDIENCE,
+      KAP_AUTH_EHR_CLIENTS: 'prescriber-ehr',
+      KAP_AUTH_OPERATOR_CLIENTS: 'on-call',
+      KAP_RATE_LIMIT_PER_SECOND: '0',
+      LOG_LEVEL: 'silent',
+    }),
+    createLogger('silent'),
+  );
+  const a = await token('therapist');
+  const ok = async (path: string, body: unknown) => {
+    const res = await call('POST', `/api/v1${path}`, a, body);
+    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
+  await ok('/patients', {
+    id: PATIENT,
+    identifiers: [{ system: 'urn:therapist:client', value: 'C-100' }],
+    ehrPatient: 'Patient/sec-ehr-1',
+  });
+  await ok('/episodes', { id: EPISODE, type: 'individual', patients: [PATIENT] });
+  session = (
+    await ok(`/episodes/${EPISODE}/sessions`, { phase: 'preparation', start: '2026-03-02T10:00:00Z' })
+  ).id;
+});
+afterAll(async () => {
+  await service.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const guarded = Object.entries(ROUTES as Record<string, RouteAccess>).filter(
+  ([, a]) => a.clients !== 'public',
+);
+
+describe('every route of the table', () => {
+  test.each(guarded)('%s: refuses who it must, and lets in its own client', async (_name, access) => {
+    const path = pathOf(access);
+    const body = bodyOf(access);
+    const before = await fingerprint();
+    const kinds = access.clients as readonly ClientKind[];
+
+    const none = await call(access.method, path, undefined, body);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer realm="kap-bridge"/);
+    expect(none.body.resourceType).toBe('OperationOutcome');
+
+    const own = kinds[0]!;
+    const expired = await call(access.method, path, await sign(CLIENTS[own], { expiresIn: -120 }), body);
+    expect(expired.status).toBe(401);
+    expect(expired.body.issue[0].diagnostics).toMatch(/ERR_JWT_EXPIRED/);
+    const forged = await call(access.method, path, await sign(CLIENTS[own], { rogue: true }), body);
+    expect(forged.status).toBe(401);
+    expect(forged.headers.get('www-authenticate')).toContain('error="invalid_token"');
+
+    for (const kind of (['therapist', 'ehr', 'operator'] as const).filter((k) => !kinds.includes(k))) {
+      const wrong = await call(access.method, path, await token(kind), body);
+      expect({ kind, status: wrong.status }).toEqual({ kind, status: 403 });
+    }
+    if (access.scope !== undefined) {
+      const context = own === 'therapist' ? 'user' : 'system';
+      const narrow = await call(access.method, path, await token(own, { scope: `${context}/Basic.r` }), body);
+      expect(narrow.status).toBe(403);
+      expect(narrow.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+    }
+    if (access.owner) {
+      const foreign = await call(access.method, path, await token('otherPractice'), body);
+      const unknown = await call(
+        access.method,
+        path.replace(/sec-[a-z]+|[0-9a-f-]{36}/, 'never-registered'),
+        await token('otherPractice'),
+        body,
+      );
+      expect(foreign.status).toBe(404);
+      // The same answer as for an id nobody registered: nothing tells that it exists.
+      expect(foreign.body.issue[0].diagnostics.replace(/\S+ is registered/, 'X')).toBe(
+        unknown.body.issue[0].diagnostics.replace(/\S+ is registered/, 'X'),
+      );
+    }
+    expect(await fingerprint()).toBe(before);
+
+    const allowed = await call(access.method, path, await token(own), body);
+    expect([401, 403]).not.toContain(allowed.status);
+    if (access.owner) expect(allowed.status).not.toBe(404);
+  });
+});
+
+describe('tokens', () => {
+  test('another issuer, another audience, no expiry, a shared-secret or unsigned token: all 401', async () => {
+    const path = `/api/v1/patients/${PATIENT}`;
+    // Signed with the provider's own key: only the claim under test is wrong.
+    const privateKey = idpKey;
+    const wrongIssuer = await new SignJWT(CLIENTS.therapist)
+      .setProtectedHeader({ alg: 'ES256', kid: 'practice-idp-1' })
+      .setIssuer('https://evil.test')
+      .setAudience(AUDIENCE)
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    const hs256 = await new SignJWT(CLIENTS.therapist)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode('a-secret-anyone-could-guess-000000'));
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const unsigned = `${b64({ alg: 'none' })}.${b64({ ...CLIENTS.therapist, iss: ISSUER, aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 300 })}.`;
+    const otherAudience = await new SignJWT(CLIENTS.therapist)
+      .setProtectedHeader({ alg: 'ES256', kid: 'practice-idp-1' })
+      .setIssuer(ISSUER)
+      .setAudience('https://other.test')
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    for (const bad of [wrongIssuer, hs256, unsigned, otherAudience, 'not-a-jwt']) {
+      expect((await call('GET', path, bad)).status).toBe(401);
+    }
+    expect((await call('GET', path, await token('therapist'))).status).toBe(200);
+    const noExpiry = await new SignJWT(CLIENTS.therapist)
+      .setProtectedHeader({ alg: 'ES256', kid: 'practice-idp-1' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .sign(privateKey);
+    expect((await call('GET', path, noExpiry)).status).toBe(401);
+  });
+
+  test('a therapist system whose token names no practice is refused', async () => {
+    const res = await call(
+      'GET',
+      `/api/v1/patients/${PATIENT}`,
+      await token('therapist', { tenant: undefined }),
+    );
+    expect(res.status).toBe(403);
+    expect(res.body.issue[0].diagnostics).toMatch(/no practice/);
+  });
+});
+
+describe('tenancy', () => {
+  test("a practice registering the same identifiers gets its own patient, and cannot put another practice's patient in an episode", async () => {
+    const b = await token('otherPractice');
+    const same = await call('POST', '/api/v1/patients', b, {
+      identifiers: [{ system: 'urn:therapist:client', value: 'C-100' }],
+      ehrPatient: 'Patient/sec-ehr-1',
+    });
+    expect(same.status).toBe(201);
+    expect(same.body.id).not.toBe(PATIENT);
+    const episode = await call('POST', '/api/v1/episodes', b, { type: 'individual', patients: [PATIENT] });
+    expect(episode.status).toBe(422);
+    expect(episode.body.issue[0]).toMatchObject({
+      diagnostics: `No patient ${PATIENT} is registered.`,
+      expression: ['patients[0]'],
+    });
+  });
+});
+
+describe('audit trail', () => {
+  test('every read and write of PHI is an AuditEvent: who, what, when, outcome; an operator can query it', async () => {
+    const since = new Date().toISOString();
+    await call('GET', `/api/v1/patients/${PATIENT}/medication-status`, await token('therapist'));
+    await call('GET', `/api/v1/patients/${PATIENT}`, await token('otherPractice'));
+    await call('GET', `/api/v1/patients/${PATIENT}`);
+    const res = await call(
+      'GET',
+      `/audit/AuditEvent?entity=Patient/${PATIENT}&since=${since}`,
+      await token('operator'),
+    );
+    expect(res.status).toBe(200);
+    const events = (res.body as Bundle<AuditEvent>).entry!.map((e) => e.resource!);
+    const summary = events.map((e) => ({
+      who: e.agent[0]!.who!.identifier!.value,
+      site: e.source.site,
+      action: e.action,
+      outcome: e.outcome,
+      what: e.entity!.map((x) => x.what!.reference),
+    }));
+    expect(summary).toEqual(
+      expect.arrayContaining([
+        { who: 'therapy-a', site: 'practice-a', action: 'R', outcome: '0', what: [`Patient/${PATIENT}`] },
+        { who: 'therapy-b', site: 'practice-b', action: 'R', outcome: '4', what: [`Patient/${PATIENT}`] },
+        { who: 'unverified', site: undefined, action: 'R', outcome: '4', what: [`Patient/${PATIENT}`] },
+      ]),
+    );
+    expect(events.every((e) => e.recorded >= since)).toBe(true);
+    // The user behind the client is named where the token names one.
+    expect(events.find((e) => e.agent[0]!.who!.identifier!.value === 'therapy-a')?.agent[0]!.altId).toBe(
+      'dr-rivera',
+    );
+  });
+
+  test('writes name what they wrote; the trail cannot be changed or deleted through any route', async () => {
+    const a = await token('therapist');
+    const written = await call('POST', `/api/v1/patients/${PATIENT}/observations`, a, {
+      id: 'obs-sec-1',
+      value: { kind: 'gad7', total: 4 },
+      effective: '2026-03-02T10:00:00Z',
+    });
+    expect(written.status).toBe(201);
+    const operator = await token('operator');
+    const found = await call('GET', '/audit/AuditEvent?entity=Observation/obs-sec-1', operator);
+    expect(found.body.entry).toHaveLength(1);
+    expect(found.body.entry[0].resource).toMatchObject({ action: 'C', outcome: '0' });
+    const count = (await call('GET', '/audit/AuditEvent?_count=500', operator)).body.entry.length;
+    for (const method of ['PUT', 'DELETE', 'POST', 'PATCH']) {
+      const id = found.body.entry[0].resource.id;
+      expect(
+        (await call(method, `/audit/AuditEvent/${id}`, operator, method === 'DELETE' ? undefined : {}))
+          .status,
+      ).toBe(404);
+      expect(
+        (await call(method, '/audit/AuditEvent', operator, method === 'DELETE' ? undefined : {})).status,
+      ).toBe(404);
+    }
+    expect(
+      (await call('GET', '/audit/AuditEvent?_count=500', operator)).body.entry.length,
+    ).toBeGreaterThanOrEqual(count);
+  });
+
+  test('queries are checked and capped; only operators may read the trail', async () => {
+    const operator = await token('operator');
+    expect((await call('GET', '/audit/AuditEvent?since=yesterday', operator)).status).toBe(400);
+    expect((await call('GET', '/audit/AuditEvent?_count=0', operator)).status).toBe(400);
+    const big = await call('GET', '/audit/AuditEvent?_count=999999', operator);
+    expect(big.status).toBe(200);
+    expect(big.body.entry.length).toBeLessThanOrEqual(500);
+    expect((await call('GET', '/audit/AuditEvent', await token('therapist'))).status).toBe(403);
+  });
+});
+
+test('answers carry the security headers and no stack trace', async () => {
+  const res = await call('GET', `/api/v1/patients/${PATIENT}`, await token('therapist'));
+  expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+  expect(res.headers.get('x-frame-options')).toBe('DENY');
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+  expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  expect(res.headers.get('x-powered-by')).toBeNull();
+});
+
+test('each client is held to its rate; the others are not slowed by it', async () => {
+  const limited = await startService(
+    loadConfig({
+      ...authEnv(),
+      PORT: '0',
+      KAP_SQLITE_FILE: join(dir, 'limited.db'),
+      KAP_RATE_LIMIT_PER_SECOND: '5',
+      LOG_LEVEL: 'silent',
+    }),
+    createLogger('silent'),
+  );
+  try {
+    const as = (t: string) =>
+      fetch(`${limited.url}/api/v1/patients/nobody`, { headers: { authorization: `Bearer ${t}` } });
+    const answers = await Promise.all(Array.from({ length: 25 }, () => as('test-therapist-practice-a')));
+    const statuses = answers.map((r) => r.status);
+    // A burst of twice the rate passes (404: nobody is registered); the rest wait.
+    expect(statuses.filter((s) => s === 404).length).toBeGreaterThanOrEqual(10);
+    expect(statuses.filter((s) => s === 404).length).toBeLessThan(15);
+    const throttled = answers.find((r) => r.status === 429)!;
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await as('test-therapist-practice-b')).status).toBe(404);
+  } finally {
+    await limited.close();
+  }
+});
