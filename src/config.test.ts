@@ -1,5 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig, VARIABLES } from './config.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
+import { ConfigError, EHR_DEFAULT_SCOPES, loadConfig, VARIABLES } from './config.js';
+import { KEPT_TYPES } from './intake.js';
+import { WRITTEN_TYPES } from './reconcile.js';
 
 const problems = (env: Record<string, string>): string[] => {
   try {
@@ -86,4 +91,155 @@ test('only asymmetric signature algorithms, and keys from a file or over https',
 test('the README documents every variable', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   for (const v of VARIABLES) expect(readme).toContain(`\`${v.name}\``);
+});
+
+describe('SMART Backend Services settings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kap-config-'));
+  const file = (name: string, content: string) => {
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+  let rsaPem: string;
+  let ecJwk: string;
+  let p256Pem: string;
+  let publicPem: string;
+  const smart = (extra: Record<string, string>) => ({
+    ...STATIC,
+    KAP_EHR_AUTH: 'smart-backend',
+    KAP_EHR_CLIENT_ID: 'kap-bridge',
+    KAP_EHR_TOKEN_URL: 'https://ehr.example.org/oauth2/token',
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    const rsa = await generateKeyPair('RS384', { extractable: true });
+    rsaPem = file('rsa.pem', await exportPKCS8(rsa.privateKey));
+    publicPem = file('public.pem', await exportSPKI(rsa.publicKey));
+    const ec = await generateKeyPair('ES384', { extractable: true });
+    ecJwk = file('ec.json', JSON.stringify({ ...(await exportJWK(ec.privateKey)), kid: 'kap-ec-1' }));
+    const p256 = await generateKeyPair('ES256', { extractable: true });
+    p256Pem = file('p256.pem', await exportPKCS8(p256.privateKey));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a complete setting loads; the algorithm and kid come from the key when not given', () => {
+    const config = loadConfig(smart({ KAP_EHR_PRIVATE_KEY_FILE: ecJwk }));
+    expect(config).toMatchObject({
+      ehrAuth: 'smart-backend',
+      ehrSigningAlg: 'ES384',
+      ehrKeyId: 'kap-ec-1',
+      ehrScopes: EHR_DEFAULT_SCOPES,
+    });
+    expect(
+      loadConfig(smart({ KAP_EHR_PRIVATE_KEY_FILE: rsaPem, KAP_EHR_KEY_ID: 'kap-rsa-1' })),
+    ).toMatchObject({ ehrSigningAlg: 'RS384', ehrKeyId: 'kap-rsa-1' });
+  });
+
+  test('the kind of authentication follows the bearer token when not given', () => {
+    expect(loadConfig(STATIC).ehrAuth).toBe('none');
+    expect(loadConfig({ ...STATIC, KAP_EHR_BEARER_TOKEN: 't' }).ehrAuth).toBe('bearer');
+  });
+
+  test('what smart-backend needs is named, with what it is', () => {
+    expect(problems({ ...STATIC, KAP_EHR_AUTH: 'smart-backend' })).toEqual([
+      'KAP_EHR_CLIENT_ID must be set when KAP_EHR_AUTH is smart-backend (the client id the EHR gave kap-bridge when its public key was registered)',
+      "KAP_EHR_TOKEN_URL must be set when KAP_EHR_AUTH is smart-backend (the EHR's token endpoint, token_endpoint in its .well-known/smart-configuration)",
+      "KAP_EHR_PRIVATE_KEY_FILE must be set when KAP_EHR_AUTH is smart-backend (kap-bridge's private key, a PKCS#8 PEM or a JWK file)",
+    ]);
+    expect(problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: rsaPem }))).toEqual([
+      "KAP_EHR_KEY_ID must be set when KAP_EHR_AUTH is smart-backend (the kid of kap-bridge's public key in the JWKS registered with the EHR)",
+    ]);
+  });
+
+  test('a missing key file is named, with how to make one', () => {
+    const missing = join(dir, 'nowhere.pem');
+    expect(problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: missing, KAP_EHR_KEY_ID: 'k' }))).toEqual([
+      `KAP_EHR_PRIVATE_KEY_FILE: ${missing} does not exist; create the key (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out ${missing}) and register its public key with the EHR, or point KAP_EHR_PRIVATE_KEY_FILE at the key already registered`,
+    ]);
+    expect(
+      problems(
+        smart({ KAP_EHR_PRIVATE_KEY_FILE: missing, KAP_EHR_KEY_ID: 'k', KAP_EHR_SIGNING_ALG: 'RS384' }),
+      )[0],
+    ).toContain('openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072');
+  });
+
+  test('an unreadable file, a public key or something else is one message each, never the content', () => {
+    const garbage = file('garbage.pem', 'hunter2 is not a key');
+    const cases: [string, string][] = [
+      [
+        dir,
+        `KAP_EHR_PRIVATE_KEY_FILE: ${dir} cannot be read (EISDIR); check the path and that the user kap-bridge runs as may read the file`,
+      ],
+      [
+        publicPem,
+        `KAP_EHR_PRIVATE_KEY_FILE: ${publicPem} holds a public key or certificate, not the private key; point KAP_EHR_PRIVATE_KEY_FILE at the private key; the EHR is given the public one`,
+      ],
+      [
+        garbage,
+        `KAP_EHR_PRIVATE_KEY_FILE: ${garbage} holds no private key kap-bridge can read (expected a PKCS#8 PEM, "-----BEGIN PRIVATE KEY-----", or a private JWK as JSON); point KAP_EHR_PRIVATE_KEY_FILE at the private key file`,
+      ],
+    ];
+    for (const [path, message] of cases)
+      expect(problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: path, KAP_EHR_KEY_ID: 'k' }))).toEqual([message]);
+  });
+
+  test('a key that does not fit the algorithm is named with both', () => {
+    expect(
+      problems(
+        smart({ KAP_EHR_PRIVATE_KEY_FILE: rsaPem, KAP_EHR_KEY_ID: 'k', KAP_EHR_SIGNING_ALG: 'ES384' }),
+      ),
+    ).toEqual([
+      `KAP_EHR_SIGNING_ALG is ES384, but KAP_EHR_PRIVATE_KEY_FILE ${rsaPem} holds an RSA 2048-bit key; ES384 needs an EC P-384 key (or set KAP_EHR_SIGNING_ALG=RS384)`,
+    ]);
+    expect(problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: p256Pem, KAP_EHR_KEY_ID: 'k' }))).toEqual([
+      `KAP_EHR_PRIVATE_KEY_FILE ${p256Pem} holds an EC P-256 key; kap-bridge signs with RS384 (an RSA key of 2048 bits or more) or ES384 (an EC P-384 key)`,
+    ]);
+    expect(problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: ecJwk, KAP_EHR_SIGNING_ALG: 'RS256' }))).toEqual([
+      'KAP_EHR_SIGNING_ALG must be one of RS384, ES384 (got "RS256")',
+    ]);
+    expect(problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: ecJwk, KAP_EHR_KEY_ID: 'other' }))).toEqual([
+      `KAP_EHR_KEY_ID is "other", but the JWK in KAP_EHR_PRIVATE_KEY_FILE ${ecJwk} has kid "kap-ec-1"; make them agree`,
+    ]);
+  });
+
+  test('the token URL must be https, unless on a loopback address', () => {
+    expect(
+      problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: ecJwk, KAP_EHR_TOKEN_URL: 'http://ehr.example.org/token' })),
+    ).toEqual([
+      'KAP_EHR_TOKEN_URL must be an https URL (http only for a loopback address such as 127.0.0.1) (got "http://ehr.example.org/token")',
+    ]);
+    expect(
+      problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: ecJwk, KAP_EHR_TOKEN_URL: 'http://127.0.0.1:9000/token' })),
+    ).toEqual([]);
+  });
+
+  test('settings that the chosen kind would ignore are mistakes', () => {
+    expect(
+      problems({
+        ...STATIC,
+        KAP_EHR_CLIENT_ID: 'kap-bridge',
+        KAP_EHR_TOKEN_URL: 'https://ehr.example.org/token',
+      }),
+    ).toEqual([
+      'KAP_EHR_CLIENT_ID, KAP_EHR_TOKEN_URL are set, but KAP_EHR_AUTH is none; set KAP_EHR_AUTH=smart-backend to use them',
+    ]);
+    expect(problems(smart({ KAP_EHR_PRIVATE_KEY_FILE: ecJwk, KAP_EHR_BEARER_TOKEN: 'hunter2' }))).toEqual([
+      'KAP_EHR_BEARER_TOKEN is set, but KAP_EHR_AUTH is smart-backend; unset one of them',
+    ]);
+    expect(problems({ ...STATIC, KAP_EHR_AUTH: 'bearer' })).toEqual([
+      'KAP_EHR_BEARER_TOKEN must be set when KAP_EHR_AUTH is bearer',
+    ]);
+  });
+
+  test('the default scopes cover what kap-bridge reads and writes', () => {
+    const granted = new Map(
+      EHR_DEFAULT_SCOPES.split(' ').map((s) => {
+        const [, type, permissions] = /^system\/([A-Za-z]+)\.([cruds]+)$/.exec(s)!;
+        return [type!, permissions!];
+      }),
+    );
+    for (const type of KEPT_TYPES) expect(`${type}.${granted.get(type)}`).toMatch(/\.c?ru?s$/);
+    for (const type of [...WRITTEN_TYPES, 'Subscription'])
+      expect(`${type}.${granted.get(type)}`).toBe(`${type}.crus`);
+  });
 });

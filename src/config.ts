@@ -4,6 +4,16 @@
  * test keeps them in step). A mistake stops the start with one line per wrong variable.
  */
 import type { InboundAuthConfig } from './auth/authentication.js';
+import { tokenUrlProblem } from './ehr/backend-services.js';
+import {
+  algorithmFor,
+  describeKey,
+  KeyFileError,
+  type PrivateKeyFile,
+  readPrivateKey,
+  SIGNING_ALGS,
+  type SigningAlg,
+} from './ehr/signing-key.js';
 
 export interface Config {
   host: string;
@@ -14,6 +24,17 @@ export interface Config {
   ehrBaseUrl?: string;
   ehrBearerToken?: string;
   ehrTimeoutMs: number;
+  /** How kap-bridge authenticates to the EHR; when unset, `bearer` if a bearer token is given, else `none`. */
+  ehrAuth: EhrAuthKind;
+  /** SMART Backend Services: the client id, the private key file, its `kid` and algorithm, the token URL. */
+  ehrClientId?: string;
+  ehrPrivateKeyFile?: string;
+  /** Set from the JWK's `kid` when not given. */
+  ehrKeyId?: string;
+  /** Set from the key's type when not given. */
+  ehrSigningAlg?: SigningAlg;
+  ehrTokenUrl?: string;
+  ehrScopes: string;
   /** How the EHR reaches kap-bridge, for subscription endpoints; the listening address when unset. */
   publicBaseUrl?: string;
   subscriptionSecret?: string;
@@ -122,6 +143,49 @@ const jwksLocation: Parse<string> = (raw) => {
 const postgresUrl: Parse<string> = (raw) =>
   /^postgres(ql)?:\/\/.+/.test(raw) ? raw : { error: 'must be a postgres:// connection URL' };
 
+const EHR_AUTH_KINDS = ['none', 'bearer', 'smart-backend'] as const;
+export type EhrAuthKind = (typeof EHR_AUTH_KINDS)[number];
+
+const tokenUrl: Parse<string> = (raw) => {
+  const problem = tokenUrlProblem(raw);
+  return problem ? { error: problem } : raw;
+};
+
+/** OAuth scope tokens (RFC 6749 section 3.3), separated by single spaces. */
+const scopes: Parse<string> = (raw) => {
+  const tokens = raw.trim().split(/\s+/);
+  return tokens.every((t) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t))
+    ? tokens.join(' ')
+    : { error: 'must be scopes separated by spaces, e.g. "system/Patient.rs system/Observation.crus"' };
+};
+
+/**
+ * SMART v2 system scopes for what kap-bridge does in the EHR: create, read, update and search what
+ * it writes (and its Subscriptions); read and search what it only takes in.
+ */
+export const EHR_DEFAULT_SCOPES = [
+  ...[
+    'CarePlan',
+    'Consent',
+    'Encounter',
+    'EpisodeOfCare',
+    'Goal',
+    'Group',
+    'MedicationAdministration',
+    'MedicationDispense',
+    'MedicationRequest',
+    'Observation',
+    'ServiceRequest',
+    'Subscription',
+    'Task',
+  ].map((type) => `system/${type}.crus`),
+  ...['AllergyIntolerance', 'Condition', 'Medication', 'Patient', 'Practitioner'].map(
+    (type) => `system/${type}.rs`,
+  ),
+]
+  .sort()
+  .join(' ');
+
 interface Variable<K extends keyof Config = keyof Config> {
   name: string;
   key: K;
@@ -177,6 +241,50 @@ export const VARIABLES: readonly Variable[] = [
     description: 'How long one EHR request may take',
     default: '30000',
     parse: integer(100, 600_000),
+  }),
+  v({
+    name: 'KAP_EHR_AUTH',
+    key: 'ehrAuth',
+    description:
+      'How kap-bridge authenticates to the EHR: none, bearer (KAP_EHR_BEARER_TOKEN) or smart-backend (SMART Backend Services)',
+    parse: oneOf(...EHR_AUTH_KINDS),
+  }),
+  v({
+    name: 'KAP_EHR_CLIENT_ID',
+    key: 'ehrClientId',
+    description: "smart-backend: kap-bridge's client id, given by the EHR when its public key was registered",
+    parse: text,
+  }),
+  v({
+    name: 'KAP_EHR_PRIVATE_KEY_FILE',
+    key: 'ehrPrivateKeyFile',
+    description: "smart-backend: kap-bridge's private key, a PKCS#8 PEM or a JWK (JSON) file",
+    parse: text,
+  }),
+  v({
+    name: 'KAP_EHR_KEY_ID',
+    key: 'ehrKeyId',
+    description: "smart-backend: the kid of kap-bridge's public key in the JWKS registered with the EHR",
+    parse: text,
+  }),
+  v({
+    name: 'KAP_EHR_SIGNING_ALG',
+    key: 'ehrSigningAlg',
+    description: 'smart-backend: RS384 (RSA key) or ES384 (EC P-384 key)',
+    parse: oneOf(...SIGNING_ALGS),
+  }),
+  v({
+    name: 'KAP_EHR_TOKEN_URL',
+    key: 'ehrTokenUrl',
+    description: "smart-backend: the EHR's token endpoint (https; http only on a loopback address)",
+    parse: tokenUrl,
+  }),
+  v({
+    name: 'KAP_EHR_SCOPES',
+    key: 'ehrScopes',
+    description: 'smart-backend: the scopes asked for, separated by spaces',
+    default: EHR_DEFAULT_SCOPES,
+    parse: scopes,
   }),
   v({
     name: 'KAP_PUBLIC_BASE_URL',
@@ -453,6 +561,106 @@ export function loadConfig(
       `KAP_OUTBOX_LEASE_MS must be longer than KAP_EHR_TIMEOUT_MS (${config.ehrTimeoutMs}); got ${config.outboxLeaseMs}`,
     );
   }
+  problems.push(...ehrAuthProblems(config, env));
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+const SMART_VARIABLES = [
+  'KAP_EHR_CLIENT_ID',
+  'KAP_EHR_PRIVATE_KEY_FILE',
+  'KAP_EHR_KEY_ID',
+  'KAP_EHR_SIGNING_ALG',
+  'KAP_EHR_TOKEN_URL',
+  'KAP_EHR_SCOPES',
+];
+
+const NEEDED_FOR_SMART: [string, string][] = [
+  ['KAP_EHR_CLIENT_ID', 'the client id the EHR gave kap-bridge when its public key was registered'],
+  ['KAP_EHR_TOKEN_URL', "the EHR's token endpoint, token_endpoint in its .well-known/smart-configuration"],
+  ['KAP_EHR_PRIVATE_KEY_FILE', "kap-bridge's private key, a PKCS#8 PEM or a JWK file"],
+];
+
+const NEEDS: Record<SigningAlg, string> = {
+  RS384: 'an RSA key of 2048 bits or more',
+  ES384: 'an EC P-384 key',
+};
+
+const GENERATE: Record<SigningAlg, string> = {
+  RS384: 'openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out',
+  ES384: 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out',
+};
+
+/**
+ * KAP_EHR_AUTH and what it needs, one message per mistake with its fix. Settles the authentication
+ * kind, and the key's algorithm and kid when the key file says them.
+ */
+function ehrAuthProblems(config: Config, env: Record<string, string | undefined>): string[] {
+  const given = (name: string) => env[name] !== undefined && env[name] !== '';
+  const auth: EhrAuthKind = config.ehrAuth ?? (given('KAP_EHR_BEARER_TOKEN') ? 'bearer' : 'none');
+  config.ehrAuth = auth;
+  const problems: string[] = [];
+  if (auth === 'bearer' && !given('KAP_EHR_BEARER_TOKEN'))
+    problems.push('KAP_EHR_BEARER_TOKEN must be set when KAP_EHR_AUTH is bearer');
+  if (auth !== 'bearer' && given('KAP_EHR_BEARER_TOKEN'))
+    problems.push(`KAP_EHR_BEARER_TOKEN is set, but KAP_EHR_AUTH is ${auth}; unset one of them`);
+  if (auth !== 'smart-backend') {
+    const stray = SMART_VARIABLES.filter(given);
+    if (stray.length)
+      problems.push(
+        `${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} set, but KAP_EHR_AUTH is ${auth}; set KAP_EHR_AUTH=smart-backend to use ${stray.length > 1 ? 'them' : 'it'}`,
+      );
+    return problems;
+  }
+  for (const [name, what] of NEEDED_FOR_SMART)
+    if (!given(name)) problems.push(`${name} must be set when KAP_EHR_AUTH is smart-backend (${what})`);
+  const path = config.ehrPrivateKeyFile;
+  if (!path) return problems;
+  let file: PrivateKeyFile;
+  try {
+    file = readPrivateKey(path);
+  } catch (e) {
+    if (!(e instanceof KeyFileError)) throw e;
+    problems.push(keyFileProblem(e, path, config.ehrSigningAlg ?? 'ES384'));
+    return problems;
+  }
+  const fits = algorithmFor(file.key);
+  const alg = config.ehrSigningAlg ?? fits;
+  if (!fits) {
+    problems.push(
+      `KAP_EHR_PRIVATE_KEY_FILE ${path} holds ${describeKey(file.key)}; kap-bridge signs with RS384 (${NEEDS.RS384}) or ES384 (${NEEDS.ES384})`,
+    );
+  } else if (alg !== fits) {
+    problems.push(
+      `KAP_EHR_SIGNING_ALG is ${alg}, but KAP_EHR_PRIVATE_KEY_FILE ${path} holds ${describeKey(file.key)}; ${alg} needs ${NEEDS[alg!]} (or set KAP_EHR_SIGNING_ALG=${fits})`,
+    );
+  } else if (file.alg && file.alg !== alg) {
+    problems.push(
+      `KAP_EHR_PRIVATE_KEY_FILE ${path} is a JWK for ${file.alg}, but kap-bridge signs with ${alg}; make them agree`,
+    );
+  }
+  if (alg) config.ehrSigningAlg = alg;
+  const kid = config.ehrKeyId ?? file.kid;
+  if (!kid) {
+    problems.push(
+      "KAP_EHR_KEY_ID must be set when KAP_EHR_AUTH is smart-backend (the kid of kap-bridge's public key in the JWKS registered with the EHR)",
+    );
+  } else if (file.kid && file.kid !== kid) {
+    problems.push(
+      `KAP_EHR_KEY_ID is "${kid}", but the JWK in KAP_EHR_PRIVATE_KEY_FILE ${path} has kid "${file.kid}"; make them agree`,
+    );
+  }
+  config.ehrKeyId = kid;
+  return problems;
+}
+
+function keyFileProblem(e: KeyFileError, path: string, alg: SigningAlg): string {
+  const fix: Record<KeyFileError['problem'], string> = {
+    missing: `create the key (${GENERATE[alg]} ${path}) and register its public key with the EHR, or point KAP_EHR_PRIVATE_KEY_FILE at the key already registered`,
+    unreadable: 'check the path and that the user kap-bridge runs as may read the file',
+    encrypted: `write it out unencrypted (openssl pkey -in ${path} -out <new file>) and protect the file by its permissions instead`,
+    public: 'point KAP_EHR_PRIVATE_KEY_FILE at the private key; the EHR is given the public one',
+    'not-a-key': 'point KAP_EHR_PRIVATE_KEY_FILE at the private key file',
+  };
+  return `KAP_EHR_PRIVATE_KEY_FILE: ${e.message}; ${fix[e.problem]}`;
 }

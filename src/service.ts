@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
+import { noAuthentication, staticBearer } from './ehr/authentication.js';
+import { BackendServices } from './ehr/backend-services.js';
 import { EhrGateway } from './ehr/gateway.js';
+import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
 import { createApp } from './http/app.js';
 import { KEPT_TYPES } from './intake.js';
@@ -38,12 +41,22 @@ export interface Service {
 
 export function ehrGateway(config: Config): EhrGateway | undefined {
   if (!config.ehrBaseUrl) return undefined;
-  const token = config.ehrBearerToken;
-  return new EhrGateway({
-    baseUrl: config.ehrBaseUrl,
-    timeoutMs: config.ehrTimeoutMs,
-    ...(token ? { authHeaders: async () => ({ authorization: `Bearer ${token}` }) } : {}),
-  });
+  // loadConfig has checked that what the chosen kind needs is set and that the key fits its algorithm.
+  const auth =
+    config.ehrAuth === 'smart-backend'
+      ? new BackendServices({
+          tokenUrl: config.ehrTokenUrl!,
+          clientId: config.ehrClientId!,
+          key: readPrivateKey(config.ehrPrivateKeyFile!).key,
+          alg: config.ehrSigningAlg!,
+          keyId: config.ehrKeyId!,
+          scope: config.ehrScopes,
+          timeoutMs: config.ehrTimeoutMs,
+        })
+      : config.ehrAuth === 'bearer'
+        ? staticBearer(config.ehrBearerToken!)
+        : noAuthentication;
+  return new EhrGateway({ baseUrl: config.ehrBaseUrl, timeoutMs: config.ehrTimeoutMs, auth });
 }
 
 export const openStore = (config: Config): Promise<Store> =>

@@ -1,4 +1,6 @@
+import type { Bundle } from 'fhir/r4';
 import nock from 'nock';
+import { staticBearer } from './authentication.js';
 import { EhrError, EhrGateway } from './gateway.js';
 
 const BASE = 'http://ehr.test/fhir';
@@ -104,7 +106,10 @@ describe('search reads every page and stays on the EHR', () => {
     expect(ids).toEqual(['a', 'b', 'c']);
   });
 
-  test('refuses a next link to another server', async () => {
+  test('refuses a next link to another server, and sends nothing there', async () => {
+    const evil = nock('http://evil.test')
+      .get(/.*/)
+      .reply(200, page(['stolen']));
     nock(BASE)
       .get('/Patient')
       .reply(200, page(['a'], 'http://evil.test/steal'));
@@ -116,6 +121,72 @@ describe('search reads every page and stays on the EHR', () => {
     );
     expect(ids).toEqual(['a']);
     expect(e.kind).toBe('malformed');
-    expect(e.message).toContain('another server');
+    expect(e.message).toBe(
+      'Searching Patient: the EHR sent a link to another server (http://evil.test, not http://ehr.test); not followed',
+    );
+    expect(evil.isDone()).toBe(false);
   });
+});
+
+describe('no request leaves the EHR', () => {
+  const gateway = new EhrGateway({ baseUrl: BASE, timeoutMs: 1000, auth: staticBearer('s3cret') });
+  let evil: nock.Scope;
+  beforeEach(() => {
+    evil = nock('http://evil.test').get(/.*/).reply(200, { resourceType: 'Patient', id: 'p1' });
+  });
+  afterEach(() => expect(evil.isDone()).toBe(false));
+
+  test('a redirect to another server is not followed, so the token never goes there', async () => {
+    nock(BASE).get('/Patient/p1').reply(302, '', { Location: 'http://evil.test/fhir/Patient/p1' });
+    const e = await failure(gateway.read('Patient', 'p1'));
+    expect(e).toMatchObject({ kind: 'malformed', status: 302 });
+    expect(e.message).toBe(
+      'Reading Patient/p1: the EHR answered 302, a redirect to http://evil.test; not followed',
+    );
+  });
+
+  test('a transaction answer that places an entry on another server is refused', async () => {
+    const answer = (location: string) => ({
+      resourceType: 'Bundle',
+      type: 'transaction-response',
+      entry: [{ response: { status: '201 Created', location } }],
+    });
+    nock(BASE).post('/').reply(200, answer('Observation/o1/_history/1'));
+    nock(BASE)
+      .post('/')
+      .reply(200, answer(`${BASE}/Observation/o1/_history/1`));
+    nock(BASE).post('/').reply(200, answer('http://evil.test/fhir/Observation/o1/_history/1'));
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'transaction', entry: [] };
+    await gateway.transaction(bundle);
+    await gateway.transaction(bundle);
+    const e = await failure(gateway.transaction(bundle));
+    expect(e.kind).toBe('malformed');
+    expect(e.message).toBe(
+      "Sending a transaction Bundle of 0 entries: entry 1's location: the EHR sent a link to another server (http://evil.test, not http://ehr.test); not followed",
+    );
+  });
+
+  test.each([
+    ['Patient', '..'],
+    ['Patient', '../../x'],
+    ['Patient', '@evil.test'],
+    ['http://evil.test/Patient', 'p1'],
+    ['//evil.test/Patient', 'p1'],
+  ])('an id-only notification for %s/%s is never read', async (type, id) => {
+    const e = await failure(gateway.read(type as never, id));
+    expect(e.kind).toBe('invalid');
+    expect(e.message).toBe('Reading a resource: not a resource type and id kap-bridge would ask the EHR for');
+  });
+});
+
+test('a static bearer token refused with 401 is final: one request, no retry', async () => {
+  const gateway = new EhrGateway({ baseUrl: BASE, auth: staticBearer('s3cret') });
+  const ehr = nock(BASE)
+    .get('/Patient/p1')
+    .matchHeader('authorization', 'Bearer s3cret')
+    .reply(401, outcome('token revoked'));
+  const e = await failure(gateway.read('Patient', 'p1'));
+  expect(e).toMatchObject({ kind: 'unauthorized', status: 401 });
+  expect(e.message).not.toContain('s3cret');
+  expect(ehr.isDone()).toBe(true);
 });

@@ -5,6 +5,7 @@
  */
 import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome, Resource } from 'fhir/r4';
 import { Client, type FhirResource, type SearchParams } from 'fhir-kit-client';
+import { type EhrAuthentication, noAuthentication } from './authentication.js';
 
 export type EhrErrorKind =
   | 'conflict'
@@ -56,7 +57,7 @@ function kindOf(status: number): EhrErrorKind {
   return 'invalid';
 }
 
-function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
@@ -78,9 +79,13 @@ function asOutcome(data: unknown): OperationOutcome | undefined {
     : undefined;
 }
 
+/** A request the gateway refused to send because its URL left the EHR. */
+class OffOrigin extends Error {}
+
 /** Turns whatever fhir-kit-client or fetch threw into an EhrError. */
 export function normaliseError(e: unknown, what: string): EhrError {
   if (e instanceof EhrError) return e;
+  if (e instanceof OffOrigin) return new EhrError('malformed', `${what}: ${e.message}`);
   const err = e as {
     response?: { status?: number; data?: unknown };
     config?: { headers?: Headers };
@@ -88,6 +93,15 @@ export function normaliseError(e: unknown, what: string): EhrError {
     message?: string;
   };
   const status = err.response?.status;
+  if (typeof status === 'number' && status >= 300 && status < 400) {
+    // Redirects are not followed: the next hop could be any server, and it would get the token.
+    const to = originOf(err.config?.headers?.get?.('location') ?? '');
+    return new EhrError(
+      'malformed',
+      `${what}: the EHR answered ${status}, a redirect${to ? ` to ${to}` : ''}; not followed`,
+      { status },
+    );
+  }
   if (typeof status === 'number') {
     const outcome = asOutcome(err.response?.data);
     const retryAfterMs = parseRetryAfter(err.config?.headers?.get?.('retry-after'));
@@ -107,8 +121,8 @@ export function normaliseError(e: unknown, what: string): EhrError {
 
 export interface EhrGatewayOptions {
   baseUrl: string;
-  /** Headers for each request, e.g. `Authorization`; called per request so tokens can renew. */
-  authHeaders?: () => Promise<Record<string, string>>;
+  /** How kap-bridge proves itself to the EHR; none by default. */
+  auth?: EhrAuthentication;
   timeoutMs?: number;
 }
 
@@ -117,26 +131,81 @@ export interface UpdateResult<T extends Resource> {
   created: boolean;
 }
 
+const originOf = (url: string, base?: string): string | undefined => {
+  try {
+    return new URL(url, base).origin;
+  } catch {
+    return undefined;
+  }
+};
+
+const RESOURCE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
+// A FHIR id, but not "." or "..", which would move the URL instead of naming a resource.
+const ID = /^(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$/;
+
 export class EhrGateway {
   readonly baseUrl: string;
+  private readonly origin: string;
   private readonly client: Client;
-  private readonly authHeaders: () => Promise<Record<string, string>>;
+  private readonly auth: EhrAuthentication;
   private readonly timeoutMs: number;
 
   constructor(options: EhrGatewayOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.client = new Client({ baseUrl: this.baseUrl });
-    this.authHeaders = options.authHeaders ?? (async () => ({}));
+    this.origin = new URL(this.baseUrl).origin;
+    this.client = new Client({
+      baseUrl: this.baseUrl,
+      // fetch would follow a redirect to any server, with our Authorization header on the way.
+      requestOptions: { redirect: 'manual' },
+      // Every request fhir-kit-client builds passes here: the one check that none leaves the EHR.
+      requestSigner: (url) => {
+        const problem = this.offOrigin(url);
+        if (problem) throw new OffOrigin(problem);
+      },
+    });
+    this.auth = options.auth ?? noAuthentication;
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
+  /**
+   * One request, with the credential of the moment. A 401 may mean the token was revoked or expired
+   * early: a renewable credential is renewed and the request sent once more; a second 401 is final.
+   */
   private async call<T>(
     what: string,
     headers: Record<string, string>,
     run: (options: object) => Promise<unknown>,
   ): Promise<T> {
+    const authorization = await this.auth.authorization();
+    try {
+      return await this.send<T>(what, headers, authorization, run);
+    } catch (e) {
+      if (!(e instanceof EhrError && e.status === 401 && authorization && this.auth.refused(authorization)))
+        throw e;
+    }
+    try {
+      return await this.send<T>(what, headers, await this.auth.authorization(), run);
+    } catch (e) {
+      if (!(e instanceof EhrError && e.status === 401)) throw e;
+      throw new EhrError('unauthorized', `${e.message} (also with a fresh access token)`, {
+        status: 401,
+        ...(e.outcome ? { outcome: e.outcome } : {}),
+      });
+    }
+  }
+
+  private async send<T>(
+    what: string,
+    headers: Record<string, string>,
+    authorization: string | undefined,
+    run: (options: object) => Promise<unknown>,
+  ): Promise<T> {
     const options = {
-      headers: { ...(await this.authHeaders()), 'cache-control': 'no-cache', ...headers },
+      headers: {
+        ...(authorization ? { authorization } : {}),
+        'cache-control': 'no-cache',
+        ...headers,
+      },
       signal: AbortSignal.timeout(this.timeoutMs),
     };
     let result: unknown;
@@ -155,20 +224,28 @@ export class EhrGateway {
     return result as T;
   }
 
+  /** Refuses a type or id that would change the URL's path, before anything is sent. */
+  private checkPath(what: string, resourceType: string, id?: string): void {
+    if (!RESOURCE_TYPE.test(resourceType) || (id !== undefined && !ID.test(id)))
+      throw new EhrError('invalid', `${what}: not a resource type and id kap-bridge would ask the EHR for`);
+  }
+
   capabilities(): Promise<CapabilityStatement> {
     return this.call('Reading the EHR capability statement', {}, (options) =>
       this.client.capabilityStatement(options),
     );
   }
 
-  read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
+  async read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
+    this.checkPath('Reading a resource', resourceType, id);
     return this.call(`Reading ${resourceType}/${id}`, {}, (options) =>
       this.client.read({ resourceType, id, options }),
     );
   }
 
   /** Update with `If-Match` on the version we last saw; a stale version is an EhrError of kind `conflict`. */
-  update<T extends Resource & { id: string }>(resource: T, ifMatchVersion?: string): Promise<T> {
+  async update<T extends Resource & { id: string }>(resource: T, ifMatchVersion?: string): Promise<T> {
+    this.checkPath('Updating a resource', resource.resourceType, resource.id);
     const headers: Record<string, string> =
       ifMatchVersion === undefined ? {} : { 'if-match': `W/"${ifMatchVersion}"` };
     return this.call(`Updating ${resource.resourceType}/${resource.id}`, headers, (options) =>
@@ -191,16 +268,22 @@ export class EhrGateway {
     );
   }
 
-  /** A transaction (or batch) Bundle; the EHR's response Bundle comes back. */
-  transaction(bundle: Bundle): Promise<Bundle> {
-    return this.call(
-      `Sending a ${bundle.type} Bundle of ${bundle.entry?.length ?? 0} entries`,
-      {},
-      (options) =>
-        bundle.type === 'batch'
-          ? this.client.batch({ body: bundle as unknown as FhirResource, options })
-          : this.client.transaction({ body: bundle as unknown as FhirResource, options }),
+  /**
+   * A transaction (or batch) Bundle; the EHR's response Bundle comes back. An answer that places an
+   * entry on another server is refused: its `location` would become the record of where ours is kept.
+   */
+  async transaction(bundle: Bundle): Promise<Bundle> {
+    const what = `Sending a ${bundle.type} Bundle of ${bundle.entry?.length ?? 0} entries`;
+    const answer = await this.call<Bundle>(what, {}, (options) =>
+      bundle.type === 'batch'
+        ? this.client.batch({ body: bundle as unknown as FhirResource, options })
+        : this.client.transaction({ body: bundle as unknown as FhirResource, options }),
     );
+    for (const [i, entry] of (answer.entry ?? []).entries()) {
+      const problem = entry.response?.location ? this.offOrigin(entry.response.location) : undefined;
+      if (problem) throw new EhrError('malformed', `${what}: entry ${i + 1}'s location: ${problem}`);
+    }
+    return answer;
   }
 
   /** A named operation by GET, e.g. `StructureDefinition/$snapshot?url=...`. */
@@ -247,6 +330,7 @@ export class EhrGateway {
     params: SearchParams = {},
   ): AsyncGenerator<T> {
     const what = `Searching ${resourceType}`;
+    this.checkPath(what, resourceType);
     let page = await this.call<Bundle>(what, {}, (options) =>
       this.client.search({ resourceType, searchParams: params, options }),
     );
@@ -256,25 +340,17 @@ export class EhrGateway {
       }
       const next = page.link?.find((l) => l.relation === 'next')?.url;
       if (!next) return;
-      this.assertOwnOrigin(next, what);
       page = await this.call<Bundle>(what, {}, (options) => this.client.request(next, { options }));
     }
   }
 
-  /** Refuses to follow a link off the configured EHR: no request leaves for a host we were not told of. */
-  assertOwnOrigin(url: string, what: string): void {
-    let target: URL;
-    try {
-      target = new URL(url, `${this.baseUrl}/`);
-    } catch {
-      throw new EhrError('malformed', `${what}: the EHR sent an unusable link`);
-    }
-    if (target.origin !== new URL(this.baseUrl).origin) {
-      throw new EhrError(
-        'malformed',
-        `${what}: the EHR sent a link to another server (${target.origin}); not followed`,
-      );
-    }
+  /** Why a URL is not the EHR's, or undefined when it is: no request leaves for a host we were not told of. */
+  private offOrigin(url: string): string | undefined {
+    const origin = originOf(url, `${this.baseUrl}/`);
+    if (!origin) return 'the EHR sent an unusable link';
+    return origin === this.origin
+      ? undefined
+      : `the EHR sent a link to another server (${origin}, not ${this.origin}); not followed`;
   }
 }
 

@@ -298,7 +298,7 @@ describe('audit trail', () => {
     );
     expect(events.every((e) => e.recorded >= since)).toBe(true);
     // The user behind the client is named where the token names one.
-    expect(events.find((e) => e.agent[0]!.who!.identifier!.value === 'therapy-a')?.agent[0]!.altId).toBe(
+    expect(events.find((e) => e.agent[0]?.who?.identifier?.value === 'therapy-a')?.agent[0]?.altId).toBe(
       'dr-rivera',
     );
   });
