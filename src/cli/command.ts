@@ -25,6 +25,16 @@ export const EXIT = { ok: 0, findings: 1, usage: 2 } as const;
 /** A usage mistake: the message names the problem and the fix. */
 export class UsageError extends Error {}
 
+/** Takes `name value` out of `args`; undefined when absent, a UsageError when the value is missing. */
+export function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const value = args[i + 1];
+  if (!value || value.startsWith('--')) throw new UsageError(`${name} needs a value.`);
+  args.splice(i, 2);
+  return value;
+}
+
 const CONFIG_HELP = 'Configuration comes from environment variables; see the README, "Configuration".';
 
 const NAMES: Partial<Record<keyof Config, string>> = {

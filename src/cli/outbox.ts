@@ -4,7 +4,7 @@
  */
 import { OUTBOX_STATUSES, Outbox, type OutboxMessage, type OutboxStatus } from '../outbox/outbox.js';
 import { openStore } from '../service.js';
-import { type CliIo, type Command, commandConfig, commandRun, EXIT, UsageError } from './command.js';
+import { type CliIo, type Command, commandConfig, commandRun, EXIT, option, UsageError } from './command.js';
 
 const USAGE = `Usage:
   kap-bridge outbox list [--status pending|delivering|delivered|dead] [--patient Patient/<id>]
@@ -26,15 +26,6 @@ function describe(m: OutboxMessage): string {
       }`
     : '';
   return `${head}  next ${m.nextAttemptAt}${why}`;
-}
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const value = args[i + 1];
-  if (!value || value.startsWith('--')) throw new UsageError(`${name} needs a value.`);
-  args.splice(i, 2);
-  return value;
 }
 
 async function runOutbox(args: string[], io: CliIo): Promise<number> {
