@@ -4,7 +4,7 @@
  * kind of client, with too narrow a scope and as another practice; the audit trail of it all; the
  * rate limit and the security headers. Refused requests change nothing.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent, Bundle } from 'fhir/r4';
@@ -376,5 +376,15 @@ test('each client is held to its rate; the others are not slowed by it', async (
     expect((await as('test-therapist-practice-b')).status).toBe(404);
   } finally {
     await limited.close();
+  }
+});
+
+test("the README's route table lists every route with the scope it needs", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const access of Object.values(ROUTES as Record<string, RouteAccess>)) {
+    const route = `\`${access.method} ${access.path.replace(/:(\w+)/g, '{$1}')}\``;
+    const row = readme.split('\n').find((l) => l.startsWith(`| ${route} |`));
+    expect({ route, listed: row !== undefined }).toEqual({ route, listed: true });
+    if (Array.isArray(access.scope)) expect(row).toContain(`${access.scope[0]}.${access.scope[1]}\``);
   }
 });
