@@ -122,6 +122,9 @@ export const openApiDocument = {
       "For the therapist's system: register patients, and ask whether a patient may take part in a medicine session on a given date, and if not, why.",
   },
   servers: [{ url: '/api/v1' }],
+  // Every operation needs a bearer token of a therapist system, with the SMART scope listed in the
+  // README's route table (src/http/routes.ts); a foreign or unknown id is a 404.
+  security: [{ bearer: [] }],
   paths: {
     '/patients': {
       post: {
@@ -305,6 +308,15 @@ export const openApiDocument = {
     },
   },
   components: {
+    securitySchemes: {
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description:
+          "A JWT from the practice's identity provider (or a static token) naming the practice and SMART scopes such as user/Patient.r",
+      },
+    },
     schemas: {
       EpisodeRegistration: {
         type: 'object',

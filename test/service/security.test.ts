@@ -331,6 +331,30 @@ describe('audit trail', () => {
     ).toBeGreaterThanOrEqual(count);
   });
 
+  test("the EHR's writes are in the trail too, with the resources they name", async () => {
+    const ehr = await token('ehr');
+    const bad = await call('PUT', '/fhir/MedicationRequest/rx-audit', ehr, {
+      resourceType: 'MedicationRequest',
+    });
+    expect(bad.status).toBe(400);
+    const found = await call(
+      'GET',
+      '/audit/AuditEvent?entity=MedicationRequest/rx-audit',
+      await token('operator'),
+    );
+    expect(found.body.entry.map((e: { resource: AuditEvent }) => e.resource)).toEqual([
+      expect.objectContaining({
+        action: 'U',
+        outcome: '4',
+        agent: [
+          expect.objectContaining({
+            who: { identifier: { system: 'urn:kap-bridge:client', value: 'prescriber-ehr' } },
+          }),
+        ],
+      }),
+    ]);
+  });
+
   test('queries are checked and capped; only operators may read the trail', async () => {
     const operator = await token('operator');
     expect((await call('GET', '/audit/AuditEvent?since=yesterday', operator)).status).toBe(400);
