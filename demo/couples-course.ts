@@ -199,8 +199,9 @@ interface KapBridge {
   child: ChildProcess;
 }
 
-/** The demo's therapist system's token, new for every run. */
+/** The demo's therapist system's and operator's tokens, new for every run. */
 const THERAPIST_TOKEN = randomBytes(24).toString('base64url');
+const OPERATOR_TOKEN = randomBytes(24).toString('base64url');
 
 async function startKapBridge(): Promise<KapBridge> {
   const port = await freePort();
@@ -218,12 +219,24 @@ async function startKapBridge(): Promise<KapBridge> {
   }
   // One practice without an identity provider: a static token for the demo's therapist system.
   const tokens = join(DATA, 'tokens.json');
-  const sha256 = createHash('sha256').update(THERAPIST_TOKEN).digest('hex');
+  const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
   writeFileSync(
     tokens,
     JSON.stringify({
       tokens: [
-        { sha256, client: 'demo-therapy', kind: 'therapist', tenant: 'demo-practice', scope: 'user/*.cruds' },
+        {
+          sha256: sha256(THERAPIST_TOKEN),
+          client: 'demo-therapy',
+          kind: 'therapist',
+          tenant: 'demo-practice',
+          scope: 'user/*.cruds',
+        },
+        {
+          sha256: sha256(OPERATOR_TOKEN),
+          client: 'demo-operator',
+          kind: 'operator',
+          scope: 'system/AuditEvent.rs',
+        },
       ],
     }),
   );
@@ -285,7 +298,10 @@ const post = (path: string, body: unknown = {}) => api('POST', path, body);
 const get = (path: string) => api('GET', path);
 
 async function outboxDepth(): Promise<Record<string, number>> {
-  const res = await http(`${kapBridge!.url}/metrics`);
+  const res = await http(`${kapBridge!.url}/metrics`, {
+    headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
+  });
+  if (res.status !== 200) throw new DemoError(`kap-bridge /metrics: HTTP ${res.status} ${brief(res.body)}`);
   const depth: Record<string, number> = {};
   for (const m of String(res.body).matchAll(/^kap_outbox_messages\{status="(\w+)"\} (\d+)/gm)) {
     depth[m[1]!] = Number(m[2]);
