@@ -62,9 +62,22 @@ export function patientRefOf(resource: Resource): string | undefined {
   return match ? `Patient/${match[1]}` : undefined;
 }
 
-const isKetamineRequest = (resource: Resource): boolean =>
-  resource.resourceType === 'MedicationRequest' &&
-  prescriptionFromFhir(resource as MedicationRequest, identityContext).value?.medication.isKetamine === true;
+/**
+ * Whether the KAP prescription rules apply. It runs before the structure check, on whatever the EHR
+ * sent: a MedicationRequest too malformed to be read (an array element that is not an array, a
+ * null reference) is held to the rules too, and the validator reports what is wrong with it.
+ */
+const isKetamineRequest = (resource: Resource): boolean => {
+  if (resource.resourceType !== 'MedicationRequest') return false;
+  try {
+    return (
+      prescriptionFromFhir(resource as MedicationRequest, identityContext).value?.medication.isKetamine ===
+      true
+    );
+  } catch {
+    return true;
+  }
+};
 
 /**
  * Checks a resource as the EHR sent it; throws an OperationOutcomeError when it is rejected: 400

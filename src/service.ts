@@ -14,7 +14,7 @@ import { BackendServices } from './ehr/backend-services.js';
 import { EhrGateway } from './ehr/gateway.js';
 import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
-import { createApp } from './http/app.js';
+import { answerClientError, createApp } from './http/app.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
 import { OutboxMetrics } from './outbox/metrics.js';
@@ -107,6 +107,7 @@ export async function startService(
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

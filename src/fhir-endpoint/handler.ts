@@ -202,7 +202,9 @@ function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): 
         `${at}.request.method`,
       );
     }
-    if (entry.resource === undefined) fail(400, 'required', 'The entry has no resource.', `${at}.resource`);
+    // JSON null is no resource either (FHIR JSON has no nulls).
+    if (entry.resource === undefined || entry.resource === null)
+      fail(400, 'required', 'The entry has no resource.', `${at}.resource`);
     const type = (entry.resource as { resourceType?: unknown }).resourceType;
     if (typeof type === 'string' && !keeps(entry.resource))
       return { index, resource: entry.resource as Resource };
@@ -249,6 +251,9 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       `The Bundle has ${entries.length} entries; at most ${max} are taken at once.`,
       'Bundle.entry',
     );
+  // A Bundle whose entries are not objects (null, a string) is not a Bundle: refused whole.
+  const broken = entries.findIndex((e) => e === null || typeof e !== 'object' || Array.isArray(e));
+  if (broken >= 0) fail(400, 'structure', 'A Bundle entry must be an object.', `Bundle.entry[${broken}]`);
   const resolved = bundle!.type === 'transaction' ? resolveFullUrls(entries) : entries;
   const checked = resolved.map((e, i) => checkEntry(e, i, deps));
   const at = receivedAt(deps);
@@ -297,8 +302,14 @@ function resolveFullUrls(entries: BundleEntry[]): BundleEntry[] {
   const ids = new Map<string, string>();
   const assigned = entries.map((e) => {
     const r = e.resource as (Resource & { resourceType?: unknown }) | undefined;
-    const fullUrl = e.fullUrl;
-    if (!r || typeof r.resourceType !== 'string' || !fullUrl?.startsWith('urn:')) return e;
+    const fullUrl: unknown = e.fullUrl;
+    if (
+      !r ||
+      typeof r.resourceType !== 'string' ||
+      typeof fullUrl !== 'string' ||
+      !fullUrl.startsWith('urn:')
+    )
+      return e;
     const id = r.id ?? /^urn:uuid:([A-Za-z0-9\-.]{1,64})$/.exec(fullUrl)?.[1] ?? randomUUID();
     ids.set(fullUrl, `${r.resourceType}/${id}`);
     return { ...e, resource: { ...r, id } };

@@ -6,6 +6,8 @@
  * path's id, and the audit record.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
@@ -293,9 +295,17 @@ export function createApp(deps: AppDeps): express.Express {
     pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2}))?$',
   });
   const count = parameterCheck('_count', { type: 'string', pattern: '^[1-9][0-9]{0,5}$' });
+  // A repeated parameter arrives as an array: each search parameter is taken once, as one string.
+  const searchText = Object.fromEntries(
+    (['entity', 'client', 'tenant'] as const).map((name) => [
+      name,
+      parameterCheck(name, { type: 'string', maxLength: 256 }),
+    ]),
+  );
   route('auditEvents', async (req, res) => {
     const q = req.query as Record<string, string | undefined>;
     for (const key of ['since', 'until'] as const) if (q[key] !== undefined) instant(q[key]);
+    for (const [name, check] of Object.entries(searchText)) if (q[name] !== undefined) check(q[name]);
     if (q._count !== undefined) count(q._count);
     const bundle = await deps.audit.search({
       ...(q.entity ? { entity: q.entity } : {}),
@@ -427,6 +437,14 @@ export function createApp(deps: AppDeps): express.Express {
         toOutcome([issue('error', 'transient', `The prescriber's EHR could not answer: ${err.kind}.`)]),
       );
     }
+    // A path whose percent-encoding does not decode (express's params, or the FHIR endpoint's segments).
+    if (err instanceof URIError) {
+      return sendOutcome(
+        res,
+        400,
+        toOutcome([issue('error', 'invalid', 'The path is not valid percent-encoding (RFC 3986).')]),
+      );
+    }
     const e = err as { type?: string; status?: number; expose?: boolean };
     if (e.type === 'entity.too.large') {
       return sendOutcome(
@@ -457,4 +475,30 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   return app;
+}
+
+/**
+ * Requests Node cannot parse (headers beyond its size limit, a malformed request line) never reach
+ * the app; Node would answer them with an empty body. They get an OperationOutcome like any other.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message =
+    status === 431
+      ? 'The request line and headers are larger than kap-bridge reads.'
+      : status === 408
+        ? 'The request did not arrive in time.'
+        : 'The request is not valid HTTP.';
+  const body = JSON.stringify(
+    toOutcome([issue('error', status === 431 ? 'too-costly' : 'structure', message)]),
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${FHIR_JSON}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
