@@ -221,7 +221,16 @@ function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): 
       }));
       throw new OperationOutcomeError(e.status, prefixIssues(issues, `${at}.resource`, String(type)));
     }
-    const urlId = /^[A-Za-z]+\/([A-Za-z0-9\-.]{1,64})$/.exec(entry.request?.url ?? '')?.[1];
+    // The request names the type it writes: an entry saying one type and carrying another is refused.
+    const url = /^([A-Za-z]+)(?:\/([A-Za-z0-9\-.]{1,64}))?(?:\?.*)?$/.exec(entry.request?.url ?? '');
+    if (entry.request?.url !== undefined && url?.[1] !== resource.resourceType)
+      fail(
+        400,
+        'invalid',
+        `The entry's request.url is not a ${resource.resourceType} URL.`,
+        `${at}.request.url`,
+      );
+    const urlId = url?.[2];
     return { index, resource: resource.id ? resource : { ...resource, id: urlId ?? randomUUID() } };
   } catch (e) {
     if (e instanceof OperationOutcomeError) return { index, error: e };
@@ -242,7 +251,9 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       'Bundle.type',
     );
   }
-  const entries = Array.isArray(bundle!.entry) ? bundle!.entry : [];
+  if (bundle!.entry !== undefined && !Array.isArray(bundle!.entry))
+    fail(400, 'structure', 'Bundle.entry must be a list of entries.', 'Bundle.entry');
+  const entries = bundle!.entry ?? [];
   const max = deps.maxBundleEntries ?? 5000;
   if (entries.length > max)
     fail(

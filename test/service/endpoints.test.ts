@@ -332,6 +332,21 @@ describe('bad input at the FHIR endpoint gets a 4xx OperationOutcome and changes
     ],
     ['DELETE', () => call('DELETE', '/fhir/MedicationRequest/rx-bad-input'), 405],
     ['a searchset Bundle', () => call('POST', '/fhir', { resourceType: 'Bundle', type: 'searchset' }), 400],
+    [
+      'a Bundle whose entry is not a list',
+      () => call('POST', '/fhir', { resourceType: 'Bundle', type: 'batch', entry: {} }),
+      400,
+    ],
+    [
+      'a transaction entry whose request names another type',
+      () =>
+        call('POST', '/fhir', {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ resource: rx(), request: { method: 'PUT', url: 'Observation/rx-bad-input' } }],
+        }),
+      400,
+    ],
   ] as const)('%s', async (_name, send, status) => {
     expectOutcome(await send(), status);
     expect(await service.store.getResource('MedicationRequest', 'rx-bad-input')).toBeUndefined();
