@@ -181,13 +181,14 @@ export function createApp(deps: AppDeps): express.Express {
       if (access.audit) {
         const action = access.audit;
         const route = `${req.method} ${access.path}`;
-        res.on('finish', () =>
+        // 'close' comes whether the answer was sent or the client went away first (recorded as 499).
+        res.once('close', () =>
           deps.audit.record({
             principal: res.locals.principal as Principal | undefined,
             action,
             route,
             entities: res.locals.entities as string[],
-            status: res.statusCode,
+            status: res.writableFinished ? res.statusCode : 499,
             ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
           }),
         );
