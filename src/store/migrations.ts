@@ -85,4 +85,10 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     // One row per patient being delivered: who delivers it, until when.
     'CREATE TABLE outbox_leases (patient_ref TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TEXT NOT NULL)',
   ],
+  [
+    // A change counter per record scope (an EHR Patient ref, or the type of a resource about no
+    // patient, such as Medication), raised by every write: a cached record is current while its
+    // counters are unchanged, whichever instance wrote.
+    'CREATE TABLE record_changes (scope TEXT PRIMARY KEY, changes BIGINT NOT NULL)',
+  ],
 ];
