@@ -139,14 +139,6 @@ export class Store {
   getPatient(id: string): Promise<PatientLink | undefined> {
     return this.direct.getPatient(id);
   }
-  /** The EHR Patient a registered patient is linked to: null while unlinked, undefined when unknown. */
-  async ehrPatientOf(id: string): Promise<string | null | undefined> {
-    const rows = await this.db.all<{ ehr_patient: string | null }>(
-      'SELECT ehr_patient FROM patients WHERE id = ?',
-      [id],
-    );
-    return rows[0] ? rows[0].ehr_patient : undefined;
-  }
   /**
    * What a cached record of a registered patient is checked against, in one round trip: its EHR
    * link and a mark that changes with every write to the patient's resources or to resources of
