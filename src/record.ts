@@ -87,7 +87,7 @@ export async function loadRecord(
  * How many patients' records each store keeps mapped in memory, least recently read dropped first.
  * A mapped record of a patient in a course takes a few kB.
  */
-export const RECORD_CACHE_SIZE = 20_000;
+const RECORD_CACHE_SIZE = 20_000;
 
 interface CachedRecord {
   ehrPatient: string | null;
