@@ -55,10 +55,17 @@ const stopChild = (child: ChildProcess) => () =>
     child.kill('SIGTERM');
   });
 
+/**
+ * Node options for the kap-bridge child only (BENCH_NODE_ARGS, space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server without the load generator.
+ */
+const childNodeArgs = (): string[] => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 /** `kap-bridge serve` in a child process with the given environment. */
 export async function startKapBridge(env: Record<string, string>): Promise<Running> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'], {
+  const args = [...childNodeArgs(), '--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {
       ...process.env,

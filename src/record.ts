@@ -23,7 +23,7 @@ import { dispenseFromFhir } from './mapping/medication-dispense.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf, observationFromFhir } from './mapping/observation.js';
 import { sessionFromFhir } from './mapping/session.js';
-import type { Store } from './store/store.js';
+import type { RecordHead, Store } from './store/store.js';
 
 /** Adds each resource the mapping can read to the record. */
 export function recordFrom(
@@ -63,7 +63,7 @@ export function recordFrom(
   return record;
 }
 
-/** The record of a linked patient; empty while the EHR Patient is not known yet. */
+/** The record of a linked patient; empty while the EHR Patient is not known yet. Built anew on every call. */
 export async function loadRecord(
   store: Pick<Store, 'resourcesFor' | 'getResource'>,
   link: PatientLink,
@@ -81,4 +81,80 @@ export async function loadRecord(
     }
   }
   return recordFrom(link.id, resources, { ...identityContext, resolve: (ref) => medications.get(ref) });
+}
+
+/**
+ * How many patients' records each store keeps mapped in memory, least recently read dropped first.
+ * A mapped record of a patient in a course takes a few kB.
+ */
+const RECORD_CACHE_SIZE = 20_000;
+
+interface CachedRecord {
+  ehrPatient: string | null;
+  mark: string;
+  record: PatientRecord;
+}
+
+/** Per store (never shared across databases): patient id -> the record and the head it was read at. */
+const caches = new WeakMap<object, Map<string, CachedRecord>>();
+
+/** Cached records are shared by every answer: freezing them turns an accidental change into an error. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+export interface CurrentRecord {
+  /** Frozen: shared with other readers. */
+  record: PatientRecord;
+  /** The value of the checkpoint asked for, read in the same round trip. */
+  checkpoint?: string;
+}
+
+/**
+ * The record of a registered patient (undefined when not registered), as `loadRecord` builds it,
+ * kept mapped between reads. Every read asks the database for the record's head (EHR link and
+ * change mark) in one round trip, so a write by any instance sharing the database is seen by the
+ * next read; only when the head changed are the resources read and mapped again.
+ */
+export async function currentRecord(
+  store: Pick<Store, 'recordHead' | 'resourcesFor' | 'getResource'>,
+  patientId: string,
+  checkpoint: string,
+): Promise<CurrentRecord | undefined> {
+  // Medications are the only resources about no patient that a record reads (see loadRecord).
+  const head: RecordHead | undefined = await store.recordHead(patientId, {
+    shared: 'Medication',
+    checkpoint,
+  });
+  if (!head) return undefined;
+  const withCheckpoint = (record: PatientRecord): CurrentRecord =>
+    head.checkpoint === undefined ? { record } : { record, checkpoint: head.checkpoint };
+  let cache = caches.get(store);
+  if (!cache) {
+    cache = new Map();
+    caches.set(store, cache);
+  }
+  const cached = cache.get(patientId);
+  if (cached && cached.ehrPatient === head.ehrPatient && cached.mark === head.mark) {
+    // Map order is the recency order: a hit moves to the end.
+    cache.delete(patientId);
+    cache.set(patientId, cached);
+    return withCheckpoint(cached.record);
+  }
+  // The head was read before the rows: rows newer than the mark only make this entry miss sooner.
+  const record = deepFreeze(
+    await loadRecord(store, {
+      id: patientId,
+      identifiers: [],
+      ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
+    }),
+  );
+  cache.delete(patientId);
+  cache.set(patientId, { ehrPatient: head.ehrPatient, mark: head.mark, record });
+  if (cache.size > RECORD_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+  return withCheckpoint(record);
 }

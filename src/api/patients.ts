@@ -9,7 +9,7 @@ import { patientReadiness, type Readiness, type ReadinessThresholds } from '../d
 import type { EhrGateway } from '../ehr/gateway.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { keep } from '../intake.js';
-import { loadRecord } from '../record.js';
+import { currentRecord } from '../record.js';
 import { IdentifierTakenError, type Store } from '../store/store.js';
 
 export interface PatientsDeps {
@@ -105,15 +105,12 @@ export async function medicationStatus(
   date: string | undefined,
   deps: PatientsDeps,
 ): Promise<MedicationStatusAnswer> {
-  // The hot path of the therapist's main question: only the EHR link is read, not the identifiers.
-  const ehrPatient = await deps.store.ehrPatientOf(id);
-  if (ehrPatient === undefined) throw notFound(id);
+  // The hot path of the therapist's main question: one round trip while the record is unchanged.
+  const current = await currentRecord(deps.store, id, 'ehr:last-heard');
+  if (!current) throw notFound(id);
+  const { record, checkpoint: ehrLastHeardAt } = current;
   const now = (deps.now?.() ?? new Date()).toISOString();
   const day = date ?? now.slice(0, 10);
-  const [record, ehrLastHeardAt] = await Promise.all([
-    loadRecord(deps.store, { id, identifiers: [], ...(ehrPatient ? { ehrPatient } : {}) }),
-    deps.store.getCheckpoint('ehr:last-heard'),
-  ]);
   const readiness = patientReadiness(
     record,
     day,

@@ -73,12 +73,23 @@ async function ownerTenant(store: Store, owner: Owner, id: string): Promise<stri
 /**
  * The object-level check: an id of another practice answers 404 exactly like an unknown one, and
  * before anything else about the request (its body) is looked at, so no answer tells them apart.
+ *
+ * An object's practice never changes once it exists (nor does a session's episode), so what was
+ * found is remembered: one lookup per object, not per request, and still right when several
+ * instances share the database. Unknown ids are not remembered; they may be registered later.
  */
-export async function checkOwner(
-  store: Store,
-  principal: Principal,
-  owner: Owner,
-  id: string,
-): Promise<void> {
-  if ((await ownerTenant(store, owner, id)) !== principal.tenant) throw unknownId(owner, id);
+export function ownerCheck(store: Store, limit = 50_000) {
+  const known = new Map<string, string>();
+  return async (principal: Principal, owner: Owner, id: string): Promise<void> => {
+    const key = `${owner}/${id}`;
+    let tenant = known.get(key);
+    if (tenant === undefined) {
+      tenant = await ownerTenant(store, owner, id);
+      if (tenant !== undefined) {
+        if (known.size >= limit) known.clear();
+        known.set(key, tenant);
+      }
+    }
+    if (tenant !== principal.tenant) throw unknownId(owner, id);
+  };
 }

@@ -122,4 +122,10 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
        PRIMARY KEY (reference, audit_id)
      )`,
   ],
+  [
+    // A change counter per record scope (an EHR Patient ref, or the type of a resource about no
+    // patient, such as Medication), raised by every write: a cached record is current while its
+    // counters are unchanged, whichever instance wrote.
+    'CREATE TABLE record_changes (scope TEXT PRIMARY KEY, changes BIGINT NOT NULL)',
+  ],
 ];

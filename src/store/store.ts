@@ -117,9 +117,18 @@ export class Store {
     await this.db.all('SELECT 1 AS ok');
   }
 
-  /** Runs `fn` against a store bound to one transaction: all its writes are kept, or none. */
+  /**
+   * Runs `fn` against a store bound to one transaction: all its writes are kept, or none. The
+   * change counters of the records it touched are raised last, in scope order, so that concurrent
+   * transactions hold their locks briefly and never wait on each other in a circle.
+   */
   transaction<T>(fn: (store: StoreTx) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => fn(new StoreTx(tx)));
+    return this.db.transaction(async (sql) => {
+      const touched = new Set<string>();
+      const result = await fn(new StoreTx(sql, touched));
+      await raiseChanges(sql, touched);
+      return result;
+    });
   }
 
   /** Outside a transaction every call stands alone. */
@@ -133,13 +142,36 @@ export class Store {
   getPatient(id: string): Promise<PatientLink | undefined> {
     return this.direct.getPatient(id);
   }
-  /** The EHR Patient a registered patient is linked to: null while unlinked, undefined when unknown. */
-  async ehrPatientOf(id: string): Promise<string | null | undefined> {
-    const rows = await this.db.all<{ ehr_patient: string | null }>(
-      'SELECT ehr_patient FROM patients WHERE id = ?',
-      [id],
+  /**
+   * What a cached record of a registered patient is checked against, in one round trip: its EHR
+   * link and a mark that changes with every write to the patient's resources or to resources of
+   * the `shared` type (about no patient, e.g. Medication), by this instance or any other sharing
+   * the database; and, alongside, the value of `checkpoint`. Undefined when the patient is unknown.
+   */
+  async recordHead(
+    patientId: string,
+    { shared, checkpoint }: { shared: string; checkpoint: string },
+  ): Promise<RecordHead | undefined> {
+    const rows = await this.db.all<{
+      ehr_patient: string | null;
+      own: number | string | null;
+      shared: number | string | null;
+      checkpoint: string | null;
+    }>(
+      `SELECT p.ehr_patient,
+         (SELECT changes FROM record_changes WHERE scope = p.ehr_patient) AS own,
+         (SELECT changes FROM record_changes WHERE scope = ?) AS shared,
+         (SELECT value FROM checkpoints WHERE name = ?) AS checkpoint
+       FROM patients p WHERE p.id = ?`,
+      [shared, checkpoint, patientId],
     );
-    return rows[0] ? rows[0].ehr_patient : undefined;
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      ehrPatient: row.ehr_patient,
+      mark: `${row.own ?? 0}/${row.shared ?? 0}`,
+      ...(row.checkpoint === null ? {} : { checkpoint: row.checkpoint }),
+    };
   }
   findPatient(identifier: BusinessIdentifier, tenant: string): Promise<PatientLink | undefined> {
     return this.direct.findPatient(identifier, tenant);
@@ -153,8 +185,9 @@ export class Store {
   findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
     return this.direct.findPatientByEhrRef(ehrPatient);
   }
+  /** In a transaction of its own: the change counters rise with the resource, never apart from it. */
   putResource(stored: StoredResource): Promise<PutOutcome> {
-    return this.direct.putResource(stored);
+    return this.transaction((tx) => tx.putResource(stored));
   }
   getResource(resourceType: string, id: string): Promise<StoredResource | undefined> {
     return this.direct.getResource(resourceType, id);
@@ -210,10 +243,49 @@ const toStored = (r: ResourceRow): StoredResource => ({
 const ROW = 'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version';
 const OURS = 'kap-bridge';
 
+/** See Store.recordHead. */
+export interface RecordHead {
+  /** The EHR Patient the patient is linked to; null while unlinked. */
+  ehrPatient: string | null;
+  /** Equal marks (for the same ehrPatient) mean nothing the record is read from was written between. */
+  mark: string;
+  checkpoint?: string;
+}
+
+/** The change-counter scope of a stored resource: its patient, or its type when it is about no patient. */
+const scopeOf = (resourceType: string, patientRef: string | null | undefined): string =>
+  patientRef ?? resourceType;
+
+/** Raises the change counter of each scope, in order (the lock order concurrent writers share). */
+async function raiseChanges(sql: Sql, scopes: ReadonlySet<string>): Promise<void> {
+  const ordered = [...scopes].sort();
+  for (let i = 0; i < ordered.length; i += 100) {
+    const chunk = ordered.slice(i, i + 100);
+    await sql.run(
+      `INSERT INTO record_changes (scope, changes) VALUES ${chunk.map(() => '(?, 1)').join(', ')}
+       ON CONFLICT (scope) DO UPDATE SET changes = record_changes.changes + 1`,
+      chunk,
+    );
+  }
+}
+
 /** The store's operations on one connection or transaction. */
 export class StoreTx {
-  /** Public so that modules with tables of their own (src/outbox) write in the same transaction. */
-  constructor(readonly sql: Sql) {}
+  /**
+   * `sql` is public so that modules with tables of their own (src/outbox) write in the same
+   * transaction. `touched` collects the record scopes written, raised when the transaction ends;
+   * without it (no transaction) they are raised right after each write.
+   */
+  constructor(
+    readonly sql: Sql,
+    private readonly touched?: Set<string>,
+  ) {}
+
+  /** Marks records as changed; always after the write, so a reader never pairs a new mark with old rows. */
+  private async touch(...scopes: string[]): Promise<void> {
+    if (this.touched) for (const s of scopes) this.touched.add(s);
+    else await raiseChanges(this.sql, new Set(scopes));
+  }
 
   /** Registers or updates a patient link; `tenant` is its practice on first save and never changes after. */
   async savePatient(link: PatientLink, tenant = DEFAULT_TENANT): Promise<void> {
@@ -296,29 +368,55 @@ export class StoreTx {
    */
   async putResource({ resource, patientRef, receivedAt, ours }: StoredResource): Promise<PutOutcome> {
     if (!resource.id) throw new Error('A resource without an id cannot be stored');
+    const { resourceType, id } = resource;
     const rank = versionRank(resource);
-    const changed = await this.sql.run(
-      `INSERT INTO resources (resource_type, id, version_id, version_rank, last_updated, patient_ref, body, received_at, origin)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (resource_type, id) DO UPDATE SET
-         version_id = excluded.version_id, version_rank = excluded.version_rank, last_updated = excluded.last_updated,
-         patient_ref = excluded.patient_ref, body = excluded.body, received_at = excluded.received_at, origin = excluded.origin
-       WHERE resources.version_rank < excluded.version_rank`,
-      [
-        resource.resourceType,
-        resource.id,
-        resource.meta?.versionId ?? null,
-        rank,
-        resource.meta?.lastUpdated ?? null,
-        patientRef ?? null,
-        JSON.stringify(resource),
-        receivedAt,
-        ours ? OURS : null,
-      ],
+    const values = [
+      resource.meta?.versionId ?? null,
+      rank,
+      resource.meta?.lastUpdated ?? null,
+      patientRef ?? null,
+      JSON.stringify(resource),
+      receivedAt,
+      ours ? OURS : null,
+    ];
+    // The stored version is read (and on PostgreSQL locked) first: a newer version may move the
+    // resource to another patient, and that patient's record changes too.
+    let held = await this.heldVersion(resourceType, id);
+    if (!held) {
+      const inserted = await this.sql.run(
+        `INSERT INTO resources (version_id, version_rank, last_updated, patient_ref, body, received_at, origin, resource_type, id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id) DO NOTHING`,
+        [...values, resourceType, id],
+      );
+      if (inserted > 0) {
+        await this.touch(scopeOf(resourceType, patientRef));
+        return 'stored';
+      }
+      // Another writer stored it meanwhile: compare with theirs.
+      held = await this.heldVersion(resourceType, id);
+      if (!held) throw new Error(`${resourceType}/${id} was neither stored nor found`);
+    }
+    if (held.rank >= rank) return held.rank === rank ? 'duplicate' : 'stale';
+    await this.sql.run(
+      `UPDATE resources SET version_id = ?, version_rank = ?, last_updated = ?, patient_ref = ?, body = ?,
+         received_at = ?, origin = ? WHERE resource_type = ? AND id = ?`,
+      [...values, resourceType, id],
     );
-    if (changed > 0) return 'stored';
-    const current = await this.getRow(resource.resourceType, resource.id);
-    return Number(current?.version_rank) === rank ? 'duplicate' : 'stale';
+    await this.touch(scopeOf(resourceType, held.patientRef), scopeOf(resourceType, patientRef));
+    return 'stored';
+  }
+
+  private async heldVersion(
+    resourceType: string,
+    id: string,
+  ): Promise<{ rank: number; patientRef: string | null } | undefined> {
+    const lock = this.sql.engine === 'postgres' ? ' FOR UPDATE' : '';
+    const rows = await this.sql.all<{ version_rank: number | string; patient_ref: string | null }>(
+      `SELECT version_rank, patient_ref FROM resources WHERE resource_type = ? AND id = ?${lock}`,
+      [resourceType, id],
+    );
+    const row = rows[0];
+    return row ? { rank: Number(row.version_rank), patientRef: row.patient_ref } : undefined;
   }
 
   private async getRow(resourceType: string, id: string): Promise<ResourceRow | undefined> {
@@ -361,6 +459,7 @@ export class StoreTx {
       'UPDATE resources SET ehr_ref = ?, ehr_version = ? WHERE resource_type = ? AND id = ?',
       [ehrRef, ehrVersion ?? null, resourceType, id],
     );
+    await this.touch(scopeOf(resourceType, row.patient_ref));
     return true;
   }
 

@@ -7,14 +7,19 @@ import { MIGRATIONS } from '../../src/store/migrations.js';
 import { DEFAULT_TENANT, IdentifierTakenError, Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
 
-const rx = (id: string, versionId: string, status: MedicationRequest['status']): MedicationRequest => ({
+const rx = (
+  id: string,
+  versionId: string,
+  status: MedicationRequest['status'],
+  patient = 'ehr-1',
+): MedicationRequest => ({
   resourceType: 'MedicationRequest',
   id,
   meta: { versionId, lastUpdated: `2026-11-2${versionId}T10:00:00Z` },
   status,
   intent: 'order',
   medicationCodeableConcept: { text: 'ketamine' },
-  subject: { reference: 'Patient/ehr-1' },
+  subject: { reference: `Patient/${patient}` },
 });
 
 describe.each(ENGINES)('store contract on $name', (engine) => {
@@ -220,5 +225,202 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       versions.reverse().map((resource) => store.putResource({ resource, receivedAt: 'now' })),
     );
     expect((await store.getResource('MedicationRequest', 'race'))?.resource.meta?.versionId).toBe('20');
+  });
+
+  describe('record marks', () => {
+    const at = '2026-11-26T12:00:00Z';
+    const head = (s: Store = store) =>
+      s.recordHead('p1', { shared: 'Medication', checkpoint: 'ehr:last-heard' });
+    const medication = (versionId: string) => ({
+      resourceType: 'Medication' as const,
+      id: 'med1',
+      meta: { versionId },
+      code: { text: 'ketamine' },
+    });
+    beforeEach(async () => {
+      await store.savePatient({
+        id: 'p1',
+        identifiers: [{ system: 's', value: 'p1' }],
+        ehrPatient: 'Patient/ehr-1',
+      });
+    });
+
+    test('name the link and the checkpoint asked for, in one answer; nothing for an unknown patient', async () => {
+      expect(
+        await store.recordHead('nobody', { shared: 'Medication', checkpoint: 'ehr:last-heard' }),
+      ).toBeUndefined();
+      expect(await head()).toEqual({ ehrPatient: 'Patient/ehr-1', mark: expect.any(String) });
+      await store.setCheckpoint('ehr:last-heard', at);
+      expect((await head())?.checkpoint).toBe(at);
+      await store.savePatient({ id: 'p2', identifiers: [{ system: 's', value: 'p2' }] });
+      expect(
+        (await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.ehrPatient,
+      ).toBeNull();
+    });
+
+    test("change with every stored version of the patient's resources, not with duplicates or stale ones", async () => {
+      const marks = [(await head())?.mark];
+      const put = async (versionId: string, status: MedicationRequest['status']) => {
+        const outcome = await store.putResource({
+          resource: rx('rx1', versionId, status),
+          patientRef: 'Patient/ehr-1',
+          receivedAt: at,
+        });
+        marks.push((await head())?.mark);
+        return outcome;
+      };
+      expect(await put('2', 'active')).toBe('stored');
+      expect(marks[1]).not.toBe(marks[0]);
+      expect(await put('2', 'active')).toBe('duplicate');
+      expect(await put('1', 'stopped')).toBe('stale');
+      expect(marks[3]).toBe(marks[1]);
+      expect(marks[2]).toBe(marks[1]);
+      expect(await put('3', 'on-hold')).toBe('stored');
+      expect(marks[4]).not.toBe(marks[1]);
+      // Another patient's resources leave this mark alone.
+      await store.putResource({
+        resource: rx('rx2', '1', 'active', 'ehr-2'),
+        patientRef: 'Patient/ehr-2',
+        receivedAt: at,
+      });
+      expect((await head())?.mark).toBe(marks[4]);
+    });
+
+    test('change for both patients when a newer version moves a resource from one to the other', async () => {
+      await store.savePatient({
+        id: 'p2',
+        identifiers: [{ system: 's', value: 'p2' }],
+        ehrPatient: 'Patient/ehr-2',
+      });
+      const head2 = () => store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' });
+      await store.putResource({
+        resource: rx('rx1', '1', 'active'),
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+      });
+      const [before1, before2] = [await head(), await head2()];
+      await store.putResource({
+        resource: rx('rx1', '2', 'active', 'ehr-2'),
+        patientRef: 'Patient/ehr-2',
+        receivedAt: at,
+      });
+      expect((await head())?.mark).not.toBe(before1?.mark);
+      expect((await head2())?.mark).not.toBe(before2?.mark);
+    });
+
+    test('change with a write in a transaction once it commits, and not for one rolled back', async () => {
+      const before = (await head())?.mark;
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.putResource({
+            resource: rx('rx1', '1', 'active'),
+            patientRef: 'Patient/ehr-1',
+            receivedAt: at,
+          });
+          throw new Error('the second half failed');
+        }),
+      ).rejects.toThrow('the second half failed');
+      expect((await head())?.mark).toBe(before);
+      await store.transaction(async (tx) => {
+        await tx.putResource({
+          resource: rx('rx1', '1', 'active'),
+          patientRef: 'Patient/ehr-1',
+          receivedAt: at,
+        });
+        await tx.putResource({
+          resource: rx('rx2', '1', 'active'),
+          patientRef: 'Patient/ehr-1',
+          receivedAt: at,
+        });
+      });
+      expect((await head())?.mark).not.toBe(before);
+    });
+
+    test("change when the EHR's copy of our resource is attached", async () => {
+      await store.putResource({
+        resource: rx('ours1', '1', 'active'),
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+        ours: true,
+      });
+      const before = (await head())?.mark;
+      await store.transaction((tx) =>
+        tx.attachEhrCopy('MedicationRequest', 'ours1', 'MedicationRequest/e9', '1'),
+      );
+      expect((await head())?.mark).not.toBe(before);
+    });
+
+    test('change with every stored version of a Medication, which any record may reference', async () => {
+      const before = (await head())?.mark;
+      await store.putResource({ resource: medication('1'), receivedAt: at });
+      const after = (await head())?.mark;
+      expect(after).not.toBe(before);
+      await store.putResource({ resource: medication('1'), receivedAt: at });
+      expect((await head())?.mark).toBe(after);
+    });
+
+    test('show one instance the writes of another sharing the database', async () => {
+      const other = await Store.open(db.options);
+      try {
+        const before = (await head())?.mark;
+        await other.putResource({
+          resource: rx('rx1', '1', 'active'),
+          patientRef: 'Patient/ehr-1',
+          receivedAt: at,
+        });
+        expect((await head())?.mark).not.toBe(before);
+        await other.savePatient({
+          id: 'p1',
+          identifiers: [{ system: 's', value: 'p1' }],
+          ehrPatient: 'Patient/ehr-9',
+        });
+        expect((await head())?.ehrPatient).toBe('Patient/ehr-9');
+      } finally {
+        await other.close();
+      }
+    });
+
+    test('two transactions writing the same two patients in opposite orders both commit', async () => {
+      await store.savePatient({
+        id: 'p2',
+        identifiers: [{ system: 's', value: 'p2' }],
+        ehrPatient: 'Patient/ehr-2',
+      });
+      const before = [
+        (await head())?.mark,
+        (await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.mark,
+      ];
+      let firstDone!: () => void;
+      const firsts = [
+        new Promise<void>((r) => {
+          firstDone = r;
+        }),
+        Promise.resolve(),
+      ];
+      let arrived = 0;
+      // Each waits (briefly: SQLite runs transactions one after the other) until both hold their first write.
+      const bothStarted = () => {
+        arrived += 1;
+        if (arrived === 2) firstDone();
+        return Promise.race([firsts[0], new Promise((r) => setTimeout(r, 300))]);
+      };
+      const write = (order: string[], tag: string) =>
+        store.transaction(async (tx) => {
+          for (const [i, p] of order.entries()) {
+            await tx.putResource({
+              resource: rx(`${tag}-${p}`, '1', 'active', p),
+              patientRef: `Patient/${p}`,
+              receivedAt: at,
+            });
+            if (i === 0) await bothStarted();
+          }
+        });
+      await Promise.all([write(['ehr-1', 'ehr-2'], 'a'), write(['ehr-2', 'ehr-1'], 'b')]);
+      expect((await store.resourcesFor('Patient/ehr-1')).length).toBe(2);
+      expect((await head())?.mark).not.toBe(before[0]);
+      expect((await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.mark).not.toBe(
+        before[1],
+      );
+    });
   });
 });

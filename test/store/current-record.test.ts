@@ -1,0 +1,127 @@
+/**
+ * The mapped record kept between reads stays current when another kap-bridge instance, sharing the
+ * database, writes: the patient's resources, a Medication they reference, or the patient's link.
+ */
+import type { Medication, MedicationRequest } from 'fhir/r4';
+import { currentRecord } from '../../src/record.js';
+import { Store } from '../../src/store/store.js';
+import { ENGINES, type TestDatabase } from '../support/databases.js';
+
+const at = '2026-11-26T12:00:00Z';
+const CHECKPOINT = 'ehr:last-heard';
+
+const prescription = (
+  versionId: string,
+  status: MedicationRequest['status'],
+  patient = 'ehr-1',
+): MedicationRequest => ({
+  resourceType: 'MedicationRequest',
+  id: 'rx1',
+  meta: { versionId },
+  status,
+  intent: 'order',
+  authoredOn: '2026-11-20',
+  medicationReference: { reference: 'Medication/med1' },
+  subject: { reference: `Patient/${patient}` },
+});
+
+const medication = (versionId: string, text: string): Medication => ({
+  resourceType: 'Medication',
+  id: 'med1',
+  meta: { versionId },
+  code: { text },
+});
+
+describe.each(ENGINES)('current record on $name', (engine) => {
+  let db: TestDatabase;
+  let reader: Store;
+  let writer: Store;
+
+  beforeEach(async () => {
+    db = await engine.create();
+    reader = await Store.open(db.options);
+    writer = await Store.open(db.options);
+    await writer.savePatient({
+      id: 'p1',
+      identifiers: [{ system: 's', value: 'p1' }],
+      ehrPatient: 'Patient/ehr-1',
+    });
+  });
+  afterEach(async () => {
+    await reader.close();
+    await writer.close();
+    await db.drop();
+  });
+
+  const prescriptions = async () => (await currentRecord(reader, 'p1', CHECKPOINT))?.record.prescriptions;
+
+  test("follows another instance's writes to the patient's resources and to a referenced Medication", async () => {
+    await writer.putResource({ resource: medication('1', 'ketamine 100 mg troche'), receivedAt: at });
+    expect(await prescriptions()).toEqual([]);
+
+    await writer.putResource({
+      resource: prescription('1', 'active'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+    });
+    expect(await prescriptions()).toMatchObject([{ status: 'active', medication: { isKetamine: true } }]);
+    expect(await prescriptions()).toMatchObject([{ status: 'active' }]);
+
+    await writer.transaction(async (tx) => {
+      await tx.putResource({
+        resource: prescription('2', 'stopped'),
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+      });
+      await tx.setCheckpoint(CHECKPOINT, at);
+    });
+    const current = await currentRecord(reader, 'p1', CHECKPOINT);
+    expect(current?.record.prescriptions).toMatchObject([{ status: 'stopped' }]);
+    expect(current?.checkpoint).toBe(at);
+
+    await writer.putResource({ resource: medication('2', 'esketamine nasal spray'), receivedAt: at });
+    expect(await prescriptions()).toMatchObject([{ medication: { isKetamine: false } }]);
+  });
+
+  test('follows the resource to the patient it moved to, and the link to another EHR Patient', async () => {
+    await writer.savePatient({
+      id: 'p2',
+      identifiers: [{ system: 's', value: 'p2' }],
+      ehrPatient: 'Patient/ehr-2',
+    });
+    await writer.putResource({ resource: medication('1', 'ketamine 100 mg troche'), receivedAt: at });
+    await writer.putResource({
+      resource: prescription('1', 'active'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+    });
+    expect(await prescriptions()).toHaveLength(1);
+    expect((await currentRecord(reader, 'p2', CHECKPOINT))?.record.prescriptions).toEqual([]);
+
+    await writer.putResource({
+      resource: prescription('2', 'active', 'ehr-2'),
+      patientRef: 'Patient/ehr-2',
+      receivedAt: at,
+    });
+    expect(await prescriptions()).toEqual([]);
+    expect((await currentRecord(reader, 'p2', CHECKPOINT))?.record.prescriptions).toHaveLength(1);
+
+    await writer.savePatient({
+      id: 'p1',
+      identifiers: [{ system: 's', value: 'p1' }],
+      ehrPatient: 'Patient/ehr-2',
+    });
+    expect(await prescriptions()).toHaveLength(1);
+  });
+
+  test('is nothing for an unregistered patient, and shared records cannot be changed by a reader', async () => {
+    expect(await currentRecord(reader, 'nobody', CHECKPOINT)).toBeUndefined();
+    await writer.putResource({
+      resource: prescription('1', 'active'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+    });
+    const record = (await currentRecord(reader, 'p1', CHECKPOINT))!.record;
+    expect(() => record.prescriptions.push(record.prescriptions[0]!)).toThrow(TypeError);
+  });
+});
