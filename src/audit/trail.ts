@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import type { Principal } from '../auth/authentication.js';
 import type { Logger } from '../log.js';
-import type { Param } from '../store/sql.js';
+import type { Param, Sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 
 export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
@@ -76,6 +76,14 @@ export interface AuditQuery {
   count: number;
 }
 
+async function insertRows(sql: Sql, into: string, rows: Param[][]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 100) {
+    const chunk = rows.slice(i, i + 100);
+    const row = `(${chunk[0]!.map(() => '?').join(', ')})`;
+    await sql.run(`INSERT INTO ${into} VALUES ${chunk.map(() => row).join(', ')}`, chunk.flat());
+  }
+}
+
 export class AuditTrail {
   private pending: { event: AuditEvent; tenant: string | null }[] = [];
   private flushing: Promise<void> | undefined;
@@ -103,28 +111,28 @@ export class AuditTrail {
     const batch = this.pending;
     this.pending = [];
     try {
+      const events: Param[][] = batch.map(({ event, tenant }) => [
+        event.id!,
+        event.recorded!,
+        tenant,
+        event.agent[0]?.who?.identifier?.value ?? UNVERIFIED,
+        event.action ?? 'E',
+        event.outcome ?? '0',
+        JSON.stringify(event),
+      ]);
+      const entities: Param[][] = batch.flatMap(({ event }) =>
+        [...new Set((event.entity ?? []).map((e) => e.what?.reference ?? ''))]
+          .filter(Boolean)
+          .map((reference) => [event.id!, reference]),
+      );
+      // Many rows per statement: one round trip per hundred events, on PostgreSQL as on SQLite.
       await this.store.transaction(async (tx) => {
-        for (const { event, tenant } of batch) {
-          await tx.sql.run(
-            'INSERT INTO audit_events (id, recorded, tenant, client, action, outcome, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
-            [
-              event.id!,
-              event.recorded!,
-              tenant,
-              event.agent[0]?.who?.identifier?.value ?? UNVERIFIED,
-              event.action ?? 'E',
-              event.outcome ?? '0',
-              JSON.stringify(event),
-            ],
-          );
-          for (const reference of new Set((event.entity ?? []).map((e) => e.what?.reference ?? ''))) {
-            if (reference)
-              await tx.sql.run('INSERT INTO audit_entities (audit_id, reference) VALUES (?, ?)', [
-                event.id!,
-                reference,
-              ]);
-          }
-        }
+        await insertRows(
+          tx.sql,
+          'audit_events (id, recorded, tenant, client, action, outcome, body)',
+          events,
+        );
+        await insertRows(tx.sql, 'audit_entities (audit_id, reference)', entities);
       });
     } catch (e) {
       // Kept for the next flush (the next request's): a passing store failure drops no audit record.
@@ -151,8 +159,9 @@ export class AuditTrail {
     if (query.entity) add('id IN (SELECT audit_id FROM audit_entities WHERE reference = ?)', query.entity);
     if (query.client) add('client = ?', query.client);
     if (query.tenant) add('tenant = ?', query.tenant);
-    if (query.since) add('recorded >= ?', query.since);
-    if (query.until) add('recorded < ?', query.until);
+    // Stored instants are all toISOString()'s form, so the bounds are put in it too before comparing.
+    if (query.since) add('recorded >= ?', new Date(query.since).toISOString());
+    if (query.until) add('recorded < ?', new Date(query.until).toISOString());
     const rows = await this.store.transaction((tx) =>
       tx.sql.all<{ body: string }>(
         `SELECT body FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recorded DESC, id DESC LIMIT ${query.count}`,

@@ -3,6 +3,9 @@
  * server at KAP_TEST_DATABASE_URL, by default postgres@127.0.0.1:5432), each in a fresh database.
  */
 import type { MedicationRequest } from 'fhir/r4';
+import { AuditTrail } from '../../src/audit/trail.js';
+import type { Principal } from '../../src/auth/authentication.js';
+import { createLogger } from '../../src/log.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { DEFAULT_TENANT, IdentifierTakenError, Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
@@ -422,5 +425,35 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
         before[1],
       );
     });
+  });
+
+  test('keeps the audit trail: many events in one flush, found by what they name, by client and by time', async () => {
+    const trail = new AuditTrail(store, createLogger('silent'));
+    const principal: Principal = { client: 'therapy-a', kind: 'therapist', tenant: 'practice-a', scopes: [] };
+    for (let i = 0; i < 250; i++) {
+      trail.record({
+        principal,
+        action: i % 2 ? 'R' : 'C',
+        route: 'GET /api/v1/patients/:id',
+        entities: [`Patient/p${i % 5}`, `Observation/o${i}`],
+        status: 200,
+        recorded: `2026-11-26T10:00:${String(i % 60).padStart(2, '0')}.000Z`,
+      });
+    }
+    trail.record({ action: 'R', route: 'GET /api/v1/patients/:id', entities: ['Patient/p0'], status: 401 });
+    await trail.flushed();
+    expect((await trail.search({ entity: 'Patient/p0', count: 500 })).entry).toHaveLength(51);
+    expect((await trail.search({ entity: 'Observation/o7', count: 500 })).entry).toHaveLength(1);
+    expect((await trail.search({ client: 'unverified', count: 500 })).entry).toHaveLength(1);
+    expect(
+      (
+        await trail.search({
+          tenant: 'practice-a',
+          since: '2026-11-26T10:00:59Z',
+          until: '2026-11-27',
+          count: 500,
+        })
+      ).entry,
+    ).toHaveLength(4);
   });
 });
