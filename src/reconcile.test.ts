@@ -50,6 +50,19 @@ const theirs = (version: string, value = 60): Observation =>
   heartRate('t1', value, { meta: { versionId: version } });
 
 describe('compareRecords', () => {
+  it('leaves out the Provenances of our writes: they are the EHR audit trail, not the aligned record', () => {
+    const provenance = {
+      resourceType: 'Provenance',
+      id: 'pv1',
+      meta: { versionId: '1', tag: [{ system: identifierSystem('outbox-message'), code: 'm1' }] },
+      target: [{ reference: 'Observation/e-o1' }],
+      recorded: '2026-03-05T10:00:00Z',
+      agent: [{ who: { identifier: { system: 'https://fhir.kap-bridge.org/device', value: 'kap-bridge' } } }],
+    } as Resource;
+    const c = compareRecords([session, oursHere('o1', 70)], [sessionThere, oursThere('o1', 70), provenance]);
+    expect(c).toEqual({ here: 2, there: 2, matched: 2, drift: [] });
+  });
+
   it('finds no drift when both sides hold the same content, ids, meta and references aside', () => {
     const c = compareRecords(
       [session, oursHere('o1', 70), { resource: theirs('1'), ours: false }],

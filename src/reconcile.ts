@@ -109,13 +109,16 @@ export function contentOf(resource: Resource, aliases: ReadonlyMap<string, strin
  * The drift between the local record and the EHR's resources for one patient. Ours are matched to
  * the EHR's copies by business identifier (or the outbox's record of where it delivered them);
  * the EHR's own by type and id. EHR resources kap-bridge does not keep are not KAP's and are left
- * out. `aliases` adds EHR -> local references for resources outside both sets.
+ * out, and so are resources of types outside RECONCILED_TYPES (the Provenances of our writes). `aliases` adds EHR -> local references for resources outside both sets.
  */
 export function compareRecords(
   local: readonly LocalResource[],
-  ehr: readonly Resource[],
+  everything: readonly Resource[],
   aliases: ReadonlyMap<string, string> = new Map(),
 ): Comparison {
+  // The Provenances kap-bridge writes with each change are the EHR's audit trail of our writes,
+  // not part of the aligned record: there is no local copy to compare them with.
+  const ehr = everything.filter((r) => RECONCILED_TYPES.includes(r.resourceType));
   const ours = new Map<string, LocalResource>();
   const theirs = new Map<string, LocalResource>();
   const byDelivery = new Map<string, LocalResource>();

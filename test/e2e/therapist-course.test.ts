@@ -1,14 +1,16 @@
 /**
  * End to end against the HAPI sandbox: a course recorded through the therapist API reaches the
- * EHR through the outbox, each resource once, valid against its profile by HAPI's own $validate;
+ * EHR through the outbox, each resource once, valid against its profile by HAPI's own $validate,
+ * each change with one Provenance (valid on kap-provenance, naming the resource and who wrote it);
  * the EHR's copies coming back by catch-up are attached to our records, not kept twice.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Resource } from 'fhir/r4';
+import type { Provenance, Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
+import { OUTBOX_MESSAGE_SYSTEM } from '../../src/mapping/provenance.js';
 import { type Service, startService } from '../../src/service.js';
 import { clearedPatient, type Json, outboxDelivered, post } from '../support/course.js';
 import { sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from '../support/sandbox.js';
@@ -178,6 +180,30 @@ test('an individual and a couples course reach the EHR, each resource once and v
       errors: [],
     });
   }
+
+  // Every change delivered has one Provenance: on the resource written, by kap-bridge, and by the
+  // therapist where the change names one; valid on kap-provenance by HAPI's $validate.
+  const authored = new Set<string>();
+  for (const m of messages) {
+    const found: Provenance[] = [];
+    for await (const p of ehr.search<Provenance>('Provenance', { _tag: `${OUTBOX_MESSAGE_SYSTEM}|${m.id}` }))
+      found.push(p);
+    expect({ what: `Provenance of ${m.resourceType}|${m.identifier.value}`, count: found.length }).toEqual({
+      what: `Provenance of ${m.resourceType}|${m.identifier.value}`,
+      count: 1,
+    });
+    const [provenance] = found;
+    expect(provenance!.target).toEqual([{ reference: m.ehrRef!.split('/_history/')[0] }]);
+    expect(provenance!.agent[0]?.who.identifier?.value).toBe('kap-bridge');
+    for (const a of provenance!.agent.slice(1)) authored.add(`${m.resourceType} ${a.who.reference}`);
+    const outcome = await ehr.validate(provenance!, provenance!.meta!.profile![0]!);
+    const errors = outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    expect({ what: `Provenance/${provenance!.id}`, errors }).toEqual({
+      what: `Provenance/${provenance!.id}`,
+      errors: [],
+    });
+  }
+  expect(authored).toContain(`ServiceRequest Practitioner/${therapist}`);
 
   // The EHR's copies of our Observations, ServiceRequests and Tasks come back by catch-up: attached, not kept twice.
   const before = (await get(`/episodes/${individual}?date=2026-03-10`)) as Json;
