@@ -1,4 +1,4 @@
-import type { Encounter, Observation, Resource } from 'fhir/r4';
+import type { Encounter, Observation, Resource, Task } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
 import { compareRecords, contentOf, type LocalResource } from './reconcile.js';
 
@@ -123,6 +123,34 @@ describe('compareRecords', () => {
     ]);
     const older = compareRecords([{ resource: theirs('3'), ours: false }], [theirs('3', 65)]);
     expect(older.drift).toEqual([expect.objectContaining({ kind: 'different-content', remedy: 'person' })]);
+  });
+
+  it("names the prescriber's work on our Task as a change to take in, and anything more as ours to resend", () => {
+    const task = (extra: Partial<Task> = {}): Task => ({
+      resourceType: 'Task',
+      id: 'r1',
+      identifier: [{ system: identifierSystem('Task'), value: 'r1' }],
+      status: 'requested',
+      intent: 'order',
+      for: { reference: 'Patient/p1' },
+      authoredOn: '2026-03-01T09:00:00Z',
+      meta: { versionId: '1' },
+      ...extra,
+    });
+    const here: LocalResource = { resource: task(), ours: true, delivered: 'Task/e-r1/_history/1' };
+    const accepted = task({
+      id: 'e-r1',
+      status: 'accepted',
+      businessStatus: { text: 'booked' },
+      meta: { versionId: '2' },
+    });
+    expect(compareRecords([here], [accepted]).drift).toEqual([
+      expect.objectContaining({ kind: 'different-content', there: 'Task/e-r1/_history/2', remedy: 'pull' }),
+    ]);
+    const alsoFor = { ...accepted, for: { reference: 'Patient/p2' } };
+    expect(compareRecords([here], [alsoFor]).drift).toEqual([
+      expect.objectContaining({ kind: 'different-content', remedy: 'resend' }),
+    ]);
   });
 
   it('reports conflicting versions when ours is queued and the EHR moved on; not when the EHR did not', () => {

@@ -10,9 +10,9 @@ import type { PatientLink } from './domain/model.js';
 import { EhrError, type EhrGateway } from './ehr/gateway.js';
 import { identifierSystem } from './fhir/codes.js';
 import { issue, OperationOutcomeError } from './fhir/outcome.js';
-import { checkInbound, KEPT_TYPES, keep, keeps, type ResourceValidator } from './intake.js';
+import { checkInbound, KEPT_TYPES, keep, keeps, PRESCRIBER_OWNED, type ResourceValidator } from './intake.js';
 import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
-import { type Store, versionRank } from './store/store.js';
+import { type Store, type StoredResource, versionRank } from './store/store.js';
 
 /** What kap-bridge writes to the EHR (src/api): matched by business identifier. */
 export const WRITTEN_TYPES = [
@@ -209,6 +209,17 @@ export function compareRecords(
     const deliveredVersion = versionOf(l.delivered);
     const moved = deliveredVersion === undefined || Number(r.meta?.versionId) > deliveredVersion;
     if (l.pending && !moved) continue; // our change is on its way to the version we last saw
+    if (moved && !l.pending && onlyPrescriberChanged(l.resource, r, names)) {
+      drift.push({
+        kind: 'different-content',
+        resourceType: r.resourceType,
+        here,
+        there,
+        remedy: 'pull',
+        detail: `The prescriber worked on our ${r.resourceType} in the EHR (${PRESCRIBER_OWNED[r.resourceType]!.join(', ')}); taken in when the EHR's copy arrives.`,
+      });
+      continue;
+    }
     drift.push(
       l.pending
         ? {
@@ -232,6 +243,19 @@ export function compareRecords(
     );
   }
   return { here: local.length, there: ehr.length, matched: pairs.length, drift };
+}
+
+/** True when the two differ only in elements the prescriber owns (intake takes those in). */
+function onlyPrescriberChanged(
+  ours: Resource,
+  theirs: Resource,
+  names: ReadonlyMap<string, string>,
+): boolean {
+  const owned = PRESCRIBER_OWNED[ours.resourceType];
+  if (!owned) return false;
+  const without = (r: Resource) =>
+    Object.fromEntries(Object.entries(r).filter(([k]) => !owned.includes(k))) as unknown as Resource;
+  return contentOf(without(ours), names) === contentOf(without(theirs), names);
 }
 
 // ---- I/O: gathering both sides, and healing ----
@@ -298,22 +322,28 @@ async function queuesOf(deps: ReconcileDeps, link: PatientLink & { ehrPatient: s
 async function gather(link: PatientLink & { ehrPatient: string }, deps: ReconcileDeps): Promise<Gathered> {
   const patientRef = link.ehrPatient;
   const latest = new Map<string, OutboxMessage>();
-  const ownQueue = new Set<string>();
   for (const queue of await queuesOf(deps, link)) {
     for (const m of await deps.outbox.list({ patientRef: queue, limit: 1_000_000 })) {
       const k = `${m.resourceType}|${m.identifier.value}`;
       const held = latest.get(k);
       if (!held || m.seq > held.seq) latest.set(k, m);
-      if (queue === patientRef) ownQueue.add(k);
     }
   }
   const stored = await deps.store.resourcesFor(patientRef);
-  // Ours without a patient of their own (a couple's Group and joint session) travel in this queue.
-  for (const k of ownQueue) {
+  // Ours without a patient of their own travel in a couple's queue (its first partner's): the
+  // couple's Group, which names both partners, and the joint sessions, which name the Group. Each
+  // partner's record holds them, as the EHR's searches find them for each partner.
+  const patientless: StoredResource[] = [];
+  for (const k of latest.keys()) {
     const [type, id] = k.split('|');
     if (stored.some((s) => s.resource.resourceType === type && s.resource.id === id)) continue;
     const held = await deps.store.getResource(type!, id!);
-    if (held?.ours && !held.patientRef) stored.push(held);
+    if (held?.ours && !held.patientRef) patientless.push(held);
+  }
+  const refersTo = (s: StoredResource, ref: string) => JSON.stringify(s.resource).includes(`"${ref}"`);
+  const couples = patientless.filter((s) => s.resource.resourceType === 'Group' && refersTo(s, patientRef));
+  for (const s of patientless) {
+    if (couples.includes(s) || couples.some((g) => refersTo(s, `Group/${g.resource.id}`))) stored.push(s);
   }
   const local: LocalResource[] = [];
   for (const s of stored) {
