@@ -1,6 +1,7 @@
 import type { Encounter, Observation, Resource, Task } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
-import { compareRecords, contentOf, type LocalResource } from './reconcile.js';
+import { contentOf } from './fhir/content.js';
+import { compareRecords, type LocalResource } from './reconcile.js';
 
 const heartRate = (id: string, value: number, extra: Partial<Observation> = {}): Observation => ({
   resourceType: 'Observation',

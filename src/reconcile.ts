@@ -9,6 +9,7 @@ import type { Resource } from 'fhir/r4';
 import type { PatientLink } from './domain/model.js';
 import { EhrError, type EhrGateway } from './ehr/gateway.js';
 import { identifierSystem } from './fhir/codes.js';
+import { contentOf } from './fhir/content.js';
 import { issue, OperationOutcomeError } from './fhir/outcome.js';
 import { checkInbound, KEPT_TYPES, keep, keeps, PRESCRIBER_OWNED, type ResourceValidator } from './intake.js';
 import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
@@ -82,27 +83,6 @@ export function ourIdentifier(resource: Resource): string | undefined {
   const system = identifierSystem(resource.resourceType);
   const ids = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
   return Array.isArray(ids) ? ids.find((i) => i?.system === system)?.value : undefined;
-}
-
-/**
- * A resource's content for comparison: without id, meta and text, keys sorted, and references to
- * the EHR's ids of our resources read as our ids (`aliases`: EHR `Type/id` -> local `Type/id`).
- */
-export function contentOf(resource: Resource, aliases: ReadonlyMap<string, string> = new Map()): string {
-  const { id: _id, meta: _meta, text: _text, ...rest } = resource as Resource & { text?: unknown };
-  const canonical = (v: unknown, name?: string): unknown => {
-    if (name === 'reference' && typeof v === 'string') return aliases.get(v) ?? v;
-    if (Array.isArray(v)) return v.map((x) => canonical(x));
-    if (v && typeof v === 'object') {
-      return Object.fromEntries(
-        Object.entries(v)
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([k, x]) => [k, canonical(x, k)]),
-      );
-    }
-    return v;
-  };
-  return JSON.stringify(canonical(rest));
 }
 
 /**

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from 'fhir/r4';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
+import { contentOf } from '../fhir/content.js';
 import type { Logger } from '../log.js';
 import { type ProvenanceActivity, provenanceFor, provenanceMatch } from '../mapping/provenance.js';
 import { OutboxMetrics } from './metrics.js';
@@ -58,22 +59,6 @@ export function ehrRefFrom(
   if (m) return `${m[1]}/${m[2]}/_history/${m[3]}`;
   const version = /W\/"([^"]+)"/.exec(response?.etag ?? '')?.[1] ?? resource?.meta?.versionId;
   return resource?.id && version ? `${resource.resourceType}/${resource.id}/_history/${version}` : undefined;
-}
-
-/** The content of a resource, without what the server assigns: for "does the EHR already hold ours?". */
-function content(resource: Resource): string {
-  const { id: _id, meta: _meta, text: _text, ...rest } = resource as Resource & { text?: unknown };
-  const sorted = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(sorted)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.entries(v)
-              .sort(([a], [b]) => a.localeCompare(b))
-              .map(([k, x]) => [k, sorted(x)]),
-          )
-        : v;
-  return JSON.stringify(sorted(rest));
 }
 
 /** One message as entries of a transaction Bundle: the resource, and its Provenance. */
@@ -298,7 +283,7 @@ export class OutboxWorker {
     this.o.metrics.count('kap_outbox_failures_total', { outcome: 'conflict', kind: conflict.kind });
     try {
       const current = await this.o.metrics.timed('read', () => this.o.ehr.read(type as never, desired.id));
-      if (content(current) === content(desired)) {
+      if (contentOf(current) === contentOf(desired)) {
         await this.sendEntries([this.provenance(w.message, `${type}/${desired.id}`, 'UPDATE')]);
         return this.delivered(claim, w, undefined, current);
       }

@@ -23,6 +23,7 @@ import { type Service, startService } from '../../src/service.js';
 import { Store } from '../../src/store/store.js';
 import { ROOT } from '../support/fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import { inParallel, therapistObservation } from '../support/therapist-changes.js';
 
 const ehr = sandboxGateway();
 const OBSERVATION = identifierSystem('Observation');
@@ -155,31 +156,13 @@ async function linkedPatients(base: string, n: number): Promise<string[]> {
   return ids;
 }
 
-const VALUES = [
-  (_: number) => ({ kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] }),
-  (i: number) => ({ kind: 'gad7', total: i % 21 }),
-  (i: number) => ({ kind: 'blood-pressure', systolic: 110 + (i % 30), diastolic: 70 + (i % 15) }),
-  (i: number) => ({ kind: 'heart-rate', perMinute: 60 + (i % 40) }),
-  (_: number) => ({ kind: 'cssrs', risk: 'low' }),
-];
-
 /** `n` scores and vitals recorded through the therapist API, round-robin over the patients; returns their ids. */
 async function recordObservations(base: string, patients: string[], n: number): Promise<string[]> {
   const run = uniqueId('fault-obs');
   const ids = Array.from({ length: n }, (_, i) => `${run}-${i}`);
-  let next = 0;
   // A few therapists at once, as in a practice.
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (next < n) {
-        const i = next++;
-        await post(base, `/patients/${patients[i % patients.length]}/observations`, {
-          id: ids[i],
-          value: VALUES[i % VALUES.length]!(i),
-          effective: new Date(Date.UTC(2026, 2, 2, 9, 0, i)).toISOString(),
-        });
-      }
-    }),
+  await inParallel(n, 4, (i) =>
+    post(base, `/patients/${patients[i % patients.length]}/observations`, therapistObservation(ids[i]!, i)),
   );
   return ids;
 }
