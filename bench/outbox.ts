@@ -6,7 +6,14 @@
  * - delivery: 5,000 changes over 250 patients queued while no EHR is configured, then kap-bridge
  *   restarted with the EHR on the same SQLite file; resources per second until the queue is empty;
  * - lag: 1,000 more changes recorded with the worker running; for one in ten, the time from the API
- *   call to the Observation being found in HAPI by its identifier (p50, p95).
+ *   call to the Observation being found in HAPI by its identifier (p50, p95);
+ * - where the time goes: the worker's own EHR latency histogram (/metrics) over the delivery, as
+ *   milliseconds per transaction and per change, against the wall time per change.
+ * Every change travels with its Provenance, so a change is two entries in HAPI either way. The
+ * restarted kap-bridge holds sync checkpoints from just before the restart, as one that had been
+ * running would: its start-up catch-up takes in what changed since, not the whole EHR, so it does not
+ * compete with delivery differently in the two modes (it did when the second mode had to catch up on
+ * the first mode's 6,000 Observations).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,23 +21,21 @@ import { join } from 'node:path';
 import type { Bundle, Observation } from 'fhir/r4';
 import { EhrGateway } from '../src/ehr/gateway.js';
 import { identifierSystem } from '../src/fhir/codes.js';
+import { KEPT_TYPES } from '../src/intake.js';
+import { Store } from '../src/store/store.js';
+import { checkpointName } from '../src/sync.js';
 import { bearer } from '../test/support/auth.js';
+import { inParallel, therapistObservation } from '../test/support/therapist-changes.js';
 import { fmt, percentile, type Running, startHapi, startKapBridge } from './support.js';
 
 const PATIENTS = 250;
 const CHANGES = 5_000;
 const LIVE = 1_000;
 const SAMPLE_EVERY = 10;
+/** The worker's loops (OutboxWorker's default): EHR time per change x loops is comparable to wall time. */
+const CONCURRENCY = 2;
 const OBSERVATION = identifierSystem('Observation');
 const run = `bench-${Date.now().toString(36)}`;
-
-const VALUES = [
-  () => ({ kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] }),
-  (i: number) => ({ kind: 'gad7', total: i % 21 }),
-  (i: number) => ({ kind: 'blood-pressure', systolic: 110 + (i % 30), diastolic: 70 + (i % 15) }),
-  (i: number) => ({ kind: 'heart-rate', perMinute: 60 + (i % 40) }),
-  () => ({ kind: 'cssrs', risk: 'low' }),
-];
 
 async function post(base: string, path: string, body: unknown): Promise<void> {
   const res = await fetch(`${base}/api/v1${path}`, {
@@ -40,16 +45,6 @@ async function post(base: string, path: string, body: unknown): Promise<void> {
   });
   if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
   await res.arrayBuffer();
-}
-
-/** Runs `task` for 0..n-1 with `concurrency` at once, as several therapists would. */
-async function parallel(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) await task(next++);
-    }),
-  );
 }
 
 /** The EHR Patients, created in HAPI in one transaction; their ids. */
@@ -67,7 +62,7 @@ async function ehrPatients(ehr: EhrGateway, tag: string): Promise<string[]> {
 }
 
 const registerAll = (base: string, patients: string[]) =>
-  parallel(patients.length, 8, (i) =>
+  inParallel(patients.length, 8, (i) =>
     post(base, '/patients', {
       id: patients[i],
       identifiers: [{ system: 'urn:kap-bench:mrn', value: patients[i] }],
@@ -76,16 +71,14 @@ const registerAll = (base: string, patients: string[]) =>
   );
 
 const record = (base: string, patients: string[], id: string, i: number) =>
-  post(base, `/patients/${patients[i % patients.length]}/observations`, {
-    id,
-    value: VALUES[i % VALUES.length]!(i),
-    effective: new Date(Date.UTC(2026, 2, 2, 9, 0, 0, i)).toISOString(),
-  });
+  post(base, `/patients/${patients[i % patients.length]}/observations`, therapistObservation(id, i));
 
-async function delivered(kap: Running): Promise<number> {
-  const text = await (await fetch(`${kap.url}/metrics`, { headers: bearer('operator') })).text();
-  return Number(/kap_outbox_messages\{status="delivered"\} (\d+)/.exec(text)?.[1] ?? 0);
-}
+const metrics = async (kap: Running): Promise<string> =>
+  (await fetch(`${kap.url}/metrics`, { headers: bearer('operator') })).text();
+const metric = (text: string, series: string): number =>
+  Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+const delivered = async (kap: Running): Promise<number> =>
+  metric(await metrics(kap), 'kap_outbox_messages{status="delivered"}');
 
 /** Which of `values` HAPI holds an Observation for, searched 50 identifiers at a time. */
 async function foundInEhr(ehr: EhrGateway, values: string[]): Promise<Set<string>> {
@@ -108,6 +101,9 @@ interface Figures {
   apiPerSecond: number;
   deliverySeconds: number;
   perSecond: number;
+  /** EHR transactions during the delivery, and the seconds the worker waited on them in all. */
+  transactions: number;
+  ehrSeconds: number;
   lagsMs: number[];
   missing: number;
 }
@@ -122,9 +118,14 @@ async function measure(mode: string, batchEnv: Record<string, string>, ehr: EhrG
     let kap = await startKapBridge(sqlite);
     await registerAll(kap.url, patients);
     let t = performance.now();
-    await parallel(CHANGES, 8, (i) => record(kap.url, patients, `${tag}-q${i}`, i));
+    await inParallel(CHANGES, 8, (i) => record(kap.url, patients, `${tag}-q${i}`, i));
     const apiPerSecond = CHANGES / ((performance.now() - t) / 1000);
     await kap.stop();
+    // Checkpoints as a kap-bridge that had been running holds them (see the header).
+    const store = await Store.open({ sqliteFile: sqlite.KAP_SQLITE_FILE });
+    const now = new Date().toISOString();
+    for (const type of KEPT_TYPES) await store.setCheckpoint(checkpointName(type), now);
+    await store.close();
 
     kap = await startKapBridge({
       ...sqlite,
@@ -136,6 +137,9 @@ async function measure(mode: string, batchEnv: Record<string, string>, ehr: EhrG
       t = performance.now();
       while ((await delivered(kap)) < CHANGES) await new Promise((r) => setTimeout(r, 100));
       const deliverySeconds = (performance.now() - t) / 1000;
+      const text = await metrics(kap);
+      const transactions = metric(text, 'kap_ehr_request_duration_seconds_count{operation="transaction"}');
+      const ehrSeconds = metric(text, 'kap_ehr_request_duration_seconds_sum{operation="transaction"}');
 
       // Live: the worker delivers while the therapists record; a sample is looked for in HAPI.
       const sent = new Map<string, number>();
@@ -157,7 +161,7 @@ async function measure(mode: string, batchEnv: Record<string, string>, ehr: EhrG
           await new Promise((r) => setTimeout(r, 50));
         }
       })();
-      await parallel(LIVE, 8, async (i) => {
+      await inParallel(LIVE, 8, async (i) => {
         const id = `${tag}-l${i}`;
         const at = performance.now();
         await record(kap.url, patients, id, i);
@@ -171,6 +175,8 @@ async function measure(mode: string, batchEnv: Record<string, string>, ehr: EhrG
         apiPerSecond,
         deliverySeconds,
         perSecond: CHANGES / deliverySeconds,
+        transactions,
+        ehrSeconds,
         lagsMs: lagsMs.sort((a, b) => a - b),
         missing: sent.size,
       } satisfies Figures;
@@ -202,6 +208,16 @@ async function main() {
   for (const r of results) {
     console.log(
       `${r.mode.padEnd(20)} ${fmt(r.apiPerSecond).padStart(13)} ${fmt(r.deliverySeconds, 1).padStart(12)} ${fmt(r.perSecond).padStart(13)} ${fmt(percentile(r.lagsMs, 50)).padStart(12)} ${fmt(percentile(r.lagsMs, 95)).padStart(12)} ${String(r.missing).padStart(11)}`,
+    );
+  }
+  console.log('');
+  console.log('where the delivery time goes (worker loops waiting on the EHR, from /metrics):');
+  console.log(
+    'mode                 transactions   changes each   EHR ms each   EHR ms/change   wall ms/change x loops',
+  );
+  for (const r of results) {
+    console.log(
+      `${r.mode.padEnd(20)} ${fmt(r.transactions).padStart(12)} ${fmt(CHANGES / r.transactions, 1).padStart(14)} ${fmt((1000 * r.ehrSeconds) / r.transactions, 1).padStart(13)} ${fmt((1000 * r.ehrSeconds) / CHANGES, 1).padStart(15)} ${fmt((1000 * r.deliverySeconds * CONCURRENCY) / CHANGES, 1).padStart(24)}`,
     );
   }
   const [batched, single] = results;

@@ -102,9 +102,10 @@ export type IntakeOutcome = PutOutcome | 'acknowledged';
  * shares an identifier with it. A resource for a patient not linked yet is kept all the same.
  */
 export async function keep(resource: Resource, tx: StoreTx, receivedAt: string): Promise<IntakeOutcome> {
-  if (await attachOwnCopy(resource, tx)) {
+  const own = await attachOwnCopy(resource, tx, receivedAt);
+  if (own) {
     await tx.setCheckpoint('ehr:last-heard', receivedAt);
-    return 'duplicate';
+    return own;
   }
   if (!keeps(resource)) return 'acknowledged';
   if (!resource.id) {
@@ -126,19 +127,65 @@ export async function keep(resource: Resource, tx: StoreTx, receivedAt: string):
 }
 
 /**
- * The EHR's copy of a resource kap-bridge wrote (it carries our business identifier) is not a
- * second record: the EHR id and version are attached to the local one. True when it was ours.
+ * The elements of a resource kap-bridge writes that the prescriber works on in the EHR: the Task
+ * tracking a clearance request is the prescriber's to accept, reject or complete, with a business
+ * status, the decision as output and notes. A newer EHR version that changes them is taken into
+ * the local copy; the other elements stay the therapist's (reconcile sends them again).
  */
-async function attachOwnCopy(resource: Resource, tx: StoreTx): Promise<boolean> {
-  if (!resource.id || resource.resourceType === 'Patient') return false;
+export const PRESCRIBER_OWNED: Readonly<Record<string, readonly string[]>> = {
+  Task: ['status', 'statusReason', 'businessStatus', 'output', 'note', 'lastModified', 'executionPeriod'],
+};
+
+/**
+ * The EHR's copy of a resource kap-bridge wrote (it carries our business identifier) is not a
+ * second record: the EHR id and version are attached to the local one, and what the prescriber
+ * changed in elements of theirs (PRESCRIBER_OWNED) is taken in as a new local version. Undefined
+ * when the resource was not ours.
+ */
+async function attachOwnCopy(
+  resource: Resource,
+  tx: StoreTx,
+  receivedAt: string,
+): Promise<'stored' | 'duplicate' | undefined> {
+  if (!resource.id || resource.resourceType === 'Patient') return undefined;
   const system = identifierSystem(resource.resourceType);
   const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
   const value = Array.isArray(identifiers) ? identifiers.find((i) => i?.system === system)?.value : undefined;
-  if (typeof value !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(value)) return false;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(value)) return undefined;
   const local = await tx.getResource(resource.resourceType, value);
-  if (!local?.ours) return false;
+  if (!local?.ours) return undefined;
+  const owned = PRESCRIBER_OWNED[resource.resourceType] ?? [];
+  const held = Number(local.ehrSource?.split('/_history/')[1] ?? 0);
+  const offered = Number(resource.meta?.versionId);
+  let outcome: 'stored' | 'duplicate' = 'duplicate';
+  // Only a newer EHR version speaks for the prescriber: a late, older one changes nothing.
+  if (owned.length && !(offered <= held)) {
+    const merged = { ...local.resource } as Record<string, unknown>;
+    for (const element of owned) {
+      const theirs = (resource as unknown as Record<string, unknown>)[element];
+      if (theirs === undefined) delete merged[element];
+      else merged[element] = theirs;
+    }
+    const before = owned.map((e) =>
+      JSON.stringify((local.resource as unknown as Record<string, unknown>)[e]),
+    );
+    if (owned.some((e, i) => JSON.stringify(merged[e]) !== before[i])) {
+      const versionId = String(Number(local.resource.meta?.versionId ?? 0) + 1);
+      await tx.putResource({
+        resource: {
+          ...(merged as unknown as Resource),
+          meta: { ...local.resource.meta, versionId, lastUpdated: receivedAt },
+        },
+        receivedAt,
+        ours: true,
+        ...(local.patientRef ? { patientRef: local.patientRef } : {}),
+      });
+      outcome = 'stored';
+    }
+  }
   const ehrRef = `${resource.resourceType}/${resource.id}`;
-  return tx.attachEhrCopy(resource.resourceType, value, ehrRef, resource.meta?.versionId);
+  await tx.attachEhrCopy(resource.resourceType, value, ehrRef, resource.meta?.versionId);
+  return outcome;
 }
 
 async function linkEhrPatient(patient: Patient, tx: StoreTx): Promise<void> {

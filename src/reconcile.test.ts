@@ -1,6 +1,7 @@
-import type { Encounter, Observation, Resource } from 'fhir/r4';
+import type { Encounter, Observation, Resource, Task } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
-import { compareRecords, contentOf, type LocalResource } from './reconcile.js';
+import { contentOf } from './fhir/content.js';
+import { compareRecords, type LocalResource } from './reconcile.js';
 
 const heartRate = (id: string, value: number, extra: Partial<Observation> = {}): Observation => ({
   resourceType: 'Observation',
@@ -50,6 +51,19 @@ const theirs = (version: string, value = 60): Observation =>
   heartRate('t1', value, { meta: { versionId: version } });
 
 describe('compareRecords', () => {
+  it('leaves out the Provenances of our writes: they are the EHR audit trail, not the aligned record', () => {
+    const provenance = {
+      resourceType: 'Provenance',
+      id: 'pv1',
+      meta: { versionId: '1', tag: [{ system: identifierSystem('outbox-message'), code: 'm1' }] },
+      target: [{ reference: 'Observation/e-o1' }],
+      recorded: '2026-03-05T10:00:00Z',
+      agent: [{ who: { identifier: { system: 'https://fhir.kap-bridge.org/device', value: 'kap-bridge' } } }],
+    } as Resource;
+    const c = compareRecords([session, oursHere('o1', 70)], [sessionThere, oursThere('o1', 70), provenance]);
+    expect(c).toEqual({ here: 2, there: 2, matched: 2, drift: [] });
+  });
+
   it('finds no drift when both sides hold the same content, ids, meta and references aside', () => {
     const c = compareRecords(
       [session, oursHere('o1', 70), { resource: theirs('1'), ours: false }],
@@ -110,6 +124,34 @@ describe('compareRecords', () => {
     ]);
     const older = compareRecords([{ resource: theirs('3'), ours: false }], [theirs('3', 65)]);
     expect(older.drift).toEqual([expect.objectContaining({ kind: 'different-content', remedy: 'person' })]);
+  });
+
+  it("names the prescriber's work on our Task as a change to take in, and anything more as ours to resend", () => {
+    const task = (extra: Partial<Task> = {}): Task => ({
+      resourceType: 'Task',
+      id: 'r1',
+      identifier: [{ system: identifierSystem('Task'), value: 'r1' }],
+      status: 'requested',
+      intent: 'order',
+      for: { reference: 'Patient/p1' },
+      authoredOn: '2026-03-01T09:00:00Z',
+      meta: { versionId: '1' },
+      ...extra,
+    });
+    const here: LocalResource = { resource: task(), ours: true, delivered: 'Task/e-r1/_history/1' };
+    const accepted = task({
+      id: 'e-r1',
+      status: 'accepted',
+      businessStatus: { text: 'booked' },
+      meta: { versionId: '2' },
+    });
+    expect(compareRecords([here], [accepted]).drift).toEqual([
+      expect.objectContaining({ kind: 'different-content', there: 'Task/e-r1/_history/2', remedy: 'pull' }),
+    ]);
+    const alsoFor = { ...accepted, for: { reference: 'Patient/p2' } };
+    expect(compareRecords([here], [alsoFor]).drift).toEqual([
+      expect.objectContaining({ kind: 'different-content', remedy: 'resend' }),
+    ]);
   });
 
   it('reports conflicting versions when ours is queued and the EHR moved on; not when the EHR did not', () => {

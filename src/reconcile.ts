@@ -9,10 +9,11 @@ import type { Resource } from 'fhir/r4';
 import type { PatientLink } from './domain/model.js';
 import { EhrError, type EhrGateway } from './ehr/gateway.js';
 import { identifierSystem } from './fhir/codes.js';
+import { contentOf } from './fhir/content.js';
 import { issue, OperationOutcomeError } from './fhir/outcome.js';
-import { checkInbound, KEPT_TYPES, keep, keeps, type ResourceValidator } from './intake.js';
+import { checkInbound, KEPT_TYPES, keep, keeps, PRESCRIBER_OWNED, type ResourceValidator } from './intake.js';
 import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
-import { type Store, versionRank } from './store/store.js';
+import { type Store, type StoredResource, versionRank } from './store/store.js';
 
 /** What kap-bridge writes to the EHR (src/api): matched by business identifier. */
 export const WRITTEN_TYPES = [
@@ -85,37 +86,19 @@ export function ourIdentifier(resource: Resource): string | undefined {
 }
 
 /**
- * A resource's content for comparison: without id, meta and text, keys sorted, and references to
- * the EHR's ids of our resources read as our ids (`aliases`: EHR `Type/id` -> local `Type/id`).
- */
-export function contentOf(resource: Resource, aliases: ReadonlyMap<string, string> = new Map()): string {
-  const { id: _id, meta: _meta, text: _text, ...rest } = resource as Resource & { text?: unknown };
-  const canonical = (v: unknown, name?: string): unknown => {
-    if (name === 'reference' && typeof v === 'string') return aliases.get(v) ?? v;
-    if (Array.isArray(v)) return v.map((x) => canonical(x));
-    if (v && typeof v === 'object') {
-      return Object.fromEntries(
-        Object.entries(v)
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([k, x]) => [k, canonical(x, k)]),
-      );
-    }
-    return v;
-  };
-  return JSON.stringify(canonical(rest));
-}
-
-/**
  * The drift between the local record and the EHR's resources for one patient. Ours are matched to
  * the EHR's copies by business identifier (or the outbox's record of where it delivered them);
  * the EHR's own by type and id. EHR resources kap-bridge does not keep are not KAP's and are left
- * out. `aliases` adds EHR -> local references for resources outside both sets.
+ * out, and so are resources of types outside RECONCILED_TYPES (the Provenances of our writes). `aliases` adds EHR -> local references for resources outside both sets.
  */
 export function compareRecords(
   local: readonly LocalResource[],
-  ehr: readonly Resource[],
+  everything: readonly Resource[],
   aliases: ReadonlyMap<string, string> = new Map(),
 ): Comparison {
+  // The Provenances kap-bridge writes with each change are the EHR's audit trail of our writes,
+  // not part of the aligned record: there is no local copy to compare them with.
+  const ehr = everything.filter((r) => RECONCILED_TYPES.includes(r.resourceType));
   const ours = new Map<string, LocalResource>();
   const theirs = new Map<string, LocalResource>();
   const byDelivery = new Map<string, LocalResource>();
@@ -206,6 +189,17 @@ export function compareRecords(
     const deliveredVersion = versionOf(l.delivered);
     const moved = deliveredVersion === undefined || Number(r.meta?.versionId) > deliveredVersion;
     if (l.pending && !moved) continue; // our change is on its way to the version we last saw
+    if (moved && !l.pending && onlyPrescriberChanged(l.resource, r, names)) {
+      drift.push({
+        kind: 'different-content',
+        resourceType: r.resourceType,
+        here,
+        there,
+        remedy: 'pull',
+        detail: `The prescriber worked on our ${r.resourceType} in the EHR (${PRESCRIBER_OWNED[r.resourceType]!.join(', ')}); taken in when the EHR's copy arrives.`,
+      });
+      continue;
+    }
     drift.push(
       l.pending
         ? {
@@ -229,6 +223,19 @@ export function compareRecords(
     );
   }
   return { here: local.length, there: ehr.length, matched: pairs.length, drift };
+}
+
+/** True when the two differ only in elements the prescriber owns (intake takes those in). */
+function onlyPrescriberChanged(
+  ours: Resource,
+  theirs: Resource,
+  names: ReadonlyMap<string, string>,
+): boolean {
+  const owned = PRESCRIBER_OWNED[ours.resourceType];
+  if (!owned) return false;
+  const without = (r: Resource) =>
+    Object.fromEntries(Object.entries(r).filter(([k]) => !owned.includes(k))) as unknown as Resource;
+  return contentOf(without(ours), names) === contentOf(without(theirs), names);
 }
 
 // ---- I/O: gathering both sides, and healing ----
@@ -295,22 +302,28 @@ async function queuesOf(deps: ReconcileDeps, link: PatientLink & { ehrPatient: s
 async function gather(link: PatientLink & { ehrPatient: string }, deps: ReconcileDeps): Promise<Gathered> {
   const patientRef = link.ehrPatient;
   const latest = new Map<string, OutboxMessage>();
-  const ownQueue = new Set<string>();
   for (const queue of await queuesOf(deps, link)) {
     for (const m of await deps.outbox.list({ patientRef: queue, limit: 1_000_000 })) {
       const k = `${m.resourceType}|${m.identifier.value}`;
       const held = latest.get(k);
       if (!held || m.seq > held.seq) latest.set(k, m);
-      if (queue === patientRef) ownQueue.add(k);
     }
   }
   const stored = await deps.store.resourcesFor(patientRef);
-  // Ours without a patient of their own (a couple's Group and joint session) travel in this queue.
-  for (const k of ownQueue) {
+  // Ours without a patient of their own travel in a couple's queue (its first partner's): the
+  // couple's Group, which names both partners, and the joint sessions, which name the Group. Each
+  // partner's record holds them, as the EHR's searches find them for each partner.
+  const patientless: StoredResource[] = [];
+  for (const k of latest.keys()) {
     const [type, id] = k.split('|');
     if (stored.some((s) => s.resource.resourceType === type && s.resource.id === id)) continue;
     const held = await deps.store.getResource(type!, id!);
-    if (held?.ours && !held.patientRef) stored.push(held);
+    if (held?.ours && !held.patientRef) patientless.push(held);
+  }
+  const refersTo = (s: StoredResource, ref: string) => JSON.stringify(s.resource).includes(`"${ref}"`);
+  const couples = patientless.filter((s) => s.resource.resourceType === 'Group' && refersTo(s, patientRef));
+  for (const s of patientless) {
+    if (couples.includes(s) || couples.some((g) => refersTo(s, `Group/${g.resource.id}`))) stored.push(s);
   }
   const local: LocalResource[] = [];
   for (const s of stored) {

@@ -1,11 +1,12 @@
 /**
- * An episode as the therapist follows it: consents, sessions by phase, doses, scores and vitals,
- * and readiness for a medicine session, each item with the FHIR resource it rests on (the EHR's
+ * An episode as the therapist follows it: clearance referrals (where the prescriber's Task
+ * stands), consents, sessions by phase, doses, scores and vitals, and readiness for a medicine session, each item with the FHIR resource it rests on (the EHR's
  * `Type/id/_history/version` once delivered, kap-bridge's local `Type/id` until then).
  */
-import type { Consent, MedicationAdministration, Observation } from 'fhir/r4';
+import type { Consent, MedicationAdministration, Observation, ServiceRequest, Task } from 'fhir/r4';
 import type {
   Administration,
+  ClearanceReferral,
   Episode,
   InformedConsent,
   KapObservation,
@@ -18,6 +19,7 @@ import { isClearanceObservation } from '../mapping/clearance.js';
 import { consentFromFhir } from '../mapping/consent.js';
 import { SESSION_PHASES } from '../mapping/episode.js';
 import { kindOf, observationFromFhir } from '../mapping/observation.js';
+import { referralFromFhir } from '../mapping/referral.js';
 import { findEpisode, readinessOn } from './episodes.js';
 import { courseContext, type RecordingDeps, sourceOf } from './recording.js';
 import { type SessionView, sessionsOf, viewOf } from './sessions.js';
@@ -26,6 +28,8 @@ type Sourced<T> = T & { source: string };
 
 export interface Timeline extends Episode {
   source: string;
+  /** Clearance requests for the course, as the prescriber's Task says (its source). */
+  referrals: Sourced<ClearanceReferral>[];
   consents: Sourced<InformedConsent>[];
   phases: { phase: SessionPhase; planned: number; sessions: SessionView[] }[];
   doses: Sourced<Administration>[];
@@ -52,13 +56,19 @@ export async function episodeTimeline(
   const ctx = courseContext(links);
   const sessions = await sessionsOf(store, episode, links);
   const inCourse = new Set(sessions.map((s) => s.id));
+  const referrals: Sourced<ClearanceReferral>[] = [];
   const consents: Sourced<InformedConsent>[] = [];
   const doses: Sourced<Administration>[] = [];
   const observations: Sourced<KapObservation>[] = [];
   for (const link of links) {
     for (const stored of link.ehrPatient ? await store.resourcesFor(link.ehrPatient) : []) {
       const r = stored.resource;
-      if (r.resourceType === 'Consent') {
+      if (r.resourceType === 'ServiceRequest' && stored.ours) {
+        const task = await store.getResource('Task', r.id!);
+        const referral = referralFromFhir(r as ServiceRequest, task?.resource as Task | undefined, ctx).value;
+        if (referral?.episodeId === id)
+          referrals.push({ ...referral, source: await sourceOf(task ?? stored, deps) });
+      } else if (r.resourceType === 'Consent') {
         const c = consentFromFhir(r as Consent, ctx).value;
         if (c?.episodeId === id) consents.push({ ...c, source: await sourceOf(stored, deps) });
       } else if (r.resourceType === 'MedicationAdministration') {
@@ -78,6 +88,7 @@ export async function episodeTimeline(
   return {
     ...episode,
     source: episodeOfCare ? await sourceOf(episodeOfCare, deps) : `EpisodeOfCare/${id}`,
+    referrals: referrals.sort(byTime((r) => r.authoredOn)),
     consents: consents.sort(byTime((c) => c.dateTime)),
     phases: SESSION_PHASES.map((phase) => ({
       phase,

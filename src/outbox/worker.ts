@@ -4,12 +4,16 @@
  * was delivered before), and records the outcome. What the EHR cannot take now is retried with
  * exponential backoff and full jitter, never sooner than its Retry-After; what it refuses is
  * found by sending the batch one change at a time, and parked as dead with the OperationOutcome
- * while the rest is delivered.
+ * while the rest is delivered. Every resource travels with its Provenance (src/mapping/provenance.ts)
+ * in the same Bundle, so the EHR holds both or neither; the Provenance's conditional create on the
+ * message id keeps retries and redeliveries from adding a second one.
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from 'fhir/r4';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
+import { contentOf } from '../fhir/content.js';
 import type { Logger } from '../log.js';
+import { type ProvenanceActivity, provenanceFor, provenanceMatch } from '../mapping/provenance.js';
 import { OutboxMetrics } from './metrics.js';
 import type { Claim, Outbox, OutboxError, OutboxMessage } from './outbox.js';
 
@@ -57,26 +61,11 @@ export function ehrRefFrom(
   return resource?.id && version ? `${resource.resourceType}/${resource.id}/_history/${version}` : undefined;
 }
 
-/** The content of a resource, without what the server assigns: for "does the EHR already hold ours?". */
-function content(resource: Resource): string {
-  const { id: _id, meta: _meta, text: _text, ...rest } = resource as Resource & { text?: unknown };
-  const sorted = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(sorted)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.entries(v)
-              .sort(([a], [b]) => a.localeCompare(b))
-              .map(([k, x]) => [k, sorted(x)]),
-          )
-        : v;
-  return JSON.stringify(sorted(rest));
-}
-
-/** One message as an entry of a transaction Bundle. */
+/** One message as entries of a transaction Bundle: the resource, and its Provenance. */
 interface Write {
   message: OutboxMessage;
   entry: BundleEntry;
+  provenance: BundleEntry;
   /** Set when the EHR already holds the resource: an update of this id at this version. */
   target?: { id: string; version: string };
 }
@@ -170,6 +159,21 @@ export class OutboxWorker {
     return true;
   }
 
+  /** The Provenance of a message's write; `target` is the entry's fullUrl or the EHR's reference. */
+  private provenance(message: OutboxMessage, target: string, activity: ProvenanceActivity): BundleEntry {
+    return {
+      fullUrl: `urn:uuid:${randomUUID()}`,
+      resource: provenanceFor({
+        messageId: message.id,
+        target,
+        activity,
+        recorded: message.createdAt,
+        resource: message.resource,
+      }),
+      request: { method: 'POST', url: 'Provenance', ifNoneExist: provenanceMatch(message.id) },
+    };
+  }
+
   private async plan(message: OutboxMessage): Promise<Write> {
     // The EHR assigns id and version; the profiles the resource claims travel with it.
     const { id: _id, meta, ...local } = message.resource;
@@ -177,11 +181,15 @@ export class OutboxWorker {
     const type = message.resourceType;
     const ref = await this.o.outbox.ehrRefOf(type, message.identifier);
     const [, id, , version] = ref?.split('/') ?? [];
+    // The Provenance points at the entry's fullUrl, which the EHR turns into the resource's id.
+    const fullUrl = `urn:uuid:${message.id}`;
     if (id && version) {
       return {
         message,
         target: { id, version },
+        provenance: this.provenance(message, fullUrl, 'UPDATE'),
         entry: {
+          fullUrl,
           resource: { ...body, id } as Resource,
           request: { method: 'PUT', url: `${type}/${id}`, ifMatch: `W/"${version}"` },
         },
@@ -190,8 +198,9 @@ export class OutboxWorker {
     const { system, value } = message.identifier;
     return {
       message,
+      provenance: this.provenance(message, fullUrl, 'CREATE'),
       entry: {
-        fullUrl: `urn:uuid:${message.id}`,
+        fullUrl,
         resource: body as Resource,
         request: {
           method: 'POST',
@@ -236,13 +245,14 @@ export class OutboxWorker {
     }
   }
 
+  /** One transaction: the resources first (answer i is write i's), then their Provenances. */
   private send(writes: Write[]): Promise<Bundle> {
+    return this.sendEntries([...writes.map((w) => w.entry), ...writes.map((w) => w.provenance)]);
+  }
+
+  private sendEntries(entry: BundleEntry[]): Promise<Bundle> {
     return this.o.metrics.timed('transaction', () =>
-      this.o.ehr.transaction({
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: writes.map((w) => w.entry),
-      }),
+      this.o.ehr.transaction({ resourceType: 'Bundle', type: 'transaction', entry }),
     );
   }
 
@@ -263,8 +273,9 @@ export class OutboxWorker {
 
   /**
    * The EHR's version moved since ours (409 from HAPI, 412 per the specification): re-read; if it
-   * already holds our content we are done, otherwise update on its version once more; a second
-   * conflict parks the message as dead with the conflict kept.
+   * already holds our content we are done (its Provenance sent on its own, a no-op when the write
+   * that put it there carried it), otherwise update on its version once more with the Provenance;
+   * a second conflict parks the message as dead with the conflict kept.
    */
   private async resolveConflict(claim: Claim, w: Write, conflict: EhrError): Promise<EhrError | undefined> {
     const type = w.message.resourceType;
@@ -272,10 +283,18 @@ export class OutboxWorker {
     this.o.metrics.count('kap_outbox_failures_total', { outcome: 'conflict', kind: conflict.kind });
     try {
       const current = await this.o.metrics.timed('read', () => this.o.ehr.read(type as never, desired.id));
-      if (content(current) === content(desired)) return this.delivered(claim, w, undefined, current);
+      if (contentOf(current) === contentOf(desired)) {
+        await this.sendEntries([this.provenance(w.message, `${type}/${desired.id}`, 'UPDATE')]);
+        return this.delivered(claim, w, undefined, current);
+      }
+      const { ifMatch: _stale, ...request } = w.entry.request!;
       const version = current.meta?.versionId;
-      const updated = await this.o.metrics.timed('update', () => this.o.ehr.update(desired, version));
-      await this.delivered(claim, w, undefined, updated);
+      const again: Write = {
+        ...w,
+        entry: { ...w.entry, request: version ? { ...request, ifMatch: `W/"${version}"` } : request },
+      };
+      const response = await this.send([again]);
+      await this.delivered(claim, again, response.entry?.[0]?.response, response.entry?.[0]?.resource);
       return undefined;
     } catch (e) {
       const err = normaliseError(e, `Updating ${type}/${desired.id} after a conflict`);

@@ -123,6 +123,10 @@ test('reconcile reports a clean course, names each drift, and --fix heals it', a
     id: string;
   });
   const spo2Ref = await ehrCopy('Observation', spo2.id);
+  // The Provenance of our write refers to it: HAPI refuses the delete (409) until that goes first.
+  expect((await fetch(`${sandboxBaseUrl()}/${spo2Ref}`, { method: 'DELETE' })).status).toBe(409);
+  const provenance = await fetch(`${sandboxBaseUrl()}/Provenance?target=${spo2Ref}`, { method: 'DELETE' });
+  expect(provenance.status).toBeLessThan(300);
   const deleted = await fetch(`${sandboxBaseUrl()}/${spo2Ref}`, { method: 'DELETE' });
   expect(deleted.status).toBeLessThan(300);
   const condition = await ehr.create<Condition>({

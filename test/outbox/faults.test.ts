@@ -3,7 +3,8 @@
  * recorded through the therapist API and counted afterwards in HAPI by business identifier, not by
  * our own bookkeeping: an EHR unreachable for a while (connections refused, reset, or cut after HAPI
  * kept the write and before its answer came back), and kap-bridge killed with SIGKILL in the middle
- * of delivery and started again on the same SQLite file. Every change arrives, none twice.
+ * of delivery and started again on the same SQLite file. Every change arrives, none twice, and so
+ * does its Provenance (one per outbox message, counted in HAPI by its tag).
  * (429, 503 and a refused change are worker.failures.test.ts's.)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -12,16 +13,18 @@ import { createServer, request, type Server, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Observation, Patient } from 'fhir/r4';
+import type { Observation, Patient, Provenance } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
 import { createLogger } from '../../src/log.js';
+import { OUTBOX_MESSAGE_SYSTEM } from '../../src/mapping/provenance.js';
 import { Outbox } from '../../src/outbox/outbox.js';
 import { type Service, startService } from '../../src/service.js';
 import { Store } from '../../src/store/store.js';
 import { authEnv, kapFetch } from '../support/auth.js';
 import { ROOT } from '../support/fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import { inParallel, therapistObservation } from '../support/therapist-changes.js';
 
 const ehr = sandboxGateway();
 const OBSERVATION = identifierSystem('Observation');
@@ -154,31 +157,13 @@ async function linkedPatients(base: string, n: number): Promise<string[]> {
   return ids;
 }
 
-const VALUES = [
-  (_: number) => ({ kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] }),
-  (i: number) => ({ kind: 'gad7', total: i % 21 }),
-  (i: number) => ({ kind: 'blood-pressure', systolic: 110 + (i % 30), diastolic: 70 + (i % 15) }),
-  (i: number) => ({ kind: 'heart-rate', perMinute: 60 + (i % 40) }),
-  (_: number) => ({ kind: 'cssrs', risk: 'low' }),
-];
-
 /** `n` scores and vitals recorded through the therapist API, round-robin over the patients; returns their ids. */
 async function recordObservations(base: string, patients: string[], n: number): Promise<string[]> {
   const run = uniqueId('fault-obs');
   const ids = Array.from({ length: n }, (_, i) => `${run}-${i}`);
-  let next = 0;
   // A few therapists at once, as in a practice.
-  await Promise.all(
-    Array.from({ length: 4 }, async () => {
-      while (next < n) {
-        const i = next++;
-        await post(base, `/patients/${patients[i % patients.length]}/observations`, {
-          id: ids[i],
-          value: VALUES[i % VALUES.length]!(i),
-          effective: new Date(Date.UTC(2026, 2, 2, 9, 0, i)).toISOString(),
-        });
-      }
-    }),
+  await inParallel(n, 4, (i) =>
+    post(base, `/patients/${patients[i % patients.length]}/observations`, therapistObservation(ids[i]!, i)),
   );
   return ids;
 }
@@ -194,6 +179,22 @@ async function countInEhr(values: string[]): Promise<Map<string, number>> {
     for await (const o of ehr.search<Observation>('Observation', { identifier, _count: '100' })) {
       const value = o.identifier?.find((x) => x.system === OBSERVATION)?.value ?? '';
       if (counts.has(value)) counts.set(value, counts.get(value)! + 1);
+    }
+  }
+  return counts;
+}
+
+/** How many Provenances HAPI holds for each outbox message id (by their tag, 50 at a time). */
+async function provenancesInEhr(messageIds: string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>(messageIds.map((id) => [id, 0]));
+  for (let i = 0; i < messageIds.length; i += 50) {
+    const _tag = messageIds
+      .slice(i, i + 50)
+      .map((id) => `${OUTBOX_MESSAGE_SYSTEM}|${id}`)
+      .join(',');
+    for await (const p of ehr.search<Provenance>('Provenance', { _tag, _count: '100' })) {
+      const id = p.meta?.tag?.find((t) => t.system === OUTBOX_MESSAGE_SYSTEM)?.code ?? '';
+      if (counts.has(id)) counts.set(id, counts.get(id)! + 1);
     }
   }
   return counts;
@@ -269,6 +270,8 @@ test('the EHR unreachable during 200 changes, then back: all delivered, none twi
 
     const counts = await countInEhr(values);
     expect(notExactlyOnce(counts)).toEqual([]);
+    const delivered = await outbox.list({ status: 'delivered', limit: 200 });
+    expect(notExactlyOnce(await provenancesInEhr(delivered.map((m) => m.id)))).toEqual([]);
   } finally {
     await service?.close();
   }
@@ -356,4 +359,9 @@ test('kap-bridge killed with SIGKILL in the middle of delivery and started again
   }
   const counts = await countInEhr(values);
   expect(notExactlyOnce(counts)).toEqual([]);
+  const after = await Store.open({ sqliteFile });
+  const messages = await new Outbox(after).list({ status: 'delivered', limit: 200 });
+  await after.close();
+  expect(messages).toHaveLength(200);
+  expect(notExactlyOnce(await provenancesInEhr(messages.map((m) => m.id)))).toEqual([]);
 }, 60_000);

@@ -24,15 +24,24 @@ const outcome = (diagnostics: string): OperationOutcome => ({
   resourceType: 'OperationOutcome',
   issue: [{ severity: 'error', code: 'processing', diagnostics }],
 });
+const entriesIn = (body: unknown) =>
+  ((typeof body === 'string' ? JSON.parse(body) : body) as Bundle).entry ?? [];
+/** The Observations sent (each travels with its Provenance, which is not counted here). */
 const valuesIn = (body: unknown): string[] =>
-  ((typeof body === 'string' ? JSON.parse(body) : body) as Bundle).entry?.map(
-    (e) => (e.resource as Observation).identifier?.[0]?.value ?? '',
-  ) ?? [];
+  entriesIn(body)
+    .filter((e) => e.resource?.resourceType === 'Observation')
+    .map((e) => (e.resource as Observation).identifier?.[0]?.value ?? '');
 const created = (body: unknown): Bundle => ({
   resourceType: 'Bundle',
   type: 'transaction-response',
-  entry: valuesIn(body).map((v) => ({
-    response: { status: '201 Created', location: `Observation/${v}/_history/1` },
+  entry: entriesIn(body).map((e, i) => ({
+    response: {
+      status: '201 Created',
+      location:
+        e.resource?.resourceType === 'Observation'
+          ? `Observation/${(e.resource as Observation).identifier?.[0]?.value}/_history/1`
+          : `Provenance/p${i}/_history/1`,
+    },
   })),
 });
 

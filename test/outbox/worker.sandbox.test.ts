@@ -24,10 +24,12 @@ class WatchedGateway extends EhrGateway {
 }
 
 const entriesOf = (bundle: Bundle) =>
-  (bundle.entry ?? []).map((e) => {
-    const o = e.resource as Observation;
-    return { patient: o.subject?.reference ?? '', value: o.identifier?.[0]?.value ?? '' };
-  });
+  (bundle.entry ?? [])
+    .filter((e) => e.resource?.resourceType === 'Observation')
+    .map((e) => {
+      const o = e.resource as Observation;
+      return { patient: o.subject?.reference ?? '', value: o.identifier?.[0]?.value ?? '' };
+    });
 
 async function countByValue(system: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();

@@ -1,6 +1,7 @@
 /**
  * What the end-to-end suites share when they play a course against the HAPI sandbox: the therapist
- * API as a client calls it, a prescriber's cleared patient, and waiting for the outbox.
+ * API as a client calls it, a prescriber's cleared patient, a whole course recorded, and waiting
+ * for the outbox.
  */
 import type { MedicationRequest, Observation, Patient } from 'fhir/r4';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
@@ -79,4 +80,100 @@ export async function outboxDelivered(service: Service): Promise<void> {
     },
     120_000,
   );
+}
+
+const signed = (patient: string) => ({
+  patient,
+  signedAt: '2026-03-01T09:00:00Z',
+  document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
+});
+
+async function holdSession(service: Service, episode: string, phase: string, day: string): Promise<Json> {
+  const s = await post(service, `/episodes/${episode}/sessions`, { phase, start: `${day}T10:00:00Z` });
+  await post(service, `/sessions/${s.id}/start`, { time: `${day}T10:00:00Z` });
+  return s;
+}
+const complete = (service: Service, s: Json, day: string, end = '11:00') =>
+  post(service, `/sessions/${s.id}/complete`, { time: `${day}T${end}:00Z` });
+
+/**
+ * Records a whole course through the therapist API for the patients (one, or a couple with joint
+ * sessions): referral, consent and a PHQ-9 each, then preparation, a medicine session with vitals,
+ * a dose and its effects, and integration with scores. Returns the episode id.
+ */
+export async function recordCourse(
+  service: Service,
+  { therapist, prescriber }: { therapist: string; prescriber: string },
+  patients: string[],
+): Promise<string> {
+  const episode = uniqueId('e2e-ep');
+  await post(service, '/episodes', {
+    id: episode,
+    type: patients.length === 2 ? 'couples' : 'individual',
+    patients,
+    intention: 'To meet the grief with less fear.',
+    start: '2026-03-01',
+  });
+  for (const p of patients) {
+    await post(service, `/patients/${p}/referrals`, {
+      episode,
+      requester: `Practitioner/${therapist}`,
+      performer: `Practitioner/${prescriber}`,
+      reason: 'KAP course planned',
+    });
+    await post(service, `/episodes/${episode}/consents`, signed(p));
+    await post(service, `/patients/${p}/observations`, {
+      value: { kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] },
+      effective: '2026-03-02T09:00:00Z',
+    });
+  }
+  await complete(service, await holdSession(service, episode, 'preparation', '2026-03-02'), '2026-03-02');
+  const medicine = await holdSession(service, episode, 'medicine', '2026-03-05');
+  for (const p of patients) {
+    for (const value of [
+      { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
+      { kind: 'heart-rate', perMinute: 70 },
+      { kind: 'spo2', percent: 98 },
+      { kind: 'mental-status', findings: 'Calm, oriented' },
+      { kind: 'cssrs', risk: 'low' },
+    ]) {
+      await post(service, `/patients/${p}/observations`, {
+        value,
+        effective: '2026-03-05T10:05:00Z',
+        session: medicine.id,
+      });
+    }
+    await post(service, `/sessions/${medicine.id}/doses`, {
+      patient: p,
+      dose: { value: 150, unit: 'mg' },
+      time: '2026-03-05T10:20:00Z',
+    });
+    for (const value of [
+      { kind: 'dissociation', cadss: 20 },
+      { kind: 'sedation', moaas: 4 },
+    ]) {
+      await post(service, `/patients/${p}/observations`, {
+        value,
+        effective: '2026-03-05T11:00:00Z',
+        session: medicine.id,
+      });
+    }
+  }
+  await complete(service, medicine, '2026-03-05', '12:30');
+  const integration = await holdSession(service, episode, 'integration', '2026-03-07');
+  for (const p of patients) {
+    for (const value of [
+      { kind: 'phq9', total: 5, items: [1, 1, 1, 1, 0, 0, 1, 0, 0] },
+      { kind: 'gad7', total: 6 },
+      { kind: 'pcl5', total: 22 },
+    ]) {
+      await post(service, `/patients/${p}/observations`, {
+        value,
+        effective: '2026-03-07T10:30:00Z',
+        session: integration.id,
+      });
+    }
+  }
+  await complete(service, integration, '2026-03-07');
+  return episode;
 }
