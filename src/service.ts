@@ -93,6 +93,7 @@ export async function startService(
         // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
         leaseMs: config.outboxLeaseMs ?? Math.max(60_000, 3 * config.ehrTimeoutMs),
         metrics: outboxMetrics,
+        audit,
         log,
       })
     : undefined;

@@ -18,9 +18,9 @@ export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
 
 export interface AuditEntry {
   /** Who; undefined when the request named no one the service could verify. */
-  principal?: Principal;
+  principal?: Pick<Principal, 'client' | 'tenant' | 'user'>;
   action: AuditAction;
-  /** The route as declared, e.g. `GET /api/v1/patients/:id`: what the client did, without PHI. */
+  /** The route as declared, e.g. `GET /api/v1/patients/:id`, or the job: what was done, without PHI. */
   route: string;
   /** Resources read or written, `Type/id`. */
   entities: readonly string[];

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from 'fhir/r4';
+import type { AuditTrail } from '../audit/trail.js';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
 import { contentOf } from '../fhir/content.js';
 import type { Logger } from '../log.js';
@@ -35,6 +36,8 @@ export interface WorkerOptions {
   /** This process's name in lease rows. */
   owner?: string;
   metrics?: OutboxMetrics;
+  /** Where each delivery to the EHR, and each change given up on, is recorded as an AuditEvent. */
+  audit?: AuditTrail;
   log?: Logger;
   random?: () => number;
 }
@@ -82,7 +85,7 @@ const asError = (e: EhrError): OutboxError => ({
 });
 
 export class OutboxWorker {
-  private readonly o: Required<Omit<WorkerOptions, 'log'>> & { log?: Logger };
+  private readonly o: Required<Omit<WorkerOptions, 'log' | 'audit'>> & Pick<WorkerOptions, 'log' | 'audit'>;
   private stopping = false;
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
@@ -322,12 +325,25 @@ export class OutboxWorker {
     await this.o.outbox.settle(w.message.id, claim.owner, { status: 'delivered', ehrRef });
     const outcome = w.target ? 'updated' : response?.status?.startsWith('200') ? 'matched' : 'created';
     this.o.metrics.count('kap_outbox_deliveries_total', { outcome });
+    this.audited(w.message, w.target ? 'U' : 'C', 200, ehrRef.split('/_history/')[0]!);
     return undefined;
+  }
+
+  /** kap-bridge itself wrote (or gave up writing) PHI to the EHR: our resource and the EHR's copy. */
+  private audited(message: OutboxMessage, action: 'C' | 'U', status: number, ehrRef?: string): void {
+    this.o.audit?.record({
+      principal: { client: 'kap-bridge outbox' },
+      action,
+      route: 'outbox delivery to the EHR',
+      entities: [`${message.resourceType}/${message.identifier.value}`, ...(ehrRef ? [ehrRef] : [])],
+      status,
+    });
   }
 
   private async dead(claim: Claim, message: OutboxMessage, err: EhrError): Promise<void> {
     await this.o.outbox.settle(message.id, claim.owner, { status: 'dead', error: asError(err) });
     this.o.metrics.count('kap_outbox_failures_total', { outcome: 'dead', kind: err.kind });
+    this.audited(message, 'C', err.status ?? 502);
     this.o.log?.warn(
       { outbox: message.id, patient: message.patientRef, status: err.status, kind: err.kind },
       'outbox message is dead; `kap-bridge outbox list --status dead` shows it',

@@ -120,6 +120,16 @@ test('an individual and a couples course reach the EHR, each resource once and v
   }
   expect(authored).toContain(`ServiceRequest Practitioner/${therapist}`);
 
+  // And in kap-bridge's own audit trail: each delivery, naming our resource and the EHR's copy.
+  for (const m of messages.slice(0, 5)) {
+    const trail = (await (
+      await kapFetch(`${service.url}/audit/AuditEvent?entity=${m.ehrRef!.split('/_history/')[0]}`)
+    ).json()) as Json;
+    expect(
+      trail.entry.map((e: Json) => [e.resource.agent[0].who.identifier.value, e.resource.outcome]),
+    ).toContainEqual(['kap-bridge outbox', '0']);
+  }
+
   // The EHR's copies of our Observations, ServiceRequests and Tasks come back by catch-up: attached, not kept twice.
   const before = (await get(`/episodes/${individual}?date=2026-03-10`)) as Json;
   await service.syncNow();
