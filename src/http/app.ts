@@ -5,7 +5,7 @@
  * ./routes.ts through one guard: authentication, rate limit, scopes, the tenancy check of the
  * path's id, and the audit record.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -14,43 +14,35 @@ import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { readinessOfEpisode, registerEpisode } from '../api/episodes.js';
 import { recordObservation } from '../api/observations.js';
-import { ID_PATTERN, openApiDocument } from '../api/openapi.js';
+import { openApiDocument } from '../api/openapi.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
 import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst, parameterCheck } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
-import type { AuditTrail } from '../audit/trail.js';
-import { authorize, ForbiddenError, type Owner, ownerCheck } from '../auth/access.js';
-import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
-import { parseScopes } from '../auth/scopes.js';
+import { authorize, ForbiddenError } from '../auth/access.js';
+import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { EhrError } from '../ehr/gateway.js';
 import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
 import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '../fhir-endpoint/handler.js';
-import { KEPT_TYPES } from '../intake.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
-import { RateLimiter } from './rate-limit.js';
+import { audited, createGuard, type GuardDeps, principalOf } from './guard.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
-export interface AppDeps extends FhirEndpointDeps, PatientsDeps {
+export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
-  /** Turns the Authorization header into a Principal, or refuses it. */
-  authenticate: Authenticate;
-  audit: AuditTrail;
-  /** Requests per second each client may make on average (twice that in a burst); 0: no limit. */
-  rateLimitPerSecond: number;
-  /** When set, the EHR's subscription deliveries may authenticate with it in X-Kap-Subscription-Secret. */
-  subscriptionSecret?: string;
   /** Prometheus text for /metrics. */
   metrics?: () => Promise<string>;
 }
 
 const FHIR_JSON = 'application/fhir+json';
+/** Anything else under /fhir: answered by the endpoint itself (404, 405), to an authenticated EHR. */
+const FHIR_OTHER: RouteAccess = { method: 'GET', path: '/fhir/*', clients: ['ehr'], audit: 'E' };
 /** Most audit events one query returns. */
 export const MAX_COUNT = 500;
 
@@ -73,13 +65,6 @@ function sendJson(res: Response, value: unknown): void {
 
 const fail = (status: number, code: Parameters<typeof issue>[1], message: string, expression?: string) =>
   new OperationOutcomeError(status, [issue('error', code, message, expression)]);
-
-const sameSecret = (given: string | undefined, expected: string): boolean => {
-  if (given === undefined) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-};
 
 /** Express 4 does not pass a rejected promise on: every async route goes through here. */
 const answer =
@@ -110,31 +95,11 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
-/** The caller, once the guard has let the request in. */
-const principalOf = (res: Response): Principal => res.locals.principal as Principal;
-/** Resources the answer created or named, for the audit record (the path's own id is added by the guard). */
-const audited = (res: Response, ...references: (string | undefined)[]): void => {
-  for (const r of references) if (r) (res.locals.entities as string[]).push(r.split('/_history/')[0]!);
-};
-
 /** What a recording route answers: what it wrote and its FHIR source(s). */
 interface Written {
   source?: string;
   sources?: Record<string, string>;
 }
-
-const ENTITY_TYPE: Record<Owner, string> = {
-  patient: 'Patient',
-  episode: 'EpisodeOfCare',
-  session: 'Encounter',
-};
-
-/** The EHR's subscription deliveries, authenticated by the shared secret: writes of the kept types only. */
-const SUBSCRIPTION_PRINCIPAL: Principal = {
-  client: 'ehr-subscription',
-  kind: 'ehr',
-  scopes: parseScopes(KEPT_TYPES.map((t) => `system/${t}.cu`)),
-};
 
 const SECURITY_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
@@ -152,9 +117,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Answers are computed per request and marked no-store; hashing each body for an ETag buys nothing.
   app.set('etag', false);
   app.set('query parser', 'simple');
-  const checkId = parameterCheck('id', { type: 'string', pattern: ID_PATTERN });
-  const checkOwner = ownerCheck(deps.store);
-  const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
+  const guarded = createGuard(deps);
+  const guard = (name: RouteName | 'fhirOther') => guarded(name === 'fhirOther' ? FHIR_OTHER : ROUTES[name]);
 
   app.use((req, res, next) => {
     const id = randomUUID();
@@ -178,81 +142,6 @@ export function createApp(deps: AppDeps): express.Express {
     });
     next();
   });
-
-  /**
-   * The guard in front of every route: who is calling (401), not too often (429), of a kind and with
-   * a scope this route serves (403), about an object of their own practice (404); and, for the routes
-   * that carry PHI, an audit record of the answer, whatever it was.
-   */
-  const guard =
-    (name: RouteName | 'fhirOther') =>
-    (req: Request, res: Response, next: NextFunction): void => {
-      const access: RouteAccess =
-        name === 'fhirOther'
-          ? { method: 'GET', path: '/fhir/*', clients: ['ehr'], audit: 'E' }
-          : ROUTES[name];
-      res.locals.entities = [];
-      if (access.audit) {
-        const action = access.audit;
-        const route = `${req.method} ${access.path}`;
-        // 'close' comes whether the answer was sent or the client went away first (recorded as 499).
-        res.once('close', () =>
-          deps.audit.record({
-            principal: res.locals.principal as Principal | undefined,
-            action,
-            route,
-            entities: res.locals.entities as string[],
-            status: res.writableFinished ? res.statusCode : 499,
-            ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
-          }),
-        );
-      }
-      // The object named in the path, so that refused attempts on it are in its trail too.
-      if (access.owner) audited(res, `${ENTITY_TYPE[access.owner]}/${req.params.id ?? ''}`);
-      if (access.clients === 'public') {
-        next();
-        return;
-      }
-      const clients = access.clients;
-      (async () => {
-        let principal: Principal | undefined;
-        let refused: unknown;
-        const secret = req.header('x-kap-subscription-secret');
-        try {
-          if (deps.subscriptionSecret !== undefined && secret !== undefined && req.path.startsWith('/fhir')) {
-            if (!sameSecret(secret, deps.subscriptionSecret))
-              throw new AuthenticationError('The subscription secret is not the one kap-bridge was given.');
-            principal = SUBSCRIPTION_PRINCIPAL;
-          } else {
-            principal = await deps.authenticate(req.header('authorization'));
-          }
-        } catch (e) {
-          refused = e;
-        }
-        const wait = limiter?.take(
-          principal ? `client:${principal.client}` : `address:${req.socket.remoteAddress}`,
-        );
-        if (wait) {
-          res.setHeader('Retry-After', String(wait));
-          throw fail(429, 'throttled', `Too many requests; try again in ${wait} s.`);
-        }
-        if (!principal) throw refused;
-        res.locals.principal = principal;
-        const scope = access.scope;
-        authorize(
-          principal,
-          clients,
-          scope === undefined || scope === 'per-resource'
-            ? []
-            : [{ resourceType: scope[0], interaction: scope[1] }],
-        );
-        if (access.owner) {
-          // A malformed id is a 400 naming the field; a well-formed one must be the practice's own.
-          checkId(req.params.id);
-          await checkOwner(principal, access.owner, req.params.id as string);
-        }
-      })().then(() => next(), next);
-    };
 
   /** Registers a route of the table: the guard, a JSON body where one is sent, then the handler. */
   const route = (name: RouteName, handle: (req: Request, res: Response) => Promise<unknown>): void => {
@@ -366,11 +255,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(openApiDocument);
   });
   const checkDate = parameterCheck('date', { type: 'string', format: 'date' });
-  const idParam = (req: Request): string => {
-    const id = req.params.id;
-    checkId(id);
-    return id as string;
-  };
+  /** The path's id, checked by the guard (a well-formed id of the caller's practice). */
+  const idParam = (req: Request): string => req.params.id as string;
   const dateParam = (req: Request): string | undefined => {
     const date = req.query.date;
     if (date !== undefined) checkDate(date);

@@ -1,0 +1,128 @@
+/**
+ * The guard in front of every route of the table (./routes.ts): who is calling (401), not too often
+ * (429), of a kind and with a scope this route serves (403), about an object of their own practice
+ * (404); and, for the routes that carry PHI, an audit record of the answer, whatever it was.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { ID_PATTERN } from '../api/openapi.js';
+import { parameterCheck } from '../api/request-validation.js';
+import type { AuditTrail } from '../audit/trail.js';
+import { authorize, type Owner, ownerCheck } from '../auth/access.js';
+import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
+import { parseScopes } from '../auth/scopes.js';
+import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { KEPT_TYPES } from '../intake.js';
+import type { Store } from '../store/store.js';
+import { RateLimiter } from './rate-limit.js';
+import type { RouteAccess } from './routes.js';
+
+export interface GuardDeps {
+  store: Store;
+  authenticate: Authenticate;
+  audit: AuditTrail;
+  /** Requests per second each client may make on average (twice that in a burst); 0: no limit. */
+  rateLimitPerSecond: number;
+  /** When set, the EHR's subscription deliveries may authenticate with it in X-Kap-Subscription-Secret. */
+  subscriptionSecret?: string;
+}
+
+/** The caller, once the guard has let the request in. */
+export const principalOf = (res: Response): Principal => res.locals.principal as Principal;
+
+/** Resources the answer created or named, for the audit record (the path's own object is added by the guard). */
+export const audited = (res: Response, ...references: (string | undefined)[]): void => {
+  for (const r of references) if (r) (res.locals.entities as string[]).push(r.split('/_history/')[0]!);
+};
+
+const ENTITY_TYPE: Record<Owner, string> = {
+  patient: 'Patient',
+  episode: 'EpisodeOfCare',
+  session: 'Encounter',
+};
+
+/** The EHR's subscription deliveries, authenticated by the shared secret: writes of the kept types only. */
+const SUBSCRIPTION_PRINCIPAL: Principal = {
+  client: 'ehr-subscription',
+  kind: 'ehr',
+  scopes: parseScopes(KEPT_TYPES.map((t) => `system/${t}.cu`)),
+};
+
+const sameSecret = (given: string, expected: string): boolean => {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
+
+export function createGuard(deps: GuardDeps) {
+  const checkId = parameterCheck('id', { type: 'string', pattern: ID_PATTERN });
+  const checkOwner = ownerCheck(deps.store);
+  const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
+
+  /** Who is calling: the subscription secret on /fhir, else the bearer token; undefined and why when neither. */
+  const identify = async (req: Request): Promise<{ principal?: Principal; refused?: unknown }> => {
+    const secret = req.header('x-kap-subscription-secret');
+    try {
+      if (deps.subscriptionSecret !== undefined && secret !== undefined && req.path.startsWith('/fhir')) {
+        if (!sameSecret(secret, deps.subscriptionSecret))
+          throw new AuthenticationError('The subscription secret is not the one kap-bridge was given.');
+        return { principal: SUBSCRIPTION_PRINCIPAL };
+      }
+      return { principal: await deps.authenticate(req.header('authorization')) };
+    } catch (refused) {
+      return { refused };
+    }
+  };
+
+  const admit = async (access: RouteAccess, req: Request, res: Response): Promise<void> => {
+    if (access.clients === 'public') return;
+    const { principal, refused } = await identify(req);
+    const wait = limiter?.take(
+      principal ? `client:${principal.client}` : `address:${req.socket.remoteAddress}`,
+    );
+    if (wait) {
+      res.setHeader('Retry-After', String(wait));
+      throw new OperationOutcomeError(429, [
+        issue('error', 'throttled', `Too many requests; try again in ${wait} s.`),
+      ]);
+    }
+    if (!principal) throw refused;
+    res.locals.principal = principal;
+    const { scope } = access;
+    authorize(
+      principal,
+      access.clients,
+      scope === undefined || scope === 'per-resource'
+        ? []
+        : [{ resourceType: scope[0], interaction: scope[1] }],
+    );
+    if (access.owner) {
+      // A malformed id is a 400 naming the field; a well-formed one must be the practice's own.
+      checkId(req.params.id);
+      await checkOwner(principal, access.owner, req.params.id as string);
+    }
+  };
+
+  return (access: RouteAccess) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      res.locals.entities = [];
+      if (access.audit) {
+        const action = access.audit;
+        const route = `${req.method} ${access.path}`;
+        // 'close' comes whether the answer was sent or the client went away first (recorded as 499).
+        res.once('close', () =>
+          deps.audit.record({
+            principal: res.locals.principal as Principal | undefined,
+            action,
+            route,
+            entities: res.locals.entities as string[],
+            status: res.writableFinished ? res.statusCode : 499,
+            ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
+          }),
+        );
+      }
+      // The object named in the path, so that refused attempts on it are in its trail too.
+      if (access.owner) audited(res, `${ENTITY_TYPE[access.owner]}/${req.params.id ?? ''}`);
+      admit(access, req, res).then(() => next(), next);
+    };
+}
