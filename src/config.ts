@@ -50,6 +50,7 @@ export interface Config {
   outboxBackoffBaseMs: number;
   outboxBackoffMaxMs: number;
   outboxBatchSize: number;
+  outboxConcurrency: number;
   /** How long a patient's queue stays one instance's; unset: 3 × ehrTimeoutMs, at least a minute. */
   outboxLeaseMs?: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -384,6 +385,13 @@ export const VARIABLES: readonly Variable[] = [
     description: "Most of one patient's changes sent in one transaction Bundle",
     default: '20',
     parse: integer(1, 500),
+  }),
+  v({
+    name: 'KAP_OUTBOX_CONCURRENCY',
+    key: 'outboxConcurrency',
+    description: 'Patients whose outbox batches one instance delivers to the EHR at the same time',
+    default: '2',
+    parse: integer(1, 32),
   }),
   v({
     name: 'KAP_OUTBOX_LEASE_MS',

@@ -90,6 +90,7 @@ export async function startService(
         backoffBaseMs: config.outboxBackoffBaseMs,
         backoffMaxMs: config.outboxBackoffMaxMs,
         batchSize: config.outboxBatchSize,
+        concurrency: config.outboxConcurrency,
         // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
         leaseMs: config.outboxLeaseMs ?? Math.max(60_000, 3 * config.ehrTimeoutMs),
         metrics: outboxMetrics,
