@@ -3,6 +3,8 @@
  * with `?` placeholders; the PostgreSQL driver numbers them. SQLite runs on one connection, so its
  * transactions are serialised by a queue; PostgreSQL gives each transaction its own connection.
  */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 
@@ -22,12 +24,41 @@ export interface SqlEngine extends Sql {
   close(): Promise<void>;
 }
 
+/**
+ * Copies the WAL back into the database file from a thread of its own, every half second: done by
+ * the connection that commits (SQLite's default), a checkpoint stalls whichever request commits
+ * when the WAL is full, for milliseconds, and every request waiting behind it on the event loop.
+ * PASSIVE never waits for readers or writers.
+ */
+const CHECKPOINTER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file);
+db.pragma('busy_timeout = 5000');
+const timer = setInterval(() => db.pragma('wal_checkpoint(PASSIVE)'), 500);
+parentPort.on('message', () => { clearInterval(timer); db.close(); process.exit(0); });
+`;
+
+function startCheckpointer(file: string): Worker {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(CHECKPOINTER, { eval: true, workerData: { file, driver } });
+  worker.unref();
+  return worker;
+}
+
 export function openSqlite(file: string): SqlEngine {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // A file database is checkpointed off the event loop; an in-memory one has no WAL.
+  const checkpointer = file === ':memory:' ? undefined : startCheckpointer(file);
+  if (checkpointer) {
+    db.pragma('wal_autocheckpoint = 0');
+    // Should the thread fail, the connection checkpoints itself again, as by default.
+    checkpointer.on('error', () => db.pragma('wal_autocheckpoint = 1000'));
+  }
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string) => {
     let s = statements.get(sql);
@@ -70,6 +101,12 @@ export function openSqlite(file: string): SqlEngine {
     },
     close: async () => {
       await queue;
+      if (checkpointer) {
+        const exited = new Promise((resolve) => checkpointer.once('exit', resolve));
+        checkpointer.ref(); // until it has closed its connection
+        checkpointer.postMessage('stop');
+        await exited;
+      }
       db.close();
     },
   };
