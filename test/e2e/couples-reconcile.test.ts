@@ -7,13 +7,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Resource } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from '../support/auth.js';
-import { clearedPatient, type Json, outboxDelivered, recordCourse } from '../support/course.js';
-import { sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from '../support/sandbox.js';
+import type { Service } from '../../src/service.js';
+import { kapFetch } from '../support/auth.js';
+import {
+  clearedPatient,
+  type Json,
+  outboxDelivered,
+  prepareEhr,
+  recordCourse,
+  startCourseService,
+} from '../support/course.js';
+import { sandboxGateway, uniqueId } from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
 const therapist = uniqueId('e2e-cr-therapist');
@@ -27,27 +31,8 @@ const reconcile = async (patient: string): Promise<Json> =>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-couples-reconcile-'));
-  await uploadConformance(ehr);
-  for (const id of [therapist, prescriber]) {
-    await ehr.update({ resourceType: 'Practitioner', id, name: [{ family: id }] } as Resource & {
-      id: string;
-    });
-  }
-  service = await startService(
-    loadConfig({
-      ...authEnv(),
-      PORT: '0',
-      KAP_SUBSCRIBE_ON_START: 'false',
-      KAP_SQLITE_FILE: join(dir, 'kap.db'),
-      KAP_EHR_BASE_URL: sandboxBaseUrl(),
-      KAP_SYNC_INTERVAL_SECONDS: '0',
-      KAP_SYNC_OVERLAP_SECONDS: '5',
-      KAP_OUTBOX_POLL_MS: '200',
-      LOG_LEVEL: 'silent',
-    }),
-    createLogger('silent'),
-  );
-  await service.syncNow();
+  await prepareEhr(ehr, [therapist, prescriber]);
+  service = await startCourseService(dir);
 }, 120_000);
 
 afterAll(async () => {

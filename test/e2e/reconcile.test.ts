@@ -7,15 +7,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Condition, Observation, Resource } from 'fhir/r4';
+import type { Condition, Observation } from 'fhir/r4';
 import { run } from '../../src/cli/main.js';
-import { loadConfig } from '../../src/config.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from '../support/auth.js';
-import { clearedPatient, type Json, outboxDelivered, post } from '../support/course.js';
-import { sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from '../support/sandbox.js';
+import type { Service } from '../../src/service.js';
+import { kapFetch } from '../support/auth.js';
+import {
+  clearedPatient,
+  courseEnv,
+  type Json,
+  outboxDelivered,
+  post,
+  prepareEhr,
+  startCourseService,
+} from '../support/course.js';
+import { sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
 
@@ -34,29 +40,10 @@ const prescriber = uniqueId('e2e-rc-prescriber');
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-reconcile-'));
-  await uploadConformance(ehr);
-  await ehr.update({
-    resourceType: 'Practitioner',
-    id: prescriber,
-    name: [{ family: prescriber }],
-  } as Resource & {
-    id: string;
-  });
-  const env = {
-    ...authEnv(),
-    PORT: '0',
-    KAP_SUBSCRIBE_ON_START: 'false',
-    KAP_SQLITE_FILE: join(dir, 'kap.db'),
-    KAP_EHR_BASE_URL: sandboxBaseUrl(),
-    KAP_SYNC_INTERVAL_SECONDS: '0',
-    KAP_SYNC_OVERLAP_SECONDS: '5',
-    KAP_OUTBOX_POLL_MS: '200',
-    LOG_LEVEL: 'silent',
-  };
+  await prepareEhr(ehr, [prescriber]);
   // The CLI runs in-process on the service's store and EHR.
-  Object.assign(process.env, env);
-  service = await startService(loadConfig(env), createLogger('silent'));
-  await service.syncNow();
+  Object.assign(process.env, courseEnv(dir));
+  service = await startCourseService(dir);
 }, 120_000);
 
 afterAll(async () => {
