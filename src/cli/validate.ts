@@ -7,7 +7,7 @@ import { join, relative, resolve } from 'node:path';
 import type { Bundle } from 'fhir/r4';
 import { isError, toOutcome } from '../fhir/outcome.js';
 import { createValidator, type Finding } from '../validation/validator.js';
-import { type CliIo, type Command, EXIT, UsageError } from './command.js';
+import { type CliIo, type Command, commandRun, EXIT, UsageError } from './command.js';
 
 const USAGE = `Usage: kap-bridge validate <file|dir>... [--profile URL] [--json]
 
@@ -26,15 +26,13 @@ interface Args {
   paths: string[];
   profile?: string;
   json: boolean;
-  help: boolean;
 }
 
 function parseArgs(args: string[]): Args {
-  const out: Args = { paths: [], json: false, help: false };
+  const out: Args = { paths: [], json: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
-    if (a === '--help' || a === '-h') out.help = true;
-    else if (a === '--json') out.json = true;
+    if (a === '--json') out.json = true;
     else if (a === '--profile' || a.startsWith('--profile=')) {
       const url = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
       if (!url || url.startsWith('--'))
@@ -97,22 +95,10 @@ function report(file: string, findings: Finding[]): string {
   return lines.join('\n');
 }
 
-async function run(args: string[], io: CliIo): Promise<number> {
-  let parsed: Args;
-  let files: string[];
-  try {
-    parsed = parseArgs(args);
-    if (parsed.help) {
-      io.stdout(USAGE);
-      return EXIT.ok;
-    }
-    if (parsed.paths.length === 0) throw new UsageError('Name at least one file or folder to validate.');
-    files = inputFiles(parsed.paths);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    io.stderr(`${e.message}\n\n${USAGE}`);
-    return EXIT.usage;
-  }
+async function runValidate(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseArgs(args);
+  if (parsed.paths.length === 0) throw new UsageError('Name at least one file or folder to validate.');
+  const files = inputFiles(parsed.paths);
   const validator = createValidator();
   if (parsed.profile && !validator.profiles().includes(parsed.profile.split('|')[0] as string)) {
     const ours = validator.profiles().filter((p) => !p.startsWith('http://hl7.org/'));
@@ -165,5 +151,5 @@ export const validate: Command = {
   name: 'validate',
   summary: 'validate FHIR R4 JSON resources and Bundles (files or folders)',
   usage: USAGE,
-  run,
+  run: commandRun(USAGE, runValidate),
 };
