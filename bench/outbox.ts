@@ -19,21 +19,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bundle, Observation } from 'fhir/r4';
+import type { Bundle } from 'fhir/r4';
 import { EhrGateway } from '../src/ehr/gateway.js';
-import { identifierSystem } from '../src/fhir/codes.js';
 import { KEPT_TYPES } from '../src/intake.js';
 import { Store } from '../src/store/store.js';
 import { checkpointName } from '../src/sync.js';
 import { bearer } from '../test/support/auth.js';
-import { inParallel, therapistObservation } from '../test/support/therapist-changes.js';
+import { countInEhr, inParallel, therapistObservation } from '../test/support/therapist-changes.js';
 import { fmt, percentile, type Running, startHapi, startKapBridge } from './support.js';
 
 const PATIENTS = 250;
 const CHANGES = 5_000;
 const LIVE = 1_000;
 const SAMPLE_EVERY = 10;
-const OBSERVATION = identifierSystem('Observation');
 const run = `bench-${Date.now().toString(36)}`;
 
 async function post(base: string, path: string, body: unknown): Promise<void> {
@@ -78,22 +76,6 @@ const metric = (text: string, series: string): number =>
   Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
 const delivered = async (kap: Running): Promise<number> =>
   metric(await metrics(kap), 'kap_outbox_messages{status="delivered"}');
-
-/** Which of `values` HAPI holds an Observation for, searched 50 identifiers at a time. */
-async function foundInEhr(ehr: EhrGateway, values: string[]): Promise<Set<string>> {
-  const found = new Set<string>();
-  for (let i = 0; i < values.length; i += 50) {
-    const identifier = values
-      .slice(i, i + 50)
-      .map((v) => `${OBSERVATION}|${v}`)
-      .join(',');
-    for await (const o of ehr.search<Observation>('Observation', { identifier, _count: '100' })) {
-      const value = o.identifier?.find((x) => x.system === OBSERVATION)?.value;
-      if (value) found.add(value);
-    }
-  }
-  return found;
-}
 
 interface Figures {
   mode: string;
@@ -151,9 +133,10 @@ async function measure(mode: string, workerEnv: Record<string, string>, ehr: Ehr
         while (recording || sent.size) {
           const waiting = [...sent.keys()];
           if (waiting.length) {
-            const found = await foundInEhr(ehr, waiting);
+            const counts = await countInEhr(ehr, waiting);
             const now = performance.now();
-            for (const v of found) {
+            for (const [v, n] of counts) {
+              if (n === 0) continue;
               lagsMs.push(now - sent.get(v)!);
               sent.delete(v);
             }

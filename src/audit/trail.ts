@@ -75,6 +75,9 @@ export function auditEvent(entry: AuditEntry): AuditEvent {
   };
 }
 
+/** Most events one query returns, whoever asks (the API's `_count`, the CLI's `--limit`). */
+export const MAX_AUDIT_COUNT = 500;
+
 export interface AuditQuery {
   /** Events naming this resource, `Type/id`. */
   entity?: string;
@@ -84,6 +87,7 @@ export interface AuditQuery {
   /** recorded >= since, recorded < until (ISO instants or dates). */
   since?: string;
   until?: string;
+  /** At most MAX_AUDIT_COUNT; more is answered with that many. */
   count: number;
 }
 
@@ -176,7 +180,7 @@ export class AuditTrail {
     if (query.until) add('recorded < ?', new Date(query.until).toISOString());
     const rows = await this.store.transaction((tx) =>
       tx.sql.all<{ body: string }>(
-        `SELECT body FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recorded DESC, id DESC LIMIT ${query.count}`,
+        `SELECT body FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recorded DESC, id DESC LIMIT ${Math.min(query.count, MAX_AUDIT_COUNT)}`,
         params,
       ),
     );

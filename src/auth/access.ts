@@ -4,6 +4,7 @@
  * practice. A foreign id is answered exactly like an unknown one (404), so it reveals nothing.
  */
 import type { Encounter } from 'fhir/r4';
+import { notFound } from '../api/recording.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext } from '../mapping/context.js';
 import type { Store } from '../store/store.js';
@@ -53,12 +54,6 @@ export function authorize(principal: Principal, kinds: readonly ClientKind[], ne
   }
 }
 
-const NOUN: Record<Owner, string> = { patient: 'patient', episode: 'episode', session: 'session' };
-
-/** The same answer as an id nobody registered. */
-export const unknownId = (owner: Owner, id: string) =>
-  new OperationOutcomeError(404, [issue('error', 'not-found', `No ${NOUN[owner]} ${id} is registered.`)]);
-
 /** The practice that owns a patient, an episode or a session (through its episode). */
 async function ownerTenant(store: Store, owner: Owner, id: string): Promise<string | undefined> {
   if (owner !== 'session') return store.tenantOf(owner, id);
@@ -90,6 +85,6 @@ export function ownerCheck(store: Store, limit = 50_000) {
         known.set(key, tenant);
       }
     }
-    if (tenant !== principal.tenant) throw unknownId(owner, id);
+    if (tenant !== principal.tenant) throw notFound(owner, id);
   };
 }

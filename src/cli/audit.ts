@@ -3,7 +3,7 @@
  * read or wrote what, when, and how it went, newest first. Reading only; nothing here changes it.
  */
 import type { AuditEvent } from 'fhir/r4';
-import { AuditTrail } from '../audit/trail.js';
+import { AuditTrail, MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../service.js';
 import { type CliIo, type Command, commandConfig, commandRun, EXIT, option, UsageError } from './command.js';
@@ -12,7 +12,7 @@ const USAGE = `Usage:
   kap-bridge audit [--entity Type/id | --patient <id>] [--client <client id>] [--tenant <practice>]
                    [--since <date or instant>] [--until <date or instant>] [--limit N] [--json]
 
-Lists the AuditEvents kap-bridge recorded, newest first (at most --limit, 100 by default, 500 at most).
+Lists the AuditEvents kap-bridge recorded, newest first (at most --limit, 100 by default, ${MAX_AUDIT_COUNT} at most).
 --patient <id> is short for --entity Patient/<id> (the therapist API's patient id).
 --json prints a FHIR searchset Bundle instead of one line per event.
 The store is the service's: DATABASE_URL or KAP_SQLITE_FILE (see the README, "Configuration").`;
@@ -49,8 +49,8 @@ async function runAudit(args: string[], io: CliIo): Promise<number> {
         `${name} must be a date (2026-11-26) or an instant (2026-11-26T09:00:00Z); got '${value}'.`,
       );
   }
-  if (!/^[1-9]\d{0,2}$/.test(limit) || Number(limit) > 500)
-    throw new UsageError(`--limit must be a whole number from 1 to 500; got '${limit}'.`);
+  if (!/^[1-9]\d{0,5}$/.test(limit) || Number(limit) > MAX_AUDIT_COUNT)
+    throw new UsageError(`--limit must be a whole number from 1 to ${MAX_AUDIT_COUNT}; got '${limit}'.`);
   const store = await openStore(commandConfig('job'));
   try {
     const bundle = await new AuditTrail(store, createLogger('silent')).search({

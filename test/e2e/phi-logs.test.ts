@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Goal, MedicationRequest, Observation, Patient, Resource, Subscription } from 'fhir/r4';
+import type { Goal, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
@@ -20,6 +20,8 @@ import {
   eventually,
   sandboxBaseUrl,
   sandboxGateway,
+  subscriptionsActive,
+  subscriptionsOff,
   uniqueId,
   uploadConformance,
 } from '../support/sandbox.js';
@@ -67,13 +69,6 @@ const patients: (Patient & { id: string })[] = [
 const mrnOf = (p: Patient) => p.identifier![0]!;
 const nameOf = (p: Patient) => `${p.name![0]!.given![0]} ${p.name![0]!.family}`;
 
-async function ourSubscriptions(): Promise<Subscription[]> {
-  const found: Subscription[] = [];
-  for await (const s of ehr.search<Subscription>('Subscription', { url: `${service.url}/fhir` }))
-    found.push(s);
-  return found;
-}
-
 /** A call whose body is PHI the test sent: kept for the scan. */
 async function call(method: string, path: string, body: unknown, headers: Record<string, string> = {}) {
   sent.push(body);
@@ -115,20 +110,12 @@ beforeAll(async () => {
   });
   service = await startService(config, createLogger('debug', log.stream));
   await service.syncNow();
-  await eventually(
-    'kap-bridge subscriptions to become active in HAPI',
-    async () => {
-      const subs = await ourSubscriptions();
-      return subs.length > 0 && subs.every((s) => s.status === 'active') ? subs : undefined;
-    },
-    60_000,
-  );
+  await subscriptionsActive(ehr, `${service.url}/fhir`);
 }, 180_000);
 
 afterAll(async () => {
   await service?.close();
-  // Leave no subscription pointing at a port nobody listens on.
-  for (const s of await ourSubscriptions()) await ehr.update({ ...s, id: s.id!, status: 'off' });
+  await subscriptionsOff(ehr, `${service.url}/fhir`);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

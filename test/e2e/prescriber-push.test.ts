@@ -7,13 +7,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MedicationRequest, Observation, Patient, Subscription } from 'fhir/r4';
+import type { MedicationRequest, Observation, Patient } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { authEnv, kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
-import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import {
+  eventually,
+  sandboxBaseUrl,
+  sandboxGateway,
+  subscriptionsActive,
+  subscriptionsOff,
+  uniqueId,
+} from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
 const SECRET = 'e2e-shared-secret';
@@ -48,12 +55,6 @@ async function start(listenPort = port, subscribe = true): Promise<Service> {
 }
 
 const endpoint = () => `http://127.0.0.1:${port}/fhir`;
-
-async function ourSubscriptions(): Promise<Subscription[]> {
-  const found: Subscription[] = [];
-  for await (const s of ehr.search<Subscription>('Subscription', { url: endpoint() })) found.push(s);
-  return found;
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
 type Json = any;
@@ -111,20 +112,12 @@ beforeAll(async () => {
     name: [{ family: 'Okafor', given: ['Tobias'] }],
   });
   await start();
-  await eventually(
-    'kap-bridge subscriptions to become active in HAPI',
-    async () => {
-      const subs = await ourSubscriptions();
-      return subs.length > 0 && subs.every((s) => s.status === 'active') ? subs : undefined;
-    },
-    60_000,
-  );
+  await subscriptionsActive(ehr, endpoint());
 }, 120_000);
 
 afterAll(async () => {
   await service?.close();
-  // Leave no subscription pointing at a port nobody listens on.
-  for (const s of await ourSubscriptions()) await ehr.update({ ...s, id: s.id!, status: 'off' });
+  await subscriptionsOff(ehr, endpoint());
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

@@ -13,9 +13,8 @@ import { createServer, request, type Server, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Observation, Patient, Provenance } from 'fhir/r4';
+import type { Patient, Provenance } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
-import { identifierSystem } from '../../src/fhir/codes.js';
 import { createLogger } from '../../src/log.js';
 import { OUTBOX_MESSAGE_SYSTEM } from '../../src/mapping/provenance.js';
 import { Outbox } from '../../src/outbox/outbox.js';
@@ -24,10 +23,9 @@ import { Store } from '../../src/store/store.js';
 import { authEnv, kapFetch } from '../support/auth.js';
 import { ROOT } from '../support/fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
-import { inParallel, therapistObservation } from '../support/therapist-changes.js';
+import { countInEhr, inParallel, therapistObservation } from '../support/therapist-changes.js';
 
 const ehr = sandboxGateway();
-const OBSERVATION = identifierSystem('Observation');
 
 /**
  * An HTTP proxy in front of HAPI that the test turns on and off: `down` stops listening (connection
@@ -168,22 +166,6 @@ async function recordObservations(base: string, patients: string[], n: number): 
   return ids;
 }
 
-/** How many Observations HAPI holds under each of our identifier values (searched 50 at a time). */
-async function countInEhr(values: string[]): Promise<Map<string, number>> {
-  const counts = new Map<string, number>(values.map((v) => [v, 0]));
-  for (let i = 0; i < values.length; i += 50) {
-    const identifier = values
-      .slice(i, i + 50)
-      .map((v) => `${OBSERVATION}|${v}`)
-      .join(',');
-    for await (const o of ehr.search<Observation>('Observation', { identifier, _count: '100' })) {
-      const value = o.identifier?.find((x) => x.system === OBSERVATION)?.value ?? '';
-      if (counts.has(value)) counts.set(value, counts.get(value)! + 1);
-    }
-  }
-  return counts;
-}
-
 /** How many Provenances HAPI holds for each outbox message id (by their tag, 50 at a time). */
 async function provenancesInEhr(messageIds: string[]): Promise<Map<string, number>> {
   const counts = new Map<string, number>(messageIds.map((id) => [id, 0]));
@@ -268,7 +250,7 @@ test('the EHR unreachable during 200 changes, then back: all delivered, none twi
     );
     expect((await outbox.depth()).byStatus.dead).toBe(0);
 
-    const counts = await countInEhr(values);
+    const counts = await countInEhr(ehr, values);
     expect(notExactlyOnce(counts)).toEqual([]);
     const delivered = await outbox.list({ status: 'delivered', limit: 200 });
     expect(notExactlyOnce(await provenancesInEhr(delivered.map((m) => m.id)))).toEqual([]);
@@ -336,7 +318,7 @@ test('kap-bridge killed with SIGKILL in the middle of delivery and started again
   const store = await Store.open({ sqliteFile });
   const before = await new Outbox(store).depth();
   await store.close();
-  const inEhr = [...(await countInEhr(values)).values()].filter((n) => n > 0).length;
+  const inEhr = [...(await countInEhr(ehr, values)).values()].filter((n) => n > 0).length;
   // Killed mid-way: some delivered, not all; HAPI holds writes the outbox never heard back about.
   expect(before.byStatus.delivered).toBeGreaterThan(0);
   expect(before.byStatus.delivered).toBeLessThan(200);
@@ -357,7 +339,7 @@ test('kap-bridge killed with SIGKILL in the middle of delivery and started again
   } finally {
     await killed(first.child, 'SIGTERM');
   }
-  const counts = await countInEhr(values);
+  const counts = await countInEhr(ehr, values);
   expect(notExactlyOnce(counts)).toEqual([]);
   const after = await Store.open({ sqliteFile });
   const messages = await new Outbox(after).list({ status: 'delivered', limit: 200 });

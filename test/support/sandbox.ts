@@ -1,6 +1,6 @@
 /** The HAPI FHIR server this test run talks to: started by the jest global set-up, or KAP_FHIR_BASE_URL. */
 import { randomUUID } from 'node:crypto';
-import type { Resource } from 'fhir/r4';
+import type { Resource, Subscription } from 'fhir/r4';
 import { EhrError, EhrGateway } from '../../src/ehr/gateway.js';
 import { conformanceResources } from './fixtures.js';
 
@@ -52,4 +52,27 @@ export async function uploadConformance(ehr: EhrGateway): Promise<void> {
       await put();
     });
   }
+}
+
+/** The Subscriptions in HAPI that deliver to `endpoint` (a kap-bridge's `/fhir`). */
+export async function subscriptionsTo(ehr: EhrGateway, endpoint: string): Promise<Subscription[]> {
+  const found: Subscription[] = [];
+  for await (const s of ehr.search<Subscription>('Subscription', { url: endpoint })) found.push(s);
+  return found;
+}
+
+/** Waits until HAPI has activated the Subscriptions kap-bridge registered for `endpoint`. */
+export const subscriptionsActive = (ehr: EhrGateway, endpoint: string): Promise<Subscription[]> =>
+  eventually(
+    'kap-bridge subscriptions to become active in HAPI',
+    async () => {
+      const subs = await subscriptionsTo(ehr, endpoint);
+      return subs.length > 0 && subs.every((s) => s.status === 'active') ? subs : undefined;
+    },
+    60_000,
+  );
+
+/** Leaves no Subscription pointing at a port nobody will listen on (HAPI would keep retrying it). */
+export async function subscriptionsOff(ehr: EhrGateway, endpoint: string): Promise<void> {
+  for (const s of await subscriptionsTo(ehr, endpoint)) await ehr.update({ ...s, id: s.id!, status: 'off' });
 }

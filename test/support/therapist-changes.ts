@@ -3,6 +3,12 @@
  * (POST /patients/{id}/observations), the i-th of a run. The outbox fault tests and
  * `npm run bench:outbox` record the same mix, so what the one proves the other measures.
  */
+import type { Observation } from 'fhir/r4';
+import type { EhrGateway } from '../../src/ehr/gateway.js';
+import { identifierSystem } from '../../src/fhir/codes.js';
+
+const OBSERVATION = identifierSystem('Observation');
+
 const VALUES = [
   (_: number) => ({ kind: 'phq9', total: 11, items: [2, 2, 1, 2, 1, 1, 1, 1, 0] }),
   (i: number) => ({ kind: 'gad7', total: i % 21 }),
@@ -30,4 +36,20 @@ export async function inParallel(
       while (next < n) await task(next++);
     }),
   );
+}
+
+/** How many Observations the EHR holds under each of our identifier values (searched 50 at a time). */
+export async function countInEhr(ehr: EhrGateway, values: readonly string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>(values.map((v) => [v, 0]));
+  for (let i = 0; i < values.length; i += 50) {
+    const identifier = values
+      .slice(i, i + 50)
+      .map((v) => `${OBSERVATION}|${v}`)
+      .join(',');
+    for await (const o of ehr.search<Observation>('Observation', { identifier, _count: '100' })) {
+      const value = o.identifier?.find((x) => x.system === OBSERVATION)?.value ?? '';
+      if (counts.has(value)) counts.set(value, counts.get(value)! + 1);
+    }
+  }
+  return counts;
 }
