@@ -80,6 +80,9 @@ export interface InformedConsent {
   dateTime: string;
   /** The signed agreement: a URL or DocumentReference the EHR can resolve. */
   document?: { url?: string; contentType?: string; title?: string; documentReference?: string };
+  /** When the consent holds (Consent.provision.period); open at either end when absent. */
+  period?: { start?: string; end?: string };
+  source?: FhirSource;
 }
 
 export type ClearanceResult = 'cleared' | 'not-cleared' | 'needs-review';
@@ -89,7 +92,7 @@ export interface ClearanceDecision {
   id: string;
   patientId: string;
   result: ClearanceResult;
-  status: 'preliminary' | 'final' | 'amended' | 'cancelled' | 'entered-in-error';
+  status: 'preliminary' | 'final' | 'amended' | 'corrected' | 'cancelled' | 'entered-in-error';
   decidedAt: string;
   /** Last day (or instant) the clearance holds. */
   validUntil?: string;
@@ -120,10 +123,13 @@ export interface Medication {
   /** Compounded form (troche, rapidly dissolving tablet) where no RxNorm clinical drug exists. */
   form?: string;
   isKetamine: boolean;
+  /** The amount of ketamine in one unit of a countable form (one troche holds 100 mg), when stated. */
+  strength?: { amount: Dose; per: Dose };
 }
 
 export interface Dose {
   value: number;
+  /** A UCUM code where the sender gave one (mg, {troche}); otherwise the unit as written. */
   unit: string;
 }
 
@@ -138,8 +144,22 @@ export interface Prescription {
   /** The dosage as the prescriber wrote it, when it came as text. */
   dosageText?: string;
   route?: Route;
-  /** Number of medicine-session doses authorised (dispenseRequest.numberOfRepeatsAllowed + 1). */
+  /** FHIR MedicationRequest.intent: only an order authorises. */
+  intent: string;
+  /** The order this one replaces (MedicationRequest.priorPrescription), `MedicationRequest/<id>`. */
+  priorPrescription?: string;
+  /** Refills allowed after the first dispense (dispenseRequest.numberOfRepeatsAllowed). */
+  refills?: number;
+  /** The amount each dispense supplies (dispenseRequest.quantity), in UCUM where it is one. */
+  quantity?: Dose;
+  /**
+   * Medicine sessions the order supplies: (1 + refills) x quantity / dose per session, with the
+   * units made comparable. Absent when they cannot be; `sessionsUnknown` then says why.
+   */
   dosesAuthorised?: number;
+  sessionsUnknown?: string;
+  /** When the EHR last changed the order (meta.lastUpdated). */
+  versionTime?: string;
   validFrom?: string;
   validUntil?: string;
   authoredOn?: string;
@@ -191,7 +211,13 @@ export type CssrsRisk = 'low' | 'moderate' | 'high';
 
 /** Observation values kap-bridge knows, by kind. */
 export type ObservationValue =
-  | { kind: 'phq9'; total: number; items?: Phq9Items }
+  /**
+   * A PHQ-9. `item9` is the answer to item 9 (thoughts of self-harm) wherever the panel carried it;
+   * `members` are the panel's hasMember references (`Observation/<id>`), where item 9 may travel.
+   */
+  | { kind: 'phq9'; total?: number; items?: Phq9Items; item9?: number; members?: string[] }
+  /** PHQ-9 item 9 (LOINC 44260-8) sent as an Observation of its own, answer 0..3. */
+  | { kind: 'phq9-item9'; answer: number }
   | { kind: 'gad7'; total: number }
   | { kind: 'pcl5'; total: number }
   | { kind: 'cssrs'; risk: CssrsRisk }
@@ -248,4 +274,58 @@ export interface ClearanceReferral {
     | 'failed';
   /** The clearance decision the Task points at when done (`Observation/<id>`). */
   decision?: string;
+}
+
+/** Why a contraindication matters to KAP: the groups of the KAP contraindication ValueSet. */
+export type ContraindicationGroup = string;
+
+/** A Condition or AllergyIntolerance from the EHR, as readiness needs it. */
+export interface ClinicalFinding {
+  id: string;
+  patientId: string;
+  type: 'Condition' | 'AllergyIntolerance';
+  /** Active, recurrent or relapsed, and neither refuted nor entered in error. */
+  active: boolean;
+  /** The contraindication group its code falls in, when it falls in one. */
+  contraindication?: ContraindicationGroup;
+  /** When the EHR recorded it (recordedDate, else onset, else the version time). */
+  recorded?: string;
+  text: string;
+  source?: FhirSource;
+}
+
+/** The prescriber's explicit review of the patient's open safety flags (a ClinicalImpression). */
+export interface PrescriberReview {
+  id: string;
+  patientId: string;
+  reviewedAt: string;
+  prescriber?: string;
+  note?: string;
+  source?: FhirSource;
+}
+
+/** An adverse event (FHIR AdverseEvent) recorded for the patient. */
+export interface KapAdverseEvent {
+  id: string;
+  patientId: string;
+  occurredAt: string;
+  serious: boolean;
+  description?: string;
+  sessionId?: string;
+  source?: FhirSource;
+}
+
+/** What a kept source holds that readiness relies on. */
+export type SourceKind = 'clearance' | 'prescription' | 'blood-pressure' | 'safety-finding';
+
+/**
+ * A resource kap-bridge keeps but cannot read, where readiness would need it: never a silent pass.
+ * `at` is when it says it happened, when that much could be read.
+ */
+export interface UnreadableSource {
+  kind: SourceKind;
+  source: FhirSource;
+  at?: string;
+  /** What could not be read, in a sentence, with the element. */
+  problem: string;
 }
