@@ -3,6 +3,7 @@
  * declared once below, with its meaning and default; the README's table lists the same ones (a
  * test keeps them in step). A mistake stops the start with one line per wrong variable.
  */
+import { isTimeZone } from './domain/time.js';
 import type { InboundAuthConfig } from './auth/authentication.js';
 import { tokenUrlProblem } from './ehr/backend-services.js';
 import {
@@ -44,6 +45,10 @@ export interface Config {
   systolicMax: number;
   diastolicMax: number;
   ehrFreshnessHours: number;
+  practiceTimeZone: string;
+  clearanceMaxDays: number;
+  requireDispense: boolean;
+  requireIntegration: boolean;
   bodyLimitBytes: number;
   outboxPollMs: number;
   outboxMaxAttempts: number;
@@ -342,6 +347,35 @@ export const VARIABLES: readonly Variable[] = [
     description: 'Readiness: longer than this without news from the EHR and the status is reported as stale',
     default: '24',
     parse: integer(1, 24 * 90),
+  }),
+  v({
+    name: 'KAP_PRACTICE_TIMEZONE',
+    key: 'practiceTimeZone',
+    description: "Readiness: the practice's IANA time zone; date-only values (a validity ending 2026-12-03) are days there",
+    default: 'UTC',
+    parse: (raw) => (isTimeZone(raw) ? raw : { error: 'must be an IANA time zone name, e.g. America/Los_Angeles' }),
+  }),
+  v({
+    name: 'KAP_CLEARANCE_MAX_DAYS',
+    key: 'clearanceMaxDays',
+    description: 'Readiness: how long a clearance decision that states no end of validity holds, in days',
+    default: '180',
+    parse: integer(1, 3660),
+  }),
+  v({
+    name: 'KAP_REQUIRE_DISPENSE',
+    key: 'requireDispense',
+    description:
+      'Readiness: a completed dispense of the current order is required (false for an EHR that sends no MedicationDispense)',
+    default: 'true',
+    parse: boolean,
+  }),
+  v({
+    name: 'KAP_REQUIRE_INTEGRATION',
+    key: 'requireIntegration',
+    description: 'Readiness: an integration session is required between two medicine sessions',
+    default: 'true',
+    parse: boolean,
   }),
   v({
     name: 'KAP_BODY_LIMIT_BYTES',

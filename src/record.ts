@@ -13,62 +13,97 @@ import type {
   Observation,
   Resource,
 } from 'fhir/r4';
-import type { PatientLink } from './domain/model.js';
+import type { ObservationKind, PatientLink, SourceKind } from './domain/model.js';
 import { emptyRecord, type PatientRecord } from './domain/readiness.js';
 import { administrationFromFhir } from './mapping/administration.js';
 import { clearanceFromFhir, isClearanceObservation } from './mapping/clearance.js';
 import { consentFromFhir } from './mapping/consent.js';
-import { identityContext, type MappingContext } from './mapping/context.js';
+import { identityContext, type MappingContext, type Read, sourceOf } from './mapping/context.js';
 import { dispenseFromFhir } from './mapping/medication-dispense.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf, observationFromFhir } from './mapping/observation.js';
 import { sessionFromFhir } from './mapping/session.js';
 import type { RecordHead, Store } from './store/store.js';
 
-/** Adds each resource the mapping can read to the record. */
+/** What readiness relies on in each kind of Observation it reads, when the Observation cannot be read. */
+const SAFETY_KIND: Partial<Record<ObservationKind, SourceKind>> = {
+  phq9: 'safety-finding',
+  'phq9-item9': 'safety-finding',
+  cssrs: 'safety-finding',
+  'blood-pressure': 'blood-pressure',
+};
+
+/**
+ * Adds each resource the mapping can read to the record. A resource readiness relies on that
+ * cannot be read is recorded as unreadable, with the first error the mapping gave: never dropped.
+ */
 export function recordFrom(
   patientId: string,
   resources: readonly Resource[],
   ctx: MappingContext,
 ): PatientRecord {
   const record = emptyRecord(patientId);
-  const add = <T>(list: T[], value: T | undefined) => {
-    if (value !== undefined) list.push(value);
+  const add = <T>(list: T[], read: Read<T>, kind?: SourceKind, at?: unknown) => {
+    if (read.value !== undefined) list.push(read.value);
+    else if (kind !== undefined && currentSource !== undefined) {
+      const problem = read.issues.find((i) => i.severity === 'error' || i.severity === 'fatal');
+      record.unreadable.push({
+        kind,
+        source: currentSource,
+        ...(typeof at === 'string' ? { at } : {}),
+        problem:
+          problem === undefined
+            ? 'it could not be read.'
+            : `${problem.message} (${problem.expression ?? 'no element named'})`,
+      });
+    }
   };
+  let currentSource: string | undefined;
   for (const r of resources) {
+    currentSource = sourceOf(r);
     switch (r.resourceType) {
       case 'Observation': {
         const o = r as Observation;
-        if (isClearanceObservation(o)) add(record.clearances, clearanceFromFhir(o, ctx).value);
-        else if (kindOf(o) !== undefined) add(record.observations, observationFromFhir(o, ctx).value);
+        const at = o.effectiveDateTime ?? o.effectivePeriod?.start ?? o.effectiveInstant;
+        if (isClearanceObservation(o)) add(record.clearances, clearanceFromFhir(o, ctx), 'clearance', at);
+        else {
+          const kind = kindOf(o);
+          if (kind !== undefined)
+            add(record.observations, observationFromFhir(o, ctx), SAFETY_KIND[kind], at);
+        }
         break;
       }
-      case 'MedicationRequest':
-        add(record.prescriptions, prescriptionFromFhir(r as MedicationRequest, ctx).value);
+      case 'MedicationRequest': {
+        const m = r as MedicationRequest;
+        add(record.prescriptions, prescriptionFromFhir(m, ctx), 'prescription', m.authoredOn);
         break;
+      }
       case 'MedicationDispense':
-        add(record.dispenses, dispenseFromFhir(r as MedicationDispense, ctx).value);
+        add(record.dispenses, dispenseFromFhir(r as MedicationDispense, ctx));
         break;
       case 'Consent':
-        add(record.consents, consentFromFhir(r as Consent, ctx).value);
+        add(record.consents, consentFromFhir(r as Consent, ctx));
         break;
       case 'Encounter':
-        add(record.sessions, sessionFromFhir(r as Encounter, ctx).value);
+        add(record.sessions, sessionFromFhir(r as Encounter, ctx));
         break;
       case 'MedicationAdministration':
-        add(record.administrations, administrationFromFhir(r as MedicationAdministration, ctx).value);
+        add(record.administrations, administrationFromFhir(r as MedicationAdministration, ctx));
         break;
     }
   }
   return record;
 }
 
-/** The record of a linked patient; empty while the EHR Patient is not known yet. Built anew on every call. */
+/**
+ * The record of a linked patient, with the courses they take part in; empty, its link pending,
+ * while the EHR Patient is not known yet. Built anew on every call.
+ */
 export async function loadRecord(
-  store: Pick<Store, 'resourcesFor' | 'getResource'>,
+  store: Pick<Store, 'resourcesFor' | 'getResource' | 'episodesOf'>,
   link: PatientLink,
 ): Promise<PatientRecord> {
-  if (!link.ehrPatient) return emptyRecord(link.id);
+  if (!link.ehrPatient) return { ...emptyRecord(link.id), link: 'pending' };
   const resources = (await store.resourcesFor(link.ehrPatient)).map((s) => s.resource);
   // Referenced Medications are looked up once, so the mapping can tell whether they are ketamine.
   const medications = new Map<string, Medication>();
@@ -80,7 +115,12 @@ export async function loadRecord(
       if (found) medications.set(ref, found.resource as Medication);
     }
   }
-  return recordFrom(link.id, resources, { ...identityContext, resolve: (ref) => medications.get(ref) });
+  const record = recordFrom(link.id, resources, {
+    ...identityContext,
+    resolve: (ref) => medications.get(ref),
+  });
+  record.episodes = await store.episodesOf(link.id);
+  return record;
 }
 
 /**
@@ -121,7 +161,7 @@ export interface CurrentRecord {
  * next read; only when the head changed are the resources read and mapped again.
  */
 export async function currentRecord(
-  store: Pick<Store, 'recordHead' | 'resourcesFor' | 'getResource'>,
+  store: Pick<Store, 'recordHead' | 'resourcesFor' | 'getResource' | 'episodesOf'>,
   patientId: string,
   checkpoint: string,
 ): Promise<CurrentRecord | undefined> {

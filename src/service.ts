@@ -3,6 +3,7 @@
  * subscriptions registered at start; the periodic catch-up; a clean stop that lets in-flight
  * requests finish and closes the store last.
  */
+import type { ReadinessPolicy } from './domain/readiness.js';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -98,10 +99,14 @@ export async function startService(
         log,
       })
     : undefined;
-  const thresholds = {
+  const policy: ReadinessPolicy = {
     systolicMax: config.systolicMax,
     diastolicMax: config.diastolicMax,
     ehrFreshnessHours: config.ehrFreshnessHours,
+    timeZone: config.practiceTimeZone,
+    clearanceMaxDays: config.clearanceMaxDays,
+    requireDispense: config.requireDispense,
+    requireIntegration: config.requireIntegration,
   };
   // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.
   const server: Server = createServer();
@@ -121,7 +126,7 @@ export async function startService(
     store,
     validator,
     log,
-    thresholds,
+    policy,
     version: VERSION,
     publicBaseUrl,
     bodyLimitBytes: config.bodyLimitBytes,

@@ -6,9 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Administration, Dose, Route } from '../domain/model.js';
-import { currentPrescription, type EpisodeReadiness } from '../domain/readiness.js';
+import { currentOrder, type EpisodeReadiness } from '../domain/readiness.js';
+import { spanOf } from '../domain/time.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { administrationToFhir } from '../mapping/administration.js';
+import { doseInMg } from '../mapping/dosage.js';
 import { parseReference } from '../mapping/context.js';
 import { loadRecord } from '../record.js';
 import { readinessOn } from './episodes.js';
@@ -68,16 +70,28 @@ export async function recordDose(
         issue('error', 'duplicate', `A dose ${id} is already recorded.`, 'id'),
       ]);
     }
-    const readiness = await readinessOn(tx, episode, input.time.slice(0, 10), deps);
+    // The verdict at the instant of the dose: every day-of check must have been recorded by then.
+    const readiness = await readinessOn(tx, episode, { at: input.time }, deps);
     if (!readiness.ready) throw notReady(readiness);
     const link = links.find((l) => l.id === input.patient)!;
-    const rx = currentPrescription(await loadRecord(tx, link))!;
+    const { timeZone } = deps.policy;
+    const rx = currentOrder(await loadRecord(tx, link), (v) => spanOf(v, timeZone)).rx!;
     const prescribed = rx.dosePerSession;
-    if (prescribed && prescribed.unit === input.dose.unit && input.dose.value > prescribed.value) {
-      throw unprocessable(
-        `The dose ${input.dose.value} ${input.dose.unit} is above the prescribed ${prescribed.value} ${prescribed.unit} per session.`,
-        'dose.value',
-      );
+    if (prescribed !== undefined) {
+      const [given, allowed] = [doseInMg(input.dose), doseInMg(prescribed)];
+      const comparable = given !== undefined && allowed !== undefined;
+      if (!comparable && !(input.dose.unit === prescribed.unit)) {
+        throw unprocessable(
+          `The dose in "${input.dose.unit}" cannot be compared with the prescribed ${prescribed.value} ${prescribed.unit} per session.`,
+          'dose.unit',
+        );
+      }
+      if (comparable ? given! > allowed! + 1e-9 : input.dose.value > prescribed.value) {
+        throw unprocessable(
+          `The dose ${input.dose.value} ${input.dose.unit} is above the prescribed ${prescribed.value} ${prescribed.unit} per session.`,
+          'dose.value',
+        );
+      }
     }
     const route = input.route ?? rx.route;
     if (!route)

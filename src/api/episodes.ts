@@ -9,7 +9,7 @@ import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js'
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
-import type { PatientsDeps } from './patients.js';
+import { type PatientsDeps, readinessQuery } from './patients.js';
 import { courseContext, linksOf, notFound, type RecordingDeps, record } from './recording.js';
 import type { CourseReader } from './sessions.js';
 
@@ -84,34 +84,36 @@ export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: 
   return episode;
 }
 
-/** Readiness of a course on `date` (today when absent), from the partners' aligned records in `reader`. */
+/**
+ * Readiness of a course for a session on `date` (today when absent) or starting `at`, from the
+ * partners' aligned records in `reader`. A partner whose record cannot be read is left out, and
+ * the course is then not ready.
+ */
 export async function readinessOn(
   reader: CourseReader & Pick<PatientsDeps['store'], 'getCheckpoint'>,
   episode: Episode,
-  date: string | undefined,
+  question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
-  const now = (deps.now?.() ?? new Date()).toISOString();
   const records = await Promise.all(
     episode.patients.map(async (p) => {
       const link = await reader.getPatient(p);
-      return loadRecord(reader, link ?? { id: p, identifiers: [] });
+      return link === undefined ? undefined : loadRecord(reader, link);
     }),
   );
-  const ehrLastHeardAt = await reader.getCheckpoint('ehr:last-heard');
+  const query = readinessQuery(question, deps, await reader.getCheckpoint('ehr:last-heard'));
   return episodeReadiness(
     episode,
-    records,
-    date ?? now.slice(0, 10),
-    { now, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) },
-    deps.thresholds,
+    records.filter((r) => r !== undefined),
+    query,
+    deps.policy,
   );
 }
 
 export async function readinessOfEpisode(
   id: string,
-  date: string | undefined,
+  question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
-  return readinessOn(deps.store, await findEpisode(deps.store, id), date, deps);
+  return readinessOn(deps.store, await findEpisode(deps.store, id), question, deps);
 }

@@ -31,6 +31,11 @@ export async function recordObservation(
       issue('error', 'invariant', 'The PHQ-9 total is not the sum of its items.', 'value.total'),
     ]);
   }
+  if (value.kind === 'phq9' && value.items && value.item9 !== undefined && value.items[8] !== value.item9) {
+    throw new OperationOutcomeError(400, [
+      issue('error', 'invariant', 'value.item9 is not the ninth of value.items.', 'value.item9'),
+    ]);
+  }
   const observation = await deps.store.transaction(async (tx) => {
     if (!(await tx.getPatient(patientId))) throw notFound('patient', patientId);
     const link = await linkedPatient(tx, patientId, 'id');

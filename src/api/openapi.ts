@@ -1,3 +1,4 @@
+import { REASONS } from '../domain/readiness.js';
 /**
  * The therapist API, described once: this document is served at /api/v1/openapi.json and the
  * same schemas validate every request, so the description cannot drift from the behaviour.
@@ -78,6 +79,11 @@ const OBSERVATION_VALUES: Record<string, { required: string[]; properties: Recor
         maxItems: 9,
         items: integer(0, 3),
         description: 'Items 1..9, each 0..3',
+      },
+      item9: {
+        ...integer(0, 3),
+        description:
+          'Item 9 (thoughts of self-harm) alone, when the items are not all given. Without item 9 (here or in items), suicidality is unknown and readiness says so.',
       },
     },
   },
@@ -207,6 +213,14 @@ export const openApiDocument = {
         parameters: [
           { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: ID_PATTERN } },
           { name: 'date', in: 'query', required: false, schema: { type: 'string', format: 'date' } },
+          {
+            name: 'at',
+            in: 'query',
+            required: false,
+            description:
+              'The instant the medicine session starts (with its offset); without it the whole day must be covered',
+            schema: { type: 'string', format: 'date-time' },
+          },
         ],
         responses: {
           '200': {
@@ -274,8 +288,17 @@ export const openApiDocument = {
             name: 'date',
             in: 'query',
             required: false,
-            description: 'The day of the planned medicine session (YYYY-MM-DD); today when absent',
+            description:
+              "The day of the planned medicine session (YYYY-MM-DD, in the practice's time zone); today there when absent",
             schema: { type: 'string', format: 'date' },
+          },
+          {
+            name: 'at',
+            in: 'query',
+            required: false,
+            description:
+              'The instant the medicine session starts (with its offset); without it the whole day must be covered',
+            schema: { type: 'string', format: 'date-time' },
           },
         ],
         responses: {
@@ -350,11 +373,13 @@ export const openApiDocument = {
       Episode: { type: 'object', required: ['id', 'type', 'status', 'patients', 'plannedSessions'] },
       EpisodeReadiness: {
         type: 'object',
-        required: ['episodeId', 'date', 'ready', 'patients', 'reasons'],
+        required: ['episodeId', 'date', 'ready', 'verdict', 'patients', 'reasons'],
         properties: {
           episodeId: { type: 'string' },
           date: { type: 'string', format: 'date' },
-          ready: { type: 'boolean' },
+          at: instant,
+          ready: { type: 'boolean', description: 'True only when every rule passes' },
+          verdict: { $ref: '#/components/schemas/Verdict' },
           patients: { type: 'array', items: { $ref: '#/components/schemas/MedicationStatus' } },
           reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
         },
@@ -538,18 +563,31 @@ export const openApiDocument = {
         type: 'object',
         required: ['code', 'message'],
         properties: {
-          code: { type: 'string' },
+          code: { type: 'string', enum: Object.keys(REASONS) },
+          outcome: {
+            enum: ['block', 'unknown', 'day-of'],
+            description: 'It blocks; the rule could not tell (not ready either); or it is checked on the day',
+          },
           message: { type: 'string' },
           source: { type: 'string', description: 'Type/id/_history/version' },
+          patientId: { type: 'string', description: "For a couples course: whose reason it is" },
         },
+      },
+      Verdict: {
+        enum: ['ready', 'pending-day-of-checks', 'not-ready'],
+        description:
+          'ready: every rule passes; pending-day-of-checks: only what is recorded on the day is missing (the pre-dose blood pressure); not-ready: anything else',
       },
       MedicationStatus: {
         type: 'object',
-        required: ['patientId', 'date', 'ready', 'reasons', 'status'],
+        required: ['patientId', 'date', 'ready', 'verdict', 'reasons', 'status'],
         properties: {
           patientId: { type: 'string' },
+          episodeId: { type: 'string', description: 'The course the answer is for' },
           date: { type: 'string', format: 'date' },
-          ready: { type: 'boolean' },
+          at: instant,
+          ready: { type: 'boolean', description: 'True only when every rule passes' },
+          verdict: { $ref: '#/components/schemas/Verdict' },
           reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
           status: { type: 'object' },
           ehrLastHeardAt: { type: 'string' },

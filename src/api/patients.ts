@@ -5,7 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Patient } from 'fhir/r4';
 import type { PatientLink } from '../domain/model.js';
-import { patientReadiness, type Readiness, type ReadinessThresholds } from '../domain/readiness.js';
+import {
+  patientReadiness,
+  type Readiness,
+  type ReadinessPolicy,
+  type ReadinessQuery,
+} from '../domain/readiness.js';
+import { dayOf, spanOf } from '../domain/time.js';
 import type { EhrGateway } from '../ehr/gateway.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { keep } from '../intake.js';
@@ -15,7 +21,7 @@ import { IdentifierTakenError, type Store } from '../store/store.js';
 export interface PatientsDeps {
   store: Store;
   ehr?: EhrGateway;
-  thresholds: ReadinessThresholds;
+  policy: ReadinessPolicy;
   now?: () => Date;
 }
 
@@ -100,22 +106,46 @@ export interface MedicationStatusAnswer extends Readiness {
   ehrLastHeardAt?: string;
 }
 
+/**
+ * The question readiness answers: a session on `date` (today in the practice's time zone when
+ * absent), or starting at the instant `at`, which must fall on that day.
+ */
+export function readinessQuery(
+  question: { date?: string; at?: string },
+  deps: Pick<PatientsDeps, 'now' | 'policy'>,
+  ehrLastHeardAt: string | undefined,
+): ReadinessQuery {
+  const now = deps.now?.() ?? new Date();
+  const { timeZone } = deps.policy;
+  const atSpan = question.at === undefined ? undefined : spanOf(question.at, timeZone);
+  if (question.at !== undefined && (atSpan === undefined || atSpan.end - atSpan.start !== 1)) {
+    throw new OperationOutcomeError(400, [
+      issue('error', 'value', 'The session start is not an instant with its offset (2026-12-03T10:00:00-08:00).', 'at'),
+    ]);
+  }
+  const atDay = atSpan === undefined ? undefined : dayOf(atSpan.start, timeZone);
+  if (question.date !== undefined && atDay !== undefined && atDay !== question.date) {
+    throw new OperationOutcomeError(400, [
+      issue('error', 'value', `The session start ${question.at} is not on ${question.date} in ${timeZone}.`, 'at'),
+    ]);
+  }
+  return {
+    date: question.date ?? atDay ?? dayOf(now.getTime(), timeZone),
+    ...(question.at === undefined ? {} : { at: question.at }),
+    now: now.toISOString(),
+    ...(ehrLastHeardAt === undefined ? {} : { ehrLastHeardAt }),
+  };
+}
+
 export async function medicationStatus(
   id: string,
-  date: string | undefined,
+  question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<MedicationStatusAnswer> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
   const current = await currentRecord(deps.store, id, 'ehr:last-heard');
   if (!current) throw notFound(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
-  const now = (deps.now?.() ?? new Date()).toISOString();
-  const day = date ?? now.slice(0, 10);
-  const readiness = patientReadiness(
-    record,
-    day,
-    { now, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) },
-    deps.thresholds,
-  );
+  const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);
   return { ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) };
 }

@@ -21,7 +21,10 @@ import {
 } from './recording.js';
 
 /** What the session operations read; a Store or a StoreTx. */
-export type CourseReader = Pick<StoreTx, 'getResource' | 'resourcesFor' | 'getEpisode' | 'getPatient'>;
+export type CourseReader = Pick<
+  StoreTx,
+  'getResource' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf'
+>;
 
 export interface SessionScheduling {
   id?: string;

@@ -97,6 +97,6 @@ export async function episodeTimeline(
     })),
     doses: doses.sort(byTime((d) => d.administeredAt)),
     observations: observations.sort(byTime((o) => o.effective)),
-    readiness: await readinessOn(store, episode, date, deps),
+    readiness: await readinessOn(store, episode, date === undefined ? {} : { date }, deps),
   };
 }

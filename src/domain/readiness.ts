@@ -613,12 +613,13 @@ const safetyRule: Check = (f) => {
     const v = o.value;
     const on = dayText(f, o.effective);
     if (v.kind === 'phq9') {
-      if (v.item9 !== undefined) {
-        if (v.item9 > 0)
+      const item9 = v.item9 ?? v.items?.[8];
+      if (item9 !== undefined) {
+        if (item9 > 0)
           reasons.push(
             reason(
               'safety-phq9-item9',
-              `PHQ-9 item 9 (thoughts of self-harm) was answered ${v.item9} on ${on}, ${after}.`,
+              `PHQ-9 item 9 (thoughts of self-harm) was answered ${item9} on ${on}, ${after}.`,
               o.source,
             ),
           );

@@ -255,10 +255,24 @@ export function createApp(deps: AppDeps): express.Express {
   const checkDate = parameterCheck('date', { type: 'string', format: 'date' });
   /** The path's id, checked by the guard (a well-formed id of the caller's practice). */
   const idParam = (req: Request): string => req.params.id as string;
+  const checkInstant = parameterCheck('at', {
+    type: 'string',
+    pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$',
+  });
   const dateParam = (req: Request): string | undefined => {
     const date = req.query.date;
     if (date !== undefined) checkDate(date);
     return date as string | undefined;
+  };
+  /** The readiness question: a day, or a session start instant with its offset, or both. */
+  const questionParams = (req: Request): { date?: string; at?: string } => {
+    const date = dateParam(req);
+    const at = req.query.at;
+    if (at !== undefined) checkInstant(at);
+    return {
+      ...(date === undefined ? {} : { date }),
+      ...(at === undefined ? {} : { at: at as string }),
+    };
   };
   const tenantOf = (res: Response): string => principalOf(res).tenant!;
   route('registerPatient', async (req, res) => {
@@ -274,7 +288,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(await getPatient(idParam(req), deps));
   });
   route('medicationStatus', async (req, res) => {
-    sendJson(res, await medicationStatus(idParam(req), dateParam(req), deps));
+    sendJson(res, await medicationStatus(idParam(req), questionParams(req), deps));
   });
   route('patientReconcile', async (req, res) => {
     res.json(await reconciliation(idParam(req), deps));
@@ -289,7 +303,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
   });
   route('episodeReadiness', async (req, res) => {
-    res.json(await readinessOfEpisode(idParam(req), dateParam(req), deps));
+    res.json(await readinessOfEpisode(idParam(req), questionParams(req), deps));
   });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (

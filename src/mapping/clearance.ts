@@ -19,13 +19,13 @@ const STATUSES: readonly ClearanceDecision['status'][] = [
   'preliminary',
   'final',
   'amended',
+  'corrected',
   'cancelled',
   'entered-in-error',
 ];
 
 /** Observation statuses the domain has no word for are read as their nearest one, with a warning. */
 const NEAREST_STATUS: Record<string, ClearanceDecision['status']> = {
-  corrected: 'amended',
   registered: 'preliminary',
 };
 

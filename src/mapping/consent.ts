@@ -8,7 +8,7 @@ import type { ConsentStatus, InformedConsent } from '../domain/model.js';
 import { HL7_CODE, identifierSystem, LOINC, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import { businessIdentifier, concept, hasCode } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor } from './context.js';
+import { domainIdOf, sourceOf, type MappingContext, type Read, resourceIdFor } from './context.js';
 
 const STATUSES: readonly ConsentStatus[] = [
   'draft',
@@ -46,12 +46,21 @@ export function consentToFhir(consent: InformedConsent, ctx: MappingContext): Co
       ...(doc.title === undefined ? {} : { title: doc.title }),
     };
   }
-  if (consent.episodeId !== undefined) {
+  const period = consent.period;
+  if (consent.episodeId !== undefined || period !== undefined) {
     resource.provision = {
       type: 'permit',
-      data: [
-        { meaning: 'dependents', reference: { reference: ctx.ref('EpisodeOfCare', consent.episodeId) } },
-      ],
+      ...(period === undefined ? {} : { period }),
+      ...(consent.episodeId === undefined
+        ? {}
+        : {
+            data: [
+              {
+                meaning: 'dependents',
+                reference: { reference: ctx.ref('EpisodeOfCare', consent.episodeId) },
+              },
+            ],
+          }),
     };
   }
   return resource;
@@ -99,6 +108,15 @@ export function consentFromFhir(resource: Consent, ctx: MappingContext): Read<In
     .map((d) => ctx.idOf('EpisodeOfCare', d.reference))
     .find((e) => e !== undefined);
   if (episodeId !== undefined) value.episodeId = episodeId;
+  const period = resource.provision?.period;
+  if (period?.start !== undefined || period?.end !== undefined) {
+    value.period = {
+      ...(period.start === undefined ? {} : { start: period.start }),
+      ...(period.end === undefined ? {} : { end: period.end }),
+    };
+  }
+  const source = sourceOf(resource);
+  if (source !== undefined) value.source = source;
   const attachment = resource.sourceAttachment;
   const reference = resource.sourceReference;
   if (reference?.reference !== undefined) {

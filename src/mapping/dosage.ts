@@ -3,8 +3,9 @@
  * codes, UCUM quantities, and the reading of free-text dosage such as "100 mg sublingual".
  */
 import type { CodeableConcept, Quantity } from 'fhir/r4';
-import type { Dose, Route } from '../domain/model.js';
+import type { Dose, Medication, Prescription, Route } from '../domain/model.js';
 import { ROUTE_SNOMED, SYSTEM } from '../fhir/codes.js';
+import { convert, countOf } from '../fhir/ucum.js';
 
 const ROUTE_DISPLAY: Record<Route, string> = {
   sublingual: 'Sublingual route',
@@ -27,9 +28,6 @@ const ROUTE_WORDS: readonly [Route, RegExp, RegExp | undefined][] = [
 
 /** The UCUM code for a unit a prescriber writes, when there is one. */
 const UCUM: Record<string, string> = { mg: 'mg', g: 'g', mcg: 'ug', ug: 'ug', µg: 'ug', ml: 'mL', mL: 'mL' };
-
-/** Milligrams per unit of mass, for checking doses against bounds. */
-const MG_PER: Record<string, number> = { mg: 1, g: 1000, ug: 0.001, mcg: 0.001, µg: 0.001 };
 
 export const routeToConcept = (route: Route): CodeableConcept => ({
   coding: [{ system: SYSTEM.snomed, code: ROUTE_SNOMED[route], display: ROUTE_DISPLAY[route] }],
@@ -58,8 +56,10 @@ export function doseToQuantity(dose: Dose): Quantity {
   return { value: dose.value, unit: dose.unit, ...(code === undefined ? {} : { system: SYSTEM.ucum, code }) };
 }
 
+/** A quantity as a dose: its UCUM code when it has one, else its unit as written. */
 export function doseFromQuantity(quantity: Quantity | undefined): Dose | undefined {
-  const unit = quantity?.unit ?? quantity?.code;
+  const unit =
+    (quantity?.system === SYSTEM.ucum ? quantity.code : undefined) ?? quantity?.unit ?? quantity?.code;
   if (quantity?.value === undefined || unit === undefined) return undefined;
   return { value: quantity.value, unit };
 }
@@ -73,8 +73,44 @@ export function doseFromText(text: string | undefined): Dose | undefined {
   return { value: Number(value), unit: unit!.toLowerCase() };
 }
 
-/** The dose in milligrams, or undefined when its unit is not a mass. */
+/** The dose in milligrams, or undefined when its unit is not a mass (through UCUM). */
 export function doseInMg(dose: Dose): number | undefined {
-  const factor = MG_PER[dose.unit] ?? MG_PER[dose.unit.toLowerCase()];
-  return factor === undefined ? undefined : dose.value * factor;
+  return convert(dose.value, dose.unit, 'mg');
+}
+
+/** A dose in milligrams, counted forms (2 troches) through the product's strength. */
+function massOf(dose: Dose, medication: Medication): number | undefined {
+  const mg = doseInMg(dose);
+  if (mg !== undefined) return mg;
+  const strength = medication.strength;
+  const form = countOf(dose.unit);
+  if (form === undefined || strength === undefined || strength.per.value <= 0) return undefined;
+  const per = countOf(strength.per.unit);
+  const amount = doseInMg(strength.amount);
+  if (amount === undefined || (per !== form && per !== 'each')) return undefined;
+  return (dose.value * amount) / strength.per.value;
+}
+
+/**
+ * How many medicine sessions an order supplies: (1 + refills) x quantity per dispense / dose per
+ * session, with the units made comparable (mass through UCUM; troches or tablets through the
+ * product's strength, or counted alike). `numberOfRepeatsAllowed` counts refills, not sessions.
+ */
+export function sessionsSupplied(
+  rx: Pick<Prescription, 'refills' | 'quantity' | 'dosePerSession' | 'medication'>,
+): { count: number } | { unknown: string } {
+  const { quantity, dosePerSession: dose } = rx;
+  if (quantity === undefined)
+    return { unknown: 'the order states no quantity to dispense (dispenseRequest.quantity)' };
+  if (dose === undefined) return { unknown: 'the dose per session could not be read' };
+  if (dose.value <= 0) return { unknown: 'the dose per session is not above zero' };
+  const supply = (1 + (rx.refills ?? 0)) * quantity.value;
+  const supplyMg = massOf({ value: supply, unit: quantity.unit }, rx.medication);
+  const doseMg = massOf(dose, rx.medication);
+  if (supplyMg !== undefined && doseMg !== undefined) return { count: Math.floor(supplyMg / doseMg + 1e-9) };
+  const [a, b] = [countOf(quantity.unit), countOf(dose.unit)];
+  if (a !== undefined && a === b) return { count: Math.floor(supply / dose.value + 1e-9) };
+  return {
+    unknown: `a supply in "${quantity.unit}" cannot be compared with a dose in "${dose.unit}"${rx.medication.strength === undefined ? ' (the product states no strength)' : ''}`,
+  };
 }

@@ -13,6 +13,7 @@ import {
   doseFromText,
   doseToQuantity,
   routeFromConcept,
+  sessionsSupplied,
   routeFromText,
   routeToConcept,
 } from './dosage.js';
@@ -41,11 +42,14 @@ export function prescriptionToFhir(prescription: Prescription, ctx: MappingConte
     identifier: [{ system: identifierSystem('MedicationRequest'), value: prescription.id }],
     status: prescription.status,
     ...(prescription.statusReason === undefined ? {} : { statusReason: { text: prescription.statusReason } }),
-    intent: 'order',
+    intent: prescription.intent as MedicationRequest['intent'],
     ...medication,
     subject: { reference: ctx.ref('Patient', prescription.patientId) },
   };
   if (prescription.authoredOn !== undefined) request.authoredOn = prescription.authoredOn;
+  if (prescription.priorPrescription !== undefined) {
+    request.priorPrescription = { reference: prescription.priorPrescription };
+  }
   if (prescription.prescriber !== undefined) request.requester = { reference: prescription.prescriber };
   const dosage = writeDosage(prescription);
   if (dosage !== undefined) request.dosageInstruction = [dosage];
@@ -55,9 +59,8 @@ export function prescriptionToFhir(prescription: Prescription, ctx: MappingConte
   };
   const dispenseRequest = {
     ...(Object.keys(validityPeriod).length === 0 ? {} : { validityPeriod }),
-    ...(prescription.dosesAuthorised === undefined
-      ? {}
-      : { numberOfRepeatsAllowed: prescription.dosesAuthorised - 1 }),
+    ...(prescription.refills === undefined ? {} : { numberOfRepeatsAllowed: prescription.refills }),
+    ...(prescription.quantity === undefined ? {} : { quantity: doseToQuantity(prescription.quantity) }),
   };
   if (Object.keys(dispenseRequest).length > 0) request.dispenseRequest = dispenseRequest;
   return request;
@@ -94,11 +97,20 @@ export function prescriptionFromFhir(request: MedicationRequest, ctx: MappingCon
     id,
     patientId,
     status: readStatus(request.status, issues),
+    intent: typeof request.intent === 'string' ? request.intent : 'unknown',
     medication: medication.value,
   };
   readDosage(request.dosageInstruction, value, issues);
-  const repeats = request.dispenseRequest?.numberOfRepeatsAllowed;
-  if (repeats !== undefined) value.dosesAuthorised = repeats + 1;
+  const prior = request.priorPrescription?.reference;
+  if (typeof prior === 'string') value.priorPrescription = prior;
+  const refills = request.dispenseRequest?.numberOfRepeatsAllowed;
+  if (typeof refills === 'number') value.refills = refills;
+  const quantity = doseFromQuantity(request.dispenseRequest?.quantity);
+  if (quantity !== undefined) value.quantity = quantity;
+  const sessions = sessionsSupplied(value);
+  if ('count' in sessions) value.dosesAuthorised = sessions.count;
+  else value.sessionsUnknown = sessions.unknown;
+  if (request.meta?.lastUpdated !== undefined) value.versionTime = request.meta.lastUpdated;
   const validity = request.dispenseRequest?.validityPeriod;
   if (validity?.start !== undefined) value.validFrom = validity.start;
   if (validity?.end !== undefined) value.validUntil = validity.end;

@@ -11,6 +11,7 @@ import type { Medication } from '../domain/model.js';
 import { profileUrl, RXNORM_KETAMINE, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import type { MappingContext, Read } from './context.js';
+import { doseToQuantity, doseFromQuantity } from './dosage.js';
 
 /** Says ketamine (Ketalar) but not esketamine, a different product with its own rules. */
 const KETAMINE_WORDS = /\b(ketamine|ketalar)\b/i;
@@ -71,7 +72,19 @@ export function medicationFromResource(resource: FhirMedication): Read<Medicatio
   if (rxnorm !== undefined) value.rxnorm = rxnorm;
   const form = conceptText(resource.form);
   if (form !== undefined) value.form = form;
+  const strength = strengthOf(resource);
+  if (strength !== undefined) value.strength = strength;
   return { value, issues: [] };
+}
+
+/** The ketamine ingredient's strength (100 mg per 1 troche), or the only ingredient's, when stated. */
+function strengthOf(resource: FhirMedication): Medication['strength'] {
+  const ingredients = resource.ingredient ?? [];
+  const ketamine = ingredients.filter((i) => conceptSaysKetamine(i.itemCodeableConcept));
+  const chosen = ketamine.length === 1 ? ketamine[0] : ingredients.length === 1 ? ingredients[0] : undefined;
+  const amount = doseFromQuantity(chosen?.strength?.numerator);
+  const per = doseFromQuantity(chosen?.strength?.denominator);
+  return amount === undefined || per === undefined ? undefined : { amount, per };
 }
 
 /** The parts of a MedicationRequest / MedicationDispense that say what the medication is. */
@@ -129,7 +142,23 @@ export function medicationToResource(medication: Medication, id?: string): FhirM
   };
   if (medication.form !== undefined) resource.form = { text: medication.form };
   const ingredient = ingredientConcept(medication);
-  if (ingredient !== undefined) resource.ingredient = [{ itemCodeableConcept: ingredient, isActive: true }];
+  if (ingredient !== undefined) {
+    const { strength } = medication;
+    resource.ingredient = [
+      {
+        itemCodeableConcept: ingredient,
+        isActive: true,
+        ...(strength === undefined
+          ? {}
+          : {
+              strength: {
+                numerator: doseToQuantity(strength.amount),
+                denominator: doseToQuantity(strength.per),
+              },
+            }),
+      },
+    ];
+  }
   return resource;
 }
 

@@ -27,11 +27,16 @@ import {
   SYSTEM,
 } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import { convert } from '../fhir/ucum.js';
 import { businessIdentifier, codesIn, coding, concept, hasCode } from './coding.js';
+import { doseFromQuantity } from './dosage.js';
 import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 
 type ValueOf<K extends ObservationKind> = Extract<ObservationValue, { kind: K }>;
-type Written = Pick<Observation, 'valueInteger' | 'valueQuantity' | 'valueString' | 'component'>;
+type Written = Pick<
+  Observation,
+  'valueInteger' | 'valueQuantity' | 'valueString' | 'valueCodeableConcept' | 'component'
+>;
 
 /** How one value shape is written to and read from an Observation. */
 interface Shape<V> {
@@ -116,10 +121,27 @@ function totalShape(total: Coding, max: number, what: string): Shape<{ total: nu
 
 const PHQ9_ANSWER_TEXT = ['Not at all', 'Several days', 'More than half the days', 'Nearly every day'];
 
-/** PHQ-9: the total, and the nine items as components answered with LOINC answer codes. */
-const phq9Shape: Shape<{ total: number; items?: Phq9Items }> = {
+/** An answer 0..3 to a PHQ-9 item: a LOINC answer code (LA6568-5..LA6571-9) or an integer. */
+function phq9Answer(carrier: { valueCodeableConcept?: CodeableConcept; valueInteger?: number } | undefined) {
+  const coded = codesIn(carrier?.valueCodeableConcept, SYSTEM.loinc)
+    .map((c) => PHQ9_ANSWERS.indexOf(c as (typeof PHQ9_ANSWERS)[number]))
+    .find((a) => a >= 0);
+  const answer = coded ?? carrier?.valueInteger;
+  return answer !== undefined && Number.isInteger(answer) && answer >= 0 && answer <= 3 ? answer : undefined;
+}
+
+type Phq9Value = Omit<ValueOf<'phq9'>, 'kind'>;
+
+/**
+ * PHQ-9: the total and the nine items as components answered with LOINC answer codes. Item 9
+ * (thoughts of self-harm) is read on its own, wherever the panel carries it: a panel with other
+ * items missing still gives its item 9, and its hasMember references are kept so that an item 9
+ * sent as an Observation of its own is found. A panel with neither total nor item 9 is not read.
+ */
+const phq9Shape: Shape<Phq9Value> = {
   write: ({ total, items }) => {
-    const written = totalShape(loinc(LOINC.phq9Total), 27, 'PHQ-9').write({ total });
+    const written =
+      total === undefined ? {} : totalShape(loinc(LOINC.phq9Total), 27, 'PHQ-9').write({ total });
     if (items === undefined) return written;
     const answered = items.map(
       (answer, i): ObservationComponent => ({
@@ -130,27 +152,74 @@ const phq9Shape: Shape<{ total: number; items?: Phq9Items }> = {
     return { component: [...(written.component ?? []), ...answered] };
   },
   read: (observation, issues) => {
-    const total = totalShape(loinc(LOINC.phq9Total), 27, 'PHQ-9').read(observation, issues);
-    if (total === undefined) return undefined;
+    const totalIssues: Issue[] = [];
+    const total = totalShape(loinc(LOINC.phq9Total), 27, 'PHQ-9').read(observation, totalIssues);
+    const value: Phq9Value = total === undefined ? {} : { ...total };
+    const members = (observation.hasMember ?? [])
+      .map((m) => m?.reference)
+      .filter((r): r is string => typeof r === 'string');
+    if (members.length > 0) value.members = members;
     const found = LOINC.phq9Items.map((code) => componentIndex(observation, loinc(code)));
-    if (found.every((i) => i < 0)) return total;
-    const answers = found.map((i, item) => {
-      const component = i < 0 ? undefined : observation.component?.[i];
-      const coded = codesIn(component?.valueCodeableConcept, SYSTEM.loinc)
-        .map((c) => PHQ9_ANSWERS.indexOf(c as (typeof PHQ9_ANSWERS)[number]))
-        .find((a) => a >= 0);
-      const answer = coded ?? component?.valueInteger;
-      if (answer !== undefined && Number.isInteger(answer) && answer >= 0 && answer <= 3) return answer;
-      const expression = i < 0 ? 'Observation.component' : `Observation.component[${i}].valueCodeableConcept`;
-      const message =
-        component === undefined
-          ? `PHQ-9 item ${item + 1} is missing; the items were not read.`
-          : `PHQ-9 item ${item + 1} has no answer 0..3 (LOINC LA6568-5..LA6571-9); the items were not read.`;
-      issues.push(issue(item === 8 ? 'error' : 'warning', 'value', message, expression));
+    const answers = found.map((i) => (i < 0 ? undefined : phq9Answer(observation.component?.[i])));
+    const item9At = found[8]!;
+    if (answers[8] !== undefined) value.item9 = answers[8];
+    else if (item9At >= 0) {
+      issues.push(
+        issue(
+          'error',
+          'value',
+          'PHQ-9 item 9 (thoughts of self-harm) has no answer 0..3 (LOINC LA6568-5..LA6571-9).',
+          `Observation.component[${item9At}].valueCodeableConcept`,
+        ),
+      );
+    } else if (members.length === 0) {
+      issues.push(
+        issue(
+          'warning',
+          'incomplete',
+          'PHQ-9 item 9 (thoughts of self-harm, 44260-8) is not in the panel: suicidality is unknown until it is.',
+          'Observation.component',
+        ),
+      );
+    }
+    if (answers.every((a) => a !== undefined)) value.items = answers as Phq9Items;
+    else if (found.some((i, n) => n < 8 && i >= 0)) {
+      issues.push(
+        issue(
+          'warning',
+          'incomplete',
+          'Not every PHQ-9 item has an answer 0..3; the items were not kept.',
+          'Observation.component',
+        ),
+      );
+    }
+    if (value.total === undefined && value.item9 === undefined) {
+      issues.push(...totalIssues);
       return undefined;
-    });
-    if (answers.some((a) => a === undefined)) return total;
-    return { ...total, items: answers as Phq9Items };
+    }
+    return value;
+  },
+};
+
+/** PHQ-9 item 9 sent as an Observation of its own (44260-8), the answer in value[x]. */
+const phq9Item9Shape: Shape<{ answer: number }> = {
+  write: ({ answer }) => ({
+    valueCodeableConcept: concept(SYSTEM.loinc, PHQ9_ANSWERS[answer]!, PHQ9_ANSWER_TEXT[answer]),
+  }),
+  read: (observation, issues) => {
+    const answer = phq9Answer(observation);
+    if (answer === undefined) {
+      issues.push(
+        issue(
+          'error',
+          'value',
+          'PHQ-9 item 9 (thoughts of self-harm) has no answer 0..3 (LOINC LA6568-5..LA6571-9).',
+          'Observation.valueCodeableConcept',
+        ),
+      );
+      return undefined;
+    }
+    return { answer };
   },
 };
 
@@ -159,6 +228,15 @@ const RISK_DISPLAY: Record<CssrsRisk, string> = {
   moderate: 'Moderate risk',
   high: 'High risk',
 };
+
+/** A risk level from text only when the text says exactly one level and nothing else ("High risk"). */
+function riskFromText(text: string | undefined): CssrsRisk | undefined {
+  const said =
+    typeof text === 'string'
+      ? /^\s*(low|moderate|high)(?:\s+(?:suicide\s+)?risk)?\s*\.?\s*$/i.exec(text)?.[1]
+      : undefined;
+  return said === undefined ? undefined : (said.toLowerCase() as CssrsRisk);
+}
 
 /** C-SSRS: the suicide risk level as a coded component (or the value, when sent as 93374-7 alone). */
 const riskShape: Shape<{ risk: CssrsRisk }> = {
@@ -174,7 +252,11 @@ const riskShape: Shape<{ risk: CssrsRisk }> = {
     const i = componentIndex(observation, loinc(LOINC.cssrsRisk));
     const carrier: CodeableConcept | undefined =
       i >= 0 ? observation.component?.[i]?.valueCodeableConcept : observation.valueCodeableConcept;
-    const risk = SUICIDE_RISK.find((r) => codesIn(carrier, SYSTEM.suicideRisk).includes(r));
+    const risk =
+      SUICIDE_RISK.find((r) => codesIn(carrier, SYSTEM.suicideRisk).includes(r)) ??
+      riskFromText(
+        carrier?.text ?? (i >= 0 ? observation.component?.[i]?.valueString : observation.valueString),
+      );
     if (risk === undefined) {
       const where = i >= 0 ? `Observation.component[${i}].valueCodeableConcept` : 'Observation.component';
       issues.push(
@@ -211,6 +293,34 @@ const findingsShape: Shape<{ findings: string }> = {
 
 const MMHG = ucum('mm[Hg]', 'mmHg');
 
+/** A pressure component in mmHg, converted through UCUM from the unit it was sent in (kPa, mm[Hg]). */
+function readPressure(
+  observation: Observation,
+  code: Coding,
+  what: string,
+  issues: Issue[],
+): number | undefined {
+  const value = readNumber(observation, code, what, issues);
+  if (value === undefined) return undefined;
+  const i = componentIndex(observation, code);
+  const quantity = i >= 0 ? observation.component?.[i]?.valueQuantity : observation.valueQuantity;
+  const where = i >= 0 ? `Observation.component[${i}].valueQuantity` : 'Observation.valueQuantity';
+  const unit = quantity === undefined ? undefined : doseFromQuantity(quantity)?.unit;
+  const mmHg = unit === undefined ? undefined : convert(value, unit, 'mm[Hg]');
+  if (mmHg === undefined) {
+    issues.push(
+      issue(
+        'error',
+        'value',
+        `The ${what} is in ${unit === undefined ? 'no unit' : `"${unit}"`}, which is not a pressure UCUM can convert to mm[Hg].`,
+        where,
+      ),
+    );
+    return undefined;
+  }
+  return Math.round(mmHg * 10) / 10;
+}
+
 const bloodPressureShape: Shape<{ systolic: number; diastolic: number }> = {
   write: ({ systolic, diastolic }) => ({
     component: [
@@ -225,8 +335,8 @@ const bloodPressureShape: Shape<{ systolic: number; diastolic: number }> = {
     ],
   }),
   read: (observation, issues) => {
-    const systolic = readNumber(observation, loinc(LOINC.systolic), 'systolic pressure', issues);
-    const diastolic = readNumber(observation, loinc(LOINC.diastolic), 'diastolic pressure', issues);
+    const systolic = readPressure(observation, loinc(LOINC.systolic), 'systolic pressure', issues);
+    const diastolic = readPressure(observation, loinc(LOINC.diastolic), 'diastolic pressure', issues);
     return systolic === undefined || diastolic === undefined ? undefined : { systolic, diastolic };
   },
 };
@@ -287,6 +397,13 @@ export const OBSERVATION_KINDS: { [K in ObservationKind]: KindSpec<K> } = {
     alsoReadFrom: [loinc(LOINC.phq9Total)],
     text: 'PHQ-9',
     shape: phq9Shape,
+  },
+  'phq9-item9': {
+    profile: 'kap-phq9',
+    category: 'survey',
+    codes: [loinc(LOINC.phq9Item9)],
+    text: 'PHQ-9 item 9',
+    shape: phq9Item9Shape,
   },
   gad7: {
     profile: 'kap-gad7',

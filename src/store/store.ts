@@ -473,12 +473,17 @@ export class StoreTx {
       [episode.id, JSON.stringify(episode), new Date().toISOString(), tenant],
     );
     await this.sql.run('DELETE FROM episode_patients WHERE episode_id = ?', [episode.id]);
+    const scopes: string[] = [];
     for (const p of episode.patients) {
       await this.sql.run('INSERT INTO episode_patients (episode_id, patient_id) VALUES (?, ?)', [
         episode.id,
         p,
       ]);
+      const ehrPatient = (await this.getPatient(p))?.ehrPatient;
+      if (ehrPatient !== undefined) scopes.push(ehrPatient);
     }
+    // Each partner's record holds the course: a change to it changes their records.
+    await this.touch(...scopes);
   }
 
   async getEpisode(id: string): Promise<Episode | undefined> {
