@@ -1,16 +1,84 @@
-import type { Episode, KapObservation } from './model.js';
-import type { PatientRecord } from './readiness.js';
-import { emptyRecord, episodeReadiness, patientReadiness } from './readiness.js';
+/**
+ * The readiness rules, one table row per way a source can say no (or say nothing). Each row starts
+ * from a record that is ready, changes one thing, and names exactly the reasons expected.
+ */
+import type { Episode, KapObservation, Prescription } from './model.js';
+import {
+  DEFAULT_POLICY,
+  emptyRecord,
+  episodeReadiness,
+  type PatientRecord,
+  patientReadiness,
+  REASONS,
+  type ReadinessPolicy,
+  type ReadinessQuery,
+} from './readiness.js';
 
-const NOW = '2026-12-03T09:00:00Z';
 const THURSDAY = '2026-12-03';
-const fresh = { ehrLastHeardAt: '2026-12-03T08:00:00Z', now: NOW };
+const QUERY: ReadinessQuery = {
+  date: THURSDAY,
+  now: '2026-12-03T09:00:00Z',
+  ehrLastHeardAt: '2026-12-03T08:00:00Z',
+};
 
-/** A patient who may dose on Thursday: every rule satisfied. */
-function readyRecord(patientId = 'p1'): PatientRecord {
+const episode = (patients: string[] = ['p1'], over: Partial<Episode> = {}): Episode => ({
+  id: 'e1',
+  type: patients.length === 2 ? 'couples' : 'individual',
+  status: 'active',
+  patients,
+  plannedSessions: { preparation: 2, medicine: 3, integration: 3 },
+  ...over,
+});
+
+const ketamine = { text: 'ketamine 100 mg sublingual troche', rxnorm: '6130', isKetamine: true };
+
+const order = (over: Partial<Prescription> = {}): Prescription => ({
+  id: 'rx1',
+  patientId: 'p1',
+  status: 'active',
+  intent: 'order',
+  medication: ketamine,
+  dosePerSession: { value: 100, unit: 'mg' },
+  route: 'sublingual',
+  refills: 2,
+  quantity: { value: 100, unit: 'mg' },
+  dosesAuthorised: 3,
+  validFrom: '2026-11-06',
+  validUntil: '2027-02-06',
+  authoredOn: '2026-11-06T09:00:00Z',
+  source: `MedicationRequest/${over.id ?? 'rx1'}/_history/1`,
+  ...over,
+});
+
+const obs = (
+  value: KapObservation['value'],
+  effective: string,
+  id = 'o1',
+  over: Partial<KapObservation> = {},
+): KapObservation => ({
+  id,
+  patientId: 'p1',
+  status: 'final',
+  effective,
+  value,
+  source: `Observation/${id}/_history/1`,
+  ...over,
+});
+
+const bp = (
+  systolic: number,
+  diastolic: number,
+  effective: string,
+  id = 'bp1',
+  over: Partial<KapObservation> = {},
+) => obs({ kind: 'blood-pressure', systolic, diastolic }, effective, id, over);
+
+/** A patient who may dose on Thursday: every rule passes, the pre-dose blood pressure taken that morning. */
+export function readyRecord(patientId = 'p1', episodes: Episode[] = [episode([patientId])]): PatientRecord {
   return {
     ...emptyRecord(patientId),
-    consents: [{ id: 'c1', patientId, status: 'active', dateTime: '2026-11-02T10:00:00Z' }],
+    episodes,
+    consents: [{ id: 'c1', patientId, episodeId: 'e1', status: 'active', dateTime: '2026-11-02T10:00:00Z' }],
     clearances: [
       {
         id: 'cl1',
@@ -22,19 +90,16 @@ function readyRecord(patientId = 'p1'): PatientRecord {
         source: 'Observation/cl1/_history/1',
       },
     ],
-    prescriptions: [
+    prescriptions: [order({ patientId })],
+    dispenses: [
       {
-        id: 'rx1',
+        id: 'd1',
         patientId,
-        status: 'active',
-        medication: { text: 'ketamine 100 mg sublingual troche', rxnorm: '6130', isKetamine: true },
-        dosePerSession: { value: 100, unit: 'mg' },
-        route: 'sublingual',
-        dosesAuthorised: 3,
-        validFrom: '2026-11-06',
-        validUntil: '2027-02-06',
-        authoredOn: '2026-11-06T09:00:00Z',
-        source: 'MedicationRequest/rx1/_history/1',
+        prescriptionId: 'rx1',
+        status: 'completed',
+        whenHandedOver: '2026-11-07T12:00:00Z',
+        medication: ketamine,
+        source: 'MedicationDispense/d1/_history/1',
       },
     ],
     sessions: [
@@ -48,317 +113,924 @@ function readyRecord(patientId = 'p1'): PatientRecord {
         end: '2026-11-20T11:00:00Z',
       },
     ],
+    observations: [{ ...bp(122, 78, '2026-12-03T08:30:00Z'), patientId }],
   };
 }
 
-const obs = (value: KapObservation['value'], effective: string, id = 'o1'): KapObservation => ({
-  id,
-  patientId: 'p1',
-  status: 'final',
-  effective,
-  value,
-  source: `Observation/${id}/_history/1`,
-});
-
-const administered = (n: number): PatientRecord['administrations'] =>
+const administered = (
+  n: number,
+  prescriptionId: string | undefined = 'rx1',
+): PatientRecord['administrations'] =>
   Array.from({ length: n }, (_, i) => ({
     id: `a${i}`,
     patientId: 'p1',
     sessionId: `m${i}`,
-    prescriptionId: 'rx1',
+    ...(prescriptionId === undefined ? {} : { prescriptionId }),
     status: 'completed' as const,
-    medication: { text: 'ketamine', isKetamine: true },
+    medication: ketamine,
     dose: { value: 100, unit: 'mg' },
     route: 'sublingual' as const,
     administeredAt: `2026-11-2${i}T10:30:00Z`,
   }));
 
-type Case = [string, (r: PatientRecord) => PatientRecord, string[], string?];
+const session = (id: string, phase: 'preparation' | 'medicine' | 'integration', end: string, over = {}) => ({
+  id,
+  episodeId: 'e1',
+  phase,
+  status: 'finished' as const,
+  patientId: 'p1',
+  start: end,
+  end,
+  ...over,
+});
 
-const cases: Case[] = [
-  ['every rule satisfied', (r) => r, []],
-  ['no consent', (r) => ({ ...r, consents: [] }), ['no-consent']],
-  [
-    'consent withdrawn',
-    (r) => ({ ...r, consents: [{ ...r.consents[0]!, status: 'inactive' }] }),
-    ['no-consent'],
-  ],
-  [
-    'consent signed after the date',
-    (r) => ({ ...r, consents: [{ ...r.consents[0]!, dateTime: '2026-12-10' }] }),
-    ['no-consent'],
-  ],
-  ['no clearance', (r) => ({ ...r, clearances: [] }), ['no-clearance']],
-  [
-    'not cleared',
-    (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, result: 'not-cleared' }] }),
-    ['clearance-not-cleared'],
-    'Observation/cl1/_history/1',
-  ],
-  [
-    'needs review',
-    (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, result: 'needs-review' }] }),
-    ['clearance-not-cleared'],
-  ],
-  [
-    'clearance expired',
-    (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: '2026-12-02' }] }),
-    ['clearance-expired'],
-  ],
-  [
-    'clearance valid through the day itself',
-    (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: THURSDAY }] }),
-    [],
-  ],
-  [
-    'a newer not-cleared decision wins over an older cleared one',
-    (r) => ({
+const phq9Item9 = (answer: number, effective: string, id = 'q1') =>
+  obs({ kind: 'phq9', total: 10, item9: answer }, effective, id);
+
+type Change = (r: PatientRecord) => PatientRecord;
+interface Row {
+  name: string;
+  change: Change;
+  reasons: string[];
+  query?: Partial<ReadinessQuery>;
+  policy?: Partial<ReadinessPolicy>;
+}
+
+const withObs =
+  (...o: KapObservation[]): Change =>
+  (r) => ({ ...r, observations: [...r.observations, ...o] });
+
+const rows: Row[] = [
+  { name: 'every rule passes', change: (r) => r, reasons: [] },
+
+  // Time: instants as instants, date-only values as days in the practice's zone.
+  {
+    name: 'a PHQ-9 at 10:00-08:00 is after a clearance at 15:00Z the same day',
+    change: (r) => ({
+      ...withObs(phq9Item9(2, '2026-11-05T10:00:00-08:00'))(r),
+    }),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a high blood pressure at 08:30-05:00 is later than a normal one at 10:00Z',
+    change: (r) => ({
+      ...r,
+      observations: [
+        bp(120, 80, '2026-12-03T10:00:00Z', 'bpA'),
+        bp(170, 100, '2026-12-03T08:30:00-05:00', 'bpB'),
+      ],
+    }),
+    reasons: ['safety-blood-pressure'],
+  },
+  {
+    name: 'a clearance valid until 03:00Z does not cover the rest of the day',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: '2026-12-03T03:00:00Z' }] }),
+    reasons: ['clearance-expired'],
+  },
+  {
+    name: 'a clearance valid until the date covers that whole day',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: THURSDAY }] }),
+    reasons: [],
+  },
+  {
+    name: 'with a session start, a clearance ending after it covers it',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: '2026-12-03T15:00:00Z' }] }),
+    query: { at: '2026-12-03T14:00:00Z' },
+    reasons: [],
+  },
+  {
+    name: 'with a session start, a clearance ending before it does not',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: '2026-12-03T15:00:00Z' }] }),
+    query: { at: '2026-12-03T16:00:00Z' },
+    reasons: ['clearance-expired'],
+  },
+  {
+    name: "a reading late on Wednesday in UTC is not Thursday's in the practice's zone east of it",
+    change: (r) => ({ ...r, observations: [bp(122, 78, '2026-12-02T23:30:00Z')] }),
+    policy: { timeZone: 'Europe/Berlin' },
+    reasons: [],
+  },
+  {
+    name: "a reading early on Thursday in UTC is Wednesday's in a practice west of it",
+    change: (r) => ({ ...r, observations: [bp(122, 78, '2026-12-03T05:00:00Z')] }),
+    policy: { timeZone: 'America/Los_Angeles' },
+    reasons: ['predose-blood-pressure'],
+  },
+  {
+    name: "a validity ending on the date is read as that day in the practice's zone",
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: THURSDAY }] }),
+    policy: { timeZone: 'America/Los_Angeles' },
+    query: { at: '2026-12-04T06:00:00Z' },
+    reasons: [],
+  },
+
+  // The course and its consent.
+  {
+    name: 'no course',
+    change: (r) => ({ ...r, episodes: [] }),
+    reasons: ['no-episode', 'no-consent', 'no-preparation-session'],
+  },
+  {
+    name: 'the course is on hold',
+    change: (r) => ({ ...r, episodes: [episode(['p1'], { status: 'onhold' })] }),
+    reasons: ['episode-not-active'],
+  },
+  {
+    name: 'the course is finished',
+    change: (r) => ({ ...r, episodes: [episode(['p1'], { status: 'finished' })] }),
+    reasons: ['episode-not-active'],
+  },
+  { name: 'no consent', change: (r) => ({ ...r, consents: [] }), reasons: ['no-consent'] },
+  {
+    name: 'a consent of another course does not count',
+    change: (r) => ({ ...r, consents: [{ ...r.consents[0]!, episodeId: 'e0' }] }),
+    reasons: ['no-consent'],
+  },
+  {
+    name: 'a later rejected consent revokes',
+    change: (r) => ({
+      ...r,
+      consents: [
+        ...r.consents,
+        { ...r.consents[0]!, id: 'c2', status: 'rejected', dateTime: '2026-11-30T10:00:00Z' },
+      ],
+    }),
+    reasons: ['consent-revoked'],
+  },
+  {
+    name: 'a later entered-in-error consent revokes',
+    change: (r) => ({
+      ...r,
+      consents: [
+        ...r.consents,
+        { ...r.consents[0]!, id: 'c2', status: 'entered-in-error', dateTime: '2026-11-30T10:00:00Z' },
+      ],
+    }),
+    reasons: ['consent-revoked'],
+  },
+  {
+    name: 'a draft consent is not signed',
+    change: (r) => ({ ...r, consents: [{ ...r.consents[0]!, status: 'draft' }] }),
+    reasons: ['consent-not-active'],
+  },
+  {
+    name: 'a consent whose period ended before the day',
+    change: (r) => ({
+      ...r,
+      consents: [{ ...r.consents[0]!, period: { start: '2026-11-02', end: '2026-12-01' } }],
+    }),
+    reasons: ['consent-out-of-period'],
+  },
+  {
+    name: 'a consent whose period starts after the day',
+    change: (r) => ({ ...r, consents: [{ ...r.consents[0]!, period: { start: '2026-12-04' } }] }),
+    reasons: ['consent-out-of-period'],
+  },
+  {
+    name: 'a consent signed after the session does not count',
+    change: (r) => ({ ...r, consents: [{ ...r.consents[0]!, dateTime: '2026-12-04T10:00:00Z' }] }),
+    reasons: ['no-consent'],
+  },
+  {
+    name: 'a preparation session of another course does not count',
+    change: (r) => ({ ...r, sessions: [{ ...r.sessions[0]!, episodeId: 'e0' }] }),
+    reasons: ['no-preparation-session'],
+  },
+  {
+    name: 'a preparation session not finished does not count',
+    change: (r) => ({ ...r, sessions: [{ ...r.sessions[0]!, status: 'in-progress' }] }),
+    reasons: ['no-preparation-session'],
+  },
+  {
+    name: 'a medicine session with no integration session after it',
+    change: (r) => ({ ...r, sessions: [...r.sessions, session('m1', 'medicine', '2026-11-25T12:30:00Z')] }),
+    reasons: ['no-integration-session'],
+  },
+  {
+    name: 'a medicine session followed by an integration session',
+    change: (r) => ({
+      ...r,
+      sessions: [
+        ...r.sessions,
+        session('m1', 'medicine', '2026-11-25T12:30:00Z'),
+        session('i1', 'integration', '2026-11-27T10:00:00Z'),
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'an integration session before the medicine session does not count',
+    change: (r) => ({
+      ...r,
+      sessions: [
+        ...r.sessions,
+        session('i1', 'integration', '2026-11-22T10:00:00Z'),
+        session('m1', 'medicine', '2026-11-25T12:30:00Z'),
+      ],
+    }),
+    reasons: ['no-integration-session'],
+  },
+  {
+    name: 'a practice that does not require integration between medicine sessions',
+    change: (r) => ({ ...r, sessions: [...r.sessions, session('m1', 'medicine', '2026-11-25T12:30:00Z')] }),
+    policy: { requireIntegration: false },
+    reasons: [],
+  },
+
+  // Clearance.
+  { name: 'no clearance', change: (r) => ({ ...r, clearances: [] }), reasons: ['no-clearance'] },
+  {
+    name: 'a preliminary clearance does not clear',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, status: 'preliminary' }] }),
+    reasons: ['clearance-not-final'],
+  },
+  {
+    name: 'a cancelled clearance is no clearance',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, status: 'cancelled' }] }),
+    reasons: ['no-clearance'],
+  },
+  {
+    name: 'an entered-in-error clearance is no clearance',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, status: 'entered-in-error' }] }),
+    reasons: ['no-clearance'],
+  },
+  {
+    name: 'a corrected clearance clears',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, status: 'corrected' }] }),
+    reasons: [],
+  },
+  {
+    name: 'not cleared',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, result: 'not-cleared' }] }),
+    reasons: ['clearance-not-cleared'],
+  },
+  {
+    name: 'needs review',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, result: 'needs-review' }] }),
+    reasons: ['clearance-not-cleared'],
+  },
+  {
+    name: 'a later not-cleared decision overrides an earlier clearance',
+    change: (r) => ({
       ...r,
       clearances: [
         ...r.clearances,
+        { ...r.clearances[0]!, id: 'cl2', result: 'not-cleared', decidedAt: '2026-11-28T10:00:00Z' },
+      ],
+    }),
+    reasons: ['clearance-not-cleared'],
+  },
+  {
+    name: 'a clearance with no end within the maximum age',
+    change: (r) => ({ ...r, clearances: [{ ...r.clearances[0]!, validUntil: undefined }] }),
+    reasons: [],
+  },
+  {
+    name: 'a clearance with no end past the maximum age',
+    change: (r) => ({
+      ...r,
+      clearances: [{ ...r.clearances[0]!, validUntil: undefined, decidedAt: '2026-05-01T10:00:00Z' }],
+    }),
+    reasons: ['clearance-expired'],
+  },
+  {
+    name: 'a newer clearance that cannot be read',
+    change: (r) => ({
+      ...r,
+      unreadable: [
         {
-          ...r.clearances[0]!,
-          id: 'cl2',
-          result: 'not-cleared',
-          decidedAt: '2026-11-30T10:00:00Z',
-          source: 'Observation/cl2/_history/1',
+          kind: 'clearance',
+          source: 'Observation/cl9/_history/1',
+          at: '2026-11-29T10:00:00Z',
+          problem: 'no result',
         },
       ],
     }),
-    ['clearance-not-cleared'],
-    'Observation/cl2/_history/1',
-  ],
-  ['no prescription', (r) => ({ ...r, prescriptions: [] }), ['no-prescription']],
-  [
-    'prescription on hold',
-    (r) => ({
+    reasons: ['clearance-unreadable'],
+  },
+  {
+    name: 'an unreadable clearance older than the readable one is superseded',
+    change: (r) => ({
+      ...r,
+      unreadable: [
+        {
+          kind: 'clearance',
+          source: 'Observation/cl0/_history/1',
+          at: '2026-10-01T10:00:00Z',
+          problem: 'no result',
+        },
+      ],
+    }),
+    reasons: [],
+  },
+
+  // Prescription.
+  {
+    name: 'no prescription',
+    change: (r) => ({ ...r, prescriptions: [], dispenses: [] }),
+    reasons: ['no-prescription'],
+  },
+  {
+    name: 'only a proposal',
+    change: (r) => ({ ...r, prescriptions: [order({ intent: 'proposal' })] }),
+    reasons: ['no-prescription'],
+  },
+  {
+    name: 'a plan does not authorise',
+    change: (r) => ({ ...r, prescriptions: [order({ intent: 'plan' })] }),
+    reasons: ['no-prescription'],
+  },
+  {
+    name: 'a newer stopped order replaces the active one',
+    change: (r) => ({
       ...r,
       prescriptions: [
-        { ...r.prescriptions[0]!, status: 'on-hold', source: 'MedicationRequest/rx1/_history/2' },
+        ...r.prescriptions,
+        order({
+          id: 'rx2',
+          status: 'stopped',
+          authoredOn: '2026-11-30T09:00:00Z',
+          source: 'MedicationRequest/rx2/_history/1',
+        }),
       ],
     }),
-    ['prescription-not-active'],
-    'MedicationRequest/rx1/_history/2',
-  ],
-  [
-    'prescription cancelled',
-    (r) => ({ ...r, prescriptions: [{ ...r.prescriptions[0]!, status: 'cancelled' }] }),
-    ['prescription-not-active'],
-  ],
-  [
-    'prescription expired',
-    (r) => ({ ...r, prescriptions: [{ ...r.prescriptions[0]!, validUntil: '2026-12-01' }] }),
-    ['prescription-expired'],
-  ],
-  [
-    'prescription not yet valid',
-    (r) => ({ ...r, prescriptions: [{ ...r.prescriptions[0]!, validFrom: '2026-12-04' }] }),
-    ['prescription-not-yet-valid'],
-  ],
-  [
-    'entered-in-error prescription ignored',
-    (r) => ({ ...r, prescriptions: [{ ...r.prescriptions[0]!, status: 'entered-in-error' }] }),
-    ['no-prescription'],
-  ],
-  [
-    'a prescription for another drug is not a ketamine prescription',
-    (r) => ({
+    reasons: ['prescription-not-active', 'no-dispense'],
+  },
+  {
+    name: 'an order naming the active one as its prior prescription replaces it, whatever its date',
+    change: (r) => ({
       ...r,
       prescriptions: [
-        { ...r.prescriptions[0]!, medication: { text: 'sertraline 50 mg', isKetamine: false } },
+        ...r.prescriptions,
+        order({
+          id: 'rx2',
+          status: 'cancelled',
+          authoredOn: '2026-11-01T09:00:00Z',
+          priorPrescription: 'MedicationRequest/rx1',
+        }),
       ],
     }),
-    ['no-prescription'],
-  ],
-  ['all doses taken', (r) => ({ ...r, administrations: administered(3) }), ['no-doses-left']],
-  ['doses left', (r) => ({ ...r, administrations: administered(2) }), []],
-  ['no preparation session', (r) => ({ ...r, sessions: [] }), ['no-preparation-session']],
-  [
-    'preparation only planned',
-    (r) => ({ ...r, sessions: [{ ...r.sessions[0]!, status: 'planned' }] }),
-    ['no-preparation-session'],
-  ],
-  [
-    'PHQ-9 item 9 above 0 since the last review',
-    (r) => ({
+    reasons: ['prescription-not-active', 'no-dispense'],
+  },
+  {
+    name: 'a newer draft never replaces the order',
+    change: (r) => ({
+      ...r,
+      prescriptions: [
+        ...r.prescriptions,
+        order({ id: 'rx2', status: 'draft', authoredOn: '2026-11-30T09:00:00Z' }),
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'a newer proposal never replaces the order',
+    change: (r) => ({
+      ...r,
+      prescriptions: [
+        ...r.prescriptions,
+        order({ id: 'rx2', intent: 'proposal', status: 'stopped', authoredOn: '2026-11-30T09:00:00Z' }),
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'two orders at the same time: the one that does not authorise wins',
+    change: (r) => ({ ...r, prescriptions: [...r.prescriptions, order({ id: 'rx2', status: 'on-hold' })] }),
+    reasons: ['prescription-not-active', 'no-dispense'],
+  },
+  {
+    name: 'same authored time: the later version decides',
+    change: (r) => ({
+      ...r,
+      prescriptions: [
+        order({ versionTime: '2026-11-10T09:00:00Z' }),
+        order({ id: 'rx2', status: 'stopped', versionTime: '2026-11-09T09:00:00Z' }),
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'on hold',
+    change: (r) => ({ ...r, prescriptions: [order({ status: 'on-hold' })] }),
+    reasons: ['prescription-not-active'],
+  },
+  {
+    name: 'status unknown',
+    change: (r) => ({ ...r, prescriptions: [order({ status: 'unknown' })] }),
+    reasons: ['prescription-not-active'],
+  },
+  {
+    name: 'not yet valid',
+    change: (r) => ({ ...r, prescriptions: [order({ validFrom: '2026-12-04' })] }),
+    reasons: ['prescription-not-yet-valid'],
+  },
+  {
+    name: 'expired',
+    change: (r) => ({ ...r, prescriptions: [order({ validUntil: '2026-12-02' })] }),
+    reasons: ['prescription-expired'],
+  },
+  {
+    name: 'a validity ending at noon does not cover the day',
+    change: (r) => ({ ...r, prescriptions: [order({ validUntil: '2026-12-03T12:00:00Z' })] }),
+    reasons: ['prescription-expired'],
+  },
+  {
+    name: 'sessions supplied cannot be told',
+    change: (r) => ({
+      ...r,
+      prescriptions: [
+        order({
+          dosesAuthorised: undefined,
+          sessionsUnknown: 'a supply in "mL" cannot be compared with a dose in "mg"',
+        }),
+      ],
+    }),
+    reasons: ['doses-unknown'],
+  },
+  {
+    name: 'every session supplied has been taken',
+    change: (r) => ({ ...r, administrations: administered(3) }),
+    reasons: ['no-doses-left'],
+  },
+  {
+    name: 'a dose recorded without an order counts against the current one',
+    change: (r) => ({
+      ...r,
+      administrations: [...administered(2), ...administered(1, undefined).map((a) => ({ ...a, id: 'ax' }))],
+    }),
+    reasons: ['no-doses-left'],
+  },
+  {
+    name: 'doses under an earlier order do not count against the current one',
+    change: (r) => ({ ...r, administrations: administered(3, 'rx0') }),
+    reasons: [],
+  },
+  {
+    name: 'a medication order that cannot be read',
+    change: (r) => ({
+      ...r,
+      unreadable: [
+        { kind: 'prescription', source: 'MedicationRequest/rx9/_history/1', problem: 'no medication' },
+      ],
+    }),
+    reasons: ['prescription-unreadable'],
+  },
+
+  // Dispense.
+  { name: 'never dispensed', change: (r) => ({ ...r, dispenses: [] }), reasons: ['no-dispense'] },
+  {
+    name: 'dispensed under another order only',
+    change: (r) => ({ ...r, dispenses: [{ ...r.dispenses[0]!, prescriptionId: 'rx0' }] }),
+    reasons: ['no-dispense'],
+  },
+  {
+    name: 'a declined dispense',
+    change: (r) => ({ ...r, dispenses: [{ ...r.dispenses[0]!, status: 'declined' }] }),
+    reasons: ['dispense-not-completed'],
+  },
+  {
+    name: 'a later entered-in-error dispense',
+    change: (r) => ({
+      ...r,
+      dispenses: [
+        ...r.dispenses,
+        { ...r.dispenses[0]!, id: 'd2', status: 'entered-in-error', whenHandedOver: '2026-11-08T12:00:00Z' },
+      ],
+    }),
+    reasons: ['dispense-not-completed'],
+  },
+  {
+    name: 'a practice whose EHR sends no dispenses',
+    change: (r) => ({ ...r, dispenses: [] }),
+    policy: { requireDispense: false },
+    reasons: [],
+  },
+
+  // Safety flags and the prescriber's review.
+  {
+    name: 'PHQ-9 item 9 above 0',
+    change: withObs(phq9Item9(1, '2026-11-27T10:00:00Z')),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'PHQ-9 item 9 read from the nine items',
+    change: withObs(
+      obs({ kind: 'phq9', total: 12, items: [2, 2, 2, 2, 1, 1, 1, 0, 1] }, '2026-11-27T10:00:00Z'),
+    ),
+    reasons: ['safety-phq9-item9'],
+  },
+  { name: 'PHQ-9 item 9 of 0', change: withObs(phq9Item9(0, '2026-11-27T10:00:00Z')), reasons: [] },
+  {
+    name: 'a PHQ-9 without item 9 leaves suicidality unknown',
+    change: withObs(obs({ kind: 'phq9', total: 8 }, '2026-11-27T10:00:00Z')),
+    reasons: ['safety-phq9-item9-unknown'],
+  },
+  {
+    name: "a PHQ-9 whose item 9 is a hasMember Observation reads the member's answer",
+    change: withObs(
+      obs({ kind: 'phq9', total: 8, members: ['Observation/i9'] }, '2026-11-27T10:00:00Z', 'q1'),
+      obs({ kind: 'phq9-item9', answer: 2 }, '2026-11-27T10:00:00Z', 'i9'),
+    ),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a member item 9 of 0 answers the panel',
+    change: withObs(
+      obs({ kind: 'phq9', total: 8, members: ['Observation/i9'] }, '2026-11-27T10:00:00Z', 'q1'),
+      obs({ kind: 'phq9-item9', answer: 0 }, '2026-11-27T10:00:00Z', 'i9'),
+    ),
+    reasons: [],
+  },
+  {
+    name: 'a standalone PHQ-9 item 9 from the EHR',
+    change: withObs(obs({ kind: 'phq9-item9', answer: 3 }, '2026-11-27T10:00:00Z', 'i9')),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a cancelled PHQ-9 is not a flag',
+    change: withObs({ ...phq9Item9(2, '2026-11-27T10:00:00Z'), status: 'cancelled' }),
+    reasons: [],
+  },
+  {
+    name: 'a preliminary PHQ-9 is still a flag',
+    change: withObs({ ...phq9Item9(2, '2026-11-27T10:00:00Z'), status: 'preliminary' }),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a flag before the last clearance was reviewed',
+    change: withObs(phq9Item9(2, '2026-11-04T10:00:00Z')),
+    reasons: [],
+  },
+  {
+    name: 'a later order for another medicine does not close a flag',
+    change: (r) => ({
+      ...withObs(phq9Item9(2, '2026-11-27T10:00:00Z'))(r),
+      prescriptions: [
+        ...r.prescriptions,
+        order({
+          id: 'rx7',
+          medication: { text: 'sertraline 50 mg', isKetamine: false },
+          authoredOn: '2026-11-28T10:00:00Z',
+        }),
+      ],
+    }),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a later ketamine order does not close a flag',
+    change: (r) => ({
+      ...withObs(phq9Item9(2, '2026-11-27T10:00:00Z'))(r),
+      prescriptions: [order({ id: 'rx2', authoredOn: '2026-11-28T10:00:00Z' })],
+      dispenses: [{ ...r.dispenses[0]!, prescriptionId: 'rx2' }],
+    }),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: "the prescriber's explicit review after the flag closes it",
+    change: (r) => ({
+      ...withObs(phq9Item9(2, '2026-11-27T10:00:00Z'))(r),
+      reviews: [
+        {
+          id: 'rv1',
+          patientId: 'p1',
+          reviewedAt: '2026-11-28T10:00:00Z',
+          source: 'ClinicalImpression/rv1/_history/1',
+        },
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'a review before the flag does not close it',
+    change: (r) => ({
+      ...withObs(phq9Item9(2, '2026-11-27T10:00:00Z'))(r),
+      reviews: [{ id: 'rv1', patientId: 'p1', reviewedAt: '2026-11-26T10:00:00Z' }],
+    }),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a new clearance decision after the flag closes it',
+    change: (r) => ({
+      ...withObs(phq9Item9(2, '2026-11-27T10:00:00Z'))(r),
+      clearances: [...r.clearances, { ...r.clearances[0]!, id: 'cl2', decidedAt: '2026-11-28T10:00:00Z' }],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'a preliminary clearance after the flag is not a review',
+    change: (r) => ({
+      ...withObs(phq9Item9(2, '2026-11-27T10:00:00Z'))(r),
+      clearances: [
+        ...r.clearances,
+        { ...r.clearances[0]!, id: 'cl2', status: 'preliminary', decidedAt: '2026-11-28T10:00:00Z' },
+      ],
+    }),
+    reasons: ['clearance-not-final', 'safety-phq9-item9'],
+  },
+  {
+    name: 'C-SSRS high',
+    change: withObs(obs({ kind: 'cssrs', risk: 'high' }, '2026-11-27T10:00:00Z')),
+    reasons: ['safety-cssrs-risk'],
+  },
+  {
+    name: 'C-SSRS moderate',
+    change: withObs(obs({ kind: 'cssrs', risk: 'moderate' }, '2026-11-27T10:00:00Z')),
+    reasons: ['safety-cssrs-risk'],
+  },
+  {
+    name: 'C-SSRS low',
+    change: withObs(obs({ kind: 'cssrs', risk: 'low' }, '2026-11-27T10:00:00Z')),
+    reasons: [],
+  },
+  {
+    name: 'a contraindication recorded after the clearance',
+    change: (r) => ({
+      ...r,
+      findings: [
+        {
+          id: 'cd1',
+          patientId: 'p1',
+          type: 'Condition',
+          active: true,
+          contraindication: 'psychotic-disorder',
+          recorded: '2026-11-20',
+          text: 'Schizophrenia',
+        },
+      ],
+    }),
+    reasons: ['safety-contraindication'],
+  },
+  {
+    name: 'a contraindication with no date is open',
+    change: (r) => ({
+      ...r,
+      findings: [
+        {
+          id: 'cd1',
+          patientId: 'p1',
+          type: 'AllergyIntolerance',
+          active: true,
+          contraindication: 'ketamine-hypersensitivity',
+          text: 'Ketamine',
+        },
+      ],
+    }),
+    reasons: ['safety-contraindication'],
+  },
+  {
+    name: 'a contraindication the prescriber cleared knowing',
+    change: (r) => ({
+      ...r,
+      findings: [
+        {
+          id: 'cd1',
+          patientId: 'p1',
+          type: 'Condition',
+          active: true,
+          contraindication: 'pregnancy',
+          recorded: '2026-10-01',
+          text: 'Pregnancy',
+        },
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'an inactive contraindication',
+    change: (r) => ({
+      ...r,
+      findings: [
+        {
+          id: 'cd1',
+          patientId: 'p1',
+          type: 'Condition',
+          active: false,
+          contraindication: 'pregnancy',
+          recorded: '2026-11-20',
+          text: 'Pregnancy',
+        },
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'a condition outside the contraindications',
+    change: (r) => ({
+      ...r,
+      findings: [
+        {
+          id: 'cd1',
+          patientId: 'p1',
+          type: 'Condition',
+          active: true,
+          recorded: '2026-11-20',
+          text: 'Asthma',
+        },
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'a serious adverse event',
+    change: (r) => ({
+      ...r,
+      adverseEvents: [{ id: 'ae1', patientId: 'p1', occurredAt: '2026-11-25T12:00:00Z', serious: true }],
+    }),
+    reasons: ['safety-adverse-event'],
+  },
+  {
+    name: 'an adverse event that is not serious',
+    change: (r) => ({
+      ...r,
+      adverseEvents: [{ id: 'ae1', patientId: 'p1', occurredAt: '2026-11-25T12:00:00Z', serious: false }],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'a safety finding that cannot be read',
+    change: (r) => ({
+      ...r,
+      unreadable: [
+        {
+          kind: 'safety-finding',
+          source: 'Observation/x/_history/1',
+          at: '2026-11-27T10:00:00Z',
+          problem: 'no risk level',
+        },
+      ],
+    }),
+    reasons: ['safety-finding-unreadable'],
+  },
+  {
+    name: 'a safety finding with no readable date that cannot be read',
+    change: (r) => ({
+      ...r,
+      unreadable: [{ kind: 'safety-finding', source: 'Observation/x/_history/1', problem: 'no risk level' }],
+    }),
+    reasons: ['safety-finding-unreadable'],
+  },
+
+  // Blood pressure.
+  {
+    name: 'the last blood pressure is high',
+    change: (r) => ({ ...r, observations: [bp(150, 85, '2026-12-03T08:30:00Z')] }),
+    reasons: ['safety-blood-pressure'],
+  },
+  {
+    name: 'a cancelled normal reading does not hide a high one',
+    change: (r) => ({
       ...r,
       observations: [
-        obs({ kind: 'phq9', total: 14, items: [2, 2, 1, 2, 1, 2, 1, 2, 1] }, '2026-11-25T10:00:00Z'),
+        bp(150, 95, '2026-12-03T08:30:00Z', 'bpA'),
+        bp(118, 76, '2026-12-03T08:45:00Z', 'bpB', { status: 'cancelled' }),
       ],
     }),
-    ['safety-phq9-item9'],
-    'Observation/o1/_history/1',
-  ],
-  [
-    'PHQ-9 item 9 above 0 before the last review is not a flag',
-    (r) => ({
+    reasons: ['safety-blood-pressure'],
+  },
+  {
+    name: 'an entered-in-error high reading is ignored',
+    change: (r) => ({
       ...r,
       observations: [
-        obs({ kind: 'phq9', total: 14, items: [2, 2, 1, 2, 1, 2, 1, 2, 1] }, '2026-11-01T10:00:00Z'),
+        ...r.observations,
+        bp(190, 120, '2026-12-03T08:45:00Z', 'bpB', { status: 'entered-in-error' }),
       ],
     }),
-    [],
-  ],
-  [
-    'PHQ-9 item 9 at 0',
-    (r) => ({
+    reasons: [],
+  },
+  {
+    name: 'no reading on the day is a day-of check',
+    change: (r) => ({ ...r, observations: [bp(122, 78, '2026-12-01T08:30:00Z')] }),
+    reasons: ['predose-blood-pressure'],
+  },
+  {
+    name: 'a reading after the session start does not count before it',
+    change: (r) => r,
+    query: { at: '2026-12-03T08:00:00Z' },
+    reasons: ['predose-blood-pressure'],
+  },
+  {
+    name: 'a newer reading that cannot be read',
+    change: (r) => ({
       ...r,
-      observations: [
-        obs({ kind: 'phq9', total: 12, items: [2, 2, 1, 2, 1, 2, 1, 1, 0] }, '2026-11-25T10:00:00Z'),
+      unreadable: [
+        {
+          kind: 'blood-pressure',
+          source: 'Observation/bp9/_history/1',
+          at: '2026-12-03T08:40:00Z',
+          problem: 'unit "cm"',
+        },
       ],
     }),
-    [],
-  ],
-  [
-    'C-SSRS high',
-    (r) => ({ ...r, observations: [obs({ kind: 'cssrs', risk: 'high' }, '2026-11-25T10:00:00Z')] }),
-    ['safety-cssrs-high'],
-  ],
-  [
-    'C-SSRS moderate',
-    (r) => ({ ...r, observations: [obs({ kind: 'cssrs', risk: 'moderate' }, '2026-11-25T10:00:00Z')] }),
-    [],
-  ],
-  [
-    'last blood pressure above 140/90',
-    (r) => ({
-      ...r,
-      observations: [
-        obs({ kind: 'blood-pressure', systolic: 150, diastolic: 85 }, '2026-12-03T08:30:00Z', 'bp2'),
-        obs({ kind: 'blood-pressure', systolic: 120, diastolic: 80 }, '2026-11-20T10:00:00Z', 'bp1'),
-      ],
-    }),
-    ['safety-blood-pressure'],
-    'Observation/bp2/_history/1',
-  ],
-  [
-    'a high reading followed by a normal one',
-    (r) => ({
-      ...r,
-      observations: [
-        obs({ kind: 'blood-pressure', systolic: 150, diastolic: 95 }, '2026-12-03T08:00:00Z', 'bp1'),
-        obs({ kind: 'blood-pressure', systolic: 128, diastolic: 82 }, '2026-12-03T08:20:00Z', 'bp2'),
-      ],
-    }),
-    [],
-  ],
-  [
-    'diastolic alone above the threshold',
-    (r) => ({
-      ...r,
-      observations: [obs({ kind: 'blood-pressure', systolic: 130, diastolic: 95 }, '2026-12-03T08:30:00Z')],
-    }),
-    ['safety-blood-pressure'],
-  ],
-  [
-    'everything wrong at once',
-    () => emptyRecord('p1'),
-    ['no-consent', 'no-clearance', 'no-prescription', 'no-preparation-session'],
-  ],
+    reasons: ['blood-pressure-unreadable'],
+  },
+
+  // The EHR's freshness and the link.
+  {
+    name: 'the EHR silent for two days',
+    change: (r) => r,
+    query: { ehrLastHeardAt: '2026-12-01T08:00:00Z' },
+    reasons: ['ehr-stale'],
+  },
+  {
+    name: 'the EHR never heard from',
+    change: (r) => r,
+    query: { ehrLastHeardAt: undefined },
+    reasons: ['ehr-stale'],
+  },
+  {
+    name: 'the link is not confirmed',
+    change: (r) => ({ ...r, link: 'pending' }),
+    reasons: ['link-pending'],
+  },
 ];
 
-describe('patient readiness for a medicine session', () => {
-  test.each(cases.map(([n, f, e, s]) => [n, f, e, s ?? null] as const))(
-    '%s',
-    (_name, change, expected, source) => {
-      const result = patientReadiness(change(readyRecord()), THURSDAY, fresh);
-      expect(result.reasons.map((r) => r.code)).toEqual(expected);
-      expect(result.ready).toBe(expected.length === 0);
-      for (const r of result.reasons) expect(r.message).toMatch(/\w.*\.$/);
-      if (source) expect(result.reasons[0]?.source).toBe(source);
-    },
-  );
+const ask = (row: Pick<Row, 'query' | 'policy'>) => ({
+  query: { ...QUERY, ...row.query } as ReadinessQuery,
+  policy: { ...DEFAULT_POLICY, ...row.policy },
+});
 
-  test('the EHR not heard from for longer than the threshold makes the answer not ready', () => {
-    const stale = patientReadiness(readyRecord(), THURSDAY, {
-      ehrLastHeardAt: '2026-12-01T08:00:00Z',
-      now: NOW,
-    });
-    expect(stale.reasons.map((r) => r.code)).toEqual(['ehr-stale']);
-    const never = patientReadiness(readyRecord(), THURSDAY, { now: NOW });
-    expect(never.reasons[0]?.message).toContain('never been heard from');
-    const tolerant = patientReadiness(
-      readyRecord(),
-      THURSDAY,
-      { ehrLastHeardAt: '2026-12-01T08:00:00Z', now: NOW },
-      { systolicMax: 140, diastolicMax: 90, ehrFreshnessHours: 72 },
-    );
-    expect(tolerant.ready).toBe(true);
+describe('patient readiness', () => {
+  it.each(rows.map((r) => [r.name, r] as const))('%s', (_, row) => {
+    const { query, policy } = ask(row);
+    const answer = patientReadiness(row.change(readyRecord()), query, policy);
+    expect(answer.reasons.map((r) => r.code).sort()).toEqual([...row.reasons].sort());
+    expect(answer.ready).toBe(row.reasons.length === 0);
+    const verdict =
+      row.reasons.length === 0
+        ? 'ready'
+        : row.reasons.every((c) => REASONS[c as keyof typeof REASONS].outcome === 'day-of')
+          ? 'pending-day-of-checks'
+          : 'not-ready';
+    expect(answer.verdict).toBe(verdict);
+    for (const r of answer.reasons) expect(r.outcome).toBe(REASONS[r.code].outcome);
   });
 
-  test('thresholds are configuration', () => {
-    const r = {
-      ...readyRecord(),
-      observations: [obs({ kind: 'blood-pressure', systolic: 150, diastolic: 85 }, '2026-12-03T08:30:00Z')],
-    };
-    expect(
-      patientReadiness(r, THURSDAY, fresh, { systolicMax: 160, diastolicMax: 100, ehrFreshnessHours: 24 })
-        .ready,
-    ).toBe(true);
+  it('covers every reason code with at least one row', () => {
+    const seen = new Set(rows.flatMap((r) => r.reasons));
+    const patientCodes = Object.entries(REASONS)
+      .filter(([, v]) => v.rule !== 'couple')
+      .map(([code]) => code);
+    expect(patientCodes.filter((c) => !seen.has(c))).toEqual([]);
   });
 
-  test('the status reports doses authorised, administered and remaining', () => {
-    const result = patientReadiness({ ...readyRecord(), administrations: administered(1) }, THURSDAY, fresh);
-    expect(result.status.prescription).toMatchObject({
+  it('names the source of each reason that rests on a record', () => {
+    const record = { ...readyRecord(), observations: [bp(170, 100, '2026-12-03T08:30:00Z')] };
+    const [reason] = patientReadiness(record, QUERY).reasons;
+    expect(reason).toMatchObject({ code: 'safety-blood-pressure', source: 'Observation/bp1/_history/1' });
+  });
+
+  it('says how many sessions the order supplies, how many were taken and how many are left', () => {
+    const answer = patientReadiness({ ...readyRecord(), administrations: administered(2) }, QUERY);
+    expect(answer.status.prescription).toMatchObject({
       dosesAuthorised: 3,
-      dosesAdministered: 1,
-      dosesRemaining: 2,
+      dosesAdministered: 2,
+      dosesRemaining: 1,
     });
-    expect(result.status.clearance).toMatchObject({ result: 'cleared', validUntil: '2027-02-05' });
+    expect(answer.status.dispense).toMatchObject({ status: 'completed' });
+  });
+
+  it('refuses a question that is not a date', () => {
+    expect(() => patientReadiness(readyRecord(), { ...QUERY, date: '2026-13-40' })).toThrow(RangeError);
   });
 });
 
-describe('couples readiness covers both partners', () => {
-  const couples: Episode = {
-    id: 'e1',
-    type: 'couples',
-    status: 'active',
-    patients: ['p1', 'p2'],
-    plannedSessions: { preparation: 2, medicine: 1, integration: 1 },
-  };
-  const onHold = (r: PatientRecord): PatientRecord => ({
-    ...r,
-    prescriptions: [{ ...r.prescriptions[0]!, status: 'on-hold' }],
+describe('couples readiness', () => {
+  const couple = episode(['p1', 'p2']);
+  const partner = (id: string) => readyRecord(id, [couple]);
+
+  it('is ready when both partners are', () => {
+    const answer = episodeReadiness(couple, [partner('p1'), partner('p2')], QUERY);
+    expect(answer).toMatchObject({ ready: true, verdict: 'ready', reasons: [] });
   });
 
-  test.each([
-    ['both ready', readyRecord('p1'), readyRecord('p2'), true, []],
-    [
-      'first partner on hold',
-      onHold(readyRecord('p1')),
-      readyRecord('p2'),
-      false,
-      ['p1:prescription-not-active', 'p2:partner-not-ready'],
-    ],
-    [
-      'second partner not cleared',
-      readyRecord('p1'),
-      { ...readyRecord('p2'), clearances: [] } as PatientRecord,
-      false,
-      ['p2:no-clearance', 'p1:partner-not-ready'],
-    ],
-    [
-      'both not ready',
-      onHold(readyRecord('p1')),
-      onHold(readyRecord('p2')),
-      false,
-      ['p1:prescription-not-active', 'p2:prescription-not-active'],
-    ],
-  ] as const)('%s', (_name, a, b, ready, reasons) => {
-    const result = episodeReadiness(couples, [a, b], THURSDAY, fresh);
-    expect(result.ready).toBe(ready);
-    expect(result.reasons.map((r) => `${r.patientId}:${r.code}`)).toEqual(reasons);
-    expect(result.patients).toHaveLength(2);
+  it('is not ready when one partner is not, and says so for the other', () => {
+    const p2 = { ...partner('p2'), consents: [] };
+    const answer = episodeReadiness(couple, [partner('p1'), p2], QUERY);
+    expect(answer.reasons.map((r) => [r.patientId, r.code])).toEqual([
+      ['p2', 'no-consent'],
+      ['p1', 'partner-not-ready'],
+    ]);
+    expect(answer.verdict).toBe('not-ready');
   });
 
-  test('a partner with no record at all is not ready', () => {
-    const result = episodeReadiness(couples, [readyRecord('p1')], THURSDAY, fresh);
-    expect(result.ready).toBe(false);
-    expect(result.patients[1]?.reasons.map((r) => r.code)).toContain('no-clearance');
+  it('waits on the day-of checks of a partner without calling the other not ready', () => {
+    const p2 = { ...partner('p2'), observations: [] };
+    const answer = episodeReadiness(couple, [partner('p1'), p2], QUERY);
+    expect(answer.reasons.map((r) => r.code)).toEqual(['predose-blood-pressure']);
+    expect(answer.verdict).toBe('pending-day-of-checks');
   });
 
-  test('an individual episode is its patient', () => {
-    const individual: Episode = { ...couples, type: 'individual', patients: ['p1'] };
-    expect(episodeReadiness(individual, [readyRecord('p1')], THURSDAY, fresh).ready).toBe(true);
+  it("is not ready when a partner's record cannot be read", () => {
+    const answer = episodeReadiness(couple, [partner('p1')], QUERY);
+    expect(answer.reasons.map((r) => [r.patientId, r.code])).toEqual([['p2', 'couple-unreadable']]);
+    expect(answer.ready).toBe(false);
+  });
+
+  it('is not ready when the couple does not name two partners', () => {
+    const one = episode(['p1'], { type: 'couples' });
+    const answer = episodeReadiness(one, [partner('p1')], QUERY);
+    expect(answer.reasons.map((r) => r.code)).toEqual(['couple-unreadable']);
   });
 });
