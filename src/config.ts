@@ -3,8 +3,9 @@
  * declared once below, with its meaning and default; the README's table lists the same ones (a
  * test keeps them in step). A mistake stops the start with one line per wrong variable.
  */
-import { isTimeZone } from './domain/time.js';
+
 import type { InboundAuthConfig } from './auth/authentication.js';
+import { isTimeZone } from './domain/time.js';
 import { tokenUrlProblem } from './ehr/backend-services.js';
 import {
   algorithmFor,
@@ -351,9 +352,11 @@ export const VARIABLES: readonly Variable[] = [
   v({
     name: 'KAP_PRACTICE_TIMEZONE',
     key: 'practiceTimeZone',
-    description: "Readiness: the practice's IANA time zone; date-only values (a validity ending 2026-12-03) are days there",
+    description:
+      "Readiness: the practice's IANA time zone; date-only values (a validity ending 2026-12-03) are days there",
     default: 'UTC',
-    parse: (raw) => (isTimeZone(raw) ? raw : { error: 'must be an IANA time zone name, e.g. America/Los_Angeles' }),
+    parse: (raw) =>
+      isTimeZone(raw) ? raw : { error: 'must be an IANA time zone name, e.g. America/Los_Angeles' },
   }),
   v({
     name: 'KAP_CLEARANCE_MAX_DAYS',

@@ -3,13 +3,14 @@
  * subscriptions registered at start; the periodic catch-up; a clean stop that lets in-flight
  * requests finish and closes the store last.
  */
-import type { ReadinessPolicy } from './domain/readiness.js';
+
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
+import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
 import { BackendServices } from './ehr/backend-services.js';
 import { EhrGateway } from './ehr/gateway.js';

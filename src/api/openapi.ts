@@ -1,4 +1,5 @@
 import { REASONS } from '../domain/readiness.js';
+
 /**
  * The therapist API, described once: this document is served at /api/v1/openapi.json and the
  * same schemas validate every request, so the description cannot drift from the behaviour.
@@ -570,7 +571,7 @@ export const openApiDocument = {
           },
           message: { type: 'string' },
           source: { type: 'string', description: 'Type/id/_history/version' },
-          patientId: { type: 'string', description: "For a couples course: whose reason it is" },
+          patientId: { type: 'string', description: 'For a couples course: whose reason it is' },
         },
       },
       Verdict: {

@@ -120,13 +120,23 @@ export function readinessQuery(
   const atSpan = question.at === undefined ? undefined : spanOf(question.at, timeZone);
   if (question.at !== undefined && (atSpan === undefined || atSpan.end - atSpan.start !== 1)) {
     throw new OperationOutcomeError(400, [
-      issue('error', 'value', 'The session start is not an instant with its offset (2026-12-03T10:00:00-08:00).', 'at'),
+      issue(
+        'error',
+        'value',
+        'The session start is not an instant with its offset (2026-12-03T10:00:00-08:00).',
+        'at',
+      ),
     ]);
   }
   const atDay = atSpan === undefined ? undefined : dayOf(atSpan.start, timeZone);
   if (question.date !== undefined && atDay !== undefined && atDay !== question.date) {
     throw new OperationOutcomeError(400, [
-      issue('error', 'value', `The session start ${question.at} is not on ${question.date} in ${timeZone}.`, 'at'),
+      issue(
+        'error',
+        'value',
+        `The session start ${question.at} is not on ${question.date} in ${timeZone}.`,
+        'at',
+      ),
     ]);
   }
   return {

@@ -86,9 +86,15 @@ describe('tolerant reading', () => {
     ]);
   });
 
-  test('a corrected Observation is read as amended, with a warning', () => {
+  test('a corrected decision is read as corrected', () => {
     const read = clearanceFromFhir({ ...base(), status: 'corrected' }, ctx);
-    expect(read.value?.status).toBe('amended');
+    expect(read.value?.status).toBe('corrected');
+    expect(read.issues).toEqual([]);
+  });
+
+  test('a registered Observation is read as preliminary, with a warning', () => {
+    const read = clearanceFromFhir({ ...base(), status: 'registered' }, ctx);
+    expect(read.value?.status).toBe('preliminary');
     expect(read.issues[0]?.severity).toBe('warning');
   });
 

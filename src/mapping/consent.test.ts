@@ -44,6 +44,11 @@ const consent: fc.Arbitrary<InformedConsent> = fc.record(
     status: fc.constantFrom('draft', 'proposed', 'active', 'rejected', 'inactive', 'entered-in-error'),
     dateTime: instant,
     document,
+    period: fc.oneof(
+      fc.record({ start: instant }),
+      fc.record({ end: instant }),
+      fc.record({ start: instant, end: instant }),
+    ),
   },
   { requiredKeys: ['id', 'patientId', 'status', 'dateTime'] },
 );
@@ -58,7 +63,7 @@ test('domain -> FHIR -> domain gives back the consent', () => {
       ]);
       const read = consentFromFhir(written, ctx);
       expect(read.issues.filter((i) => i.severity !== 'warning' || c.document !== undefined)).toEqual([]);
-      expect(read.value).toEqual(c);
+      expect(read.value).toEqual({ ...c, source: `Consent/${c.id}` });
     }),
   );
 });
@@ -84,6 +89,19 @@ describe('reading is tolerant', () => {
       status: 'active',
       dateTime: '2026-01-10',
       document: { contentType: 'application/pdf' },
+      source: 'Consent/ehr-c1',
+    });
+  });
+
+  test('the period the consent holds is read from provision.period and written back', () => {
+    const read = consentFromFhir(
+      { ...consent, provision: { period: { start: '2026-01-10', end: '2026-07-10' } } },
+      ctx,
+    );
+    expect(read.value?.period).toEqual({ start: '2026-01-10', end: '2026-07-10' });
+    expect(consentToFhir(read.value!, ctx).provision?.period).toEqual({
+      start: '2026-01-10',
+      end: '2026-07-10',
     });
   });
 

@@ -8,7 +8,7 @@ import type { ConsentStatus, InformedConsent } from '../domain/model.js';
 import { HL7_CODE, identifierSystem, LOINC, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import { businessIdentifier, concept, hasCode } from './coding.js';
-import { domainIdOf, sourceOf, type MappingContext, type Read, resourceIdFor } from './context.js';
+import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 
 const STATUSES: readonly ConsentStatus[] = [
   'draft',

@@ -20,13 +20,14 @@ test('the dispense fixture reads and round-trips (FHIR -> domain -> FHIR -> doma
     patientId: '48213',
     prescriptionId: 'rx-lindqvist-1',
     status: 'completed',
-    quantity: { value: 9, unit: 'troche' },
+    quantity: { value: 9, unit: '{troche}' },
     whenHandedOver: '2026-02-14T12:15:00-05:00',
     medication: {
       text: 'Ketamine HCl 50 mg sublingual troche (compounded)',
       rxnorm: '6130',
       form: 'troche',
       isKetamine: true,
+      strength: { amount: { value: 50, unit: 'mg' }, per: { value: 1, unit: '{troche}' } },
     },
     source: 'MedicationDispense/disp-lindqvist-1/_history/1',
   });

@@ -5,6 +5,7 @@ import { prescription } from '../../test/support/prescriber-arbitraries.js';
 import { isError } from '../fhir/outcome.js';
 import { validateResource } from '../validation/validator.js';
 import { identityContext, type MappingContext } from './context.js';
+import { sessionsSupplied } from './dosage.js';
 import { prescriptionFromFhir, prescriptionToFhir } from './medication-request.js';
 
 const fixture = <T = MedicationRequest>(path: string): T =>
@@ -16,8 +17,11 @@ const ctx: MappingContext = {
   resolve: (ref) => (ref === 'Medication/med-5521' ? ehrMedication : undefined),
 };
 
-const withoutSource = <T extends { source?: string }>(v: T): Omit<T, 'source'> => {
-  const { source: _, ...rest } = v;
+/** What the EHR's copy says about its version (source, version time) is not part of the round trip. */
+const withoutSource = <T extends { source?: string; versionTime?: string }>(
+  v: T,
+): Omit<T, 'source' | 'versionTime'> => {
+  const { source: _, versionTime: __, ...rest } = v;
   return rest;
 };
 
@@ -47,22 +51,27 @@ describe('prescription fixtures round-trip (FHIR -> domain -> FHIR -> domain)', 
 describe('the prescriber fixtures tell one prescription lifecycle', () => {
   const read = (name: string) => prescriptionFromFhir(fixture(`prescriber/${name}`), ctx).value!;
 
-  test('version 1: active sublingual troche, 150 mg, 3 doses', () => {
+  test('version 1: active sublingual troche, 150 mg, 9 troches of 50 mg with no refill: 3 sessions', () => {
     expect(read('prescription-ketamine-troche.fhir.json')).toEqual({
       id: 'rx-lindqvist-1',
       patientId: '48213',
       status: 'active',
+      intent: 'order',
       medication: {
         text: 'Ketamine HCl 50 mg sublingual troche (compounded)',
         rxnorm: '6130',
         form: 'troche',
         isKetamine: true,
+        strength: { amount: { value: 50, unit: 'mg' }, per: { value: 1, unit: '{troche}' } },
       },
       dosePerSession: { value: 150, unit: 'mg' },
       dosageText:
         '150 mg (3 troches) sublingually once per medicine session, under supervision; hold in the mouth 15 minutes, then spit.',
       route: 'sublingual',
+      refills: 0,
+      quantity: { value: 9, unit: '{troche}' },
       dosesAuthorised: 3,
+      versionTime: expect.any(String),
       validFrom: '2026-02-12',
       validUntil: '2026-08-12',
       authoredOn: '2026-02-12T10:30:00-05:00',
@@ -142,7 +151,74 @@ describe('tolerant reading of what EHRs send', () => {
       rxnorm: '6130',
       form: 'rapidly dissolving tablet',
       isKetamine: true,
+      strength: { amount: { value: 200, unit: 'mg' }, per: { value: 1, unit: '{tablet}' } },
     });
+    // 200 mg per dispense, two refills, 200 mg a session: three sessions.
+    expect(value?.dosesAuthorised).toBe(3);
+  });
+
+  test.each([
+    [
+      'refills count dispenses, not sessions',
+      { refills: 2, quantity: { value: 300, unit: 'mg' } },
+      { value: 100, unit: 'mg' },
+      9,
+    ],
+    [
+      'grams supply, milligram doses',
+      { refills: 0, quantity: { value: 0.5, unit: 'g' } },
+      { value: 250, unit: 'mg' },
+      2,
+    ],
+    [
+      'troches through the strength',
+      { refills: 1, quantity: { value: 6, unit: '{troche}' } },
+      { value: 150, unit: 'mg' },
+      4,
+    ],
+    [
+      'troches counted alike',
+      { refills: 0, quantity: { value: 6, unit: '{troche}' } },
+      { value: 2, unit: 'troche' },
+      3,
+    ],
+    [
+      'a partial session does not count',
+      { refills: 0, quantity: { value: 250, unit: 'mg' } },
+      { value: 100, unit: 'mg' },
+      2,
+    ],
+  ] as const)('sessions supplied: %s', (_, supply, dose, sessions) => {
+    const medication = {
+      text: 'ketamine 50 mg troche',
+      isKetamine: true,
+      strength: { amount: { value: 50, unit: 'mg' }, per: { value: 1, unit: '{troche}' } },
+    };
+    expect(sessionsSupplied({ ...supply, dosePerSession: dose, medication })).toEqual({ count: sessions });
+  });
+
+  test.each([
+    ['no quantity', { refills: 2 }, { value: 100, unit: 'mg' }, /no quantity/],
+    ['no dose', { quantity: { value: 300, unit: 'mg' } }, undefined, /dose per session/],
+    [
+      'millilitres against milligrams',
+      { quantity: { value: 10, unit: 'mL' } },
+      { value: 100, unit: 'mg' },
+      /cannot be compared/,
+    ],
+    [
+      'troches with no strength against milligrams',
+      { quantity: { value: 9, unit: '{troche}' } },
+      { value: 150, unit: 'mg' },
+      /no strength/,
+    ],
+  ] as const)('sessions supplied cannot be told: %s', (_, supply, dose, why) => {
+    const answer = sessionsSupplied({
+      ...supply,
+      dosePerSession: dose,
+      medication: { text: 'ketamine', isKetamine: true },
+    });
+    expect('unknown' in answer && answer.unknown).toMatch(why);
   });
 
   test('a referenced Medication without a resolver: an error, no value, no throw', () => {

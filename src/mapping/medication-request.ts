@@ -13,9 +13,9 @@ import {
   doseFromText,
   doseToQuantity,
   routeFromConcept,
-  sessionsSupplied,
   routeFromText,
   routeToConcept,
+  sessionsSupplied,
 } from './dosage.js';
 import { readMedication, writeMedication } from './medication.js';
 

@@ -11,7 +11,7 @@ import type { Medication } from '../domain/model.js';
 import { profileUrl, RXNORM_KETAMINE, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import type { MappingContext, Read } from './context.js';
-import { doseToQuantity, doseFromQuantity } from './dosage.js';
+import { doseFromQuantity, doseToQuantity } from './dosage.js';
 
 /** Says ketamine (Ketalar) but not esketamine, a different product with its own rules. */
 const KETAMINE_WORDS = /\b(ketamine|ketalar)\b/i;

@@ -18,9 +18,10 @@ describe('every Observation fixture reads without issues and round-trips', () =>
     expect(observationFromFhir(written, context)).toEqual(first);
   });
 
-  test('the fixtures cover every kind', () => {
+  test('the fixtures cover every kind kap-bridge writes', () => {
     const kinds = new Set(fixtures.map(([, r]) => kindOf(r)));
-    expect([...kinds].sort()).toEqual(Object.keys(OBSERVATION_KINDS).sort());
+    const written = Object.entries(OBSERVATION_KINDS).filter(([, spec]) => spec.profile !== undefined);
+    expect([...kinds].sort()).toEqual(written.map(([kind]) => kind).sort());
   });
 });
 
@@ -30,24 +31,27 @@ const instant = fc
   .map((d) => d.toISOString());
 const answer = fc.integer({ min: 0, max: 3 });
 const value: fc.Arbitrary<ObservationValue> = fc.oneof(
-  fc.record(
-    {
-      kind: fc.constant('phq9' as const),
-      total: fc.integer({ min: 0, max: 27 }),
-      items: fc.tuple(
-        answer,
-        answer,
-        answer,
-        answer,
-        answer,
-        answer,
-        answer,
-        answer,
-        answer,
-      ) as fc.Arbitrary<Phq9Items>,
-    },
-    { requiredKeys: ['kind', 'total'] },
-  ),
+  fc
+    .record(
+      {
+        kind: fc.constant('phq9' as const),
+        total: fc.integer({ min: 0, max: 27 }),
+        items: fc.tuple(
+          answer,
+          answer,
+          answer,
+          answer,
+          answer,
+          answer,
+          answer,
+          answer,
+          answer,
+        ) as fc.Arbitrary<Phq9Items>,
+      },
+      { requiredKeys: ['kind', 'total', 'items'] },
+    )
+    .map((v) => ({ ...v, item9: v.items[8] })),
+  fc.record({ kind: fc.constant('phq9' as const), total: fc.integer({ min: 0, max: 27 }), item9: answer }),
   fc.record({ kind: fc.constant('gad7' as const), total: fc.integer({ min: 0, max: 21 }) }),
   fc.record({ kind: fc.constant('pcl5' as const), total: fc.integer({ min: 0, max: 80 }) }),
   fc.record({
@@ -125,8 +129,110 @@ describe('reading is tolerant', () => {
       },
       ctx,
     );
-    expect(read.issues).toEqual([]);
+    // Read, and said to leave suicidality unknown: item 9 is not there.
+    expect(read.issues.map((i) => [i.severity, i.code])).toEqual([['warning', 'incomplete']]);
     expect(read.value).toMatchObject({ id: 'ehr-1', value: { kind: 'phq9', total: 14 } });
+  });
+
+  test('a standalone PHQ-9 item 9 (44260-8) reads as its own kind, by answer code or integer', () => {
+    const coded = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Item9 }] },
+        valueCodeableConcept: { coding: [{ system: SYSTEM.loinc, code: 'LA6570-1' }] },
+      },
+      ctx,
+    );
+    expect(coded.value?.value).toEqual({ kind: 'phq9-item9', answer: 2 });
+    const integer = observationFromFhir(
+      { ...base, code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Item9 }] }, valueInteger: 1 },
+      ctx,
+    );
+    expect(integer.value?.value).toEqual({ kind: 'phq9-item9', answer: 1 });
+    const unreadable = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Item9 }] },
+        valueString: 'some days',
+      },
+      ctx,
+    );
+    expect(unreadable.value).toBeUndefined();
+    expect(unreadable.issues.map((i) => [i.severity, i.expression])).toEqual([
+      ['error', 'Observation.valueCodeableConcept'],
+    ]);
+  });
+
+  test('a PHQ-9 panel with only item 9 answered still gives item 9; its hasMember references are kept', () => {
+    const read = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Panel }] },
+        component: [
+          {
+            code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Item9 }] },
+            valueCodeableConcept: { coding: [{ system: SYSTEM.loinc, code: 'LA6569-3' }] },
+          },
+        ],
+        hasMember: [{ reference: 'Observation/q-1' }],
+      },
+      ctx,
+    );
+    expect(read.value?.value).toEqual({ kind: 'phq9', item9: 1, members: ['Observation/q-1'] });
+  });
+
+  test('C-SSRS risk from unambiguous text only', () => {
+    const cssrs = (text: string) =>
+      observationFromFhir(
+        {
+          ...base,
+          code: { coding: [{ system: SYSTEM.loinc, code: LOINC.cssrsRisk }] },
+          valueCodeableConcept: { text },
+        },
+        ctx,
+      );
+    expect(cssrs('High risk').value?.value).toEqual({ kind: 'cssrs', risk: 'high' });
+    expect(cssrs('moderate').value?.value).toEqual({ kind: 'cssrs', risk: 'moderate' });
+    for (const text of ['low to moderate', 'not high risk', 'high?', '']) {
+      expect(cssrs(text).value).toBeUndefined();
+    }
+  });
+
+  test('blood pressure in kPa is converted to mmHg through UCUM; a unit that is not a pressure is an error', () => {
+    const bp = (unit: Record<string, string>) =>
+      observationFromFhir(
+        {
+          ...base,
+          code: { coding: [{ system: SYSTEM.loinc, code: LOINC.bpPanel }] },
+          component: [
+            {
+              code: { coding: [{ system: SYSTEM.loinc, code: LOINC.systolic }] },
+              valueQuantity: { value: 20, ...unit },
+            },
+            {
+              code: { coding: [{ system: SYSTEM.loinc, code: LOINC.diastolic }] },
+              valueQuantity: { value: 12, ...unit },
+            },
+          ],
+        },
+        ctx,
+      );
+    expect(bp({ system: SYSTEM.ucum, code: 'kPa', unit: 'kPa' }).value?.value).toEqual({
+      kind: 'blood-pressure',
+      systolic: 150,
+      diastolic: 90,
+    });
+    expect(bp({ unit: 'mmHg' }).value?.value).toEqual({
+      kind: 'blood-pressure',
+      systolic: 20,
+      diastolic: 12,
+    });
+    const wrong = bp({ system: SYSTEM.ucum, code: 'cm', unit: 'cm' });
+    expect(wrong.value).toBeUndefined();
+    expect(wrong.issues.map((i) => i.expression)).toEqual([
+      'Observation.component[0].valueQuantity',
+      'Observation.component[1].valueQuantity',
+    ]);
   });
 
   test('SpO2 coded 2708-6 only, heart rate as valueQuantity, effectivePeriod', () => {
@@ -195,7 +301,9 @@ describe('reading is tolerant', () => {
     const read = observationFromFhir(invalid, ctx);
     expect(read.issues.map((i) => [i.severity, i.expression])).toEqual([
       ['error', 'Observation.component[9].valueCodeableConcept'],
+      ['warning', 'Observation.component'],
     ]);
+    // Item 9 unreadable: the PHQ-9 is kept with its total and no item 9, so suicidality is unknown.
     expect(read.value?.value).toEqual({ kind: 'phq9', total: 16 });
   });
 
@@ -214,7 +322,11 @@ describe('reading is tolerant', () => {
       ctx,
     );
     expect(bp.value).toBeUndefined();
-    expect(bp.issues.map((i) => i.expression)).toEqual(['Observation.component']);
+    // No systolic; a diastolic with no unit cannot be taken as mmHg.
+    expect(bp.issues.map((i) => i.expression)).toEqual([
+      'Observation.component',
+      'Observation.component[0].valueQuantity',
+    ]);
     const cadss = observationFromFhir(
       { ...base, code: { coding: [{ system: SYSTEM.kap, code: 'cadss' }] }, valueInteger: 95 },
       ctx,

@@ -29,8 +29,8 @@ import {
 import { type Issue, issue } from '../fhir/outcome.js';
 import { convert } from '../fhir/ucum.js';
 import { businessIdentifier, codesIn, coding, concept, hasCode } from './coding.js';
-import { doseFromQuantity } from './dosage.js';
 import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
+import { doseFromQuantity } from './dosage.js';
 
 type ValueOf<K extends ObservationKind> = Extract<ObservationValue, { kind: K }>;
 type Written = Pick<
@@ -46,7 +46,8 @@ interface Shape<V> {
 }
 
 interface KindSpec<K extends ObservationKind> {
-  profile: string;
+  /** Our profile; absent for a kind only the EHR sends (kap-bridge reads it, never writes it). */
+  profile?: string;
   category: 'survey' | 'vital-signs' | 'exam';
   /** The codes written in Observation.code; the first one names the kind. */
   codes: readonly Coding[];
@@ -139,15 +140,19 @@ type Phq9Value = Omit<ValueOf<'phq9'>, 'kind'>;
  * sent as an Observation of its own is found. A panel with neither total nor item 9 is not read.
  */
 const phq9Shape: Shape<Phq9Value> = {
-  write: ({ total, items }) => {
+  write: ({ total, items, item9 }) => {
     const written =
       total === undefined ? {} : totalShape(loinc(LOINC.phq9Total), 27, 'PHQ-9').write({ total });
-    if (items === undefined) return written;
-    const answered = items.map(
-      (answer, i): ObservationComponent => ({
-        code: { coding: [loinc(LOINC.phq9Items[i]!)] },
-        valueCodeableConcept: concept(SYSTEM.loinc, PHQ9_ANSWERS[answer]!, PHQ9_ANSWER_TEXT[answer]),
-      }),
+    const answers: (number | undefined)[] = items ?? [...Array(8).fill(undefined), item9];
+    const answered = answers.flatMap((answer, i): ObservationComponent[] =>
+      answer === undefined
+        ? []
+        : [
+            {
+              code: { coding: [loinc(LOINC.phq9Items[i]!)] },
+              valueCodeableConcept: concept(SYSTEM.loinc, PHQ9_ANSWERS[answer]!, PHQ9_ANSWER_TEXT[answer]),
+            },
+          ],
     );
     return { component: [...(written.component ?? []), ...answered] };
   },
@@ -399,7 +404,6 @@ export const OBSERVATION_KINDS: { [K in ObservationKind]: KindSpec<K> } = {
     shape: phq9Shape,
   },
   'phq9-item9': {
-    profile: 'kap-phq9',
     category: 'survey',
     codes: [loinc(LOINC.phq9Item9)],
     text: 'PHQ-9 item 9',
@@ -494,7 +498,7 @@ export function observationToFhir(observation: KapObservation, ctx: MappingConte
   return {
     resourceType: 'Observation',
     ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl(spec.profile)] },
+    ...(spec.profile === undefined ? {} : { meta: { profile: [profileUrl(spec.profile)] } }),
     identifier: [businessIdentifier('Observation', observation.id)],
     status: observation.status,
     category: [concept(SYSTEM.observationCategory, category, CATEGORY_DISPLAY[spec.category])],

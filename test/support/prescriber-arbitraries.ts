@@ -17,6 +17,7 @@ import type {
   Prescription,
   Route,
 } from '../../src/domain/model.js';
+import { sessionsSupplied } from '../../src/mapping/dosage.js';
 import { DISPENSE_STATUSES } from '../../src/mapping/medication-dispense.js';
 import { PRESCRIPTION_STATUSES } from '../../src/mapping/medication-request.js';
 import { TASK_STATUSES } from '../../src/mapping/referral.js';
@@ -103,14 +104,31 @@ export const prescription: fc.Arbitrary<Prescription> = fc
     dosePerSession: opt(doseMg),
     dosageText: opt(fc.constantFrom(...NEUTRAL_DOSAGE_TEXT)),
     route: opt(route),
-    dosesAuthorised: opt(fc.integer({ min: 1, max: 12 })),
+    intent: fc.constantFrom('order', 'original-order', 'instance-order', 'filler-order', 'proposal', 'plan'),
+    priorPrescription: opt(fhirId.map((id) => `MedicationRequest/${id}`)),
+    refills: opt(fc.integer({ min: 0, max: 11 })),
+    quantity: opt(
+      fc.oneof(
+        doseMg,
+        fc.integer({ min: 1, max: 30 }).map((n) => ({ value: n, unit: 'troche' })),
+      ),
+    ),
     validFrom: opt(date),
     validUntil: opt(date),
     authoredOn: opt(when),
     prescriber: opt(practitioner),
     statusReason: opt(words),
   })
-  .map((v) => compact(v as Prescription));
+  .map((v) => withSessions(compact(v as Prescription)));
+
+/** The sessions supplied are read, never written: a prescription as reading it gives them. */
+function withSessions(p: Prescription): Prescription {
+  const { dosesAuthorised: _, sessionsUnknown: __, ...rest } = p;
+  const sessions = sessionsSupplied(rest);
+  return 'count' in sessions
+    ? { ...rest, dosesAuthorised: sessions.count }
+    : { ...rest, sessionsUnknown: sessions.unknown };
+}
 
 export const dispense: fc.Arbitrary<Dispense> = fc
   .record({
@@ -179,19 +197,24 @@ export const completePrescription: fc.Arbitrary<Prescription> = fc
     route,
     fraction: fc.integer({ min: 1, max: 100 }),
     period: orderedDates,
-    dosesAuthorised: fc.integer({ min: 1, max: 12 }),
+    sessions: fc.integer({ min: 1, max: 12 }),
     prescriber: practitioner,
   })
-  .map(({ base, medication: m, route: r, fraction, period, dosesAuthorised, prescriber }) => ({
-    ...base,
-    medication: m,
-    route: r,
-    dosePerSession: { value: (BOUND_MG[r] * fraction) / 100, unit: 'mg' },
-    validFrom: period[0],
-    validUntil: period[1],
-    dosesAuthorised,
-    prescriber,
-  }));
+  .map(({ base, medication: m, route: r, fraction, period, sessions, prescriber }) => {
+    const dose = (BOUND_MG[r] * fraction) / 100;
+    return withSessions({
+      ...base,
+      intent: 'order',
+      medication: m,
+      route: r,
+      dosePerSession: { value: dose, unit: 'mg' },
+      refills: 0,
+      quantity: { value: dose * sessions, unit: 'mg' },
+      validFrom: period[0],
+      validUntil: period[1],
+      prescriber,
+    });
+  });
 
 /** A clearance with a prescriber and a valid-until date on or after the decision. */
 export const completeClearance: fc.Arbitrary<ClearanceDecision> = fc
