@@ -13,8 +13,9 @@ import type {
   Observation,
   Resource,
 } from 'fhir/r4';
-import type { ObservationKind, PatientLink, SourceKind } from './domain/model.js';
+import type { ObservationKind, PatientLink, Prescription, SourceKind } from './domain/model.js';
 import { emptyRecord, type PatientRecord } from './domain/readiness.js';
+import type { Issue } from './fhir/outcome.js';
 import { administrationFromFhir } from './mapping/administration.js';
 import { clearanceFromFhir, isClearanceObservation } from './mapping/clearance.js';
 import { consentFromFhir } from './mapping/consent.js';
@@ -33,6 +34,63 @@ const SAFETY_KIND: Partial<Record<ObservationKind, SourceKind>> = {
   'blood-pressure': 'blood-pressure',
 };
 
+type Lists = Omit<PatientRecord, 'patientId' | 'link' | 'episodes' | 'unreadable'>;
+
+/** One resource read into the domain: the record's list it belongs in, and what readiness relies on in it. */
+interface Readout<K extends keyof Lists = keyof Lists> {
+  into: K;
+  read: Read<Lists[K][number]>;
+  /** Set when readiness relies on it: an unreadable one is then a reason, never dropped. */
+  kind?: SourceKind;
+  /** When it says it happened, as sent. */
+  at?: string;
+}
+
+const readout = <K extends keyof Lists>(
+  into: K,
+  read: Read<Lists[K][number]>,
+  kind?: SourceKind,
+  at?: unknown,
+): Readout =>
+  ({
+    into,
+    read,
+    ...(kind === undefined ? {} : { kind }),
+    ...(typeof at === 'string' ? { at } : {}),
+  }) as Readout;
+
+/** The one dispatch from a FHIR resource to the domain, shared by the record and intake. */
+export function readResource(r: Resource, ctx: MappingContext): Readout | undefined {
+  switch (r.resourceType) {
+    case 'Observation': {
+      const o = r as Observation;
+      const at = o.effectiveDateTime ?? o.effectivePeriod?.start ?? o.effectiveInstant;
+      if (isClearanceObservation(o)) return readout('clearances', clearanceFromFhir(o, ctx), 'clearance', at);
+      const kind = kindOf(o);
+      return kind === undefined
+        ? undefined
+        : readout('observations', observationFromFhir(o, ctx), SAFETY_KIND[kind], at);
+    }
+    case 'MedicationRequest': {
+      const m = r as MedicationRequest;
+      return readout('prescriptions', prescriptionFromFhir(m, ctx), 'prescription', m.authoredOn);
+    }
+    case 'MedicationDispense':
+      return readout('dispenses', dispenseFromFhir(r as MedicationDispense, ctx));
+    case 'Consent':
+      return readout('consents', consentFromFhir(r as Consent, ctx));
+    case 'Encounter':
+      return readout('sessions', sessionFromFhir(r as Encounter, ctx));
+    case 'MedicationAdministration':
+      return readout('administrations', administrationFromFhir(r as MedicationAdministration, ctx));
+    default:
+      return undefined;
+  }
+}
+
+const firstError = (issues: readonly Issue[]): Issue | undefined =>
+  issues.find((i) => i.severity === 'error' || i.severity === 'fatal');
+
 /**
  * Adds each resource the mapping can read to the record. A resource readiness relies on that
  * cannot be read is recorded as unreadable, with the first error the mapping gave: never dropped.
@@ -43,56 +101,46 @@ export function recordFrom(
   ctx: MappingContext,
 ): PatientRecord {
   const record = emptyRecord(patientId);
-  const add = <T>(list: T[], read: Read<T>, kind?: SourceKind, at?: unknown) => {
-    if (read.value !== undefined) list.push(read.value);
-    else if (kind !== undefined && currentSource !== undefined) {
-      const problem = read.issues.find((i) => i.severity === 'error' || i.severity === 'fatal');
+  for (const r of resources) {
+    const out = readResource(r, ctx);
+    if (out === undefined) continue;
+    if (out.read.value !== undefined) (record[out.into] as unknown[]).push(out.read.value);
+    else if (out.kind !== undefined) {
+      const problem = firstError(out.read.issues);
       record.unreadable.push({
-        kind,
-        source: currentSource,
-        ...(typeof at === 'string' ? { at } : {}),
+        kind: out.kind,
+        source: sourceOf(r) ?? r.resourceType,
+        ...(out.at === undefined ? {} : { at: out.at }),
         problem:
           problem === undefined
             ? 'it could not be read.'
             : `${problem.message} (${problem.expression ?? 'no element named'})`,
       });
     }
-  };
-  let currentSource: string | undefined;
-  for (const r of resources) {
-    currentSource = sourceOf(r);
-    switch (r.resourceType) {
-      case 'Observation': {
-        const o = r as Observation;
-        const at = o.effectiveDateTime ?? o.effectivePeriod?.start ?? o.effectiveInstant;
-        if (isClearanceObservation(o)) add(record.clearances, clearanceFromFhir(o, ctx), 'clearance', at);
-        else {
-          const kind = kindOf(o);
-          if (kind !== undefined)
-            add(record.observations, observationFromFhir(o, ctx), SAFETY_KIND[kind], at);
-        }
-        break;
-      }
-      case 'MedicationRequest': {
-        const m = r as MedicationRequest;
-        add(record.prescriptions, prescriptionFromFhir(m, ctx), 'prescription', m.authoredOn);
-        break;
-      }
-      case 'MedicationDispense':
-        add(record.dispenses, dispenseFromFhir(r as MedicationDispense, ctx));
-        break;
-      case 'Consent':
-        add(record.consents, consentFromFhir(r as Consent, ctx));
-        break;
-      case 'Encounter':
-        add(record.sessions, sessionFromFhir(r as Encounter, ctx));
-        break;
-      case 'MedicationAdministration':
-        add(record.administrations, administrationFromFhir(r as MedicationAdministration, ctx));
-        break;
-    }
   }
   return record;
+}
+
+/**
+ * What intake says back, as warnings, about a resource it keeps that readiness relies on: why it
+ * cannot be read (readiness will refuse on it), or what it leaves unknown (a PHQ-9 without item 9).
+ */
+export function readingWarnings(resource: Resource): Issue[] {
+  const out = readResource(resource, identityContext);
+  if (out?.kind === undefined) return [];
+  const { value, issues } = out.read;
+  if (out.into === 'prescriptions' && value !== undefined && !(value as Prescription).medication.isKetamine)
+    return [];
+  if (value === undefined) {
+    return issues
+      .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+      .map((i) => ({
+        ...i,
+        severity: 'warning' as const,
+        message: `Kept, but readiness cannot read it, so it stops any medicine session until it is corrected: ${i.message}`,
+      }));
+  }
+  return issues.filter((i) => i.severity === 'warning' && i.code === 'incomplete');
 }
 
 /**

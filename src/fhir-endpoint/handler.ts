@@ -15,6 +15,7 @@ import {
   keeps,
   type ResourceValidator,
 } from '../intake.js';
+import { readingWarnings } from '../record.js';
 import type { Store, StoreTx } from '../store/store.js';
 import { capabilityStatement } from './capability.js';
 
@@ -169,7 +170,20 @@ async function handlePut(
     }
     return store(resource, tx, at);
   });
-  return { status: result.created ? 201 : 200, resource: result.held, headers: location(deps, result.held) };
+  return kept(result, deps);
+}
+
+/**
+ * The answer to a kept resource: the resource as held or, when readiness cannot read what it relies
+ * on in it, an OperationOutcome with a warning naming the element (the resource is kept all the same).
+ */
+function kept(result: { created: boolean; held: Resource }, deps: FhirEndpointDeps): FhirAnswer {
+  const warnings = readingWarnings(result.held);
+  return {
+    status: result.created ? 201 : 200,
+    resource: warnings.length === 0 ? result.held : toOutcome(warnings),
+    headers: location(deps, result.held),
+  };
 }
 
 async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): Promise<FhirAnswer> {
@@ -180,7 +194,7 @@ async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): 
   const resource = checked.id ? checked : { ...checked, id: randomUUID() };
   const at = receivedAt(deps);
   const result = await deps.store.transaction((tx) => store(resource, tx, at));
-  return { status: result.created ? 201 : 200, resource: result.held, headers: location(deps, result.held) };
+  return kept(result, deps);
 }
 
 interface CheckedEntry {
@@ -354,18 +368,21 @@ async function responseEntry(
   }
   const result = await store(resource, tx, at);
   const headers = location(deps, result.held);
+  const warnings = readingWarnings(result.held);
+  const outcome =
+    result.outcome !== 'stored'
+      ? ok(
+          `This version was ${result.outcome === 'duplicate' ? 'already held' : 'older than the one held'}; nothing changed.`,
+        )
+      : warnings.length > 0
+        ? toOutcome(warnings)
+        : undefined;
   return {
     response: {
       status: result.created ? '201 Created' : '200 OK',
       location: headers.Location,
       ...(headers.ETag ? { etag: headers.ETag } : {}),
-      ...(result.outcome === 'stored'
-        ? {}
-        : {
-            outcome: ok(
-              `This version was ${result.outcome === 'duplicate' ? 'already held' : 'older than the one held'}; nothing changed.`,
-            ),
-          }),
+      ...(outcome === undefined ? {} : { outcome }),
     },
   };
 }
