@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Goal, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
+import type { Goal, MedicationDispense, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
@@ -123,6 +123,11 @@ afterAll(async () => {
 function prescriberWrites(p: Patient & { id: string }): Resource[] {
   const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
   const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
+  const {
+    meta: _d,
+    performer: _p,
+    ...dispense
+  } = fixture<MedicationDispense>('prescriber/dispense-troches.fhir.json');
   const rxId = uniqueId('e2e-phi-rx');
   return [
     {
@@ -147,6 +152,15 @@ function prescriberWrites(p: Patient & { id: string }): Resource[] {
       dispenseRequest: { ...rx.dispenseRequest, validityPeriod: { start: '2026-11-21', end: '2027-02-21' } },
       note: [{ text: `${nameOf(p)} prefers afternoon sessions ${token}.` }],
     } as MedicationRequest,
+    {
+      ...dispense,
+      id: uniqueId('e2e-phi-disp'),
+      identifier: [{ system: 'urn:ehr:dispense', value: uniqueId('dispnum') }],
+      subject: { reference: `Patient/${p.id}` },
+      authorizingPrescription: [{ reference: `MedicationRequest/${rxId}` }],
+      whenHandedOver: '2026-11-22T12:00:00Z',
+      note: [{ text: `Handed to ${nameOf(p)} in person ${token}.` }],
+    } as MedicationDispense,
   ];
 }
 
@@ -212,6 +226,13 @@ test('the prescriber pushes PHI, the therapist records a course, bad inputs are 
       effective: '2026-12-03T10:05:00Z',
       session: session.id,
     });
+    await record(`/patients/${p.id}/observations`, {
+      value: { kind: 'blood-pressure', systolic: 124, diastolic: 80 },
+      effective: '2026-12-03T10:06:00Z',
+      session: session.id,
+    });
+  }
+  for (const p of patients) {
     await record(`/sessions/${session.id}/doses`, {
       patient: p.id,
       dose: { value: 150, unit: 'mg' },

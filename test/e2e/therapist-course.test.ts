@@ -122,7 +122,9 @@ test('an individual and a couples course reach the EHR, each resource once and v
   const after = (await get(`/episodes/${individual}?date=2026-03-10`)) as Json;
   expect(after.observations).toHaveLength(before.observations.length);
   for (const o of after.observations) expect(o.source).toMatch(/^Observation\/[^/]+\/_history\/\d+$/);
-  expect(after.readiness.ready).toBe(true);
+  // Everything holds but what is recorded on the day of the next session: its pre-dose blood pressure.
+  expect(after.readiness.verdict).toBe('pending-day-of-checks');
+  expect(after.readiness.reasons.map((r: Json) => r.code)).toEqual(['predose-blood-pressure']);
   expect(after.readiness.patients[0].status.prescription.dosesAdministered).toBe(1);
   const couple = (await get(`/episodes/${couples}?date=2026-03-10`)) as Json;
   expect(couple.phases[1].sessions[0].partners).toHaveLength(2);

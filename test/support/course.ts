@@ -4,7 +4,7 @@
  * for the outbox.
  */
 import { join } from 'node:path';
-import type { MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
+import type { MedicationDispense, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
 import { createLogger } from '../../src/log.js';
@@ -52,13 +52,26 @@ export async function clearedPatient(
     performer: [{ reference: `Practitioner/${prescriber}` }],
   } as Observation);
   const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
-  await ehr.create({
+  const order = await ehr.create({
     ...rx,
     id: undefined,
     identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
     subject: { reference: `Patient/${id}` },
     requester: { reference: `Practitioner/${prescriber}` },
   } as MedicationRequest);
+  // The pharmacy hands the troches over: the patient brings them to the medicine session.
+  const {
+    meta: _d,
+    performer: _p,
+    ...dispense
+  } = fixture<MedicationDispense>('prescriber/dispense-troches.fhir.json');
+  await ehr.create({
+    ...dispense,
+    id: undefined,
+    identifier: [{ system: 'urn:ehr:dispense', value: uniqueId('disp') }],
+    subject: { reference: `Patient/${id}` },
+    authorizingPrescription: [{ reference: `MedicationRequest/${order.id}` }],
+  } as MedicationDispense);
   await deps.beforeRegister?.();
   await post(service, '/patients', {
     id,
@@ -132,6 +145,7 @@ export async function recordCourse(
   }
   await complete(service, await holdSession(service, episode, 'preparation', '2026-03-02'), '2026-03-02');
   const medicine = await holdSession(service, episode, 'medicine', '2026-03-05');
+  // The pre-dose checks of both partners come before either dose: a couple doses together.
   for (const p of patients) {
     for (const value of [
       { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
@@ -146,6 +160,8 @@ export async function recordCourse(
         session: medicine.id,
       });
     }
+  }
+  for (const p of patients) {
     await post(service, `/sessions/${medicine.id}/doses`, {
       patient: p,
       dose: { value: 150, unit: 'mg' },
