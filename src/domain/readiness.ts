@@ -911,7 +911,7 @@ export function episodeReadiness(
       );
     }
     for (const p of patients.filter((x) => x.verdict === 'not-ready')) {
-      for (const partner of patients.filter((x) => x.patientId !== p.patientId && x.ready)) {
+      for (const partner of patients.filter((x) => x.patientId !== p.patientId)) {
         reasons.push({
           ...reason(
             'partner-not-ready',

@@ -166,7 +166,7 @@ test('the prescriber puts the prescription on hold: not ready, with the reason a
   expect(answer.ready).toBe(false);
   const reason = answer.reasons.find((r: { code: string }) => r.code === 'prescription-not-active');
   expect(reason).toMatchObject({
-    message: 'The ketamine prescription is on-hold (Blood pressure to be reviewed).',
+    message: 'The current ketamine order is on-hold (Blood pressure to be reviewed).',
     source: `MedicationRequest/${rxId}/_history/2`,
   });
 }, 30_000);

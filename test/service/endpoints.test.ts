@@ -261,6 +261,8 @@ describe('the EHR pushes resources', () => {
       ...fixture<MedicationRequest>('ehr/medicationrequest-rxnorm-6130.fhir.json'),
       id: 'rx-unlinked',
       subject: { reference: `Patient/${patient.id}` },
+      // Written after the patient's other orders pushed above, so it is the current one.
+      authoredOn: '2026-03-10T09:00:00Z',
     };
     expect((await put(rx)).status).toBe(201);
     expect((await put(patient)).status).toBe(201);
@@ -279,7 +281,10 @@ describe('the EHR pushes resources', () => {
       `/api/v1/patients/${registered.body.id}/medication-status?date=2026-12-03`,
     );
     expect(status.status).toBe(200);
-    expect(status.body.status.prescription.status).toBe('active');
+    expect(status.body.status.prescription).toMatchObject({
+      status: 'active',
+      source: 'MedicationRequest/rx-unlinked/_history/1',
+    });
   });
 });
 

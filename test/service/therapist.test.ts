@@ -8,7 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import type { Encounter, MedicationRequest, Observation, OperationOutcome } from 'fhir/r4';
+import type {
+  Encounter,
+  MedicationDispense,
+  MedicationRequest,
+  Observation,
+  OperationOutcome,
+} from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
@@ -95,6 +101,19 @@ async function prescriberClears(ehrPatient: string): Promise<void> {
         ...rx,
         id: `rx-${ehrPatient}`,
         subject,
+      })
+    ).status,
+  ).toBe(201);
+  // The pharmacy hands the troches over.
+  const { performer: _p, ...dispense } = fixture<MedicationDispense>('prescriber/dispense-troches.fhir.json');
+  expect(
+    (
+      await call('PUT', `/fhir/MedicationDispense/disp-${ehrPatient}`, {
+        ...dispense,
+        id: `disp-${ehrPatient}`,
+        identifier: [{ system: 'https://pharmacy.example/identifier/dispense', value: `D-${ehrPatient}` }],
+        subject,
+        authorizingPrescription: [{ reference: `MedicationRequest/rx-${ehrPatient}` }],
       })
     ).status,
   ).toBe(201);
@@ -256,8 +275,10 @@ describe('a full individual course', () => {
       session: integration.id,
     });
 
+    // On the day of the next session, everything holds but its pre-dose blood pressure.
     const status = await get('/patients/lena/medication-status?date=2026-03-12');
-    expect(status.body.ready).toBe(true);
+    expect(status.body).toMatchObject({ ready: false, verdict: 'pending-day-of-checks' });
+    expect(status.body.reasons.map((r: { code: string }) => r.code)).toEqual(['predose-blood-pressure']);
     expect(status.body.status.prescription).toMatchObject({ dosesAdministered: 1, dosesRemaining: 2 });
 
     const timeline = await get('/episodes/ep-lena?date=2026-03-12');
@@ -301,7 +322,11 @@ describe('a full individual course', () => {
       'phq9',
     ]);
     for (const o of t.observations) expect(o.source).toMatch(/^Observation\/[A-Za-z0-9\-.]+$/);
-    expect(t.readiness).toMatchObject({ episodeId: 'ep-lena', date: '2026-03-12', ready: true });
+    expect(t.readiness).toMatchObject({
+      episodeId: 'ep-lena',
+      date: '2026-03-12',
+      verdict: 'pending-day-of-checks',
+    });
 
     // Everything went locally and into the EHR queue, in the order written, each valid on its profile.
     const queued = await service.outbox.list({ patientRef: 'Patient/ehr-lena' });
@@ -333,7 +358,7 @@ describe('a full individual course', () => {
       time: '2026-03-15T10:10:00Z',
     });
     expect(refused.status).toBe(422);
-    expect(codes(refused)).toEqual(['safety-phq9-item9']);
+    expect(codes(refused)).toEqual(['safety-phq9-item9', 'predose-blood-pressure']);
     await ok(`/sessions/${s.id}/cancel`, {}, 200);
     const timeline = (await get('/episodes/ep-lena?date=2026-03-15')).body;
     expect(timeline.readiness.ready).toBe(false);
@@ -428,6 +453,8 @@ describe('a full couples course', () => {
         effective: '2026-04-09T10:05:00Z',
         session: 'med-ruiz-1',
       });
+    }
+    for (const p of ['ana', 'tomas']) {
       const given = await ok('/sessions/med-ruiz-1/doses', dose(p));
       expect(given.sessionId).toBe(
         medicine.partners.find((s: { patientId: string }) => s.patientId === p).id,
@@ -456,7 +483,7 @@ describe('a full couples course', () => {
     expect(t.doses.map((d: { patientId: string }) => d.patientId).sort()).toEqual(['ana', 'tomas']);
     expect(t.consents).toHaveLength(2);
     expect(t.observations).toHaveLength(6);
-    expect(t.readiness.ready).toBe(true);
+    expect(t.readiness.verdict).toBe('pending-day-of-checks');
     expect(t.readiness.patients).toHaveLength(2);
 
     // The whole course travels in one queue (the first partner's), so the joint sessions reach the
