@@ -10,7 +10,7 @@
  * - an allergy or intolerance naming ketamine (RxNorm 6130, or the word in its text) is a ketamine
  *   hypersensitivity whatever the ValueSet says.
  */
-import type { AllergyIntolerance, CodeableConcept, Condition, Resource } from 'fhir/r4';
+import type { AllergyIntolerance, CodeableConcept, Condition } from 'fhir/r4';
 import type { ClinicalFinding } from '../domain/model.js';
 import { identifierSystem, RXNORM_KETAMINE, SYSTEM, SYSTEM_BY_OID } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
@@ -98,7 +98,7 @@ export function findingFromFhir(
     return { value: undefined, issues };
   }
   const rules = STATUS[type];
-  const shell = shellOf(resource, type) as Resource & ReturnType<typeof shellOf>;
+  const shell = shellOf(resource, type);
 
   const id = domainIdOf(ctx, shell, type, identifierSystem(type));
   if (id === undefined) issues.push(issue('error', 'required', `The ${type} has no id.`, `${type}.id`));

@@ -3,7 +3,7 @@
  * parsed JSON: an element can be null, a number, an object where a list belongs. Readers take
  * every element they use through these, so odd input becomes "absent", never a thrown error.
  */
-import type { CodeableConcept, Coding, Reference } from 'fhir/r4';
+import type { CodeableConcept, Coding, Reference, Resource } from 'fhir/r4';
 import { spanOf } from '../domain/time.js';
 
 type Fields = Record<string, unknown>;
@@ -56,7 +56,7 @@ export function referenceOf(value: unknown): Reference | undefined {
 }
 
 /** The resource's id, business identifiers and version, well-formed, for `domainIdOf` and `sourceOf`. */
-export function shellOf<T extends string>(
+export function shellOf<T extends Resource['resourceType']>(
   resource: unknown,
   resourceType: T,
 ): {
