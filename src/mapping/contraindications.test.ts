@@ -8,6 +8,7 @@ import {
   contraindicationGroup,
   contraindicationMatcher,
   GROUP_EXTENSION,
+  loadContraindications,
 } from './contraindications.js';
 
 const SNOMED = 'http://snomed.info/sct';
@@ -51,6 +52,7 @@ describe('contraindicationMatcher: system and code, ICD-10-CM by its hierarchy',
     ['a category that only starts alike', coded([ICD, 'F2']), undefined],
     ['a neighbouring category', coded([ICD, 'F21']), undefined],
     ['a SNOMED CT code exactly', coded([SNOMED, '58214004']), 'psychotic disorders'],
+    ['a SNOMED CT code with spaces around', coded([SNOMED, ' 58214004 ']), 'psychotic disorders'],
     ['a SNOMED CT code that only starts alike', coded([SNOMED, '582140041']), undefined],
     [
       'a SNOMED CT code sent as the OID',
@@ -117,6 +119,10 @@ describe('contraindicationEntries refuses a ValueSet it cannot use', () => {
 
 describe('the ValueSet in profiles/', () => {
   const file = readConformance('ValueSet-').find((r) => r.url === CONTRAINDICATIONS_URL);
+
+  test('loads, with its codes', () => {
+    expect(loadContraindications()).toBe(contraindicationEntries(file).length);
+  });
 
   test('is there, and every group it names is one kap-bridge knows', () => {
     const groups = new Set(contraindicationEntries(file).map((e) => e.group));

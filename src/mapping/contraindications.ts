@@ -46,7 +46,7 @@ const icdKey = (code: string): string => code.replace('.', '').trim().toUpperCas
 const matches = (entry: Entry, system: string, code: string): boolean => {
   if (entry.system !== system) return false;
   if (system === SYSTEM.icd10cm) return icdKey(code).startsWith(icdKey(entry.code));
-  return entry.code === code;
+  return entry.code === code.trim();
 };
 
 /**
@@ -106,6 +106,12 @@ const fromProfiles = () => {
   }
   return loaded;
 };
+
+/**
+ * Reads the ValueSet from profiles/ now rather than at the first finding, so that a missing or
+ * unusable one stops the start; returns how many codes it has.
+ */
+export const loadContraindications = (): number => fromProfiles().entries.length;
 
 /** The contraindication group a concept's code falls in, from the ValueSet in profiles/ (read once). */
 export const contraindicationGroup = (concept: CodeableConcept | undefined): string | undefined =>
