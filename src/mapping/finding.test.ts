@@ -296,7 +296,7 @@ describe('contraindication', () => {
     ],
     [
       'an allergy to RxNorm 6130 in another system',
-      allergy({ code: { coding: [{ system: SNOMED, code: '6130' }] } }),
+      allergy({ code: { coding: [{ system: SNOMED, code: '6130', display: 'Codeine' }] } }),
       undefined,
     ],
     ['an allergy to penicillin', allergy({ code: { text: 'Penicillin' } }), undefined],
@@ -338,6 +338,11 @@ describe('what cannot be read has no value and an error at the element', () => {
       'Condition.code',
     ],
     ['an active allergy without a code', without(allergy(), 'code'), 'AllergyIntolerance.code'],
+    [
+      'an active allergy coded without words, not RxNorm 6130',
+      allergy({ code: { coding: [{ system: RXNORM, code: '1234567' }] } }),
+      'AllergyIntolerance.code',
+    ],
     ['an allergy with a code of the wrong type', allergy({ code: 'ketamine' }), 'AllergyIntolerance.code'],
     ['no id', without(condition(), 'id'), 'Condition.id'],
     ['an id of the wrong type', condition({ id: 42 }), 'Condition.id'],

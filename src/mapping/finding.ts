@@ -117,14 +117,18 @@ export function findingFromFhir(
     const substances = listOf(fields.reaction).map((r) => conceptOf(r.substance));
     if ([code, ...substances].some(namesKetamine)) contraindication = KETAMINE_HYPERSENSITIVITY;
   }
+  // An allergy is checked by the words of its substance: a code alone, unless RxNorm 6130, says nothing here.
+  const named = code?.text !== undefined || (code?.coding ?? []).some((c) => c.display !== undefined);
   const checkable =
     contraindication !== undefined ||
-    (type === 'Condition' ? checkableAgainstContraindications(code) : text !== undefined);
+    (type === 'Condition' ? checkableAgainstContraindications(code) : named);
   if (!checkable) {
     const what =
       text === undefined
         ? `The ${type} has no code`
-        : `The ${type} "${text}" is not coded in SNOMED CT or ICD-10-CM`;
+        : type === 'Condition'
+          ? `The Condition "${text}" is not coded in SNOMED CT or ICD-10-CM`
+          : `The AllergyIntolerance "${text}" names its substance by a code alone`;
     const why = 'so whether it contraindicates ketamine cannot be known';
     if (active) issues.push(issue('error', 'code-invalid', `${what}, ${why}.`, `${type}.code`));
     else
