@@ -45,6 +45,10 @@ export interface Config {
   diastolicMax: number;
   ehrFreshnessHours: number;
   bodyLimitBytes: number;
+  /** How long a client may take to send the request line and headers; then 408 and the connection closed. */
+  headersTimeoutMs: number;
+  /** How long a client may take to send the whole request, body included. */
+  requestTimeoutMs: number;
   outboxPollMs: number;
   outboxMaxAttempts: number;
   outboxBackoffBaseMs: number;
@@ -351,6 +355,21 @@ export const VARIABLES: readonly Variable[] = [
     parse: integer(1024, 100_000_000),
   }),
   v({
+    name: 'KAP_HEADERS_TIMEOUT_MS',
+    key: 'headersTimeoutMs',
+    description:
+      'How long a client may take to send the request line and headers (408, connection closed); at most KAP_REQUEST_TIMEOUT_MS',
+    default: '20000',
+    parse: integer(1000, 600_000),
+  }),
+  v({
+    name: 'KAP_REQUEST_TIMEOUT_MS',
+    key: 'requestTimeoutMs',
+    description: 'How long a client may take to send a whole request, body included (408, connection closed)',
+    default: '60000',
+    parse: integer(1000, 3_600_000),
+  }),
+  v({
     name: 'KAP_OUTBOX_POLL_MS',
     key: 'outboxPollMs',
     description: 'How often the outbox worker looks for changes to send to the EHR when idle',
@@ -561,6 +580,11 @@ export function loadConfig(
   if (purpose === 'serve' && config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
     problems.push(
       'KAP_SUBSCRIPTION_SECRET must be set when KAP_SUBSCRIBE_ON_START is true and KAP_EHR_BASE_URL is set (or set KAP_SUBSCRIBE_ON_START=false)',
+    );
+  }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    problems.push(
+      `KAP_HEADERS_TIMEOUT_MS must not be longer than KAP_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs}); got ${config.headersTimeoutMs}`,
     );
   }
   // A lease that runs out during a slow EHR request would let a second instance deliver the same patient.

@@ -104,11 +104,14 @@ export async function startService(
     ehrFreshnessHours: config.ehrFreshnessHours,
   };
   // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.
-  const server: Server = createServer();
-  // A slow or stalled client cannot hold a connection open: headers within 20 s, the whole request within 60 s.
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 60_000;
-  server.keepAliveTimeout = 5_000;
+  // A slow or stalled client cannot hold a connection open: the headers and the whole request each
+  // have a limit, checked twice a second (Node checks every 30 s by default, so a limit held late).
+  const server: Server = createServer({
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: 500,
+  });
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -381,7 +381,9 @@ export function createApp(deps: AppDeps): express.Express {
  * the app; Node would answer them with an empty body. They get an OperationOutcome like any other.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // An answer already under way on this socket (Node's own check) cannot be followed by another.
+  const answering = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || answering) {
     socket.destroy();
     return;
   }
