@@ -24,6 +24,7 @@ import { episodeTimeline } from '../api/timeline.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { EhrError } from '../ehr/gateway.js';
+import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
 import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '../fhir-endpoint/handler.js';
 import type { Logger } from '../log.js';
@@ -181,11 +182,18 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
-  const json = express.json({
+  const parseJson = express.json({
     limit: deps.bodyLimitBytes,
     type: ['application/json', FHIR_JSON],
     strict: false,
   });
+  /** The one place a body is read: parsed, then measured before anything walks it. */
+  const json = (req: Request, res: Response, next: NextFunction): void =>
+    parseJson(req, res, (err?: unknown) => {
+      if (err === undefined && nestedDeeperThan(req.body))
+        return next(fail(400, 'too-costly', `The body is nested more than ${MAX_NESTING} levels deep.`));
+      next(err);
+    });
 
   route('metrics', async (_req, res) => {
     if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
