@@ -57,6 +57,8 @@ export interface Config {
   outboxConcurrency: number;
   /** How long a patient's queue stays one instance's; unset: 3 × ehrTimeoutMs, at least a minute. */
   outboxLeaseMs?: number;
+  /** This instance's name on outbox leases, the same across its restarts; unset: host name and port. */
+  outboxOwner?: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   authMode: 'jwt' | 'static';
   authJwks?: string;
@@ -418,6 +420,13 @@ export const VARIABLES: readonly Variable[] = [
     description:
       "How long a patient's queue stays with the instance delivering it: after a crash, how long before another instance takes it over; longer than KAP_EHR_TIMEOUT_MS",
     parse: integer(1000, 3_600_000),
+  }),
+  v({
+    name: 'KAP_OUTBOX_OWNER',
+    key: 'outboxOwner',
+    description:
+      "This instance's name on the outbox leases it holds: the same across its restarts, so that a restarted instance takes back at once the patients it held, and no other running instance's",
+    parse: text,
   }),
   v({
     name: 'KAP_AUTH_MODE',

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
@@ -81,23 +82,6 @@ export async function startService(
   const validator = createValidator();
   const outbox = new Outbox(store);
   const outboxMetrics = new OutboxMetrics();
-  const worker = ehr
-    ? new OutboxWorker({
-        outbox,
-        ehr,
-        pollMs: config.outboxPollMs,
-        maxAttempts: config.outboxMaxAttempts,
-        backoffBaseMs: config.outboxBackoffBaseMs,
-        backoffMaxMs: config.outboxBackoffMaxMs,
-        batchSize: config.outboxBatchSize,
-        concurrency: config.outboxConcurrency,
-        // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
-        leaseMs: config.outboxLeaseMs ?? Math.max(60_000, 3 * config.ehrTimeoutMs),
-        metrics: outboxMetrics,
-        audit,
-        log,
-      })
-    : undefined;
   const thresholds = {
     systolicMax: config.systolicMax,
     diastolicMax: config.diastolicMax,
@@ -120,6 +104,25 @@ export async function startService(
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host}:${port}`;
   const publicBaseUrl = config.publicBaseUrl ?? url;
+  const worker = ehr
+    ? new OutboxWorker({
+        outbox,
+        ehr,
+        pollMs: config.outboxPollMs,
+        maxAttempts: config.outboxMaxAttempts,
+        backoffBaseMs: config.outboxBackoffBaseMs,
+        backoffMaxMs: config.outboxBackoffMaxMs,
+        batchSize: config.outboxBatchSize,
+        concurrency: config.outboxConcurrency,
+        // Stable across restarts of this instance, so that it takes back at once what it held when killed.
+        owner: config.outboxOwner ?? `${hostname()}:${port}`,
+        // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
+        leaseMs: config.outboxLeaseMs ?? Math.max(60_000, 3 * config.ehrTimeoutMs),
+        metrics: outboxMetrics,
+        audit,
+        log,
+      })
+    : undefined;
   const app = createApp({
     store,
     validator,

@@ -389,6 +389,25 @@ export class Outbox {
     });
   }
 
+  /**
+   * Takes back at start what this instance held when it stopped without releasing (killed, or lost
+   * its database): the leases of `instance` and of its worker loops (`instance/<n>`), and their
+   * messages back to pending, at once rather than when the leases run out. Returns how many patients.
+   * Only safe because one owner name belongs to one running instance.
+   */
+  reclaim(instance: string): Promise<number> {
+    const heldBy = (column: string) => `(${column} = ? OR substr(${column}, 1, ?) = ?)`;
+    const mine = [instance, instance.length + 1, `${instance}/`];
+    return this.run(async (sql) => {
+      await sql.run(
+        `UPDATE outbox SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+          WHERE status = 'delivering' AND ${heldBy('lease_owner')}`,
+        mine,
+      );
+      return sql.run(`DELETE FROM outbox_leases WHERE ${heldBy('owner')}`, mine);
+    });
+  }
+
   /** Gives the patient back: messages of ours still being delivered return to pending. */
   release(patientRef: string, owner: string): Promise<void> {
     return this.run(async (sql) => {

@@ -172,6 +172,22 @@ describe.each(ENGINES)('outbox contract on $name', (engine) => {
     expect((await outbox.list({ patientRef: 'Patient/b' })).map((m) => m.seq)).toEqual([1]);
   });
 
+  test("a restarted instance takes back its own leases at once, and no one else's", async () => {
+    await store.transaction(async (tx) => {
+      for (const p of ['a', 'b', 'c']) await enqueue(tx, { patientRef: `Patient/${p}`, resource: obs(p) });
+    });
+    // The instance was killed holding two patients, from two of its worker loops; another holds the third.
+    const held = [await outbox.claim('host:8080/0', lease), await outbox.claim('host:8080/1', lease)];
+    const other = await outbox.claim('host:8081/0', lease);
+    expect(await outbox.claim('host:8080/0', lease)).toBeUndefined();
+    expect(await outbox.reclaim('host:8080')).toBe(2);
+    const again = [await outbox.claim('host:8080/0', lease), await outbox.claim('host:8080/1', lease)];
+    expect(again.map((c) => c?.patientRef).sort()).toEqual(held.map((c) => c?.patientRef).sort());
+    expect(again.every((c) => c?.messages.length === 1)).toBe(true);
+    expect(await outbox.claim('host:8080/2', lease)).toBeUndefined();
+    expect(await outbox.renew(other!.patientRef, 'host:8081/0', 60_000)).toBe(true);
+  });
+
   test('a later attempt waits its turn; dead messages are retried or dropped; delivered ones stay', async () => {
     const ids = await store.transaction(async (tx) => [
       await enqueue(tx, { patientRef: 'Patient/a', resource: obs('a1') }),
