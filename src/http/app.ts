@@ -131,7 +131,8 @@ export function createApp(deps: AppDeps): express.Express {
         {
           requestId: id,
           method: req.method,
-          path: req.path,
+          // The route's template, never the path: the ids in it are the client's, often an MRN.
+          route: res.locals.route,
           status: res.statusCode,
           ms: Math.round(ms * 10) / 10,
           ...(who ? { client: who.client } : {}),

@@ -105,6 +105,7 @@ export function createGuard(deps: GuardDeps) {
   return (access: RouteAccess) =>
     (req: Request, res: Response, next: NextFunction): void => {
       res.locals.entities = [];
+      res.locals.route = access.path;
       if (access.audit) {
         const action = access.audit;
         const route = `${req.method} ${access.path}`;
