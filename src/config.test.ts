@@ -75,6 +75,13 @@ test('production refuses static tokens unless asked for explicitly', () => {
   expect(problems({ ...STATIC, NODE_ENV: 'production', KAP_AUTH_ALLOW_STATIC: 'true' })).toEqual([]);
 });
 
+test('slow clients: the headers limit fits within the whole request limit', () => {
+  expect(loadConfig(STATIC)).toMatchObject({ headersTimeoutMs: 20_000, requestTimeoutMs: 60_000 });
+  expect(problems({ ...STATIC, KAP_HEADERS_TIMEOUT_MS: '30000', KAP_REQUEST_TIMEOUT_MS: '10000' })).toEqual([
+    'KAP_HEADERS_TIMEOUT_MS must not be longer than KAP_REQUEST_TIMEOUT_MS (10000); got 30000',
+  ]);
+});
+
 test('only asymmetric signature algorithms, and keys from a file or over https', () => {
   const jwt = { KAP_AUTH_ISSUER: 'https://idp.example.org', KAP_AUTH_AUDIENCE: 'https://kap.example.org' };
   expect(problems({ ...jwt, KAP_AUTH_JWKS: './jwks.json', KAP_AUTH_ALGORITHMS: 'RS256,HS256,none' })).toEqual(

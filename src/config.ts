@@ -51,6 +51,10 @@ export interface Config {
   requireDispense: boolean;
   requireIntegration: boolean;
   bodyLimitBytes: number;
+  /** How long a client may take to send the request line and headers; then 408 and the connection closed. */
+  headersTimeoutMs: number;
+  /** How long a client may take to send the whole request, body included. */
+  requestTimeoutMs: number;
   outboxPollMs: number;
   outboxMaxAttempts: number;
   outboxBackoffBaseMs: number;
@@ -59,6 +63,8 @@ export interface Config {
   outboxConcurrency: number;
   /** How long a patient's queue stays one instance's; unset: 3 × ehrTimeoutMs, at least a minute. */
   outboxLeaseMs?: number;
+  /** This instance's name on outbox leases, the same across its restarts; unset: host name and port. */
+  outboxOwner?: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   authMode: 'jwt' | 'static';
   authJwks?: string;
@@ -388,6 +394,21 @@ export const VARIABLES: readonly Variable[] = [
     parse: integer(1024, 100_000_000),
   }),
   v({
+    name: 'KAP_HEADERS_TIMEOUT_MS',
+    key: 'headersTimeoutMs',
+    description:
+      'How long a client may take to send the request line and headers (408, connection closed); at most KAP_REQUEST_TIMEOUT_MS',
+    default: '20000',
+    parse: integer(1000, 600_000),
+  }),
+  v({
+    name: 'KAP_REQUEST_TIMEOUT_MS',
+    key: 'requestTimeoutMs',
+    description: 'How long a client may take to send a whole request, body included (408, connection closed)',
+    default: '60000',
+    parse: integer(1000, 3_600_000),
+  }),
+  v({
     name: 'KAP_OUTBOX_POLL_MS',
     key: 'outboxPollMs',
     description: 'How often the outbox worker looks for changes to send to the EHR when idle',
@@ -436,6 +457,13 @@ export const VARIABLES: readonly Variable[] = [
     description:
       "How long a patient's queue stays with the instance delivering it: after a crash, how long before another instance takes it over; longer than KAP_EHR_TIMEOUT_MS",
     parse: integer(1000, 3_600_000),
+  }),
+  v({
+    name: 'KAP_OUTBOX_OWNER',
+    key: 'outboxOwner',
+    description:
+      "This instance's name on the outbox leases it holds: the same across its restarts, so that a restarted instance takes back at once the patients it held, and no other running instance's",
+    parse: text,
   }),
   v({
     name: 'KAP_AUTH_MODE',
@@ -598,6 +626,11 @@ export function loadConfig(
   if (purpose === 'serve' && config.subscribeOnStart && config.ehrBaseUrl && !config.subscriptionSecret) {
     problems.push(
       'KAP_SUBSCRIPTION_SECRET must be set when KAP_SUBSCRIBE_ON_START is true and KAP_EHR_BASE_URL is set (or set KAP_SUBSCRIBE_ON_START=false)',
+    );
+  }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    problems.push(
+      `KAP_HEADERS_TIMEOUT_MS must not be longer than KAP_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs}); got ${config.headersTimeoutMs}`,
     );
   }
   // A lease that runs out during a slow EHR request would let a second instance deliver the same patient.

@@ -29,14 +29,17 @@ const PHI_KEYS = [
   'resource',
 ];
 
-/** Redacts the PHI keys at the top level and up to three levels down. */
-const REDACT = PHI_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]);
+/**
+ * Redacts the PHI keys at the top level and up to three levels down, except an error's name: it is
+ * its class (`EhrError`), never PHI, and says what failed. `err.name` is listed so that pino hands it
+ * to the censor under its own path, where it is kept (a `*.name` match arrives without its parent).
+ */
+const REDACT = [...PHI_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]), 'err.name'];
+const censor = (value: unknown, path: readonly unknown[]): unknown =>
+  path.length === 2 && path[0] === 'err' && path[1] === 'name' ? value : '[redacted]';
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino(
-    { level, base: { service: 'kap-bridge' }, redact: { paths: REDACT, censor: '[redacted]' } },
-    destination,
-  );
+  return pino({ level, base: { service: 'kap-bridge' }, redact: { paths: REDACT, censor } }, destination);
 }
 
 export type { Logger };

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
@@ -83,6 +84,23 @@ export async function startService(
   const validator = createValidator();
   const outbox = new Outbox(store);
   const outboxMetrics = new OutboxMetrics();
+  // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.
+  // A slow or stalled client cannot hold a connection open: the headers and the whole request each
+  // have a limit, checked twice a second (Node checks every 30 s by default, so a limit held late).
+  const server: Server = createServer({
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: 500,
+  });
+  server.on('clientError', answerClientError);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host}:${port}`;
+  const publicBaseUrl = config.publicBaseUrl ?? url;
   const worker = ehr
     ? new OutboxWorker({
         outbox,
@@ -93,6 +111,8 @@ export async function startService(
         backoffMaxMs: config.outboxBackoffMaxMs,
         batchSize: config.outboxBatchSize,
         concurrency: config.outboxConcurrency,
+        // Stable across restarts of this instance, so that it takes back at once what it held when killed.
+        owner: config.outboxOwner ?? `${hostname()}:${port}`,
         // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
         leaseMs: config.outboxLeaseMs ?? Math.max(60_000, 3 * config.ehrTimeoutMs),
         metrics: outboxMetrics,
@@ -109,20 +129,6 @@ export async function startService(
     requireDispense: config.requireDispense,
     requireIntegration: config.requireIntegration,
   };
-  // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.
-  const server: Server = createServer();
-  // A slow or stalled client cannot hold a connection open: headers within 20 s, the whole request within 60 s.
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 60_000;
-  server.keepAliveTimeout = 5_000;
-  server.on('clientError', answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host}:${port}`;
-  const publicBaseUrl = config.publicBaseUrl ?? url;
   const app = createApp({
     store,
     validator,

@@ -5,6 +5,8 @@ import { REASONS } from '../domain/readiness.js';
  * same schemas validate every request, so the description cannot drift from the behaviour.
  */
 
+import { PATH_ID_PATTERN } from '../fhir/id.js';
+
 const identifier = {
   type: 'object',
   additionalProperties: false,
@@ -25,7 +27,8 @@ const outcome = {
   content: { 'application/fhir+json': { schema: { $ref: '#/components/schemas/OperationOutcome' } } },
 } as const;
 
-export const ID_PATTERN = '^[A-Za-z0-9\\-.]{1,64}$';
+/** Ids the API assigns or reads from a path, which may stand in a URL. */
+const ID_PATTERN = PATH_ID_PATTERN;
 
 const idParameter = {
   name: 'id',

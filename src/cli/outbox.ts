@@ -7,11 +7,12 @@ import { openStore } from '../service.js';
 import { type CliIo, type Command, commandConfig, commandRun, EXIT, option, UsageError } from './command.js';
 
 const USAGE = `Usage:
-  kap-bridge outbox list [--status pending|delivering|delivered|dead] [--patient Patient/<id>]
+  kap-bridge outbox list [--status pending|delivering|delivered|dead] [--patient Patient/<id>] [--limit N]
   kap-bridge outbox retry <id> | --all-dead
   kap-bridge outbox drop <id>
 
-list   shows the messages, oldest first, with the EHR's answer to the last failed attempt.
+list   shows the messages, oldest first, with the EHR's answer to the last failed attempt
+       (the first --limit, 1000 by default, and says so when there are more).
 retry  puts dead messages back in their patient's queue, attempts reset to 0.
 drop   removes a pending or dead message for good (delivered ones are kept: later updates need them).
 The store is the service's: DATABASE_URL or KAP_SQLITE_FILE (see the README, "Configuration").`;
@@ -32,6 +33,9 @@ async function runOutbox(args: string[], io: CliIo): Promise<number> {
   const [action, ...rest] = args;
   const status = action === 'list' ? option(rest, '--status') : undefined;
   const patientRef = action === 'list' ? option(rest, '--patient') : undefined;
+  const limit = action === 'list' ? (option(rest, '--limit') ?? '1000') : '';
+  if (action === 'list' && !/^[1-9]\d{0,6}$/.test(limit))
+    throw new UsageError(`--limit must be a whole number from 1 to 9999999; got '${limit}'.`);
   const allDead = action === 'retry' && rest[0] === '--all-dead';
   if (status && !OUTBOX_STATUSES.includes(status as OutboxStatus)) {
     throw new UsageError(`--status must be one of ${OUTBOX_STATUSES.join(', ')}; got '${status}'.`);
@@ -47,13 +51,19 @@ async function runOutbox(args: string[], io: CliIo): Promise<number> {
     const outbox = new Outbox(store);
     const id = rest[0] ?? '';
     if (action === 'list') {
-      const messages = await outbox.list({
+      // One more than shown, to tell whether there are more.
+      const found = await outbox.list({
         ...(status ? { status: status as OutboxStatus } : {}),
         ...(patientRef ? { patientRef } : {}),
+        limit: Number(limit) + 1,
       });
-      for (const m of messages) io.stdout(describe(m));
+      const shown = found.slice(0, Number(limit));
+      for (const m of shown) io.stdout(describe(m));
+      const count = `${shown.length} message${shown.length === 1 ? '' : 's'}${status ? ` ${status}` : ''}`;
       io.stdout(
-        `${messages.length} message${messages.length === 1 ? '' : 's'}${status ? ` ${status}` : ''}.`,
+        found.length > shown.length
+          ? `The first ${count} shown; there are more (narrow with --status or --patient, or raise --limit).`
+          : `${count}.`,
       );
       return EXIT.ok;
     }

@@ -5,6 +5,7 @@
  */
 import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome, Resource } from 'fhir/r4';
 import { Client, type FhirResource, type SearchParams } from 'fhir-kit-client';
+import { PATH_ID } from '../fhir/id.js';
 import { type EhrAuthentication, noAuthentication } from './authentication.js';
 
 export type EhrErrorKind =
@@ -140,8 +141,6 @@ const originOf = (url: string, base?: string): string | undefined => {
 };
 
 const RESOURCE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
-// A FHIR id, but not "." or "..", which would move the URL instead of naming a resource.
-const ID = /^(?!\.{1,2}$)[A-Za-z0-9\-.]{1,64}$/;
 
 export class EhrGateway {
   readonly baseUrl: string;
@@ -226,7 +225,7 @@ export class EhrGateway {
 
   /** Refuses a type or id that would change the URL's path, before anything is sent. */
   private checkPath(what: string, resourceType: string, id?: string): void {
-    if (!RESOURCE_TYPE.test(resourceType) || (id !== undefined && !ID.test(id)))
+    if (!RESOURCE_TYPE.test(resourceType) || (id !== undefined && !PATH_ID.test(id)))
       throw new EhrError('invalid', `${what}: not a resource type and id kap-bridge would ask the EHR for`);
   }
 

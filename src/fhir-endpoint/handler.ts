@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
 import type { Need } from '../auth/access.js';
+import { PATH_ID } from '../fhir/id.js';
 import { type Issue, issue, OperationOutcomeError, prefixIssues, toOutcome } from '../fhir/outcome.js';
 import {
   checkInbound,
@@ -86,7 +87,6 @@ const fail = (status: number, code: Issue['code'], message: string, expression?:
   throw new OperationOutcomeError(status, [issue('error', code, message, expression)]);
 };
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const ok = (message: string): OperationOutcome => toOutcome([issue('information', 'informational', message)]);
 
 export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Promise<FhirAnswer> {
@@ -138,7 +138,7 @@ async function handlePut(
   req: FhirRequest,
   deps: FhirEndpointDeps,
 ): Promise<FhirAnswer> {
-  if (!ID.test(id))
+  if (!PATH_ID.test(id))
     fail(400, 'value', `"${id.slice(0, 80)}" is not a valid FHIR id (1-64 letters, digits, "-" or ".").`);
   let body = req.body;
   if (body === undefined) {

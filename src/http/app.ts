@@ -24,6 +24,7 @@ import { episodeTimeline } from '../api/timeline.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { EhrError } from '../ehr/gateway.js';
+import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
 import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '../fhir-endpoint/handler.js';
 import type { Logger } from '../log.js';
@@ -130,7 +131,8 @@ export function createApp(deps: AppDeps): express.Express {
         {
           requestId: id,
           method: req.method,
-          path: req.path,
+          // The route's template, never the path: the ids in it are the client's, often an MRN.
+          route: res.locals.route,
           status: res.statusCode,
           ms: Math.round(ms * 10) / 10,
           ...(who ? { client: who.client } : {}),
@@ -181,11 +183,18 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
-  const json = express.json({
+  const parseJson = express.json({
     limit: deps.bodyLimitBytes,
     type: ['application/json', FHIR_JSON],
     strict: false,
   });
+  /** The one place a body is read: parsed, then measured before anything walks it. */
+  const json = (req: Request, res: Response, next: NextFunction): void =>
+    parseJson(req, res, (err?: unknown) => {
+      if (err === undefined && nestedDeeperThan(req.body))
+        return next(fail(400, 'too-costly', `The body is nested more than ${MAX_NESTING} levels deep.`));
+      next(err);
+    });
 
   route('metrics', async (_req, res) => {
     if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
@@ -395,7 +404,9 @@ export function createApp(deps: AppDeps): express.Express {
  * the app; Node would answer them with an empty body. They get an OperationOutcome like any other.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // An answer already under way on this socket (Node's own check) cannot be followed by another.
+  const answering = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || answering) {
     socket.destroy();
     return;
   }

@@ -5,12 +5,12 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { ID_PATTERN } from '../api/openapi.js';
 import { parameterCheck } from '../api/request-validation.js';
 import type { AuditTrail } from '../audit/trail.js';
 import { authorize, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
 import { parseScopes } from '../auth/scopes.js';
+import { PATH_ID_PATTERN } from '../fhir/id.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { KEPT_TYPES } from '../intake.js';
 import type { Store } from '../store/store.js';
@@ -55,7 +55,7 @@ const sameSecret = (given: string, expected: string): boolean => {
 };
 
 export function createGuard(deps: GuardDeps) {
-  const checkId = parameterCheck('id', { type: 'string', pattern: ID_PATTERN });
+  const checkId = parameterCheck('id', { type: 'string', pattern: PATH_ID_PATTERN });
   const checkOwner = ownerCheck(deps.store);
   const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
 
@@ -96,16 +96,16 @@ export function createGuard(deps: GuardDeps) {
         ? []
         : [{ resourceType: scope[0], interaction: scope[1] }],
     );
-    if (access.owner) {
-      // A malformed id is a 400 naming the field; a well-formed one must be the practice's own.
-      checkId(req.params.id);
-      await checkOwner(principal, access.owner, req.params.id as string);
-    }
+    // A malformed path id is a 400 naming the field, before any handler (or the EHR) sees it; a
+    // well-formed one must be the practice's own.
+    if (req.params.id !== undefined) checkId(req.params.id);
+    if (access.owner) await checkOwner(principal, access.owner, req.params.id as string);
   };
 
   return (access: RouteAccess) =>
     (req: Request, res: Response, next: NextFunction): void => {
       res.locals.entities = [];
+      res.locals.route = access.path;
       if (access.audit) {
         const action = access.audit;
         const route = `${req.method} ${access.path}`;

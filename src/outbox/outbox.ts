@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Resource } from 'fhir/r4';
 import type { BusinessIdentifier } from '../domain/model.js';
-import type { Param, Sql } from '../store/sql.js';
+import { isUniqueViolation, type Param, type Sql } from '../store/sql.js';
 import type { Store, StoreTx } from '../store/store.js';
 
 export type OutboxStatus = 'pending' | 'delivering' | 'delivered' | 'dead';
@@ -79,6 +79,13 @@ const identifierOf = (change: OutboxChange): BusinessIdentifier => {
 };
 
 /**
+ * Places in a patient's queue tried before an enqueue gives up. Each refusal means another
+ * transaction took that place for the same patient, so a change tries at most once per writer in
+ * flight ahead of it: 24 transactions enqueueing for one patient at once need up to 23.
+ */
+const ENQUEUE_ATTEMPTS = 100;
+
+/**
  * Queues a change inside the caller's transaction: if the transaction rolls back, nothing is queued.
  * Returns the message id. One identifier belongs to one patient's queue, which is what serialises
  * writes per identifier (conditional create is not safe under concurrency on HAPI).
@@ -101,22 +108,37 @@ export async function enqueue(tx: StoreTx, change: OutboxChange): Promise<string
   }
   const id = randomUUID();
   const now = new Date().toISOString();
-  await sql.run(
-    `INSERT INTO outbox (id, patient_ref, seq, resource_type, identifier_system, identifier_value, payload, status, attempts, next_attempt_at, created_at)
-     VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE patient_ref = ?), ?, ?, ?, ?, 'pending', 0, ?, ?)`,
-    [
-      id,
-      change.patientRef,
-      change.patientRef,
-      type,
-      identifier.system,
-      identifier.value,
-      JSON.stringify(change.resource),
-      now,
-      now,
-    ],
-  );
-  return id;
+  const params = [
+    id,
+    change.patientRef,
+    change.patientRef,
+    type,
+    identifier.system,
+    identifier.value,
+    JSON.stringify(change.resource),
+    now,
+    now,
+  ];
+  // Two transactions may read the same MAX(seq) for one patient: the unique (patient_ref, seq) index
+  // refuses the second insert once the first commits, and it is tried again on the new MAX (PostgreSQL
+  // reads it afresh per statement; SQLite's transactions never overlap). The savepoint keeps the
+  // caller's transaction usable after a refusal.
+  for (let attempt = 1; ; attempt++) {
+    await sql.exec('SAVEPOINT outbox_enqueue');
+    try {
+      await sql.run(
+        `INSERT INTO outbox (id, patient_ref, seq, resource_type, identifier_system, identifier_value, payload, status, attempts, next_attempt_at, created_at)
+         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE patient_ref = ?), ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+        params,
+      );
+      await sql.exec('RELEASE SAVEPOINT outbox_enqueue');
+      return id;
+    } catch (e) {
+      await sql.exec('ROLLBACK TO SAVEPOINT outbox_enqueue');
+      await sql.exec('RELEASE SAVEPOINT outbox_enqueue');
+      if (!isUniqueViolation(e) || attempt === ENQUEUE_ATTEMPTS) throw e;
+    }
+  }
 }
 
 /**
@@ -364,6 +386,25 @@ export class Outbox {
           [expires, patientRef, owner],
         );
       return n > 0;
+    });
+  }
+
+  /**
+   * Takes back at start what this instance held when it stopped without releasing (killed, or lost
+   * its database): the leases of `instance` and of its worker loops (`instance/<n>`), and their
+   * messages back to pending, at once rather than when the leases run out. Returns how many patients.
+   * Only safe because one owner name belongs to one running instance.
+   */
+  reclaim(instance: string): Promise<number> {
+    const heldBy = (column: string) => `(${column} = ? OR substr(${column}, 1, ?) = ?)`;
+    const mine = [instance, instance.length + 1, `${instance}/`];
+    return this.run(async (sql) => {
+      await sql.run(
+        `UPDATE outbox SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+          WHERE status = 'delivering' AND ${heldBy('lease_owner')}`,
+        mine,
+      );
+      return sql.run(`DELETE FROM outbox_leases WHERE ${heldBy('owner')}`, mine);
     });
   }
 

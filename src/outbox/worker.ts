@@ -33,8 +33,11 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** Patients delivered at once by this process. */
   concurrency?: number;
-  /** This process's name in lease rows. */
-  owner?: string;
+  /**
+   * This instance's name in lease rows, the same across its restarts and no other running
+   * instance's: at start it takes back what it held when it stopped (see Outbox.reclaim).
+   */
+  owner: string;
   metrics?: OutboxMetrics;
   /** Where each delivery to the EHR, and each change given up on, is recorded as an AuditEvent. */
   audit?: AuditTrail;
@@ -73,6 +76,12 @@ interface Write {
   target?: { id: string; version: string };
 }
 
+/** A batch's lease kept alive while it is delivered. */
+interface Heartbeat {
+  timer: NodeJS.Timeout;
+  lost: boolean;
+}
+
 /** Failures that say nothing about the message itself: wait and try again. */
 const transient = (e: EhrError): boolean =>
   e.retryable || e.kind === 'unauthorized' || e.kind === 'malformed';
@@ -94,7 +103,6 @@ export class OutboxWorker {
     this.o = {
       leaseMs: 120_000,
       concurrency: 2,
-      owner: `kap-bridge-${randomUUID().slice(0, 8)}`,
       metrics: new OutboxMetrics(),
       random: Math.random,
       ...options,
@@ -107,7 +115,18 @@ export class OutboxWorker {
 
   start(): void {
     this.stopping = false;
-    for (let i = 0; i < this.o.concurrency; i++) this.loops.push(this.loop(`${this.o.owner}/${i}`));
+    const reclaimed = this.o.outbox.reclaim(this.o.owner).then(
+      (patients) => {
+        if (patients) this.o.log?.info({ patients }, 'outbox: took back the patients held before a restart');
+      },
+      (e) =>
+        this.o.log?.warn(
+          { err: { message: (e as Error).message } },
+          'outbox: could not take back old leases',
+        ),
+    );
+    for (let i = 0; i < this.o.concurrency; i++)
+      this.loops.push(reclaimed.then(() => this.loop(`${this.o.owner}/${i}`)));
   }
 
   /** Lets the batches in flight finish (a batch sent one change at a time stops between changes), then returns. */
@@ -154,12 +173,36 @@ export class OutboxWorker {
   async deliverNext(owner = this.o.owner): Promise<boolean> {
     const claim = await this.o.outbox.claim(owner, { batchSize: this.o.batchSize, leaseMs: this.o.leaseMs });
     if (!claim) return false;
+    const heartbeat = this.heartbeat(claim);
     try {
-      await this.deliver(claim);
+      await this.deliver(claim, heartbeat);
     } finally {
+      clearInterval(heartbeat.timer);
       await this.o.outbox.release(claim.patientRef, owner);
     }
     return true;
+  }
+
+  /**
+   * Renews the patient's lease every third of its length while its batch is being delivered (a
+   * Bundle may wait on the EHR for up to its timeout, and retries add to that); `lost` once another
+   * instance holds the patient, after which nothing more is sent.
+   */
+  private heartbeat(claim: Claim): Heartbeat {
+    const heartbeat: Heartbeat = {
+      lost: false,
+      timer: setInterval(() => {
+        this.o.outbox.renew(claim.patientRef, claim.owner, this.o.leaseMs).then(
+          (held) => {
+            if (!held) heartbeat.lost = true;
+          },
+          // A renewal the store could not make is tried again at the next beat, well before expiry.
+          () => undefined,
+        );
+      }, this.o.leaseMs / 3),
+    };
+    heartbeat.timer.unref();
+    return heartbeat;
   }
 
   /** The Provenance of a message's write; `target` is the entry's fullUrl or the EHR's reference. */
@@ -214,7 +257,7 @@ export class OutboxWorker {
     };
   }
 
-  private async deliver(claim: Claim): Promise<void> {
+  private async deliver(claim: Claim, heartbeat: Heartbeat): Promise<void> {
     const writes: Write[] = [];
     for (const m of claim.messages) writes.push(await this.plan(m));
     if (writes.length > 1) {
@@ -235,8 +278,7 @@ export class OutboxWorker {
     }
     // One change at a time, in order: finds the change the EHR refuses and delivers the others.
     for (const [i, w] of writes.entries()) {
-      const renewed = await this.o.outbox.renew(claim.patientRef, claim.owner, this.o.leaseMs);
-      if (this.stopping || !renewed) return;
+      if (this.stopping || heartbeat.lost) return;
       const retry = await this.deliverOne(claim, w);
       if (retry) {
         return this.retryLater(

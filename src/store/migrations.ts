@@ -128,4 +128,14 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     // counters are unchanged, whichever instance wrote.
     'CREATE TABLE record_changes (scope TEXT PRIMARY KEY, changes BIGINT NOT NULL)',
   ],
+  [
+    // One place per change in a patient's outbox queue: two enqueues could read the same MAX(seq).
+    // Places already given twice are renumbered first, keeping the order delivery follows.
+    `CREATE TABLE outbox_places AS
+       SELECT id, ROW_NUMBER() OVER (PARTITION BY patient_ref ORDER BY seq, created_at, id) AS seq FROM outbox`,
+    'CREATE INDEX outbox_places_id ON outbox_places (id)',
+    'UPDATE outbox SET seq = (SELECT p.seq FROM outbox_places p WHERE p.id = outbox.id)',
+    'DROP TABLE outbox_places',
+    'CREATE UNIQUE INDEX outbox_patient_seq ON outbox (patient_ref, seq)',
+  ],
 ];

@@ -18,6 +18,12 @@ export interface Sql {
   exec(sql: string): Promise<void>;
 }
 
+/** Whether a statement was refused by a unique index or key, on either engine. */
+export const isUniqueViolation = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+};
+
 export interface SqlEngine extends Sql {
   /** Runs `fn` in one transaction: all of it is kept, or none. */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;

@@ -44,6 +44,9 @@ export function versionRank(resource: Resource): number {
   return Number.isNaN(t) ? 0 : t;
 }
 
+/** The PostgreSQL advisory lock held while migrating: "kap" in ASCII, a key used for nothing else. */
+const MIGRATION_LOCK = 0x6b6170;
+
 export class Store {
   private constructor(private readonly db: SqlEngine) {}
 
@@ -70,20 +73,20 @@ export class Store {
     return this.db.engine;
   }
 
-  /** Applies every migration not yet applied, in order, each in its own transaction. */
+  /**
+   * Applies every migration not yet applied, in order, in one transaction that first takes the
+   * migration lock: several instances may start together on one empty database, and nothing may
+   * touch the schema (not even creating schema_migrations) until one has the lock. On SQLite the
+   * transaction's write lock is that lock.
+   */
   private async migrate(): Promise<void> {
-    await this.db.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
-    );
-    if (this.db.engine === 'postgres') {
-      // Several instances may start together: one migrates, the others wait for it.
-      await this.db.transaction(async (tx) => {
-        await tx.exec('LOCK TABLE schema_migrations IN EXCLUSIVE MODE');
-        await this.applyPending(tx);
-      });
-    } else {
-      await this.db.transaction((tx) => this.applyPending(tx));
-    }
+    await this.db.transaction(async (tx) => {
+      if (tx.engine === 'postgres') await tx.exec(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+      await tx.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+      );
+      await this.applyPending(tx);
+    });
   }
 
   private async applyPending(tx: Sql): Promise<void> {

@@ -5,6 +5,7 @@
  * JSON rules every element follows (no null, no empty object, array or string), for the base
  * definitions and, where the resource claims them, our profiles (including their slices).
  */
+import { MAX_NESTING } from '../fhir/nesting.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import type { Constraint, Definitions, ElementDef } from './definitions.js';
 import type { InvariantEngine, InvariantEnv } from './invariants.js';
@@ -63,7 +64,8 @@ interface Rule {
   from?: string;
 }
 
-const MAX_DEPTH = 64;
+/** Element levels walked; the validator measures JSON nesting against the same limit first. */
+const MAX_DEPTH = MAX_NESTING;
 /** Datatypes that specialise Quantity, for extension contexts on Quantity. */
 const QUANTITIES = new Set(['Age', 'Count', 'Distance', 'Duration', 'MoneyQuantity', 'SimpleQuantity']);
 const NO_RULES: Rule[] = [];

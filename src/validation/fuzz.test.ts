@@ -2,6 +2,7 @@
  * Bad input never throws: whatever arrives gives issues, within bounded time.
  */
 import fc from 'fast-check';
+import { MAX_NESTING } from '../fhir/nesting.js';
 import { createValidator, type Finding, type Validator } from './validator.js';
 
 let validator: Validator;
@@ -99,6 +100,63 @@ describe('fuzzing', () => {
     let text = '1';
     for (let i = 0; i < 100_000; i++) text = `[${text}]`;
     expect(isFindingList(validator.validateJsonText(`{"resourceType":"Patient","name":${text}}`))).toBe(true);
+  });
+
+  /** `levels` objects and arrays within each other, as an extension chain or bare. */
+  const deep = (levels: number, extensions: boolean): unknown => {
+    let value: unknown = extensions ? { url: 'https://x.example/e', valueString: 'x' } : 'x';
+    for (let i = 0; i < levels; i++)
+      value =
+        i % 2 ? (extensions ? { url: 'https://x.example/e', extension: value } : { a: value }) : [value];
+    return value;
+  };
+  const tooCostly = (findings: Finding[]) =>
+    findings.some((f) => f.code === 'too-costly' && f.severity === 'error');
+
+  it('reports nesting beyond the limit, wherever and however deep, without walking it', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...TYPES),
+        fhirish.object,
+        fc.constantFrom('extension', 'modifierExtension', 'contained', 'code', 'valueQuantity', 'x'),
+        fc.integer({ min: 1, max: 20_000 }),
+        fc.boolean(),
+        (resourceType, body, key, levels, extensions) => {
+          const findings = validator.validate({
+            ...(body as object),
+            resourceType,
+            [key]: deep(levels, extensions),
+          });
+          return isFindingList(findings) && (levels < MAX_NESTING || tooCostly(findings));
+        },
+      ),
+      { numRuns: 300, interruptAfterTimeLimit: 10_000 },
+    );
+  });
+
+  it('reports a transaction entry nested deep under a urn:uuid fullUrl, at any depth', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20_000 }), (levels) => {
+        const findings = validator.validate({
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            {
+              fullUrl: 'urn:uuid:6f1f4a4e-8a3c-4a51-9d0e-0c5b3e8f2a10',
+              resource: {
+                resourceType: 'Observation',
+                status: 'final',
+                code: { text: 'x' },
+                extension: deep(levels, true),
+              },
+              request: { method: 'POST', url: 'Observation' },
+            },
+          ],
+        });
+        return isFindingList(findings) && (levels + 4 <= MAX_NESTING || tooCostly(findings));
+      }),
+      { numRuns: 100, interruptAfterTimeLimit: 10_000 },
+    );
   });
 
   it('reports huge strings and arrays where objects belong', () => {

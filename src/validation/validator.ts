@@ -5,6 +5,7 @@
  * every problem is an Issue.
  */
 import type { Resource } from 'fhir/r4';
+import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import { type Issue, issue, prefixIssues } from '../fhir/outcome.js';
 import { bundleReferenceTypes, checkBundle } from './bundle.js';
 import { loadDefinitions, stripVersion } from './definitions.js';
@@ -178,18 +179,17 @@ export function createValidator(options: ValidatorOptions = {}): Validator {
   }
 
   function validate(resource: unknown, opts: ValidateOptions = {}): Finding[] {
+    // Every layer below recurses once per level: what nests deeper than any resource needs is not walked.
+    if (nestedDeeperThan(resource)) {
+      const message = `The resource is nested more than ${MAX_NESTING} levels deep; not checked.`;
+      return [{ ...issue('error', 'too-costly', message), layer: 'structure' }];
+    }
     const out: Finding[] = [];
     try {
       validateResource(resource, '', undefined, opts, out);
     } catch (e) {
-      const deep = e instanceof RangeError;
-      const message = deep
-        ? 'The resource is nested too deeply to check.'
-        : `The validator failed on this input: ${(e as Error).message}`;
-      out.push({
-        ...issue(deep ? 'error' : 'fatal', deep ? 'too-costly' : 'exception', message),
-        layer: 'structure',
-      });
+      const message = `The validator failed on this input: ${(e as Error).message}`;
+      out.push({ ...issue('fatal', 'exception', message), layer: 'structure' });
     }
     return out;
   }

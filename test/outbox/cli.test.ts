@@ -63,6 +63,17 @@ test('list shows the dead message with the EHR outcome, and filters by status', 
   expect((await cli('list')).out).toMatch(/2 messages\.$/);
 });
 
+test('list says when it shows only the first messages', async () => {
+  const first = await cli('list', '--limit', '1');
+  expect(first.out).toContain(ids[0]);
+  expect(first.out).not.toContain(ids[1]);
+  expect(first.out).toMatch(
+    /The first 1 message shown; there are more \(narrow with --status or --patient, or raise --limit\)\.$/,
+  );
+  expect((await cli('list', '--limit', '2')).out).toMatch(/\n2 messages\.$/);
+  expect((await cli('list', '--limit', '0')).code).toBe(2);
+});
+
 test('retry puts a dead message back; retry of an unknown id is a finding', async () => {
   expect(await cli('retry', ids[0]!)).toMatchObject({ code: 0, out: `${ids[0]} queued again.` });
   expect((await cli('retry', ids[0]!)).code).toBe(1);

@@ -297,8 +297,9 @@ test('kap-bridge killed with SIGKILL in the middle of delivery and started again
     KAP_SQLITE_FILE: sqliteFile,
     KAP_EHR_BASE_URL: proxy.baseUrl,
     KAP_EHR_TIMEOUT_MS: '2000',
-    // The killed process's leases must run out within the test; the default is a minute or more.
-    KAP_OUTBOX_LEASE_MS: '3000',
+    // Started again under the same name, it takes back at once the patients it held when killed,
+    // without waiting for their leases (a minute here) to run out.
+    KAP_OUTBOX_OWNER: 'faults-instance',
   };
   // A few Bundles answered, then HAPI keeps the writes and the worker waits for answers that never come.
   proxy.mode = 'hold';

@@ -4,6 +4,7 @@
  */
 import type { Observation } from 'fhir/r4';
 import { enqueue, Outbox, OutboxChangeError } from '../../src/outbox/outbox.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
 
@@ -121,6 +122,70 @@ describe.each(ENGINES)('outbox contract on $name', (engine) => {
         ehrRef: 'Observation/1/_history/1',
       }),
     ).toBe(true);
+  });
+
+  test('concurrent enqueues for one patient each get a place of their own in its queue', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        store.transaction(async (tx) => {
+          const id = await enqueue(tx, { patientRef: 'Patient/a', resource: obs(`c${i}`) });
+          await enqueue(tx, { patientRef: 'Patient/b', resource: obs(`d${i}`) });
+          return id;
+        }),
+      ),
+    );
+    const queued = await outbox.list({ patientRef: 'Patient/a' });
+    expect(queued.map((m) => m.id).sort()).toEqual([...ids].sort());
+    expect(queued.map((m) => m.seq).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 24 }, (_, i) => i + 1),
+    );
+    expect(new Set((await outbox.list({ patientRef: 'Patient/b' })).map((m) => m.seq)).size).toBe(24);
+  });
+
+  test('a database from before the unique queue places has places given twice renumbered in order', async () => {
+    const migration = MIGRATIONS.findIndex((m) => m.some((s) => s.includes('outbox_patient_seq'))) + 1;
+    const ids = await store.transaction(async (tx) => {
+      const queued = [];
+      for (const v of ['a1', 'a2', 'a3'])
+        queued.push(await enqueue(tx, { patientRef: 'Patient/a', resource: obs(v) }));
+      await enqueue(tx, { patientRef: 'Patient/b', resource: obs('b1') });
+      // As before the migration: a2 given a1's place, a3 a later one.
+      await tx.sql.exec('DROP INDEX outbox_patient_seq');
+      for (const [i, seq] of [1, 1, 7].entries())
+        await tx.sql.run('UPDATE outbox SET seq = ?, created_at = ? WHERE id = ?', [
+          seq,
+          `2026-03-01T10:00:0${i}.000Z`,
+          queued[i]!,
+        ]);
+      await tx.sql.run('DELETE FROM schema_migrations WHERE version >= ?', [migration]);
+      return queued;
+    });
+    await store.close();
+    store = await Store.open(db.options);
+    outbox = new Outbox(store);
+    const queued = await outbox.list({ patientRef: 'Patient/a' });
+    expect(queued.map((m) => [m.id, m.seq]).sort((x, y) => Number(x[1]) - Number(y[1]))).toEqual([
+      [ids[0], 1],
+      [ids[1], 2],
+      [ids[2], 3],
+    ]);
+    expect((await outbox.list({ patientRef: 'Patient/b' })).map((m) => m.seq)).toEqual([1]);
+  });
+
+  test("a restarted instance takes back its own leases at once, and no one else's", async () => {
+    await store.transaction(async (tx) => {
+      for (const p of ['a', 'b', 'c']) await enqueue(tx, { patientRef: `Patient/${p}`, resource: obs(p) });
+    });
+    // The instance was killed holding two patients, from two of its worker loops; another holds the third.
+    const held = [await outbox.claim('host:8080/0', lease), await outbox.claim('host:8080/1', lease)];
+    const other = await outbox.claim('host:8081/0', lease);
+    expect(await outbox.claim('host:8080/0', lease)).toBeUndefined();
+    expect(await outbox.reclaim('host:8080')).toBe(2);
+    const again = [await outbox.claim('host:8080/0', lease), await outbox.claim('host:8080/1', lease)];
+    expect(again.map((c) => c?.patientRef).sort()).toEqual(held.map((c) => c?.patientRef).sort());
+    expect(again.every((c) => c?.messages.length === 1)).toBe(true);
+    expect(await outbox.claim('host:8080/2', lease)).toBeUndefined();
+    expect(await outbox.renew(other!.patientRef, 'host:8081/0', 60_000)).toBe(true);
   });
 
   test('a later attempt waits its turn; dead messages are retried or dropped; delivered ones stay', async () => {

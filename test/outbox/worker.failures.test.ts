@@ -60,6 +60,7 @@ const startWorker = (options: Partial<WorkerOptions> = {}) => {
     backoffMaxMs: 200,
     batchSize: 10,
     concurrency: 1,
+    owner: 'failures-test',
     random: () => 0.999,
     ...options,
   });
@@ -175,4 +176,49 @@ test('after the last attempt a failing change is dead, and another patient keeps
     lastError: { status: 503, outcome: { issue: [{ diagnostics: 'backend unavailable' }] } },
   });
   expect((await outbox.get(flowing!))?.status).toBe('delivered');
+});
+
+test('a batch waiting on the EHR longer than its lease keeps the lease renewed; no other instance takes the patient', async () => {
+  let answer: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    answer = resolve;
+  });
+  let waiting = false;
+  nock(BASE)
+    .post(/.*/)
+    .reply(async (_uri, body) => {
+      waiting = true;
+      await held;
+      return [200, created(body)];
+    });
+  const ids = await queue('Patient/a', ['slow-1', 'slow-2']);
+  const renewals: boolean[] = [];
+  const renew = outbox.renew.bind(outbox);
+  outbox.renew = async (...args) => {
+    const kept = await renew(...args);
+    if (waiting) renewals.push(kept);
+    return kept;
+  };
+  startWorker({ leaseMs: 300 });
+  // Four renewals, a third of the lease apart: the first lease has run out long since.
+  await until('the lease renewed while the Bundle waits', async () => renewals.length >= 4, 1500);
+  expect(renewals.every(Boolean)).toBe(true);
+  expect(
+    await new Outbox(store).claim('another-instance', { batchSize: 10, leaseMs: 60_000 }),
+  ).toBeUndefined();
+  answer();
+  await until('delivery', async () =>
+    (await Promise.all(ids.map((id) => outbox.get(id)))).every((m) => m?.status === 'delivered'),
+  );
+});
+
+test('an instance started again under its name delivers at once what it held when it was killed', async () => {
+  nock(BASE)
+    .post(/.*/)
+    .reply((_uri, body) => [200, created(body)]);
+  const [id] = await queue('Patient/a', ['held']);
+  // The killed incarnation's loop still holds the patient, for a minute more.
+  expect(await outbox.claim('failures-test/1', { batchSize: 10, leaseMs: 60_000 })).toBeDefined();
+  startWorker();
+  await until('delivery', async () => (await outbox.get(id!))?.status === 'delivered', 3000);
 });

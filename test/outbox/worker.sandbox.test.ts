@@ -61,7 +61,7 @@ const observation = (system: string, value: string, patientRef: string, score = 
   valueInteger: score,
 });
 
-const options = { pollMs: 20, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 200 };
+const options = { pollMs: 20, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 200, owner: 'sandbox-test' };
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;

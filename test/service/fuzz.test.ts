@@ -439,6 +439,37 @@ const rawBody = fc.oneof(
     .map((s) => s.slice(0, Math.max(1, s.length - 1))),
 );
 
+/**
+ * `body` as JSON text, with `{"a":{"a":...}}` `levels` objects deep (about 6 bytes a level) in place of
+ * the string DEEP (JSON.stringify itself overflows the stack on such a value).
+ */
+const withDeepValue = (body: unknown, levels: number): string =>
+  JSON.stringify(body).replace('"DEEP"', `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`);
+
+/**
+ * A body nested from a little under the limit to thousands of levels deep: the route's own body with
+ * one field replaced, or a transaction whose urn:uuid entry holds it (its references are rewritten).
+ */
+const deepBody = (template: (() => Record<string, unknown>) | undefined): fc.Arbitrary<string> =>
+  fc.tuple(fc.integer({ min: 50, max: 9_000 }), fc.boolean()).map(([levels, inBundle]) =>
+    withDeepValue(
+      template && !inBundle
+        ? { ...template(), [Object.keys(template())[0]!]: 'DEEP' }
+        : {
+            resourceType: 'Bundle',
+            type: 'transaction',
+            entry: [
+              {
+                fullUrl: 'urn:uuid:1',
+                resource: { ...prescription(B.ehrPatient), id: undefined, extension: 'DEEP' },
+                request: { method: 'POST', url: 'MedicationRequest' },
+              },
+            ],
+          },
+      levels,
+    ),
+  );
+
 const bodyFor = (name: RouteName | undefined): fc.Arbitrary<string> => {
   const template = name ? TEMPLATES[name] : undefined;
   const json = fc.oneof(
@@ -450,6 +481,7 @@ const bodyFor = (name: RouteName | undefined): fc.Arbitrary<string> => {
   return fc.oneof(
     { weight: 3, arbitrary: json.map((v) => JSON.stringify(v) ?? 'null') },
     { weight: 1, arbitrary: rawBody },
+    { weight: 1, arbitrary: deepBody(template) },
   );
 };
 
@@ -697,6 +729,29 @@ test('a Bundle of entries above the cap is refused whole, with nothing of it sto
 
 /** Requests the run above once answered with a 500 or an empty body; each is now a 4xx OperationOutcome. */
 const FOUND: [string, number, () => Hostile][] = [
+  [
+    'a transaction Bundle whose urn:uuid entry holds a resource nested 10,000 levels deep',
+    400,
+    () => ({
+      method: 'POST',
+      path: '/fhir',
+      headers: { ...bearer('ehr'), 'content-type': 'application/fhir+json' },
+      body: withDeepValue(
+        {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            {
+              fullUrl: 'urn:uuid:6f1f4a4e-8a3c-4a51-9d0e-0c5b3e8f2a10',
+              resource: { ...prescription(A.ehrPatient), id: undefined, modifierExtension: 'DEEP' },
+              request: { method: 'POST', url: 'MedicationRequest' },
+            },
+          ],
+        },
+        10_000,
+      ),
+    }),
+  ],
   [
     'a path whose percent-encoding does not decode',
     400,

@@ -5,6 +5,7 @@
  * rate limit and the security headers. Refused requests change nothing.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent, Bundle } from 'fhir/r4';
@@ -44,6 +45,32 @@ async function call(method: string, path: string, token?: string, body?: unknown
   const text = await res.text();
   const json = res.headers.get('content-type')?.includes('json');
   return { status: res.status, headers: res.headers, body: text && json ? JSON.parse(text) : text };
+}
+
+/** The same as `call`, with the path sent exactly as given; a body goes with anything but a GET. */
+function rawCall(method: string, path: string, token: string, body: unknown): Promise<Answer> {
+  const { port } = new URL(service.url);
+  const text = method === 'GET' ? '' : JSON.stringify(body);
+  const headers = text
+    ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }
+    : undefined;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers: { authorization: `Bearer ${token}`, ...headers } },
+      (res) => {
+        let answer = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          answer += d;
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: new Headers(), body: JSON.parse(answer) }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
 }
 
 /** Each kind of client as a token would describe it, with all the scopes its kind uses. */
@@ -201,6 +228,26 @@ describe('every route of the table', () => {
     expect([401, 403]).not.toContain(allowed.status);
     if (access.owner) expect(allowed.status).not.toBe(404);
   });
+
+  const withId = guarded.filter(([, a]) => a.path.includes(':id'));
+  test.each(withId)(
+    '%s: a path id that is no FHIR id, "." and ".." included, is a 400 naming the id',
+    async (_name, access) => {
+      const before = await fingerprint();
+      const own = await token((access.clients as readonly ClientKind[])[0]!);
+      for (const bad of ['..', '%2e%2e', '.', '%2E', 'a%2Fb', 'x'.repeat(65), 'a%20b', '%C3%A9']) {
+        // Sent as it is: fetch would resolve "." and ".." segments away before they left.
+        const path = access.path.replace(':type', 'MedicationRequest').replace(':id', bad);
+        const res = await rawCall(access.method, path, own, { resourceType: 'MedicationRequest', id: bad });
+        expect({ bad, status: res.status, expression: res.body.issue?.[0]?.expression }).toEqual({
+          bad,
+          status: 400,
+          expression: ['id'],
+        });
+      }
+      expect(await fingerprint()).toBe(before);
+    },
+  );
 });
 
 describe('tokens', () => {

@@ -8,7 +8,7 @@ import type { Principal } from '../../src/auth/authentication.js';
 import { createLogger } from '../../src/log.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { DEFAULT_TENANT, IdentifierTakenError, Store } from '../../src/store/store.js';
-import { ENGINES, type TestDatabase } from '../support/databases.js';
+import { ENGINES, postgresDatabase, type TestDatabase } from '../support/databases.js';
 
 const rx = (
   id: string,
@@ -455,5 +455,30 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
         })
       ).entry,
     ).toHaveLength(4);
+  });
+});
+
+// Several instances share one PostgreSQL database (SQLite is one process's file).
+describe('first start on an empty PostgreSQL database', () => {
+  test('five instances starting at once all migrate and serve, ten times over', async () => {
+    for (let round = 0; round < 10; round++) {
+      const db = await postgresDatabase();
+      const stores = await Promise.allSettled(Array.from({ length: 5 }, () => Store.open(db.options)));
+      try {
+        const opened = stores.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+        expect(stores.filter((s) => s.status === 'rejected')).toEqual([]);
+        await Promise.all(
+          opened.map(async (s, i) => {
+            expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
+            await s.setCheckpoint(`instance-${i}`, String(round));
+          }),
+        );
+        for (const [i, s] of opened.entries())
+          expect(await s.getCheckpoint(`instance-${4 - i}`)).toBe(String(round));
+      } finally {
+        await Promise.all(stores.map((s) => (s.status === 'fulfilled' ? s.value.close() : undefined)));
+        await db.drop();
+      }
+    }
   });
 });
