@@ -192,9 +192,15 @@ export const EHR_DEFAULT_SCOPES = [
     'Subscription',
     'Task',
   ].map((type) => `system/${type}.crus`),
-  ...['AllergyIntolerance', 'Condition', 'Medication', 'Patient', 'Practitioner'].map(
-    (type) => `system/${type}.rs`,
-  ),
+  ...[
+    'AdverseEvent',
+    'AllergyIntolerance',
+    'ClinicalImpression',
+    'Condition',
+    'Medication',
+    'Patient',
+    'Practitioner',
+  ].map((type) => `system/${type}.rs`),
 ]
   .sort()
   .join(' ');

@@ -3,7 +3,14 @@
  * subscription notification, a catch-up page): validate, keep what KAP needs, link it to its
  * patient. One path, so that the three ways cannot disagree.
  */
-import type { MedicationRequest, Observation, Patient, Reference, Resource } from 'fhir/r4';
+import type {
+  ClinicalImpression,
+  MedicationRequest,
+  Observation,
+  Patient,
+  Reference,
+  Resource,
+} from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
 import { hasErrors, type Issue, issue, OperationOutcomeError } from './fhir/outcome.js';
 import { isClearanceObservation } from './mapping/clearance.js';
@@ -11,6 +18,7 @@ import { identityContext } from './mapping/context.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf } from './mapping/observation.js';
 import { matchPatient } from './mapping/patient.js';
+import { isSafetyReview } from './mapping/review.js';
 import type { PutOutcome, StoreTx } from './store/store.js';
 
 /** The resource types kap-bridge keeps from the EHR; anything else is acknowledged and not stored. */
@@ -25,6 +33,8 @@ export const KEPT_TYPES = [
   'Task',
   'ServiceRequest',
   'Medication',
+  'ClinicalImpression',
+  'AdverseEvent',
 ] as const;
 
 export type KeptType = (typeof KEPT_TYPES)[number];
@@ -32,15 +42,18 @@ export const isKeptType = (type: string): type is KeptType =>
   (KEPT_TYPES as readonly string[]).includes(type);
 
 /**
- * Whether kap-bridge keeps this resource: a kept type and, for Observations, one KAP reads (a
+ * Whether kap-bridge keeps this resource: a kept type; of ClinicalImpressions, the prescriber's safety
+ * reviews; of Observations, one KAP reads (a
  * clearance decision, a score, a vital sign, a mental status, a session effect). An EHR export's
  * other Observations (labs, social history) are acknowledged and neither checked nor stored.
  */
 export function keeps(resource: unknown): boolean {
   const type = (resource as { resourceType?: unknown } | null)?.resourceType;
   if (typeof type !== 'string' || !isKeptType(type)) return false;
-  if (type !== 'Observation') return true;
+  if (type !== 'Observation' && type !== 'ClinicalImpression') return true;
   try {
+    // Of clinical impressions, the prescriber's safety reviews only.
+    if (type === 'ClinicalImpression') return isSafetyReview(resource as ClinicalImpression);
     const o = resource as Observation;
     return isClearanceObservation(o) || kindOf(o) !== undefined;
   } catch {

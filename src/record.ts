@@ -4,6 +4,10 @@
  * mapping modules read them, and whatever they cannot read is left out, never guessed.
  */
 import type {
+  AdverseEvent,
+  AllergyIntolerance,
+  ClinicalImpression,
+  Condition,
   Consent,
   Encounter,
   Medication,
@@ -17,12 +21,15 @@ import type { ObservationKind, PatientLink, Prescription, SourceKind } from './d
 import { emptyRecord, type PatientRecord } from './domain/readiness.js';
 import type { Issue } from './fhir/outcome.js';
 import { administrationFromFhir } from './mapping/administration.js';
+import { adverseEventFromFhir } from './mapping/adverse-event.js';
 import { clearanceFromFhir, isClearanceObservation } from './mapping/clearance.js';
 import { consentFromFhir } from './mapping/consent.js';
 import { identityContext, type MappingContext, type Read, sourceOf } from './mapping/context.js';
+import { findingFromFhir } from './mapping/finding.js';
 import { dispenseFromFhir } from './mapping/medication-dispense.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf, observationFromFhir } from './mapping/observation.js';
+import { reviewFromFhir } from './mapping/review.js';
 import { sessionFromFhir } from './mapping/session.js';
 import type { RecordHead, Store } from './store/store.js';
 
@@ -83,6 +90,21 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
       return readout('sessions', sessionFromFhir(r as Encounter, ctx));
     case 'MedicationAdministration':
       return readout('administrations', administrationFromFhir(r as MedicationAdministration, ctx));
+    case 'Condition':
+    case 'AllergyIntolerance':
+      return readout(
+        'findings',
+        findingFromFhir(r as Condition | AllergyIntolerance, ctx),
+        'safety-finding',
+        (r as Condition).recordedDate,
+      );
+    case 'AdverseEvent': {
+      const e = r as AdverseEvent;
+      return readout('adverseEvents', adverseEventFromFhir(e, ctx), 'safety-finding', e.date ?? e.detected);
+    }
+    case 'ClinicalImpression':
+      // A review that cannot be read reviews nothing: the flags it would close stay open.
+      return readout('reviews', reviewFromFhir(r as ClinicalImpression, ctx));
     default:
       return undefined;
   }
@@ -104,17 +126,15 @@ export function recordFrom(
   for (const r of resources) {
     const out = readResource(r, ctx);
     if (out === undefined) continue;
+    const problem = firstError(out.read.issues);
     if (out.read.value !== undefined) (record[out.into] as unknown[]).push(out.read.value);
-    else if (out.kind !== undefined) {
-      const problem = firstError(out.read.issues);
+    else if (out.kind !== undefined && problem !== undefined) {
+      // No value and no error: it says nothing readiness needs (an inactive finding, a potential event).
       record.unreadable.push({
         kind: out.kind,
         source: sourceOf(r) ?? r.resourceType,
         ...(out.at === undefined ? {} : { at: out.at }),
-        problem:
-          problem === undefined
-            ? 'it could not be read.'
-            : `${problem.message} (${problem.expression ?? 'no element named'})`,
+        problem: `${problem.message} (${problem.expression ?? 'no element named'})`,
       });
     }
   }

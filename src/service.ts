@@ -20,6 +20,7 @@ import { registerSubscriptions } from './ehr/subscriptions.js';
 import { answerClientError, createApp } from './http/app.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
+import { loadContraindications } from './mapping/contraindications.js';
 import { OutboxMetrics } from './outbox/metrics.js';
 import { enqueue, Outbox } from './outbox/outbox.js';
 import { OutboxWorker } from './outbox/worker.js';
@@ -82,6 +83,8 @@ export async function startService(
   const audit = new AuditTrail(store, log);
   const ehr = ehrGateway(config);
   const validator = createValidator();
+  // The contraindication ValueSet is read now: a missing or broken one stops the start.
+  loadContraindications();
   const outbox = new Outbox(store);
   const outboxMetrics = new OutboxMetrics();
   // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.

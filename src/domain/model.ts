@@ -290,6 +290,8 @@ export interface ClinicalFinding {
   contraindication?: ContraindicationGroup;
   /** When the EHR recorded it (recordedDate, else onset, else the version time). */
   recorded?: string;
+  /** When the EHR last changed it (meta.lastUpdated): a change reopens the question. */
+  versionTime?: string;
   text: string;
   source?: FhirSource;
 }

@@ -797,6 +797,25 @@ const rows: Row[] = [
     reasons: [],
   },
   {
+    name: 'a contraindication the EHR changed after the clearance is raised again',
+    change: (r) => ({
+      ...r,
+      findings: [
+        {
+          id: 'cd1',
+          patientId: 'p1',
+          type: 'Condition',
+          active: true,
+          contraindication: 'pregnancy',
+          recorded: '2026-10-01',
+          versionTime: '2026-11-20T10:00:00Z',
+          text: 'Pregnancy',
+        },
+      ],
+    }),
+    reasons: ['safety-contraindication'],
+  },
+  {
     name: 'an inactive contraindication',
     change: (r) => ({
       ...r,

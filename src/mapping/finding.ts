@@ -143,6 +143,8 @@ export function findingFromFhir(
   if (contraindication !== undefined) value.contraindication = contraindication;
   const recorded = readRecorded(type, fields, issues);
   if (recorded !== undefined) value.recorded = recorded;
+  const versionTime = dateTimeOf(fieldsOf(fields.meta)?.lastUpdated);
+  if (versionTime !== undefined) value.versionTime = versionTime;
   const source = sourceOf(shell);
   if (source !== undefined) value.source = source;
   return { value, issues };
