@@ -601,6 +601,22 @@ const rows: Row[] = [
     reasons: ['dispense-not-completed'],
   },
   {
+    name: 'a declined dispense with no handover date cannot be placed in time',
+    change: (r) => ({
+      ...r,
+      dispenses: [
+        ...r.dispenses,
+        { ...r.dispenses[0]!, id: 'd2', status: 'declined', whenHandedOver: undefined },
+      ],
+    }),
+    reasons: ['dispense-not-completed'],
+  },
+  {
+    name: 'a dispense handed over after the session does not count for it',
+    change: (r) => ({ ...r, dispenses: [{ ...r.dispenses[0]!, whenHandedOver: '2026-12-04T12:00:00Z' }] }),
+    reasons: ['no-dispense'],
+  },
+  {
     name: 'a practice whose EHR sends no dispenses',
     change: (r) => ({ ...r, dispenses: [] }),
     policy: { requireDispense: false },

@@ -580,11 +580,23 @@ const prescriptionRule: Check = (f) => {
   return reasons;
 };
 
+/**
+ * The latest dispense of the current order handed over before the session decides. One with no
+ * handover date that is not completed (declined, cancelled) cannot be placed in time: it blocks.
+ */
 const dispenseRule: Check = (f) => {
   const { rx } = f.current;
   if (!f.policy.requireDispense || !rx) return [];
   const forOrder = f.record.dispenses.filter((d) => pointsAt(`MedicationRequest/${d.prescriptionId}`, rx));
-  const d = latestBy(forOrder, (x) => f.span(x.whenHandedOver));
+  const dated = (d: Dispense) => f.span(d.whenHandedOver) !== undefined;
+  const undatedOpen = forOrder.find((d) => !dated(d) && d.status !== 'completed');
+  const d =
+    undatedOpen ??
+    latestBy(
+      forOrder.filter((x) => dated(x) && upTo(f, x.whenHandedOver)),
+      (x) => f.span(x.whenHandedOver),
+    ) ??
+    forOrder.find((x) => !dated(x));
   if (!d)
     return [reason('no-dispense', 'The pharmacy has not dispensed the current ketamine order.', rx.source)];
   if (d.status !== 'completed') {
