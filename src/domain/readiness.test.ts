@@ -944,6 +944,19 @@ const rows: Row[] = [
     change: (r) => ({ ...r, link: 'pending' }),
     reasons: ['link-pending'],
   },
+  {
+    name: 'two clearance decisions at the same instant, one not clearing: it decides',
+    change: (r) => ({
+      ...r,
+      clearances: [...r.clearances, { ...r.clearances[0]!, id: 'cl2', result: 'not-cleared' }],
+    }),
+    reasons: ['clearance-not-cleared'],
+  },
+  {
+    name: 'two readings at the same instant, one high: it decides',
+    change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
+    reasons: ['safety-blood-pressure'],
+  },
 ];
 
 const ask = (row: Pick<Row, 'query' | 'policy'>) => ({

@@ -237,8 +237,16 @@ interface Facts {
 
 const NEVER: Span = { start: Number.NEGATIVE_INFINITY, end: Number.NEGATIVE_INFINITY };
 
-/** Latest by start, then by end; undefined dates sort first. Ties keep the order of `items`. */
-function latestBy<T>(items: readonly T[], at: (t: T) => Span | undefined): T | undefined {
+/**
+ * Latest by start; undefined dates sort first. Of items that start at the same instant neither can
+ * be told to be the later, so one that `fails` wins over one that does not (fail closed); otherwise
+ * the first in `items`.
+ */
+function latestBy<T>(
+  items: readonly T[],
+  at: (t: T) => Span | undefined,
+  fails: (t: T) => boolean = () => false,
+): T | undefined {
   let best: T | undefined;
   let bestSpan = NEVER;
   for (const item of items) {
@@ -246,7 +254,7 @@ function latestBy<T>(items: readonly T[], at: (t: T) => Span | undefined): T | u
     if (
       best === undefined ||
       s.start > bestSpan.start ||
-      (s.start === bestSpan.start && s.end > bestSpan.end)
+      (s.start === bestSpan.start && fails(item) && !fails(best))
     ) {
       best = item;
       bestSpan = s;
@@ -370,8 +378,17 @@ const REVOKED = new Set(['rejected', 'inactive', 'entered-in-error']);
 const consentRule: Check = (f) => {
   const mine = f.record.consents.filter((c) => f.episode !== undefined && c.episodeId === f.episode.id);
   const signed = mine.filter((c) => (f.span(c.dateTime)?.start ?? Number.POSITIVE_INFINITY) < f.window.to);
-  const consent = latestBy(signed, (c) => f.span(c.dateTime));
+  const consent = latestBy(
+    signed,
+    (c) => f.span(c.dateTime),
+    (c) => consentReasons(f, c).length > 0,
+  );
   if (!consent) return [reason('no-consent', 'No signed informed consent for this course is on file.')];
+  return consentReasons(f, consent);
+};
+
+/** What one consent says against the session. */
+const consentReasons = (f: Facts, consent: InformedConsent): Reason[] => {
   if (REVOKED.has(consent.status)) {
     return [
       reason(
@@ -455,7 +472,11 @@ const clearanceRule: Check = (f) => {
       c.status !== 'entered-in-error' &&
       (f.span(c.decidedAt)?.start ?? 0) < f.window.to,
   );
-  const c = latestBy(decided, (x) => f.span(x.decidedAt));
+  const c = latestBy(
+    decided,
+    (x) => f.span(x.decidedAt),
+    (x) => clearanceReasons(f, x).length > 0,
+  );
   const decidedAt = c === undefined ? undefined : f.span(c.decidedAt);
   const unreadable = f.record.unreadable.filter(
     (u) =>
@@ -474,6 +495,13 @@ const clearanceRule: Check = (f) => {
       ? reasons
       : [reason('no-clearance', 'The prescriber has not recorded a medical clearance.')];
   }
+  return [...reasons, ...clearanceReasons(f, c)];
+};
+
+/** What one clearance decision says against the session: the first check it fails. */
+const clearanceReasons = (f: Facts, c: ClearanceDecision): Reason[] => {
+  const reasons: Reason[] = [];
+  const decidedAt = f.span(c.decidedAt);
   const when = dayText(f, c.decidedAt);
   if (!DECIDED(c)) {
     reasons.push(
@@ -493,7 +521,7 @@ const clearanceRule: Check = (f) => {
         reason('clearance-expired', `The medical clearance was valid until ${c.validUntil}.`, c.source),
       );
     }
-  } else if (decidedAt!.start + f.policy.clearanceMaxDays * DAY < f.window.to) {
+  } else if ((decidedAt?.start ?? Number.NEGATIVE_INFINITY) + f.policy.clearanceMaxDays * DAY < f.window.to) {
     reasons.push(
       reason(
         'clearance-expired',
@@ -584,7 +612,11 @@ const dispenseRule: Check = (f) => {
   const { rx } = f.current;
   if (!f.policy.requireDispense || !rx) return [];
   const forOrder = f.record.dispenses.filter((d) => pointsAt(`MedicationRequest/${d.prescriptionId}`, rx));
-  const d = latestBy(forOrder, (x) => f.span(x.whenHandedOver));
+  const d = latestBy(
+    forOrder,
+    (x) => f.span(x.whenHandedOver),
+    (x) => x.status !== 'completed',
+  );
   if (!d)
     return [reason('no-dispense', 'The pharmacy has not dispensed the current ketamine order.', rx.source)];
   if (d.status !== 'completed') {
@@ -689,7 +721,13 @@ const bloodPressureRule: Check = (f) => {
   const readings = f.record.observations.filter(
     (o) => o.value.kind === 'blood-pressure' && !IGNORED_OBSERVATION.has(o.status) && upTo(f, o.effective),
   );
-  const bp = latestBy(readings, (o) => f.span(o.effective));
+  const bp = latestBy(
+    readings,
+    (o) => f.span(o.effective),
+    (o) =>
+      o.value.kind === 'blood-pressure' &&
+      (o.value.systolic > f.policy.systolicMax || o.value.diastolic > f.policy.diastolicMax),
+  );
   const taken = bp === undefined ? undefined : f.span(bp.effective);
   const reasons = f.record.unreadable
     .filter(
