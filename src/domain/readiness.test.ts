@@ -953,6 +953,23 @@ const rows: Row[] = [
     reasons: ['clearance-not-cleared'],
   },
   {
+    name: 'a preparation session dated only by the day of the session is not before a session at 10:00',
+    change: (r) => ({
+      ...r,
+      sessions: [session('s1', 'preparation', '2026-12-03')],
+    }),
+    query: { at: '2026-12-03T10:00:00Z' },
+    reasons: ['no-preparation-session'],
+  },
+  {
+    name: 'asked about the day, a medicine session already that morning and no integration session since',
+    change: (r) => ({
+      ...r,
+      sessions: [...r.sessions, session('m1', 'medicine', '2026-12-03T08:00:00Z')],
+    }),
+    reasons: ['no-integration-session'],
+  },
+  {
     name: 'two readings at the same instant, one high: it decides',
     change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
     reasons: ['safety-blood-pressure'],

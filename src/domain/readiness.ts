@@ -426,41 +426,49 @@ const consentReasons = (f: Facts, consent: InformedConsent): Reason[] => {
   return [];
 };
 
-/** A finished session of this course, of this phase, ended before `before`. */
-const finishedSessions = (f: Facts, phase: Session['phase'], before: number): Session[] =>
-  f.record.sessions.filter((s) => {
+/** The finished sessions of this course of this phase, with when each ended (its end, else its start). */
+const finishedSessions = (f: Facts, phase: Session['phase']): { session: Session; ended: Span }[] =>
+  f.record.sessions.flatMap((s) => {
     if (
       f.episode === undefined ||
       s.episodeId !== f.episode.id ||
       s.phase !== phase ||
       s.status !== 'finished'
     )
-      return false;
-    const at = f.span(s.end ?? s.start);
-    return at !== undefined && at.start < before;
+      return [];
+    const ended = f.span(s.end ?? s.start);
+    return ended === undefined ? [] : [{ session: s, ended }];
   });
 
+/**
+ * A preparation session finished before the session starts: wholly before it, so a date-only end
+ * on the day of the session (or, asked about a whole day, any end on that day) is not before it.
+ */
 const preparationRule: Check = (f) =>
-  finishedSessions(f, 'preparation', f.window.from).length > 0
+  finishedSessions(f, 'preparation').some((s) => s.ended.end <= f.window.from)
     ? []
     : [reason('no-preparation-session', 'No preparation session of this course has been completed.')];
 
+/**
+ * After the last finished medicine session up to the session (one earlier on the asked day
+ * included), an integration session that began once it had ended and finished before the session.
+ */
 const integrationRule: Check = (f) => {
   if (!f.policy.requireIntegration) return [];
-  const lastMedicine = latestBy(finishedSessions(f, 'medicine', f.window.from), (s) =>
-    f.span(s.end ?? s.start),
-  );
-  if (!lastMedicine) return [];
-  const after = f.span(lastMedicine.end ?? lastMedicine.start)!.start;
-  const integrated = finishedSessions(f, 'integration', f.window.from).some(
-    (s) => (f.span(s.start ?? s.end)?.start ?? Number.NEGATIVE_INFINITY) >= after,
+  const medicine = finishedSessions(f, 'medicine').filter((s) => s.ended.start < f.window.to);
+  if (medicine.length === 0) return [];
+  const last = medicine.reduce((a, b) => (b.ended.end > a.ended.end ? b : a));
+  const integrated = finishedSessions(f, 'integration').some(
+    (s) =>
+      s.ended.end <= f.window.from &&
+      (f.span(s.session.start ?? s.session.end)?.start ?? Number.NEGATIVE_INFINITY) >= last.ended.end,
   );
   return integrated
     ? []
     : [
         reason(
           'no-integration-session',
-          `No integration session has been completed since the medicine session of ${dayText(f, lastMedicine.end ?? lastMedicine.start)}.`,
+          `No integration session has been completed since the medicine session of ${dayText(f, last.session.end ?? last.session.start)}.`,
         ),
       ];
 };
