@@ -970,6 +970,17 @@ const rows: Row[] = [
     reasons: ['no-integration-session'],
   },
   {
+    name: 'an unreadable clearance and an unreadable order dated after the session do not count for it',
+    change: (r) => ({
+      ...r,
+      unreadable: [
+        { kind: 'clearance', source: 'Observation/x/_history/1', at: '2026-12-04T09:00:00Z', problem: 'no value' },
+        { kind: 'prescription', source: 'MedicationRequest/y/_history/1', at: '2026-12-04', problem: 'no dose' },
+      ],
+    }),
+    reasons: [],
+  },
+  {
     name: 'two readings at the same instant, one high: it decides',
     change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
     reasons: ['safety-blood-pressure'],

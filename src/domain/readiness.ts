@@ -489,6 +489,7 @@ const clearanceRule: Check = (f) => {
   const unreadable = f.record.unreadable.filter(
     (u) =>
       u.kind === 'clearance' &&
+      (u.at === undefined || upTo(f, u.at)) &&
       (decidedAt === undefined || (f.span(u.at)?.start ?? Number.POSITIVE_INFINITY) >= decidedAt.start),
   );
   const reasons = unreadable.map((u) =>
@@ -548,6 +549,7 @@ const prescriptionRule: Check = (f) => {
     .filter(
       (u) =>
         u.kind === 'prescription' &&
+        (u.at === undefined || upTo(f, u.at)) &&
         (authored === undefined || (f.span(u.at)?.start ?? Number.POSITIVE_INFINITY) >= authored.start),
     )
     .map((u) =>
