@@ -981,6 +981,14 @@ const rows: Row[] = [
     reasons: [],
   },
   {
+    name: 'two active orders authored at the same instant, one expired: the one that does not authorise is current',
+    change: (r) => ({
+      ...r,
+      prescriptions: [order(), order({ id: 'rx2', validUntil: '2026-12-01' })],
+    }),
+    reasons: ['prescription-expired', 'no-dispense'],
+  },
+  {
     name: 'two readings at the same instant, one high: it decides',
     change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
     reasons: ['safety-blood-pressure'],

@@ -280,14 +280,24 @@ interface CurrentOrder {
   taken: number;
 }
 
+/** Completed doses counted against an order: under it, or under no order. */
+const takenUnder = (record: PatientRecord, rx: Prescription): number =>
+  record.administrations.filter(
+    (a) =>
+      a.status === 'completed' &&
+      (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx)),
+  ).length;
+
 /**
  * The current ketamine order, decided by supersession: an order another order names as its
  * priorPrescription is replaced; of the rest, the latest authored, then the latest version, wins;
- * on a tie the one that does not authorise wins. Drafts, proposals and plans never replace one.
+ * on a tie the one that does not authorise wins: not active, not valid over `window` (when given),
+ * or with no sessions known to be left. Drafts, proposals and plans never replace one.
  */
 export function currentOrder(
   record: PatientRecord,
   span: (v: string | undefined) => Span | undefined,
+  window?: Pick<Window, 'from' | 'to'>,
 ): CurrentOrder {
   const orders = record.prescriptions.filter(
     (p) =>
@@ -298,10 +308,20 @@ export function currentOrder(
   );
   const replaced = (p: Prescription) => orders.some((o) => o !== p && pointsAt(o.priorPrescription, p));
   const standing = orders.filter((p) => !replaced(p));
+  const authorises = (p: Prescription): boolean => {
+    if (p.status !== 'active') return false;
+    if (p.dosesAuthorised === undefined || takenUnder(record, p) >= p.dosesAuthorised) return false;
+    if (window === undefined) return true;
+    const from = p.validFrom === undefined ? undefined : span(p.validFrom);
+    const until = p.validUntil === undefined ? undefined : span(p.validUntil);
+    if (p.validFrom !== undefined && (from === undefined || from.start > window.from)) return false;
+    if (p.validUntil !== undefined && (until === undefined || until.end < window.to)) return false;
+    return true;
+  };
   const key = (p: Prescription) => [
     span(p.authoredOn ?? p.validFrom)?.start ?? Number.NEGATIVE_INFINITY,
     span(p.versionTime)?.start ?? Number.NEGATIVE_INFINITY,
-    p.status === 'active' ? 0 : 1,
+    authorises(p) ? 0 : 1,
   ];
   let rx: Prescription | undefined;
   for (const p of standing) {
@@ -313,15 +333,7 @@ export function currentOrder(
     const later = a[0]! !== b[0]! ? a[0]! > b[0]! : a[1]! !== b[1]! ? a[1]! > b[1]! : a[2]! > b[2]!;
     if (later) rx = p;
   }
-  const taken =
-    rx === undefined
-      ? 0
-      : record.administrations.filter(
-          (a) =>
-            a.status === 'completed' &&
-            (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx!)),
-        ).length;
-  return { rx, taken };
+  return { rx, taken: rx === undefined ? 0 : takenUnder(record, rx) };
 }
 
 const REVIEWING_STATUSES = new Set(['final', 'amended', 'corrected']);
@@ -875,7 +887,7 @@ function facts(
     policy,
     window,
     span,
-    current: currentOrder(record, span),
+    current: currentOrder(record, span, window),
     reviewedAt: lastReview(record, span, window.to),
   };
 }
