@@ -428,17 +428,17 @@ const rows: Row[] = [
   {
     name: 'no prescription',
     change: (r) => ({ ...r, prescriptions: [], dispenses: [] }),
-    reasons: ['no-prescription'],
+    reasons: ['no-prescription', 'no-dispense'],
   },
   {
     name: 'only a proposal',
     change: (r) => ({ ...r, prescriptions: [order({ intent: 'proposal' })] }),
-    reasons: ['no-prescription'],
+    reasons: ['no-prescription', 'no-dispense'],
   },
   {
     name: 'a plan does not authorise',
     change: (r) => ({ ...r, prescriptions: [order({ intent: 'plan' })] }),
-    reasons: ['no-prescription'],
+    reasons: ['no-prescription', 'no-dispense'],
   },
   {
     name: 'a newer stopped order replaces the active one',
@@ -974,8 +974,18 @@ const rows: Row[] = [
     change: (r) => ({
       ...r,
       unreadable: [
-        { kind: 'clearance', source: 'Observation/x/_history/1', at: '2026-12-04T09:00:00Z', problem: 'no value' },
-        { kind: 'prescription', source: 'MedicationRequest/y/_history/1', at: '2026-12-04', problem: 'no dose' },
+        {
+          kind: 'clearance',
+          source: 'Observation/x/_history/1',
+          at: '2026-12-04T09:00:00Z',
+          problem: 'no value',
+        },
+        {
+          kind: 'prescription',
+          source: 'MedicationRequest/y/_history/1',
+          at: '2026-12-04',
+          problem: 'no dose',
+        },
       ],
     }),
     reasons: [],
@@ -987,6 +997,30 @@ const rows: Row[] = [
       prescriptions: [order(), order({ id: 'rx2', validUntil: '2026-12-01' })],
     }),
     reasons: ['prescription-expired', 'no-dispense'],
+  },
+  {
+    name: 'a dispense still in preparation, with no handover time, is the latest',
+    change: (r) => ({
+      ...r,
+      dispenses: [
+        ...r.dispenses,
+        { ...r.dispenses[0]!, id: 'd2', status: 'preparation', whenHandedOver: undefined },
+      ],
+    }),
+    reasons: ['dispense-not-completed'],
+  },
+  {
+    name: 'a dispense handed over after the session does not count for it',
+    change: (r) => ({
+      ...r,
+      dispenses: [{ ...r.dispenses[0]!, whenHandedOver: '2026-12-04T12:00:00Z' }],
+    }),
+    reasons: ['no-dispense'],
+  },
+  {
+    name: 'no order: nothing dispensed for it either',
+    change: (r) => ({ ...r, prescriptions: [] }),
+    reasons: ['no-prescription', 'no-dispense'],
   },
   {
     name: 'two readings at the same instant, one high: it decides',

@@ -630,13 +630,29 @@ const prescriptionRule: Check = (f) => {
   return reasons;
 };
 
+/** Sorts after every date: a dispense not (yet) handed over is the latest. */
+const PENDING: Span = { start: Number.POSITIVE_INFINITY, end: Number.POSITIVE_INFINITY };
+
+/**
+ * The latest dispense of the current order up to the session is completed. One handed over after
+ * the session does not count for it; one with no handover time is the latest. With no current
+ * order there is nothing dispensed for the session.
+ */
 const dispenseRule: Check = (f) => {
   const { rx } = f.current;
-  if (!f.policy.requireDispense || !rx) return [];
-  const forOrder = f.record.dispenses.filter((d) => pointsAt(`MedicationRequest/${d.prescriptionId}`, rx));
+  if (!f.policy.requireDispense) return [];
+  if (!rx)
+    return [
+      reason('no-dispense', 'There is no current ketamine order, so nothing has been dispensed for it.'),
+    ];
+  const forOrder = f.record.dispenses.filter(
+    (d) =>
+      pointsAt(`MedicationRequest/${d.prescriptionId}`, rx) &&
+      (d.whenHandedOver === undefined || upTo(f, d.whenHandedOver)),
+  );
   const d = latestBy(
     forOrder,
-    (x) => f.span(x.whenHandedOver),
+    (x) => f.span(x.whenHandedOver) ?? PENDING,
     (x) => x.status !== 'completed',
   );
   if (!d)
