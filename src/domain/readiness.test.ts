@@ -1023,6 +1023,25 @@ const rows: Row[] = [
     reasons: ['no-prescription', 'no-dispense'],
   },
   {
+    name: 'a PHQ-9 whose item 9 says 0 but whose items say 2',
+    change: withObs(
+      obs(
+        { kind: 'phq9', total: 12, item9: 0, items: [1, 1, 1, 1, 1, 2, 2, 1, 2] },
+        '2026-11-30T10:00:00Z',
+        'q1',
+      ),
+    ),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a PHQ-9 after the review whose item 9 travels in a member dated before it',
+    change: withObs(
+      obs({ kind: 'phq9-item9', answer: 1 }, '2026-11-01T10:00:00Z', 'q9'),
+      obs({ kind: 'phq9', total: 11, members: ['Observation/q9'] }, '2026-11-30T10:00:00Z', 'q1'),
+    ),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
     name: 'two readings at the same instant, one high: it decides',
     change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
     reasons: ['safety-blood-pressure'],

@@ -678,14 +678,33 @@ const safetyRule: Check = (f) => {
     (o) => !IGNORED_OBSERVATION.has(o.status) && upTo(f, o.effective),
   );
   const after = "after the prescriber's last review";
-  for (const o of observations) {
-    if (!openFlag(f, o.effective)) continue;
+  // Panels first: an item 9 a flagged panel has read through hasMember is not flagged twice.
+  const readThrough = new Set<KapObservation>();
+  const panelsFirst = [...observations].sort(
+    (a, b) => (a.value.kind === 'phq9' ? 0 : 1) - (b.value.kind === 'phq9' ? 0 : 1),
+  );
+  for (const o of panelsFirst) {
+    if (!openFlag(f, o.effective) || readThrough.has(o)) continue;
     const v = o.value;
     const on = dayText(f, o.effective);
     if (v.kind === 'phq9') {
-      const item9 = v.item9 ?? v.items?.[8];
-      if (item9 !== undefined) {
-        if (item9 > 0)
+      // Item 9 wherever the panel carries it: as a component, among the items, or through
+      // hasMember (a member travels with its panel). Any copy above 0 is a flag.
+      const members = f.record.observations.filter(
+        (m) =>
+          !IGNORED_OBSERVATION.has(m.status) &&
+          m.value.kind === 'phq9-item9' &&
+          (v.members ?? []).some((ref) => pointsAt(ref, m)),
+      );
+      const answers = [
+        v.item9,
+        v.items?.[8],
+        ...members.map((m) => (m.value.kind === 'phq9-item9' ? m.value.answer : undefined)),
+      ].filter((a): a is number => a !== undefined);
+      const item9 = Math.max(...answers);
+      if (answers.length > 0) {
+        if (item9 > 0) {
+          for (const m of members) readThrough.add(m);
           reasons.push(
             reason(
               'safety-phq9-item9',
@@ -693,19 +712,15 @@ const safetyRule: Check = (f) => {
               o.source,
             ),
           );
-      } else {
-        const member = observations.some(
-          (m) => m.value.kind === 'phq9-item9' && (v.members ?? []).some((ref) => pointsAt(ref, m)),
-        );
-        if (!member) {
-          reasons.push(
-            reason(
-              'safety-phq9-item9-unknown',
-              `The PHQ-9 of ${on} has no answer to item 9 (thoughts of self-harm), so suicidality is unknown.`,
-              o.source,
-            ),
-          );
         }
+      } else {
+        reasons.push(
+          reason(
+            'safety-phq9-item9-unknown',
+            `The PHQ-9 of ${on} has no answer to item 9 (thoughts of self-harm), so suicidality is unknown.`,
+            o.source,
+          ),
+        );
       }
     } else if (v.kind === 'phq9-item9' && v.answer > 0) {
       reasons.push(
