@@ -1042,6 +1042,13 @@ const rows: Row[] = [
     reasons: ['safety-phq9-item9'],
   },
   {
+    name: "the EHR last heard from on a day, in the practice's zone, more than the allowed hours ago",
+    change: (r) => r,
+    query: { ehrLastHeardAt: '2026-12-03' },
+    policy: { timeZone: 'Pacific/Kiritimati', ehrFreshnessHours: 12 },
+    reasons: ['ehr-stale'],
+  },
+  {
     name: 'two readings at the same instant, one high: it decides',
     change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
     reasons: ['safety-blood-pressure'],

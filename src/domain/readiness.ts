@@ -823,8 +823,10 @@ const bloodPressureRule: Check = (f) => {
 
 const freshnessRule: Check = (f) => {
   const heardAt = f.query.ehrLastHeardAt;
-  const age =
-    heardAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(f.query.now) - Date.parse(heardAt);
+  // A date-only checkpoint is its day in the practice's zone, heard from at its start at the latest.
+  const heard = f.span(heardAt)?.start;
+  const now = f.span(f.query.now)?.start;
+  const age = heard === undefined || now === undefined ? Number.POSITIVE_INFINITY : now - heard;
   if (!(age <= f.policy.ehrFreshnessHours * HOUR)) {
     const when = heardAt === undefined ? 'has never been heard from' : `was last heard from at ${heardAt}`;
     return [
