@@ -74,7 +74,7 @@ const bp = (
 ) => obs({ kind: 'blood-pressure', systolic, diastolic }, effective, id, over);
 
 /** A patient who may dose on Thursday: every rule passes, the pre-dose blood pressure taken that morning. */
-export function readyRecord(patientId = 'p1', episodes: Episode[] = [episode([patientId])]): PatientRecord {
+function readyRecord(patientId = 'p1', episodes: Episode[] = [episode([patientId])]): PatientRecord {
   return {
     ...emptyRecord(patientId),
     episodes,
