@@ -79,6 +79,15 @@ const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]
  */
 function when(value: string | undefined, timeZone: string): When | undefined {
   if (value === undefined) return undefined;
+  const key = `${timeZone} ${value}`;
+  if (!read.has(key)) read.set(key, readWhen(value, timeZone));
+  return read.get(key);
+}
+
+/** What `when` has read, by zone and value: reading a date in a zone is slow. */
+const read = new Map<string, When | undefined>();
+
+function readWhen(value: string, timeZone: string): When | undefined {
   const day = DATE_ONLY.exec(value);
   if (day) {
     const y = Number(day[1]);
@@ -181,6 +190,12 @@ function latestDecides<T>(
   }
   if (best === undefined) return undefined;
   const tied = items.filter((item) => timeOf(item)?.start === best);
+  // One that blocks or cannot tell wins over one that only waits on the day (first written as
+  // "any that fails", which let a day-of check hide a high blood pressure at the same instant).
+  for (const item of tied) {
+    const codes = codesOf(item);
+    if (codes.some((c) => REASONS[c].outcome !== 'day-of')) return codes;
+  }
   for (const item of tied) {
     const codes = codesOf(item);
     if (codes.length > 0) return codes;
@@ -246,8 +261,11 @@ function preparationRule(
 ): ReasonCode[] {
   for (const s of courseSessions(record, episode)) {
     if (s.phase !== 'preparation' || s.status !== 'finished') continue;
-    // Reading: "finished before the session": it ended not after the session (see notAfter).
-    if (notAfter(endedAt(s, tz), asked)) return [];
+    // Reading: "finished before the session": it ended before the session starts; a date-only end
+    // is the whole day, so it must be over by then. (First read as "not after the session"; the
+    // README means before it, and asking about a whole day the session may start at its first instant.)
+    const ended = endedAt(s, tz);
+    if (ended !== undefined && ended.end <= asked.session.start) return [];
   }
   return ['no-preparation-session'];
 }
@@ -261,32 +279,36 @@ function integrationRule(
   if (!policy.requireIntegration) return [];
   const tz = policy.timeZone;
   const sessions = courseSessions(record, episode);
-  // The last finished medicine session up to the session asked about.
+  // The last finished medicine session up to the session asked about (one earlier on the asked
+  // day counts: a second medicine session that day needs an integration session between).
   let lastMedicine: number | undefined;
   for (const s of sessions) {
     if (s.phase !== 'medicine' || s.status !== 'finished') continue;
     const ended = endedAt(s, tz);
     if (!notAfter(ended, asked) || ended === undefined) continue;
-    if (lastMedicine === undefined || ended.start > lastMedicine) lastMedicine = ended.start;
+    if (lastMedicine === undefined || ended.end > lastMedicine) lastMedicine = ended.end;
   }
   if (lastMedicine === undefined) return [];
   for (const s of sessions) {
     if (s.phase !== 'integration' || s.status !== 'finished') continue;
     const started = when(s.start ?? s.end, tz);
     const ended = endedAt(s, tz);
-    // Reading: "after the last finished medicine session": it began at or after that one ended.
+    // Reading: "after the last finished medicine session": it began once that one had ended (a
+    // date-only medicine session is over at the end of its day), and like the preparation session
+    // it finished before the session asked about starts.
     if (started === undefined || started.start < lastMedicine) continue;
-    if (notAfter(ended, asked)) return [];
+    if (ended !== undefined && ended.end <= asked.session.start) return [];
   }
   return ['no-integration-session'];
 }
 
 function clearanceCodes(c: ClearanceDecision, asked: Asked, policy: ReadinessPolicy): ReasonCode[] {
-  // Reading: every way the latest decision fails is a reason of its own.
-  const codes: ReasonCode[] = [];
+  // Reading (as README now says): the first check the latest decision fails is its reason: not
+  // final, else not cleared, else expired. (First read as every check it fails.)
   if (c.status !== 'final' && c.status !== 'amended' && c.status !== 'corrected')
-    codes.push('clearance-not-final');
-  if (c.result !== 'cleared') codes.push('clearance-not-cleared');
+    return ['clearance-not-final'];
+  if (c.result !== 'cleared') return ['clearance-not-cleared'];
+  const codes: ReasonCode[] = [];
   let validEnd: number;
   if (c.validUntil !== undefined) {
     const until = when(c.validUntil, policy.timeZone);
@@ -312,32 +334,35 @@ function clearanceRule(record: PatientRecord, asked: Asked, policy: ReadinessPol
     if (t !== undefined && (latest === undefined || t.start > latest)) latest = t.start;
   }
   // Reading: an unreadable clearance is newer when it is dated at or after the latest readable one,
-  // or has no date that could be read; then the rule cannot tell, and says only that.
+  // or has no date that could be read; then the rule cannot tell. What the latest readable one
+  // says is said too; with none readable, only that the rule cannot tell. (First read as saying
+  // only that it cannot tell.)
+  const out: ReasonCode[] = [];
   for (const u of record.unreadable) {
     if (u.kind !== 'clearance') continue;
     const at = when(u.at, tz);
     if (at !== undefined && !notAfter(at, asked)) continue;
-    if (at === undefined || latest === undefined || at.start >= latest) return ['clearance-unreadable'];
+    if (at === undefined || latest === undefined || at.start >= latest) out.push('clearance-unreadable');
   }
   const codes = latestDecides(
     usable,
     (c) => when(c.decidedAt, tz),
     (c) => clearanceCodes(c, asked, policy),
   );
-  if (codes === undefined) return ['no-clearance'];
-  return codes;
+  if (codes === undefined) return out.length > 0 ? out : ['no-clearance'];
+  return [...out, ...codes];
 }
 
 const ORDER_INTENTS = ['order', 'original-order', 'instance-order', 'filler-order'];
 
 /** Completed doses counted against an order: under it, or under no order, up to the session. */
-function dosesTaken(record: PatientRecord, rx: Prescription, asked: Asked, tz: string): number {
+function dosesTaken(record: PatientRecord, rx: Prescription): number {
   let taken = 0;
   for (const a of record.administrations) {
     if (a.status !== 'completed') continue;
     if (a.prescriptionId !== undefined && a.prescriptionId !== rx.id) continue;
-    // Reading: "facts dated after the session do not count" holds for doses too.
-    if (!notAfter(when(a.administeredAt, tz), asked)) continue;
+    // Reading (as README now says): every completed dose counts, whenever given: fewer are left.
+    // (First read as only doses up to the session.)
     taken += 1;
   }
   return taken;
@@ -357,21 +382,22 @@ function orderCodes(record: PatientRecord, rx: Prescription, asked: Asked, tz: s
   }
   if (rx.dosesAuthorised === undefined) {
     codes.push('doses-unknown');
-  } else if (rx.dosesAuthorised - dosesTaken(record, rx, asked, tz) <= 0) {
+  } else if (rx.dosesAuthorised - dosesTaken(record, rx) <= 0) {
     codes.push('no-doses-left');
   }
   return codes;
 }
 
 /** The ketamine orders that could be current. */
-function orders(record: PatientRecord, asked: Asked, tz: string): Prescription[] {
+function orders(record: PatientRecord): Prescription[] {
   return record.prescriptions.filter((rx) => {
     if (!rx.medication.isKetamine) return false;
     if (!ORDER_INTENTS.includes(rx.intent)) return false;
-    if (rx.status === 'draft') return false;
-    // Reading: an order authored after the session does not count for it; one with no authored
-    // time cannot be placed and counts.
-    if (rx.authoredOn !== undefined && !notAfter(when(rx.authoredOn, tz), asked)) return false;
+    // Reading (as README now says): an order entered in error never was one, neither current nor
+    // replacing another. (First read as counting: the table said only "not draft".)
+    if (rx.status === 'draft' || rx.status === 'entered-in-error') return false;
+    // Reading (as README now says): the order stands as it does now; one authored after the
+    // session still decides which is current. (First read as not counting.)
     return true;
   });
 }
@@ -380,21 +406,26 @@ function orders(record: PatientRecord, asked: Asked, tz: string): Prescription[]
  * The current order and the reasons it gives. Current by supersession: an order another order
  * names as its priorPrescription is replaced; then the latest authored time; then the latest
  * version time; a tie goes to the one that does not authorise.
- * Reading: a missing authored or version time sorts before any time.
+ * Reading: a missing authored time is the start of validity (as README now says); a missing time
+ * sorts before any time.
  */
 function currentOrderCodes(
   record: PatientRecord,
   asked: Asked,
   tz: string,
 ): { rx: Prescription | undefined; codes: ReasonCode[] } {
-  const candidates = orders(record, asked, tz);
+  const candidates = orders(record);
   const replaced = new Set<string>();
   for (const rx of candidates) {
-    if (rx.priorPrescription !== undefined) replaced.add(rx.priorPrescription);
+    // Reading: an order naming itself as its prior replaces nothing.
+    if (rx.priorPrescription !== undefined && rx.priorPrescription !== `MedicationRequest/${rx.id}`) {
+      replaced.add(rx.priorPrescription);
+    }
   }
   const standing = candidates.filter((rx) => !replaced.has(`MedicationRequest/${rx.id}`));
   if (standing.length === 0) return { rx: undefined, codes: ['no-prescription'] };
-  const authored = (rx: Prescription): number => when(rx.authoredOn, tz)?.start ?? Number.NEGATIVE_INFINITY;
+  const authored = (rx: Prescription): number =>
+    when(rx.authoredOn ?? rx.validFrom, tz)?.start ?? Number.NEGATIVE_INFINITY;
   const version = (rx: Prescription): number => when(rx.versionTime, tz)?.start ?? Number.NEGATIVE_INFINITY;
   let bestAuthored = Number.NEGATIVE_INFINITY;
   for (const rx of standing) bestAuthored = Math.max(bestAuthored, authored(rx));
@@ -411,18 +442,24 @@ function currentOrderCodes(
 }
 
 function prescriptionRule(record: PatientRecord, asked: Asked, tz: string): ReasonCode[] {
-  const { codes } = currentOrderCodes(record, asked, tz);
-  const out = [...codes];
-  // Reading: the table puts no "newer" on an unreadable order, so any kept ketamine order that
-  // cannot be read, dated up to the session or not dated at all, leaves the rule unable to tell.
+  const { rx, codes } = currentOrderCodes(record, asked, tz);
+  // Reading (as README now says): an unreadable order counts when it may be newer than the current
+  // one: dated at or after its authored time, or with no date, or when there is no current order;
+  // one dated after the session does not count. (First read as "any unreadable order": but one
+  // older than the current order cannot be current, since the latest authored is.)
+  const authored = rx === undefined ? undefined : when(rx.authoredOn ?? rx.validFrom, tz);
+  const out: ReasonCode[] = [];
   for (const u of record.unreadable) {
     if (u.kind !== 'prescription') continue;
     const at = when(u.at, tz);
     if (at !== undefined && !notAfter(at, asked)) continue;
-    out.push('prescription-unreadable');
-    break;
+    if (at === undefined || authored === undefined || at.start >= authored.start) {
+      out.push('prescription-unreadable');
+      break;
+    }
   }
-  return out;
+  if (rx === undefined) return out.length > 0 ? out : codes;
+  return [...out, ...codes];
 }
 
 function dispenseRule(record: PatientRecord, asked: Asked, policy: ReadinessPolicy): ReasonCode[] {
@@ -434,19 +471,16 @@ function dispenseRule(record: PatientRecord, asked: Asked, policy: ReadinessPoli
   const mine: Dispense[] = [];
   for (const d of record.dispenses) {
     if (d.prescriptionId !== rx.id) continue;
-    // Reading: a dispense handed over after the session does not count for it; one not handed
-    // over is still under way and is the latest.
+    // Reading: a dispense handed over after the session does not count for it; one with no
+    // handover time is still under way (or says no more than its status) and is the latest.
     if (d.whenHandedOver !== undefined && !notAfter(when(d.whenHandedOver, tz), asked)) continue;
     mine.push(d);
   }
   if (mine.length === 0) return ['no-dispense'];
-  for (const d of mine) {
-    if (d.whenHandedOver === undefined || when(d.whenHandedOver, tz) === undefined)
-      return ['dispense-not-completed'];
-  }
+  const undated = mine.filter((d) => when(d.whenHandedOver, tz) === undefined);
   const codes = latestDecides(
-    mine,
-    (d) => when(d.whenHandedOver, tz),
+    undated.length > 0 ? undated : mine,
+    (d) => when(d.whenHandedOver, tz) ?? { start: 0, end: 0 },
     (d): ReasonCode[] => (d.status === 'completed' ? [] : ['dispense-not-completed']),
   );
   return codes ?? ['dispense-not-completed'];
@@ -474,14 +508,16 @@ function lastReview(record: PatientRecord, asked: Asked, tz: string): number | u
 }
 
 /**
- * Whether a flag dated `at` is still open. Reading: a flag at the same instant as the review, or
- * with no date that can be read, stays open; a flag dated after the session does not count.
+ * Whether a flag dated `at` is still open. Reading: a flag the review is not wholly after stays
+ * open (the same instant; a review during the day of a date-only flag: first read as closed by it,
+ * which fails open); so does a flag with no date that can be read. A flag dated after the session
+ * does not count.
  */
 function open(at: string | undefined, review: number | undefined, asked: Asked, tz: string): boolean {
   const t = when(at, tz);
   if (t !== undefined && !notAfter(t, asked)) return false;
   if (t === undefined) return true;
-  return review === undefined || t.start >= review;
+  return review === undefined || review < t.end;
 }
 
 /** Item 9 of a PHQ-9 wherever it arrives: on the panel, in its items, or through hasMember. */
@@ -541,30 +577,35 @@ function bloodPressureRule(record: PatientRecord, asked: Asked, policy: Readines
     if (t !== undefined && (latest === undefined || t.start > latest)) latest = t.start;
   }
   // Reading: as for clearance, an unreadable reading at or after the latest readable one, or not
-  // dated, is newer; the rule then cannot tell.
+  // dated, is newer; the rule then cannot tell, and whether the latest readable one was high is
+  // said too. (First read as saying only that it cannot tell.)
+  const unreadable: ReasonCode[] = [];
   for (const u of record.unreadable) {
     if (u.kind !== 'blood-pressure') continue;
     const at = when(u.at, tz);
     if (at !== undefined && !notAfter(at, asked)) continue;
-    if (at === undefined || latest === undefined || at.start >= latest) return ['blood-pressure-unreadable'];
+    if (at === undefined || latest === undefined || at.start >= latest) {
+      unreadable.push('blood-pressure-unreadable');
+    }
   }
   const codes = latestDecides(
     readings,
     (o) => when(o.effective, tz),
     (o): ReasonCode[] => {
       if (o.value.kind !== 'blood-pressure') return [];
-      // Reading: the latest reading above the thresholds blocks whatever day it was taken; one not
-      // taken on the asked day also leaves the pre-dose check open.
-      const out: ReasonCode[] = [];
+      // Reading (as README now says): the latest reading above the thresholds blocks whatever day
+      // it was taken, and that is its only reason. (First read as also the missing pre-dose check.)
       if (o.value.systolic > policy.systolicMax || o.value.diastolic > policy.diastolicMax) {
-        out.push('safety-blood-pressure');
+        return ['safety-blood-pressure'];
       }
+      if (unreadable.length > 0) return [];
       const t = when(o.effective, tz);
       if (t === undefined || t.start < asked.day.start || t.end > asked.day.end)
-        out.push('predose-blood-pressure');
-      return out;
+        return ['predose-blood-pressure'];
+      return [];
     },
   );
+  if (unreadable.length > 0) return [...unreadable, ...(codes ?? [])];
   return codes ?? ['predose-blood-pressure'];
 }
 
@@ -611,10 +652,12 @@ export function referenceReadiness(
 }
 
 /**
- * A course: each partner's own readiness, and the course's reasons. Reading: "both partners pass
- * every rule" is taken literally: a partner who is anything but ready (a day-of check included)
- * is `partner-not-ready`; a couples course not naming exactly two partners, or a partner with no
- * record, is `couple-unreadable`.
+ * A course: each partner's own readiness, and the course's reasons. Reading (as README now says):
+ * a partner who is ready is told `partner-not-ready` when the other is not ready; a partner who
+ * waits only on day-of checks makes the course wait on them too, and the course's verdict is over
+ * every partner's reasons. (First read literally as `partner-not-ready` for any partner not ready.)
+ * A couples course not naming two different partners, or a partner with no record, is
+ * `couple-unreadable`; a course naming no patient has no episode to speak of.
  */
 export function referenceEpisodeReadiness(
   episode: Episode,
@@ -638,9 +681,12 @@ export function referenceEpisodeReadiness(
     patients.push({ patientId: id, ...own });
   }
   if (episode.type === 'couples') {
-    if (episode.patients.length !== 2) codes.add('couple-unreadable');
-    for (const p of patients) if (p.verdict !== 'ready') codes.add('partner-not-ready');
+    if (episode.patients.length !== 2 || new Set(episode.patients).size !== 2) codes.add('couple-unreadable');
+    const someoneNotReady = patients.some((p) => p.verdict === 'not-ready');
+    const someoneReady = patients.some((p) => p.verdict === 'ready');
+    if (someoneNotReady && someoneReady) codes.add('partner-not-ready');
   }
+  if (episode.patients.length === 0) codes.add('no-episode');
   const all = [...codes, ...patients.flatMap((p) => p.codes)];
   const sorted = [...codes].sort();
   return { codes: sorted, verdict: verdictOfCodes(all), patients };
