@@ -428,17 +428,17 @@ const rows: Row[] = [
   {
     name: 'no prescription',
     change: (r) => ({ ...r, prescriptions: [], dispenses: [] }),
-    reasons: ['no-prescription'],
+    reasons: ['no-prescription', 'no-dispense'],
   },
   {
     name: 'only a proposal',
     change: (r) => ({ ...r, prescriptions: [order({ intent: 'proposal' })] }),
-    reasons: ['no-prescription'],
+    reasons: ['no-prescription', 'no-dispense'],
   },
   {
     name: 'a plan does not authorise',
     change: (r) => ({ ...r, prescriptions: [order({ intent: 'plan' })] }),
-    reasons: ['no-prescription'],
+    reasons: ['no-prescription', 'no-dispense'],
   },
   {
     name: 'a newer stopped order replaces the active one',
@@ -978,6 +978,115 @@ const rows: Row[] = [
     name: 'the link is not confirmed',
     change: (r) => ({ ...r, link: 'pending' }),
     reasons: ['link-pending'],
+  },
+  {
+    name: 'two clearance decisions at the same instant, one not clearing: it decides',
+    change: (r) => ({
+      ...r,
+      clearances: [...r.clearances, { ...r.clearances[0]!, id: 'cl2', result: 'not-cleared' }],
+    }),
+    reasons: ['clearance-not-cleared'],
+  },
+  {
+    name: 'a preparation session dated only by the day of the session is not before a session at 10:00',
+    change: (r) => ({
+      ...r,
+      sessions: [session('s1', 'preparation', '2026-12-03')],
+    }),
+    query: { at: '2026-12-03T10:00:00Z' },
+    reasons: ['no-preparation-session'],
+  },
+  {
+    name: 'asked about the day, a medicine session already that morning and no integration session since',
+    change: (r) => ({
+      ...r,
+      sessions: [...r.sessions, session('m1', 'medicine', '2026-12-03T08:00:00Z')],
+    }),
+    reasons: ['no-integration-session'],
+  },
+  {
+    name: 'an unreadable clearance and an unreadable order dated after the session do not count for it',
+    change: (r) => ({
+      ...r,
+      unreadable: [
+        {
+          kind: 'clearance',
+          source: 'Observation/x/_history/1',
+          at: '2026-12-04T09:00:00Z',
+          problem: 'no value',
+        },
+        {
+          kind: 'prescription',
+          source: 'MedicationRequest/y/_history/1',
+          at: '2026-12-04',
+          problem: 'no dose',
+        },
+      ],
+    }),
+    reasons: [],
+  },
+  {
+    name: 'two active orders authored at the same instant, one expired: the one that does not authorise is current',
+    change: (r) => ({
+      ...r,
+      prescriptions: [order(), order({ id: 'rx2', validUntil: '2026-12-01' })],
+    }),
+    reasons: ['prescription-expired', 'no-dispense'],
+  },
+  {
+    name: 'a dispense still in preparation, with no handover time, is the latest',
+    change: (r) => ({
+      ...r,
+      dispenses: [
+        ...r.dispenses,
+        { ...r.dispenses[0]!, id: 'd2', status: 'preparation', whenHandedOver: undefined },
+      ],
+    }),
+    reasons: ['dispense-not-completed'],
+  },
+  {
+    name: 'a dispense handed over after the session does not count for it',
+    change: (r) => ({
+      ...r,
+      dispenses: [{ ...r.dispenses[0]!, whenHandedOver: '2026-12-04T12:00:00Z' }],
+    }),
+    reasons: ['no-dispense'],
+  },
+  {
+    name: 'no order: nothing dispensed for it either',
+    change: (r) => ({ ...r, prescriptions: [] }),
+    reasons: ['no-prescription', 'no-dispense'],
+  },
+  {
+    name: 'a PHQ-9 whose item 9 says 0 but whose items say 2',
+    change: withObs(
+      obs(
+        { kind: 'phq9', total: 12, item9: 0, items: [1, 1, 1, 1, 1, 2, 2, 1, 2] },
+        '2026-11-30T10:00:00Z',
+        'q1',
+      ),
+    ),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a PHQ-9 after the review whose item 9 travels in a member dated before it',
+    change: withObs(
+      obs({ kind: 'phq9-item9', answer: 1 }, '2026-11-01T10:00:00Z', 'q9'),
+      obs({ kind: 'phq9', total: 11, members: ['Observation/q9'] }, '2026-11-30T10:00:00Z', 'q1'),
+    ),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: "the EHR last heard from on a day, in the practice's zone, more than the allowed hours ago",
+    change: (r) => r,
+    query: { ehrLastHeardAt: '2026-12-03' },
+    policy: { timeZone: 'Pacific/Kiritimati', ehrFreshnessHours: 12 },
+    reasons: ['ehr-stale'],
+  },
+  {
+    name: 'two readings at the same instant, one high: it decides',
+    change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
+    reasons: ['safety-blood-pressure'],
   },
 ];
 

@@ -237,8 +237,16 @@ interface Facts {
 
 const NEVER: Span = { start: Number.NEGATIVE_INFINITY, end: Number.NEGATIVE_INFINITY };
 
-/** Latest by start, then by end; undefined dates sort first. Ties keep the order of `items`. */
-function latestBy<T>(items: readonly T[], at: (t: T) => Span | undefined): T | undefined {
+/**
+ * Latest by start; undefined dates sort first. Of items that start at the same instant neither can
+ * be told to be the later, so one that `fails` wins over one that does not (fail closed); otherwise
+ * the first in `items`.
+ */
+function latestBy<T>(
+  items: readonly T[],
+  at: (t: T) => Span | undefined,
+  fails: (t: T) => boolean = () => false,
+): T | undefined {
   let best: T | undefined;
   let bestSpan = NEVER;
   for (const item of items) {
@@ -246,7 +254,7 @@ function latestBy<T>(items: readonly T[], at: (t: T) => Span | undefined): T | u
     if (
       best === undefined ||
       s.start > bestSpan.start ||
-      (s.start === bestSpan.start && s.end > bestSpan.end)
+      (s.start === bestSpan.start && fails(item) && !fails(best))
     ) {
       best = item;
       bestSpan = s;
@@ -272,14 +280,24 @@ interface CurrentOrder {
   taken: number;
 }
 
+/** Completed doses counted against an order: under it, or under no order. */
+const takenUnder = (record: PatientRecord, rx: Prescription): number =>
+  record.administrations.filter(
+    (a) =>
+      a.status === 'completed' &&
+      (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx)),
+  ).length;
+
 /**
  * The current ketamine order, decided by supersession: an order another order names as its
  * priorPrescription is replaced; of the rest, the latest authored, then the latest version, wins;
- * on a tie the one that does not authorise wins. Drafts, proposals and plans never replace one.
+ * on a tie the one that does not authorise wins: not active, not valid over `window` (when given),
+ * or with no sessions known to be left. Drafts, proposals and plans never replace one.
  */
 export function currentOrder(
   record: PatientRecord,
   span: (v: string | undefined) => Span | undefined,
+  window?: Pick<Window, 'from' | 'to'>,
 ): CurrentOrder {
   const orders = record.prescriptions.filter(
     (p) =>
@@ -290,10 +308,20 @@ export function currentOrder(
   );
   const replaced = (p: Prescription) => orders.some((o) => o !== p && pointsAt(o.priorPrescription, p));
   const standing = orders.filter((p) => !replaced(p));
+  const authorises = (p: Prescription): boolean => {
+    if (p.status !== 'active') return false;
+    if (p.dosesAuthorised === undefined || takenUnder(record, p) >= p.dosesAuthorised) return false;
+    if (window === undefined) return true;
+    const from = p.validFrom === undefined ? undefined : span(p.validFrom);
+    const until = p.validUntil === undefined ? undefined : span(p.validUntil);
+    if (p.validFrom !== undefined && (from === undefined || from.start > window.from)) return false;
+    if (p.validUntil !== undefined && (until === undefined || until.end < window.to)) return false;
+    return true;
+  };
   const key = (p: Prescription) => [
     span(p.authoredOn ?? p.validFrom)?.start ?? Number.NEGATIVE_INFINITY,
     span(p.versionTime)?.start ?? Number.NEGATIVE_INFINITY,
-    p.status === 'active' ? 0 : 1,
+    authorises(p) ? 0 : 1,
   ];
   let rx: Prescription | undefined;
   for (const p of standing) {
@@ -305,15 +333,7 @@ export function currentOrder(
     const later = a[0]! !== b[0]! ? a[0]! > b[0]! : a[1]! !== b[1]! ? a[1]! > b[1]! : a[2]! > b[2]!;
     if (later) rx = p;
   }
-  const taken =
-    rx === undefined
-      ? 0
-      : record.administrations.filter(
-          (a) =>
-            a.status === 'completed' &&
-            (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx!)),
-        ).length;
-  return { rx, taken };
+  return { rx, taken: rx === undefined ? 0 : takenUnder(record, rx) };
 }
 
 const REVIEWING_STATUSES = new Set(['final', 'amended', 'corrected']);
@@ -370,8 +390,17 @@ const REVOKED = new Set(['rejected', 'inactive', 'entered-in-error']);
 const consentRule: Check = (f) => {
   const mine = f.record.consents.filter((c) => f.episode !== undefined && c.episodeId === f.episode.id);
   const signed = mine.filter((c) => (f.span(c.dateTime)?.start ?? Number.POSITIVE_INFINITY) < f.window.to);
-  const consent = latestBy(signed, (c) => f.span(c.dateTime));
+  const consent = latestBy(
+    signed,
+    (c) => f.span(c.dateTime),
+    (c) => consentReasons(f, c).length > 0,
+  );
   if (!consent) return [reason('no-consent', 'No signed informed consent for this course is on file.')];
+  return consentReasons(f, consent);
+};
+
+/** What one consent says against the session. */
+const consentReasons = (f: Facts, consent: InformedConsent): Reason[] => {
   if (REVOKED.has(consent.status)) {
     return [
       reason(
@@ -409,41 +438,49 @@ const consentRule: Check = (f) => {
   return [];
 };
 
-/** A finished session of this course, of this phase, ended before `before`. */
-const finishedSessions = (f: Facts, phase: Session['phase'], before: number): Session[] =>
-  f.record.sessions.filter((s) => {
+/** The finished sessions of this course of this phase, with when each ended (its end, else its start). */
+const finishedSessions = (f: Facts, phase: Session['phase']): { session: Session; ended: Span }[] =>
+  f.record.sessions.flatMap((s) => {
     if (
       f.episode === undefined ||
       s.episodeId !== f.episode.id ||
       s.phase !== phase ||
       s.status !== 'finished'
     )
-      return false;
-    const at = f.span(s.end ?? s.start);
-    return at !== undefined && at.start < before;
+      return [];
+    const ended = f.span(s.end ?? s.start);
+    return ended === undefined ? [] : [{ session: s, ended }];
   });
 
+/**
+ * A preparation session finished before the session starts: wholly before it, so a date-only end
+ * on the day of the session (or, asked about a whole day, any end on that day) is not before it.
+ */
 const preparationRule: Check = (f) =>
-  finishedSessions(f, 'preparation', f.window.from).length > 0
+  finishedSessions(f, 'preparation').some((s) => s.ended.end <= f.window.from)
     ? []
     : [reason('no-preparation-session', 'No preparation session of this course has been completed.')];
 
+/**
+ * After the last finished medicine session up to the session (one earlier on the asked day
+ * included), an integration session that began once it had ended and finished before the session.
+ */
 const integrationRule: Check = (f) => {
   if (!f.policy.requireIntegration) return [];
-  const lastMedicine = latestBy(finishedSessions(f, 'medicine', f.window.from), (s) =>
-    f.span(s.end ?? s.start),
-  );
-  if (!lastMedicine) return [];
-  const after = f.span(lastMedicine.end ?? lastMedicine.start)!.start;
-  const integrated = finishedSessions(f, 'integration', f.window.from).some(
-    (s) => (f.span(s.start ?? s.end)?.start ?? Number.NEGATIVE_INFINITY) >= after,
+  const medicine = finishedSessions(f, 'medicine').filter((s) => s.ended.start < f.window.to);
+  if (medicine.length === 0) return [];
+  const last = medicine.reduce((a, b) => (b.ended.end > a.ended.end ? b : a));
+  const integrated = finishedSessions(f, 'integration').some(
+    (s) =>
+      s.ended.end <= f.window.from &&
+      (f.span(s.session.start ?? s.session.end)?.start ?? Number.NEGATIVE_INFINITY) >= last.ended.end,
   );
   return integrated
     ? []
     : [
         reason(
           'no-integration-session',
-          `No integration session has been completed since the medicine session of ${dayText(f, lastMedicine.end ?? lastMedicine.start)}.`,
+          `No integration session has been completed since the medicine session of ${dayText(f, last.session.end ?? last.session.start)}.`,
         ),
       ];
 };
@@ -455,11 +492,16 @@ const clearanceRule: Check = (f) => {
       c.status !== 'entered-in-error' &&
       (f.span(c.decidedAt)?.start ?? 0) < f.window.to,
   );
-  const c = latestBy(decided, (x) => f.span(x.decidedAt));
+  const c = latestBy(
+    decided,
+    (x) => f.span(x.decidedAt),
+    (x) => clearanceReasons(f, x).length > 0,
+  );
   const decidedAt = c === undefined ? undefined : f.span(c.decidedAt);
   const unreadable = f.record.unreadable.filter(
     (u) =>
       u.kind === 'clearance' &&
+      (u.at === undefined || upTo(f, u.at)) &&
       (decidedAt === undefined || (f.span(u.at)?.start ?? Number.POSITIVE_INFINITY) >= decidedAt.start),
   );
   const reasons = unreadable.map((u) =>
@@ -474,6 +516,13 @@ const clearanceRule: Check = (f) => {
       ? reasons
       : [reason('no-clearance', 'The prescriber has not recorded a medical clearance.')];
   }
+  return [...reasons, ...clearanceReasons(f, c)];
+};
+
+/** What one clearance decision says against the session: the first check it fails. */
+const clearanceReasons = (f: Facts, c: ClearanceDecision): Reason[] => {
+  const reasons: Reason[] = [];
+  const decidedAt = f.span(c.decidedAt);
   const when = dayText(f, c.decidedAt);
   if (!DECIDED(c)) {
     reasons.push(
@@ -493,7 +542,7 @@ const clearanceRule: Check = (f) => {
         reason('clearance-expired', `The medical clearance was valid until ${c.validUntil}.`, c.source),
       );
     }
-  } else if (decidedAt!.start + f.policy.clearanceMaxDays * DAY < f.window.to) {
+  } else if ((decidedAt?.start ?? Number.NEGATIVE_INFINITY) + f.policy.clearanceMaxDays * DAY < f.window.to) {
     reasons.push(
       reason(
         'clearance-expired',
@@ -512,6 +561,7 @@ const prescriptionRule: Check = (f) => {
     .filter(
       (u) =>
         u.kind === 'prescription' &&
+        (u.at === undefined || upTo(f, u.at)) &&
         (authored === undefined || (f.span(u.at)?.start ?? Number.POSITIVE_INFINITY) >= authored.start),
     )
     .map((u) =>
@@ -580,23 +630,31 @@ const prescriptionRule: Check = (f) => {
   return reasons;
 };
 
+/** Sorts after every date: a dispense not (yet) handed over is the latest. */
+const PENDING: Span = { start: Number.POSITIVE_INFINITY, end: Number.POSITIVE_INFINITY };
+
 /**
- * The latest dispense of the current order handed over before the session decides. One with no
- * handover date that is not completed (declined, cancelled) cannot be placed in time: it blocks.
+ * The latest dispense of the current order up to the session is completed. One handed over after
+ * the session does not count for it; one with no handover time is the latest. With no current
+ * order there is nothing dispensed for the session.
  */
 const dispenseRule: Check = (f) => {
   const { rx } = f.current;
-  if (!f.policy.requireDispense || !rx) return [];
-  const forOrder = f.record.dispenses.filter((d) => pointsAt(`MedicationRequest/${d.prescriptionId}`, rx));
-  const dated = (d: Dispense) => f.span(d.whenHandedOver) !== undefined;
-  const undatedOpen = forOrder.find((d) => !dated(d) && d.status !== 'completed');
-  const d =
-    undatedOpen ??
-    latestBy(
-      forOrder.filter((x) => dated(x) && upTo(f, x.whenHandedOver)),
-      (x) => f.span(x.whenHandedOver),
-    ) ??
-    forOrder.find((x) => !dated(x));
+  if (!f.policy.requireDispense) return [];
+  if (!rx)
+    return [
+      reason('no-dispense', 'There is no current ketamine order, so nothing has been dispensed for it.'),
+    ];
+  const forOrder = f.record.dispenses.filter(
+    (d) =>
+      pointsAt(`MedicationRequest/${d.prescriptionId}`, rx) &&
+      (d.whenHandedOver === undefined || upTo(f, d.whenHandedOver)),
+  );
+  const d = latestBy(
+    forOrder,
+    (x) => f.span(x.whenHandedOver) ?? PENDING,
+    (x) => x.status !== 'completed',
+  );
   if (!d)
     return [reason('no-dispense', 'The pharmacy has not dispensed the current ketamine order.', rx.source)];
   if (d.status !== 'completed') {
@@ -620,14 +678,33 @@ const safetyRule: Check = (f) => {
     (o) => !IGNORED_OBSERVATION.has(o.status) && upTo(f, o.effective),
   );
   const after = "after the prescriber's last review";
-  for (const o of observations) {
-    if (!openFlag(f, o.effective)) continue;
+  // Panels first: an item 9 a flagged panel has read through hasMember is not flagged twice.
+  const readThrough = new Set<KapObservation>();
+  const panelsFirst = [...observations].sort(
+    (a, b) => (a.value.kind === 'phq9' ? 0 : 1) - (b.value.kind === 'phq9' ? 0 : 1),
+  );
+  for (const o of panelsFirst) {
+    if (!openFlag(f, o.effective) || readThrough.has(o)) continue;
     const v = o.value;
     const on = dayText(f, o.effective);
     if (v.kind === 'phq9') {
-      const item9 = v.item9 ?? v.items?.[8];
-      if (item9 !== undefined) {
-        if (item9 > 0)
+      // Item 9 wherever the panel carries it: as a component, among the items, or through
+      // hasMember (a member travels with its panel). Any copy above 0 is a flag.
+      const members = f.record.observations.filter(
+        (m) =>
+          !IGNORED_OBSERVATION.has(m.status) &&
+          m.value.kind === 'phq9-item9' &&
+          (v.members ?? []).some((ref) => pointsAt(ref, m)),
+      );
+      const answers = [
+        v.item9,
+        v.items?.[8],
+        ...members.map((m) => (m.value.kind === 'phq9-item9' ? m.value.answer : undefined)),
+      ].filter((a): a is number => a !== undefined);
+      const item9 = Math.max(...answers);
+      if (answers.length > 0) {
+        if (item9 > 0) {
+          for (const m of members) readThrough.add(m);
           reasons.push(
             reason(
               'safety-phq9-item9',
@@ -635,19 +712,15 @@ const safetyRule: Check = (f) => {
               o.source,
             ),
           );
-      } else {
-        const member = observations.some(
-          (m) => m.value.kind === 'phq9-item9' && (v.members ?? []).some((ref) => pointsAt(ref, m)),
-        );
-        if (!member) {
-          reasons.push(
-            reason(
-              'safety-phq9-item9-unknown',
-              `The PHQ-9 of ${on} has no answer to item 9 (thoughts of self-harm), so suicidality is unknown.`,
-              o.source,
-            ),
-          );
         }
+      } else {
+        reasons.push(
+          reason(
+            'safety-phq9-item9-unknown',
+            `The PHQ-9 of ${on} has no answer to item 9 (thoughts of self-harm), so suicidality is unknown.`,
+            o.source,
+          ),
+        );
       }
     } else if (v.kind === 'phq9-item9' && v.answer > 0) {
       reasons.push(
@@ -706,7 +779,13 @@ const bloodPressureRule: Check = (f) => {
   const readings = f.record.observations.filter(
     (o) => o.value.kind === 'blood-pressure' && !IGNORED_OBSERVATION.has(o.status) && upTo(f, o.effective),
   );
-  const bp = latestBy(readings, (o) => f.span(o.effective));
+  const bp = latestBy(
+    readings,
+    (o) => f.span(o.effective),
+    (o) =>
+      o.value.kind === 'blood-pressure' &&
+      (o.value.systolic > f.policy.systolicMax || o.value.diastolic > f.policy.diastolicMax),
+  );
   const taken = bp === undefined ? undefined : f.span(bp.effective);
   const reasons = f.record.unreadable
     .filter(
@@ -749,8 +828,10 @@ const bloodPressureRule: Check = (f) => {
 
 const freshnessRule: Check = (f) => {
   const heardAt = f.query.ehrLastHeardAt;
-  const age =
-    heardAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(f.query.now) - Date.parse(heardAt);
+  // A date-only checkpoint is its day in the practice's zone, heard from at its start at the latest.
+  const heard = f.span(heardAt)?.start;
+  const now = f.span(f.query.now)?.start;
+  const age = heard === undefined || now === undefined ? Number.POSITIVE_INFINITY : now - heard;
   if (!(age <= f.policy.ehrFreshnessHours * HOUR)) {
     const when = heardAt === undefined ? 'has never been heard from' : `was last heard from at ${heardAt}`;
     return [
@@ -844,7 +925,7 @@ function facts(
     policy,
     window,
     span,
-    current: currentOrder(record, span),
+    current: currentOrder(record, span, window),
     reviewedAt: lastReview(record, span, window.to),
   };
 }
