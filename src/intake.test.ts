@@ -1,7 +1,10 @@
-import type { Task } from 'fhir/r4';
-import { identifierSystem } from './fhir/codes.js';
-import { keep } from './intake.js';
+import type { MedicationRequest, Task } from 'fhir/r4';
+import { identifierSystem, SYSTEM } from './fhir/codes.js';
+import { checkInbound, keep } from './intake.js';
+import { identityContext } from './mapping/context.js';
+import { readingWarnings, recordFrom } from './record.js';
 import { Store } from './store/store.js';
+import { createValidator } from './validation/validator.js';
 
 const ours: Task = {
   resourceType: 'Task',
@@ -69,5 +72,44 @@ describe("the EHR's copy of our Task", () => {
     });
     expect(await keepNow(ehrCopy('2', { status: 'accepted' }))).toBe('duplicate');
     expect((await store.getResource('Task', 'ref-1'))?.resource).toMatchObject({ status: 'completed' });
+  });
+});
+
+describe("a ketamine order that breaks a KAP rule is the prescriber's word all the same", () => {
+  const validator = createValidator();
+  const order = (over: Partial<MedicationRequest>): MedicationRequest => ({
+    resourceType: 'MedicationRequest',
+    id: 'rx-2',
+    status: 'stopped',
+    intent: 'order',
+    medicationCodeableConcept: { coding: [{ system: SYSTEM.rxnorm, code: '6130' }], text: 'ketamine' },
+    subject: { reference: 'Patient/p1' },
+    authoredOn: '2026-03-11T15:00:00Z',
+    priorPrescription: { reference: 'MedicationRequest/rx-1' },
+    ...over,
+  });
+
+  test('a stop order without a dosage is kept, and read as the order that stops', () => {
+    const stop = order({});
+    expect(checkInbound(stop, validator)).toBe(stop);
+    expect(readingWarnings(stop)).toEqual([]);
+    expect(recordFrom('p1', [stop], identityContext).prescriptions.map((p) => p.status)).toEqual(['stopped']);
+  });
+
+  test('an active order without a dosage is kept, never authorises, and intake says why', () => {
+    const active = order({ status: 'active', priorPrescription: undefined });
+    expect(checkInbound(active, validator)).toBe(active);
+    expect(readingWarnings(active).map((i) => [i.severity, i.expression])).toEqual([
+      ['warning', 'MedicationRequest.dosageInstruction'],
+    ]);
+    const record = recordFrom('p1', [active], identityContext);
+    expect(record.prescriptions).toEqual([]);
+    expect(record.unreadable).toMatchObject([{ kind: 'prescription', source: 'MedicationRequest/rx-2' }]);
+  });
+
+  test('an order that is not R4 is still refused', () => {
+    expect(() => checkInbound(order({ authoredOn: 'yesterday' }), validator)).toThrow(
+      expect.objectContaining({ status: 400 }),
+    );
   });
 });

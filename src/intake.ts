@@ -94,17 +94,24 @@ const isKetamineRequest = (resource: Resource): boolean => {
 
 /**
  * Checks a resource as the EHR sent it; throws an OperationOutcomeError when it is rejected: 400
- * when it is not well-formed R4, 422 when it is but breaks one of our profiles or a KAP rule.
+ * when it is not well-formed R4, 422 when it is but breaks one of our profiles or a KAP rule,
+ * except a ketamine order, which is kept (see below).
  */
 export function checkInbound(resource: unknown, validator: ResourceValidator): Resource {
   const r = resource as Resource;
   const isObject = typeof resource === 'object' && resource !== null && !Array.isArray(resource);
-  const issues = validator.validate(resource, { asKapPrescription: isObject && isKetamineRequest(r) });
+  const ketamine = isObject && isKetamineRequest(r);
+  const issues = validator.validate(resource, { asKapPrescription: ketamine });
   if (!hasErrors(issues)) return r;
   // Which kind of failure: the same resource judged as plain R4, without profiles or KAP rules.
   const { profile: _, ...meta } = (isObject && r.meta) || {};
-  const plain = isObject ? { ...r, meta } : resource;
-  throw new OperationOutcomeError(hasErrors(validator.validate(plain)) ? 400 : 422, issues);
+  const plain = isObject ? { ...r, meta: Object.keys(meta).length > 0 ? meta : undefined } : resource;
+  const status = hasErrors(validator.validate(plain)) ? 400 : 422;
+  // A ketamine order that is R4 but breaks a KAP rule is the prescriber's word all the same (a stop
+  // order without a dosage, a dose above the bound): refusing it would leave an older order
+  // speaking for them. It is kept; the record never lets it authorise, and intake says why.
+  if (status === 422 && ketamine) return r;
+  throw new OperationOutcomeError(status, issues);
 }
 
 export type IntakeOutcome = PutOutcome | 'acknowledged';

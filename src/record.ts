@@ -32,6 +32,7 @@ import { kindOf, observationFromFhir } from './mapping/observation.js';
 import { reviewFromFhir } from './mapping/review.js';
 import { sessionFromFhir } from './mapping/session.js';
 import type { RecordHead, Store } from './store/store.js';
+import { checkKapRules } from './validation/kap-rules.js';
 
 /** What readiness relies on in each kind of Observation it reads, when the Observation cannot be read. */
 const SAFETY_KIND: Partial<Record<ObservationKind, SourceKind>> = {
@@ -80,7 +81,17 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
     }
     case 'MedicationRequest': {
       const m = r as MedicationRequest;
-      return readout('prescriptions', prescriptionFromFhir(m, ctx), 'prescription', m.authoredOn);
+      const read = prescriptionFromFhir(m, ctx);
+      // A ketamine order that would authorise but breaks a KAP rule (no dose or route, a dose above
+      // the bound) is kept, never refused, and never authorises: it cannot be read as an order.
+      const rx = read.value;
+      if (rx?.medication.isKetamine && AUTHORISING.has(rx.status)) {
+        const broken = checkKapRules(m, { asKapPrescription: true }).filter((i) => i.severity === 'error');
+        if (broken.length > 0) {
+          return readout('prescriptions', { value: undefined, issues: broken }, 'prescription', m.authoredOn);
+        }
+      }
+      return readout('prescriptions', read, 'prescription', m.authoredOn);
     }
     case 'MedicationDispense':
       return readout('dispenses', dispenseFromFhir(r as MedicationDispense, ctx));
@@ -109,6 +120,9 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
       return undefined;
   }
 }
+
+/** Statuses in which an order could authorise a dose, now or once released. */
+const AUTHORISING = new Set(['active', 'on-hold', 'draft', 'unknown']);
 
 const firstError = (issues: readonly Issue[]): Issue | undefined =>
   issues.find((i) => i.severity === 'error' || i.severity === 'fatal');
@@ -149,7 +163,13 @@ export function readingWarnings(resource: Resource): Issue[] {
   const out = readResource(resource, identityContext);
   if (out?.kind === undefined) return [];
   const { value, issues } = out.read;
-  if (out.into === 'prescriptions' && value !== undefined && !(value as Prescription).medication.isKetamine)
+  // Of orders, only a ketamine one that could authorise says anything readiness needs.
+  const rx = value as Prescription | undefined;
+  if (
+    out.into === 'prescriptions' &&
+    rx !== undefined &&
+    !(rx.medication.isKetamine && AUTHORISING.has(rx.status))
+  )
     return [];
   if (value === undefined) {
     return issues

@@ -4,7 +4,6 @@
  * "may this patient dose?" answer follows.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MedicationRequest, Observation, Patient } from 'fhir/r4';
@@ -15,6 +14,7 @@ import { authEnv, kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
 import {
   eventually,
+  freePort,
   sandboxBaseUrl,
   sandboxGateway,
   subscriptionsActive,
@@ -25,14 +25,6 @@ import {
 const ehr = sandboxGateway();
 const SECRET = 'e2e-shared-secret';
 const DATE = '2026-12-03';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 let dir: string;
 let port: number;

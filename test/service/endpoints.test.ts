@@ -320,11 +320,6 @@ describe('bad input at the FHIR endpoint gets a 4xx OperationOutcome and changes
       400,
     ],
     [
-      'a KAP rule broken: ketamine without a dose',
-      () => put({ ...rx(), dosageInstruction: [{ text: 'as directed' }] } as MedicationRequest),
-      422,
-    ],
-    [
       'a body over the size limit',
       () => put({ ...rx(), note: [{ text: 'x'.repeat(300_000) }] } as MedicationRequest),
       413,
@@ -355,6 +350,24 @@ describe('bad input at the FHIR endpoint gets a 4xx OperationOutcome and changes
   ] as const)('%s', async (_name, send, status) => {
     expectOutcome(await send(), status);
     expect(await service.store.getResource('MedicationRequest', 'rx-bad-input')).toBeUndefined();
+  });
+
+  test('a ketamine order breaking a KAP rule (no dose) is kept and answered 201 with a warning naming each element', async () => {
+    const order = {
+      ...rx(),
+      id: 'rx-no-dose',
+      dosageInstruction: [{ text: 'as directed' }],
+    } as MedicationRequest;
+    const a = await put(order);
+    expect(a.status).toBe(201);
+    expect(a.body.resourceType).toBe('OperationOutcome');
+    expect(
+      a.body.issue.map((i: { severity: string; expression: string[] }) => [i.severity, i.expression[0]]),
+    ).toEqual([
+      ['warning', 'MedicationRequest.dosageInstruction[0].route'],
+      ['warning', 'MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity'],
+    ]);
+    expect(await service.store.getResource('MedicationRequest', 'rx-no-dose')).toBeDefined();
   });
 
   test('fuzzed bodies never get a 5xx and never store anything', async () => {

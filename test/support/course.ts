@@ -113,6 +113,33 @@ const complete = (service: Service, s: Json, day: string, end = '11:00') =>
   post(service, `/sessions/${s.id}/complete`, { time: `${day}T${end}:00Z` });
 
 /**
+ * A course made ready through the therapist API for one patient on `day`: the course, the signed
+ * consent, a preparation session done the day before and the pre-dose blood pressure that morning.
+ * Returns the episode id.
+ */
+export async function preparedCourse(service: Service, patient: string, day: string): Promise<string> {
+  const daysBefore = (n: number) =>
+    new Date(Date.parse(`${day}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
+  const episode = uniqueId('e2e-ep');
+  await post(service, '/episodes', {
+    id: episode,
+    type: 'individual',
+    patients: [patient],
+    start: daysBefore(14),
+  });
+  await post(service, `/episodes/${episode}/consents`, {
+    ...signed(patient),
+    signedAt: `${daysBefore(10)}T09:00:00Z`,
+  });
+  await complete(service, await holdSession(service, episode, 'preparation', daysBefore(1)), daysBefore(1));
+  await post(service, `/patients/${patient}/observations`, {
+    value: { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
+    effective: `${day}T08:30:00Z`,
+  });
+  return episode;
+}
+
+/**
  * Records a whole course through the therapist API for the patients (one, or a couple with joint
  * sessions): referral, consent and a PHQ-9 each, then preparation, a medicine session with vitals,
  * a dose and its effects, and integration with scores. Returns the episode id.

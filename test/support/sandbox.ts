@@ -1,5 +1,6 @@
 /** The HAPI FHIR server this test run talks to: started by the jest global set-up, or KAP_FHIR_BASE_URL. */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { Resource, Subscription } from 'fhir/r4';
 import { EhrError, EhrGateway } from '../../src/ehr/gateway.js';
 import { conformanceResources } from './fixtures.js';
@@ -17,6 +18,15 @@ export function sandboxBaseUrl(): string {
 
 export const sandboxGateway = (): EhrGateway =>
   new EhrGateway({ baseUrl: sandboxBaseUrl(), timeoutMs: 60_000 });
+
+/** A port free on loopback now, for a kap-bridge the EHR must reach at a known address. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
 
 /** Suites share one server: each makes its own identifiers instead of resetting data. */
 export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
