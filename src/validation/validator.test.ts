@@ -99,6 +99,23 @@ describe('base R4', () => {
     expect(finding?.message).toMatch(/per-1/);
   });
 
+  it('reports an invariant it cannot evaluate as not checked, a warning', () => {
+    // ctm-1 needs resolve(), which fhirpath.js only offers against a FHIR server.
+    const careTeam = {
+      resourceType: 'CareTeam',
+      participant: [{ member: { reference: 'Practitioner/a' }, onBehalfOf: { reference: 'Organization/b' } }],
+    };
+    const findings = validator.validate(careTeam);
+    expect(findings).toEqual([
+      expect.objectContaining({
+        severity: 'warning',
+        code: 'exception',
+        expression: 'CareTeam.participant[0]',
+        message: expect.stringMatching(/ctm-1 could not be checked: .*resolve/),
+      }),
+    ]);
+  });
+
   it('checks contained resources and local references (dom-3, ref-1)', () => {
     const { medicationCodeableConcept: _m, ...rest } = medicationRequest;
     const findings = validator.validate({
