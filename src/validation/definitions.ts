@@ -232,11 +232,16 @@ function toProfile(sd: Json): Profile | undefined {
 /** Checked in code on every element (elements.ts): evaluating them as FHIRPath everywhere is slow. */
 const NATIVE_CONSTRAINTS = new Set(['ele-1', 'ext-1', 'ref-1', 'bdl-7', 'dom-3']);
 /**
- * R4 invariants whose expression says less than their text. vs-1 ("if effective[x] is dateTime
- * ... precise to the day") casts with `as`, which is empty, hence failing, for a Period.
+ * R4 invariants whose expression says less than their text, or that fhirpath.js cannot run.
+ * vs-1 ("if effective[x] is dateTime ... precise to the day") casts with `as`, which is empty,
+ * hence failing, for a Period. eld-16, eld-19 and eld-20 use regular expressions that are invalid
+ * in the Unicode mode fhirpath.js compiles them in (needless escapes such as `\@`, a lone `]`).
  */
 const CORRECTED_EXPRESSIONS: Record<string, string> = {
   '($this as dateTime).toString().length() >= 8': '$this is dateTime implies $this.toString().length() >= 8',
+  [String.raw`path.matches('[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*')`]: String.raw`path.matches('[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(:[^\\s\\.]+)?)*')`,
+  [String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]\\@]+$')`]: String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]@]+$')`,
+  [String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x])?)*')`]: String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x\\])?)*')`,
 };
 const FIXED = /^fixed[A-Z]/;
 const PATTERN = /^pattern[A-Z]/;

@@ -118,9 +118,12 @@ function prepare(base: string, expression: string): Prepared {
   return { whole, settling: settling.filter((p) => p.reads) };
 }
 
-/** Whether the node has any of the children, counting choice types (`value` -> `valueQuantity`) and `_name`. */
+/**
+ * Whether the node has any of the children, counting choice types (`value` -> `valueQuantity`)
+ * and `_name`. A primitive has none: its extensions are its parent's `_name`.
+ */
 const hasAny = (node: unknown, names: readonly string[]): boolean => {
-  if (node === null || typeof node !== 'object') return true;
+  if (node === null || typeof node !== 'object') return false;
   for (const key of Object.keys(node)) {
     const k = key.startsWith('_') ? key.slice(1) : key;
     for (const n of names) {
