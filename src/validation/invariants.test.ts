@@ -1,6 +1,6 @@
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
-import { contextReads, InvariantEngine, topLevelParts } from './invariants.js';
+import { chainRoot, contextReads, InvariantEngine, topLevelParts } from './invariants.js';
 
 describe('what an invariant reads from its context, from its parse tree', () => {
   it.each([
@@ -29,6 +29,16 @@ describe('what an invariant reads from its context, from its parse tree', () => 
     expect(contextReads(expression)).toBeUndefined();
   });
 
+  it('finds the child a path starts from, through functions whose result on nothing is constant', () => {
+    expect(chainRoot('component.code.where(coding.intersect(%resource.code.coding).exists()).empty()')).toBe(
+      'component',
+    );
+    expect(chainRoot('contained.meta')).toBe('contained');
+    expect(chainRoot('a.combine(%resource.b).empty()')).toBeUndefined();
+    expect(chainRoot('a.empty() or b.empty()')).toBeUndefined();
+    expect(chainRoot('%resource.a.empty()')).toBeUndefined();
+  });
+
   it('splits at top-level operators only, as the parser sees them', () => {
     expect(topLevelParts("a or (b or c) or 'd or e'", 'or')).toEqual(['a', '(b or c)', "'d or e'"]);
     expect(topLevelParts('(a or b)\n  implies\n c.exists()', 'implies')).toEqual(['(a or b)', 'c.exists()']);
@@ -41,6 +51,8 @@ describe('InvariantEngine', () => {
   const env = (r: unknown) => ({ resource: r, rootResource: r });
   const c = (expression: string) => ({ key: 't', severity: 'error' as const, human: 't', expression });
   const PER_1 = 'start.hasValue().not() or end.hasValue().not() or (start <= end)';
+  const OBS_7 =
+    'value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()';
 
   it.each([
     ['Observation', 'dataAbsentReason.empty() or value.empty()', { valueString: 'x' }],
@@ -68,6 +80,22 @@ describe('InvariantEngine', () => {
     ['Period', PER_1, { start: '2024-01-01T10:00:00+02:00', end: '2024-01-01T09:00:00Z' }],
     ['Period', PER_1, { start: '2023-06-20', end: '2023-06-21T06:20:00Z' }],
     ['Period', PER_1, { end: '2024-01-01' }],
+    ['Observation', OBS_7, { valueString: 'x' }],
+    ['Observation', OBS_7, { valueString: 'x', component: [{ code: { coding: [{ code: 'a' }] } }] }],
+    [
+      'Observation',
+      OBS_7,
+      {
+        valueString: 'x',
+        code: { coding: [{ code: 'a' }] },
+        component: [{ code: { coding: [{ code: 'a' }] } }],
+      },
+    ],
+    [
+      'Patient',
+      'contained.where(id in %resource.link.other.reference).empty()',
+      { link: [{ other: { reference: 'x' } }] },
+    ],
   ])('on %s, %s gives the answer of evaluating it whole on %j', (base, expression, node) => {
     const resource = { resourceType: base, ...node };
     const result = fhirpath.evaluate(node, { base, expression }, env(resource), r4) as unknown[];

@@ -5,9 +5,11 @@
  * cannot be compiled or evaluated gives a verdict of its own, never "holds".
  *
  * Speed, read from the parse tree: an expression that looks at its context only through some
- * child elements (`contained.meta.empty()`) has one result on every node that has none of them,
- * computed once. So has each top-level part of an `or` and the condition of an `implies`, which
- * then may settle the whole as holding without running it.
+ * child elements (`code.empty() or system.exists()`) gives the same result on every node whose
+ * children of those names are the same, so results are kept by those children; one that is a
+ * path from a child (`contained.where(...).empty()`) gives one result wherever that child is
+ * absent. So do the top-level parts of an `or` and the condition of an `implies`, which then may
+ * settle the whole as holding without running it.
  */
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
@@ -28,8 +30,10 @@ interface Part {
   run: Compiled;
   /** Child names it reads from its context; undefined when it reads the context itself. */
   reads?: string[];
-  /** Its result on a node that has none of `reads`, once computed. */
-  onEmpty?: unknown[];
+  /** Children without which its result is constant: `reads`, or the first step of its path. */
+  without?: string[];
+  /** Its results by what it reads of the node (see `projection`), a bounded number of them. */
+  results: Map<string, unknown[]>;
 }
 
 interface Prepared {
@@ -71,13 +75,45 @@ export function contextReads(expression: string): string[] | undefined {
   return visit(fhirpath.parse(expression) as Node) ? [...names] : undefined;
 }
 
+/** Functions whose result on an empty input does not depend on their arguments. */
+const EMPTY_IN_CONSTANT_OUT = new Set(
+  'where select all exists empty count first last tail not ofType hasValue distinct isDistinct allTrue anyTrue allFalse anyFalse trace'.split(
+    ' ',
+  ),
+);
+
+const top = (tree: Node): Node | undefined => {
+  let node: Node | undefined = tree;
+  while (node?.type === 'EntireExpression') node = node.children?.[0];
+  return node;
+};
+
+/**
+ * For an expression that is one path from a child of its context through such functions, e.g.
+ * `contained.where(id in %resource.x).empty()`, that child: where it is absent, the path is empty
+ * from its first step on, whatever the arguments read, and the result is the same for every node.
+ */
+export function chainRoot(expression: string): string | undefined {
+  let node = top(fhirpath.parse(expression) as Node);
+  while (node?.type === 'InvocationExpression') {
+    const step = node.children?.[1];
+    const fits =
+      step?.type === 'MemberInvocation' ||
+      (step?.type === 'FunctionInvocation' && EMPTY_IN_CONSTANT_OUT.has(String(step.text)));
+    if (!fits) return undefined;
+    node = node.children?.[0];
+  }
+  const term = node?.type === 'TermExpression' ? node.children?.[0] : undefined;
+  const first = term?.type === 'InvocationTerm' ? term.children?.[0] : undefined;
+  return first?.type === 'MemberInvocation' ? String(first.text) : undefined;
+}
+
 /** Offsets in `text` of the operators of a left-associative chain of `type` at the top of `tree`. */
 function topLevelOperators(tree: Node, type: string, text: string): { at: number; length: number }[] {
   const lineStarts = [0];
   for (let i = 0; i < text.length; i++) if (text[i] === '\n') lineStarts.push(i + 1);
   const found: { at: number; length: number }[] = [];
-  let node: Node | undefined = tree;
-  while (node?.type === 'EntireExpression') node = node.children?.[0];
+  let node = top(tree);
   while (node?.type === type && node.start && node.length) {
     found.unshift({
       at: (lineStarts[node.start.line - 1] ?? 0) + node.start.column - 1,
@@ -104,7 +140,9 @@ export function topLevelParts(expression: string, operator: 'or' | 'implies'): s
 function compilePart(base: string, expression: string): Part {
   const run = fhirpath.compile({ base, expression }, r4, silent) as Compiled;
   const reads = contextReads(expression);
-  return reads ? { run, reads } : { run };
+  const root = chainRoot(expression);
+  const without = reads ?? (root ? [root] : undefined);
+  return { run, results: new Map(), ...(reads ? { reads } : {}), ...(without ? { without } : {}) };
 }
 
 function prepare(base: string, expression: string): Prepared {
@@ -115,25 +153,57 @@ function prepare(base: string, expression: string): Prepared {
     implied.length === 2 ? [[implied[0] as string], false] : [topLevelParts(expression, 'or'), true];
   const settling =
     texts.length < 2 && settles ? [] : texts.map((t) => ({ ...compilePart(base, t), settles }));
-  return { whole, settling: settling.filter((p) => p.reads) };
+  return { whole, settling: settling.filter((p) => p.without) };
 }
 
-/**
- * Whether the node has any of the children, counting choice types (`value` -> `valueQuantity`)
- * and `_name`. A primitive has none: its extensions are its parent's `_name`.
- */
-const hasAny = (node: unknown, names: readonly string[]): boolean => {
-  if (node === null || typeof node !== 'object') return false;
-  for (const key of Object.keys(node)) {
-    const k = key.startsWith('_') ? key.slice(1) : key;
-    for (const n of names) {
-      if (k === n || (k.startsWith(n) && k.length > n.length && k.charCodeAt(n.length) < 91)) return true;
-    }
-  }
-  return false;
+/** Whether a JSON key holds the child `name`: itself, its `_name`, or a choice (`valueQuantity` for `value`). */
+const holds = (key: string, name: string): boolean => {
+  const k = key.charCodeAt(0) === 95 ? key.slice(1) : key;
+  return k === name || (k.startsWith(name) && k.length > name.length && k.charCodeAt(name.length) < 91);
 };
 
-const isTrue = (result: unknown[]): boolean => result.length === 1 && result[0] === true;
+/** Whether the node has any of the children. A primitive has none: its extensions are its parent's `_name`. */
+const hasAny = (node: unknown, names: readonly string[]): boolean =>
+  node !== null && typeof node === 'object' && Object.keys(node).some((k) => names.some((n) => holds(k, n)));
+
+/** The node's children of those names as text: all a part that reads only them depends on. */
+function projection(node: unknown, names: readonly string[]): string {
+  if (node === null || typeof node !== 'object') return '';
+  let text = '';
+  for (const [key, value] of Object.entries(node)) {
+    if (names.some((n) => holds(key, n))) text += `${key}:${JSON.stringify(value)},`;
+  }
+  return text;
+}
+
+/** How many results each part keeps, and how long a projection may be to be kept by. */
+const KEPT = 512;
+const KEY_LENGTH = 2048;
+
+/** The part's result on the node, from those kept when it reads only some children. */
+function resultOf(part: Part, node: unknown, env: InvariantEnv): unknown[] {
+  if (!part.reads) return part.run(node, { resource: env.resource, rootResource: env.rootResource });
+  const key = projection(node, part.reads);
+  return kept(part, key, () => part.run(key === '' ? {} : node, {}));
+}
+
+/** The part's result where none of the children it needs is present: the same for every such node. */
+const resultWithout = (part: Part, env: InvariantEnv): unknown[] =>
+  kept(part, '', () => part.run({}, { resource: env.resource, rootResource: env.rootResource }));
+
+function kept(part: Part, key: string, run: () => unknown[]): unknown[] {
+  let result = part.results.get(key);
+  if (result === undefined) {
+    result = run();
+    if (key.length > KEY_LENGTH) return result;
+    if (part.results.size >= KEPT) part.results.clear();
+    part.results.set(key, result);
+  }
+  return result;
+}
+
+const verdict = (result: unknown[]): 'holds' | 'fails' =>
+  result.length === 1 && result[0] === true ? 'holds' : 'fails';
 
 export class InvariantEngine {
   private readonly prepared = new Map<string, Prepared | { problem: string }>();
@@ -144,17 +214,14 @@ export class InvariantEngine {
     if ('problem' in p) return p;
     try {
       for (const part of p.settling) {
-        if (hasAny(node, part.reads as string[])) continue;
-        part.onEmpty ??= part.run({}, {});
-        if (part.onEmpty.length === 1 && part.onEmpty[0] === part.settles) return 'holds';
+        if (hasAny(node, part.without as string[])) continue;
+        const result = resultWithout(part, env);
+        if (result.length === 1 && result[0] === part.settles) return 'holds';
       }
       const { whole } = p;
-      if (whole.reads && !hasAny(node, whole.reads)) {
-        whole.onEmpty ??= whole.run({}, {});
-        return isTrue(whole.onEmpty) ? 'holds' : 'fails';
-      }
-      const vars = { resource: env.resource, rootResource: env.rootResource };
-      return isTrue(whole.run(node, vars)) ? 'holds' : 'fails';
+      if (whole.without && !whole.reads && !hasAny(node, whole.without))
+        return verdict(resultWithout(whole, env));
+      return verdict(resultOf(whole, node, env));
     } catch (e) {
       return { problem: (e as Error).message };
     }
