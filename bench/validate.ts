@@ -43,7 +43,7 @@ function loadCorpus(folder: string): unknown[] {
 }
 
 /** A fresh Node process that imports `module`, validates one resource and reports its timing. */
-function coldRun(execArgv: string[], module: string, env: Record<string, string> = {}): Cold {
+function coldRun(execArgv: string[], module: string): Cold {
   const first = JSON.stringify(join(peer, 'synthea', readdirSync(join(peer, 'synthea'))[0] as string));
   const code = `
     const { createValidator } = await import(${JSON.stringify(module)});
@@ -53,7 +53,6 @@ function coldRun(execArgv: string[], module: string, env: Record<string, string>
     console.log(JSON.stringify({ ms: Math.round(ms), maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }));`;
   const r = spawnSync(process.execPath, [...execArgv, '--input-type=module', '-e', code], {
     encoding: 'utf8',
-    env: { ...process.env, ...env },
   });
   if (r.status !== 0) throw new Error(`cold run failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as Cold;
