@@ -237,12 +237,24 @@ const NATIVE_CONSTRAINTS = new Set(['ele-1', 'ext-1', 'ref-1', 'bdl-7', 'dom-3']
  * hence failing, for a Period. eld-16, eld-19 and eld-20 use regular expressions that are invalid
  * in the Unicode mode fhirpath.js compiles them in (needless escapes such as `\@`, a lone `]`).
  */
-const CORRECTED_EXPRESSIONS: Record<string, string> = {
-  '($this as dateTime).toString().length() >= 8': '$this is dateTime implies $this.toString().length() >= 8',
-  [String.raw`path.matches('[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*')`]: String.raw`path.matches('[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(:[^\\s\\.]+)?)*')`,
-  [String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]\\@]+$')`]: String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]@]+$')`,
-  [String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x])?)*')`]: String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x\\])?)*')`,
-};
+const CORRECTED_EXPRESSIONS = new Map<string, string>([
+  [
+    '($this as dateTime).toString().length() >= 8',
+    '$this is dateTime implies $this.toString().length() >= 8',
+  ],
+  [
+    String.raw`path.matches('[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*')`,
+    String.raw`path.matches('[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(:[^\\s\\.]+)?)*')`,
+  ],
+  [
+    String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]\\@]+$')`,
+    String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]@]+$')`,
+  ],
+  [
+    String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x])?)*')`,
+    String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x\\])?)*')`,
+  ],
+]);
 const FIXED = /^fixed[A-Z]/;
 const PATTERN = /^pattern[A-Z]/;
 
@@ -273,7 +285,7 @@ function toElementDef(e: Json): ElementDef {
       key: String(c.key),
       severity: c.severity === 'warning' ? ('warning' as const) : ('error' as const),
       human: String(c.human ?? c.key),
-      expression: CORRECTED_EXPRESSIONS[String(c.expression)] ?? String(c.expression),
+      expression: CORRECTED_EXPRESSIONS.get(String(c.expression)) ?? String(c.expression),
     }));
   if (constraints.length > 0) def.constraints = constraints;
   const binding = e.binding as { strength?: string; valueSet?: string } | undefined;
