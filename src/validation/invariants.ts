@@ -24,6 +24,7 @@ export interface InvariantEnv {
 export type Verdict = 'holds' | 'fails' | { problem: string };
 
 type Compiled = (node: unknown, env: Record<string, unknown>) => unknown[];
+type Json = Record<string, unknown>;
 
 /** An expression, or part of one, ready to run. */
 interface Part {
@@ -163,15 +164,18 @@ const holds = (key: string, name: string): boolean => {
 };
 
 /** Whether the node has any of the children. A primitive has none: its extensions are its parent's `_name`. */
-const hasAny = (node: unknown, names: readonly string[]): boolean =>
-  node !== null && typeof node === 'object' && Object.keys(node).some((k) => names.some((n) => holds(k, n)));
+function hasAny(node: unknown, names: readonly string[]): boolean {
+  if (node === null || typeof node !== 'object') return false;
+  for (const key in node) if (names.some((n) => holds(key, n))) return true;
+  return false;
+}
 
 /** The node's children of those names as text: all a part that reads only them depends on. */
 function projection(node: unknown, names: readonly string[]): string {
   if (node === null || typeof node !== 'object') return '';
   let text = '';
-  for (const [key, value] of Object.entries(node)) {
-    if (names.some((n) => holds(key, n))) text += `${key}:${JSON.stringify(value)},`;
+  for (const key in node) {
+    if (names.some((n) => holds(key, n))) text += `${key}:${JSON.stringify((node as Json)[key])},`;
   }
   return text;
 }
@@ -206,7 +210,8 @@ const verdict = (result: unknown[]): 'holds' | 'fails' =>
   result.length === 1 && result[0] === true ? 'holds' : 'fails';
 
 export class InvariantEngine {
-  private readonly prepared = new Map<string, Prepared | { problem: string }>();
+  /** Prepared expressions, by constraint and then by the type or path they apply to. */
+  private readonly prepared = new WeakMap<Constraint, Map<string, Prepared | { problem: string }>>();
 
   /** Whether the invariant holds on `node`, an element of type or path `base`. */
   check(constraint: Constraint, base: string, node: unknown, env: InvariantEnv): Verdict {
@@ -228,15 +233,19 @@ export class InvariantEngine {
   }
 
   private prepare(constraint: Constraint, base: string): Prepared | { problem: string } {
-    const key = `${base}\u0000${constraint.expression}`;
-    let p = this.prepared.get(key);
+    let byBase = this.prepared.get(constraint);
+    if (!byBase) {
+      byBase = new Map();
+      this.prepared.set(constraint, byBase);
+    }
+    let p = byBase.get(base);
     if (p === undefined) {
       try {
         p = prepare(base, constraint.expression);
       } catch (e) {
         p = { problem: (e as Error).message };
       }
-      this.prepared.set(key, p);
+      byBase.set(base, p);
     }
     return p;
   }
