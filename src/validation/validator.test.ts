@@ -99,6 +99,45 @@ describe('base R4', () => {
     expect(finding?.message).toMatch(/per-1/);
   });
 
+  it('evaluates the R4 regular-expression invariants fhirpath.js cannot compile as written', () => {
+    const definition = (path: string, sliceName: string) => ({
+      resourceType: 'StructureDefinition',
+      url: 'https://example.org/StructureDefinition/p',
+      name: 'P',
+      status: 'draft',
+      kind: 'resource',
+      abstract: false,
+      type: 'Patient',
+      derivation: 'constraint',
+      baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+      differential: { element: [{ id: `${path}:${sliceName}`, path, sliceName }] },
+    });
+    const keys = (r: unknown) =>
+      validator.validate(r).map((f) => `${f.severity} ${/\b(eld-\d+)/.exec(f.message)?.[1] ?? f.message}`);
+    expect(keys(definition('Patient.identifier', 'a@b'))).toEqual([]);
+    // FHIRPath's matches() finds the pattern anywhere in the path: '?' has no element name at all.
+    expect(keys(definition('?', 'a b'))).toEqual(
+      expect.arrayContaining(['error eld-16', 'error eld-19', 'warning eld-20']),
+    );
+  });
+
+  it('reports an invariant it cannot evaluate as not checked, a warning', () => {
+    // ctm-1 needs resolve(), which fhirpath.js only offers against a FHIR server.
+    const careTeam = {
+      resourceType: 'CareTeam',
+      participant: [{ member: { reference: 'Practitioner/a' }, onBehalfOf: { reference: 'Organization/b' } }],
+    };
+    const findings = validator.validate(careTeam);
+    expect(findings).toEqual([
+      expect.objectContaining({
+        severity: 'warning',
+        code: 'exception',
+        expression: 'CareTeam.participant[0]',
+        message: expect.stringMatching(/ctm-1 could not be checked: .*resolve/),
+      }),
+    ]);
+  });
+
   it('checks contained resources and local references (dom-3, ref-1)', () => {
     const { medicationCodeableConcept: _m, ...rest } = medicationRequest;
     const findings = validator.validate({

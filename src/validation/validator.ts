@@ -8,8 +8,9 @@ import type { Resource } from 'fhir/r4';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import { type Issue, issue, prefixIssues } from '../fhir/outcome.js';
 import { bundleReferenceTypes, checkBundle } from './bundle.js';
-import { loadDefinitions, stripVersion } from './definitions.js';
+import { stripVersion, withLocalProfiles } from './definitions.js';
 import { ElementChecker, type Scope, type WalkState } from './elements.js';
+import { baseDefinitions, structureValidators } from './generated.js';
 import { InvariantEngine } from './invariants.js';
 import { parseJson } from './json-text.js';
 import { checkKapRules } from './kap-rules.js';
@@ -46,8 +47,8 @@ const tag = (issues: readonly Issue[], layer: Layer): Finding[] => issues.map((i
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export function createValidator(options: ValidatorOptions = {}): Validator {
-  const defs = loadDefinitions(options.profilesDir);
-  const structure = createStructureCheck(defs);
+  const defs = withLocalProfiles(baseDefinitions(), options.profilesDir);
+  const structure = createStructureCheck(structureValidators);
   const elements = new ElementChecker(defs, new InvariantEngine());
   const indexed = new Map<string, ReturnType<typeof indexProfile>>();
   const indexOf = (url: string) => {
