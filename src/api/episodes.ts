@@ -78,6 +78,57 @@ export async function registerEpisode(
   return episode;
 }
 
+export interface EpisodeStatusChange {
+  status: 'active' | 'onhold' | 'finished' | 'cancelled';
+  reason?: string;
+  time?: string;
+}
+
+/** Statuses a course does not leave: a finished or cancelled course is closed. */
+const CLOSED: readonly Episode['status'][] = ['finished', 'cancelled', 'entered-in-error'];
+
+/**
+ * Puts a course on hold, finishes or cancels it (or takes it off hold), with the reason, and writes
+ * the change to the EHR's EpisodeOfCare and CarePlan. Only an active course can be ready.
+ */
+export async function changeEpisodeStatus(
+  id: string,
+  input: EpisodeStatusChange,
+  deps: RecordingDeps & { now?: () => Date },
+): Promise<Episode & { source: string }> {
+  return deps.store.transaction(async (tx) => {
+    const current = await findEpisode(tx, id);
+    if (CLOSED.includes(current.status) && input.status !== current.status) {
+      throw new OperationOutcomeError(422, [
+        issue(
+          'error',
+          'business-rule',
+          `Episode ${id} is ${current.status}: a closed course does not change.`,
+          'status',
+        ),
+      ]);
+    }
+    const time = input.time ?? (deps.now?.() ?? new Date()).toISOString();
+    const { statusReason: _, ...rest } = current;
+    const episode: Episode = {
+      ...rest,
+      status: input.status,
+      ...(input.reason === undefined ? {} : { statusReason: input.reason }),
+      ...(CLOSED.includes(input.status) ? { end: time.slice(0, 10) } : {}),
+    };
+    const links = await linksOf(tx, episode);
+    const tenant = (await tx.tenantOf('episode', id))!;
+    await tx.saveEpisode(episode, tenant);
+    const { episodeOfCare, carePlan } = episodeToFhir(episode, courseContext(links));
+    await record(
+      tx,
+      [episodeOfCare, carePlan].map((resource) => ({ resource, queue: links[0]!.ehrPatient })),
+      deps,
+    );
+    return { ...episode, source: `EpisodeOfCare/${id}` };
+  });
+}
+
 export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: string): Promise<Episode> {
   const episode = await reader.getEpisode(id);
   if (!episode) throw notFound('episode', id);

@@ -45,7 +45,14 @@ const reference = (type: string, description?: string) =>
   }) as const;
 
 /** A write on the course: its body schema, what it answers, and the refusals it can meet. */
-const recording = (operationId: string, summary: string, body: string, answer: string, bodyRequired = true) =>
+const recording = (
+  operationId: string,
+  summary: string,
+  body: string,
+  answer: string,
+  bodyRequired = true,
+  answered: '200' | '201' = bodyRequired ? '201' : '200',
+) =>
   ({
     post: {
       operationId,
@@ -56,7 +63,7 @@ const recording = (operationId: string, summary: string, body: string, answer: s
         content: { 'application/json': { schema: { $ref: `#/components/schemas/${body}` } } },
       },
       responses: {
-        [bodyRequired ? '201' : '200']: {
+        [answered]: {
           description: 'Recorded locally and queued for the EHR; `source` says where it is kept',
           content: { 'application/json': { schema: { $ref: `#/components/schemas/${answer}` } } },
         },
@@ -236,6 +243,14 @@ export const openApiDocument = {
         },
       },
     },
+    '/episodes/{id}/status': recording(
+      'changeEpisodeStatus',
+      "Put the course on hold, finish it or cancel it (or take it off hold), with the reason; written to the EHR's EpisodeOfCare and CarePlan. Only an active course can have a medicine session",
+      'EpisodeStatusChange',
+      'Episode',
+      true,
+      '200',
+    ),
     '/episodes/{id}/consents': recording(
       'recordConsent',
       "Record a partner's signed informed consent for the course (Consent)",
@@ -437,6 +452,16 @@ export const openApiDocument = {
           start: instant,
           end: instant,
           therapist: reference('Practitioner'),
+        },
+      },
+      EpisodeStatusChange: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['status'],
+        properties: {
+          status: { enum: ['active', 'onhold', 'finished', 'cancelled'] },
+          reason: { type: 'string', minLength: 1, maxLength: 2000, description: 'Why, in words' },
+          time: { ...instant, description: 'When it happened; now when absent' },
         },
       },
       SessionMove: {

@@ -41,6 +41,8 @@ export interface Episode {
   end?: string;
   /** The patient's own words for what they hope from the course (Goal / CarePlan description). */
   intention?: string;
+  /** Why the course was put on hold, finished early or cancelled, as the therapist said it. */
+  statusReason?: string;
   /** How many sessions of each phase the plan foresees. */
   plannedSessions: Record<SessionPhase, number>;
 }

@@ -12,7 +12,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
-import { readinessOfEpisode, registerEpisode } from '../api/episodes.js';
+import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
 import { recordObservation } from '../api/observations.js';
 import { openApiDocument } from '../api/openapi.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
@@ -329,6 +329,12 @@ export function createApp(deps: AppDeps): express.Express {
       audited(res, written.source, ...Object.values(written.sources ?? {}));
       res.status(status).json(written);
     });
+  recordingRoute(
+    'changeEpisodeStatus',
+    'EpisodeStatusChange',
+    (id, b) => changeEpisodeStatus(id, b, deps),
+    200,
+  );
   recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
   recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
   for (const [name, action] of [

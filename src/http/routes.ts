@@ -106,6 +106,14 @@ export const ROUTES = {
     audit: 'R',
     owner: 'episode',
   },
+  changeEpisodeStatus: {
+    method: 'POST',
+    path: '/api/v1/episodes/:id/status',
+    clients: therapist,
+    scope: ['EpisodeOfCare', 'u'],
+    audit: 'U',
+    owner: 'episode',
+  },
   episodeReadiness: {
     method: 'GET',
     path: '/api/v1/episodes/:id/readiness',

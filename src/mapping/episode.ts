@@ -131,6 +131,8 @@ export function episodeToFhir(episode: Episode, ctx: MappingContext): EpisodeRes
     supportingInfo: [episodeRef],
     ...(episode.intention === undefined ? {} : { goal: [{ reference: ctx.ref('Goal', episode.id) }] }),
     ...(activity.length === 0 ? {} : { activity }),
+    // Why the course is on hold, finished or cancelled: the CarePlan's note (EpisodeOfCare has no reason).
+    ...(episode.statusReason === undefined ? {} : { note: [{ text: episode.statusReason }] }),
   };
 
   const resources: EpisodeResources = { episodeOfCare, carePlan };
@@ -269,5 +271,7 @@ export function episodeFromFhir(input: EpisodeInput, ctx: MappingContext): Read<
   if (period?.end !== undefined) value.end = period.end;
   const intention = goal?.description?.text ?? carePlan?.description;
   if (intention !== undefined) value.intention = intention;
+  const reason = carePlan?.note?.find((n) => typeof n?.text === 'string')?.text;
+  if (reason !== undefined) value.statusReason = reason;
   return { value, issues };
 }

@@ -392,6 +392,45 @@ describe('a full individual course', () => {
   });
 });
 
+describe("the course's status", () => {
+  test('a course on hold is not ready and takes no dose; off hold it is again; a finished one does not change', async () => {
+    const held = await post('/episodes/ep-lena/status', {
+      status: 'onhold',
+      reason: 'Patient travelling for a month',
+      time: '2026-03-16T09:00:00Z',
+    });
+    expect(held.status).toBe(200);
+    expect(held.body).toMatchObject({ status: 'onhold', statusReason: 'Patient travelling for a month' });
+    const readiness = (await get('/episodes/ep-lena/readiness?date=2026-03-20')).body;
+    expect(readiness.reasons.map((r: { code: string }) => r.code)).toContain('episode-not-active');
+    // Written to the EHR: the EpisodeOfCare on hold, the reason on the CarePlan.
+    const queued = await service.outbox.list({ patientRef: 'Patient/ehr-lena' });
+    const last = (type: string) => queued.filter((m) => m.resourceType === type).at(-1)!.resource;
+    expect(last('EpisodeOfCare')).toMatchObject({ status: 'onhold' });
+    expect(last('CarePlan')).toMatchObject({
+      status: 'on-hold',
+      note: [{ text: 'Patient travelling for a month' }],
+    });
+
+    expect((await post('/episodes/ep-lena/status', { status: 'active' })).status).toBe(200);
+    const again = (await get('/episodes/ep-lena/readiness?date=2026-03-20')).body;
+    expect(again.reasons.map((r: { code: string }) => r.code)).not.toContain('episode-not-active');
+
+    expect(
+      (await post('/episodes/ep-lena/status', { status: 'finished', time: '2026-04-30T10:00:00Z' })).status,
+    ).toBe(200);
+    const reopened = await post('/episodes/ep-lena/status', { status: 'active' });
+    expect(reopened.status).toBe(422);
+    expect(expressions(reopened)).toEqual(['status']);
+  });
+
+  test('a status that is not one a therapist sets is a 400 naming the field', async () => {
+    const wrong = await post('/episodes/ep-lena/status', { status: 'entered-in-error' });
+    expect(wrong.status).toBe(400);
+    expect(expressions(wrong)[0]).toMatch(/status/);
+  });
+});
+
 describe('a full couples course', () => {
   test('joint sessions with one session per partner; a dose waits until both partners are ready', async () => {
     await registerPatient('ana');
