@@ -1,30 +1,33 @@
 /**
  * One patient's KAP record for the benchmarks, written by kap-bridge's own mapping: the episode,
- * consent, a finished preparation session, the clearance, the ketamine prescription and a blood
- * pressure. Everything a medication-status answer reads.
+ * consent, a finished preparation session, the clearance, the ketamine prescription, its dispense,
+ * a PHQ-9 and the pre-dose blood pressure. Everything a medication-status answer reads, and ready:
+ * every readiness rule is evaluated in full.
  */
 import type { Resource } from 'fhir/r4';
+import type { Episode } from '../src/domain/model.js';
 import { clearanceToFhir } from '../src/mapping/clearance.js';
 import { consentToFhir } from '../src/mapping/consent.js';
 import { identityContext as ctx } from '../src/mapping/context.js';
 import { episodeToFhir } from '../src/mapping/episode.js';
+import { dispenseToFhir } from '../src/mapping/medication-dispense.js';
 import { prescriptionToFhir } from '../src/mapping/medication-request.js';
 import { observationToFhir } from '../src/mapping/observation.js';
 import { sessionToFhir } from '../src/mapping/session.js';
 
+/** The patient's course, as the store keeps it beside its EpisodeOfCare. */
+export const benchEpisode = (patientId: string): Episode => ({
+  id: `${patientId}-ep`,
+  type: 'individual',
+  status: 'active',
+  patients: [patientId],
+  start: '2026-11-01',
+  plannedSessions: { preparation: 2, medicine: 1, integration: 1 },
+});
+
 export function benchRecord(patientId: string): Resource[] {
   const ep = `${patientId}-ep`;
-  const { episodeOfCare, carePlan } = episodeToFhir(
-    {
-      id: ep,
-      type: 'individual',
-      status: 'active',
-      patients: [patientId],
-      start: '2026-11-01',
-      plannedSessions: { preparation: 2, medicine: 1, integration: 1 },
-    },
-    ctx,
-  );
+  const { episodeOfCare, carePlan } = episodeToFhir(benchEpisode(patientId), ctx);
   return [
     {
       resourceType: 'Patient',
@@ -83,12 +86,35 @@ export function benchRecord(patientId: string): Resource[] {
       },
       ctx,
     ),
+    dispenseToFhir(
+      {
+        id: `${patientId}-disp`,
+        patientId,
+        prescriptionId: `${patientId}-rx`,
+        status: 'completed',
+        quantity: { value: 100, unit: 'mg' },
+        whenHandedOver: '2026-11-07T12:00:00Z',
+        medication: { text: 'ketamine 100 mg sublingual troche', rxnorm: '6130', isKetamine: true },
+      },
+      ctx,
+    ),
+    observationToFhir(
+      {
+        id: `${patientId}-phq9`,
+        patientId,
+        status: 'final',
+        effective: '2026-11-20T09:30:00Z',
+        value: { kind: 'phq9', total: 9, items: [1, 1, 1, 1, 1, 1, 1, 2, 0] },
+      },
+      ctx,
+    ),
+    // The pre-dose blood pressure on the morning of the session asked about (bench/status.ts).
     observationToFhir(
       {
         id: `${patientId}-bp`,
         patientId,
         status: 'final',
-        effective: '2026-11-20T10:05:00Z',
+        effective: '2026-12-03T08:30:00Z',
         value: { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
       },
       ctx,

@@ -16,7 +16,7 @@ import { KAP_CODE, SYSTEM } from '../src/fhir/codes.js';
 import { patientRefOf } from '../src/intake.js';
 import { Store } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
-import { benchRecord } from './course.js';
+import { benchEpisode, benchRecord } from './course.js';
 import { fmt, percentile, postJson, startHapi, startKapBridge } from './support.js';
 
 const PATIENTS = Number(process.env.BENCH_PATIENTS ?? 10_000);
@@ -43,12 +43,14 @@ async function seedKapBridge(file: string): Promise<void> {
           },
           CALLERS.therapist.tenant,
         );
+        await tx.setCheckpoint('ehr:last-heard', at);
         for (const r of benchRecord(id))
           await tx.putResource({
             resource: r,
             receivedAt: at,
             patientRef: patientRefOf(r) ?? `Patient/${id}`,
           });
+        await tx.saveEpisode(benchEpisode(id), CALLERS.therapist.tenant);
       }
     });
   }
@@ -86,6 +88,14 @@ async function benchKapBridge(file: string) {
   const cannon = (options: Omit<autocannon.Options, 'url' | 'connections' | 'headers'>) =>
     autocannon({ url: kap.url, connections: CONNECTIONS, headers: KAP_HEADERS, ...options });
   try {
+    // Every rule is evaluated in full only on a ready record: the bench refuses to measure anything else.
+    const sample = (await (await fetch(`${kap.url}${statusPath(0)}`, { headers: KAP_HEADERS })).json()) as {
+      verdict?: string;
+      reasons?: { code: string }[];
+    };
+    if (sample.verdict !== 'ready') {
+      throw new Error(`The bench record is not ready: ${JSON.stringify(sample.reasons ?? sample)}`);
+    }
     // Warm up: the first requests compile.
     await cannon({ duration: 2, requests: [{ path: statusPath(0) }] });
     const order = shuffled(PATIENTS);

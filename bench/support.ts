@@ -14,13 +14,7 @@ import { peerDataDir } from '../test/support/peer-data.js';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PEER = peerDataDir();
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+export { freePort } from '../test/support/sandbox.js';
 
 async function waitFor(url: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
