@@ -5,16 +5,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { authEnv } from '../test/support/auth.js';
 import { peerDataDir } from '../test/support/peer-data.js';
+import { freePort } from '../test/support/sandbox.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PEER = peerDataDir();
 
-export { freePort } from '../test/support/sandbox.js';
+export { freePort };
 
 async function waitFor(url: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
