@@ -404,7 +404,11 @@ function readinessLines(answer: Json): void {
     note(`READY: both partners may dose on ${dayOf(answer.date)}`);
     return;
   }
-  note(`NOT YET for ${dayOf(answer.date)}:`);
+  note(
+    answer.verdict === 'pending-day-of-checks'
+      ? `READY BUT FOR THE DAY-OF CHECKS on ${dayOf(answer.date)}:`
+      : `NOT YET for ${dayOf(answer.date)}:`,
+  );
   for (const r of answer.reasons) {
     note(`- ${nameOf(r.patientId)}: ${r.message}${r.source ? ` [${r.source}]` : ''}`);
   }
@@ -490,6 +494,24 @@ function prescription(p: Partner) {
       validityPeriod: { start: D.clearance, end: D.validUntil },
       quantity: { ...rx.dispenseRequest.quantity, value: troches * 3 },
     },
+  };
+}
+
+/** The pharmacy's dispense of the prescription: the patient brings the troches to the session. */
+function dispense(p: Partner) {
+  const d = JSON.parse(
+    readFileSync(join(ROOT, 'fixtures', 'prescriber', 'dispense-troches.fhir.json'), 'utf8'),
+  ) as Json;
+  delete d.meta;
+  delete d.performer;
+  return {
+    ...d,
+    id: `disp-${p.ehrId}`,
+    identifier: [{ system: 'https://pharmacy.example/identifier/dispense', value: `disp-${p.ehrId}` }],
+    subject: { reference: `Patient/${p.ehrId}`, display: p.name },
+    authorizingPrescription: [{ reference: `MedicationRequest/${p.rxId}` }],
+    quantity: { ...d.quantity, value: (p.doseMg / 50) * 3 },
+    whenHandedOver: at(D.consent, '12:00'),
   };
 }
 
@@ -606,6 +628,13 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
       'prescriber',
       `prescribes ketamine ${p.doseMg} mg sublingual troche, 3 sessions`,
       versioned(rx),
+    );
+    const handed = await fhir('PUT', `MedicationDispense/disp-${p.ehrId}`, dispense(p));
+    event(
+      at(D.consent, '12:00'),
+      'pharmacy',
+      `hands ${p.given} ${(p.doseMg / 50) * 3} troches; they bring them to the medicine session`,
+      versioned(handed),
     );
     // The prescriber closes the referral's Task with the decision as its output.
     const found = await fhir(
@@ -819,7 +848,8 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
   });
   await post(`/sessions/${integ.id}/start`, { time: at(D.integration, '17:00') });
   for (const p of couple) {
-    const items = p === ana ? [1, 1, 1, 1, 0, 0, 1, 0, 0] : [1, 1, 0, 1, 0, 1, 0, 0, 0];
+    // Tomás answers item 9 (thoughts of self-harm) with 2: more than half the days.
+    const items = p === ana ? [1, 1, 1, 1, 0, 0, 1, 0, 0] : [1, 1, 0, 1, 0, 1, 0, 0, 2];
     const total = items.reduce((a, b) => a + b, 0);
     const o = await post(`/patients/${p.id}/observations`, {
       value: { kind: 'phq9', total, items },
@@ -842,9 +872,57 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
     `outbox: everything delivered to HAPI (${delivered.delivered ?? 0} messages in all)`,
   );
 
-  heading('The prescriber puts a prescription on hold');
+  heading("A safety flag, and the prescriber's review");
   const nextQuestion = `"And for the next medicine session, ${dayOf(D.nextThursday)}?"`;
+  const flagged = await askReadiness(new Date().toISOString(), episode, D.nextThursday, nextQuestion);
+  if (!flagged.reasons.some((r: Json) => r.code === 'safety-phq9-item9' && r.patientId === tomas.id)) {
+    throw new DemoError(
+      `Expected Tomás's PHQ-9 item 9 to stop the next session; it said ${JSON.stringify(flagged.reasons)}.`,
+    );
+  }
+  const review = await fhir('PUT', `ClinicalImpression/review-${tomas.ehrId}`, {
+    resourceType: 'ClinicalImpression',
+    id: `review-${tomas.ehrId}`,
+    meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-safety-review'] },
+    identifier: [
+      {
+        system: 'https://ehr.lakeshore-psychiatry.example/identifier/review',
+        value: `review-${tomas.ehrId}`,
+      },
+    ],
+    status: 'completed',
+    code: {
+      coding: [{ system: 'https://fhir.kap-bridge.org/CodeSystem/kap-observation', code: 'safety-review' }],
+    },
+    subject: { reference: `Patient/${tomas.ehrId}`, display: tomas.name },
+    effectiveDateTime: at(D.integration, '19:30'),
+    date: at(D.integration, '19:30'),
+    assessor: { reference: `Practitioner/${prescriber.id}`, display: prescriber.display },
+    summary: 'Passive thoughts, no plan or intent; safety plan in place. Safe to continue the course.',
+  });
+  const reviewAt = Date.now();
+  event(
+    at(D.integration, '19:30'),
+    'prescriber',
+    "reviews Tomás's PHQ-9: safe to continue",
+    versioned(review),
+  );
+  await waitFor(
+    "kap-bridge to hear of the prescriber's review (REST-hook notification from HAPI)",
+    30_000,
+    async () => {
+      const s = await get(`/patients/${tomas.id}/medication-status?date=${D.nextThursday}`);
+      return s.reasons?.some((r: Json) => r.code === 'safety-phq9-item9') ? undefined : s;
+    },
+  );
+  event(
+    undefined,
+    'kap-bridge',
+    `heard of the review after ${((Date.now() - reviewAt) / 1000).toFixed(1)} s`,
+  );
   await askReadiness(new Date().toISOString(), episode, D.nextThursday, nextQuestion);
+
+  heading('The prescriber puts a prescription on hold');
   const current = await fhir('GET', `MedicationRequest/${tomas.rxId}`);
   const held = await fhir(
     'PUT',
