@@ -272,12 +272,15 @@ interface Gathered {
   latest: Map<string, OutboxMessage>;
 }
 
+/** The search that finds a type's resources about the patient (R4 AdverseEvent has `subject` only). */
 const searchParam = (type: string, patientRef: string): Record<string, string> =>
   type === 'Patient'
     ? { _id: patientRef.slice('Patient/'.length) }
     : type === 'Group'
       ? { member: patientRef }
-      : { patient: patientRef };
+      : type === 'AdverseEvent'
+        ? { subject: patientRef }
+        : { patient: patientRef };
 
 async function readIfThere(ehr: EhrGateway, ref: string): Promise<Resource | undefined> {
   const [type, id] = ref.split('/');

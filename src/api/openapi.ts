@@ -618,6 +618,20 @@ export const openApiDocument = {
           ready: { type: 'boolean', description: 'True only when every rule passes' },
           verdict: { $ref: '#/components/schemas/Verdict' },
           reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
+          warnings: {
+            type: 'array',
+            description:
+              'Shown, never blocking: active orders for MAOIs, benzodiazepines and psychostimulants (interacting-medication)',
+            items: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                source: { type: 'string' },
+              },
+            },
+          },
           status: { type: 'object' },
           ehrLastHeardAt: { type: 'string' },
         },

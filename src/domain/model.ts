@@ -162,6 +162,8 @@ export interface Prescription {
   sessionsUnknown?: string;
   /** When the EHR last changed the order (meta.lastUpdated). */
   versionTime?: string;
+  /** For another medicine: the interacting class (maoi, benzodiazepine, psychostimulant) it is in. */
+  interactingClass?: string;
   validFrom?: string;
   validUntil?: string;
   authoredOn?: string;

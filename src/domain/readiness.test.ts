@@ -1178,3 +1178,31 @@ describe('couples readiness', () => {
     expect(answer.reasons.map((r) => r.code)).toEqual(['couple-unreadable']);
   });
 });
+
+describe('interacting medicines are shown, never blocking', () => {
+  const other = (status: Prescription['status']): Prescription =>
+    order({
+      id: 'rx-lz',
+      status,
+      medication: { text: 'lorazepam 1 mg tablet', rxnorm: '6470', isKetamine: false },
+      interactingClass: 'benzodiazepine',
+    });
+
+  it('an active benzodiazepine order is a warning with its source, and the patient is still ready', () => {
+    const answer = patientReadiness({ ...readyRecord(), prescriptions: [order(), other('active')] }, QUERY);
+    expect(answer.verdict).toBe('ready');
+    expect(answer.warnings).toEqual([
+      {
+        code: 'interacting-medication',
+        message: 'lorazepam 1 mg tablet is a benzodiazepine and is actively prescribed.',
+        source: 'MedicationRequest/rx-lz/_history/1',
+      },
+    ]);
+  });
+
+  it('a stopped one is not', () => {
+    expect(
+      patientReadiness({ ...readyRecord(), prescriptions: [order(), other('stopped')] }, QUERY).warnings,
+    ).toEqual([]);
+  });
+});

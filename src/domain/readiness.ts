@@ -176,6 +176,13 @@ export interface MedicationStatus {
   dispense?: Pick<Dispense, 'status' | 'whenHandedOver' | 'quantity' | 'source'>;
 }
 
+/** What the prescriber should know but does not block: another active medicine that interacts. */
+export interface Warning {
+  code: 'interacting-medication';
+  message: string;
+  source?: FhirSource;
+}
+
 export interface Readiness {
   patientId: string;
   date: string;
@@ -186,6 +193,8 @@ export interface Readiness {
   ready: boolean;
   verdict: Verdict;
   reasons: Reason[];
+  /** Shown, never blocking: active orders for MAOIs, benzodiazepines and psychostimulants. */
+  warnings: Warning[];
   status: MedicationStatus;
 }
 
@@ -910,6 +919,28 @@ function statusOf(f: Facts): MedicationStatus {
   return status;
 }
 
+const CLASS_NAME: Record<string, string> = {
+  maoi: 'a monoamine oxidase inhibitor',
+  benzodiazepine: 'a benzodiazepine',
+  psychostimulant: 'a psychostimulant',
+};
+
+/** Active orders up to the session for a medicine that interacts with ketamine: shown, not blocking. */
+function warningsOf(f: Facts): Warning[] {
+  return f.record.prescriptions
+    .filter(
+      (p) =>
+        p.interactingClass !== undefined &&
+        p.status === 'active' &&
+        (f.span(p.authoredOn ?? p.validFrom)?.start ?? Number.NEGATIVE_INFINITY) < f.window.to,
+    )
+    .map((p) => ({
+      code: 'interacting-medication' as const,
+      message: `${p.medication.text} is ${CLASS_NAME[p.interactingClass!] ?? p.interactingClass} and is actively prescribed.`,
+      ...(p.source === undefined ? {} : { source: p.source }),
+    }));
+}
+
 function facts(
   record: PatientRecord,
   episode: Episode | undefined,
@@ -959,6 +990,7 @@ export function patientReadiness(
     ready: reasons.length === 0,
     verdict: verdictOf(reasons),
     reasons,
+    warnings: warningsOf(f),
     status: statusOf(f),
   };
 }

@@ -17,6 +17,7 @@ import {
   routeToConcept,
   sessionsSupplied,
 } from './dosage.js';
+import { interactingClass } from './interacting.js';
 import { readMedication, writeMedication } from './medication.js';
 
 /** Every status the domain has a word for. */
@@ -111,6 +112,8 @@ export function prescriptionFromFhir(request: MedicationRequest, ctx: MappingCon
   if ('count' in sessions) value.dosesAuthorised = sessions.count;
   else value.sessionsUnknown = sessions.unknown;
   if (request.meta?.lastUpdated !== undefined) value.versionTime = request.meta.lastUpdated;
+  const interacting = value.medication.isKetamine ? undefined : interactingClass(value.medication);
+  if (interacting !== undefined) value.interactingClass = interacting;
   const validity = request.dispenseRequest?.validityPeriod;
   if (validity?.start !== undefined) value.validFrom = validity.start;
   if (validity?.end !== undefined) value.validUntil = validity.end;
