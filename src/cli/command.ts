@@ -1,5 +1,6 @@
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { EhrError } from '../ehr/gateway.js';
+import { privateKeyCheck } from '../ehr/private-key-check.js';
 
 /**
  * What every `kap-bridge` command module provides, and the I/O it may use: commands print
@@ -48,7 +49,7 @@ const NAMES: Partial<Record<keyof Config, string>> = {
  * variables it `needs`: a ConfigError names every wrong or missing variable.
  */
 export function commandConfig(purpose: 'serve' | 'job', needs: (keyof Config)[] = []): Config {
-  const config = loadConfig(process.env, purpose);
+  const config = loadConfig(process.env, purpose, [privateKeyCheck]);
   const missing = needs.filter((k) => config[k] === undefined);
   if (missing.length) {
     throw new ConfigError([
