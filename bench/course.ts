@@ -4,9 +4,9 @@
  * pressure. Everything a medication-status answer reads.
  */
 import type { Resource } from 'fhir/r4';
+import { identityContext as ctx } from '../src/fhir/reference-context.js';
 import { clearanceToFhir } from '../src/mapping/clearance.js';
 import { consentToFhir } from '../src/mapping/consent.js';
-import { identityContext as ctx } from '../src/mapping/context.js';
 import { episodeToFhir } from '../src/mapping/episode.js';
 import { prescriptionToFhir } from '../src/mapping/medication-request.js';
 import { observationToFhir } from '../src/mapping/observation.js';

@@ -20,11 +20,11 @@ import type {
 import type { ObservationKind, PatientLink, Prescription, SourceKind } from './domain/model.js';
 import { emptyRecord, type PatientRecord } from './domain/readiness.js';
 import type { Issue } from './fhir/outcome.js';
+import { identityContext, type MappingContext, type Read, sourceOf } from './fhir/reference-context.js';
 import { administrationFromFhir } from './mapping/administration.js';
 import { adverseEventFromFhir } from './mapping/adverse-event.js';
 import { clearanceFromFhir, isClearanceObservation } from './mapping/clearance.js';
 import { consentFromFhir } from './mapping/consent.js';
-import { identityContext, type MappingContext, type Read, sourceOf } from './mapping/context.js';
 import { findingFromFhir } from './mapping/finding.js';
 import { dispenseFromFhir } from './mapping/medication-dispense.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';

@@ -4,9 +4,8 @@
  * practice. A foreign id is answered exactly like an unknown one (404), so it reveals nothing.
  */
 import type { Encounter } from 'fhir/r4';
-import { notFound } from '../api/recording.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
-import { identityContext } from '../mapping/context.js';
+import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { identityContext } from '../fhir/reference-context.js';
 import type { Store } from '../store/store.js';
 import type { ClientKind, Principal } from './authentication.js';
 import { type Interaction, permits, type ScopeContext, scopeText } from './scopes.js';

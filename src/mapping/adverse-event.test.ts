@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import type { AdverseEvent } from 'fhir/r4';
 import { fixture } from '../../test/support/fixtures.js';
 import { isError } from '../fhir/outcome.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { adverseEventFromFhir } from './adverse-event.js';
-import { identityContext as ctx } from './context.js';
 
 const SERIOUSNESS = 'http://terminology.hl7.org/CodeSystem/adverse-event-seriousness';
 // biome-ignore lint/suspicious/noExplicitAny: tests change resources field by field, as a sender would

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { AllergyIntolerance, Condition } from 'fhir/r4';
 import { fixture } from '../../test/support/fixtures.js';
 import { isError } from '../fhir/outcome.js';
-import { identityContext as ctx } from './context.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { findingFromFhir, namesKetamine } from './finding.js';
 
 const ICD = 'http://hl7.org/fhir/sid/icd-10-cm';

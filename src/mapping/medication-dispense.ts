@@ -2,10 +2,16 @@
 import type { MedicationDispense } from 'fhir/r4';
 import type { Dispense } from '../domain/model.js';
 import { identifierSystem, profileUrl } from '../fhir/codes.js';
+import { doseFromQuantity, doseToQuantity } from '../fhir/dosage.js';
+import { readMedication, writeMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
-import { doseFromQuantity, doseToQuantity } from './dosage.js';
-import { readMedication, writeMedication } from './medication.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
 
 /** Every status the domain has a word for. */
 export const DISPENSE_STATUSES: readonly Dispense['status'][] = [

@@ -6,8 +6,6 @@
 import type { Dosage, MedicationRequest } from 'fhir/r4';
 import type { Prescription, PrescriptionStatus } from '../domain/model.js';
 import { identifierSystem, profileUrl } from '../fhir/codes.js';
-import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 import {
   doseFromQuantity,
   doseFromText,
@@ -16,8 +14,16 @@ import {
   routeFromText,
   routeToConcept,
   sessionsSupplied,
-} from './dosage.js';
-import { readMedication, writeMedication } from './medication.js';
+} from '../fhir/dosage.js';
+import { readMedication, writeMedication } from '../fhir/medication.js';
+import { type Issue, issue } from '../fhir/outcome.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
 
 /** Every status the domain has a word for. */
 export const PRESCRIPTION_STATUSES: readonly PrescriptionStatus[] = [

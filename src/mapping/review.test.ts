@@ -5,8 +5,8 @@ import { fixture } from '../../test/support/fixtures.js';
 import type { PrescriberReview } from '../domain/model.js';
 import { readConformance } from '../fhir/conformance.js';
 import { isError } from '../fhir/outcome.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { validateResource } from '../validation/validator.js';
-import { identityContext as ctx } from './context.js';
 import { isSafetyReview, reviewFromFhir, reviewToFhir } from './review.js';
 
 const KAP = 'https://fhir.kap-bridge.org/CodeSystem/kap-observation';

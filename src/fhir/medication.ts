@@ -8,10 +8,10 @@
  */
 import type { CodeableConcept, Medication as FhirMedication, Reference, Resource } from 'fhir/r4';
 import type { Medication } from '../domain/model.js';
-import { profileUrl, RXNORM_KETAMINE, SYSTEM } from '../fhir/codes.js';
-import { type Issue, issue } from '../fhir/outcome.js';
-import type { MappingContext, Read } from './context.js';
+import { profileUrl, RXNORM_KETAMINE, SYSTEM } from './codes.js';
 import { doseFromQuantity, doseToQuantity } from './dosage.js';
+import { type Issue, issue } from './outcome.js';
+import type { MappingContext, Read } from './reference-context.js';
 
 /** Says ketamine (Ketalar) but not esketamine, a different product with its own rules. */
 const KETAMINE_WORDS = /\b(ketamine|ketalar)\b/i;
