@@ -17,6 +17,7 @@ import type {
   Observation,
   Resource,
 } from 'fhir/r4';
+import { LRUCache } from 'lru-cache';
 import type { ObservationKind, PatientLink, Prescription, SourceKind } from './domain/model.js';
 import { emptyRecord, type PatientRecord } from './domain/readiness.js';
 import type { Issue } from './fhir/outcome.js';
@@ -204,7 +205,7 @@ interface CachedRecord {
 }
 
 /** Per store (never shared across databases): patient id -> the record and the head it was read at. */
-const caches = new WeakMap<object, Map<string, CachedRecord>>();
+const caches = new WeakMap<object, LRUCache<string, CachedRecord>>();
 
 /** Cached records are shared by every answer: freezing them turns an accidental change into an error. */
 function deepFreeze<T>(value: T): T {
@@ -243,14 +244,11 @@ export async function currentRecord(
     head.checkpoint === undefined ? { record } : { record, checkpoint: head.checkpoint };
   let cache = caches.get(store);
   if (!cache) {
-    cache = new Map();
+    cache = new LRUCache({ max: RECORD_CACHE_SIZE });
     caches.set(store, cache);
   }
   const cached = cache.get(patientId);
   if (cached && cached.ehrPatient === head.ehrPatient && cached.mark === head.mark) {
-    // Map order is the recency order: a hit moves to the end.
-    cache.delete(patientId);
-    cache.set(patientId, cached);
     return withCheckpoint(cached.record);
   }
   // The head was read before the rows: rows newer than the mark only make this entry miss sooner.
@@ -261,8 +259,6 @@ export async function currentRecord(
       ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
     }),
   );
-  cache.delete(patientId);
   cache.set(patientId, { ehrPatient: head.ehrPatient, mark: head.mark, record });
-  if (cache.size > RECORD_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
   return withCheckpoint(record);
 }
