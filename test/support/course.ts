@@ -9,7 +9,7 @@ import type { Service } from '../../src/service.js';
 import { kapFetch } from './auth.js';
 import { fixture } from './fixtures.js';
 import { eventually, sandboxBaseUrl, uniqueId, uploadConformance } from './sandbox.js';
-import { serviceEnv, startTestService } from './service.js';
+import { serviceEnv, startTestService, type TestService } from './service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
 export type Json = any;
@@ -217,9 +217,9 @@ export async function prepareEhr(ehr: EhrGateway, practitioners: readonly string
   }
 }
 
-/** kap-bridge on `courseEnv(dir)`, its start-up catch-up over before the prescriber writes. */
-export async function startCourseService(dir: string): Promise<Service> {
-  const service = await startTestService(courseSettings(), { dir });
+/** kap-bridge on `courseEnv(service.dir)`, its start-up catch-up over before the prescriber writes. */
+export async function startCourseService(): Promise<TestService> {
+  const service = await startTestService(courseSettings());
   await service.syncNow();
   return service;
 }
