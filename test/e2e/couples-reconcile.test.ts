@@ -9,7 +9,6 @@ import {
   clearedPatient,
   type Json,
   outboxDelivered,
-  prepareEhr,
   recordCourse,
   startCourseService,
 } from '../support/course.js';
@@ -26,13 +25,10 @@ const reconcile = async (patient: string): Promise<Json> =>
   (await kapFetch(`${service.url}/api/v1/patients/${patient}/reconcile`)).json();
 
 beforeAll(async () => {
-  await prepareEhr(ehr, [therapist, prescriber]);
-  service = await startCourseService();
+  service = await startCourseService([therapist, prescriber]);
 }, 120_000);
 
-afterAll(async () => {
-  await service?.close();
-}, 60_000);
+afterAll(() => service?.close(), 60_000);
 
 test('a couples course reconciles without drift for both partners', async () => {
   const ana = await clearedPatient({ ehr, service, prescriber }, 'cr-ana');

@@ -12,7 +12,7 @@ import type { Goal, MedicationDispense, MedicationRequest, Observation, Patient,
 import { createLogger } from '../../src/log.js';
 import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
-import { courseSettings, type Json, outboxDelivered, post } from '../support/course.js';
+import { courseSettings, type Json, outboxDelivered, post, prepareEhr } from '../support/course.js';
 import { fixture } from '../support/fixtures.js';
 import { linesWith, logCapture, phiOf } from '../support/phi.js';
 import {
@@ -21,7 +21,6 @@ import {
   subscriptionsActive,
   subscriptionsOff,
   uniqueId,
-  uploadConformance,
 } from '../support/sandbox.js';
 import { startTestService } from '../support/service.js';
 
@@ -89,12 +88,7 @@ const ehrWrite = async <T extends Resource>(resource: T): Promise<T> => {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-phi-'));
-  await uploadConformance(ehr);
-  for (const id of [prescriber, therapist]) {
-    await ehr.update({ resourceType: 'Practitioner', id, name: [{ family: id }] } as Resource & {
-      id: string;
-    });
-  }
+  await prepareEhr(ehr, [prescriber, therapist]);
   service = await startTestService(
     {
       ...courseSettings(),

@@ -8,14 +8,7 @@
 import type { Observation, Task } from 'fhir/r4';
 import { identifierSystem } from '../../src/fhir/codes.js';
 import { kapFetch } from '../support/auth.js';
-import {
-  clearedPatient,
-  type Json,
-  outboxDelivered,
-  post,
-  prepareEhr,
-  startCourseService,
-} from '../support/course.js';
+import { clearedPatient, type Json, outboxDelivered, post, startCourseService } from '../support/course.js';
 import { sandboxGateway, uniqueId } from '../support/sandbox.js';
 import type { TestService } from '../support/service.js';
 
@@ -28,13 +21,10 @@ let service: TestService;
 const get = async (path: string): Promise<Json> => (await kapFetch(`${service.url}/api/v1${path}`)).json();
 
 beforeAll(async () => {
-  await prepareEhr(ehr, [therapist, prescriber]);
-  service = await startCourseService();
+  service = await startCourseService([therapist, prescriber]);
 }, 120_000);
 
-afterAll(async () => {
-  await service?.close();
-}, 60_000);
+afterAll(() => service?.close(), 60_000);
 
 /** The prescriber's edit of the Task in the EHR, on its current version. */
 async function prescriberEdits(taskId: string, change: (t: Task) => Task): Promise<Task> {

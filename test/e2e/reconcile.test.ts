@@ -14,7 +14,6 @@ import {
   type Json,
   outboxDelivered,
   post,
-  prepareEhr,
   startCourseService,
 } from '../support/course.js';
 import { sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
@@ -35,8 +34,7 @@ async function cli(...argv: string[]) {
 const prescriber = uniqueId('e2e-rc-prescriber');
 
 beforeAll(async () => {
-  await prepareEhr(ehr, [prescriber]);
-  service = await startCourseService();
+  service = await startCourseService([prescriber]);
   // The CLI runs in-process on the service's store and EHR.
   Object.assign(process.env, courseEnv(service.dir));
 }, 120_000);

@@ -11,7 +11,6 @@ import {
   clearedPatient,
   type Json,
   outboxDelivered,
-  prepareEhr,
   recordCourse,
   startCourseService,
 } from '../support/course.js';
@@ -29,13 +28,10 @@ const therapist = uniqueId('e2e-therapist');
 const prescriber = uniqueId('e2e-prescriber');
 
 beforeAll(async () => {
-  await prepareEhr(ehr, [therapist, prescriber]);
-  service = await startCourseService();
+  service = await startCourseService([therapist, prescriber]);
 }, 120_000);
 
-afterAll(async () => {
-  await service?.close();
-}, 60_000);
+afterAll(() => service?.close(), 60_000);
 
 test('an individual and a couples course reach the EHR, each resource once and valid on its profile', async () => {
   const lena = await clearedPatient({ ehr, service, prescriber }, 'lena');

@@ -8,7 +8,7 @@ import type { EhrGateway } from '../../src/ehr/gateway.js';
 import type { Service } from '../../src/service.js';
 import { kapFetch } from './auth.js';
 import { fixture } from './fixtures.js';
-import { eventually, sandboxBaseUrl, uniqueId, uploadConformance } from './sandbox.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from './sandbox.js';
 import { serviceEnv, startTestService, type TestService } from './service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
@@ -217,8 +217,12 @@ export async function prepareEhr(ehr: EhrGateway, practitioners: readonly string
   }
 }
 
-/** kap-bridge on `courseEnv(service.dir)`, its start-up catch-up over before the prescriber writes. */
-export async function startCourseService(): Promise<TestService> {
+/**
+ * kap-bridge on `courseEnv(service.dir)` with the EHR prepared for `practitioners`, its start-up
+ * catch-up over before the prescriber writes.
+ */
+export async function startCourseService(practitioners: readonly string[]): Promise<TestService> {
+  await prepareEhr(sandboxGateway(), practitioners);
   const service = await startTestService(courseSettings());
   await service.syncNow();
   return service;
