@@ -1,5 +1,5 @@
 /**
- * The module boundaries, checked by `npm test` (src/boundaries.test.ts): imports point down, from
+ * The module boundaries, checked by `npm run boundaries`, a step of `npm test`: imports point down, from
  * HTTP to the handlers to the domain, never back up, and never in a circle. Test files may reach
  * test support; the rules are about the code that runs.
  */
