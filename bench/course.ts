@@ -6,9 +6,9 @@
  */
 import type { Resource } from 'fhir/r4';
 import type { Episode } from '../src/domain/model.js';
+import { identityContext as ctx } from '../src/fhir/reference-context.js';
 import { clearanceToFhir } from '../src/mapping/clearance.js';
 import { consentToFhir } from '../src/mapping/consent.js';
-import { identityContext as ctx } from '../src/mapping/context.js';
 import { episodeToFhir } from '../src/mapping/episode.js';
 import { dispenseToFhir } from '../src/mapping/medication-dispense.js';
 import { prescriptionToFhir } from '../src/mapping/medication-request.js';

@@ -2,9 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
-import { ConfigError, EHR_DEFAULT_SCOPES, loadConfig, VARIABLES } from './config.js';
+import { ConfigError, EHR_DEFAULT_SCOPES, loadConfig as loadVariables, VARIABLES } from './config.js';
+import { privateKeyCheck } from './ehr/private-key-check.js';
 import { KEPT_TYPES } from './intake.js';
 import { WRITTEN_TYPES } from './reconcile.js';
+
+/** As a command loads it: the variables, and the EHR's key file read where the EHR boundary reads it. */
+const loadConfig = (env: Record<string, string>, purpose: 'serve' | 'job' = 'serve') =>
+  loadVariables(env, purpose, [privateKeyCheck]);
 
 const problems = (env: Record<string, string>): string[] => {
   try {

@@ -6,17 +6,6 @@
 
 import type { InboundAuthConfig } from './auth/authentication.js';
 import { isTimeZone } from './domain/time.js';
-import { tokenUrlProblem } from './ehr/backend-services.js';
-import {
-  algorithmFor,
-  describeKey,
-  KeyFileError,
-  type PrivateKeyFile,
-  readPrivateKey,
-  SIGNING_ALGS,
-  type SigningAlg,
-} from './ehr/signing-key.js';
-
 export interface Config {
   host: string;
   port: number;
@@ -158,6 +147,26 @@ const postgresUrl: Parse<string> = (raw) =>
 
 const EHR_AUTH_KINDS = ['none', 'bearer', 'smart-backend'] as const;
 export type EhrAuthKind = (typeof EHR_AUTH_KINDS)[number];
+
+/** The asymmetric algorithms SMART Backend Services asks servers to support; nothing else is signed. */
+export const SIGNING_ALGS = ['RS384', 'ES384'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+/** Why a token URL is refused, or undefined when it is fine: a client assertion never travels in clear. */
+export function tokenUrlProblem(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'must be an https URL, e.g. https://ehr.example.org/oauth2/token';
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && isLoopback(url.hostname)) return undefined;
+  return 'must be an https URL (http only for a loopback address such as 127.0.0.1)';
+}
+
+const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
 const tokenUrl: Parse<string> = (raw) => {
   const problem = tokenUrlProblem(raw);
@@ -605,12 +614,19 @@ export class ConfigError extends Error {
 }
 
 /**
+ * A check of a loaded Config by a module that reads outside it (the EHR's key file), run with the
+ * variables' own checks so that a start names every mistake at once; it may settle values.
+ */
+export type StartCheck = (config: Config) => string[];
+
+/**
  * Reads and checks every variable; throws one ConfigError naming every mistake at once. A `job`
  * (sync, subscribe) does not register subscriptions at start, so it needs no shared secret.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   purpose: 'serve' | 'job' = 'serve',
+  checks: readonly StartCheck[] = [],
 ): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
@@ -646,6 +662,7 @@ export function loadConfig(
     );
   }
   problems.push(...ehrAuthProblems(config, env));
+  for (const check of checks) problems.push(...check(config));
   if (problems.length) throw new ConfigError(problems);
   return config;
 }
@@ -665,19 +682,9 @@ const NEEDED_FOR_SMART: [string, string][] = [
   ['KAP_EHR_PRIVATE_KEY_FILE', "kap-bridge's private key, a PKCS#8 PEM or a JWK file"],
 ];
 
-const NEEDS: Record<SigningAlg, string> = {
-  RS384: 'an RSA key of 2048 bits or more',
-  ES384: 'an EC P-384 key',
-};
-
-const GENERATE: Record<SigningAlg, string> = {
-  RS384: 'openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out',
-  ES384: 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out',
-};
-
 /**
  * KAP_EHR_AUTH and what it needs, one message per mistake with its fix. Settles the authentication
- * kind, and the key's algorithm and kid when the key file says them.
+ * kind; the key file itself is the EHR boundary's to read (src/ehr/private-key-check.ts).
  */
 function ehrAuthProblems(config: Config, env: Record<string, string | undefined>): string[] {
   const given = (name: string) => env[name] !== undefined && env[name] !== '';
@@ -698,53 +705,5 @@ function ehrAuthProblems(config: Config, env: Record<string, string | undefined>
   }
   for (const [name, what] of NEEDED_FOR_SMART)
     if (!given(name)) problems.push(`${name} must be set when KAP_EHR_AUTH is smart-backend (${what})`);
-  const path = config.ehrPrivateKeyFile;
-  if (!path) return problems;
-  let file: PrivateKeyFile;
-  try {
-    file = readPrivateKey(path);
-  } catch (e) {
-    if (!(e instanceof KeyFileError)) throw e;
-    problems.push(keyFileProblem(e, path, config.ehrSigningAlg ?? 'ES384'));
-    return problems;
-  }
-  const fits = algorithmFor(file.key);
-  const alg = config.ehrSigningAlg ?? fits;
-  if (!fits) {
-    problems.push(
-      `KAP_EHR_PRIVATE_KEY_FILE ${path} holds ${describeKey(file.key)}; kap-bridge signs with RS384 (${NEEDS.RS384}) or ES384 (${NEEDS.ES384})`,
-    );
-  } else if (alg !== fits) {
-    problems.push(
-      `KAP_EHR_SIGNING_ALG is ${alg}, but KAP_EHR_PRIVATE_KEY_FILE ${path} holds ${describeKey(file.key)}; ${alg} needs ${NEEDS[alg!]} (or set KAP_EHR_SIGNING_ALG=${fits})`,
-    );
-  } else if (file.alg && file.alg !== alg) {
-    problems.push(
-      `KAP_EHR_PRIVATE_KEY_FILE ${path} is a JWK for ${file.alg}, but kap-bridge signs with ${alg}; make them agree`,
-    );
-  }
-  if (alg) config.ehrSigningAlg = alg;
-  const kid = config.ehrKeyId ?? file.kid;
-  if (!kid) {
-    problems.push(
-      "KAP_EHR_KEY_ID must be set when KAP_EHR_AUTH is smart-backend (the kid of kap-bridge's public key in the JWKS registered with the EHR)",
-    );
-  } else if (file.kid && file.kid !== kid) {
-    problems.push(
-      `KAP_EHR_KEY_ID is "${kid}", but the JWK in KAP_EHR_PRIVATE_KEY_FILE ${path} has kid "${file.kid}"; make them agree`,
-    );
-  }
-  config.ehrKeyId = kid;
   return problems;
-}
-
-function keyFileProblem(e: KeyFileError, path: string, alg: SigningAlg): string {
-  const fix: Record<KeyFileError['problem'], string> = {
-    missing: `create the key (${GENERATE[alg]} ${path}) and register its public key with the EHR, or point KAP_EHR_PRIVATE_KEY_FILE at the key already registered`,
-    unreadable: 'check the path and that the user kap-bridge runs as may read the file',
-    encrypted: `write it out unencrypted (openssl pkey -in ${path} -out <new file>) and protect the file by its permissions instead`,
-    public: 'point KAP_EHR_PRIVATE_KEY_FILE at the private key; the EHR is given the public one',
-    'not-a-key': 'point KAP_EHR_PRIVATE_KEY_FILE at the private key file',
-  };
-  return `KAP_EHR_PRIVATE_KEY_FILE: ${e.message}; ${fix[e.problem]}`;
 }

@@ -1,7 +1,7 @@
 import type { MedicationRequest, Task } from 'fhir/r4';
 import { identifierSystem, SYSTEM } from './fhir/codes.js';
+import { identityContext } from './fhir/reference-context.js';
 import { checkInbound, keep } from './intake.js';
-import { identityContext } from './mapping/context.js';
 import { readingWarnings, recordFrom } from './record.js';
 import { Store } from './store/store.js';
 import { createValidator } from './validation/validator.js';

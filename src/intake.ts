@@ -13,8 +13,8 @@ import type {
 } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
 import { hasErrors, type Issue, issue, OperationOutcomeError } from './fhir/outcome.js';
+import { identityContext } from './fhir/reference-context.js';
 import { isClearanceObservation } from './mapping/clearance.js';
-import { identityContext } from './mapping/context.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf } from './mapping/observation.js';
 import { matchPatient } from './mapping/patient.js';

@@ -17,14 +17,15 @@ import type {
   Observation,
   Resource,
 } from 'fhir/r4';
+import { LRUCache } from 'lru-cache';
 import type { ObservationKind, PatientLink, Prescription, SourceKind } from './domain/model.js';
 import { emptyRecord, type PatientRecord } from './domain/readiness.js';
 import type { Issue } from './fhir/outcome.js';
+import { identityContext, type MappingContext, type Read, sourceOf } from './fhir/reference-context.js';
 import { administrationFromFhir } from './mapping/administration.js';
 import { adverseEventFromFhir } from './mapping/adverse-event.js';
 import { clearanceFromFhir, isClearanceObservation } from './mapping/clearance.js';
 import { consentFromFhir } from './mapping/consent.js';
-import { identityContext, type MappingContext, type Read, sourceOf } from './mapping/context.js';
 import { findingFromFhir } from './mapping/finding.js';
 import { dispenseFromFhir } from './mapping/medication-dispense.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
@@ -224,7 +225,7 @@ interface CachedRecord {
 }
 
 /** Per store (never shared across databases): patient id -> the record and the head it was read at. */
-const caches = new WeakMap<object, Map<string, CachedRecord>>();
+const caches = new WeakMap<object, LRUCache<string, CachedRecord>>();
 
 /** Cached records are shared by every answer: freezing them turns an accidental change into an error. */
 function deepFreeze<T>(value: T): T {
@@ -263,14 +264,11 @@ export async function currentRecord(
     head.checkpoint === undefined ? { record } : { record, checkpoint: head.checkpoint };
   let cache = caches.get(store);
   if (!cache) {
-    cache = new Map();
+    cache = new LRUCache({ max: RECORD_CACHE_SIZE });
     caches.set(store, cache);
   }
   const cached = cache.get(patientId);
   if (cached && cached.ehrPatient === head.ehrPatient && cached.mark === head.mark) {
-    // Map order is the recency order: a hit moves to the end.
-    cache.delete(patientId);
-    cache.set(patientId, cached);
     return withCheckpoint(cached.record);
   }
   // The head was read before the rows: rows newer than the mark only make this entry miss sooner.
@@ -281,8 +279,6 @@ export async function currentRecord(
       ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
     }),
   );
-  cache.delete(patientId);
   cache.set(patientId, { ehrPatient: head.ehrPatient, mark: head.mark, record });
-  if (cache.size > RECORD_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
   return withCheckpoint(record);
 }

@@ -15,6 +15,7 @@ import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
 import { BackendServices } from './ehr/backend-services.js';
 import { EhrGateway } from './ehr/gateway.js';
+import { privateKeyCheck } from './ehr/private-key-check.js';
 import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
 import { answerClientError, createApp } from './http/app.js';
@@ -45,7 +46,10 @@ export interface Service {
 
 export function ehrGateway(config: Config): EhrGateway | undefined {
   if (!config.ehrBaseUrl) return undefined;
-  // loadConfig has checked that what the chosen kind needs is set and that the key fits its algorithm.
+  // loadConfig has checked that what the chosen kind needs is set; the key is checked here, where it
+  // is read (a command has run the same check at start, with the other variables).
+  const keyProblems = privateKeyCheck(config);
+  if (keyProblems.length) throw new ConfigError(keyProblems);
   const auth =
     config.ehrAuth === 'smart-backend'
       ? new BackendServices({

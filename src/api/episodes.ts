@@ -6,11 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Episode, EpisodeType } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
-import { courseContext, linksOf, notFound, type RecordingDeps, record } from './recording.js';
+import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
 import type { CourseReader } from './sessions.js';
 
 export interface EpisodeRegistration {

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KapObservation, ObservationValue } from '../domain/model.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
-import { courseContext, linkedPatient, notFound, type RecordingDeps, record, sourceOf } from './recording.js';
+import { courseContext, linkedPatient, type RecordingDeps, record, sourceOf } from './recording.js';
 import { patientSession } from './sessions.js';
 
 export interface ObservationRecording {

@@ -11,8 +11,8 @@ import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
 import { hasErrors, issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
-import { identityContext, type MappingContext, parseReference } from '../mapping/context.js';
 import type { OutboxChange } from '../outbox/outbox.js';
 import type { StoredResource, StoreTx } from '../store/store.js';
 import type { PatientsDeps } from './patients.js';
@@ -31,8 +31,6 @@ export interface RecordingDeps extends PatientsDeps {
 
 export const unprocessable = (message: string, expression?: string) =>
   new OperationOutcomeError(422, [issue('error', 'business-rule', message, expression)]);
-export const notFound = (what: string, id: string) =>
-  new OperationOutcomeError(404, [issue('error', 'not-found', `No ${what} ${id} is registered.`)]);
 
 /** A patient linked to its EHR Patient: only those can have a course recorded and sent. */
 export async function linkedPatient(

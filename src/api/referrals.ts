@@ -4,14 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClearanceReferral } from '../domain/model.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { referralToFhir } from '../mapping/referral.js';
 import { findEpisode } from './episodes.js';
 import {
   courseContext,
   linkedPatient,
   linksOf,
-  notFound,
   type RecordingDeps,
   record,
   sourceOf,

@@ -52,15 +52,3 @@ export function checkAgainst(schemaName: string, value: unknown, root = ''): voi
   );
   throw new OperationOutcomeError(400, issues);
 }
-
-/** A check of one parameter against an inline schema, compiled once. */
-export function parameterCheck(name: string, schema: object): (value: unknown) => void {
-  const v = ajv.compile(schema);
-  return (value) => {
-    if (!v(value)) {
-      throw new OperationOutcomeError(400, [
-        issue('error', 'invalid', `${name}: the value ${v.errors?.[0]?.message ?? 'is not valid'}.`, name),
-      ]);
-    }
-  };
-}

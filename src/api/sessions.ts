@@ -6,19 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Encounter, Group } from 'fhir/r4';
 import type { Episode, PatientLink, Session, SessionPhase, SessionStatus } from '../domain/model.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
-import { identityContext } from '../mapping/context.js';
+import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
-import {
-  courseContext,
-  linksOf,
-  notFound,
-  type RecordingDeps,
-  record,
-  sourceOf,
-  unprocessable,
-} from './recording.js';
+import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
 
 /** What the session operations read; a Store or a StoreTx. */
 export type CourseReader = Pick<

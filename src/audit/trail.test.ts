@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuditEvent } from 'fhir/r4';
 import { parseScopes } from '../auth/scopes.js';
 import { createLogger } from '../log.js';
 import { Store } from '../store/store.js';
@@ -60,6 +61,42 @@ test('events recorded together are stored together, and every one is found by wh
     ]);
     expect((await trail.search({ count: 500, tenant: 'practice-b' })).entry).toEqual([]);
     expect((await trail.search({ count: 7 })).entry).toHaveLength(7);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('event ids sort in the order the events were made, within one millisecond too', () => {
+  const ids = Array.from(
+    { length: 2000 },
+    () =>
+      auditEvent({
+        principal: therapist,
+        action: 'R',
+        route: 'GET /api/v1/patients/:id',
+        entities: [],
+        status: 200,
+      }).id!,
+  );
+  expect(new Set(ids).size).toBe(ids.length);
+  expect([...ids].sort()).toEqual(ids);
+  expect(ids[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+});
+
+test('the newest events come first, the same instant ordered by id', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kap-trail-'));
+  const store = await Store.open({ sqliteFile: join(dir, 'kap.db') });
+  try {
+    const trail = new AuditTrail(store, createLogger('silent'));
+    const recorded = '2026-11-26T09:00:00.000Z';
+    for (const status of [200, 201, 204])
+      trail.record({ principal: therapist, action: 'R', route: 'GET /x', entities: [], status, recorded });
+    await trail.flushed();
+    const found = (await trail.search({ count: 10 })).entry?.map(
+      (e) => (e.resource as AuditEvent).outcomeDesc,
+    );
+    expect(found).toEqual(['GET /x answered 204', 'GET /x answered 201', 'GET /x answered 200']);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

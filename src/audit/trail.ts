@@ -7,8 +7,8 @@
  * running, go in one transaction, so auditing every request costs one insert batch per burst, not
  * one transaction per request.
  */
-import { randomBytes } from 'node:crypto';
 import type { AuditEvent, Bundle } from 'fhir/r4';
+import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../auth/authentication.js';
 import type { Logger } from '../log.js';
 import type { Param, Sql } from '../store/sql.js';
@@ -38,13 +38,11 @@ const AUDIT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
 const CLIENT_SYSTEM = 'urn:kap-bridge:client';
 const UNVERIFIED = 'unverified';
 
-let sequence = 0;
 /**
- * Ids that sort by time (milliseconds, then a counter, then randomness against other instances), so
- * each new row goes at the end of the table's index instead of a random place in it.
+ * UUIDv7 ids sort by time (milliseconds, then a counter within one, then randomness against other
+ * instances), so each new row goes at the end of the table's index instead of a random place in it.
  */
-const timeOrderedId = (): string =>
-  `${Date.now().toString(16).padStart(12, '0')}-${(sequence++ & 0xffff).toString(16).padStart(4, '0')}-${randomBytes(6).toString('hex')}`;
+const timeOrderedId = (): string => uuidv7();
 
 /** 0 success, 4 the client's mistake or refusal, 8 the service failed (FHIR AuditEvent.outcome). */
 const outcomeOf = (status: number): '0' | '4' | '8' => (status < 400 ? '0' : status < 500 ? '4' : '8');

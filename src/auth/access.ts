@@ -4,9 +4,9 @@
  * practice. A foreign id is answered exactly like an unknown one (404), so it reveals nothing.
  */
 import type { Encounter } from 'fhir/r4';
-import { notFound } from '../api/recording.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
-import { identityContext } from '../mapping/context.js';
+import { LRUCache } from 'lru-cache';
+import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { identityContext } from '../fhir/reference-context.js';
 import type { Store } from '../store/store.js';
 import type { ClientKind, Principal } from './authentication.js';
 import { type Interaction, permits, type ScopeContext, scopeText } from './scopes.js';
@@ -74,16 +74,14 @@ async function ownerTenant(store: Store, owner: Owner, id: string): Promise<stri
  * instances share the database. Unknown ids are not remembered; they may be registered later.
  */
 export function ownerCheck(store: Store, limit = 50_000) {
-  const known = new Map<string, string>();
+  // The least recently used entry makes room, as in the record cache (src/record.ts).
+  const known = new LRUCache<string, string>({ max: limit });
   return async (principal: Principal, owner: Owner, id: string): Promise<void> => {
     const key = `${owner}/${id}`;
     let tenant = known.get(key);
     if (tenant === undefined) {
       tenant = await ownerTenant(store, owner, id);
-      if (tenant !== undefined) {
-        if (known.size >= limit) known.clear();
-        known.set(key, tenant);
-      }
+      if (tenant !== undefined) known.set(key, tenant);
     }
     if (tenant !== principal.tenant) throw notFound(owner, id);
   };

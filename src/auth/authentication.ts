@@ -10,6 +10,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { parseScopes, type Scope } from './scopes.js';
 
@@ -129,7 +130,8 @@ function jwtAuthenticator(config: InboundAuthConfig): Authenticate {
   const keys = /^https?:\/\//.test(jwks)
     ? createRemoteJWKSet(new URL(jwks), { timeoutDuration: 5000, cooldownDuration: 30_000 })
     : createLocalJWKSet(JSON.parse(readFileSync(jwks, 'utf8')));
-  const verified = new Map<string, { principal: Principal; expiresAt: number }>();
+  // The least recently used token makes room, as in the other caches (src/record.ts, src/auth/access.ts).
+  const verified = new LRUCache<string, { principal: Principal; expiresAt: number }>({ max: CACHE_LIMIT });
 
   const principalOf = (payload: JWTPayload): Principal => {
     const claims = payload as JWTPayload & Record<string, unknown>;
@@ -179,7 +181,6 @@ function jwtAuthenticator(config: InboundAuthConfig): Authenticate {
       );
     }
     const principal = principalOf(payload);
-    if (verified.size >= CACHE_LIMIT) verified.clear();
     verified.set(token, { principal, expiresAt: Math.min((payload.exp ?? 0) * 1000, now + 3_600_000) });
     return principal;
   };

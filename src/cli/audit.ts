@@ -6,7 +6,15 @@ import type { AuditEvent } from 'fhir/r4';
 import { AuditTrail, MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../service.js';
-import { type CliIo, type Command, commandConfig, commandRun, EXIT, option, UsageError } from './command.js';
+import {
+  type CliIo,
+  type Command,
+  commandConfig,
+  commandRun,
+  EXIT,
+  parseOptions,
+  UsageError,
+} from './command.js';
 
 const USAGE = `Usage:
   kap-bridge audit [--entity Type/id | --patient <id>] [--client <client id>] [--tenant <practice>]
@@ -29,16 +37,19 @@ const line = (e: AuditEvent): string => {
 };
 
 async function runAudit(args: string[], io: CliIo): Promise<number> {
-  const rest = [...args];
-  const json = rest.includes('--json');
-  if (json) rest.splice(rest.indexOf('--json'), 1);
-  const patient = option(rest, '--patient');
-  const entity = option(rest, '--entity') ?? (patient ? `Patient/${patient}` : undefined);
-  const client = option(rest, '--client');
-  const tenant = option(rest, '--tenant');
-  const since = option(rest, '--since');
-  const until = option(rest, '--until');
-  const limit = option(rest, '--limit') ?? '100';
+  const { values, rest } = parseOptions(args, {
+    json: { type: 'boolean' },
+    patient: { type: 'string' },
+    entity: { type: 'string' },
+    client: { type: 'string' },
+    tenant: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string' },
+  });
+  const { json, patient, client, tenant, since, until } = values;
+  const entity = values.entity ?? (patient ? `Patient/${patient}` : undefined);
+  const limit = values.limit ?? '100';
   if (rest.length) throw new UsageError(`Unexpected arguments: ${rest.join(' ')}.`);
   for (const [name, value] of [
     ['--since', since],

@@ -1,5 +1,7 @@
+import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { EhrError } from '../ehr/gateway.js';
+import { privateKeyCheck } from '../ehr/private-key-check.js';
 
 /**
  * What every `kap-bridge` command module provides, and the I/O it may use: commands print
@@ -25,14 +27,58 @@ export const EXIT = { ok: 0, findings: 1, usage: 2 } as const;
 /** A usage mistake: the message names the problem and the fix. */
 export class UsageError extends Error {}
 
-/** Takes `name value` out of `args`; undefined when absent, a UsageError when the value is missing. */
-export function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const value = args[i + 1];
-  if (!value || value.startsWith('--')) throw new UsageError(`${name} needs a value.`);
-  args.splice(i, 2);
-  return value;
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** The usage message when a string option is given without its value; `--name needs a value.` unless set. */
+  missing?: string;
+}
+
+type OptionValues<O extends Record<string, OptionSpec>> = {
+  [K in keyof O]?: O[K]['type'] extends 'string' ? string : boolean;
+};
+
+/**
+ * A command's options, read with node:util's parseArgs (`--name value` or `--name=value`). A string
+ * option without a value (at the end, or followed by another `--` option) is a UsageError; what is
+ * not one of `options` (other words, unknown options) is left in `rest`, in order, for the command
+ * to take or refuse.
+ */
+export function parseOptions<const O extends Record<string, OptionSpec>>(
+  args: readonly string[],
+  options: O,
+): { values: OptionValues<O>; rest: string[] } {
+  const types = Object.fromEntries(
+    Object.entries(options).map(([name, spec]) => [name, { type: spec.type }]),
+  );
+  const { tokens } = parseArgs({
+    args: [...args],
+    options: types,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const values: Record<string, string | boolean> = {};
+  const rest: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') rest.push(token.value);
+    else if (token.kind === 'option-terminator') rest.push('--');
+    else {
+      const spec = options[token.name];
+      if (!spec || (spec.type === 'boolean' && token.inlineValue)) {
+        rest.push(token.inlineValue ? `${token.rawName}=${token.value}` : token.rawName);
+        continue;
+      }
+      if (spec.type === 'boolean') {
+        values[token.name] = true;
+        continue;
+      }
+      const value = token.value;
+      if (!value || (!token.inlineValue && value.startsWith('--')))
+        throw new UsageError(spec.missing ?? `${token.rawName} needs a value.`);
+      values[token.name] = value;
+    }
+  }
+  return { values: values as OptionValues<O>, rest };
 }
 
 const CONFIG_HELP = 'Configuration comes from environment variables; see the README, "Configuration".';
@@ -48,7 +94,7 @@ const NAMES: Partial<Record<keyof Config, string>> = {
  * variables it `needs`: a ConfigError names every wrong or missing variable.
  */
 export function commandConfig(purpose: 'serve' | 'job', needs: (keyof Config)[] = []): Config {
-  const config = loadConfig(process.env, purpose);
+  const config = loadConfig(process.env, purpose, [privateKeyCheck]);
   const missing = needs.filter((k) => config[k] === undefined);
   if (missing.length) {
     throw new ConfigError([

@@ -4,7 +4,15 @@
  */
 import { OUTBOX_STATUSES, Outbox, type OutboxMessage, type OutboxStatus } from '../outbox/outbox.js';
 import { openStore } from '../service.js';
-import { type CliIo, type Command, commandConfig, commandRun, EXIT, option, UsageError } from './command.js';
+import {
+  type CliIo,
+  type Command,
+  commandConfig,
+  commandRun,
+  EXIT,
+  parseOptions,
+  UsageError,
+} from './command.js';
 
 const USAGE = `Usage:
   kap-bridge outbox list [--status pending|delivering|delivered|dead] [--patient Patient/<id>] [--limit N]
@@ -30,10 +38,17 @@ function describe(m: OutboxMessage): string {
 }
 
 async function runOutbox(args: string[], io: CliIo): Promise<number> {
-  const [action, ...rest] = args;
-  const status = action === 'list' ? option(rest, '--status') : undefined;
-  const patientRef = action === 'list' ? option(rest, '--patient') : undefined;
-  const limit = action === 'list' ? (option(rest, '--limit') ?? '1000') : '';
+  const [action, ...words] = args;
+  const { values, rest } =
+    action === 'list'
+      ? parseOptions(words, {
+          status: { type: 'string' },
+          patient: { type: 'string' },
+          limit: { type: 'string' },
+        })
+      : { values: {}, rest: words };
+  const { status, patient: patientRef } = values;
+  const limit = action === 'list' ? (values.limit ?? '1000') : '';
   if (action === 'list' && !/^[1-9]\d{0,6}$/.test(limit))
     throw new UsageError(`--limit must be a whole number from 1 to 9999999; got '${limit}'.`);
   const allDead = action === 'retry' && rest[0] === '--all-dead';

@@ -13,7 +13,15 @@ import {
 } from '../reconcile.js';
 import { ehrGateway, openStore } from '../service.js';
 import { createValidator } from '../validation/validator.js';
-import { type CliIo, type Command, commandConfig, commandRun, EXIT, UsageError } from './command.js';
+import {
+  type CliIo,
+  type Command,
+  commandConfig,
+  commandRun,
+  EXIT,
+  parseOptions,
+  UsageError,
+} from './command.js';
 
 const USAGE = `Usage: kap-bridge reconcile [--patient ID] [--fix]
 
@@ -43,19 +51,12 @@ function print(report: PatientReport, io: CliIo): void {
 }
 
 function parse(args: string[]): { patient?: string; fix: boolean } {
-  const rest = [...args];
-  let patient: string | undefined;
-  const i = rest.indexOf('--patient');
-  if (i >= 0) {
-    patient = rest[i + 1];
-    if (!patient || patient.startsWith('--'))
-      throw new UsageError('--patient needs a kap-bridge patient id.');
-    rest.splice(i, 2);
-  }
-  const fix = rest.includes('--fix');
-  const unknown = rest.filter((a) => a !== '--fix');
-  if (unknown.length) throw new UsageError(`Unexpected argument '${unknown[0]}'.`);
-  return { ...(patient ? { patient } : {}), fix };
+  const { values, rest } = parseOptions(args, {
+    patient: { type: 'string', missing: '--patient needs a kap-bridge patient id.' },
+    fix: { type: 'boolean' },
+  });
+  if (rest.length) throw new UsageError(`Unexpected argument '${rest[0]}'.`);
+  return { ...(values.patient ? { patient: values.patient } : {}), fix: values.fix ?? false };
 }
 
 async function runReconcile(args: string[], io: CliIo): Promise<number> {

@@ -7,7 +7,7 @@ import { join, relative, resolve } from 'node:path';
 import type { Bundle } from 'fhir/r4';
 import { isError, toOutcome } from '../fhir/outcome.js';
 import { createValidator, type Finding } from '../validation/validator.js';
-import { type CliIo, type Command, commandRun, EXIT, UsageError } from './command.js';
+import { type CliIo, type Command, commandRun, EXIT, parseOptions, UsageError } from './command.js';
 
 const USAGE = `Usage: kap-bridge validate <file|dir>... [--profile URL] [--json]
 
@@ -28,23 +28,18 @@ interface Args {
   json: boolean;
 }
 
-function parseArgs(args: string[]): Args {
-  const out: Args = { paths: [], json: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === '--json') out.json = true;
-    else if (a === '--profile' || a.startsWith('--profile=')) {
-      const url = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
-      if (!url || url.startsWith('--'))
-        throw new UsageError(
-          '--profile needs a URL: --profile https://fhir.kap-bridge.org/StructureDefinition/kap-session',
-        );
-      out.profile = url;
-    } else if (a.startsWith('-'))
-      throw new UsageError(`Unknown option '${a}'. Options are --profile URL, --json and --help.`);
-    else out.paths.push(a);
-  }
-  return out;
+function parse(args: string[]): Args {
+  const { values, rest } = parseOptions(args, {
+    profile: {
+      type: 'string',
+      missing: '--profile needs a URL: --profile https://fhir.kap-bridge.org/StructureDefinition/kap-session',
+    },
+    json: { type: 'boolean' },
+  });
+  const unknown = rest.find((a) => a.startsWith('-'));
+  if (unknown)
+    throw new UsageError(`Unknown option '${unknown}'. Options are --profile URL, --json and --help.`);
+  return { paths: rest, json: values.json ?? false, ...(values.profile ? { profile: values.profile } : {}) };
 }
 
 /** The JSON files named, folders searched recursively, in a stable order. */
@@ -96,7 +91,7 @@ function report(file: string, findings: Finding[]): string {
 }
 
 async function runValidate(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args);
+  const parsed = parse(args);
   if (parsed.paths.length === 0) throw new UsageError('Name at least one file or folder to validate.');
   const files = inputFiles(parsed.paths);
   const validator = createValidator();

@@ -6,11 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportPKCS8, generateKeyPair, jwtVerify } from 'jose';
+import type { SigningAlg } from '../config.js';
 import { loadConfig } from '../config.js';
 import { ehrGateway } from '../service.js';
 import { BackendServices } from './backend-services.js';
 import { EhrError, EhrGateway } from './gateway.js';
-import { readPrivateKey, type SigningAlg } from './signing-key.js';
+import { readPrivateKey } from './signing-key.js';
 
 const CLIENT_ID = 'kap-bridge-test';
 const SCOPE = 'system/Patient.rs system/Observation.crus';

@@ -9,9 +9,9 @@
 import type { KeyObject, webcrypto } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { type SigningAlg, tokenUrlProblem } from '../config.js';
 import type { EhrAuthentication } from './authentication.js';
 import { EhrError, type EhrErrorKind, parseRetryAfter } from './gateway.js';
-import type { SigningAlg } from './signing-key.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -38,22 +38,6 @@ export interface BackendServicesOptions {
   /** How long before expiry a token is renewed; never more than half its lifetime. Default 60 s. */
   renewBeforeMs?: number;
 }
-
-/** Why a token URL is refused, or undefined when it is fine: a client assertion never travels in clear. */
-export function tokenUrlProblem(raw: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return 'must be an https URL, e.g. https://ehr.example.org/oauth2/token';
-  }
-  if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:' && isLoopback(url.hostname)) return undefined;
-  return 'must be an https URL (http only for a loopback address such as 127.0.0.1)';
-}
-
-const isLoopback = (host: string): boolean =>
-  host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
 interface Token {
   authorization: string;

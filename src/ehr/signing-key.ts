@@ -5,10 +5,7 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-
-/** The asymmetric algorithms SMART Backend Services asks servers to support; nothing else is signed. */
-export const SIGNING_ALGS = ['RS384', 'ES384'] as const;
-export type SigningAlg = (typeof SIGNING_ALGS)[number];
+import type { SigningAlg } from '../config.js';
 
 export interface PrivateKeyFile {
   key: KeyObject;

@@ -60,3 +60,7 @@ export function prefixIssues(issues: readonly Issue[], prefix: string, resourceT
     return { ...i, expression: `${prefix}${rest}` };
   });
 }
+
+/** A 404 for something not registered, or not the caller's: the answer never says which. */
+export const notFound = (what: string, id: string) =>
+  new OperationOutcomeError(404, [issue('error', 'not-found', `No ${what} ${id} is registered.`)]);

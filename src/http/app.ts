@@ -18,7 +18,7 @@ import { openApiDocument } from '../api/openapi.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
 import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
-import { checkAgainst, parameterCheck } from '../api/request-validation.js';
+import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
@@ -30,6 +30,7 @@ import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '.
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
 import { audited, createGuard, type GuardDeps, principalOf } from './guard.js';
+import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {

@@ -5,7 +5,6 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { parameterCheck } from '../api/request-validation.js';
 import type { AuditTrail } from '../audit/trail.js';
 import { authorize, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
@@ -14,6 +13,7 @@ import { PATH_ID_PATTERN } from '../fhir/id.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { KEPT_TYPES } from '../intake.js';
 import type { Store } from '../store/store.js';
+import { parameterCheck } from './parameter-check.js';
 import { RateLimiter } from './rate-limit.js';
 import type { RouteAccess } from './routes.js';
 

@@ -3,10 +3,10 @@ import type { MedicationAdministration } from 'fhir/r4';
 import { courseResources } from '../../test/support/courses.js';
 import type { Administration, Medication } from '../domain/model.js';
 import { RXNORM_KETAMINE, SYSTEM } from '../fhir/codes.js';
+import { ROUTES } from '../fhir/dosage.js';
+import { saysKetamine } from '../fhir/medication.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { administrationFromFhir, administrationToFhir } from './administration.js';
-import { identityContext as ctx } from './context.js';
-import { ROUTES } from './dosage.js';
-import { saysKetamine } from './medication.js';
 
 const fixtures = courseResources<MedicationAdministration>('MedicationAdministration');
 

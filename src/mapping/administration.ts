@@ -7,11 +7,17 @@
 import type { MedicationAdministration } from 'fhir/r4';
 import type { Administration } from '../domain/model.js';
 import { identifierSystem, profileUrl } from '../fhir/codes.js';
+import { doseFromQuantity, doseToQuantity, routeFromConcept, routeToConcept } from '../fhir/dosage.js';
+import { readMedication, writeMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
 import { businessIdentifier } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
-import { doseFromQuantity, doseToQuantity, routeFromConcept, routeToConcept } from './dosage.js';
-import { readMedication, writeMedication } from './medication.js';
 
 const STATUSES: readonly Administration['status'][] = [
   'in-progress',

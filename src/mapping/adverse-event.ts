@@ -9,7 +9,7 @@ import type { AdverseEvent } from 'fhir/r4';
 import type { KapAdverseEvent } from '../domain/model.js';
 import { identifierSystem, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, sourceOf } from './context.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
 import { conceptOf, dateTimeOf, fieldsOf, referenceOf, shellOf, textOf } from './received.js';
 
 /**

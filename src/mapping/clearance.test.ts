@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import type { Observation } from 'fhir/r4';
 import { clearance } from '../../test/support/prescriber-arbitraries.js';
 import { isError } from '../fhir/outcome.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { validateResource } from '../validation/validator.js';
 import { clearanceFromFhir, clearanceToFhir } from './clearance.js';
-import { identityContext as ctx } from './context.js';
 
 const fixture = (name: string): Observation =>
   JSON.parse(readFileSync(new URL(`../../fixtures/prescriber/${name}`, import.meta.url), 'utf8'));

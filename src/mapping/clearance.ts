@@ -6,8 +6,14 @@ import type { Observation } from 'fhir/r4';
 import type { ClearanceDecision, ClearanceResult } from '../domain/model.js';
 import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
 import { readStatus } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 
 const RESULTS: readonly ClearanceResult[] = ['cleared', 'not-cleared', 'needs-review'];
 const RESULT_DISPLAY: Record<ClearanceResult, string> = {

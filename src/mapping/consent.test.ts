@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import type { Consent } from 'fhir/r4';
 import { courseResources } from '../../test/support/courses.js';
 import type { InformedConsent } from '../domain/model.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { consentFromFhir, consentToFhir } from './consent.js';
-import { identityContext as ctx } from './context.js';
 
 const fixtures = courseResources<Consent>('Consent');
 

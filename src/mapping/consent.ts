@@ -7,8 +7,14 @@ import type { Consent } from 'fhir/r4';
 import type { ConsentStatus, InformedConsent } from '../domain/model.js';
 import { HL7_CODE, identifierSystem, LOINC, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
 import { businessIdentifier, concept, hasCode } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 
 const STATUSES: readonly ConsentStatus[] = [
   'draft',

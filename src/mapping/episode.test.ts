@@ -3,7 +3,7 @@ import type { CarePlan, EpisodeOfCare, Goal } from 'fhir/r4';
 import { courses } from '../../test/support/courses.js';
 import type { Episode } from '../domain/model.js';
 import { SYSTEM } from '../fhir/codes.js';
-import { identityContext as ctx, type MappingContext } from './context.js';
+import { identityContext as ctx, type MappingContext } from '../fhir/reference-context.js';
 import { episodeFromFhir, episodeToFhir } from './episode.js';
 
 /** The course's EpisodeOfCare with the CarePlan that points at it and that plan's Goal. */

@@ -9,8 +9,8 @@ import type { CarePlan, CarePlanActivity, EpisodeOfCare, Goal, Group, Reference 
 import type { Episode, EpisodeStatus, EpisodeType, SessionPhase } from '../domain/model.js';
 import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import { domainIdOf, type MappingContext, type Read, resourceIdFor } from '../fhir/reference-context.js';
 import { businessIdentifier, codesIn, concept } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor } from './context.js';
 
 export const SESSION_PHASES: readonly SessionPhase[] = ['preparation', 'medicine', 'integration'];
 export const PHASE_DISPLAY: Record<SessionPhase | 'joint', string> = {

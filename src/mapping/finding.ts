@@ -14,7 +14,7 @@ import type { AllergyIntolerance, CodeableConcept, Condition } from 'fhir/r4';
 import type { ClinicalFinding } from '../domain/model.js';
 import { identifierSystem, RXNORM_KETAMINE, SYSTEM, SYSTEM_BY_OID } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, sourceOf } from './context.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
 import {
   checkableAgainstContraindications,
   contraindicationGroup,

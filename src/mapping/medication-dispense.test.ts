@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import type { MedicationDispense } from 'fhir/r4';
 import { dispense } from '../../test/support/prescriber-arbitraries.js';
 import { isError } from '../fhir/outcome.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { validateResource } from '../validation/validator.js';
-import { identityContext as ctx } from './context.js';
 import { dispenseFromFhir, dispenseToFhir } from './medication-dispense.js';
 
 const fixture = (): MedicationDispense =>

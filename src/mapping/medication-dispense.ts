@@ -2,10 +2,10 @@
 import type { MedicationDispense } from 'fhir/r4';
 import type { Dispense } from '../domain/model.js';
 import { identifierSystem, profileUrl } from '../fhir/codes.js';
+import { doseFromQuantity, doseToQuantity } from '../fhir/dosage.js';
+import { readMedicationOrder, writeMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
-import { doseFromQuantity, doseToQuantity } from './dosage.js';
-import { readMedication, writeMedication } from './medication.js';
+import { type MappingContext, type Read, resourceIdFor, sourceOf } from '../fhir/reference-context.js';
 
 /** Every status the domain has a word for. */
 export const DISPENSE_STATUSES: readonly Dispense['status'][] = [
@@ -43,21 +43,9 @@ export function dispenseToFhir(dispense: Dispense, ctx: MappingContext): Medicat
 
 export function dispenseFromFhir(resource: MedicationDispense, ctx: MappingContext): Read<Dispense> {
   const issues: Issue[] = [];
-  const id = domainIdOf(ctx, resource, 'MedicationDispense', identifierSystem('MedicationDispense'));
-  if (id === undefined) {
-    issues.push(issue('error', 'required', 'The MedicationDispense has no id.', 'MedicationDispense.id'));
-  }
-  const patientId = ctx.idOf('Patient', resource.subject);
-  if (patientId === undefined) {
-    issues.push(
-      issue('error', 'required', 'The dispense names no known patient.', 'MedicationDispense.subject'),
-    );
-  }
-  const medication = readMedication(resource, ctx);
-  issues.push(...medication.issues);
-  if (id === undefined || patientId === undefined || medication.value === undefined) {
-    return { value: undefined, issues };
-  }
+  const named = readMedicationOrder(resource, 'MedicationDispense', ctx, issues);
+  if (named === undefined) return { value: undefined, issues };
+  const { id, patientId, medication } = named;
   let status = DISPENSE_STATUSES.find((s) => s === resource.status);
   if (status === undefined) {
     issues.push(
@@ -70,7 +58,7 @@ export function dispenseFromFhir(resource: MedicationDispense, ctx: MappingConte
     );
     status = 'unknown';
   }
-  const value: Dispense = { id, patientId, status, medication: medication.value };
+  const value: Dispense = { id, patientId, status, medication };
   const prescriptions = resource.authorizingPrescription ?? [];
   const prescriptionId = ctx.idOf('MedicationRequest', prescriptions[0]);
   if (prescriptionId !== undefined) value.prescriptionId = prescriptionId;

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import type { MedicationRequest, Resource } from 'fhir/r4';
 import { prescription } from '../../test/support/prescriber-arbitraries.js';
+import { sessionsSupplied } from '../fhir/dosage.js';
 import { isError } from '../fhir/outcome.js';
+import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { validateResource } from '../validation/validator.js';
-import { identityContext, type MappingContext } from './context.js';
-import { sessionsSupplied } from './dosage.js';
 import { prescriptionFromFhir, prescriptionToFhir } from './medication-request.js';
 
 const fixture = <T = MedicationRequest>(path: string): T =>

@@ -6,8 +6,6 @@
 import type { Dosage, MedicationRequest } from 'fhir/r4';
 import type { Prescription, PrescriptionStatus } from '../domain/model.js';
 import { identifierSystem, profileUrl } from '../fhir/codes.js';
-import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 import {
   doseFromQuantity,
   doseFromText,
@@ -16,9 +14,11 @@ import {
   routeFromText,
   routeToConcept,
   sessionsSupplied,
-} from './dosage.js';
+} from '../fhir/dosage.js';
+import { readMedicationOrder, writeMedication } from '../fhir/medication.js';
+import { type Issue, issue } from '../fhir/outcome.js';
+import { type MappingContext, type Read, resourceIdFor, sourceOf } from '../fhir/reference-context.js';
 import { interactingClass } from './interacting.js';
-import { readMedication, writeMedication } from './medication.js';
 
 /** Every status the domain has a word for. */
 export const PRESCRIPTION_STATUSES: readonly PrescriptionStatus[] = [
@@ -79,27 +79,15 @@ function writeDosage(prescription: Prescription): Dosage | undefined {
 
 export function prescriptionFromFhir(request: MedicationRequest, ctx: MappingContext): Read<Prescription> {
   const issues: Issue[] = [];
-  const id = domainIdOf(ctx, request, 'MedicationRequest', identifierSystem('MedicationRequest'));
-  if (id === undefined) {
-    issues.push(issue('error', 'required', 'The MedicationRequest has no id.', 'MedicationRequest.id'));
-  }
-  const patientId = ctx.idOf('Patient', request.subject);
-  if (patientId === undefined) {
-    issues.push(
-      issue('error', 'required', 'The prescription names no known patient.', 'MedicationRequest.subject'),
-    );
-  }
-  const medication = readMedication(request, ctx);
-  issues.push(...medication.issues);
-  if (id === undefined || patientId === undefined || medication.value === undefined) {
-    return { value: undefined, issues };
-  }
+  const named = readMedicationOrder(request, 'MedicationRequest', ctx, issues);
+  if (named === undefined) return { value: undefined, issues };
+  const { id, patientId, medication } = named;
   const value: Prescription = {
     id,
     patientId,
     status: readStatus(request.status, issues),
     intent: typeof request.intent === 'string' ? request.intent : 'unknown',
-    medication: medication.value,
+    medication,
   };
   readDosage(request.dosageInstruction, value, issues);
   const prior = request.priorPrescription?.reference;

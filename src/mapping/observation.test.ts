@@ -4,7 +4,7 @@ import type { Observation } from 'fhir/r4';
 import { courseResources } from '../../test/support/courses.js';
 import type { KapObservation, ObservationValue, Phq9Items } from '../domain/model.js';
 import { LOINC, SYSTEM } from '../fhir/codes.js';
-import { identityContext as ctx } from './context.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { kindOf, OBSERVATION_KINDS, observationFromFhir, observationToFhir } from './observation.js';
 
 const fixtures = courseResources<Observation>('Observation');

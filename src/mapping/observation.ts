@@ -26,11 +26,17 @@ import {
   SUICIDE_RISK,
   SYSTEM,
 } from '../fhir/codes.js';
+import { doseFromQuantity } from '../fhir/dosage.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
 import { convert } from '../fhir/ucum.js';
 import { businessIdentifier, codesIn, coding, concept, hasCode } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
-import { doseFromQuantity } from './dosage.js';
 
 type ValueOf<K extends ObservationKind> = Extract<ObservationValue, { kind: K }>;
 type Written = Pick<

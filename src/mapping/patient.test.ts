@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import type { Patient } from 'fhir/r4';
 import { patientLink } from '../../test/support/prescriber-arbitraries.js';
-import { identityContext as ctx } from './context.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { matchPatient, patientFromFhir, patientToFhir } from './patient.js';
 
 const MRN = 'https://ehr.lakeshore-psychiatry.example/identifier/mrn';

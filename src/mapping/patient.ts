@@ -6,7 +6,7 @@ import type { Identifier, Patient } from 'fhir/r4';
 import type { BusinessIdentifier, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { type MappingContext, parseReference, type Read } from './context.js';
+import { type MappingContext, parseReference, type Read } from '../fhir/reference-context.js';
 
 const OURS = identifierSystem('Patient');
 

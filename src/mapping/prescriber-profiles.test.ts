@@ -11,9 +11,9 @@ import {
   completeReferral,
   patientLink,
 } from '../../test/support/prescriber-arbitraries.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { createValidator } from '../validation/validator.js';
 import { clearanceToFhir } from './clearance.js';
-import { identityContext as ctx } from './context.js';
 import { dispenseToFhir } from './medication-dispense.js';
 import { prescriptionToFhir } from './medication-request.js';
 import { patientToFhir } from './patient.js';

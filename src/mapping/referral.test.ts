@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import type { ServiceRequest, Task } from 'fhir/r4';
 import { referral } from '../../test/support/prescriber-arbitraries.js';
 import { isError } from '../fhir/outcome.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { validateResource } from '../validation/validator.js';
-import { identityContext as ctx } from './context.js';
 import { referralFromFhir, referralToFhir } from './referral.js';
 
 const fixture = <T>(name: string): T =>

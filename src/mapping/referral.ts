@@ -7,7 +7,13 @@ import type { ServiceRequest, Task } from 'fhir/r4';
 import type { ClearanceReferral } from '../domain/model.js';
 import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, parseReference, type Read, resourceIdFor } from './context.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  parseReference,
+  type Read,
+  resourceIdFor,
+} from '../fhir/reference-context.js';
 
 type TaskStatus = ClearanceReferral['taskStatus'];
 

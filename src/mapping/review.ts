@@ -8,8 +8,14 @@ import type { ClinicalImpression } from 'fhir/r4';
 import type { PrescriberReview } from '../domain/model.js';
 import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
 import { businessIdentifier, concept, hasCode } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor, sourceOf } from './context.js';
 import { conceptOf, dateTimeOf, fieldsOf, listOf, referenceOf, shellOf, textOf } from './received.js';
 
 const REVIEW_DISPLAY = 'Prescriber review of KAP safety flags';

@@ -6,8 +6,8 @@
 import type { AdverseEvent, AllergyIntolerance, ClinicalImpression, Condition } from 'fhir/r4';
 import { fixture } from '../../test/support/fixtures.js';
 import { emptyRecord, type PatientRecord, patientReadiness } from '../domain/readiness.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { adverseEventFromFhir } from './adverse-event.js';
-import { identityContext as ctx } from './context.js';
 import { findingFromFhir } from './finding.js';
 import { reviewFromFhir } from './review.js';
 

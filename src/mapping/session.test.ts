@@ -3,8 +3,8 @@ import type { Encounter, Group } from 'fhir/r4';
 import { courseResources } from '../../test/support/courses.js';
 import type { Session } from '../domain/model.js';
 import { CPT, SYSTEM } from '../fhir/codes.js';
+import { identityContext as ctx } from '../fhir/reference-context.js';
 import { codesIn } from './coding.js';
-import { identityContext as ctx } from './context.js';
 import { coupleToFhir } from './episode.js';
 import { sessionFromFhir, sessionToFhir } from './session.js';
 

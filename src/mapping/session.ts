@@ -12,8 +12,8 @@ import type { CodeableConcept, Encounter, Group } from 'fhir/r4';
 import type { Session, SessionPhase, SessionStatus } from '../domain/model.js';
 import { CPT, HL7_CODE, identifierSystem, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import { domainIdOf, type MappingContext, type Read, resourceIdFor } from '../fhir/reference-context.js';
 import { businessIdentifier, codesIn, concept, readStatus } from './coding.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor } from './context.js';
 import { coupleFromFhir, PHASE_DISPLAY, SESSION_PHASES } from './episode.js';
 
 const STATUSES: readonly SessionStatus[] = [

@@ -16,10 +16,10 @@
 import type { Dosage, MedicationDispense, MedicationRequest, Resource } from 'fhir/r4';
 import type { Route } from '../domain/model.js';
 import { profileUrl, ROUTE_SNOMED, SYSTEM } from '../fhir/codes.js';
+import { doseFromText, doseInMg, routeFromConcept, routeFromText } from '../fhir/dosage.js';
+import { readMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { identityContext, type MappingContext } from '../mapping/context.js';
-import { doseFromText, doseInMg, routeFromConcept, routeFromText } from '../mapping/dosage.js';
-import { readMedication } from '../mapping/medication.js';
+import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 
 /**
  * Highest ketamine dose per medicine session, in mg, by route. Defaults are deliberately above

@@ -4,41 +4,31 @@
  * reconciles without drift for both partners, before and after the EHR's copies come back by
  * catch-up; the Provenances written with every change are not reported.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
 import {
   clearedPatient,
   type Json,
   outboxDelivered,
-  prepareEhr,
   recordCourse,
   startCourseService,
 } from '../support/course.js';
 import { sandboxGateway, uniqueId } from '../support/sandbox.js';
+import type { TestService } from '../support/service.js';
 
 const ehr = sandboxGateway();
 const therapist = uniqueId('e2e-cr-therapist');
 const prescriber = uniqueId('e2e-cr-prescriber');
 
-let dir: string;
-let service: Service;
+let service: TestService;
 
 const reconcile = async (patient: string): Promise<Json> =>
   (await kapFetch(`${service.url}/api/v1/patients/${patient}/reconcile`)).json();
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-e2e-couples-reconcile-'));
-  await prepareEhr(ehr, [therapist, prescriber]);
-  service = await startCourseService(dir);
+  service = await startCourseService([therapist, prescriber]);
 }, 120_000);
 
-afterAll(async () => {
-  await service?.close();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => service?.close(), 60_000);
 
 test('a couples course reconciles without drift for both partners', async () => {
   const ana = await clearedPatient({ ehr, service, prescriber }, 'cr-ana');

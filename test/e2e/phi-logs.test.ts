@@ -9,22 +9,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Goal, MedicationDispense, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from '../support/auth.js';
-import { type Json, outboxDelivered, post } from '../support/course.js';
+import type { Service } from '../../src/service.js';
+import { kapFetch } from '../support/auth.js';
+import { courseSettings, type Json, outboxDelivered, post, prepareEhr } from '../support/course.js';
 import { fixture } from '../support/fixtures.js';
 import { linesWith, logCapture, phiOf } from '../support/phi.js';
 import {
   eventually,
-  sandboxBaseUrl,
   sandboxGateway,
   subscriptionsActive,
   subscriptionsOff,
   uniqueId,
-  uploadConformance,
 } from '../support/sandbox.js';
+import { startTestService } from '../support/service.js';
 
 const ehr = sandboxGateway();
 const SECRET = 'e2e-phi-secret';
@@ -90,25 +88,16 @@ const ehrWrite = async <T extends Resource>(resource: T): Promise<T> => {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-phi-'));
-  await uploadConformance(ehr);
-  for (const id of [prescriber, therapist]) {
-    await ehr.update({ resourceType: 'Practitioner', id, name: [{ family: id }] } as Resource & {
-      id: string;
-    });
-  }
-  const config = loadConfig({
-    ...authEnv(),
-    PORT: '0',
-    KAP_SQLITE_FILE: join(dir, 'kap.db'),
-    KAP_EHR_BASE_URL: sandboxBaseUrl(),
-    KAP_SUBSCRIPTION_SECRET: SECRET,
-    KAP_SUBSCRIBE_ON_START: 'true',
-    KAP_SYNC_INTERVAL_SECONDS: '0',
-    KAP_SYNC_OVERLAP_SECONDS: '5',
-    KAP_OUTBOX_POLL_MS: '200',
-    LOG_LEVEL: 'debug',
-  });
-  service = await startService(config, createLogger('debug', log.stream));
+  await prepareEhr(ehr, [prescriber, therapist]);
+  service = await startTestService(
+    {
+      ...courseSettings(),
+      KAP_SUBSCRIPTION_SECRET: SECRET,
+      KAP_SUBSCRIBE_ON_START: 'true',
+      LOG_LEVEL: 'debug',
+    },
+    { dir, log: createLogger('debug', log.stream) },
+  );
   await service.syncNow();
   await subscriptionsActive(ehr, `${service.url}/fhir`);
 }, 180_000);

@@ -7,10 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MedicationRequest, Observation, Patient } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from '../support/auth.js';
+import type { Service } from '../../src/service.js';
+import { kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
 import {
   eventually,
@@ -21,6 +19,7 @@ import {
   subscriptionsOff,
   uniqueId,
 } from '../support/sandbox.js';
+import { startTestService } from '../support/service.js';
 
 const ehr = sandboxGateway();
 const SECRET = 'e2e-shared-secret';
@@ -31,19 +30,19 @@ let port: number;
 let service: Service | undefined;
 
 async function start(listenPort = port, subscribe = true): Promise<Service> {
-  const config = loadConfig({
-    ...authEnv(),
-    PORT: String(listenPort),
-    KAP_SUBSCRIBE_ON_START: String(subscribe),
-    KAP_SQLITE_FILE: join(dir, 'kap.db'),
-    KAP_EHR_BASE_URL: sandboxBaseUrl(),
-    KAP_SUBSCRIPTION_SECRET: SECRET,
-    KAP_SYNC_INTERVAL_SECONDS: '0',
-    KAP_SYNC_OVERLAP_SECONDS: '5',
-    LOG_LEVEL: 'silent',
-  });
-  service = await startService(config, createLogger('silent'));
-  return service;
+  const started = await startTestService(
+    {
+      PORT: String(listenPort),
+      KAP_SUBSCRIBE_ON_START: String(subscribe),
+      KAP_EHR_BASE_URL: sandboxBaseUrl(),
+      KAP_SUBSCRIPTION_SECRET: SECRET,
+      KAP_SYNC_INTERVAL_SECONDS: '0',
+      KAP_SYNC_OVERLAP_SECONDS: '5',
+    },
+    { dir },
+  );
+  service = started;
+  return started;
 }
 
 const endpoint = () => `http://127.0.0.1:${port}/fhir`;

@@ -5,42 +5,26 @@
  * being ignored or reported as drift; before it arrives, reconcile names it as the prescriber's
  * change to take in (pull), never as ours to send again.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Observation, Task } from 'fhir/r4';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
-import {
-  clearedPatient,
-  type Json,
-  outboxDelivered,
-  post,
-  prepareEhr,
-  startCourseService,
-} from '../support/course.js';
+import { clearedPatient, type Json, outboxDelivered, post, startCourseService } from '../support/course.js';
 import { sandboxGateway, uniqueId } from '../support/sandbox.js';
+import type { TestService } from '../support/service.js';
 
 const ehr = sandboxGateway();
 const therapist = uniqueId('e2e-pt-therapist');
 const prescriber = uniqueId('e2e-pt-prescriber');
 
-let dir: string;
-let service: Service;
+let service: TestService;
 
 const get = async (path: string): Promise<Json> => (await kapFetch(`${service.url}/api/v1${path}`)).json();
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-e2e-prescriber-task-'));
-  await prepareEhr(ehr, [therapist, prescriber]);
-  service = await startCourseService(dir);
+  service = await startCourseService([therapist, prescriber]);
 }, 120_000);
 
-afterAll(async () => {
-  await service?.close();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => service?.close(), 60_000);
 
 /** The prescriber's edit of the Task in the EHR, on its current version. */
 async function prescriberEdits(taskId: string, change: (t: Task) => Task): Promise<Task> {

@@ -4,13 +4,9 @@
  * EHR resource the store missed are each reported, `reconcile --fix` heals them, and a second run
  * finds nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Condition, Observation } from 'fhir/r4';
 import { run } from '../../src/cli/main.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
 import {
   clearedPatient,
@@ -18,15 +14,14 @@ import {
   type Json,
   outboxDelivered,
   post,
-  prepareEhr,
   startCourseService,
 } from '../support/course.js';
 import { sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import type { TestService } from '../support/service.js';
 
 const ehr = sandboxGateway();
 
-let dir: string;
-let service: Service;
+let service: TestService;
 const saved = { ...process.env };
 
 async function cli(...argv: string[]) {
@@ -39,17 +34,14 @@ async function cli(...argv: string[]) {
 const prescriber = uniqueId('e2e-rc-prescriber');
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-e2e-reconcile-'));
-  await prepareEhr(ehr, [prescriber]);
+  service = await startCourseService([prescriber]);
   // The CLI runs in-process on the service's store and EHR.
-  Object.assign(process.env, courseEnv(dir));
-  service = await startCourseService(dir);
+  Object.assign(process.env, courseEnv(service.dir));
 }, 120_000);
 
 afterAll(async () => {
   await service?.close();
   process.env = saved;
-  rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
 /** Where the EHR keeps one of our recorded resources, `Type/id`. */

@@ -4,27 +4,22 @@
  * each change with one Provenance (valid on kap-provenance, naming the resource and who wrote it);
  * the EHR's copies coming back by catch-up are attached to our records, not kept twice.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Provenance, Resource } from 'fhir/r4';
 import { OUTBOX_MESSAGE_SYSTEM } from '../../src/mapping/provenance.js';
-import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
 import {
   clearedPatient,
   type Json,
   outboxDelivered,
-  prepareEhr,
   recordCourse,
   startCourseService,
 } from '../support/course.js';
 import { sandboxGateway, uniqueId } from '../support/sandbox.js';
+import type { TestService } from '../support/service.js';
 
 const ehr = sandboxGateway();
 
-let dir: string;
-let service: Service;
+let service: TestService;
 
 const get = async (path: string): Promise<Json> => (await kapFetch(`${service.url}/api/v1${path}`)).json();
 
@@ -33,15 +28,10 @@ const therapist = uniqueId('e2e-therapist');
 const prescriber = uniqueId('e2e-prescriber');
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-e2e-course-'));
-  await prepareEhr(ehr, [therapist, prescriber]);
-  service = await startCourseService(dir);
+  service = await startCourseService([therapist, prescriber]);
 }, 120_000);
 
-afterAll(async () => {
-  await service?.close();
-  rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => service?.close(), 60_000);
 
 test('an individual and a couples course reach the EHR, each resource once and valid on its profile', async () => {
   const lena = await clearedPatient({ ehr, service, prescriber }, 'lena');

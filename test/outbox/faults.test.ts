@@ -14,15 +14,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Patient, Provenance } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
 import { OUTBOX_MESSAGE_SYSTEM } from '../../src/mapping/provenance.js';
 import { Outbox } from '../../src/outbox/outbox.js';
-import { type Service, startService } from '../../src/service.js';
+import type { Service } from '../../src/service.js';
 import { Store } from '../../src/store/store.js';
 import { authEnv, kapFetch } from '../support/auth.js';
 import { ROOT } from '../support/fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import { startTestService } from '../support/service.js';
 import { countInEhr, inParallel, therapistObservation } from '../support/therapist-changes.js';
 
 const ehr = sandboxGateway();
@@ -212,17 +211,7 @@ test('the EHR unreachable during 200 changes, then back: all delivered, none twi
   await proxy.down();
   let service: Service | undefined;
   try {
-    service = await startService(
-      loadConfig({
-        ...authEnv(),
-        ...RETRIES,
-        PORT: '0',
-        KAP_SQLITE_FILE: join(dir, 'kap.db'),
-        KAP_EHR_BASE_URL: proxy.baseUrl,
-        LOG_LEVEL: 'silent',
-      }),
-      createLogger('silent'),
-    );
+    service = await startTestService({ ...RETRIES, KAP_EHR_BASE_URL: proxy.baseUrl }, { dir });
     const outbox = service.outbox;
     const patients = await linkedPatients(service.url, 20);
     const values = await recordObservations(service.url, patients, 200);

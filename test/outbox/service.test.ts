@@ -1,30 +1,17 @@
 /** The outbox inside the running service: the worker delivers, /metrics shows it, close stops it. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Observation, Patient } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
 import { enqueue } from '../../src/outbox/outbox.js';
-import { startService } from '../../src/service.js';
-import { authEnv, kapFetch } from '../support/auth.js';
+import { kapFetch } from '../support/auth.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import { startTestService } from '../support/service.js';
 
 test('a queued change reaches the EHR and the metrics; the service stops cleanly', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kap-outbox-service-'));
-  const service = await startService(
-    loadConfig({
-      ...authEnv(),
-      PORT: '0',
-      KAP_SQLITE_FILE: join(dir, 'kap.db'),
-      KAP_EHR_BASE_URL: sandboxBaseUrl(),
-      KAP_SUBSCRIBE_ON_START: 'false',
-      KAP_SYNC_INTERVAL_SECONDS: '0',
-      KAP_OUTBOX_POLL_MS: '50',
-      LOG_LEVEL: 'silent',
-    }),
-    createLogger('silent'),
-  );
+  const service = await startTestService({
+    KAP_EHR_BASE_URL: sandboxBaseUrl(),
+    KAP_SUBSCRIBE_ON_START: 'false',
+    KAP_SYNC_INTERVAL_SECONDS: '0',
+    KAP_OUTBOX_POLL_MS: '50',
+  });
   try {
     const patient = await sandboxGateway().create<Patient>({ resourceType: 'Patient' });
     const value = uniqueId('svc');
@@ -50,6 +37,5 @@ test('a queued change reaches the EHR and the metrics; the service stops cleanly
     expect(text).toMatch(/kap_ehr_request_duration_seconds_count\{operation="transaction"\} 1\n/);
   } finally {
     await service.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,6 +10,7 @@ import { enqueue, Outbox } from '../../src/outbox/outbox.js';
 import { OutboxWorker, type WorkerOptions } from '../../src/outbox/worker.js';
 import { Store } from '../../src/store/store.js';
 import { sqliteDatabase, type TestDatabase } from '../support/databases.js';
+import { eventually } from '../support/sandbox.js';
 
 const BASE = 'http://ehr.outbox.test/fhir';
 const SYSTEM = 'https://fhir.kap-bridge.org/identifier/observation';
@@ -68,14 +69,6 @@ const startWorker = (options: Partial<WorkerOptions> = {}) => {
   return worker;
 };
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const queue = (patientRef: string, values: string[]) =>
   store.transaction(async (tx) => {
     const ids: string[] = [];
@@ -118,7 +111,7 @@ test('429 with Retry-After, then 503: the waits follow Retry-After, then the bac
     });
   const [id] = await queue('Patient/a', ['o1']);
   const w = startWorker();
-  await until('delivery', async () => (await outbox.get(id!))?.status === 'delivered');
+  await eventually('delivery', async () => (await outbox.get(id!))?.status === 'delivered', 8000, 10);
   const [first = 0, second = 0, third = 0] = at;
   // Retry-After: 1 s, more than the 49 ms backoff of attempt 1.
   expect(second - first).toBeGreaterThanOrEqual(1000);
@@ -147,8 +140,11 @@ test('a refused batch is sent one by one: the poison change is dead with its out
     });
   const ids = await queue('Patient/a', ['ok-1', 'poison', 'ok-2']);
   startWorker();
-  await until('all settled', async () =>
-    (await outbox.list()).every((m) => m.status === 'delivered' || m.status === 'dead'),
+  await eventually(
+    'all settled',
+    async () => (await outbox.list()).every((m) => m.status === 'delivered' || m.status === 'dead'),
+    8000,
+    10,
   );
   expect(sent).toEqual([['ok-1', 'poison', 'ok-2'], ['ok-1'], ['poison'], ['ok-2']]);
   const [a, poison, b] = await Promise.all(ids.map((id) => outbox.get(id)));
@@ -170,7 +166,7 @@ test('after the last attempt a failing change is dead, and another patient keeps
   const [stuck] = await queue('Patient/a', ['stuck']);
   const [flowing] = await queue('Patient/b', ['flowing']);
   startWorker({ maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20 });
-  await until('dead letter', async () => (await outbox.get(stuck!))?.status === 'dead');
+  await eventually('dead letter', async () => (await outbox.get(stuck!))?.status === 'dead', 8000, 10);
   expect(await outbox.get(stuck!)).toMatchObject({
     attempts: 3,
     lastError: { status: 503, outcome: { issue: [{ diagnostics: 'backend unavailable' }] } },
@@ -201,14 +197,17 @@ test('a batch waiting on the EHR longer than its lease keeps the lease renewed; 
   };
   startWorker({ leaseMs: 300 });
   // Four renewals, a third of the lease apart: the first lease has run out long since.
-  await until('the lease renewed while the Bundle waits', async () => renewals.length >= 4, 1500);
+  await eventually('the lease renewed while the Bundle waits', async () => renewals.length >= 4, 1500, 10);
   expect(renewals.every(Boolean)).toBe(true);
   expect(
     await new Outbox(store).claim('another-instance', { batchSize: 10, leaseMs: 60_000 }),
   ).toBeUndefined();
   answer();
-  await until('delivery', async () =>
-    (await Promise.all(ids.map((id) => outbox.get(id)))).every((m) => m?.status === 'delivered'),
+  await eventually(
+    'delivery',
+    async () => (await Promise.all(ids.map((id) => outbox.get(id)))).every((m) => m?.status === 'delivered'),
+    8000,
+    10,
   );
 });
 
@@ -220,5 +219,5 @@ test('an instance started again under its name delivers at once what it held whe
   // The killed incarnation's loop still holds the patient, for a minute more.
   expect(await outbox.claim('failures-test/1', { batchSize: 10, leaseMs: 60_000 })).toBeDefined();
   startWorker();
-  await until('delivery', async () => (await outbox.get(id!))?.status === 'delivered', 3000);
+  await eventually('delivery', async () => (await outbox.get(id!))?.status === 'delivered', 3000, 10);
 });

@@ -9,7 +9,7 @@ import { enqueue, Outbox } from '../../src/outbox/outbox.js';
 import { OutboxWorker } from '../../src/outbox/worker.js';
 import { Store } from '../../src/store/store.js';
 import { postgresDatabase, sqliteDatabase, type TestDatabase } from '../support/databases.js';
-import { sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
 
 const ehr = sandboxGateway();
 
@@ -63,14 +63,6 @@ const observation = (system: string, value: string, patientRef: string, score = 
 
 const options = { pollMs: 20, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 200, owner: 'sandbox-test' };
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('one worker, SQLite', () => {
   let db: TestDatabase;
   let store: Store;
@@ -113,7 +105,12 @@ describe('one worker, SQLite', () => {
     const worker = new OutboxWorker({ ...options, outbox, ehr: watched, batchSize: 4, concurrency: 2 });
     worker.start();
     try {
-      await until('30 deliveries', async () => (await outbox.depth()).byStatus.delivered === 30);
+      await eventually(
+        '30 deliveries',
+        async () => (await outbox.depth()).byStatus.delivered === 30,
+        60_000,
+        50,
+      );
     } finally {
       await worker.stop();
     }
@@ -202,7 +199,12 @@ test('two workers on one PostgreSQL database: 200 changes delivered exactly once
     });
     for (const w of workers) w.start();
     const outbox = new Outbox(stores[0]!);
-    await until('200 deliveries', async () => (await outbox.depth()).byStatus.delivered === 200, 120_000);
+    await eventually(
+      '200 deliveries',
+      async () => (await outbox.depth()).byStatus.delivered === 200,
+      120_000,
+      50,
+    );
     for (const w of workers) await w.stop();
     expect(overlaps).toEqual([]);
     expect(batchesBy.every((n) => n > 0)).toBe(true);

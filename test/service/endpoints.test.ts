@@ -3,40 +3,23 @@
  * may push, what the therapist may ask, and that bad input gets a 4xx OperationOutcome and changes
  * nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import type { MedicationRequest, Observation, OperationOutcome, Resource } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from '../support/auth.js';
+import type { Service } from '../../src/service.js';
+import { kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
+import { startTestService } from '../support/service.js';
 
 const SECRET = 'test-shared-secret';
 
-let dir: string;
 let service: Service;
 let base: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-endpoints-'));
-  const config = loadConfig({
-    ...authEnv(),
-    PORT: '0',
-    KAP_SQLITE_FILE: join(dir, 'kap.db'),
-    KAP_SUBSCRIPTION_SECRET: SECRET,
-    LOG_LEVEL: 'silent',
-    KAP_BODY_LIMIT_BYTES: '200000',
-  });
-  service = await startService(config, createLogger('silent'));
+  service = await startTestService({ KAP_SUBSCRIPTION_SECRET: SECRET, KAP_BODY_LIMIT_BYTES: '200000' });
   base = service.url;
 });
-afterAll(async () => {
-  await service.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => service.close());
 
 interface Answer {
   status: number;

@@ -6,19 +6,15 @@
  * they reach the handlers. What a client relies on: no 5xx, every refusal an OperationOutcome with
  * no stack trace, nothing stored by a refused request, and the service still answering after.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, maxHeaderSize, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import type { Bundle, MedicationRequest } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
 import { ROUTES, type RouteAccess, type RouteName } from '../../src/http/routes.js';
 import { KEPT_TYPES } from '../../src/intake.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, bearer, CALLERS, type Caller } from '../support/auth.js';
+import type { Service } from '../../src/service.js';
+import { bearer, CALLERS, type Caller } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
+import { startTestService } from '../support/service.js';
 
 /** Fixed, so a failure can be replayed: KAP_FUZZ_SEED=<seed> runs another sequence. */
 const SEED = Number(process.env.KAP_FUZZ_SEED ?? 20261126);
@@ -29,7 +25,6 @@ const BODY_LIMIT = 65_536;
 const MAX_ENTRIES = 40;
 const SECRET = 'fuzz-subscription-secret';
 
-let dir: string;
 let service: Service;
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
@@ -538,20 +533,12 @@ const hostileRequest: fc.Arbitrary<Hostile> = fc
 // --- The run ----------------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-fuzz-'));
-  service = await startService(
-    loadConfig({
-      ...authEnv(),
-      PORT: '0',
-      KAP_SQLITE_FILE: join(dir, 'kap.db'),
-      KAP_SUBSCRIPTION_SECRET: SECRET,
-      KAP_SUBSCRIBE_ON_START: 'false',
-      KAP_BODY_LIMIT_BYTES: String(BODY_LIMIT),
-      KAP_MAX_BUNDLE_ENTRIES: String(MAX_ENTRIES),
-      LOG_LEVEL: 'silent',
-    }),
-    createLogger('silent'),
-  );
+  service = await startTestService({
+    KAP_SUBSCRIPTION_SECRET: SECRET,
+    KAP_SUBSCRIBE_ON_START: 'false',
+    KAP_BODY_LIMIT_BYTES: String(BODY_LIMIT),
+    KAP_MAX_BUNDLE_ENTRIES: String(MAX_ENTRIES),
+  });
   const seed = async (caller: Caller, method: string, path: string, body: unknown) => {
     const res = await send({
       method,
@@ -585,7 +572,6 @@ beforeAll(async () => {
 afterAll(async () => {
   agent.destroy();
   await service?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const STACK = /\n\s+at |\bat [\w.$<>]+ \(|node:internal|node_modules|\.[tj]s:\d+:\d+/;

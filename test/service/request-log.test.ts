@@ -2,29 +2,20 @@
  * What a request leaves in the log: the route it matched, as the route table writes it, and the
  * request id the answer carries; never the path itself, whose ids a client chose (often an MRN).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from '../support/auth.js';
+import type { Service } from '../../src/service.js';
+import { kapFetch } from '../support/auth.js';
 import { logCapture } from '../support/phi.js';
+import { startTestService } from '../support/service.js';
 
 const MRN = 'MRN-0047125';
 const log = logCapture();
-let dir: string;
 let service: Service;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-request-log-'));
-  const config = loadConfig({ ...authEnv(), PORT: '0', KAP_SQLITE_FILE: join(dir, 'kap.db') });
-  service = await startService(config, createLogger('info', log.stream));
+  service = await startTestService({ LOG_LEVEL: 'info' }, { log: createLogger('info', log.stream) });
 });
-afterAll(async () => {
-  await service.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => service.close());
 
 const requestLines = () =>
   log

@@ -11,11 +11,9 @@ import { join } from 'node:path';
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import type { ClientKind } from '../../src/auth/authentication.js';
-import { loadConfig } from '../../src/config.js';
 import { ROUTES, type RouteAccess } from '../../src/http/routes.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv } from '../support/auth.js';
+import type { Service } from '../../src/service.js';
+import { startTestService } from '../support/service.js';
 
 const ISSUER = 'https://idp.practice.test';
 const AUDIENCE = 'https://kap-bridge.practice.test';
@@ -138,20 +136,17 @@ beforeAll(async () => {
       .setIssuedAt()
       .setExpirationTime(expiresIn)
       .sign(byRogue ? rogue.privateKey : privateKey);
-  service = await startService(
-    loadConfig({
-      PORT: '0',
-      KAP_SQLITE_FILE: join(dir, 'kap.db'),
+  service = await startTestService(
+    {
       KAP_AUTH_MODE: 'jwt',
+      KAP_AUTH_STATIC_TOKENS_FILE: '',
       KAP_AUTH_JWKS: join(dir, 'jwks.json'),
       KAP_AUTH_ISSUER: ISSUER,
       KAP_AUTH_AUDIENCE: AUDIENCE,
       KAP_AUTH_EHR_CLIENTS: 'prescriber-ehr',
       KAP_AUTH_OPERATOR_CLIENTS: 'on-call',
-      KAP_RATE_LIMIT_PER_SECOND: '0',
-      LOG_LEVEL: 'silent',
-    }),
-    createLogger('silent'),
+    },
+    { dir },
   );
   const a = await token('therapist');
   const ok = async (path: string, body: unknown) => {
@@ -424,16 +419,7 @@ test('answers carry the security headers and no stack trace', async () => {
 });
 
 test('each client is held to its rate; the others are not slowed by it', async () => {
-  const limited = await startService(
-    loadConfig({
-      ...authEnv(),
-      PORT: '0',
-      KAP_SQLITE_FILE: join(dir, 'limited.db'),
-      KAP_RATE_LIMIT_PER_SECOND: '5',
-      LOG_LEVEL: 'silent',
-    }),
-    createLogger('silent'),
-  );
+  const limited = await startTestService({ KAP_RATE_LIMIT_PER_SECOND: '5' });
   try {
     const as = (t: string) =>
       fetch(`${limited.url}/api/v1/patients/nobody`, { headers: { authorization: `Bearer ${t}` } });

@@ -3,14 +3,10 @@
  * no complete request line and headers within KAP_HEADERS_TIMEOUT_MS, and a request whose body is
  * still arriving after KAP_REQUEST_TIMEOUT_MS, are answered 408 and closed within a second or so.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, bearer } from '../support/auth.js';
+import type { Service } from '../../src/service.js';
+import { bearer } from '../support/auth.js';
+import { startTestService } from '../support/service.js';
 
 const HEADERS_MS = 1000;
 const REQUEST_MS = 2000;
@@ -19,25 +15,15 @@ const SLACK_MS = 1500;
 /** The test gives up on a connection after this long, so a missed limit fails quickly. */
 const GIVE_UP_MS = REQUEST_MS + SLACK_MS + 1000;
 
-let dir: string;
 let service: Service;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-slow-'));
-  const config = loadConfig({
-    ...authEnv(),
-    PORT: '0',
-    KAP_SQLITE_FILE: join(dir, 'kap.db'),
-    LOG_LEVEL: 'silent',
+  service = await startTestService({
     KAP_HEADERS_TIMEOUT_MS: String(HEADERS_MS),
     KAP_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
   });
-  service = await startService(config, createLogger('silent'));
 });
-afterAll(async () => {
-  await service.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => service.close());
 
 /**
  * Opens a connection, lets `send` write to it, and tells when the server closed it and what it

@@ -4,9 +4,6 @@
  * FHIR resource our mapping writes and queued for the EHR in the same transaction; readiness
  * moves as the course goes; bad input changes nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import type {
   Encounter,
@@ -15,33 +12,20 @@ import type {
   Observation,
   OperationOutcome,
 } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
+import type { Service } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
-import { authEnv, kapFetch } from '../support/auth.js';
+import { kapFetch } from '../support/auth.js';
 import { fixture } from '../support/fixtures.js';
+import { startTestService } from '../support/service.js';
 
 const SECRET = 'test-shared-secret';
 
-let dir: string;
 let service: Service;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kap-therapist-'));
-  const config = loadConfig({
-    ...authEnv(),
-    PORT: '0',
-    KAP_SQLITE_FILE: join(dir, 'kap.db'),
-    KAP_SUBSCRIPTION_SECRET: SECRET,
-    LOG_LEVEL: 'silent',
-  });
-  service = await startService(config, createLogger('silent'));
+  service = await startTestService({ KAP_SUBSCRIPTION_SECRET: SECRET });
 });
-afterAll(async () => {
-  await service.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => service.close());
 
 interface Answer {
   status: number;

@@ -108,35 +108,16 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
   });
 
   test('dedupes by (type, id, versionId) and never lets an older version overwrite a newer one', async () => {
-    const at = '2026-11-26T12:00:00Z';
-    expect(
-      await store.putResource({
-        resource: rx('rx1', '1', 'active'),
+    const put = (version: string, status: MedicationRequest['status']) =>
+      store.putResource({
+        resource: rx('rx1', version, status),
         patientRef: 'Patient/ehr-1',
-        receivedAt: at,
-      }),
-    ).toBe('stored');
-    expect(
-      await store.putResource({
-        resource: rx('rx1', '1', 'active'),
-        patientRef: 'Patient/ehr-1',
-        receivedAt: at,
-      }),
-    ).toBe('duplicate');
-    expect(
-      await store.putResource({
-        resource: rx('rx1', '3', 'on-hold'),
-        patientRef: 'Patient/ehr-1',
-        receivedAt: at,
-      }),
-    ).toBe('stored');
-    expect(
-      await store.putResource({
-        resource: rx('rx1', '2', 'stopped'),
-        patientRef: 'Patient/ehr-1',
-        receivedAt: at,
-      }),
-    ).toBe('stale');
+        receivedAt: '2026-11-26T12:00:00Z',
+      });
+    expect(await put('1', 'active')).toBe('stored');
+    expect(await put('1', 'active')).toBe('duplicate');
+    expect(await put('3', 'on-hold')).toBe('stored');
+    expect(await put('2', 'stopped')).toBe('stale');
     const kept = await store.getResource('MedicationRequest', 'rx1');
     expect(kept?.resource).toMatchObject({ status: 'on-hold', meta: { versionId: '3' } });
   });

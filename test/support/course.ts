@@ -3,15 +3,13 @@
  * API as a client calls it, a prescriber's cleared patient, a whole course recorded, and waiting
  * for the outbox.
  */
-import { join } from 'node:path';
 import type { MedicationDispense, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
-import { loadConfig } from '../../src/config.js';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
-import { createLogger } from '../../src/log.js';
-import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from './auth.js';
+import type { Service } from '../../src/service.js';
+import { kapFetch } from './auth.js';
 import { fixture } from './fixtures.js';
-import { eventually, sandboxBaseUrl, uniqueId, uploadConformance } from './sandbox.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from './sandbox.js';
+import { serviceEnv, startTestService, type TestService } from './service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
 export type Json = any;
@@ -224,21 +222,17 @@ export async function recordCourse(
   return episode;
 }
 
-/**
- * The environment of a kap-bridge playing courses against the HAPI sandbox: its own SQLite file in
- * `dir`, static test tokens, no subscriptions, no periodic catch-up, a quick outbox.
- */
-export const courseEnv = (dir: string): Record<string, string> => ({
-  ...authEnv(),
-  PORT: '0',
+/** What a kap-bridge playing courses against the HAPI sandbox adds: no subscriptions, no periodic catch-up, a quick outbox. */
+export const courseSettings = (): Record<string, string> => ({
   KAP_SUBSCRIBE_ON_START: 'false',
-  KAP_SQLITE_FILE: join(dir, 'kap.db'),
   KAP_EHR_BASE_URL: sandboxBaseUrl(),
   KAP_SYNC_INTERVAL_SECONDS: '0',
   KAP_SYNC_OVERLAP_SECONDS: '5',
   KAP_OUTBOX_POLL_MS: '200',
-  LOG_LEVEL: 'silent',
 });
+
+/** The whole environment of a course's kap-bridge keeping its store in `dir` (for a command run in-process). */
+export const courseEnv = (dir: string): Record<string, string> => serviceEnv(dir, courseSettings());
 
 /** HAPI ready for a course: our profiles uploaded (it validates against them only once it holds them), the practitioners referred to in place. */
 export async function prepareEhr(ehr: EhrGateway, practitioners: readonly string[]): Promise<void> {
@@ -250,9 +244,13 @@ export async function prepareEhr(ehr: EhrGateway, practitioners: readonly string
   }
 }
 
-/** kap-bridge on `courseEnv(dir)`, its start-up catch-up over before the prescriber writes. */
-export async function startCourseService(dir: string): Promise<Service> {
-  const service = await startService(loadConfig(courseEnv(dir)), createLogger('silent'));
+/**
+ * kap-bridge on `courseEnv(service.dir)` with the EHR prepared for `practitioners`, its start-up
+ * catch-up over before the prescriber writes.
+ */
+export async function startCourseService(practitioners: readonly string[]): Promise<TestService> {
+  await prepareEhr(sandboxGateway(), practitioners);
+  const service = await startTestService(courseSettings());
   await service.syncNow();
   return service;
 }

@@ -3,7 +3,7 @@
  * mapping context that resolves references among each course's own resources, as a store would.
  */
 import type { Resource } from 'fhir/r4';
-import { identityContext, type MappingContext } from '../../src/mapping/context.js';
+import { identityContext, type MappingContext } from '../../src/fhir/reference-context.js';
 import { validFixtures } from './fixtures.js';
 
 export const COURSES = ['individual-course', 'couples-course'] as const;

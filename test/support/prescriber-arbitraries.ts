@@ -17,7 +17,7 @@ import type {
   Prescription,
   Route,
 } from '../../src/domain/model.js';
-import { sessionsSupplied } from '../../src/mapping/dosage.js';
+import { sessionsSupplied } from '../../src/fhir/dosage.js';
 import { DISPENSE_STATUSES } from '../../src/mapping/medication-dispense.js';
 import { PRESCRIPTION_STATUSES } from '../../src/mapping/medication-request.js';
 import { TASK_STATUSES } from '../../src/mapping/referral.js';

@@ -31,18 +31,22 @@ export async function freePort(): Promise<number> {
 /** Suites share one server: each makes its own identifiers instead of resetting data. */
 export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-/** Polls until `check` returns a value (not undefined) or the time is up. */
+/**
+ * The one polling helper of the suites: polls every `intervalMs` until `check` returns a value
+ * (neither undefined nor false) or the time is up.
+ */
 export async function eventually<T>(
   what: string,
-  check: () => Promise<T | undefined>,
+  check: () => Promise<T | undefined | false>,
   timeoutMs = 30_000,
+  intervalMs = 250,
 ): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value !== undefined) return value;
+    if (value !== undefined && value !== false) return value;
     if (Date.now() > until) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

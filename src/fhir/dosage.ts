@@ -4,8 +4,8 @@
  */
 import type { CodeableConcept, Quantity } from 'fhir/r4';
 import type { Dose, Medication, Prescription, Route } from '../domain/model.js';
-import { ROUTE_SNOMED, SYSTEM } from '../fhir/codes.js';
-import { convert, countOf } from '../fhir/ucum.js';
+import { ROUTE_SNOMED, SYSTEM } from './codes.js';
+import { convert, countOf } from './ucum.js';
 
 const ROUTE_DISPLAY: Record<Route, string> = {
   sublingual: 'Sublingual route',

@@ -4,7 +4,7 @@
  * context that knows the link (the store, or the default below where both ids are the same).
  */
 import type { Reference, Resource } from 'fhir/r4';
-import type { Issue } from '../fhir/outcome.js';
+import type { Issue } from './outcome.js';
 
 /** A FHIR resource type that domain values point at. */
 export type ReferencedType =

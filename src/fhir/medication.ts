@@ -6,12 +6,19 @@
  * it goes out as a contained `kap-medication` with text and the ingredient RxNorm 6130; anything
  * else as a CodeableConcept.
  */
-import type { CodeableConcept, Medication as FhirMedication, Reference, Resource } from 'fhir/r4';
+import type {
+  CodeableConcept,
+  Medication as FhirMedication,
+  MedicationDispense,
+  MedicationRequest,
+  Reference,
+  Resource,
+} from 'fhir/r4';
 import type { Medication } from '../domain/model.js';
-import { profileUrl, RXNORM_KETAMINE, SYSTEM } from '../fhir/codes.js';
-import { type Issue, issue } from '../fhir/outcome.js';
-import type { MappingContext, Read } from './context.js';
+import { identifierSystem, profileUrl, RXNORM_KETAMINE, SYSTEM } from './codes.js';
 import { doseFromQuantity, doseToQuantity } from './dosage.js';
+import { type Issue, issue } from './outcome.js';
+import { domainIdOf, type MappingContext, type Read } from './reference-context.js';
 
 /** Says ketamine (Ketalar) but not esketamine, a different product with its own rules. */
 const KETAMINE_WORDS = /\b(ketamine|ketalar)\b/i;
@@ -186,4 +193,27 @@ export function writeMedication(medication: Medication): {
   const coded = ingredientConcept(medication);
   if (medication.rxnorm !== undefined && coded?.coding !== undefined) concept.coding = coded.coding;
   return { medicationCodeableConcept: concept };
+}
+
+/**
+ * What a prescription and a dispense alike must name to be read at all: kap-bridge's id, a known
+ * patient and the medication. Each one missing is an issue in `issues`; undefined then.
+ */
+export function readMedicationOrder(
+  resource: MedicationRequest | MedicationDispense,
+  type: 'MedicationRequest' | 'MedicationDispense',
+  ctx: MappingContext,
+  issues: Issue[],
+): { id: string; patientId: string; medication: Medication } | undefined {
+  const id = domainIdOf(ctx, resource, type, identifierSystem(type));
+  if (id === undefined) issues.push(issue('error', 'required', `The ${type} has no id.`, `${type}.id`));
+  const patientId = ctx.idOf('Patient', resource.subject);
+  if (patientId === undefined) {
+    const what = type === 'MedicationRequest' ? 'prescription' : 'dispense';
+    issues.push(issue('error', 'required', `The ${what} names no known patient.`, `${type}.subject`));
+  }
+  const medication = readMedication(resource, ctx);
+  issues.push(...medication.issues);
+  if (id === undefined || patientId === undefined || medication.value === undefined) return undefined;
+  return { id, patientId, medication: medication.value };
 }
