@@ -111,7 +111,16 @@ export const KAP_CODE = {
   safetyReview: 'safety-review',
 } as const;
 
-/** Local C-SSRS suicide risk levels (kap-suicide-risk): no standard answer list for 93374-7 was confirmed. */
+/**
+ * C-SSRS suicide risk level (93374-7) LOINC answer codes confirmed from an HL7 publication (the US
+ * Behavioral Health Profiles IG's example C-SSRS-example-1): only LA9194-7 "Low". The others seen
+ * (LA6751-7, LA9193-9) were only in third-party projects: not used. See profiles/SOURCES.md.
+ */
+export const CSSRS_LOINC_ANSWERS: Readonly<Record<string, 'low' | 'moderate' | 'high'>> = {
+  'LA9194-7': 'low',
+};
+
+/** Local C-SSRS suicide risk levels (kap-suicide-risk): no full standard answer list for 93374-7 was confirmed. */
 export const SUICIDE_RISK = ['low', 'moderate', 'high'] as const;
 
 /** The OIDs some EHRs send instead of a code system's URL (a CDA habit), by the URL they stand for. */

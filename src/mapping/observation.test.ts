@@ -192,6 +192,15 @@ describe('reading is tolerant', () => {
         ctx,
       );
     expect(cssrs('High risk').value?.value).toEqual({ kind: 'cssrs', risk: 'high' });
+    const coded = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.cssrsRisk }] },
+        valueCodeableConcept: { coding: [{ system: SYSTEM.loinc, code: 'LA9194-7' }] },
+      },
+      ctx,
+    );
+    expect(coded.value?.value).toEqual({ kind: 'cssrs', risk: 'low' });
     expect(cssrs('moderate').value?.value).toEqual({ kind: 'cssrs', risk: 'moderate' });
     for (const text of ['low to moderate', 'not high risk', 'high?', '']) {
       expect(cssrs(text).value).toBeUndefined();

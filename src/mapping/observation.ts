@@ -17,6 +17,7 @@ import type {
   Phq9Items,
 } from '../domain/model.js';
 import {
+  CSSRS_LOINC_ANSWERS,
   HL7_CODE,
   identifierSystem,
   KAP_CODE,
@@ -265,6 +266,9 @@ const riskShape: Shape<{ risk: CssrsRisk }> = {
       i >= 0 ? observation.component?.[i]?.valueCodeableConcept : observation.valueCodeableConcept;
     const risk =
       SUICIDE_RISK.find((r) => codesIn(carrier, SYSTEM.suicideRisk).includes(r)) ??
+      codesIn(carrier, SYSTEM.loinc)
+        .map((c) => CSSRS_LOINC_ANSWERS[c])
+        .find((r) => r !== undefined) ??
       riskFromText(
         carrier?.text ?? (i >= 0 ? observation.component?.[i]?.valueString : observation.valueString),
       );
