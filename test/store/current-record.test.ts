@@ -23,6 +23,16 @@ const prescription = (
   authoredOn: '2026-11-20',
   medicationReference: { reference: 'Medication/med1' },
   subject: { reference: `Patient/${patient}` },
+  // A whole KAP order: an active one missing its dose or route never authorises.
+  dosageInstruction: [
+    {
+      route: { coding: [{ system: 'http://snomed.info/sct', code: '37839007' }] },
+      doseAndRate: [
+        { doseQuantity: { value: 100, unit: 'mg', system: 'http://unitsofmeasure.org', code: 'mg' } },
+      ],
+    },
+  ],
+  dispenseRequest: { validityPeriod: { start: '2026-11-20', end: '2027-02-20' } },
 });
 
 const medication = (versionId: string, text: string): Medication => ({
