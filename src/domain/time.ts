@@ -43,8 +43,24 @@ export function isTimeZone(timeZone: string): boolean {
   }
 }
 
-/** The zone's offset from UTC at an instant, in ms (local time minus UTC). */
+const QUARTER_HOUR = 900_000;
+const offsets = new Map<string, number>();
+
+/**
+ * The zone's offset from UTC at an instant, in ms (local time minus UTC). Offsets change only on a
+ * quarter hour, so they are kept by quarter hour.
+ */
 function offsetAt(instant: number, timeZone: string): number {
+  const key = `${timeZone}|${Math.floor(instant / QUARTER_HOUR)}`;
+  const known = offsets.get(key);
+  if (known !== undefined) return known;
+  const offset = computeOffset(Math.floor(instant / QUARTER_HOUR) * QUARTER_HOUR, timeZone);
+  if (offsets.size > 100_000) offsets.clear();
+  offsets.set(key, offset);
+  return offset;
+}
+
+function computeOffset(instant: number, timeZone: string): number {
   const parts: Record<string, number> = {};
   for (const p of formatter(timeZone).formatToParts(instant)) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value);
@@ -76,9 +92,24 @@ function midnight(year: number, month: number, day: number, timeZone: string): n
   return instant;
 }
 
-/** The span a FHIR date, dateTime or instant names; undefined when it is not one. */
+const spans = new Map<string, Span | null>();
+
+/**
+ * The span a FHIR date, dateTime or instant names; undefined when it is not one. Answers are kept
+ * (the same few values are asked about on every readiness answer), and frozen, since they are shared.
+ */
 export function spanOf(value: string | undefined, timeZone: string): Span | undefined {
   if (value === undefined) return undefined;
+  const key = `${timeZone}|${value}`;
+  const known = spans.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const span = parseSpan(value, timeZone);
+  if (spans.size > 100_000) spans.clear();
+  spans.set(key, span === undefined ? null : Object.freeze(span));
+  return span;
+}
+
+function parseSpan(value: string, timeZone: string): Span | undefined {
   if (WITH_TIME.test(value)) {
     const t = Date.parse(value);
     return Number.isNaN(t) ? undefined : { start: t, end: t + 1 };
