@@ -198,6 +198,13 @@ async function attachOwnCopy(
   }
   const ehrRef = `${resource.resourceType}/${resource.id}`;
   await tx.attachEhrCopy(resource.resourceType, value, ehrRef, resource.meta?.versionId);
+  // The EHR's copy is also kept as the EHR's data, under the EHR's id: other practices caring for the
+  // patient see it as such (attributed to its author), while the recording practice's own row
+  // stands for it in its record (Store.resourcesFor). Never over a row of ours with the same id.
+  if (!(await tx.getResource(resource.resourceType, resource.id))?.ours) {
+    const patientRef = patientRefOf(resource);
+    await tx.putResource({ resource, receivedAt, ...(patientRef ? { patientRef } : {}) });
+  }
   return outcome;
 }
 

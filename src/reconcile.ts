@@ -301,15 +301,19 @@ async function queuesOf(deps: ReconcileDeps, link: PatientLink & { ehrPatient: s
 
 async function gather(link: PatientLink & { ehrPatient: string }, deps: ReconcileDeps): Promise<Gathered> {
   const patientRef = link.ehrPatient;
+  // The practice's own record against the EHR: another practice's changes share the EHR Patient's
+  // queue, and are not this practice's to compare, count or send again.
+  const tenant = (await deps.store.tenantOf('patient', link.id))!;
   const latest = new Map<string, OutboxMessage>();
   for (const queue of await queuesOf(deps, link)) {
     for (const m of await deps.outbox.list({ patientRef: queue, limit: 1_000_000 })) {
       const k = `${m.resourceType}|${m.identifier.value}`;
+      if ((await deps.store.getResource(m.resourceType, m.identifier.value))?.tenant !== tenant) continue;
       const held = latest.get(k);
       if (!held || m.seq > held.seq) latest.set(k, m);
     }
   }
-  const stored = await deps.store.resourcesFor(patientRef);
+  const stored = await deps.store.resourcesFor(patientRef, tenant);
   // Ours without a patient of their own travel in a couple's queue (its first partner's): the
   // couple's Group, which names both partners, and the joint sessions, which name the Group. Each
   // partner's record holds them, as the EHR's searches find them for each partner.

@@ -164,15 +164,17 @@ export function readingWarnings(resource: Resource): Issue[] {
 }
 
 /**
- * The record of a linked patient, with the courses they take part in; empty, its link pending,
- * while the EHR Patient is not known yet. Built anew on every call.
+ * The record of a linked patient as their practice (`tenant`) sees it: what the practice recorded
+ * and what the EHR holds, never another practice's own rows; with the courses they take part in.
+ * Empty, its link pending, while the EHR Patient is not known yet. Built anew on every call.
  */
 export async function loadRecord(
   store: Pick<Store, 'resourcesFor' | 'getResource' | 'episodesOf'>,
   link: PatientLink,
+  tenant: string,
 ): Promise<PatientRecord> {
   if (!link.ehrPatient) return { ...emptyRecord(link.id), link: 'pending' };
-  const resources = (await store.resourcesFor(link.ehrPatient)).map((s) => s.resource);
+  const resources = (await store.resourcesFor(link.ehrPatient, tenant)).map((s) => s.resource);
   // Referenced Medications are looked up once, so the mapping can tell whether they are ketamine.
   const medications = new Map<string, Medication>();
   for (const r of resources) {
@@ -199,11 +201,15 @@ const RECORD_CACHE_SIZE = 20_000;
 
 interface CachedRecord {
   ehrPatient: string | null;
+  tenant: string;
   mark: string;
   record: PatientRecord;
 }
 
-/** Per store (never shared across databases): patient id -> the record and the head it was read at. */
+/**
+ * Per store (never shared across databases): practice and patient id -> the record and the head it
+ * was read at. The practice is part of the key and of the check: a record is one practice's view.
+ */
 const caches = new WeakMap<object, Map<string, CachedRecord>>();
 
 /** Cached records are shared by every answer: freezing them turns an accidental change into an error. */
@@ -246,23 +252,33 @@ export async function currentRecord(
     cache = new Map();
     caches.set(store, cache);
   }
-  const cached = cache.get(patientId);
-  if (cached && cached.ehrPatient === head.ehrPatient && cached.mark === head.mark) {
+  const key = JSON.stringify([head.tenant, patientId]);
+  const cached = cache.get(key);
+  if (
+    cached &&
+    cached.tenant === head.tenant &&
+    cached.ehrPatient === head.ehrPatient &&
+    cached.mark === head.mark
+  ) {
     // Map order is the recency order: a hit moves to the end.
-    cache.delete(patientId);
-    cache.set(patientId, cached);
+    cache.delete(key);
+    cache.set(key, cached);
     return withCheckpoint(cached.record);
   }
   // The head was read before the rows: rows newer than the mark only make this entry miss sooner.
   const record = deepFreeze(
-    await loadRecord(store, {
-      id: patientId,
-      identifiers: [],
-      ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
-    }),
+    await loadRecord(
+      store,
+      {
+        id: patientId,
+        identifiers: [],
+        ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
+      },
+      head.tenant,
+    ),
   );
-  cache.delete(patientId);
-  cache.set(patientId, { ehrPatient: head.ehrPatient, mark: head.mark, record });
+  cache.delete(key);
+  cache.set(key, { ehrPatient: head.ehrPatient, tenant: head.tenant, mark: head.mark, record });
   if (cache.size > RECORD_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
   return withCheckpoint(record);
 }

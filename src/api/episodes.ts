@@ -10,7 +10,7 @@ import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
-import { courseContext, linksOf, notFound, type RecordingDeps, record } from './recording.js';
+import { courseContext, linksOf, notFound, practiceOf, type RecordingDeps, record } from './recording.js';
 import type { CourseReader } from './sessions.js';
 
 export interface EpisodeRegistration {
@@ -73,6 +73,7 @@ export async function registerEpisode(
       tx,
       resources.map((resource) => ({ resource, queue: links[0]!.ehrPatient })),
       deps,
+      tenant,
     );
   });
   return episode;
@@ -95,10 +96,11 @@ export async function readinessOn(
   question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
+  const tenant = await practiceOf(reader, 'episode', episode.id);
   const records = await Promise.all(
     episode.patients.map(async (p) => {
       const link = await reader.getPatient(p);
-      return link === undefined ? undefined : loadRecord(reader, link);
+      return link === undefined ? undefined : loadRecord(reader, link, tenant);
     }),
   );
   const query = readinessQuery(question, deps, await reader.getCheckpoint('ehr:last-heard'));

@@ -12,6 +12,7 @@ import {
   linkedPatient,
   linksOf,
   notFound,
+  practiceOf,
   type RecordingDeps,
   record,
   sourceOf,
@@ -67,6 +68,7 @@ export async function requestClearance(
       tx,
       [serviceRequest, task].map((resource) => ({ resource, queue })),
       deps,
+      await practiceOf(tx, 'patient', patientId),
     );
     return referral;
   });

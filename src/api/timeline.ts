@@ -21,7 +21,7 @@ import { SESSION_PHASES } from '../mapping/episode.js';
 import { kindOf, observationFromFhir } from '../mapping/observation.js';
 import { referralFromFhir } from '../mapping/referral.js';
 import { findEpisode, readinessOn } from './episodes.js';
-import { courseContext, type RecordingDeps, sourceOf } from './recording.js';
+import { courseContext, practiceOf, type RecordingDeps, sourceOf } from './recording.js';
 import { type SessionView, sessionsOf, viewOf } from './sessions.js';
 
 type Sourced<T> = T & { source: string };
@@ -60,8 +60,9 @@ export async function episodeTimeline(
   const consents: Sourced<InformedConsent>[] = [];
   const doses: Sourced<Administration>[] = [];
   const observations: Sourced<KapObservation>[] = [];
+  const tenant = await practiceOf(store, 'episode', id);
   for (const link of links) {
-    for (const stored of link.ehrPatient ? await store.resourcesFor(link.ehrPatient) : []) {
+    for (const stored of link.ehrPatient ? await store.resourcesFor(link.ehrPatient, tenant) : []) {
       const r = stored.resource;
       if (r.resourceType === 'ServiceRequest' && stored.ours) {
         const task = await store.getResource('Task', r.id!);

@@ -138,4 +138,14 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     'DROP TABLE outbox_places',
     'CREATE UNIQUE INDEX outbox_patient_seq ON outbox (patient_ref, seq)',
   ],
+  [
+    // A practice's own records are its own: what kap-bridge wrote is kept with the practice that
+    // recorded it (tenant); what the EHR sent has none. Rows written before are given the practice of
+    // the first patient linked to their EHR Patient.
+    'ALTER TABLE resources ADD COLUMN tenant TEXT',
+    `UPDATE resources SET tenant = COALESCE(
+       (SELECT p.tenant FROM patients p WHERE p.ehr_patient = resources.patient_ref ORDER BY p.created_at, p.id LIMIT 1),
+       'default') WHERE origin = 'kap-bridge'`,
+    'CREATE INDEX resources_ehr_ref ON resources (ehr_ref)',
+  ],
 ];

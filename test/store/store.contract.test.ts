@@ -155,7 +155,56 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       ehrPatient: 'Patient/ehr-9',
     });
     const link = await store.findPatientByEhrRef('Patient/ehr-9');
-    expect((await store.resourcesFor(link!.ehrPatient!)).map((s) => s.resource.id)).toEqual(['rx9']);
+    expect((await store.resourcesFor(link!.ehrPatient!, 'default')).map((s) => s.resource.id)).toEqual([
+      'rx9',
+    ]);
+  });
+
+  test("gives each practice its own records and the EHR's data, never another practice's own rows", async () => {
+    const at = '2026-11-26T12:00:00Z';
+    const consent = (id: string) =>
+      ({
+        resourceType: 'Consent',
+        id,
+        status: 'active',
+        patient: { reference: 'Patient/ehr-1' },
+      }) as unknown as MedicationRequest;
+    await store.putResource({
+      resource: rx('ehr-rx', '1', 'active'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+    });
+    await store.putResource({
+      resource: consent('a-consent'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+      ours: true,
+      tenant: 'practice-a',
+    });
+    await store.putResource({
+      resource: consent('b-consent'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+      ours: true,
+      tenant: 'practice-b',
+    });
+    const ids = async (tenant: string) =>
+      (await store.resourcesFor('Patient/ehr-1', tenant)).map((s) => s.resource.id);
+    expect(await ids('practice-a')).toEqual(['a-consent', 'ehr-rx']);
+    expect(await ids('practice-b')).toEqual(['b-consent', 'ehr-rx']);
+    expect((await store.getResource('Consent', 'b-consent'))?.tenant).toBe('practice-b');
+    // B's consent delivered and read back: the EHR's copy is data to A; to B its own row stands for it.
+    await store.transaction(async (tx) => {
+      await tx.attachEhrCopy('Consent', 'b-consent', 'Consent/900', '1');
+      await tx.putResource({
+        resource: { ...consent('900'), meta: { versionId: '1' } },
+        patientRef: 'Patient/ehr-1',
+        receivedAt: at,
+      });
+    });
+    expect(await ids('practice-a')).toEqual(['900', 'a-consent', 'ehr-rx']);
+    expect(await ids('practice-b')).toEqual(['b-consent', 'ehr-rx']);
+    expect(await ids('practice-c')).toEqual(['900', 'ehr-rx']);
   });
 
   test('a transaction is all or nothing', async () => {
@@ -252,7 +301,11 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       expect(
         await store.recordHead('nobody', { shared: 'Medication', checkpoint: 'ehr:last-heard' }),
       ).toBeUndefined();
-      expect(await head()).toEqual({ ehrPatient: 'Patient/ehr-1', mark: expect.any(String) });
+      expect(await head()).toEqual({
+        ehrPatient: 'Patient/ehr-1',
+        tenant: 'default',
+        mark: expect.any(String),
+      });
       await store.setCheckpoint('ehr:last-heard', at);
       expect((await head())?.checkpoint).toBe(at);
       await store.savePatient({ id: 'p2', identifiers: [{ system: 's', value: 'p2' }] });
@@ -419,7 +472,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
           }
         });
       await Promise.all([write(['ehr-1', 'ehr-2'], 'a'), write(['ehr-2', 'ehr-1'], 'b')]);
-      expect((await store.resourcesFor('Patient/ehr-1')).length).toBe(2);
+      expect((await store.resourcesFor('Patient/ehr-1', 'default')).length).toBe(2);
       expect((await head())?.mark).not.toBe(before[0]);
       expect((await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.mark).not.toBe(
         before[1],
