@@ -25,6 +25,8 @@ import type { PutOutcome, StoreTx } from './store/store.js';
 export const KEPT_TYPES = [
   'MedicationRequest',
   'MedicationDispense',
+  // Doses the EHR holds count against the order, whichever practice (or the prescriber) gave them.
+  'MedicationAdministration',
   'Observation',
   'Condition',
   'AllergyIntolerance',

@@ -277,7 +277,10 @@ const searchParam = (type: string, patientRef: string): Record<string, string> =
     ? { _id: patientRef.slice('Patient/'.length) }
     : type === 'Group'
       ? { member: patientRef }
-      : { patient: patientRef };
+      : // R4 AdverseEvent has no patient search parameter.
+        type === 'AdverseEvent'
+        ? { subject: patientRef }
+        : { patient: patientRef };
 
 async function readIfThere(ehr: EhrGateway, ref: string): Promise<Resource | undefined> {
   const [type, id] = ref.split('/');
