@@ -37,6 +37,8 @@ export const KEPT_TYPES = [
   'Medication',
   'ClinicalImpression',
   'AdverseEvent',
+  // The EHR's word that a practice cares for the patient (src/patient-link.ts).
+  'CareTeam',
 ] as const;
 
 export type KeptType = (typeof KEPT_TYPES)[number];
@@ -193,6 +195,8 @@ async function attachOwnCopy(
         },
         receivedAt,
         ours: true,
+        // Still the recording practice's own.
+        ...(local.tenant ? { tenant: local.tenant } : {}),
         ...(local.patientRef ? { patientRef: local.patientRef } : {}),
       });
       outcome = 'stored';

@@ -13,6 +13,8 @@ import { contentOf } from './fhir/content.js';
 import { issue, OperationOutcomeError } from './fhir/outcome.js';
 import { checkInbound, KEPT_TYPES, keep, keeps, PRESCRIBER_OWNED, type ResourceValidator } from './intake.js';
 import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
+import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from './patient-link.js';
+import { practiceView } from './record.js';
 import { type Store, type StoredResource, versionRank } from './store/store.js';
 
 /** What kap-bridge writes to the EHR (src/api): matched by business identifier. */
@@ -242,6 +244,8 @@ function onlyPrescriberChanged(
 
 export interface ReconcileDeps {
   store: Store;
+  /** When a practice sees an EHR Patient's data; the EHR's confirmation by default. */
+  patientLink?: PatientLinkPolicy;
   ehr: EhrGateway;
   outbox: Outbox;
   now?: () => Date;
@@ -411,6 +415,27 @@ export async function reconcilePatient(
       },
     };
   }
+  const tenant = (await deps.store.tenantOf('patient', link.id))!;
+  const { confirmed } = await practiceView(
+    deps.store,
+    link.ehrPatient,
+    tenant,
+    deps.patientLink ?? DEFAULT_PATIENT_LINK,
+  );
+  if (!confirmed) {
+    // Until the EHR confirms the practice's care, nothing of the EHR's record is shown to it, nor counted.
+    return {
+      report: {
+        patient: link.id,
+        checkedAt,
+        here: 0,
+        there: 0,
+        matched: 0,
+        drift: [],
+        skipped: "the prescriber's EHR has not confirmed this practice's care of the patient yet",
+      },
+    };
+  }
   const gathered = await gather(link as PatientLink & { ehrPatient: string }, deps);
   const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases);
   return {
@@ -470,7 +495,7 @@ export async function heal(
 /** The therapist API's report for one patient (GET, so report only); transport-free, src/http translates. */
 export async function reconciliation(
   patientId: string,
-  deps: { store: Store; ehr?: EhrGateway; now?: () => Date },
+  deps: { store: Store; ehr?: EhrGateway; now?: () => Date; patientLink?: PatientLinkPolicy },
 ): Promise<PatientReport> {
   if (!deps.ehr) {
     throw new OperationOutcomeError(503, [
@@ -487,6 +512,7 @@ export async function reconciliation(
       ehr: deps.ehr,
       outbox: new Outbox(deps.store),
       ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.patientLink ? { patientLink: deps.patientLink } : {}),
     });
     return report;
   } catch (e) {

@@ -31,7 +31,8 @@ import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf, observationFromFhir } from './mapping/observation.js';
 import { reviewFromFhir } from './mapping/review.js';
 import { sessionFromFhir } from './mapping/session.js';
-import type { RecordHead, Store } from './store/store.js';
+import { DEFAULT_PATIENT_LINK, ehrConfirmsCare, type PatientLinkPolicy } from './patient-link.js';
+import type { RecordHead, Store, StoredResource } from './store/store.js';
 
 /** What readiness relies on in each kind of Observation it reads, when the Observation cannot be read. */
 const SAFETY_KIND: Partial<Record<ObservationKind, SourceKind>> = {
@@ -172,9 +173,10 @@ export async function loadRecord(
   store: Pick<Store, 'resourcesFor' | 'getResource' | 'episodesOf'>,
   link: PatientLink,
   tenant: string,
+  linkPolicy: PatientLinkPolicy = DEFAULT_PATIENT_LINK,
 ): Promise<PatientRecord> {
   if (!link.ehrPatient) return { ...emptyRecord(link.id), link: 'pending' };
-  const resources = (await store.resourcesFor(link.ehrPatient, tenant)).map((s) => s.resource);
+  const { resources, confirmed } = await practiceView(store, link.ehrPatient, tenant, linkPolicy);
   // Referenced Medications are looked up once, so the mapping can tell whether they are ketamine.
   const medications = new Map<string, Medication>();
   for (const r of resources) {
@@ -190,7 +192,24 @@ export async function loadRecord(
     resolve: (ref) => medications.get(ref),
   });
   record.episodes = await store.episodesOf(link.id);
+  if (!confirmed) record.link = 'pending';
   return record;
+}
+
+/**
+ * What `tenant` may see of an EHR Patient: its own records, and the EHR's data only once the EHR
+ * confirms the practice's care of the patient (src/patient-link.ts).
+ */
+export async function practiceView(
+  store: Pick<Store, 'resourcesFor'>,
+  ehrPatient: string,
+  tenant: string,
+  linkPolicy: PatientLinkPolicy,
+): Promise<{ resources: Resource[]; stored: StoredResource[]; confirmed: boolean }> {
+  const all = await store.resourcesFor(ehrPatient, tenant);
+  const confirmed = ehrConfirmsCare(all, ehrPatient, tenant, linkPolicy);
+  const stored = confirmed ? all : all.filter((s) => s.ours);
+  return { resources: stored.map((s) => s.resource), stored, confirmed };
 }
 
 /**
@@ -238,6 +257,7 @@ export async function currentRecord(
   store: Pick<Store, 'recordHead' | 'resourcesFor' | 'getResource' | 'episodesOf'>,
   patientId: string,
   checkpoint: string,
+  linkPolicy: PatientLinkPolicy = DEFAULT_PATIENT_LINK,
 ): Promise<CurrentRecord | undefined> {
   // Medications are the only resources about no patient that a record reads (see loadRecord).
   const head: RecordHead | undefined = await store.recordHead(patientId, {
@@ -252,7 +272,7 @@ export async function currentRecord(
     cache = new Map();
     caches.set(store, cache);
   }
-  const key = JSON.stringify([head.tenant, patientId]);
+  const key = JSON.stringify([head.tenant, patientId, linkPolicy.mode, linkPolicy.practiceSystem]);
   const cached = cache.get(key);
   if (
     cached &&
@@ -275,6 +295,7 @@ export async function currentRecord(
         ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
       },
       head.tenant,
+      linkPolicy,
     ),
   );
   cache.delete(key);

@@ -83,7 +83,8 @@ export async function recordDose(
     const link = links.find((l) => l.id === input.patient)!;
     const { timeZone } = deps.policy;
     const tenant = await practiceOf(tx, 'episode', episode.id);
-    const rx = currentOrder(await loadRecord(tx, link, tenant), (v) => spanOf(v, timeZone)).rx!;
+    const rx = currentOrder(await loadRecord(tx, link, tenant, deps.patientLink), (v) => spanOf(v, timeZone))
+      .rx!;
     const prescribed = rx.dosePerSession;
     if (prescribed !== undefined) {
       const [given, allowed] = [doseInMg(input.dose), doseInMg(prescribed)];

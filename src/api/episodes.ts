@@ -100,7 +100,7 @@ export async function readinessOn(
   const records = await Promise.all(
     episode.patients.map(async (p) => {
       const link = await reader.getPatient(p);
-      return link === undefined ? undefined : loadRecord(reader, link, tenant);
+      return link === undefined ? undefined : loadRecord(reader, link, tenant, deps.patientLink);
     }),
   );
   const query = readinessQuery(question, deps, await reader.getCheckpoint('ehr:last-heard'));

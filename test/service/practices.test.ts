@@ -7,12 +7,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MedicationAdministration, MedicationDispense, MedicationRequest, Observation } from 'fhir/r4';
+import type {
+  MedicationAdministration,
+  MedicationDispense,
+  MedicationRequest,
+  Observation,
+  Task,
+} from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
-import { authEnv, bearer, type Caller } from '../support/auth.js';
+import { authEnv, bearer, CALLERS, type Caller } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 
 const SECRET = 'test-shared-secret';
@@ -128,6 +135,9 @@ describe('two practices, one EHR Patient', () => {
       identifiers: [{ system: 'urn:mrn', value: 'MRN-SHARED' }],
       ehrPatient: `Patient/${EHR_PATIENT}`,
     });
+    // The EHR names practice B's Organization in the patient's care team.
+    const teamB = careTeam(EHR_PATIENT, CALLERS.otherPractice.tenant);
+    expect((await call(B, 'PUT', `/fhir/CareTeam/${teamB.id}`, teamB)).status).toBe(201);
     await ok(B, '/episodes', { id: 'ep-b-shared', type: 'individual', patients: ['pb-shared'] });
     await ok(B, '/episodes/ep-b-shared/consents', { id: 'cons-b-shared', ...signed('pb-shared') });
     await hold(B, 'ep-b-shared', 'prep-b-shared', 'preparation', '2026-03-02');
@@ -150,6 +160,24 @@ describe('two practices, one EHR Patient', () => {
       ehrPatient: `Patient/${EHR_PATIENT}`,
     });
     await ok(A, '/episodes', { id: 'ep-a-shared', type: 'individual', patients: ['pa-shared'] });
+    // The MRN links A to the EHR Patient, but the EHR has not confirmed A's care (B's care team
+    // names B): A sees none of the EHR's record, and none of B's.
+    const pending = await status(A, 'pa-shared', DAY);
+    expect(codes(pending)).toContain('link-pending');
+    expect(pending.status.prescription).toBeUndefined();
+    expect(pending.status.clearance).toBeUndefined();
+    await ok(A, '/patients/pa-shared/referrals', {
+      id: 'ref-a-shared',
+      episode: 'ep-a-shared',
+      requester: 'Practitioner/therapist-a',
+      performer: 'Practitioner/prescriber-1',
+    });
+    expect(codes(await status(A, 'pa-shared', DAY))).toContain('link-pending');
+    // The prescriber accepts A's referral in the EHR; its Task comes back with the new status.
+    const task = (await service.store.getResource('Task', 'ref-a-shared'))!.resource as Task;
+    const { id: _taskId, meta: _taskMeta, ...taskBody } = task;
+    const accepted = { ...taskBody, id: 'ehr-task-a', meta: { versionId: '2' }, status: 'accepted' };
+    expect((await call(A, 'PUT', '/fhir/Task/ehr-task-a', accepted)).status).toBe(201);
     // A does not see B's consent, sessions or undelivered dose.
     const a = await status(A, 'pa-shared', DAY);
     expect(a.ready).toBe(false);
@@ -180,7 +208,10 @@ describe('two practices, one EHR Patient', () => {
       effective: `${DAY}T09:00:00Z`,
     });
     expect(codes(await status(A, 'pa-shared', DAY))).toContain('safety-cssrs-risk');
-    expect(await status(B, 'pb-shared', DAY)).toEqual(before);
+    // Everything but when the EHR was last heard from (A's referral came back since).
+    const { ehrLastHeardAt: _then, ...beforeVerdict } = before;
+    const { ehrLastHeardAt: _now, ...afterVerdict } = await status(B, 'pb-shared', DAY);
+    expect(afterVerdict).toEqual(beforeVerdict);
 
     // B's dose delivered and read back: the EHR holds it for the order, so it counts for A too, as
     // the EHR's (under the EHR's id); B counts its own row once, not its EHR copy again.

@@ -20,6 +20,7 @@ import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
 import { authEnv, kapFetch } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 
 const SECRET = 'test-shared-secret';
@@ -119,12 +120,16 @@ async function prescriberClears(ehrPatient: string): Promise<void> {
   ).toBe(201);
 }
 
+/** Registers the practice's patient and has the EHR confirm the practice's care of them. */
 async function registerPatient(id: string): Promise<void> {
   await ok('/patients', {
     id,
     identifiers: [{ system: 'urn:therapist:client', value: id }],
     ehrPatient: `Patient/ehr-${id}`,
   });
+  expect(
+    (await call('PUT', `/fhir/CareTeam/care-${id}`, { ...careTeam(`ehr-${id}`), id: `care-${id}` })).status,
+  ).toBe(201);
 }
 
 /** Schedules, starts and completes a session; the joint (or individual) session. */

@@ -10,6 +10,7 @@ import type { EhrGateway } from '../../src/ehr/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { authEnv, kapFetch } from './auth.js';
+import { careTeam } from './care.js';
 import { fixture } from './fixtures.js';
 import { eventually, sandboxBaseUrl, uniqueId, uploadConformance } from './sandbox.js';
 
@@ -43,6 +44,8 @@ export async function clearedPatient(
     id,
     identifier: [{ system: 'urn:e2e:mrn', value: id }],
   });
+  // The EHR's word that the practice cares for the patient: without it, no EHR data is shown to it.
+  await ehr.update(careTeam(id));
   const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
   await ehr.create({
     ...clearance,
