@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { authEnv, kapFetch } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
 import { type Json, outboxDelivered, post } from '../support/course.js';
 import { fixture } from '../support/fixtures.js';
 import { linesWith, logCapture, phiOf } from '../support/phi.js';
@@ -167,6 +168,8 @@ function prescriberWrites(p: Patient & { id: string }): Resource[] {
 test('the prescriber pushes PHI, the therapist records a course, bad inputs are refused: no PHI in any log line or refusal', async () => {
   // The prescriber: the patients, their clearances and prescriptions, heard of by subscription.
   for (const p of patients) await ehrWrite(p);
+  // The EHR's word that the practice cares for each patient.
+  for (const p of patients) await ehr.update(careTeam(p.id!));
   for (const p of patients) for (const r of prescriberWrites(p)) await ehrWrite(r);
   for (const p of patients) {
     await record('/patients', { id: p.id, identifiers: [mrnOf(p)] });

@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { authEnv, kapFetch } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import {
   eventually,
@@ -105,6 +106,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-'));
   port = await freePort();
   await ehr.update({ ...ehrPatient(), id: patientId });
+  // The EHR's word that the practice cares for the patient: its data is shown to the practice.
+  await ehr.update(careTeam(patientId));
   // The prescriber the fixtures name exists in the EHR, as it would in a real one.
   await ehr.update({
     resourceType: 'Practitioner',

@@ -250,6 +250,106 @@ describe('every route of the table', () => {
   );
 });
 
+/** The routes whose body names objects: each such field, as the table declares it. */
+const bodyReferences = guarded.flatMap(([name, access]) =>
+  (access.references ?? []).map((ref) => [name, access, ref] as const),
+);
+
+describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=%s', (link) => {
+  let linked: Service;
+  let linkedDir: string;
+  const at = (method: string, path: string, who: string, body: unknown) =>
+    fetch(`${linked.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${who}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then(async (res) => ({ status: res.status, body: (await res.json()) as Json }));
+  /** Each practice's own patient and episode (and practice A's session) in this service. */
+  const own = {
+    a: { patient: 'ref-a-pat', episode: 'ref-a-ep', session: '' },
+    b: { patient: 'ref-b-pat', episode: 'ref-b-ep' },
+  };
+
+  beforeAll(async () => {
+    linkedDir = mkdtempSync(join(tmpdir(), 'kap-references-'));
+    linked = await startService(
+      loadConfig({
+        PORT: '0',
+        KAP_SQLITE_FILE: join(linkedDir, 'kap.db'),
+        KAP_AUTH_MODE: 'jwt',
+        // The JWT configuration names no practice, so mrn cannot be refused at start here.
+        KAP_AUTH_JWKS: join(dir, 'jwks.json'),
+        KAP_AUTH_ISSUER: ISSUER,
+        KAP_AUTH_AUDIENCE: AUDIENCE,
+        KAP_RATE_LIMIT_PER_SECOND: '0',
+        KAP_PATIENT_LINK: link,
+        LOG_LEVEL: 'silent',
+      }),
+      createLogger('silent'),
+    );
+    for (const [who, mine] of [
+      ['therapist', own.a],
+      ['otherPractice', own.b],
+    ] as const) {
+      const t = await token(who);
+      const made = [
+        await at('POST', '/api/v1/patients', t, {
+          id: mine.patient,
+          identifiers: [{ system: 'urn:mrn', value: 'MRN-REF-1' }],
+          ehrPatient: 'Patient/ref-ehr-1',
+        }),
+        await at('POST', '/api/v1/episodes', t, {
+          id: mine.episode,
+          type: 'individual',
+          patients: [mine.patient],
+        }),
+      ];
+      expect(made.map((m) => m.status)).toEqual([201, 201]);
+    }
+    const s = await at('POST', `/api/v1/episodes/${own.a.episode}/sessions`, await token('therapist'), {
+      phase: 'preparation',
+      start: '2026-03-02T10:00:00Z',
+    });
+    expect(s.status).toBe(201);
+    own.a.session = s.body.id;
+  });
+  afterAll(async () => {
+    await linked.close();
+    rmSync(linkedDir, { recursive: true, force: true });
+  });
+
+  test('the table declares body references', () => {
+    expect(bodyReferences.length).toBeGreaterThan(0);
+  });
+
+  test.each(bodyReferences)(
+    "%s: another practice's object in the body answers exactly as an unknown one",
+    async (_name, access, ref) => {
+      const b = await token('otherPractice');
+      // Practice B on its own path object, naming practice A's object, an unknown one, and its own.
+      const path = access.path.replace(':id', access.owner === 'episode' ? own.b.episode : own.b.patient);
+      const named = (id: string) => ({ [ref.field]: ref.list ? [id] : id });
+      const foreignId = own.a[ref.owner];
+      const foreign = await at(access.method, path, b, named(foreignId));
+      const unknown = await at(access.method, path, b, named('never-registered'));
+      expect({ status: foreign.status, issue: foreign.body.issue }).toEqual({
+        status: unknown.status,
+        issue: unknown.body.issue.map((i: { diagnostics: string }) => ({
+          ...i,
+          diagnostics: i.diagnostics.replace('never-registered', foreignId),
+        })),
+      });
+      expect(foreign.status).toBe(422);
+      expect(foreign.body.issue[0].expression).toEqual([ref.list ? `${ref.field}[0]` : ref.field]);
+      // Its own object passes this check (whatever else the body lacks).
+      if (ref.owner !== 'session') {
+        const mine = await at(access.method, path, b, named(own.b[ref.owner]));
+        expect(mine.body.issue?.[0]?.diagnostics ?? '').not.toMatch(/is registered/);
+      }
+    },
+  );
+});
+
 describe('tokens', () => {
   test('another issuer, another audience, no expiry, a shared-secret or unsigned token: all 401', async () => {
     const path = `/api/v1/patients/${PATIENT}`;
