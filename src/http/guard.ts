@@ -87,8 +87,8 @@ export function createBodyGuard(deps: Pick<GuardDeps, 'store'>) {
   };
   return (access: RouteAccess) =>
     (req: Request, res: Response, next: NextFunction): void => {
-      if (!access.references?.length) return next();
-      check(access, req.body, principalOf(res)).then(() => next(), next);
+      if (!access.references?.length) next();
+      else check(access, req.body, principalOf(res)).then(() => next(), next);
     };
 }
 
