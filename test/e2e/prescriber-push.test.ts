@@ -106,8 +106,6 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-'));
   port = await freePort();
   await ehr.update({ ...ehrPatient(), id: patientId });
-  // The EHR's word that the practice cares for the patient: its data is shown to the practice.
-  await ehr.update(careTeam(patientId));
   // The prescriber the fixtures name exists in the EHR, as it would in a real one.
   await ehr.update({
     resourceType: 'Practitioner',
@@ -116,6 +114,8 @@ beforeAll(async () => {
   });
   await start();
   await subscriptionsActive(ehr, endpoint());
+  // The EHR's word that the practice cares for the patient (delivered like any change): its data is shown to the practice.
+  await ehr.update(careTeam(patientId));
 }, 120_000);
 
 afterAll(async () => {

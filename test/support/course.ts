@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
-import { authEnv, kapFetch } from './auth.js';
+import { authEnv, CALLERS, kapFetch } from './auth.js';
 import { careTeam } from './care.js';
 import { fixture } from './fixtures.js';
 import { eventually, sandboxBaseUrl, uniqueId, uploadConformance } from './sandbox.js';
@@ -34,7 +34,14 @@ export async function post(service: Service, path: string, body: unknown = {}): 
  * and the therapist's patient linked to it. `beforeRegister` runs between the two (e.g. a catch-up).
  */
 export async function clearedPatient(
-  deps: { ehr: EhrGateway; service: Service; prescriber: string; beforeRegister?: () => Promise<unknown> },
+  deps: {
+    ehr: EhrGateway;
+    service: Service;
+    prescriber: string;
+    beforeRegister?: () => Promise<unknown>;
+    /** The practices the EHR's care team names; practice A's by default. */
+    careOf?: readonly string[];
+  },
   name: string,
 ): Promise<string> {
   const { ehr, service, prescriber } = deps;
@@ -45,7 +52,7 @@ export async function clearedPatient(
     identifier: [{ system: 'urn:e2e:mrn', value: id }],
   });
   // The EHR's word that the practice cares for the patient: without it, no EHR data is shown to it.
-  await ehr.update(careTeam(id));
+  for (const practice of deps.careOf ?? [CALLERS.therapist.tenant]) await ehr.update(careTeam(id, practice));
   const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
   await ehr.create({
     ...clearance,
