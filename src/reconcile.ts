@@ -97,6 +97,8 @@ export function compareRecords(
   local: readonly LocalResource[],
   everything: readonly Resource[],
   aliases: ReadonlyMap<string, string> = new Map(),
+  /** EHR resources another practice wrote through kap-bridge: the EHR's data to this one. */
+  others: ReadonlySet<string> = new Set(),
 ): Comparison {
   // The Provenances kap-bridge writes with each change are the EHR's audit trail of our writes,
   // not part of the aligned record: there is no local copy to compare them with.
@@ -127,7 +129,7 @@ export function compareRecords(
 
   const drift: Drift[] = [];
   for (const r of unmatchedThere) {
-    if (ourIdentifier(r) !== undefined) {
+    if (ourIdentifier(r) !== undefined && !others.has(key(r))) {
       drift.push({
         kind: 'missing-here',
         resourceType: r.resourceType,
@@ -274,6 +276,8 @@ interface Gathered {
   aliases: Map<string, string>;
   /** The last queued message per `Type|identifier value` of our resources: what is sent again. */
   latest: Map<string, OutboxMessage>;
+  /** The EHR's resources another practice wrote, of the kept types: this practice's EHR data. */
+  others: Set<string>;
 }
 
 const searchParam = (type: string, patientRef: string): Record<string, string> =>
@@ -372,6 +376,16 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
     const r = await readIfThere(deps.ehr, ref);
     if (r) ehr.set(key(r), r);
   }
+  // What another practice wrote is the EHR's data to this one: of the kept types it is taken in
+  // like any EHR resource; the others are never part of this practice's record.
+  const others = new Set<string>();
+  for (const r of [...ehr.values()]) {
+    const value = ourIdentifier(r);
+    const writer = value === undefined ? undefined : await deps.store.getResource(r.resourceType, value);
+    if (!writer?.ours || writer.tenant === tenant) continue;
+    if (keeps(r)) others.add(key(r));
+    else ehr.delete(key(r));
+  }
   // References from the EHR's copies to ours outside this patient's set (a partner's joint session).
   const aliases = new Map<string, string>();
   const written = new Set<string>(WRITTEN_TYPES);
@@ -386,7 +400,7 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
       aliases.set(ref, value ? `${type}/${value}` : ref);
     }
   }
-  return { link, local, ehr: [...ehr.values()], aliases, latest };
+  return { link, local, ehr: [...ehr.values()], aliases, latest, others };
 }
 
 /** A patient id that is not registered. */
@@ -437,7 +451,7 @@ export async function reconcilePatient(
     };
   }
   const gathered = await gather(link as PatientLink & { ehrPatient: string }, deps);
-  const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases);
+  const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases, gathered.others);
   return {
     report: { patient: link.id, ehrPatient: link.ehrPatient, checkedAt, ...comparison },
     gathered,

@@ -168,6 +168,11 @@ test("A's link waits for the prescriber's acceptance; then A sees the EHR's reco
   expect(bDose.map((s) => [s.ours, `${s.resource.resourceType}/${s.resource.id}`])).toEqual([
     [undefined, delivered!.split('/_history/')[0]],
   ]);
+  // A's reconcile: its own records and the EHR's, B's among them as EHR data; no drift.
+  const reconciled = await api(A, 'GET', `/patients/${patient}/reconcile`);
+  expect(reconciled.status).toBe(200);
+  expect(reconciled.body.drift).toEqual([]);
+  expect(reconciled.body.skipped).toBeUndefined();
   const timeline = await api(A, 'GET', `/episodes/${episodeA}`);
   expect(timeline.status).toBe(200);
   expect(timeline.body.consents).toEqual([]);
