@@ -318,6 +318,33 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
     rmSync(linkedDir, { recursive: true, force: true });
   });
 
+  test("another practice's records never reach a practice's record; the EHR's only on the EHR's word", async () => {
+    // B records a consent for its course on the EHR Patient both practices registered by one MRN.
+    const consent = await at(
+      'POST',
+      `/api/v1/episodes/${own.b.episode}/consents`,
+      await token('otherPractice'),
+      {
+        patient: own.b.patient,
+        signedAt: '2026-03-01T09:00:00Z',
+        document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
+      },
+    );
+    expect(consent.status).toBe(201);
+    const a = await token('therapist');
+    const status = await fetch(
+      `${linked.url}/api/v1/patients/${own.a.patient}/medication-status?date=2026-03-05`,
+      {
+        headers: { authorization: `Bearer ${a}` },
+      },
+    ).then(async (res) => ({ status: res.status, body: (await res.json()) as Json }));
+    expect(status.status).toBe(200);
+    const reasons = status.body.reasons.map((r: { code: string }) => r.code);
+    expect(reasons).toContain('no-consent');
+    // With the EHR's word required, nothing confirmed it for A: pending. With the MRN's, linked.
+    expect(reasons.includes('link-pending')).toBe(link === 'ehr-confirmed');
+  });
+
   test('the table declares body references', () => {
     expect(bodyReferences.length).toBeGreaterThan(0);
   });
