@@ -19,7 +19,7 @@ import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf } from './mapping/observation.js';
 import { matchPatient } from './mapping/patient.js';
 import { isSafetyReview } from './mapping/review.js';
-import type { PutOutcome, StoreTx } from './store/store.js';
+import { DEFAULT_TENANT, type PutOutcome, type StoreTx } from './store/store.js';
 
 /** The resource types kap-bridge keeps from the EHR; anything else is acknowledged and not stored. */
 export const KEPT_TYPES = [
@@ -204,12 +204,17 @@ async function attachOwnCopy(
   }
   const ehrRef = `${resource.resourceType}/${resource.id}`;
   await tx.attachEhrCopy(resource.resourceType, value, ehrRef, resource.meta?.versionId);
-  // The EHR's copy is also kept as the EHR's data, under the EHR's id: other practices caring for the
-  // patient see it as such (attributed to its author), while the recording practice's own row
-  // stands for it in its record (Store.resourcesFor). Never over a row of ours with the same id.
+  // The EHR's copy is also kept as the EHR's data, under the EHR's id and marked with the practice
+  // that wrote it: other practices caring for the patient see it as such, while to the writer its
+  // own row stands for it (Store.resourcesFor). Never over a row of ours with the same id.
   if (!(await tx.getResource(resource.resourceType, resource.id))?.ours) {
     const patientRef = patientRefOf(resource);
-    await tx.putResource({ resource, receivedAt, ...(patientRef ? { patientRef } : {}) });
+    await tx.putResource({
+      resource,
+      receivedAt,
+      writtenBy: local.tenant ?? DEFAULT_TENANT,
+      ...(patientRef ? { patientRef } : {}),
+    });
   }
   return outcome;
 }

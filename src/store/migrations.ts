@@ -152,6 +152,8 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
           WHERE o.resource_type = resources.resource_type AND o.identifier_value = resources.id
           ORDER BY p.created_at, p.id LIMIT 1),
        'default') WHERE origin = 'kap-bridge'`,
-    'CREATE INDEX resources_ehr_ref ON resources (ehr_ref)',
+    // The EHR's copy of what a practice wrote is kept as the EHR's data, marked with the practice
+    // that wrote it: to that practice its own row stands for it.
+    'ALTER TABLE resources ADD COLUMN written_by TEXT',
   ],
 ];

@@ -21,6 +21,8 @@ export interface StoredResource {
   ehrSource?: string;
   /** For a resource kap-bridge wrote: the practice that recorded it (DEFAULT_TENANT when not said). */
   tenant?: string;
+  /** For the EHR's copy of a resource kap-bridge wrote: the practice that wrote it. */
+  writtenBy?: string;
 }
 
 /** What happened to a resource offered to the store. */
@@ -235,6 +237,7 @@ interface ResourceRow {
   ehr_ref: string | null;
   ehr_version: string | null;
   tenant: string | null;
+  written_by: string | null;
   [key: string]: unknown;
 }
 
@@ -243,12 +246,13 @@ const toStored = (r: ResourceRow): StoredResource => ({
   ...(r.patient_ref === null ? {} : { patientRef: r.patient_ref }),
   receivedAt: r.received_at,
   ...(r.origin === OURS ? { ours: true, tenant: r.tenant ?? DEFAULT_TENANT } : {}),
+  ...(r.written_by === null ? {} : { writtenBy: r.written_by }),
   ...(r.ehr_ref === null
     ? {}
     : { ehrSource: r.ehr_version === null ? r.ehr_ref : `${r.ehr_ref}/_history/${r.ehr_version}` }),
 });
 
-const ROW = 'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version, tenant';
+const ROW = 'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version, tenant, written_by';
 const OURS = 'kap-bridge';
 
 /** See Store.recordHead. */
@@ -376,7 +380,14 @@ export class StoreTx {
    * Keeps a resource received from the EHR unless the store already has this version or a newer
    * one: inbound dedupe by (type, id, versionId), and an older version never overwrites a newer.
    */
-  async putResource({ resource, patientRef, receivedAt, ours, tenant }: StoredResource): Promise<PutOutcome> {
+  async putResource({
+    resource,
+    patientRef,
+    receivedAt,
+    ours,
+    tenant,
+    writtenBy,
+  }: StoredResource): Promise<PutOutcome> {
     if (!resource.id) throw new Error('A resource without an id cannot be stored');
     const { resourceType, id } = resource;
     const rank = versionRank(resource);
@@ -389,14 +400,15 @@ export class StoreTx {
       receivedAt,
       ours ? OURS : null,
       ours ? (tenant ?? DEFAULT_TENANT) : null,
+      ours ? null : (writtenBy ?? null),
     ];
     // The stored version is read (and on PostgreSQL locked) first: a newer version may move the
     // resource to another patient, and that patient's record changes too.
     let held = await this.heldVersion(resourceType, id);
     if (!held) {
       const inserted = await this.sql.run(
-        `INSERT INTO resources (version_id, version_rank, last_updated, patient_ref, body, received_at, origin, tenant, resource_type, id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id) DO NOTHING`,
+        `INSERT INTO resources (version_id, version_rank, last_updated, patient_ref, body, received_at, origin, tenant, written_by, resource_type, id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id) DO NOTHING`,
         [...values, resourceType, id],
       );
       if (inserted > 0) {
@@ -410,7 +422,7 @@ export class StoreTx {
     if (held.rank >= rank) return held.rank === rank ? 'duplicate' : 'stale';
     await this.sql.run(
       `UPDATE resources SET version_id = ?, version_rank = ?, last_updated = ?, patient_ref = ?, body = ?,
-         received_at = ?, origin = ?, tenant = ? WHERE resource_type = ? AND id = ?`,
+         received_at = ?, origin = ?, tenant = ?, written_by = ? WHERE resource_type = ? AND id = ?`,
       [...values, resourceType, id],
     );
     await this.touch(scopeOf(resourceType, held.patientRef), scopeOf(resourceType, patientRef));
@@ -446,17 +458,14 @@ export class StoreTx {
   /**
    * A patient's resources as one practice sees them: what the practice itself recorded, and what the
    * EHR holds (another practice's records among it, once the EHR's copy was read back). The EHR's
-   * copies of the practice's own records are left out: the practice's own row stands for them.
-   * Another practice's local rows never reach it.
+   * copies of the practice's own records (written by it, whichever EHR id they had) are left out:
+   * the practice's own row stands for them. Another practice's local rows never reach it.
    */
   async resourcesFor(patientRef: string, tenant: string): Promise<StoredResource[]> {
     const rows = await this.sql.all<ResourceRow>(
-      `SELECT ${ROW} FROM resources r WHERE r.patient_ref = ? AND (
-         (r.origin = '${OURS}' AND r.tenant = ?)
-         OR (r.origin IS NULL AND NOT EXISTS (
-           SELECT 1 FROM resources o WHERE o.ehr_ref = r.resource_type || '/' || r.id
-             AND o.origin = '${OURS}' AND o.tenant = ?)))
-       ORDER BY r.resource_type, r.id`,
+      `SELECT ${ROW} FROM resources WHERE patient_ref = ? AND (
+         (origin = '${OURS}' AND tenant = ?) OR (origin IS NULL AND (written_by IS NULL OR written_by <> ?)))
+       ORDER BY resource_type, id`,
       [patientRef, tenant, tenant],
     );
     return rows.map(toStored);

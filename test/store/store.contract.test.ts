@@ -194,18 +194,23 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     expect(await ids('practice-a')).toEqual(['a-consent', 'ehr-rx']);
     expect(await ids('practice-b')).toEqual(['b-consent', 'ehr-rx']);
     expect((await store.getResource('Consent', 'b-consent'))?.tenant).toBe('practice-b');
-    // B's consent delivered and read back: the EHR's copy is data to A; to B its own row stands for it.
+    // B's consent delivered and read back (twice, the EHR having lost the first copy): the EHR's
+    // copies are data to A; to B its own row stands for them.
     await store.transaction(async (tx) => {
-      await tx.attachEhrCopy('Consent', 'b-consent', 'Consent/900', '1');
-      await tx.putResource({
-        resource: { ...consent('900'), meta: { versionId: '1' } },
-        patientRef: 'Patient/ehr-1',
-        receivedAt: at,
-      });
+      for (const id of ['900', '901']) {
+        await tx.attachEhrCopy('Consent', 'b-consent', `Consent/${id}`, '1');
+        await tx.putResource({
+          resource: { ...consent(id), meta: { versionId: '1' } },
+          patientRef: 'Patient/ehr-1',
+          receivedAt: at,
+          writtenBy: 'practice-b',
+        });
+      }
     });
-    expect(await ids('practice-a')).toEqual(['900', 'a-consent', 'ehr-rx']);
+    expect(await ids('practice-a')).toEqual(['900', '901', 'a-consent', 'ehr-rx']);
     expect(await ids('practice-b')).toEqual(['b-consent', 'ehr-rx']);
-    expect(await ids('practice-c')).toEqual(['900', 'ehr-rx']);
+    expect(await ids('practice-c')).toEqual(['900', '901', 'ehr-rx']);
+    expect((await store.getResource('Consent', '901'))?.writtenBy).toBe('practice-b');
   });
 
   test('gives what kap-bridge wrote before practices were kept apart the practice of its course, patient or queue', async () => {
