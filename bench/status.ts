@@ -16,6 +16,7 @@ import { KAP_CODE, SYSTEM } from '../src/fhir/codes.js';
 import { patientRefOf } from '../src/intake.js';
 import { Store } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
+import { careTeam } from '../test/support/care.js';
 import { benchEpisode, benchRecord } from './course.js';
 import { fmt, percentile, postJson, startHapi, startKapBridge } from './support.js';
 
@@ -44,7 +45,8 @@ async function seedKapBridge(file: string): Promise<void> {
           CALLERS.therapist.tenant,
         );
         await tx.setCheckpoint('ehr:last-heard', at);
-        for (const r of benchRecord(id))
+        // The EHR confirms the practice's care, so the status reads the whole record.
+        for (const r of [...benchRecord(id), careTeam(id)])
           await tx.putResource({
             resource: r,
             receivedAt: at,

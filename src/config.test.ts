@@ -60,6 +60,41 @@ test('subscriptions need a shared secret', () => {
   ).toEqual([]);
 });
 
+test("the patient link is the EHR's confirmation by default; MRN alone is refused for more than one practice", () => {
+  expect(loadConfig(STATIC)).toMatchObject({
+    patientLink: 'ehr-confirmed',
+    practiceIdentifierSystem: 'https://fhir.kap-bridge.org/identifier/practice',
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'kap-link-'));
+  const tokens = (...tenants: string[]) => {
+    const file = join(dir, `${tenants.join('-') || 'none'}.json`);
+    const entry = (tenant: string, i: number) => ({
+      sha256: `${i}`.repeat(64),
+      client: `c${i}`,
+      kind: 'therapist',
+      tenant,
+      scope: 'user/*.cruds',
+    });
+    writeFileSync(file, JSON.stringify({ tokens: tenants.map(entry) }));
+    return { KAP_AUTH_MODE: 'static', KAP_AUTH_STATIC_TOKENS_FILE: file, KAP_PATIENT_LINK: 'mrn' };
+  };
+  try {
+    expect(problems(tokens('practice-a', 'practice-a'))).toEqual([]);
+    expect(loadConfig(tokens('practice-a')).patientLink).toBe('mrn');
+    expect(problems(tokens('practice-a', 'practice-b'))).toEqual([
+      "KAP_PATIENT_LINK=mrn serves one practice, and KAP_AUTH_STATIC_TOKENS_FILE names 2 (practice-a, practice-b): an MRN is not a key to another practice's patient. Use KAP_PATIENT_LINK=ehr-confirmed",
+    ]);
+    expect(problems({ ...tokens('practice-a', 'practice-b'), KAP_PATIENT_LINK: 'ehr-confirmed' })).toEqual(
+      [],
+    );
+    expect(problems({ ...STATIC, KAP_PATIENT_LINK: 'name' })).toEqual([
+      'KAP_PATIENT_LINK must be one of ehr-confirmed, mrn (got "name")',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('serving needs a way to authenticate callers: a JWKS, issuer and audience, or static tokens', () => {
   expect(problems({})).toEqual([
     'KAP_AUTH_JWKS must be set when KAP_AUTH_MODE=jwt (or use KAP_AUTH_MODE=static for one practice without an identity provider)',

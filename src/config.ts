@@ -4,8 +4,10 @@
  * test keeps them in step). A mistake stops the start with one line per wrong variable.
  */
 
-import type { InboundAuthConfig } from './auth/authentication.js';
+import { type InboundAuthConfig, readStaticTokens } from './auth/authentication.js';
 import { isTimeZone } from './domain/time.js';
+import { PATIENT_LINK_MODES, type PatientLinkMode, PRACTICE_IDENTIFIER_SYSTEM } from './patient-link.js';
+
 export interface Config {
   host: string;
   port: number;
@@ -39,6 +41,10 @@ export interface Config {
   clearanceMaxDays: number;
   requireDispense: boolean;
   requireIntegration: boolean;
+  /** When a practice sees an EHR Patient's data: once the EHR confirms its care, or on the MRN alone. */
+  patientLink: PatientLinkMode;
+  /** The identifier system of a practice's Organization in the EHR (its value the practice id). */
+  practiceIdentifierSystem: string;
   bodyLimitBytes: number;
   /** How long a client may take to send the request line and headers; then 408 and the connection closed. */
   headersTimeoutMs: number;
@@ -204,6 +210,7 @@ export const EHR_DEFAULT_SCOPES = [
   ...[
     'AdverseEvent',
     'AllergyIntolerance',
+    'CareTeam',
     'ClinicalImpression',
     'Condition',
     'Medication',
@@ -402,6 +409,22 @@ export const VARIABLES: readonly Variable[] = [
     parse: boolean,
   }),
   v({
+    name: 'KAP_PATIENT_LINK',
+    key: 'patientLink',
+    description:
+      "When a practice sees an EHR Patient's data: ehr-confirmed (once the EHR confirms the practice's care: an accepted referral Task or an active CareTeam naming the practice's Organization) or mrn (the MRN alone; only for a deployment serving one practice)",
+    default: 'ehr-confirmed',
+    parse: oneOf(...PATIENT_LINK_MODES),
+  }),
+  v({
+    name: 'KAP_PRACTICE_IDENTIFIER_SYSTEM',
+    key: 'practiceIdentifierSystem',
+    description:
+      "The identifier system under which a practice's Organization in the EHR carries the practice id (the token's tenant)",
+    default: PRACTICE_IDENTIFIER_SYSTEM,
+    parse: text,
+  }),
+  v({
     name: 'KAP_BODY_LIMIT_BYTES',
     key: 'bodyLimitBytes',
     description: 'Largest request body accepted',
@@ -576,6 +599,11 @@ export const VARIABLES: readonly Variable[] = [
 function authProblems(config: Config, env: Record<string, string | undefined>): string[] {
   if (config.authMode === 'static') {
     const problems: string[] = [];
+    const practices = staticPractices(config.authStaticTokensFile);
+    if (config.patientLink === 'mrn' && practices.length > 1)
+      problems.push(
+        `KAP_PATIENT_LINK=mrn serves one practice, and KAP_AUTH_STATIC_TOKENS_FILE names ${practices.length} (${practices.join(', ')}): an MRN is not a key to another practice's patient. Use KAP_PATIENT_LINK=ehr-confirmed`,
+      );
     if (!config.authStaticTokensFile)
       problems.push('KAP_AUTH_STATIC_TOKENS_FILE must name the tokens file when KAP_AUTH_MODE=static');
     if (config.production && !config.authAllowStatic)
@@ -591,6 +619,16 @@ function authProblems(config: Config, env: Record<string, string | undefined>): 
       (name) =>
         `${name} must be set when KAP_AUTH_MODE=jwt (or use KAP_AUTH_MODE=static for one practice without an identity provider)`,
     );
+}
+
+/** The practices the static tokens file names; none when it cannot be read (its own check says why). */
+function staticPractices(file: string | undefined): string[] {
+  if (!file) return [];
+  try {
+    return [...new Set(readStaticTokens(file).flatMap((t) => (t.tenant ? [t.tenant] : [])))].sort();
+  } catch {
+    return [];
+  }
 }
 
 /** The inbound authentication settings of a loaded Config. */

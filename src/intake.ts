@@ -19,12 +19,14 @@ import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf } from './mapping/observation.js';
 import { matchPatient } from './mapping/patient.js';
 import { isSafetyReview } from './mapping/review.js';
-import type { PutOutcome, StoreTx } from './store/store.js';
+import { DEFAULT_TENANT, type PutOutcome, type StoreTx } from './store/store.js';
 
 /** The resource types kap-bridge keeps from the EHR; anything else is acknowledged and not stored. */
 export const KEPT_TYPES = [
   'MedicationRequest',
   'MedicationDispense',
+  // Doses the EHR holds count against the order, whichever practice (or the prescriber) gave them.
+  'MedicationAdministration',
   'Observation',
   'Condition',
   'AllergyIntolerance',
@@ -35,6 +37,8 @@ export const KEPT_TYPES = [
   'Medication',
   'ClinicalImpression',
   'AdverseEvent',
+  // The EHR's word that a practice cares for the patient (src/patient-link.ts).
+  'CareTeam',
 ] as const;
 
 export type KeptType = (typeof KEPT_TYPES)[number];
@@ -198,6 +202,8 @@ async function attachOwnCopy(
         },
         receivedAt,
         ours: true,
+        // Still the recording practice's own.
+        ...(local.tenant ? { tenant: local.tenant } : {}),
         ...(local.patientRef ? { patientRef: local.patientRef } : {}),
       });
       outcome = 'stored';
@@ -205,6 +211,18 @@ async function attachOwnCopy(
   }
   const ehrRef = `${resource.resourceType}/${resource.id}`;
   await tx.attachEhrCopy(resource.resourceType, value, ehrRef, resource.meta?.versionId);
+  // The EHR's copy is also kept as the EHR's data, under the EHR's id and marked with the practice
+  // that wrote it: other practices caring for the patient see it as such, while to the writer its
+  // own row stands for it (Store.resourcesFor). Never over a row of ours with the same id.
+  if (!(await tx.getResource(resource.resourceType, resource.id))?.ours) {
+    const patientRef = patientRefOf(resource);
+    await tx.putResource({
+      resource,
+      receivedAt,
+      writtenBy: local.tenant ?? DEFAULT_TENANT,
+      ...(patientRef ? { patientRef } : {}),
+    });
+  }
   return outcome;
 }
 

@@ -72,6 +72,16 @@ describe('compareRecords', () => {
     expect(c).toEqual({ here: 3, there: 3, matched: 3, drift: [] });
   });
 
+  it("takes another practice's delivered score in as the EHR's data (pull), not as lost here", () => {
+    const c = compareRecords([], [oursThere('o9', 70)], new Map(), new Set(['Observation/e-o9']));
+    expect(c.drift).toEqual([
+      expect.objectContaining({ kind: 'missing-here', there: 'Observation/e-o9/_history/1', remedy: 'pull' }),
+    ]);
+    expect(compareRecords([], [oursThere('o9', 70)]).drift).toEqual([
+      expect.objectContaining({ kind: 'missing-here', remedy: 'person' }),
+    ]);
+  });
+
   it('reports an EHR resource kap-bridge keeps but does not hold as missing here, to pull', () => {
     const c = compareRecords([], [theirs('2')]);
     expect(c.drift).toEqual([

@@ -13,6 +13,8 @@ import { contentOf } from './fhir/content.js';
 import { issue, OperationOutcomeError } from './fhir/outcome.js';
 import { checkInbound, KEPT_TYPES, keep, keeps, PRESCRIBER_OWNED, type ResourceValidator } from './intake.js';
 import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
+import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from './patient-link.js';
+import { practiceView } from './record.js';
 import { type Store, type StoredResource, versionRank } from './store/store.js';
 
 /** What kap-bridge writes to the EHR (src/api): matched by business identifier. */
@@ -95,6 +97,8 @@ export function compareRecords(
   local: readonly LocalResource[],
   everything: readonly Resource[],
   aliases: ReadonlyMap<string, string> = new Map(),
+  /** EHR resources another practice wrote through kap-bridge: the EHR's data to this one. */
+  others: ReadonlySet<string> = new Set(),
 ): Comparison {
   // The Provenances kap-bridge writes with each change are the EHR's audit trail of our writes,
   // not part of the aligned record: there is no local copy to compare them with.
@@ -125,7 +129,7 @@ export function compareRecords(
 
   const drift: Drift[] = [];
   for (const r of unmatchedThere) {
-    if (ourIdentifier(r) !== undefined) {
+    if (ourIdentifier(r) !== undefined && !others.has(key(r))) {
       drift.push({
         kind: 'missing-here',
         resourceType: r.resourceType,
@@ -242,6 +246,8 @@ function onlyPrescriberChanged(
 
 export interface ReconcileDeps {
   store: Store;
+  /** When a practice sees an EHR Patient's data; the EHR's confirmation by default. */
+  patientLink?: PatientLinkPolicy;
   ehr: EhrGateway;
   outbox: Outbox;
   now?: () => Date;
@@ -270,6 +276,8 @@ interface Gathered {
   aliases: Map<string, string>;
   /** The last queued message per `Type|identifier value` of our resources: what is sent again. */
   latest: Map<string, OutboxMessage>;
+  /** The EHR's resources another practice wrote, of the kept types: this practice's EHR data. */
+  others: Set<string>;
 }
 
 /** The search that finds a type's resources about the patient (R4 AdverseEvent has `subject` only). */
@@ -278,7 +286,8 @@ const searchParam = (type: string, patientRef: string): Record<string, string> =
     ? { _id: patientRef.slice('Patient/'.length) }
     : type === 'Group'
       ? { member: patientRef }
-      : type === 'AdverseEvent'
+      : // R4 AdverseEvent has no patient search parameter.
+        type === 'AdverseEvent'
         ? { subject: patientRef }
         : { patient: patientRef };
 
@@ -304,15 +313,19 @@ async function queuesOf(deps: ReconcileDeps, link: PatientLink & { ehrPatient: s
 
 async function gather(link: PatientLink & { ehrPatient: string }, deps: ReconcileDeps): Promise<Gathered> {
   const patientRef = link.ehrPatient;
+  // The practice's own record against the EHR: another practice's changes share the EHR Patient's
+  // queue, and are not this practice's to compare, count or send again.
+  const tenant = (await deps.store.tenantOf('patient', link.id))!;
   const latest = new Map<string, OutboxMessage>();
   for (const queue of await queuesOf(deps, link)) {
     for (const m of await deps.outbox.list({ patientRef: queue, limit: 1_000_000 })) {
       const k = `${m.resourceType}|${m.identifier.value}`;
+      if ((await deps.store.getResource(m.resourceType, m.identifier.value))?.tenant !== tenant) continue;
       const held = latest.get(k);
       if (!held || m.seq > held.seq) latest.set(k, m);
     }
   }
-  const stored = await deps.store.resourcesFor(patientRef);
+  const stored = await deps.store.resourcesFor(patientRef, tenant);
   // Ours without a patient of their own travel in a couple's queue (its first partner's): the
   // couple's Group, which names both partners, and the joint sessions, which name the Group. Each
   // partner's record holds them, as the EHR's searches find them for each partner.
@@ -364,6 +377,16 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
     const r = await readIfThere(deps.ehr, ref);
     if (r) ehr.set(key(r), r);
   }
+  // What another practice wrote is the EHR's data to this one: of the kept types it is taken in
+  // like any EHR resource; the others are never part of this practice's record.
+  const others = new Set<string>();
+  for (const r of [...ehr.values()]) {
+    const value = ourIdentifier(r);
+    const writer = value === undefined ? undefined : await deps.store.getResource(r.resourceType, value);
+    if (!writer?.ours || writer.tenant === tenant) continue;
+    if (keeps(r)) others.add(key(r));
+    else ehr.delete(key(r));
+  }
   // References from the EHR's copies to ours outside this patient's set (a partner's joint session).
   const aliases = new Map<string, string>();
   const written = new Set<string>(WRITTEN_TYPES);
@@ -378,7 +401,7 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
       aliases.set(ref, value ? `${type}/${value}` : ref);
     }
   }
-  return { link, local, ehr: [...ehr.values()], aliases, latest };
+  return { link, local, ehr: [...ehr.values()], aliases, latest, others };
 }
 
 /** A patient id that is not registered. */
@@ -407,8 +430,29 @@ export async function reconcilePatient(
       },
     };
   }
+  const tenant = (await deps.store.tenantOf('patient', link.id))!;
+  const { confirmed } = await practiceView(
+    deps.store,
+    link.ehrPatient,
+    tenant,
+    deps.patientLink ?? DEFAULT_PATIENT_LINK,
+  );
+  if (!confirmed) {
+    // Until the EHR confirms the practice's care, nothing of the EHR's record is shown to it, nor counted.
+    return {
+      report: {
+        patient: link.id,
+        checkedAt,
+        here: 0,
+        there: 0,
+        matched: 0,
+        drift: [],
+        skipped: "the prescriber's EHR has not confirmed this practice's care of the patient yet",
+      },
+    };
+  }
   const gathered = await gather(link as PatientLink & { ehrPatient: string }, deps);
-  const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases);
+  const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases, gathered.others);
   return {
     report: { patient: link.id, ehrPatient: link.ehrPatient, checkedAt, ...comparison },
     gathered,
@@ -466,7 +510,7 @@ export async function heal(
 /** The therapist API's report for one patient (GET, so report only); transport-free, src/http translates. */
 export async function reconciliation(
   patientId: string,
-  deps: { store: Store; ehr?: EhrGateway; now?: () => Date },
+  deps: { store: Store; ehr?: EhrGateway; now?: () => Date; patientLink?: PatientLinkPolicy },
 ): Promise<PatientReport> {
   if (!deps.ehr) {
     throw new OperationOutcomeError(503, [
@@ -483,6 +527,7 @@ export async function reconciliation(
       ehr: deps.ehr,
       outbox: new Outbox(deps.store),
       ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.patientLink ? { patientLink: deps.patientLink } : {}),
     });
     return report;
   } catch (e) {

@@ -32,7 +32,8 @@ import { prescriptionFromFhir } from './mapping/medication-request.js';
 import { kindOf, observationFromFhir } from './mapping/observation.js';
 import { reviewFromFhir } from './mapping/review.js';
 import { sessionFromFhir } from './mapping/session.js';
-import type { RecordHead, Store } from './store/store.js';
+import { DEFAULT_PATIENT_LINK, ehrConfirmsCare, type PatientLinkPolicy } from './patient-link.js';
+import type { RecordHead, Store, StoredResource } from './store/store.js';
 import { checkKapRules } from './validation/kap-rules.js';
 
 /** What readiness relies on in each kind of Observation it reads, when the Observation cannot be read. */
@@ -185,15 +186,18 @@ export function readingWarnings(resource: Resource): Issue[] {
 }
 
 /**
- * The record of a linked patient, with the courses they take part in; empty, its link pending,
- * while the EHR Patient is not known yet. Built anew on every call.
+ * The record of a linked patient as their practice (`tenant`) sees it: what the practice recorded
+ * and what the EHR holds, never another practice's own rows; with the courses they take part in.
+ * Empty, its link pending, while the EHR Patient is not known yet. Built anew on every call.
  */
 export async function loadRecord(
   store: Pick<Store, 'resourcesFor' | 'getResource' | 'episodesOf'>,
   link: PatientLink,
+  tenant: string,
+  linkPolicy: PatientLinkPolicy = DEFAULT_PATIENT_LINK,
 ): Promise<PatientRecord> {
   if (!link.ehrPatient) return { ...emptyRecord(link.id), link: 'pending' };
-  const resources = (await store.resourcesFor(link.ehrPatient)).map((s) => s.resource);
+  const { resources, confirmed } = await practiceView(store, link.ehrPatient, tenant, linkPolicy);
   // Referenced Medications are looked up once, so the mapping can tell whether they are ketamine.
   const medications = new Map<string, Medication>();
   for (const r of resources) {
@@ -209,7 +213,24 @@ export async function loadRecord(
     resolve: (ref) => medications.get(ref),
   });
   record.episodes = await store.episodesOf(link.id);
+  if (!confirmed) record.link = 'pending';
   return record;
+}
+
+/**
+ * What `tenant` may see of an EHR Patient: its own records, and the EHR's data only once the EHR
+ * confirms the practice's care of the patient (src/patient-link.ts).
+ */
+export async function practiceView(
+  store: Pick<Store, 'resourcesFor'>,
+  ehrPatient: string,
+  tenant: string,
+  linkPolicy: PatientLinkPolicy,
+): Promise<{ resources: Resource[]; stored: StoredResource[]; confirmed: boolean }> {
+  const all = await store.resourcesFor(ehrPatient, tenant);
+  const confirmed = ehrConfirmsCare(all, ehrPatient, tenant, linkPolicy);
+  const stored = confirmed ? all : all.filter((s) => s.ours);
+  return { resources: stored.map((s) => s.resource), stored, confirmed };
 }
 
 /**
@@ -220,11 +241,15 @@ const RECORD_CACHE_SIZE = 20_000;
 
 interface CachedRecord {
   ehrPatient: string | null;
+  tenant: string;
   mark: string;
   record: PatientRecord;
 }
 
-/** Per store (never shared across databases): patient id -> the record and the head it was read at. */
+/**
+ * Per store (never shared across databases): practice and patient id -> the record and the head it
+ * was read at. The practice is part of the key and of the check: a record is one practice's view.
+ */
 const caches = new WeakMap<object, LRUCache<string, CachedRecord>>();
 
 /** Cached records are shared by every answer: freezing them turns an accidental change into an error. */
@@ -253,6 +278,7 @@ export async function currentRecord(
   store: Pick<Store, 'recordHead' | 'resourcesFor' | 'getResource' | 'episodesOf'>,
   patientId: string,
   checkpoint: string,
+  linkPolicy: PatientLinkPolicy = DEFAULT_PATIENT_LINK,
 ): Promise<CurrentRecord | undefined> {
   // Medications are the only resources about no patient that a record reads (see loadRecord).
   const head: RecordHead | undefined = await store.recordHead(patientId, {
@@ -267,18 +293,29 @@ export async function currentRecord(
     cache = new LRUCache({ max: RECORD_CACHE_SIZE });
     caches.set(store, cache);
   }
-  const cached = cache.get(patientId);
-  if (cached && cached.ehrPatient === head.ehrPatient && cached.mark === head.mark) {
+  const key = JSON.stringify([head.tenant, patientId, linkPolicy.mode, linkPolicy.practiceSystem]);
+  const cached = cache.get(key);
+  if (
+    cached &&
+    cached.tenant === head.tenant &&
+    cached.ehrPatient === head.ehrPatient &&
+    cached.mark === head.mark
+  ) {
     return withCheckpoint(cached.record);
   }
   // The head was read before the rows: rows newer than the mark only make this entry miss sooner.
   const record = deepFreeze(
-    await loadRecord(store, {
-      id: patientId,
-      identifiers: [],
-      ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
-    }),
+    await loadRecord(
+      store,
+      {
+        id: patientId,
+        identifiers: [],
+        ...(head.ehrPatient === null ? {} : { ehrPatient: head.ehrPatient }),
+      },
+      head.tenant,
+      linkPolicy,
+    ),
   );
-  cache.set(patientId, { ehrPatient: head.ehrPatient, mark: head.mark, record });
+  cache.set(key, { ehrPatient: head.ehrPatient, tenant: head.tenant, mark: head.mark, record });
   return withCheckpoint(record);
 }

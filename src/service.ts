@@ -141,6 +141,7 @@ export async function startService(
     validator,
     log,
     policy,
+    patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
     version: VERSION,
     publicBaseUrl,
     bodyLimitBytes: config.bodyLimitBytes,

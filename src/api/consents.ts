@@ -7,7 +7,15 @@ import type { InformedConsent } from '../domain/model.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { consentToFhir } from '../mapping/consent.js';
 import { findEpisode } from './episodes.js';
-import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import {
+  courseContext,
+  linksOf,
+  practiceOf,
+  type RecordingDeps,
+  record,
+  sourceOf,
+  unprocessable,
+} from './recording.js';
 
 export interface ConsentRecording {
   id?: string;
@@ -47,6 +55,7 @@ export async function recordConsent(
       tx,
       [{ resource: consentToFhir(consent, courseContext(links)), queue: links[0]!.ehrPatient }],
       deps,
+      await practiceOf(tx, 'episode', episodeId),
     );
     return consent;
   });

@@ -14,7 +14,14 @@ import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { loadRecord } from '../record.js';
 import { readinessOn } from './episodes.js';
-import { courseContext, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import {
+  courseContext,
+  practiceOf,
+  type RecordingDeps,
+  record,
+  sourceOf,
+  unprocessable,
+} from './recording.js';
 import { patientSession } from './sessions.js';
 
 export interface DoseRecording {
@@ -75,7 +82,9 @@ export async function recordDose(
     if (!readiness.ready) throw notReady(readiness);
     const link = links.find((l) => l.id === input.patient)!;
     const { timeZone } = deps.policy;
-    const rx = currentOrder(await loadRecord(tx, link), (v) => spanOf(v, timeZone)).rx!;
+    const tenant = await practiceOf(tx, 'episode', episode.id);
+    const rx = currentOrder(await loadRecord(tx, link, tenant, deps.patientLink), (v) => spanOf(v, timeZone))
+      .rx!;
     const prescribed = rx.dosePerSession;
     if (prescribed !== undefined) {
       const [given, allowed] = [doseInMg(input.dose), doseInMg(prescribed)];
@@ -109,7 +118,7 @@ export async function recordDose(
       administeredAt: input.time,
     };
     const resource = administrationToFhir(administration, courseContext(links));
-    await record(tx, [{ resource, queue: links[0]!.ehrPatient }], deps);
+    await record(tx, [{ resource, queue: links[0]!.ehrPatient }], deps, tenant);
     return administration;
   });
   const stored = await deps.store.getResource('MedicationAdministration', administration.id);

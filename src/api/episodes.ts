@@ -10,7 +10,7 @@ import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
-import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
+import { courseContext, linksOf, practiceOf, type RecordingDeps, record } from './recording.js';
 import type { CourseReader } from './sessions.js';
 
 export interface EpisodeRegistration {
@@ -73,6 +73,7 @@ export async function registerEpisode(
       tx,
       resources.map((resource) => ({ resource, queue: links[0]!.ehrPatient })),
       deps,
+      tenant,
     );
   });
   return episode;
@@ -124,6 +125,7 @@ export async function changeEpisodeStatus(
       tx,
       [episodeOfCare, carePlan].map((resource) => ({ resource, queue: links[0]!.ehrPatient })),
       deps,
+      tenant,
     );
     return { ...episode, source: `EpisodeOfCare/${id}` };
   });
@@ -146,10 +148,11 @@ export async function readinessOn(
   question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
+  const tenant = await practiceOf(reader, 'episode', episode.id);
   const records = await Promise.all(
     episode.patients.map(async (p) => {
       const link = await reader.getPatient(p);
-      return link === undefined ? undefined : loadRecord(reader, link);
+      return link === undefined ? undefined : loadRecord(reader, link, tenant, deps.patientLink);
     }),
   );
   const query = readinessQuery(question, deps, await reader.getCheckpoint('ehr:last-heard'));

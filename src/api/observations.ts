@@ -7,7 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { KapObservation, ObservationValue } from '../domain/model.js';
 import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
-import { courseContext, linkedPatient, type RecordingDeps, record, sourceOf } from './recording.js';
+import {
+  courseContext,
+  linkedPatient,
+  practiceOf,
+  type RecordingDeps,
+  record,
+  sourceOf,
+} from './recording.js';
 import { patientSession } from './sessions.js';
 
 export interface ObservationRecording {
@@ -59,7 +66,7 @@ export async function recordObservation(
     // In a session it travels with the course; otherwise in the patient's own queue.
     const queue = session ? session.links[0]!.ehrPatient : link.ehrPatient;
     const resource = observationToFhir(observation, courseContext([link]));
-    await record(tx, [{ resource, queue }], deps);
+    await record(tx, [{ resource, queue }], deps, await practiceOf(tx, 'patient', patientId));
     return observation;
   });
   const stored = await deps.store.getResource('Observation', observation.id);

@@ -15,6 +15,7 @@ import { dayOf, spanOf } from '../domain/time.js';
 import type { EhrGateway } from '../ehr/gateway.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { keep } from '../intake.js';
+import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord } from '../record.js';
 import { IdentifierTakenError, type Store } from '../store/store.js';
 
@@ -22,6 +23,8 @@ export interface PatientsDeps {
   store: Store;
   ehr?: EhrGateway;
   policy: ReadinessPolicy;
+  /** When a practice sees an EHR Patient's data; the EHR's confirmation by default. */
+  patientLink?: PatientLinkPolicy;
   now?: () => Date;
 }
 
@@ -153,7 +156,7 @@ export async function medicationStatus(
   deps: PatientsDeps,
 ): Promise<MedicationStatusAnswer> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
-  const current = await currentRecord(deps.store, id, 'ehr:last-heard');
+  const current = await currentRecord(deps.store, id, 'ehr:last-heard', deps.patientLink);
   if (!current) throw notFound(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
   const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);

@@ -10,7 +10,7 @@
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
-import { hasErrors, issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { hasErrors, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
@@ -52,6 +52,17 @@ export async function linkedPatient(
   return link as PatientLink & { ehrPatient: string };
 }
 
+/** The practice a course or patient belongs to: what is recorded on it is that practice's own. */
+export async function practiceOf(
+  tx: Pick<StoreTx, 'tenantOf'>,
+  kind: 'patient' | 'episode',
+  id: string,
+): Promise<string> {
+  const tenant = await tx.tenantOf(kind, id);
+  if (tenant === undefined) throw notFound(kind, id);
+  return tenant;
+}
+
 export const linksOf = (tx: Pick<StoreTx, 'getPatient'>, episode: Episode) =>
   Promise.all(episode.patients.map((p, i) => linkedPatient(tx, p, `patients[${i}]`)));
 
@@ -86,10 +97,16 @@ export interface Write {
 }
 
 /**
- * Keeps each resource locally as a new version and queues it for the EHR, inside `tx`. A resource
- * that fails its profile is refused (422) and, the transaction rolling back, nothing is kept.
+ * Keeps each resource locally as a new version of `tenant`'s practice and queues it for the EHR,
+ * inside `tx`. A resource that fails its profile is refused (422) and, the transaction rolling
+ * back, nothing is kept.
  */
-export async function record(tx: StoreTx, writes: readonly Write[], deps: RecordingDeps): Promise<void> {
+export async function record(
+  tx: StoreTx,
+  writes: readonly Write[],
+  deps: RecordingDeps,
+  tenant: string,
+): Promise<void> {
   const at = (deps.now?.() ?? new Date()).toISOString();
   for (const { resource, queue } of writes) {
     const issues = deps.validator.validate(resource);
@@ -102,6 +119,7 @@ export async function record(tx: StoreTx, writes: readonly Write[], deps: Record
       resource: local,
       receivedAt: at,
       ours: true,
+      tenant,
       ...(patientRef ? { patientRef } : {}),
     });
     await deps.outbox.enqueue(tx, { patientRef: queue, resource: await forEhr(tx, resource) });

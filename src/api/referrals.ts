@@ -11,6 +11,7 @@ import {
   courseContext,
   linkedPatient,
   linksOf,
+  practiceOf,
   type RecordingDeps,
   record,
   sourceOf,
@@ -66,6 +67,7 @@ export async function requestClearance(
       tx,
       [serviceRequest, task].map((resource) => ({ resource, queue })),
       deps,
+      await practiceOf(tx, 'patient', patientId),
     );
     return referral;
   });

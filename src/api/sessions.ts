@@ -10,12 +10,20 @@ import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
-import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import {
+  courseContext,
+  linksOf,
+  practiceOf,
+  type RecordingDeps,
+  record,
+  sourceOf,
+  unprocessable,
+} from './recording.js';
 
 /** What the session operations read; a Store or a StoreTx. */
 export type CourseReader = Pick<
   StoreTx,
-  'getResource' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf'
+  'getResource' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf' | 'tenantOf'
 >;
 
 export interface SessionScheduling {
@@ -53,9 +61,10 @@ export async function sessionsOf(
 ): Promise<Session[]> {
   const ctx = courseContext(links);
   const group = await couple(reader, episode);
-  const ours = (await Promise.all(links.map((l) => reader.resourcesFor(l.ehrPatient ?? '')))).flat();
+  const tenant = await practiceOf(reader, 'episode', episode.id);
+  const ours = (await Promise.all(links.map((l) => reader.resourcesFor(l.ehrPatient ?? '', tenant)))).flat();
   const sessions = ours
-    .filter((s) => s.resource.resourceType === 'Encounter')
+    .filter((s) => s.ours && s.resource.resourceType === 'Encounter')
     .map((s) => sessionFromFhir(s.resource as Encounter, ctx).value)
     .filter((s): s is Session => s?.episodeId === episode.id);
   const jointIds = [...new Set(sessions.map((s) => s.jointSessionId).filter((id) => id !== undefined))];
@@ -69,7 +78,8 @@ export async function sessionsOf(
 
 export async function findSession(reader: CourseReader, id: string): Promise<SessionInCourse> {
   const stored = await reader.getResource('Encounter', id);
-  if (!stored) throw notFound('session', id);
+  // Sessions are the practice's own Encounters: the EHR's (another practice's) are not sessions here.
+  if (!stored?.ours) throw notFound('session', id);
   const encounter = stored.resource as Encounter;
   const episodeId = identityContext.idOf('EpisodeOfCare', encounter.episodeOfCare?.[0]?.reference);
   const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId);
@@ -117,11 +127,17 @@ export async function viewOf(sessions: readonly Session[], deps: RecordingDeps):
   );
 }
 
-const write = (tx: StoreTx, sessions: Session[], links: SessionInCourse['links'], deps: RecordingDeps) =>
+const write = async (
+  tx: StoreTx,
+  sessions: Session[],
+  { episode, links }: Pick<SessionInCourse, 'episode' | 'links'>,
+  deps: RecordingDeps,
+) =>
   record(
     tx,
     sessions.map((s) => ({ resource: sessionToFhir(s, courseContext(links)), queue: links[0]!.ehrPatient })),
     deps,
+    await practiceOf(tx, 'episode', episode.id),
   );
 
 export async function scheduleSession(
@@ -158,7 +174,7 @@ export async function scheduleSession(
             { ...base, id, couple: [first, second] },
             ...[first, second].map((p) => ({ ...base, id: randomUUID(), patientId: p, jointSessionId: id })),
           ];
-    await write(tx, sessions, links, deps);
+    await write(tx, sessions, { episode, links }, deps);
     return sessions;
   });
   return (await viewOf(sessions, deps))[0]!;
@@ -180,7 +196,7 @@ export async function moveSession(
   deps: RecordingDeps,
 ): Promise<SessionView> {
   const moved = await deps.store.transaction(async (tx) => {
-    const { session, links, partners } = await findSession(tx, id);
+    const { session, episode, links, partners } = await findSession(tx, id);
     if (session.jointSessionId !== undefined) {
       throw unprocessable(
         `Session ${id} is one partner's part of joint session ${session.jointSessionId}: move the joint session.`,
@@ -207,7 +223,7 @@ export async function moveSession(
       ...(action === 'complete' ? { end: time } : {}),
     });
     const sessions = [session, ...partners].map(next);
-    await write(tx, sessions, links, deps);
+    await write(tx, sessions, { episode, links }, deps);
     return sessions;
   });
   return (await viewOf(moved, deps))[0]!;

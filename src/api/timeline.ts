@@ -20,8 +20,10 @@ import { consentFromFhir } from '../mapping/consent.js';
 import { SESSION_PHASES } from '../mapping/episode.js';
 import { kindOf, observationFromFhir } from '../mapping/observation.js';
 import { referralFromFhir } from '../mapping/referral.js';
+import { DEFAULT_PATIENT_LINK } from '../patient-link.js';
+import { practiceView } from '../record.js';
 import { findEpisode, readinessOn } from './episodes.js';
-import { courseContext, type RecordingDeps, sourceOf } from './recording.js';
+import { courseContext, practiceOf, type RecordingDeps, sourceOf } from './recording.js';
 import { type SessionView, sessionsOf, viewOf } from './sessions.js';
 
 type Sourced<T> = T & { source: string };
@@ -60,8 +62,12 @@ export async function episodeTimeline(
   const consents: Sourced<InformedConsent>[] = [];
   const doses: Sourced<Administration>[] = [];
   const observations: Sourced<KapObservation>[] = [];
+  const tenant = await practiceOf(store, 'episode', id);
   for (const link of links) {
-    for (const stored of link.ehrPatient ? await store.resourcesFor(link.ehrPatient) : []) {
+    const view = link.ehrPatient
+      ? await practiceView(store, link.ehrPatient, tenant, deps.patientLink ?? DEFAULT_PATIENT_LINK)
+      : undefined;
+    for (const stored of view?.stored ?? []) {
       const r = stored.resource;
       if (r.resourceType === 'ServiceRequest' && stored.ours) {
         const task = await store.getResource('Task', r.id!);

@@ -57,12 +57,14 @@ export function authorize(principal: Principal, kinds: readonly ClientKind[], ne
 /** The practice that owns a patient, an episode or a session (through its episode). */
 async function ownerTenant(store: Store, owner: Owner, id: string): Promise<string | undefined> {
   if (owner !== 'session') return store.tenantOf(owner, id);
+  // A session is a practice's own Encounter, of its course; the EHR's Encounters (another
+  // practice's delivered sessions among them) are no one's here.
   const stored = await store.getResource('Encounter', id);
   const episodeId = identityContext.idOf(
     'EpisodeOfCare',
     (stored?.resource as Encounter | undefined)?.episodeOfCare?.[0]?.reference,
   );
-  return episodeId === undefined ? undefined : store.tenantOf('episode', episodeId);
+  return episodeId === undefined || !stored?.ours ? undefined : store.tenantOf('episode', episodeId);
 }
 
 /**

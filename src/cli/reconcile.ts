@@ -65,7 +65,13 @@ async function runReconcile(args: string[], io: CliIo): Promise<number> {
   const ehr = ehrGateway(config)!;
   const store = await openStore(config);
   try {
-    const deps = { store, ehr, outbox: new Outbox(store), validator: createValidator() };
+    const deps = {
+      store,
+      ehr,
+      outbox: new Outbox(store),
+      validator: createValidator(),
+      patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
+    };
     const patients = patient ? [patient] : await store.patientIds();
     let left = 0;
     let drifted = 0;

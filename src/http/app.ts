@@ -29,7 +29,7 @@ import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
 import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '../fhir-endpoint/handler.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
-import { audited, createGuard, type GuardDeps, principalOf } from './guard.js';
+import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
@@ -118,6 +118,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   const guarded = createGuard(deps);
+  const checkBody = createBodyGuard(deps);
   const guard = (name: RouteName | 'fhirOther') => guarded(name === 'fhirOther' ? FHIR_OTHER : ROUTES[name]);
 
   app.use((req, res, next) => {
@@ -148,7 +149,12 @@ export function createApp(deps: AppDeps): express.Express {
   const route = (name: RouteName, handle: (req: Request, res: Response) => Promise<unknown>): void => {
     const { method, path } = ROUTES[name];
     const verb = method.toLowerCase() as 'get' | 'post' | 'put';
-    app[verb](path, guard(name), ...(method === 'GET' ? [] : [requireJson, json]), answer(handle));
+    app[verb](
+      path,
+      guard(name),
+      ...(method === 'GET' ? [] : [requireJson, json, checkBody(ROUTES[name])]),
+      answer(handle),
+    );
   };
 
   app.get('/healthz', guard('healthz'), (_req, res) => {

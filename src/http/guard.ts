@@ -54,6 +54,44 @@ const sameSecret = (given: string, expected: string): boolean => {
   return a.length === b.length && timingSafeEqual(a, b);
 };
 
+const BODY_ID = new RegExp(PATH_ID_PATTERN);
+
+/**
+ * The tenancy check of the objects a body names (the table's `references`), once the body is read:
+ * each must be the caller's practice's own, and another practice's is answered exactly as an id
+ * nobody registered: 422, the field named, the same sentence. Values that are not ids are left to
+ * the body's schema check.
+ */
+export function createBodyGuard(deps: Pick<GuardDeps, 'store'>) {
+  const checkOwner = ownerCheck(deps.store);
+  const check = async (access: RouteAccess, body: unknown, principal: Principal): Promise<void> => {
+    for (const { field, owner, list } of access.references ?? []) {
+      const value = (body as Record<string, unknown> | null)?.[field];
+      const named: [unknown, string][] = list
+        ? Array.isArray(value)
+          ? value.map((v, i) => [v, `${field}[${i}]`])
+          : []
+        : [[value, field]];
+      for (const [id, expression] of named) {
+        if (typeof id !== 'string' || !BODY_ID.test(id)) continue;
+        try {
+          await checkOwner(principal, owner, id);
+        } catch (e) {
+          if (!(e instanceof OperationOutcomeError) || e.status !== 404) throw e;
+          throw new OperationOutcomeError(422, [
+            issue('error', 'not-found', `No ${owner} ${id} is registered.`, expression),
+          ]);
+        }
+      }
+    }
+  };
+  return (access: RouteAccess) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      if (!access.references?.length) next();
+      else check(access, req.body, principalOf(res)).then(() => next(), next);
+    };
+}
+
 export function createGuard(deps: GuardDeps) {
   const checkId = parameterCheck('id', { type: 'string', pattern: PATH_ID_PATTERN });
   const checkOwner = ownerCheck(deps.store);

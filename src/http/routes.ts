@@ -20,6 +20,17 @@ export interface RouteAccess {
   /** Recorded in the audit trail with this action; unset: the route carries no PHI and is not audited. */
   audit?: AuditAction;
   owner?: Owner;
+  /**
+   * Body fields that name an object (a list when `list`): each must be the caller's practice's own,
+   * and another practice's is answered exactly as an id nobody registered (422 naming the field).
+   */
+  references?: readonly BodyReference[];
+}
+
+export interface BodyReference {
+  field: string;
+  owner: Owner;
+  list?: boolean;
 }
 
 const therapist = ['therapist'] as const;
@@ -82,6 +93,7 @@ export const ROUTES = {
     scope: ['Observation', 'c'],
     audit: 'C',
     owner: 'patient',
+    references: [{ field: 'session', owner: 'session' }],
   },
   requestClearance: {
     method: 'POST',
@@ -90,6 +102,7 @@ export const ROUTES = {
     scope: ['ServiceRequest', 'c'],
     audit: 'C',
     owner: 'patient',
+    references: [{ field: 'episode', owner: 'episode' }],
   },
   registerEpisode: {
     method: 'POST',
@@ -97,6 +110,7 @@ export const ROUTES = {
     clients: therapist,
     scope: ['EpisodeOfCare', 'c'],
     audit: 'C',
+    references: [{ field: 'patients', owner: 'patient', list: true }],
   },
   episodeTimeline: {
     method: 'GET',

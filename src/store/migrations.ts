@@ -138,4 +138,22 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     'DROP TABLE outbox_places',
     'CREATE UNIQUE INDEX outbox_patient_seq ON outbox (patient_ref, seq)',
   ],
+  [
+    // A practice's own records are its own: what kap-bridge wrote is kept with the practice that
+    // recorded it (tenant); what the EHR sent has none. Rows written before are given the practice of
+    // their course (a couple's Group is named by it), else of the first patient linked to their EHR
+    // Patient, else of the patient whose outbox queue carried them (a joint session names no patient).
+    'ALTER TABLE resources ADD COLUMN tenant TEXT',
+    `UPDATE resources SET tenant = COALESCE(
+       (SELECT e.tenant FROM episodes e
+          WHERE resources.resource_type IN ('Group', 'EpisodeOfCare') AND e.id = resources.id),
+       (SELECT p.tenant FROM patients p WHERE p.ehr_patient = resources.patient_ref ORDER BY p.created_at, p.id LIMIT 1),
+       (SELECT p.tenant FROM outbox o JOIN patients p ON p.ehr_patient = o.patient_ref
+          WHERE o.resource_type = resources.resource_type AND o.identifier_value = resources.id
+          ORDER BY p.created_at, p.id LIMIT 1),
+       'default') WHERE origin = 'kap-bridge'`,
+    // The EHR's copy of what a practice wrote is kept as the EHR's data, marked with the practice
+    // that wrote it: to that practice its own row stands for it.
+    'ALTER TABLE resources ADD COLUMN written_by TEXT',
+  ],
 ];

@@ -19,6 +19,10 @@ export interface StoredResource {
   ours?: boolean;
   /** For a resource kap-bridge wrote: the EHR's copy of it, `Type/id/_history/version`, once seen. */
   ehrSource?: string;
+  /** For a resource kap-bridge wrote: the practice that recorded it (DEFAULT_TENANT when not said). */
+  tenant?: string;
+  /** For the EHR's copy of a resource kap-bridge wrote: the practice that wrote it. */
+  writtenBy?: string;
 }
 
 /** What happened to a resource offered to the store. */
@@ -157,11 +161,12 @@ export class Store {
   ): Promise<RecordHead | undefined> {
     const rows = await this.db.all<{
       ehr_patient: string | null;
+      tenant: string;
       own: number | string | null;
       shared: number | string | null;
       checkpoint: string | null;
     }>(
-      `SELECT p.ehr_patient,
+      `SELECT p.ehr_patient, p.tenant,
          (SELECT changes FROM record_changes WHERE scope = p.ehr_patient) AS own,
          (SELECT changes FROM record_changes WHERE scope = ?) AS shared,
          (SELECT value FROM checkpoints WHERE name = ?) AS checkpoint
@@ -172,6 +177,7 @@ export class Store {
     if (!row) return undefined;
     return {
       ehrPatient: row.ehr_patient,
+      tenant: row.tenant,
       mark: `${row.own ?? 0}/${row.shared ?? 0}`,
       ...(row.checkpoint === null ? {} : { checkpoint: row.checkpoint }),
     };
@@ -195,8 +201,8 @@ export class Store {
   getResource(resourceType: string, id: string): Promise<StoredResource | undefined> {
     return this.direct.getResource(resourceType, id);
   }
-  resourcesFor(patientRef: string): Promise<StoredResource[]> {
-    return this.direct.resourcesFor(patientRef);
+  resourcesFor(patientRef: string, tenant: string): Promise<StoredResource[]> {
+    return this.direct.resourcesFor(patientRef, tenant);
   }
   findEhrPatients(identifier: BusinessIdentifier): Promise<string[]> {
     return this.direct.findEhrPatients(identifier);
@@ -230,6 +236,8 @@ interface ResourceRow {
   origin: string | null;
   ehr_ref: string | null;
   ehr_version: string | null;
+  tenant: string | null;
+  written_by: string | null;
   [key: string]: unknown;
 }
 
@@ -237,19 +245,22 @@ const toStored = (r: ResourceRow): StoredResource => ({
   resource: JSON.parse(r.body) as Resource,
   ...(r.patient_ref === null ? {} : { patientRef: r.patient_ref }),
   receivedAt: r.received_at,
-  ...(r.origin === OURS ? { ours: true } : {}),
+  ...(r.origin === OURS ? { ours: true, tenant: r.tenant ?? DEFAULT_TENANT } : {}),
+  ...(r.written_by === null ? {} : { writtenBy: r.written_by }),
   ...(r.ehr_ref === null
     ? {}
     : { ehrSource: r.ehr_version === null ? r.ehr_ref : `${r.ehr_ref}/_history/${r.ehr_version}` }),
 });
 
-const ROW = 'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version';
+const ROW = 'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version, tenant, written_by';
 const OURS = 'kap-bridge';
 
 /** See Store.recordHead. */
 export interface RecordHead {
   /** The EHR Patient the patient is linked to; null while unlinked. */
   ehrPatient: string | null;
+  /** The practice the patient belongs to: the record is that practice's view. */
+  tenant: string;
   /** Equal marks (for the same ehrPatient) mean nothing the record is read from was written between. */
   mark: string;
   checkpoint?: string;
@@ -369,7 +380,14 @@ export class StoreTx {
    * Keeps a resource received from the EHR unless the store already has this version or a newer
    * one: inbound dedupe by (type, id, versionId), and an older version never overwrites a newer.
    */
-  async putResource({ resource, patientRef, receivedAt, ours }: StoredResource): Promise<PutOutcome> {
+  async putResource({
+    resource,
+    patientRef,
+    receivedAt,
+    ours,
+    tenant,
+    writtenBy,
+  }: StoredResource): Promise<PutOutcome> {
     if (!resource.id) throw new Error('A resource without an id cannot be stored');
     const { resourceType, id } = resource;
     const rank = versionRank(resource);
@@ -381,14 +399,16 @@ export class StoreTx {
       JSON.stringify(resource),
       receivedAt,
       ours ? OURS : null,
+      ours ? (tenant ?? DEFAULT_TENANT) : null,
+      ours ? null : (writtenBy ?? null),
     ];
     // The stored version is read (and on PostgreSQL locked) first: a newer version may move the
     // resource to another patient, and that patient's record changes too.
     let held = await this.heldVersion(resourceType, id);
     if (!held) {
       const inserted = await this.sql.run(
-        `INSERT INTO resources (version_id, version_rank, last_updated, patient_ref, body, received_at, origin, resource_type, id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id) DO NOTHING`,
+        `INSERT INTO resources (version_id, version_rank, last_updated, patient_ref, body, received_at, origin, tenant, written_by, resource_type, id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id) DO NOTHING`,
         [...values, resourceType, id],
       );
       if (inserted > 0) {
@@ -402,7 +422,7 @@ export class StoreTx {
     if (held.rank >= rank) return held.rank === rank ? 'duplicate' : 'stale';
     await this.sql.run(
       `UPDATE resources SET version_id = ?, version_rank = ?, last_updated = ?, patient_ref = ?, body = ?,
-         received_at = ?, origin = ? WHERE resource_type = ? AND id = ?`,
+         received_at = ?, origin = ?, tenant = ?, written_by = ? WHERE resource_type = ? AND id = ?`,
       [...values, resourceType, id],
     );
     await this.touch(scopeOf(resourceType, held.patientRef), scopeOf(resourceType, patientRef));
@@ -435,10 +455,18 @@ export class StoreTx {
     return row ? toStored(row) : undefined;
   }
 
-  async resourcesFor(patientRef: string): Promise<StoredResource[]> {
+  /**
+   * A patient's resources as one practice sees them: what the practice itself recorded, and what the
+   * EHR holds (another practice's records among it, once the EHR's copy was read back). The EHR's
+   * copies of the practice's own records (written by it, whichever EHR id they had) are left out:
+   * the practice's own row stands for them. Another practice's local rows never reach it.
+   */
+  async resourcesFor(patientRef: string, tenant: string): Promise<StoredResource[]> {
     const rows = await this.sql.all<ResourceRow>(
-      `SELECT ${ROW} FROM resources WHERE patient_ref = ? ORDER BY resource_type, id`,
-      [patientRef],
+      `SELECT ${ROW} FROM resources WHERE patient_ref = ? AND (
+         (origin = '${OURS}' AND tenant = ?) OR (origin IS NULL AND (written_by IS NULL OR written_by <> ?)))
+       ORDER BY resource_type, id`,
+      [patientRef, tenant, tenant],
     );
     return rows.map(toStored);
   }

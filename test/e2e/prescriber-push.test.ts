@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { MedicationRequest, Observation, Patient } from 'fhir/r4';
 import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import {
   eventually,
@@ -104,6 +105,8 @@ beforeAll(async () => {
   });
   await start();
   await subscriptionsActive(ehr, endpoint());
+  // The EHR's word that the practice cares for the patient (delivered like any change): its data is shown to the practice.
+  await ehr.update(careTeam(patientId));
 }, 120_000);
 
 afterAll(async () => {

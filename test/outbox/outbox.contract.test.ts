@@ -157,7 +157,7 @@ describe.each(ENGINES)('outbox contract on $name', (engine) => {
           `2026-03-01T10:00:0${i}.000Z`,
           queued[i]!,
         ]);
-      await tx.sql.run('DELETE FROM schema_migrations WHERE version >= ?', [migration]);
+      await tx.sql.run('DELETE FROM schema_migrations WHERE version = ?', [migration]);
       return queued;
     });
     await store.close();

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { MedicationRequest, Observation, OperationOutcome, Resource } from 'fhir/r4';
 import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
 
@@ -259,11 +260,17 @@ describe('the EHR pushes resources', () => {
     );
     expect(registered.status).toBe(201);
     expect(registered.body.ehrPatient).toBe(`Patient/${patient.id}`);
-    const status = await call(
-      'GET',
-      `/api/v1/patients/${registered.body.id}/medication-status?date=2026-12-03`,
-    );
+    const statusOf = () =>
+      call('GET', `/api/v1/patients/${registered.body.id}/medication-status?date=2026-12-03`);
+    // Linked by MRN, but the EHR has not confirmed the practice's care: none of the EHR's record is shown.
+    const pending = await statusOf();
+    expect(pending.status).toBe(200);
+    expect(pending.body.reasons.map((r: { code: string }) => r.code)).toContain('link-pending');
+    expect(pending.body.status.prescription).toBeUndefined();
+    expect((await put(careTeam(patient.id!))).status).toBe(201);
+    const status = await statusOf();
     expect(status.status).toBe(200);
+    expect(status.body.reasons.map((r: { code: string }) => r.code)).not.toContain('link-pending');
     expect(status.body.status.prescription).toMatchObject({
       status: 'active',
       source: 'MedicationRequest/rx-unlinked/_history/1',
@@ -458,6 +465,7 @@ describe('the therapist API', () => {
         json,
       );
     }
+    for (const p of ['ana', 'tomas']) expect((await put(careTeam(`ehr-${p}`))).status).toBe(201);
     // Only Ana's prescriber record has arrived.
     await put({ ...clearance, id: 'cpl-clr-ana', subject: { reference: 'Patient/ehr-ana' } });
     await put({ ...rx, id: 'cpl-rx-ana', subject: { reference: 'Patient/ehr-ana' } });

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import type { ClientKind } from '../../src/auth/authentication.js';
+import { loadConfig } from '../../src/config.js';
 import { ROUTES, type RouteAccess } from '../../src/http/routes.js';
-import type { Service } from '../../src/service.js';
+import { createLogger } from '../../src/log.js';
+import { type Service, startService } from '../../src/service.js';
 import { startTestService } from '../support/service.js';
 
 const ISSUER = 'https://idp.practice.test';
@@ -241,6 +243,133 @@ describe('every route of the table', () => {
         });
       }
       expect(await fingerprint()).toBe(before);
+    },
+  );
+});
+
+/** The routes whose body names objects: each such field, as the table declares it. */
+const bodyReferences = guarded.flatMap(([name, access]) =>
+  (access.references ?? []).map((ref) => [name, access, ref] as const),
+);
+
+describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=%s', (link) => {
+  let linked: Service;
+  let linkedDir: string;
+  const at = (method: string, path: string, who: string, body: unknown) =>
+    fetch(`${linked.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${who}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then(async (res) => ({ status: res.status, body: (await res.json()) as Json }));
+  /** Each practice's own patient and episode (and practice A's session) in this service. */
+  const own = {
+    a: { patient: 'ref-a-pat', episode: 'ref-a-ep', session: '' },
+    b: { patient: 'ref-b-pat', episode: 'ref-b-ep' },
+  };
+
+  beforeAll(async () => {
+    linkedDir = mkdtempSync(join(tmpdir(), 'kap-references-'));
+    linked = await startService(
+      loadConfig({
+        PORT: '0',
+        KAP_SQLITE_FILE: join(linkedDir, 'kap.db'),
+        KAP_AUTH_MODE: 'jwt',
+        // The JWT configuration names no practice, so mrn cannot be refused at start here.
+        KAP_AUTH_JWKS: join(dir, 'jwks.json'),
+        KAP_AUTH_ISSUER: ISSUER,
+        KAP_AUTH_AUDIENCE: AUDIENCE,
+        KAP_RATE_LIMIT_PER_SECOND: '0',
+        KAP_PATIENT_LINK: link,
+        LOG_LEVEL: 'silent',
+      }),
+      createLogger('silent'),
+    );
+    for (const [who, mine] of [
+      ['therapist', own.a],
+      ['otherPractice', own.b],
+    ] as const) {
+      const t = await token(who);
+      const made = [
+        await at('POST', '/api/v1/patients', t, {
+          id: mine.patient,
+          identifiers: [{ system: 'urn:mrn', value: 'MRN-REF-1' }],
+          ehrPatient: 'Patient/ref-ehr-1',
+        }),
+        await at('POST', '/api/v1/episodes', t, {
+          id: mine.episode,
+          type: 'individual',
+          patients: [mine.patient],
+        }),
+      ];
+      expect(made.map((m) => m.status)).toEqual([201, 201]);
+    }
+    const s = await at('POST', `/api/v1/episodes/${own.a.episode}/sessions`, await token('therapist'), {
+      phase: 'preparation',
+      start: '2026-03-02T10:00:00Z',
+    });
+    expect(s.status).toBe(201);
+    own.a.session = s.body.id;
+  });
+  afterAll(async () => {
+    await linked.close();
+    rmSync(linkedDir, { recursive: true, force: true });
+  });
+
+  test("another practice's records never reach a practice's record; the EHR's only on the EHR's word", async () => {
+    // B records a consent for its course on the EHR Patient both practices registered by one MRN.
+    const consent = await at(
+      'POST',
+      `/api/v1/episodes/${own.b.episode}/consents`,
+      await token('otherPractice'),
+      {
+        patient: own.b.patient,
+        signedAt: '2026-03-01T09:00:00Z',
+        document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
+      },
+    );
+    expect(consent.status).toBe(201);
+    const a = await token('therapist');
+    const status = await fetch(
+      `${linked.url}/api/v1/patients/${own.a.patient}/medication-status?date=2026-03-05`,
+      {
+        headers: { authorization: `Bearer ${a}` },
+      },
+    ).then(async (res) => ({ status: res.status, body: (await res.json()) as Json }));
+    expect(status.status).toBe(200);
+    const reasons = status.body.reasons.map((r: { code: string }) => r.code);
+    expect(reasons).toContain('no-consent');
+    // With the EHR's word required, nothing confirmed it for A: pending. With the MRN's, linked.
+    expect(reasons.includes('link-pending')).toBe(link === 'ehr-confirmed');
+  });
+
+  test('the table declares body references', () => {
+    expect(bodyReferences.length).toBeGreaterThan(0);
+  });
+
+  test.each(bodyReferences)(
+    "%s: another practice's object in the body answers exactly as an unknown one",
+    async (_name, access, ref) => {
+      const b = await token('otherPractice');
+      // Practice B on its own path object, naming practice A's object, an unknown one, and its own.
+      const path = access.path.replace(':id', access.owner === 'episode' ? own.b.episode : own.b.patient);
+      const named = (id: string) => ({ [ref.field]: ref.list ? [id] : id });
+      const foreignId = own.a[ref.owner];
+      const foreign = await at(access.method, path, b, named(foreignId));
+      const unknown = await at(access.method, path, b, named('never-registered'));
+      expect({ status: foreign.status, issue: foreign.body.issue }).toEqual({
+        status: unknown.status,
+        issue: unknown.body.issue.map((i: { diagnostics: string }) => ({
+          ...i,
+          diagnostics: i.diagnostics.replace('never-registered', foreignId),
+        })),
+      });
+      expect(foreign.status).toBe(422);
+      expect(foreign.body.issue[0].expression).toEqual([ref.list ? `${ref.field}[0]` : ref.field]);
+      // Its own object passes this check (whatever else the body lacks).
+      if (ref.owner !== 'session') {
+        const mine = await at(access.method, path, b, named(own.b[ref.owner]));
+        expect(mine.body.issue?.[0]?.diagnostics ?? '').not.toMatch(/is registered/);
+      }
     },
   );
 });

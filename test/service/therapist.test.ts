@@ -15,6 +15,7 @@ import type {
 import type { Service } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
 import { kapFetch } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
 
@@ -103,12 +104,16 @@ async function prescriberClears(ehrPatient: string): Promise<void> {
   ).toBe(201);
 }
 
+/** Registers the practice's patient and has the EHR confirm the practice's care of them. */
 async function registerPatient(id: string): Promise<void> {
   await ok('/patients', {
     id,
     identifiers: [{ system: 'urn:therapist:client', value: id }],
     ehrPatient: `Patient/ehr-${id}`,
   });
+  expect(
+    (await call('PUT', `/fhir/CareTeam/care-${id}`, { ...careTeam(`ehr-${id}`), id: `care-${id}` })).status,
+  ).toBe(201);
 }
 
 /** Schedules, starts and completes a session; the joint (or individual) session. */
@@ -352,7 +357,7 @@ describe('a full individual course', () => {
     ]);
   });
 
-  test("the EHR's copy of one of our resources is attached to it, not kept as a second record", async () => {
+  test("the EHR's copy of one of our resources is attached to it, not a second record of the practice's", async () => {
     const local = (await service.store.getResource('Observation', 'bp-lena-high'))!.resource as Observation;
     const { meta: _meta, ...body } = local;
     const copy = {
@@ -362,7 +367,17 @@ describe('a full individual course', () => {
     };
     const pushed = await call('PUT', '/fhir/Observation/ehr-obs-9001', copy);
     expect(pushed.status).toBe(200);
-    expect(await service.store.getResource('Observation', 'ehr-obs-9001')).toBeUndefined();
+    // Kept as the EHR's data, for other practices caring for the patient; this practice's record has its own row only.
+    const theirs = await service.store.getResource('Observation', 'ehr-obs-9001');
+    expect({ ref: theirs?.patientRef, ours: theirs?.ours }).toEqual({
+      ref: 'Patient/ehr-lena',
+      ours: undefined,
+    });
+    expect(
+      (await service.store.resourcesFor('Patient/ehr-lena', 'practice-a'))
+        .map((r) => r.resource.id)
+        .filter((id) => id === 'ehr-obs-9001' || id === 'bp-lena-high'),
+    ).toEqual(['bp-lena-high']);
     expect((await service.store.getResource('Observation', 'bp-lena-high'))?.ehrSource).toBe(
       'Observation/ehr-obs-9001/_history/1',
     );

@@ -2,12 +2,15 @@
  * The mapped record kept between reads stays current when another kap-bridge instance, sharing the
  * database, writes: the patient's resources, a Medication they reference, or the patient's link.
  */
-import type { Medication, MedicationRequest } from 'fhir/r4';
+import type { CareTeam, Medication, MedicationRequest } from 'fhir/r4';
+import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from '../../src/patient-link.js';
 import { currentRecord } from '../../src/record.js';
 import { Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
 
 const at = '2026-11-26T12:00:00Z';
+/** These tests are about the cache following writes: the patient link is taken on the MRN's word. */
+const MRN: PatientLinkPolicy = { ...DEFAULT_PATIENT_LINK, mode: 'mrn' };
 const CHECKPOINT = 'ehr:last-heard';
 
 const prescription = (
@@ -63,7 +66,8 @@ describe.each(ENGINES)('current record on $name', (engine) => {
     await db.drop();
   });
 
-  const prescriptions = async () => (await currentRecord(reader, 'p1', CHECKPOINT))?.record.prescriptions;
+  const prescriptions = async () =>
+    (await currentRecord(reader, 'p1', CHECKPOINT, MRN))?.record.prescriptions;
 
   test("follows another instance's writes to the patient's resources and to a referenced Medication", async () => {
     await writer.putResource({ resource: medication('1', 'ketamine 100 mg troche'), receivedAt: at });
@@ -85,7 +89,7 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       });
       await tx.setCheckpoint(CHECKPOINT, at);
     });
-    const current = await currentRecord(reader, 'p1', CHECKPOINT);
+    const current = await currentRecord(reader, 'p1', CHECKPOINT, MRN);
     expect(current?.record.prescriptions).toMatchObject([{ status: 'stopped' }]);
     expect(current?.checkpoint).toBe(at);
 
@@ -106,7 +110,7 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       receivedAt: at,
     });
     expect(await prescriptions()).toHaveLength(1);
-    expect((await currentRecord(reader, 'p2', CHECKPOINT))?.record.prescriptions).toEqual([]);
+    expect((await currentRecord(reader, 'p2', CHECKPOINT, MRN))?.record.prescriptions).toEqual([]);
 
     await writer.putResource({
       resource: prescription('2', 'active', 'ehr-2'),
@@ -114,7 +118,7 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       receivedAt: at,
     });
     expect(await prescriptions()).toEqual([]);
-    expect((await currentRecord(reader, 'p2', CHECKPOINT))?.record.prescriptions).toHaveLength(1);
+    expect((await currentRecord(reader, 'p2', CHECKPOINT, MRN))?.record.prescriptions).toHaveLength(1);
 
     await writer.savePatient({
       id: 'p1',
@@ -124,6 +128,31 @@ describe.each(ENGINES)('current record on $name', (engine) => {
     expect(await prescriptions()).toHaveLength(1);
   });
 
+  test("follows the EHR's confirmation of the practice's care: pending, then the EHR's record", async () => {
+    await writer.putResource({ resource: medication('1', 'ketamine 100 mg troche'), receivedAt: at });
+    await writer.putResource({
+      resource: prescription('1', 'active'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+    });
+    const seen = async () => (await currentRecord(reader, 'p1', CHECKPOINT))!.record;
+    expect(await seen()).toMatchObject({ link: 'pending', prescriptions: [] });
+    await writer.putResource({
+      resource: {
+        resourceType: 'CareTeam',
+        id: 'ct1',
+        status: 'active',
+        subject: { reference: 'Patient/ehr-1' },
+        managingOrganization: [
+          { identifier: { system: DEFAULT_PATIENT_LINK.practiceSystem, value: 'default' } },
+        ],
+      } as CareTeam,
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+    });
+    expect(await seen()).toMatchObject({ link: 'confirmed', prescriptions: [{ status: 'active' }] });
+  });
+
   test('is nothing for an unregistered patient, and shared records cannot be changed by a reader', async () => {
     expect(await currentRecord(reader, 'nobody', CHECKPOINT)).toBeUndefined();
     await writer.putResource({
@@ -131,7 +160,7 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       patientRef: 'Patient/ehr-1',
       receivedAt: at,
     });
-    const record = (await currentRecord(reader, 'p1', CHECKPOINT))!.record;
+    const record = (await currentRecord(reader, 'p1', CHECKPOINT, MRN))!.record;
     expect(() => record.prescriptions.push(record.prescriptions[0]!)).toThrow(TypeError);
   });
 });

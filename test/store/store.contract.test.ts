@@ -7,6 +7,7 @@ import { AuditTrail } from '../../src/audit/trail.js';
 import type { Principal } from '../../src/auth/authentication.js';
 import { createLogger } from '../../src/log.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
+import { openPostgres, openSqlite } from '../../src/store/sql.js';
 import { DEFAULT_TENANT, IdentifierTakenError, Store } from '../../src/store/store.js';
 import { ENGINES, postgresDatabase, type TestDatabase } from '../support/databases.js';
 
@@ -136,7 +137,113 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       ehrPatient: 'Patient/ehr-9',
     });
     const link = await store.findPatientByEhrRef('Patient/ehr-9');
-    expect((await store.resourcesFor(link!.ehrPatient!)).map((s) => s.resource.id)).toEqual(['rx9']);
+    expect((await store.resourcesFor(link!.ehrPatient!, 'default')).map((s) => s.resource.id)).toEqual([
+      'rx9',
+    ]);
+  });
+
+  test("gives each practice its own records and the EHR's data, never another practice's own rows", async () => {
+    const at = '2026-11-26T12:00:00Z';
+    const consent = (id: string) =>
+      ({
+        resourceType: 'Consent',
+        id,
+        status: 'active',
+        patient: { reference: 'Patient/ehr-1' },
+      }) as unknown as MedicationRequest;
+    await store.putResource({
+      resource: rx('ehr-rx', '1', 'active'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+    });
+    await store.putResource({
+      resource: consent('a-consent'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+      ours: true,
+      tenant: 'practice-a',
+    });
+    await store.putResource({
+      resource: consent('b-consent'),
+      patientRef: 'Patient/ehr-1',
+      receivedAt: at,
+      ours: true,
+      tenant: 'practice-b',
+    });
+    const ids = async (tenant: string) =>
+      (await store.resourcesFor('Patient/ehr-1', tenant)).map((s) => s.resource.id);
+    expect(await ids('practice-a')).toEqual(['a-consent', 'ehr-rx']);
+    expect(await ids('practice-b')).toEqual(['b-consent', 'ehr-rx']);
+    expect((await store.getResource('Consent', 'b-consent'))?.tenant).toBe('practice-b');
+    // B's consent delivered and read back (twice, the EHR having lost the first copy): the EHR's
+    // copies are data to A; to B its own row stands for them.
+    await store.transaction(async (tx) => {
+      for (const id of ['900', '901']) {
+        await tx.attachEhrCopy('Consent', 'b-consent', `Consent/${id}`, '1');
+        await tx.putResource({
+          resource: { ...consent(id), meta: { versionId: '1' } },
+          patientRef: 'Patient/ehr-1',
+          receivedAt: at,
+          writtenBy: 'practice-b',
+        });
+      }
+    });
+    expect(await ids('practice-a')).toEqual(['900', '901', 'a-consent', 'ehr-rx']);
+    expect(await ids('practice-b')).toEqual(['b-consent', 'ehr-rx']);
+    expect(await ids('practice-c')).toEqual(['900', '901', 'ehr-rx']);
+    expect((await store.getResource('Consent', '901'))?.writtenBy).toBe('practice-b');
+  });
+
+  test('gives what kap-bridge wrote before practices were kept apart the practice of its course, patient or queue', async () => {
+    await store.close();
+    await db.drop();
+    db = await engine.create();
+    const { databaseUrl, sqliteFile } = db.options;
+    const raw = databaseUrl ? openPostgres(databaseUrl) : openSqlite(sqliteFile!);
+    const before = MIGRATIONS.length - 1;
+    const at = '2026-11-26T12:00:00Z';
+    await raw.transaction(async (tx) => {
+      await tx.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+      for (const [i, statements] of MIGRATIONS.slice(0, before).entries()) {
+        for (const statement of statements) await tx.exec(statement);
+        await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [i + 1, at]);
+      }
+      await tx.run(
+        "INSERT INTO patients (id, ehr_patient, created_at, tenant) VALUES ('pb', 'Patient/e1', ?, 'practice-b')",
+        [at],
+      );
+      await tx.run(
+        "INSERT INTO episodes (id, body, created_at, tenant) VALUES ('ep-b', '{}', ?, 'practice-b')",
+        [at],
+      );
+      const row = (type: string, id: string, patientRef: string | null, origin: string | null) =>
+        tx.run(
+          'INSERT INTO resources (resource_type, id, version_rank, patient_ref, body, received_at, origin) VALUES (?, ?, 1, ?, ?, ?, ?)',
+          [type, id, patientRef, JSON.stringify({ resourceType: type, id }), at, origin],
+        );
+      await row('Consent', 'c1', 'Patient/e1', 'kap-bridge');
+      await row('Group', 'ep-b', null, 'kap-bridge');
+      await row('Encounter', 'joint-1', null, 'kap-bridge');
+      await row('Encounter', 'lost-1', null, 'kap-bridge');
+      await row('MedicationRequest', 'rx1', 'Patient/e1', null);
+      await tx.run(
+        `INSERT INTO outbox (id, patient_ref, seq, resource_type, identifier_system, identifier_value, payload, status, next_attempt_at, created_at)
+         VALUES ('m1', 'Patient/e1', 1, 'Encounter', 's', 'joint-1', '{}', 'pending', ?, ?)`,
+        [at, at],
+      );
+    });
+    await raw.close();
+    store = await Store.open(db.options);
+    const tenants = await Promise.all(
+      [
+        ['Consent', 'c1'],
+        ['Group', 'ep-b'],
+        ['Encounter', 'joint-1'],
+        ['Encounter', 'lost-1'],
+        ['MedicationRequest', 'rx1'],
+      ].map(async ([type, id]) => (await store.getResource(type!, id!))?.tenant),
+    );
+    expect(tenants).toEqual(['practice-b', 'practice-b', 'practice-b', 'default', undefined]);
   });
 
   test('a transaction is all or nothing', async () => {
@@ -233,7 +340,11 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       expect(
         await store.recordHead('nobody', { shared: 'Medication', checkpoint: 'ehr:last-heard' }),
       ).toBeUndefined();
-      expect(await head()).toEqual({ ehrPatient: 'Patient/ehr-1', mark: expect.any(String) });
+      expect(await head()).toEqual({
+        ehrPatient: 'Patient/ehr-1',
+        tenant: 'default',
+        mark: expect.any(String),
+      });
       await store.setCheckpoint('ehr:last-heard', at);
       expect((await head())?.checkpoint).toBe(at);
       await store.savePatient({ id: 'p2', identifiers: [{ system: 's', value: 'p2' }] });
@@ -400,7 +511,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
           }
         });
       await Promise.all([write(['ehr-1', 'ehr-2'], 'a'), write(['ehr-2', 'ehr-1'], 'b')]);
-      expect((await store.resourcesFor('Patient/ehr-1')).length).toBe(2);
+      expect((await store.resourcesFor('Patient/ehr-1', 'default')).length).toBe(2);
       expect((await head())?.mark).not.toBe(before[0]);
       expect((await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.mark).not.toBe(
         before[1],

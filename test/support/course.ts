@@ -6,7 +6,8 @@
 import type { MedicationDispense, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
 import type { Service } from '../../src/service.js';
-import { kapFetch } from './auth.js';
+import { CALLERS, kapFetch } from './auth.js';
+import { careTeam } from './care.js';
 import { fixture } from './fixtures.js';
 import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from './sandbox.js';
 import { serviceEnv, startTestService, type TestService } from './service.js';
@@ -31,7 +32,14 @@ export async function post(service: Service, path: string, body: unknown = {}): 
  * and the therapist's patient linked to it. `beforeRegister` runs between the two (e.g. a catch-up).
  */
 export async function clearedPatient(
-  deps: { ehr: EhrGateway; service: Service; prescriber: string; beforeRegister?: () => Promise<unknown> },
+  deps: {
+    ehr: EhrGateway;
+    service: Service;
+    prescriber: string;
+    beforeRegister?: () => Promise<unknown>;
+    /** The practices the EHR's care team names; practice A's by default. */
+    careOf?: readonly string[];
+  },
   name: string,
 ): Promise<string> {
   const { ehr, service, prescriber } = deps;
@@ -41,6 +49,8 @@ export async function clearedPatient(
     id,
     identifier: [{ system: 'urn:e2e:mrn', value: id }],
   });
+  // The EHR's word that the practice cares for the patient: without it, no EHR data is shown to it.
+  for (const practice of deps.careOf ?? [CALLERS.therapist.tenant]) await ehr.update(careTeam(id, practice));
   const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
   await ehr.create({
     ...clearance,
