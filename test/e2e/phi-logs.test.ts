@@ -163,12 +163,14 @@ test('the prescriber pushes PHI, the therapist records a course, bad inputs are 
   for (const p of patients) {
     await record('/patients', { id: p.id, identifiers: [mrnOf(p)] });
     await eventually(
-      `the clearance and prescription of ${p.id} to arrive`,
+      `the clearance, prescription and dispense of ${p.id} to arrive`,
       async () => {
         const s: Json = await (
           await kapFetch(`${service.url}/api/v1/patients/${p.id}/medication-status?date=${DATE}`)
         ).json();
-        return s.status?.clearance?.result === 'cleared' && s.status?.prescription?.status === 'active'
+        return s.status?.clearance?.result === 'cleared' &&
+          s.status?.prescription?.status === 'active' &&
+          s.status?.dispense?.status === 'completed'
           ? s
           : undefined;
       },
