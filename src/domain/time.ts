@@ -111,6 +111,8 @@ export function spanOf(value: string | undefined, timeZone: string): Span | unde
 
 function parseSpan(value: string, timeZone: string): Span | undefined {
   if (WITH_TIME.test(value)) {
+    // Date.parse rolls a day past the month's end over (02-30 is 03-02): such a value is no instant.
+    if (spanOf(value.slice(0, 10), 'UTC') === undefined) return undefined;
     const t = Date.parse(value);
     return Number.isNaN(t) ? undefined : { start: t, end: t + 1 };
   }

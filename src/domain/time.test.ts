@@ -1,0 +1,19 @@
+import { dayOf, spanOf } from './time.js';
+
+test.each([
+  ['an instant with its offset', '2026-12-03T10:00:00-08:00', Date.parse('2026-12-03T18:00:00Z'), 1],
+  ['a day in the zone', '2026-12-03', Date.parse('2026-12-03T08:00:00Z'), 86_400_000],
+])('%s is a span', (_, value, start, width) => {
+  const span = spanOf(value, 'America/Los_Angeles')!;
+  expect([span.start, span.end - span.start]).toEqual([start, width]);
+});
+
+test.each(['2026-02-30T10:00:00Z', '2026-13-01T10:00:00Z', '2026-02-30', '2026-12-03T10:00', 'yesterday'])(
+  '%s is no date or instant',
+  (value) => expect(spanOf(value, 'UTC')).toBeUndefined(),
+);
+
+test("the day an instant falls on is the zone's", () => {
+  expect(dayOf(Date.parse('2026-12-03T05:00:00Z'), 'America/Los_Angeles')).toBe('2026-12-02');
+  expect(dayOf(Date.parse('2026-12-02T23:30:00Z'), 'Europe/Berlin')).toBe('2026-12-03');
+});
