@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
+import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy, type VitalKind } from './domain/medicine-session.js';
 import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
 import { BackendServices } from './ehr/backend-services.js';
@@ -136,11 +137,23 @@ export async function startService(
     requireDispense: config.requireDispense,
     requireIntegration: config.requireIntegration,
   };
+  const medicine: MedicinePolicy = {
+    ...DEFAULT_MEDICINE_POLICY,
+    predoseWindowMinutes: config.predoseWindowMinutes,
+    predoseChecks: config.predoseChecks as VitalKind[],
+    boosterWithinMinutes: config.boosterWithinMinutes,
+    monitoringMinutes: config.monitoringMinutes,
+    checkInMinutes: config.checkInMinutes,
+    heartRateMin: config.heartRateMin,
+    heartRateMax: config.heartRateMax,
+    spo2Min: config.spo2Min,
+  };
   const app = createApp({
     store,
     validator,
     log,
     policy,
+    medicine,
     patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
     version: VERSION,
     publicBaseUrl,
