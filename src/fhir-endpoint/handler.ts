@@ -1,17 +1,19 @@
 /**
  * The EHR-facing FHIR endpoint, free of HTTP: a request in, an outcome and a resource out (as
  * Medplum's fhir-router), every failure a thrown OperationOutcomeError. The HTTP layer (src/http)
- * alone turns the outcome into a status and adds Location and ETag.
+ * alone gives the outcome its status and adds Location, ETag, Last-Modified and Allow.
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
 import type { Need } from '../auth/access.js';
+import { contentOf } from '../fhir/content.js';
 import { PATH_ID } from '../fhir/id.js';
 import {
   allOk,
   badRequest,
   created,
+  issue,
   issuesOf,
   notAllowed,
   notFound,
@@ -44,13 +46,13 @@ export interface FhirRequest {
   ifMatch?: string;
 }
 
-/**
- * What the endpoint answers: the outcome (`allOk`, `created`, with any warnings about what was
- * kept) and the resource it is about: the one asked for, or the one kept.
- */
 export interface FhirAnswer {
+  /** What came of the request (`allOk`, `created`), with any warnings about what was kept. */
   outcome: OperationOutcome;
+  /** The answer's body as FHIR servers give it by default. */
   resource: Resource;
+  /** For a create or update: the resource as kap-bridge now holds it (its id, version and time). */
+  written?: Resource;
 }
 
 export interface FhirEndpointDeps {
@@ -64,6 +66,8 @@ export interface FhirEndpointDeps {
   now?: () => Date;
   /** Largest number of entries accepted in one Bundle. */
   maxBundleEntries?: number;
+  /** Where callers get their tokens, for the CapabilityStatement, when known. */
+  tokenUrl?: string;
 }
 
 /**
@@ -105,51 +109,94 @@ const fail = (outcome: OperationOutcome): never => {
   throw new OperationOutcomeError(outcome);
 };
 
+/**
+ * The methods a path takes: the base takes batches and transactions, a type takes creates, an
+ * instance updates. Undefined where there is nothing (404).
+ */
+export function allowedMethods(segments: readonly string[]): readonly string[] | undefined {
+  const [type, id, ...rest] = segments;
+  if (type === undefined) return ['POST'];
+  if (type === 'metadata') return id === undefined ? ['GET'] : undefined;
+  if (!isKeptType(type) || rest.length > 0) return undefined;
+  return id === undefined ? ['POST'] : ['PUT'];
+}
+
+/** Where a held resource lives: its versioned URL and weak ETag (when it has a version), and when it changed. */
+export function locationOf(
+  publicBaseUrl: string,
+  resource: Resource,
+): { location: string; etag?: string; lastModified?: string } {
+  const v = resource.meta?.versionId;
+  const last = resource.meta?.lastUpdated;
+  return {
+    location: `${publicBaseUrl}/fhir/${resource.resourceType}/${resource.id}${v ? `/_history/${v}` : ''}`,
+    ...(v ? { etag: `W/"${v}"` } : {}),
+    ...(last ? { lastModified: last } : {}),
+  };
+}
+
 export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Promise<FhirAnswer> {
-  const [type, id, ...rest] = req.segments;
-  if (req.method === 'GET' && type === 'metadata' && id === undefined) {
-    return { outcome: allOk(), resource: capabilityStatement(deps.publicBaseUrl, deps.version) };
+  const [type, id] = req.segments;
+  const allowed = allowedMethods(req.segments);
+  if (allowed === undefined) {
+    if (type !== undefined && !isKeptType(type))
+      return fail(
+        notFound(
+          `kap-bridge does not take ${type} resources; it takes ${KEPT_TYPES.join(', ')}.`,
+          undefined,
+          'not-supported',
+        ),
+      );
+    return fail(notFound('There is nothing at this path.'));
   }
-  if (req.method === 'POST' && type === undefined) return handleBundle(req.body, deps);
-  if (type === undefined || rest.length > 0) return fail(notFound('There is nothing at this path.'));
-  if (!isKeptType(type)) {
-    return fail(
-      notFound(
-        `kap-bridge does not take ${type} resources; it takes ${KEPT_TYPES.join(', ')}.`,
-        undefined,
-        'not-supported',
+  if (!allowed.includes(req.method))
+    return fail(notAllowed(`${req.method} is not supported here; this path takes ${allowed.join(', ')}.`));
+  if (type === 'metadata')
+    return {
+      outcome: allOk(),
+      resource: capabilityStatement(
+        deps.publicBaseUrl,
+        deps.version,
+        deps.tokenUrl ? { tokenUrl: deps.tokenUrl } : {},
       ),
-    );
-  }
-  if (req.method === 'PUT' && id !== undefined) return handlePut(type, id, req, deps);
-  if (req.method === 'POST' && id === undefined) return handlePost(type, req.body, deps);
-  return fail(
-    notAllowed(`${req.method} is not supported here; the EHR sends PUT ${type}/[id] or POST ${type}.`),
-  );
-}
-
-/** Where a kept resource can be read, its version's URL when it has one. */
-export function locationOf(publicBaseUrl: string, resource: Resource): string {
-  const v = resource.meta?.versionId;
-  return `${publicBaseUrl}/fhir/${resource.resourceType}/${resource.id}${v ? `/_history/${v}` : ''}`;
-}
-
-/** The weak entity tag of a resource's version, when it has one. */
-export function etagOf(resource: Resource): string | undefined {
-  const v = resource.meta?.versionId;
-  return v ? `W/"${v}"` : undefined;
+    };
+  if (type === undefined) return handleBundle(req.body, deps);
+  if (id !== undefined) return handlePut(type, id, req, deps);
+  return handlePost(type, req.body, deps);
 }
 
 /** Stores a checked resource and says whether it was new; answers with what the store now holds. */
 async function store(
-  resource: Resource,
+  offered: Resource,
   tx: StoreTx,
   receivedAt: string,
 ): Promise<{ created: boolean; outcome: IntakeOutcome; held: Resource }> {
-  const before = await tx.getResource(resource.resourceType, resource.id!);
+  const before = await tx.getResource(offered.resourceType, offered.id!);
+  const resource = versioned(offered, before?.resource, receivedAt);
   const outcome = await keep(resource, tx, receivedAt);
-  const held = outcome === 'stale' ? (before?.resource ?? resource) : resource;
+  const held = outcome === 'stale' || outcome === 'duplicate' ? (before?.resource ?? resource) : resource;
   return { created: before === undefined && outcome === 'stored', outcome, held };
+}
+
+/**
+ * The EHR's resources carry the EHR's version, kept as it is. One sent without a version gets one
+ * here, as a FHIR server gives it: 1 when new, the held version + 1 when its content changed (the
+ * held version when it did not), and the time it was received as meta.lastUpdated.
+ */
+function versioned(resource: Resource, held: Resource | undefined, receivedAt: string): Resource {
+  const meta = resource.meta ?? {};
+  if (meta.versionId !== undefined)
+    return meta.lastUpdated === undefined
+      ? { ...resource, meta: { ...meta, lastUpdated: receivedAt } }
+      : resource;
+  if (held && contentOf(held) === contentOf(resource))
+    return { ...resource, meta: { ...meta, ...held.meta } };
+  const heldVersion = held?.meta?.versionId;
+  // A held version that is no number (some EHRs') cannot be followed: the new time alone ranks it.
+  if (held && (heldVersion === undefined || !/^[0-9]{1,15}$/.test(heldVersion)))
+    return { ...resource, meta: { ...meta, lastUpdated: receivedAt } };
+  const versionId = String(held ? Number(heldVersion) + 1 : 1);
+  return { ...resource, meta: { ...meta, versionId, lastUpdated: receivedAt } };
 }
 
 const receivedAt = (deps: FhirEndpointDeps): string => (deps.now?.() ?? new Date()).toISOString();
@@ -213,10 +260,21 @@ async function handlePut(
  */
 function kept(result: { created: boolean; held: Resource }): FhirAnswer {
   const warnings = readingWarnings(result.held);
-  return {
-    outcome: toOutcome(warnings, result.created ? 'created' : 'ok'),
-    resource: result.held,
-  };
+  const kind = result.created ? 'created' : 'ok';
+  const outcome =
+    warnings.length > 0
+      ? toOutcome(warnings, kind)
+      : toOutcome(
+          [
+            issue(
+              'information',
+              'informational',
+              `${result.held.resourceType}/${result.held.id} ${result.created ? 'created' : 'kept'}.`,
+            ),
+          ],
+          kind,
+        );
+  return { outcome, resource: warnings.length === 0 ? result.held : outcome, written: result.held };
 }
 
 async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): Promise<FhirAnswer> {
@@ -397,7 +455,7 @@ async function responseEntry(
     };
   }
   const result = await store(resource, tx, at);
-  const etag = etagOf(result.held);
+  const where = locationOf(deps.publicBaseUrl, result.held);
   const warnings = readingWarnings(result.held);
   const outcome =
     result.outcome !== 'stored'
@@ -410,8 +468,9 @@ async function responseEntry(
   return {
     response: {
       status: entryStatus(result.created ? created() : allOk()),
-      location: locationOf(deps.publicBaseUrl, result.held),
-      ...(etag ? { etag } : {}),
+      location: where.location,
+      ...(where.etag ? { etag: where.etag } : {}),
+      ...(where.lastModified ? { lastModified: where.lastModified } : {}),
       ...(outcome === undefined ? {} : { outcome }),
     },
   };

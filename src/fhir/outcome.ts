@@ -32,6 +32,7 @@ const STATUS = {
   forbidden: 403,
   'not-found': 404,
   'not-allowed': 405,
+  'not-acceptable': 406,
   timeout: 408,
   conflict: 409,
   'precondition-failed': 412,
@@ -118,6 +119,8 @@ export const notRegistered = (what: string, id: string, expression?: string): Op
   notFound(`No ${what} ${id} is registered.`, expression);
 /** The path exists but not with this method. */
 export const notAllowed = build('not-allowed', 'not-supported');
+/** The answer cannot be given in a format the request accepts. */
+export const notAcceptable = build('not-acceptable', 'not-supported');
 /** The request did not arrive in time. */
 export const timedOut = build('timeout', 'timeout');
 /** The request contradicts what is held (a duplicate, another version of the same thing). */
