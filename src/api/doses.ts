@@ -13,7 +13,7 @@ import type { Administration, Dose, Route } from '../domain/model.js';
 import { currentOrder, patientReadiness, type Reason } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { businessRule, conflict, issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { loadRecord } from '../record.js';
@@ -43,13 +43,14 @@ export interface DoseRecording {
  */
 export function refusal(reasons: readonly (Reason | Finding)[], patientId: string): OperationOutcomeError {
   const error = new OperationOutcomeError(
-    422,
-    reasons.map((r) =>
-      issue(
-        'error',
-        'business-rule',
-        `Patient ${patientId}: ${r.message}${r.source ? ` (${r.source})` : ''}`,
-        'expression' in r && r.expression ? r.expression : 'patient',
+    businessRule(
+      reasons.map((r) =>
+        issue(
+          'error',
+          'business-rule',
+          `Patient ${patientId}: ${r.message}${r.source ? ` (${r.source})` : ''}`,
+          'expression' in r && r.expression ? r.expression : 'patient',
+        ),
       ),
     ),
   );
@@ -78,9 +79,7 @@ export async function recordDose(
     }
     const id = input.id ?? randomUUID();
     if (await tx.getResource('MedicationAdministration', id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A dose ${id} is already recorded.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A dose ${id} is already recorded.`, 'id', 'duplicate'));
     }
     const link = links.find((l) => l.id === input.patient)!;
     const tenant = await practiceOf(tx, 'episode', episode.id);
