@@ -7,7 +7,7 @@
 import type { Bundle, Identifier, Resource } from 'fhir/r4';
 import { spanOf } from '../domain/time.js';
 import { PATH_ID } from '../fhir/id.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { badRequest, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { type Page, pageLinks } from '../fhir/paging.js';
 import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from '../patient-link.js';
 import { practiceView } from '../record.js';
@@ -29,11 +29,11 @@ export const DEFAULT_COUNT = 50;
 export const MAX_COUNT = 1000;
 
 const invalid = (message: string, expression: string) =>
-  new OperationOutcomeError(400, [issue('error', 'invalid', message, expression)]);
+  new OperationOutcomeError(badRequest(message, expression));
 
 /** The same answer for what is not held and for what the caller may not see. */
 const notHeld = (type: string, id: string) =>
-  new OperationOutcomeError(404, [issue('error', 'not-found', `No ${type}/${id} is held here.`)]);
+  new OperationOutcomeError(notFound(`No ${type}/${id} is held here.`));
 
 /** Whether a practice (`tenant`; undefined: the EHR or an operator) may see a held resource. */
 function visibleTo(deps: ReadDeps, tenant: string | undefined): (stored: StoredResource) => Promise<boolean> {
@@ -72,13 +72,11 @@ export async function readResource(
   if (!stored || !(await visibleTo(deps, tenant)(stored))) throw notHeld(type, id);
   const held = stored.resource.meta?.versionId;
   if (version !== undefined && version !== held) {
-    throw new OperationOutcomeError(404, [
-      issue(
-        'error',
-        'not-found',
+    throw new OperationOutcomeError(
+      notFound(
         `Version ${version} of ${type}/${id} is not held: kap-bridge keeps the latest version only (${held ?? 'unversioned'}).`,
       ),
-    ]);
+    );
   }
   return stored.resource;
 }
