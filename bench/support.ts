@@ -86,14 +86,14 @@ export async function startHapi(): Promise<Running> {
     return { url: external, pid: 0, peakRssMb: () => Number.NaN, stop: async () => undefined };
   }
   const sandbox = (await import(join(ROOT, 'sandbox', 'sandbox.mjs'))) as {
-    ensureJar(o: { log: (m: string) => void }): Promise<string>;
+    ensureSandbox(o: { log: (m: string) => void }): Promise<string>;
     startSandbox(o: {
       timeoutMs: number;
       log: (m: string) => void;
     }): Promise<{ baseUrl: string; pid: number; stop(): Promise<void> }>;
   };
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  await sandbox.ensureJar({ log });
+  await sandbox.ensureSandbox({ log });
   const s = await sandbox.startSandbox({ timeoutMs: 240_000, log });
   return { url: s.baseUrl, pid: s.pid, peakRssMb: peakRss(s.pid), stop: () => s.stop() };
 }

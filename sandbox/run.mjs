@@ -4,7 +4,7 @@
 // once /fhir/metadata answers, and stops it on SIGINT/SIGTERM.
 
 import { parseArgs } from 'node:util';
-import { ensureJar, startSandbox } from './sandbox.mjs';
+import { ensureSandbox, startSandbox } from './sandbox.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -43,7 +43,7 @@ process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 
 try {
-  await ensureJar({ log });
+  await ensureSandbox({ log });
   sandbox = await startSandbox({
     port,
     dbFile: values['db-file'],

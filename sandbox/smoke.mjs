@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { ensureJar, startSandbox } from './sandbox.mjs';
+import { ensureSandbox, startSandbox } from './sandbox.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -77,7 +77,7 @@ async function main() {
   let sandbox;
   if (!base) {
     const log = (m) => console.error(m);
-    await ensureJar({ log });
+    await ensureSandbox({ log });
     sandbox = await startSandbox({
       port: values.port ? Number(values.port) : undefined,
       dbFile: values['db-file'],

@@ -4,7 +4,7 @@
 // The base URL reaches the test workers through process.env.KAP_FHIR_BASE_URL
 // (workers are spawned after globalSetup and inherit the environment).
 
-import { ensureJar, startSandbox, waitForMetadata } from '../sandbox/sandbox.mjs';
+import { ensureSandbox, startSandbox, waitForMetadata } from '../sandbox/sandbox.mjs';
 
 export default async function globalSetup() {
   const started = Date.now();
@@ -27,7 +27,7 @@ export default async function globalSetup() {
     return;
   }
 
-  await ensureJar({ log });
+  await ensureSandbox({ log });
   const built = Date.now();
   const sandbox = await startSandbox({
     timeoutMs: Number(process.env.KAP_SANDBOX_TIMEOUT_MS ?? 180_000),
