@@ -77,7 +77,7 @@ export function packageIsStale() {
   return sources().some((f) => existsSync(f) && statSync(f).mtimeMs > built);
 }
 
-/** Builds the package when it is missing or older than what it is made from. */
+/** The sandbox jar and the package it installs at start, each built when missing or older than what it is made from. */
 export async function ensurePackage({ log = noop } = {}) {
   await ensureJar({ log });
   if (packageIsStale()) await buildPackage({ log });
@@ -100,14 +100,16 @@ function runSnapshots(inDir, outDir) {
     });
     child.on('error', reject);
     child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`HAPI's snapshot generator failed (exit ${code}):\n${output}`)),
+      code === 0
+        ? resolve()
+        : reject(new Error(`HAPI's snapshot generator failed (exit ${code}):\n${output}`)),
     );
   });
 }
 
 /** Valid fixtures that claim one of our profiles, one per resource (the first by path). */
 function examples() {
-  const skip = NOT_EXAMPLES.map((d) => join(FIXTURES_DIR, d) + '/');
+  const skip = NOT_EXAMPLES.map((d) => `${join(FIXTURES_DIR, d)}/`);
   const seen = new Set();
   const out = [];
   for (const file of walk(FIXTURES_DIR)) {
@@ -183,7 +185,9 @@ export async function buildPackage({ log = noop } = {}) {
         source.resourceType === 'StructureDefinition' ? readJson(join(staging, fileName(source))) : source;
       if (fileName(source) !== f) throw new Error(`profiles/${f} should be named ${fileName(source)}`);
       if (resource.url !== `${CANONICAL}/${resource.resourceType}/${resource.id}`)
-        throw new Error(`profiles/${f}: url ${resource.url} is not ${CANONICAL}/${resource.resourceType}/${resource.id}`);
+        throw new Error(
+          `profiles/${f}: url ${resource.url} is not ${CANONICAL}/${resource.resourceType}/${resource.id}`,
+        );
       if (resource.version !== version)
         throw new Error(`profiles/${f}: version ${resource.version} is not the package's ${version}`);
       if (source.resourceType !== 'StructureDefinition') writeJson(join(staging, f), resource);
@@ -280,7 +284,10 @@ function tar(dir, root) {
 
 const cardinality = (e) => `${e.min ?? ''}..${e.max ?? ''}`;
 const code = (v) => `\`${String(v).replaceAll('|', '\\|').replaceAll('`', "'")}\``;
-const cell = (v) => String(v ?? '').replaceAll('|', '\\|').replaceAll('\n', ' ');
+const cell = (v) =>
+  String(v ?? '')
+    .replaceAll('|', '\\|')
+    .replaceAll('\n', ' ');
 
 function fixedOrPattern(e) {
   const key = Object.keys(e).find((k) => /^(fixed|pattern)[A-Z]/.test(k));
@@ -334,9 +341,17 @@ function page(sd) {
       constraints.set(c.key, { ...c, at: e.id });
     }
   }
-  lines.push('', '## Constraints', '', '| key | severity | on | rule | expression |', '|---|---|---|---|---|');
+  lines.push(
+    '',
+    '## Constraints',
+    '',
+    '| key | severity | on | rule | expression |',
+    '|---|---|---|---|---|',
+  );
   for (const c of constraints.values()) {
-    lines.push(`| ${c.key} | ${c.severity} | ${code(c.at)} | ${cell(c.human)} | ${code(c.expression ?? '')} |`);
+    lines.push(
+      `| ${c.key} | ${c.severity} | ${code(c.at)} | ${cell(c.human)} | ${code(c.expression ?? '')} |`,
+    );
   }
   const constrained = new Set(sd.differential.element.map((e) => e.id));
   const bindings = sd.snapshot.element.filter(
@@ -345,14 +360,19 @@ function page(sd) {
       (constrained.has(e.id) || e.binding.strength === 'required' || e.binding.strength === 'extensible'),
   );
   lines.push('', '## Bindings', '', '| element | strength | value set |', '|---|---|---|');
-  for (const e of bindings) lines.push(`| ${code(e.id)} | ${e.binding.strength} | ${code(e.binding.valueSet)} |`);
-  lines.push('', `Made by \`npm run build:package\` from \`profiles/StructureDefinition-${sd.id}.json\`; do not edit.`, '');
+  for (const e of bindings)
+    lines.push(`| ${code(e.id)} | ${e.binding.strength} | ${code(e.binding.valueSet)} |`);
+  lines.push(
+    '',
+    `Made by \`npm run build:package\` from \`profiles/StructureDefinition-${sd.id}.json\`; do not edit.`,
+    '',
+  );
   return lines.join('\n');
 }
 
-function writePages(profiles) {
-  rmSync(PAGES_DIR, { recursive: true, force: true });
-  mkdirSync(PAGES_DIR, { recursive: true });
+/** The Markdown pages of profiles/pages/ for these StructureDefinitions (with snapshots), by file name. */
+export function renderPages(profiles) {
+  const pages = new Map();
   const index = [
     '# kap-bridge profiles',
     '',
@@ -363,11 +383,20 @@ function writePages(profiles) {
     '|---|---|---|',
   ];
   for (const sd of profiles) {
-    writeFileSync(join(PAGES_DIR, `${sd.id}.md`), page(sd));
-    index.push(`| [${sd.title ?? sd.name}](${sd.id}.md) | ${sd.type} | ${sd.baseDefinition.replace(/^.*\//, '')} |`);
+    pages.set(`${sd.id}.md`, page(sd));
+    index.push(
+      `| [${sd.title ?? sd.name}](${sd.id}.md) | ${sd.type} | ${sd.baseDefinition.replace(/^.*\//, '')} |`,
+    );
   }
   index.push('', 'Made by `npm run build:package`; do not edit.', '');
-  writeFileSync(join(PAGES_DIR, 'README.md'), index.join('\n'));
+  pages.set('README.md', index.join('\n'));
+  return pages;
+}
+
+function writePages(profiles) {
+  rmSync(PAGES_DIR, { recursive: true, force: true });
+  mkdirSync(PAGES_DIR, { recursive: true });
+  for (const [name, text] of renderPages(profiles)) writeFileSync(join(PAGES_DIR, name), text);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -104,16 +104,6 @@ export async function ensureJar({ log = noop } = {}) {
   });
 }
 
-/**
- * The jar and the FHIR package the sandbox installs at start, each built when missing or stale.
- * @param {{log?: (msg: string) => void}} [opts]
- */
-export async function ensureSandbox({ log = noop } = {}) {
-  const { ensurePackage } = await import('./fhir-package.mjs');
-  await ensurePackage({ log });
-  return JAR_PATH;
-}
-
 async function withBuildLock(log, fn) {
   mkdirSync(join(HAPI_DIR, 'target'), { recursive: true });
   const lockDir = join(HAPI_DIR, 'target', '.build-lock');
@@ -194,7 +184,9 @@ async function build(log) {
 function builtPackage() {
   const file = join(HERE, '..', 'package', 'package.json');
   if (!existsSync(PACKAGE_TGZ) || !existsSync(file))
-    throw new Error(`FHIR package not found at ${PACKAGE_TGZ}; run npm run build:package (or call ensureSandbox()).`);
+    throw new Error(
+      `FHIR package not found at ${PACKAGE_TGZ}; run npm run build:package (or call ensurePackage() of sandbox/fhir-package.mjs).`,
+    );
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
@@ -271,7 +263,7 @@ export async function startSandbox({
   jar = JAR_PATH,
   javaOpts,
 } = {}) {
-  if (!existsSync(jar)) throw new Error(`HAPI sandbox jar not found at ${jar}; call ensureSandbox() first.`);
+  if (!existsSync(jar)) throw new Error(`HAPI sandbox jar not found at ${jar}; call ensurePackage() of sandbox/fhir-package.mjs first.`);
   const { name: packageName, version: packageVersion } = builtPackage();
   const thePort = port ? Number(port) : await freePort();
   const baseUrl = `http://127.0.0.1:${thePort}/fhir`;

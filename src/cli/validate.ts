@@ -78,7 +78,8 @@ function inputFiles(paths: string[]): string[] {
     )) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.json')) files.push(path);
+      // Dot files are no resources (a FHIR package's .index.json).
+      else if (entry.name.endsWith('.json') && !entry.name.startsWith('.')) files.push(path);
     }
   };
   for (const p of paths) {

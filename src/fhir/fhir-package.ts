@@ -35,7 +35,10 @@ export function untar(archive: Buffer): Map<string, Buffer> {
     const header = archive.subarray(at, at + 512);
     if (header.every((b) => b === 0)) break;
     const text = (from: number, len: number) =>
-      header.subarray(from, from + len).toString('utf8').replace(/\0.*$/s, '');
+      header
+        .subarray(from, from + len)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     const size = Number.parseInt(text(124, 12).trim() || '0', 8);
     const type = text(156, 1) || '0';
     const prefix = text(257, 6).startsWith('ustar') ? text(345, 155) : '';
@@ -52,7 +55,8 @@ export function untar(archive: Buffer): Map<string, Buffer> {
 
 function readManifest(dir: string, named: string): PackageManifest {
   const file = join(dir, 'package.json');
-  if (!existsSync(file)) throw new PackageError(`${named} is not a FHIR package: it has no package/package.json.`);
+  if (!existsSync(file))
+    throw new PackageError(`${named} is not a FHIR package: it has no package/package.json.`);
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as Partial<PackageManifest>;
   if (typeof manifest.name !== 'string' || typeof manifest.version !== 'string')
     throw new PackageError(`${named} is not a FHIR package: its package.json names no name and version.`);
