@@ -6,7 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Episode, EpisodeType } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  badRequest,
+  businessRule,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+  unknownReference,
+} from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
@@ -28,17 +38,16 @@ export async function registerEpisode(
   input: EpisodeRegistration,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Episode> {
+): Promise<Answered<Episode>> {
   const expected = input.type === 'couples' ? 2 : 1;
   if (input.patients.length !== expected || new Set(input.patients).size !== expected) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'invariant',
+    throw new OperationOutcomeError(
+      badRequest(
         `A ${input.type} episode has ${expected === 2 ? 'two different patients' : 'one patient'}.`,
         'patients',
+        'invariant',
       ),
-    ]);
+    );
   }
   const id = input.id ?? randomUUID();
   const episode: Episode = {
@@ -54,16 +63,12 @@ export async function registerEpisode(
     for (const [i, p] of episode.patients.entries()) {
       // Another practice's patient is answered as an unknown one.
       if ((await tx.tenantOf('patient', p)) !== tenant) {
-        throw new OperationOutcomeError(422, [
-          issue('error', 'not-found', `No patient ${p} is registered.`, `patients[${i}]`),
-        ]);
+        throw new OperationOutcomeError(unknownReference('patient', p, `patients[${i}]`));
       }
     }
     const links = await linksOf(tx, episode);
     if (await tx.getEpisode(id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `An episode ${id} is already registered.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`An episode ${id} is already registered.`, 'id', 'duplicate'));
     }
     await tx.saveEpisode(episode, tenant);
     const { episodeOfCare, carePlan, goal, couple } = episodeToFhir(episode, courseContext(links));
@@ -76,7 +81,7 @@ export async function registerEpisode(
       tenant,
     );
   });
-  return episode;
+  return answered(episode, created());
 }
 
 export interface EpisodeStatusChange {
@@ -96,18 +101,13 @@ export async function changeEpisodeStatus(
   id: string,
   input: EpisodeStatusChange,
   deps: RecordingDeps & { now?: () => Date },
-): Promise<Episode & { source: string }> {
+): Promise<Answered<Episode & { source: string }>> {
   return deps.store.transaction(async (tx) => {
     const current = await findEpisode(tx, id);
     if (CLOSED.includes(current.status) && input.status !== current.status) {
-      throw new OperationOutcomeError(422, [
-        issue(
-          'error',
-          'business-rule',
-          `Episode ${id} is ${current.status}: a closed course does not change.`,
-          'status',
-        ),
-      ]);
+      throw new OperationOutcomeError(
+        businessRule(`Episode ${id} is ${current.status}: a closed course does not change.`, 'status'),
+      );
     }
     const time = input.time ?? (deps.now?.() ?? new Date()).toISOString();
     const { statusReason: _, ...rest } = current;
@@ -127,13 +127,13 @@ export async function changeEpisodeStatus(
       deps,
       tenant,
     );
-    return { ...episode, source: `EpisodeOfCare/${id}` };
+    return answered({ ...episode, source: `EpisodeOfCare/${id}` });
   });
 }
 
 export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: string): Promise<Episode> {
   const episode = await reader.getEpisode(id);
-  if (!episode) throw notFound('episode', id);
+  if (!episode) throw new OperationOutcomeError(notRegistered('episode', id));
   return episode;
 }
 
@@ -168,6 +168,6 @@ export async function readinessOfEpisode(
   id: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
-): Promise<EpisodeReadiness> {
-  return readinessOn(deps.store, await findEpisode(deps.store, id), question, deps);
+): Promise<Answered<EpisodeReadiness>> {
+  return answered(await readinessOn(deps.store, await findEpisode(deps.store, id), question, deps));
 }
