@@ -263,7 +263,10 @@ export async function startSandbox({
   jar = JAR_PATH,
   javaOpts,
 } = {}) {
-  if (!existsSync(jar)) throw new Error(`HAPI sandbox jar not found at ${jar}; call ensurePackage() of sandbox/fhir-package.mjs first.`);
+  if (!existsSync(jar))
+    throw new Error(
+      `HAPI sandbox jar not found at ${jar}; call ensurePackage() of sandbox/fhir-package.mjs first.`,
+    );
   const { name: packageName, version: packageVersion } = builtPackage();
   const thePort = port ? Number(port) : await freePort();
   const baseUrl = `http://127.0.0.1:${thePort}/fhir`;
