@@ -25,6 +25,11 @@ export interface RouteAccess {
    * and another practice's is answered exactly as an id nobody registered (422 naming the field).
    */
   references?: readonly BodyReference[];
+  /**
+   * How the caller proves who it is when not with kap-bridge's own bearer tokens: 'cds-hooks', the
+   * CDS client's JWT (src/cds/authentication.ts), whose audience is the URL called.
+   */
+  credential?: 'cds-hooks';
 }
 
 export interface BodyReference {
@@ -183,6 +188,21 @@ export const ROUTES = {
     scope: ['MedicationAdministration', 'c'],
     audit: 'C',
     owner: 'session',
+  },
+
+  cdsDiscovery: { method: 'GET', path: '/cds-services', clients: ehr, credential: 'cds-hooks' },
+  cdsService: {
+    method: 'POST',
+    path: '/cds-services/:id',
+    clients: ehr,
+    credential: 'cds-hooks',
+    audit: 'R',
+  },
+  cdsFeedback: {
+    method: 'POST',
+    path: '/cds-services/:id/feedback',
+    clients: ehr,
+    credential: 'cds-hooks',
   },
 } as const satisfies Record<string, RouteAccess>;
 
