@@ -14,7 +14,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { AuthenticationError, type Principal } from '../auth/authentication.js';
+import { AuthenticationError, bearerOf, type Principal } from '../auth/authentication.js';
 import { issue, OperationOutcomeError } from '../fhir/outcome.js';
 
 export interface CdsClientTrust {
@@ -36,14 +36,6 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 /** Tokens are short-lived; one living longer than this is refused rather than remembered for long. */
 const MAX_LIFETIME_SECONDS = 3600;
 const SEEN_LIMIT = 200_000;
-
-const bearerOf = (authorization: string | undefined): string => {
-  if (!authorization)
-    throw new AuthenticationError('A CDS Hooks call needs the CDS client JWT (Authorization: Bearer ...).');
-  const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim());
-  if (!m) throw new AuthenticationError('The Authorization header is not a bearer token.', 'invalid_request');
-  return m[1]!;
-};
 
 const refused = (why: string) =>
   new AuthenticationError(`The CDS client JWT was refused (${why}).`, 'invalid_token');

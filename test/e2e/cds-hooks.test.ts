@@ -10,13 +10,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import type { MedicationDispense, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
+import type { MedicationRequest } from 'fhir/r4';
 import { CDS_HOOKS_SCHEMAS, SCHEMA_BASE } from '../../src/cds/schema.js';
 import { CDS_SERVICES } from '../../src/cds/services.js';
-import { LOINC, SYSTEM } from '../../src/fhir/codes.js';
+import { SYSTEM } from '../../src/fhir/codes.js';
 import { createLogger } from '../../src/log.js';
 import { kapFetch } from '../support/auth.js';
-import { careTeam } from '../support/care.js';
 import {
   CDS_ISSUER,
   CdsClient,
@@ -24,9 +23,17 @@ import {
   type KeyPair,
   type SignOptions,
 } from '../support/cds-client.js';
-import { courseSettings, type Json, post, preparedCourse, prepareEhr } from '../support/course.js';
+import {
+  clearedPatient,
+  courseSettings,
+  type Json,
+  post,
+  preparedCourse,
+  prepareEhr,
+} from '../support/course.js';
 import { fixture } from '../support/fixtures.js';
 import { logCapture } from '../support/phi.js';
+import { safetyFlags } from '../support/safety-flags.js';
 import { sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -99,113 +106,16 @@ const kinds = (list: Json[]) => list.map((c) => c.source.topic.code).sort();
  * `course`, a course ready today. Returns the EHR Patient id.
  */
 async function coursePatient(name: string, course = true): Promise<string> {
-  const id = uniqueId(`e2e-cds-${name}`);
-  await ehr.update<Patient & { id: string }>({
-    resourceType: 'Patient',
-    id,
-    identifier: [{ system: 'urn:e2e:mrn', value: id }],
-  });
-  await ehr.update(careTeam(id));
-  const { meta: _c, ...clearance } = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
-  await ehr.create({
-    ...clearance,
-    id: undefined,
-    identifier: [{ system: 'urn:ehr:clearance', value: uniqueId('clr') }],
-    subject: { reference: `Patient/${id}` },
-    performer: [{ reference: `Practitioner/${prescriber}` }],
-    effectivePeriod: { start: dayFromToday(-20), end: dayFromToday(160) },
-  } as Observation);
-  const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
-  const order = await ehr.create({
-    ...rx,
-    id: undefined,
-    identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
-    subject: { reference: `Patient/${id}` },
-    requester: { reference: `Practitioner/${prescriber}` },
-    authoredOn: `${dayFromToday(-19)}T10:30:00Z`,
-    dispenseRequest: {
-      ...rx.dispenseRequest,
-      validityPeriod: { start: dayFromToday(-19), end: dayFromToday(160) },
-    },
-  } as MedicationRequest);
-  const {
-    meta: _d,
-    performer: _p,
-    ...dispense
-  } = fixture<MedicationDispense>('prescriber/dispense-troches.fhir.json');
-  await ehr.create({
-    ...dispense,
-    id: undefined,
-    identifier: [{ system: 'urn:ehr:dispense', value: uniqueId('disp') }],
-    subject: { reference: `Patient/${id}` },
-    authorizingPrescription: [{ reference: `MedicationRequest/${order.id}` }],
-    whenHandedOver: `${dayFromToday(-17)}T12:15:00Z`,
-  } as MedicationDispense);
-  await service.syncNow();
-  await post(service, '/patients', {
-    id,
-    identifiers: [{ system: 'urn:e2e:mrn', value: id }],
-    ehrPatient: `Patient/${id}`,
-  });
+  const id = await clearedPatient(
+    { ehr, service, prescriber, beforeRegister: () => service.syncNow(), clearedOn: dayFromToday(-20) },
+    `cds-${name}`,
+  );
   if (course) await preparedCourse(service, id, TODAY);
   return id;
 }
 
 /** The unsafe facts the prescriber's EHR can hold, each with the card it must give. */
-const FLAGS: { kind: string; write: (patient: string) => Resource }[] = [
-  {
-    kind: 'safety-phq9-item9',
-    write: (patient) => ({
-      resourceType: 'Observation',
-      status: 'final',
-      category: [{ coding: [{ system: SYSTEM.observationCategory, code: 'survey' }] }],
-      code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Item9 }] },
-      subject: { reference: `Patient/${patient}` },
-      effectiveDateTime: FLAGGED_AT,
-      valueCodeableConcept: { coding: [{ system: SYSTEM.loinc, code: 'LA6570-1' }] },
-    }),
-  },
-  {
-    kind: 'safety-cssrs-risk',
-    write: (patient) => ({
-      resourceType: 'Observation',
-      status: 'final',
-      code: { coding: [{ system: SYSTEM.loinc, code: LOINC.cssrsRisk }] },
-      subject: { reference: `Patient/${patient}` },
-      effectiveDateTime: FLAGGED_AT,
-      valueCodeableConcept: { coding: [{ system: SYSTEM.suicideRisk, code: 'moderate' }] },
-    }),
-  },
-  {
-    kind: 'safety-contraindication',
-    write: (patient) => ({
-      resourceType: 'Condition',
-      clinicalStatus: {
-        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
-      },
-      code: {
-        coding: [{ system: SYSTEM.snomed, code: '111484002' }],
-        text: 'Undifferentiated schizophrenia',
-      },
-      subject: { reference: `Patient/${patient}` },
-      recordedDate: FLAGGED_AT,
-    }),
-  },
-  {
-    kind: 'safety-adverse-event',
-    write: (patient) => ({
-      resourceType: 'AdverseEvent',
-      actuality: 'actual',
-      subject: { reference: `Patient/${patient}` },
-      date: FLAGGED_AT,
-      seriousness: {
-        coding: [
-          { system: 'http://terminology.hl7.org/CodeSystem/adverse-event-seriousness', code: 'Serious' },
-        ],
-      },
-    }),
-  },
-];
+const FLAGS = safetyFlags(FLAGGED_AT).map((f) => ({ kind: f.reason, write: f.write }));
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kap-e2e-cds-'));
