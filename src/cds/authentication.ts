@@ -15,7 +15,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { AuthenticationError, bearerOf, type Principal } from '../auth/authentication.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { OperationOutcomeError, unavailable } from '../fhir/outcome.js';
 
 export interface CdsClientTrust {
   /** The `iss` values accepted. */
@@ -92,13 +92,9 @@ export function createCdsAuthenticator(trust: CdsClientTrust): AuthenticateCdsCl
     // A jti forgotten while its token could still be accepted would open a replay: refuse instead.
     if (seen.size >= SEEN_LIMIT) seen.purgeStale();
     if (seen.size >= SEEN_LIMIT)
-      throw new OperationOutcomeError(503, [
-        issue(
-          'error',
-          'transient',
-          'Too many CDS Hooks calls at once to keep their tokens single-use; try again.',
-        ),
-      ]);
+      throw new OperationOutcomeError(
+        unavailable('Too many CDS Hooks calls at once to keep their tokens single-use; try again.'),
+      );
     seen.set(key, true, { ttl: Math.max(1, remainingMs) });
     return { client: String(payload.iss), kind: 'ehr', scopes: [] };
   };

@@ -9,7 +9,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { Bundle, MedicationRequest, Resource } from 'fhir/r4';
 import { readinessQuery } from '../api/patients.js';
 import { patientReadiness, type ReadinessPolicy } from '../domain/readiness.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { badRequest, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import { prescriptionFromFhir } from '../mapping/medication-request.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
@@ -68,15 +68,16 @@ function checkBody(schemaId: string, body: unknown): void {
   // if/then and allOf wrappers add nothing a client can act on; the errors under them say it.
   const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && e.keyword !== 'allOf');
   throw new OperationOutcomeError(
-    400,
-    errors.map((e) =>
-      issue(
-        'error',
-        'invalid',
-        e.keyword === 'required' || e.keyword === 'dependencies'
-          ? `${(e.params as { missingProperty: string }).missingProperty} is required${e.keyword === 'dependencies' ? ` with ${(e.params as { property: string }).property}` : ''}.`
-          : `The value ${e.message ?? 'is not valid'}.`,
-        expressionOf(e),
+    badRequest(
+      errors.map((e) =>
+        issue(
+          'error',
+          'invalid',
+          e.keyword === 'required' || e.keyword === 'dependencies'
+            ? `${(e.params as { missingProperty: string }).missingProperty} is required${e.keyword === 'dependencies' ? ` with ${(e.params as { property: string }).property}` : ''}.`
+            : `The value ${e.message ?? 'is not valid'}.`,
+          expressionOf(e),
+        ),
       ),
     ),
   );
@@ -84,7 +85,7 @@ function checkBody(schemaId: string, body: unknown): void {
 
 const serviceOf = (id: string): CdsService => {
   const service = serviceById(id);
-  if (!service) throw notFound('CDS Service', id);
+  if (!service) throw new OperationOutcomeError(notFound(`There is no CDS Service ${id}.`));
   return service;
 };
 
@@ -185,9 +186,9 @@ export async function callService(id: string, body: unknown, deps: CdsDeps): Pro
   // The service decides the hook, and so which context the rest of the body is read against.
   const hook = (body as { hook?: unknown } | null)?.hook;
   if (hook !== undefined && hook !== service.hook)
-    throw new OperationOutcomeError(400, [
-      issue('error', 'invalid', `The service ${service.id} answers the hook ${service.hook}.`, 'hook'),
-    ]);
+    throw new OperationOutcomeError(
+      badRequest(`The service ${service.id} answers the hook ${service.hook}.`, 'hook'),
+    );
   checkBody(`${SCHEMA_BASE}HookRequest`, body);
   const request = body as HookRequest;
   if (
@@ -196,14 +197,9 @@ export async function callService(id: string, body: unknown, deps: CdsDeps): Pro
     request.fhirServer.replace(/\/+$/, '') !== deps.cdsFhirServer
   ) {
     // Its patient ids are another server's: reading them here would show another person's course.
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'invalid',
-        'kap-bridge serves one EHR; this request names another FHIR server.',
-        'fhirServer',
-      ),
-    ]);
+    throw new OperationOutcomeError(
+      badRequest('kap-bridge serves one EHR; this request names another FHIR server.', 'fhirServer'),
+    );
   }
   const links = await deps.store.patientsLinkedTo(`Patient/${request.context.patientId}`);
   const cards = await cardsFor(request, links, deps);
