@@ -22,7 +22,8 @@ export interface RouteAccess {
   owner?: Owner;
   /**
    * Body fields that name an object (a list when `list`): each must be the caller's practice's own,
-   * and another practice's is answered exactly as an id nobody registered (422 naming the field).
+   * and another practice's is answered exactly as an id nobody registered (422 naming the field,
+   * code `not-found`: `unknownReference` in src/fhir/outcome.ts).
    */
   references?: readonly BodyReference[];
   /**
@@ -41,6 +42,7 @@ export interface BodyReference {
 const therapist = ['therapist'] as const;
 const ehr = ['ehr'] as const;
 const operator = ['operator'] as const;
+const readers = ['ehr', 'operator', 'therapist'] as const;
 
 export const ROUTES = {
   healthz: { method: 'GET', path: '/healthz', clients: 'public' },
@@ -58,6 +60,17 @@ export const ROUTES = {
   fhirBatch: { method: 'POST', path: '/fhir', clients: ehr, scope: 'per-resource', audit: 'E' },
   fhirCreate: { method: 'POST', path: '/fhir/:type', clients: ehr, scope: 'per-resource', audit: 'C' },
   fhirUpdate: { method: 'PUT', path: '/fhir/:type/:id', clients: ehr, scope: 'per-resource', audit: 'U' },
+  // What kap-bridge holds, read back: the EHR and operators see all of it, a practice its own records
+  // and the EHR's record of the patients in its care; the rest is answered as not held (404).
+  fhirSearch: { method: 'GET', path: '/fhir/:type', clients: readers, scope: 'per-resource', audit: 'E' },
+  fhirRead: { method: 'GET', path: '/fhir/:type/:id', clients: readers, scope: 'per-resource', audit: 'R' },
+  fhirVread: {
+    method: 'GET',
+    path: '/fhir/:type/:id/_history/:version',
+    clients: readers,
+    scope: 'per-resource',
+    audit: 'R',
+  },
 
   openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: therapist },
   registerPatient: {
@@ -148,6 +161,7 @@ export const ROUTES = {
     scope: ['Consent', 'c'],
     audit: 'C',
     owner: 'episode',
+    references: [{ field: 'patient', owner: 'patient' }],
   },
   scheduleSession: {
     method: 'POST',
@@ -188,6 +202,7 @@ export const ROUTES = {
     scope: ['MedicationAdministration', 'c'],
     audit: 'C',
     owner: 'session',
+    references: [{ field: 'patient', owner: 'patient' }],
   },
 
   cdsDiscovery: { method: 'GET', path: '/cds-services', clients: ehr, credential: 'cds-hooks' },
