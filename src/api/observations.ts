@@ -41,7 +41,7 @@ export interface ObservationRecording {
 const MEDICINE_ONLY: readonly ObservationValue['kind'][] = ['sedation', 'dissociation', 'check-in'];
 
 /**
- * A reading in a session is taken while it runs: not before it began nor after it ended. Effects of
+ * A reading in a medicine session is taken while it runs: not before it began nor after it ended. Effects of
  * the dose are taken in a medicine session, a chaperone's check-in in a remote one.
  */
 function inSessionTime(
@@ -67,8 +67,10 @@ function inSessionTime(
       ),
     );
   }
+  // Questionnaires of other sessions may be filled in around them; a medicine session's readings are its monitoring.
+  if (session?.phase !== 'medicine') return;
   const t = Date.parse(input.effective);
-  if (session?.start !== undefined && t < Date.parse(session.start)) {
+  if (session.start !== undefined && t < Date.parse(session.start)) {
     throw new OperationOutcomeError(
       businessRule(
         `The reading at ${input.effective} is before session ${input.session} began (${session.start}).`,
@@ -76,7 +78,7 @@ function inSessionTime(
       ),
     );
   }
-  if (session?.end !== undefined && session.status === 'finished' && t > Date.parse(session.end)) {
+  if (session.end !== undefined && session.status === 'finished' && t > Date.parse(session.end)) {
     throw new OperationOutcomeError(
       businessRule(
         `The reading at ${input.effective} is after session ${input.session} ended (${session.end}).`,
