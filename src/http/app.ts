@@ -20,6 +20,7 @@ import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
+import { upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
@@ -29,17 +30,28 @@ import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
 import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '../fhir-endpoint/handler.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
+import {
+  CONSOLE_CSP,
+  type ConsoleDeps,
+  type ConsoleStreams,
+  loadConsoleAssets,
+  signIn,
+  signOut,
+  whoIsSignedIn,
+} from './console.js';
 import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
-export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
+export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, ConsoleDeps {
   log: Logger;
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
   /** Prometheus text for /metrics. */
   metrics?: () => Promise<string>;
+  /** The console's open event streams. */
+  consoleStreams: ConsoleStreams;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -354,6 +366,37 @@ export function createApp(deps: AppDeps): express.Express {
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
+
+  const checkDays = parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' });
+  route('upcomingSessions', async (req, res) => {
+    const from = dateParam(req) ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
+    const days = req.query.days;
+    if (days !== undefined) checkDays(days);
+    const week = await upcomingSessions(tenantOf(res), { from, days: Number(days ?? 7) }, deps);
+    audited(res, ...week.sessions.map((s) => `EpisodeOfCare/${s.episodeId}`));
+    sendJson(res, week);
+  });
+
+  const built = loadConsoleAssets();
+  const send = (res: Response, asset: { type: string; body: Buffer } | undefined) => {
+    if (!asset) throw fail(404, 'not-found', 'The console is not built here (npm run build).');
+    res.writeHead(200, {
+      'Content-Type': asset.type,
+      'Content-Length': asset.body.length,
+      'Content-Security-Policy': CONSOLE_CSP,
+    });
+    res.end(asset.body);
+  };
+  route('consolePage', async (_req, res) => send(res, built.page));
+  route('consoleAsset', async (req, res) => send(res, built.assets.get(req.params.file as string)));
+  route('consoleSignIn', (req, res) => signIn(req, res, deps));
+  route('consoleSession', async (req, res) => whoIsSignedIn(req, res, principalOf(res), deps));
+  route('consoleSignOut', async (req, res) => signOut(req, res, deps));
+  route('consoleEvents', (req, res) =>
+    deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
+      deps.store.practiceChanges(tenantOf(res)),
+    ),
+  );
 
   app.use((_req, _res, next) => next(fail(404, 'not-found', 'There is nothing at this path.')));
 

@@ -36,6 +36,8 @@ export interface BodyReference {
 const therapist = ['therapist'] as const;
 const ehr = ['ehr'] as const;
 const operator = ['operator'] as const;
+/** The console's people: a therapist of a practice, or an operator. */
+const people = ['therapist', 'operator'] as const;
 
 export const ROUTES = {
   healthz: { method: 'GET', path: '/healthz', clients: 'public' },
@@ -183,6 +185,25 @@ export const ROUTES = {
     scope: ['MedicationAdministration', 'c'],
     audit: 'C',
     owner: 'session',
+  },
+  upcomingSessions: {
+    method: 'GET',
+    path: '/api/v1/sessions',
+    clients: therapist,
+    scope: ['Encounter', 'r'],
+    audit: 'R',
+  },
+
+  consolePage: { method: 'GET', path: '/console', clients: 'public' },
+  consoleAsset: { method: 'GET', path: '/console/assets/:file', clients: 'public' },
+  consoleSignIn: { method: 'POST', path: '/console/session', clients: 'public' },
+  consoleSession: { method: 'GET', path: '/console/session', clients: people },
+  consoleSignOut: { method: 'POST', path: '/console/session/end', clients: people },
+  consoleEvents: {
+    method: 'GET',
+    path: '/console/events',
+    clients: therapist,
+    scope: ['EpisodeOfCare', 'r'],
   },
 } as const satisfies Record<string, RouteAccess>;
 
