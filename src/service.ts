@@ -19,6 +19,7 @@ import { EhrGateway } from './ehr/gateway.js';
 import { privateKeyCheck } from './ehr/private-key-check.js';
 import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
+import { statusOf } from './fhir/outcome.js';
 import { answerClientError, createApp } from './http/app.js';
 import { ConsoleStreams } from './http/console.js';
 import { KEPT_TYPES } from './intake.js';
@@ -198,7 +199,10 @@ export async function startService(
           validator,
           overlapSeconds: config.syncOverlapSeconds,
           onRejected: (r, e) =>
-            log.warn({ resource: `${r.resourceType}/${r.id}`, status: e.status }, 'EHR resource rejected'),
+            log.warn(
+              { resource: `${r.resourceType}/${r.id}`, status: statusOf(e.outcome) },
+              'EHR resource rejected',
+            ),
         });
         log.info(
           { fetched: report.fetched, stored: report.stored, rejected: report.rejected },

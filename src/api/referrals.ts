@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClearanceReferral } from '../domain/model.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
 import { referralToFhir } from '../mapping/referral.js';
 import { findEpisode } from './episodes.js';
 import {
@@ -34,7 +34,8 @@ export async function requestClearance(
   deps: RecordingDeps,
 ): Promise<ClearanceReferral & { sources: { serviceRequest: string; task: string } }> {
   const referral = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId))) throw notFound('patient', patientId);
+    if (!(await tx.getPatient(patientId)))
+      throw new OperationOutcomeError(notRegistered('patient', patientId));
     const link = await linkedPatient(tx, patientId, 'id');
     let queue = link.ehrPatient;
     if (input.episode !== undefined) {
@@ -48,9 +49,7 @@ export async function requestClearance(
     }
     const id = input.id ?? randomUUID();
     if (await tx.getResource('ServiceRequest', id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A referral ${id} already exists.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A referral ${id} already exists.`, 'id', 'duplicate'));
     }
     const referral: ClearanceReferral = {
       id,

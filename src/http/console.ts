@@ -16,7 +16,7 @@ import {
   SECURE_SESSION_COOKIE,
   SESSION_COOKIE,
 } from '../auth/console-sessions.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { badRequest, OperationOutcomeError } from '../fhir/outcome.js';
 import { consoleSessionOf, sessionCookieOf } from './guard.js';
 
 /** Where `npm run build` puts the console (console/ bundled by esbuild). */
@@ -95,9 +95,9 @@ export async function signIn(req: Request, res: Response, deps: ConsoleDeps): Pr
   } else if (typeof body.token === 'string') {
     principal = await deps.authenticate(`Bearer ${body.token}`);
   } else {
-    throw new OperationOutcomeError(400, [
-      issue('error', 'required', 'Send the token to sign in with ({"token": "..."}).', 'token'),
-    ]);
+    throw new OperationOutcomeError(
+      badRequest('Send the token to sign in with ({"token": "..."}).', 'token', 'required'),
+    );
   }
   if (principal.kind === 'ehr')
     throw new ForbiddenError('The console is for therapists and operators; this token is the EHR.');
@@ -138,13 +138,13 @@ export class ConsoleStreams {
   ): Promise<void> {
     const id = req.header('authorization') ? undefined : sessionCookieOf(req);
     if (id === undefined)
-      throw new OperationOutcomeError(400, [
-        issue(
-          'error',
-          'not-supported',
+      throw new OperationOutcomeError(
+        badRequest(
           'The event stream is for a signed-in console page; a system polls the API.',
+          undefined,
+          'not-supported',
         ),
-      ]);
+      );
     return changes().then((first) => {
       let last = first;
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' });
