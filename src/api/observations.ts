@@ -10,6 +10,7 @@ import { observationToFhir } from '../mapping/observation.js';
 import {
   courseContext,
   linkedPatient,
+  namedIn,
   practiceOf,
   type RecordingDeps,
   record,
@@ -54,7 +55,11 @@ export async function recordObservation(
       );
     }
     const session =
-      input.session === undefined ? undefined : await patientSession(tx, input.session, patientId, 'session');
+      input.session === undefined
+        ? undefined
+        : await patientSession(tx, input.session, patientId, 'session').catch(
+            namedIn('session', input.session, 'session'),
+          );
     const observation: KapObservation = {
       id,
       patientId,

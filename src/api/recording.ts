@@ -38,6 +38,18 @@ export interface RecordingDeps extends PatientsDeps {
 export const unprocessable = (message: string, expression?: string) =>
   new OperationOutcomeError(businessRule(message, expression));
 
+/**
+ * For a patient, episode or session a body names: not finding it is the body's fault, said as an
+ * unknown reference (422, the field named), never as a missing path (404). Other errors pass.
+ */
+export const namedIn =
+  (what: 'patient' | 'episode' | 'session', id: string, expression: string) =>
+  (e: unknown): never => {
+    if (e instanceof OperationOutcomeError && e.kind === 'not-found')
+      throw new OperationOutcomeError(unknownReference(what, id, expression));
+    throw e;
+  };
+
 /** A patient linked to its EHR Patient: only those can have a course recorded and sent. */
 export async function linkedPatient(
   tx: Pick<StoreTx, 'getPatient'>,

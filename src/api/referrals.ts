@@ -11,6 +11,7 @@ import {
   courseContext,
   linkedPatient,
   linksOf,
+  namedIn,
   practiceOf,
   type RecordingDeps,
   record,
@@ -39,9 +40,9 @@ export async function requestClearance(
     const link = await linkedPatient(tx, patientId, 'id');
     let queue = link.ehrPatient;
     if (input.episode !== undefined) {
-      const episode = await findEpisode(tx, input.episode).catch(() => {
-        throw unprocessable(`No episode ${input.episode} is registered.`, 'episode');
-      });
+      const episode = await findEpisode(tx, input.episode).catch(
+        namedIn('episode', input.episode, 'episode'),
+      );
       if (!episode.patients.includes(patientId)) {
         throw unprocessable(`Patient ${patientId} is not in episode ${input.episode}.`, 'episode');
       }
