@@ -28,9 +28,9 @@ import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { EhrError, ehrFailure } from '../ehr/gateway.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
+  type Answered,
   allOk,
   badRequest,
-  created,
   headersTooLarge,
   isClientErrorStatus,
   issue,
@@ -92,12 +92,13 @@ function sendOutcome(res: Response, outcome: OperationOutcome): void {
 }
 
 /**
- * JSON for the hot read routes, without res.json's charset negotiation, ETag and freshness checks
- * (ETags are off, answers are no-store): about 8% of the server's CPU per medication-status answer.
+ * A therapist API answer: the status its outcome gives, the answer as JSON. Written without
+ * res.json's charset negotiation, ETag and freshness checks (ETags are off, answers are no-store):
+ * about 8% of the server's CPU per medication-status answer.
  */
-function sendJson(res: Response, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(statusOf(allOk()), {
+function sendJson(res: Response, { outcome, answer }: Answered<unknown>): void {
+  const body = JSON.stringify(answer);
+  res.writeHead(statusOf(outcome), {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
   });
@@ -418,55 +419,49 @@ export function createApp(deps: AppDeps): express.Express {
   const tenantOf = (res: Response): string => principalOf(res).tenant!;
   route('registerPatient', async (req, res) => {
     checkAgainst('PatientRegistration', req.body);
-    const { created: isNew, patient } = await registerPatient(req.body, deps, tenantOf(res));
-    audited(res, `Patient/${patient.id}`);
-    res
-      .status(statusOf(isNew ? created() : allOk()))
-      .location(`/api/v1/patients/${patient.id}`)
-      .json(patient);
+    const registered = await registerPatient(req.body, deps, tenantOf(res));
+    audited(res, `Patient/${registered.answer.id}`);
+    res.location(`/api/v1/patients/${registered.answer.id}`);
+    sendJson(res, registered);
   });
   route('patient', async (req, res) => {
-    res.json(await getPatient(idParam(req), deps));
+    sendJson(res, await getPatient(idParam(req), deps));
   });
   route('medicationStatus', async (req, res) => {
     sendJson(res, await medicationStatus(idParam(req), questionParams(req), deps));
   });
   route('patientReconcile', async (req, res) => {
-    res.json(await reconciliation(idParam(req), deps));
+    sendJson(res, await reconciliation(idParam(req), deps));
   });
   route('registerEpisode', async (req, res) => {
     checkAgainst('EpisodeRegistration', req.body);
-    const episode = await registerEpisode(req.body, deps, tenantOf(res));
+    const registered = await registerEpisode(req.body, deps, tenantOf(res));
+    const episode = registered.answer;
     audited(res, `EpisodeOfCare/${episode.id}`, ...episode.patients.map((p) => `Patient/${p}`));
-    res.status(statusOf(created())).location(`/api/v1/episodes/${episode.id}`).json(episode);
+    res.location(`/api/v1/episodes/${episode.id}`);
+    sendJson(res, registered);
   });
   route('episodeTimeline', async (req, res) => {
-    res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
+    sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps));
   });
   route('episodeReadiness', async (req, res) => {
-    res.json(await readinessOfEpisode(idParam(req), questionParams(req), deps));
+    sendJson(res, await readinessOfEpisode(idParam(req), questionParams(req), deps));
   });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
     schema: string,
-    write: (id: string, body: never) => Promise<Written>,
-    answered = created,
+    write: (id: string, body: never) => Promise<Answered<Written>>,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
       const body = sentBody(req) ? req.body : {};
       checkAgainst(schema, body);
       const written = await write(id, body as never);
-      audited(res, written.source, ...Object.values(written.sources ?? {}));
-      res.status(statusOf(answered())).json(written);
+      audited(res, written.answer.source, ...Object.values(written.answer.sources ?? {}));
+      sendJson(res, written);
     });
-  recordingRoute(
-    'changeEpisodeStatus',
-    'EpisodeStatusChange',
-    (id, b) => changeEpisodeStatus(id, b, deps),
-    allOk,
-  );
+  recordingRoute('changeEpisodeStatus', 'EpisodeStatusChange', (id, b) => changeEpisodeStatus(id, b, deps));
   recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
   recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
   for (const [name, action] of [
@@ -474,7 +469,7 @@ export function createApp(deps: AppDeps): express.Express {
     ['completeSession', 'complete'],
     ['cancelSession', 'cancel'],
   ] as const) {
-    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps), allOk);
+    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps));
   }
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
