@@ -30,6 +30,7 @@ import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
   type Answered,
   allOk,
+  answered,
   badRequest,
   headersTooLarge,
   isClientErrorStatus,
@@ -482,7 +483,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (days !== undefined) checkDays(days);
     const week = await upcomingSessions(tenantOf(res), { from, days: Number(days ?? 7) }, deps);
     audited(res, ...week.sessions.map((s) => `EpisodeOfCare/${s.episodeId}`));
-    sendJson(res, week);
+    sendJson(res, answered(week));
   });
 
   const built = loadConsoleAssets();
