@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
+import { ConsoleSessions } from './auth/console-sessions.js';
 import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
 import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy, type VitalKind } from './domain/medicine-session.js';
@@ -22,6 +23,7 @@ import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
 import { statusOf } from './fhir/outcome.js';
 import { answerClientError, createApp } from './http/app.js';
+import { ConsoleStreams } from './http/console.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
 import { loadContraindications } from './mapping/contraindications.js';
@@ -42,6 +44,8 @@ export interface Service {
   store: Store;
   ehr?: EhrGateway;
   outbox: Outbox;
+  /** The console's signed-in people; a one-time sign-in link is a code issued here. */
+  consoleSessions: ConsoleSessions;
   /** Runs one catch-up now (or joins the one running). */
   syncNow(): Promise<SyncReport | undefined>;
   close(): Promise<void>;
@@ -161,7 +165,11 @@ export async function startService(
     heartRateMax: config.heartRateMax,
     spo2Min: config.spo2Min,
   };
+  const consoleSessions = new ConsoleSessions(config.consoleIdleMinutes * 60_000);
+  const consoleStreams = new ConsoleStreams();
   const app = createApp({
+    consoleSessions,
+    consoleStreams,
     store,
     validator,
     log,
@@ -252,8 +260,10 @@ export async function startService(
     ...(ehr ? { ehr } : {}),
     outbox,
     syncNow,
+    consoleSessions,
     async close() {
       if (timer) clearInterval(timer);
+      consoleStreams.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
