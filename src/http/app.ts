@@ -56,7 +56,7 @@ import {
 } from '../fhir-endpoint/handler.js';
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
-import { reconciliation } from '../reconcile.js';
+import { reconciliation } from '../reconcile/answer.js';
 import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
