@@ -24,6 +24,8 @@ import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
+import { callService, takeFeedback } from '../cds/hooks.js';
+import { discoveryDocument } from '../cds/services.js';
 import { EhrError, ehrFailure } from '../ehr/gateway.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
@@ -63,6 +65,8 @@ import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
   log: Logger;
+  /** CDS Hooks: the EHR's FHIR base URL, the only `fhirServer` a hook request may name. */
+  cdsFhirServer?: string;
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
@@ -462,6 +466,21 @@ export function createApp(deps: AppDeps): express.Express {
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
+
+  // CDS Hooks for the prescriber's EHR (src/cds): discovery, the services, their feedback.
+  const note = (event: string, fields: Record<string, string | number>) => deps.log.info(fields, event);
+  route('cdsDiscovery', async (_req, res) => {
+    sendJson(res, discoveryDocument());
+  });
+  route('cdsService', async (req, res) => {
+    const answer = await callService(idParam(req), req.body, { ...deps, note });
+    audited(res, ...answer.patients);
+    sendJson(res, { cards: answer.cards });
+  });
+  route('cdsFeedback', async (req, res) => {
+    takeFeedback(idParam(req), req.body, { note });
+    res.status(200).end();
+  });
 
   app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));
 

@@ -39,10 +39,17 @@ export async function clearedPatient(
     beforeRegister?: () => Promise<unknown>;
     /** The practices the EHR's care team names; practice A's by default. */
     careOf?: readonly string[];
+    /**
+     * The day the clearance is decided (and the order written two days after it, the troches handed
+     * over four days after it), each valid for 180 days from it; the fixtures' own dates by default.
+     */
+    clearedOn?: string;
   },
   name: string,
 ): Promise<string> {
-  const { ehr, service, prescriber } = deps;
+  const { ehr, service, prescriber, clearedOn } = deps;
+  const day = (n: number) =>
+    new Date(Date.parse(`${clearedOn}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
   const id = uniqueId(`e2e-${name}`);
   await ehr.update<Patient & { id: string }>({
     resourceType: 'Patient',
@@ -58,6 +65,7 @@ export async function clearedPatient(
     identifier: [{ system: 'urn:ehr:clearance', value: uniqueId('clr') }],
     subject: { reference: `Patient/${id}` },
     performer: [{ reference: `Practitioner/${prescriber}` }],
+    ...(clearedOn ? { effectivePeriod: { start: clearedOn, end: day(180) } } : {}),
   } as Observation);
   const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
   const order = await ehr.create({
@@ -66,6 +74,12 @@ export async function clearedPatient(
     identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
     subject: { reference: `Patient/${id}` },
     requester: { reference: `Practitioner/${prescriber}` },
+    ...(clearedOn
+      ? {
+          authoredOn: `${day(2)}T10:30:00Z`,
+          dispenseRequest: { ...rx.dispenseRequest, validityPeriod: { start: day(2), end: day(180) } },
+        }
+      : {}),
   } as MedicationRequest);
   // The pharmacy hands the troches over: the patient brings them to the medicine session.
   const {
@@ -79,6 +93,7 @@ export async function clearedPatient(
     identifier: [{ system: 'urn:ehr:dispense', value: uniqueId('disp') }],
     subject: { reference: `Patient/${id}` },
     authorizingPrescription: [{ reference: `MedicationRequest/${order.id}` }],
+    ...(clearedOn ? { whenHandedOver: `${day(4)}T12:15:00Z` } : {}),
   } as MedicationDispense);
   await deps.beforeRegister?.();
   await post(service, '/patients', {
