@@ -31,6 +31,7 @@ import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
   type Answered,
   allOk,
+  answered,
   badRequest,
   headersTooLarge,
   isClientErrorStatus,
@@ -470,16 +471,16 @@ export function createApp(deps: AppDeps): express.Express {
   // CDS Hooks for the prescriber's EHR (src/cds): discovery, the services, their feedback.
   const note = (event: string, fields: Record<string, string | number>) => deps.log.info(fields, event);
   route('cdsDiscovery', async (_req, res) => {
-    sendJson(res, discoveryDocument());
+    sendJson(res, answered(discoveryDocument()));
   });
   route('cdsService', async (req, res) => {
     const answer = await callService(idParam(req), req.body, { ...deps, note });
     audited(res, ...answer.patients);
-    sendJson(res, { cards: answer.cards });
+    sendJson(res, answered({ cards: answer.cards }));
   });
   route('cdsFeedback', async (req, res) => {
     takeFeedback(idParam(req), req.body, { note });
-    res.status(200).end();
+    res.status(statusOf(allOk())).end();
   });
 
   app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));
