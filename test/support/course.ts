@@ -9,7 +9,7 @@ import type { Service } from '../../src/service.js';
 import { CALLERS, kapFetch } from './auth.js';
 import { careTeam } from './care.js';
 import { fixture } from './fixtures.js';
-import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from './sandbox.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from './sandbox.js';
 import { serviceEnv, startTestService, type TestService } from './service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
@@ -259,9 +259,8 @@ export const courseSettings = (): Record<string, string> => ({
 /** The whole environment of a course's kap-bridge keeping its store in `dir` (for a command run in-process). */
 export const courseEnv = (dir: string): Record<string, string> => serviceEnv(dir, courseSettings());
 
-/** HAPI ready for a course: our profiles uploaded (it validates against them only once it holds them), the practitioners referred to in place. */
+/** HAPI ready for a course: the practitioners referred to in place (it holds our profiles from the FHIR package it installed). */
 export async function prepareEhr(ehr: EhrGateway, practitioners: readonly string[]): Promise<void> {
-  await uploadConformance(ehr);
   for (const id of practitioners) {
     await ehr.update({ resourceType: 'Practitioner', id, name: [{ family: id }] } as Resource & {
       id: string;
