@@ -8,9 +8,9 @@
  * dose. In a couple each partner is checked alone: one partner's refusal does not stop the other's dose.
  */
 import { randomUUID } from 'node:crypto';
-import { doseChecks, type Finding, medicineFacts } from '../domain/medicine-session.js';
+import { doseChecks, medicineFacts } from '../domain/medicine-session.js';
 import type { Administration, Dose, Route } from '../domain/model.js';
-import { currentOrder, patientReadiness, type Reason } from '../domain/readiness.js';
+import { currentOrder, patientReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
 import {
@@ -31,6 +31,7 @@ import {
   practiceOf,
   type RecordingDeps,
   record,
+  refusal,
   sourceOf,
   unprocessable,
 } from './recording.js';
@@ -43,29 +44,6 @@ export interface DoseRecording {
   /** The route taken; the prescription's when absent. */
   route?: Route;
   time: string;
-}
-
-/**
- * Readiness reasons and day-of findings as one 422: an issue per reason, its code in `details`,
- * the record it rests on in the sentence, the field it concerns in `expression`.
- */
-export function refusal(reasons: readonly (Reason | Finding)[], patientId: string): OperationOutcomeError {
-  const error = new OperationOutcomeError(
-    businessRule(
-      reasons.map((r) =>
-        issue(
-          'error',
-          'business-rule',
-          `Patient ${patientId}: ${r.message}${r.source ? ` (${r.source})` : ''}`,
-          'expression' in r && r.expression ? r.expression : 'patient',
-        ),
-      ),
-    ),
-  );
-  error.outcome.issue.forEach((i, n) => {
-    i.details = { text: reasons[n]!.code };
-  });
-  return error;
 }
 
 export async function recordDose(

@@ -7,6 +7,22 @@ import { REASONS } from '../domain/readiness.js';
 
 import { PATH_ID_PATTERN } from '../fhir/id.js';
 
+/** The kap-adverse-event codes (profiles/CodeSystem-kap-adverse-event.json). */
+const ADVERSE_EVENTS = [
+  'nausea',
+  'vomiting',
+  'hypertension',
+  'tachycardia',
+  'desaturation',
+  'excessive-sedation',
+  'dissociation-distress',
+  'anxiety',
+  'dizziness',
+  'headache',
+  'fall',
+  'other',
+];
+
 const identifier = {
   type: 'object',
   additionalProperties: false,
@@ -272,7 +288,7 @@ export const openApiDocument = {
     '/sessions/{id}/start': recording('startSession', 'The session begins', 'SessionMove', 'Session', false),
     '/sessions/{id}/complete': recording(
       'completeSession',
-      'The session is over',
+      'The session is over. A medicine session is refused (422, every unmet criterion of every partner) until its discharge criteria hold: the monitoring time from the first dose, vitals after the dose within range, MOAA/S fully alert, transport home confirmed, no missed monitoring point; `override` with a reason completes it anyway and tells the prescriber',
       'SessionMove',
       'Session',
       false,
@@ -283,6 +299,38 @@ export const openApiDocument = {
       'SessionMove',
       'Session',
       false,
+    ),
+    '/sessions/{id}/monitoring': {
+      get: {
+        operationId: 'getSessionMonitoring',
+        summary:
+          "Where a medicine session's monitoring stands: per patient, each point of the plan (Spravato REMS by default: vitals before the dose, about 40 minutes after and before discharge; sedation and dissociation; a remote session's check-ins) due, overdue or done with its times, and every reading out of range",
+        parameters: [
+          idParameter,
+          {
+            name: 'at',
+            in: 'query',
+            required: false,
+            description: 'The instant asked about (with its offset); now when absent',
+            schema: { type: 'string', format: 'date-time' },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The monitoring of each patient in the session',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Monitoring' } } },
+          },
+          '400': outcome,
+          '404': outcome,
+          '422': outcome,
+        },
+      },
+    },
+    '/sessions/{id}/adverse-events': recording(
+      'recordAdverseEvent',
+      "Record an adverse event of a medicine session (AdverseEvent, profile kap-adverse-event, local kap-adverse-event codes). A serious one reaches the prescriber at once (a Communication ahead of the rest of the queue) and keeps the patient not ready until the prescriber's review",
+      'AdverseEventRecording',
+      'Recorded',
     ),
     '/sessions/{id}/doses': recording(
       'recordDose',
@@ -532,7 +580,80 @@ export const openApiDocument = {
       SessionMove: {
         type: 'object',
         additionalProperties: false,
-        properties: { time: { ...instant, description: 'When it happened; now when absent' } },
+        properties: {
+          time: { ...instant, description: 'When it happened; now when absent' },
+          transport: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 500,
+            description:
+              'Completing a medicine session: how the patient goes home (no driving until the next day); a discharge criterion',
+          },
+          override: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 2000,
+            description:
+              'Completing a medicine session whose discharge criteria do not hold: why it is completed anyway; reported to the prescriber',
+          },
+        },
+      },
+      Monitoring: {
+        type: 'object',
+        required: ['sessionId', 'at', 'patients'],
+        properties: {
+          sessionId: { type: 'string' },
+          at: instant,
+          patients: {
+            type: 'array',
+            description: "Each patient's own part of the session (both partners of a joint session)",
+            items: {
+              type: 'object',
+              required: ['sessionId', 'patientId', 'mode', 'points', 'due', 'overdue', 'outOfRange'],
+              properties: {
+                sessionId: { type: 'string' },
+                patientId: { type: 'string' },
+                mode: { enum: ['in-person', 'remote'] },
+                chaperone: { type: 'string' },
+                firstDoseAt: instant,
+                monitoredUntil: { ...instant, description: 'The first dose plus KAP_MONITORING_MINUTES' },
+                points: { type: 'array', items: { $ref: '#/components/schemas/MonitoringPoint' } },
+                due: { type: 'array', items: { $ref: '#/components/schemas/MonitoringPoint' } },
+                overdue: { type: 'array', items: { $ref: '#/components/schemas/MonitoringPoint' } },
+                outOfRange: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['kind', 'at', 'message'],
+                    properties: {
+                      kind: { type: 'string' },
+                      at: instant,
+                      message: { type: 'string' },
+                      source: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      MonitoringPoint: {
+        type: 'object',
+        required: ['id', 'label', 'kind', 'status'],
+        properties: {
+          id: { type: 'string', description: 'pre-dose, post-dose-40, pre-discharge, check-in-<n>' },
+          label: { type: 'string' },
+          kind: {
+            type: 'string',
+            description: 'The reading: blood-pressure, heart-rate, spo2, sedation, dissociation, check-in',
+          },
+          status: { enum: ['done', 'due', 'overdue', 'upcoming'] },
+          dueFrom: instant,
+          dueBy: instant,
+          takenAt: instant,
+          source: { type: 'string' },
+        },
       },
       DoseRecording: {
         type: 'object',
@@ -559,6 +680,31 @@ export const openApiDocument = {
             description: "The prescription's route when absent",
           },
           time: instant,
+        },
+      },
+      AdverseEventRecording: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['patient', 'event', 'severity', 'serious', 'onset', 'outcome'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          patient: {
+            type: 'string',
+            pattern: ID_PATTERN,
+            description: 'Whose event (a partner, in a joint session)',
+          },
+          event: { enum: ADVERSE_EVENTS, description: 'What happened (CodeSystem kap-adverse-event)' },
+          description: { type: 'string', minLength: 1, maxLength: 2000 },
+          severity: { enum: ['mild', 'moderate', 'severe'] },
+          serious: {
+            type: 'boolean',
+            description: 'Serious: reaches the prescriber at once and stops the next dose until reviewed',
+          },
+          onset: instant,
+          actionTaken: { type: 'string', minLength: 1, maxLength: 2000 },
+          outcome: {
+            enum: ['resolved', 'recovering', 'ongoing', 'resolvedWithSequelae', 'fatal', 'unknown'],
+          },
         },
       },
       ObservationRecording: {
