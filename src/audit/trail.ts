@@ -176,7 +176,7 @@ export class AuditTrail {
     // Stored instants are all toISOString()'s form, so the bounds are put in it too before comparing.
     if (query.since) add('recorded >= ?', new Date(query.since).toISOString());
     if (query.until) add('recorded < ?', new Date(query.until).toISOString());
-    const rows = await this.store.transaction((tx) =>
+    const rows = await this.store.read((tx) =>
       tx.sql.all<{ body: string }>(
         `SELECT body FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recorded DESC, id DESC LIMIT ${Math.min(query.count, MAX_AUDIT_COUNT)}`,
         params,

@@ -53,6 +53,8 @@ export interface FhirEndpointDeps {
   maxBundleEntries?: number;
   /** Where callers get their tokens, for the CapabilityStatement, when known. */
   tokenUrl?: string;
+  /** Told what intake made of each resource once its transaction is committed (metrics). */
+  onIntake?: (type: string, outcome: IntakeOutcome | 'rejected') => void;
 }
 
 /**
@@ -159,10 +161,12 @@ async function store(
   offered: Resource,
   tx: StoreTx,
   receivedAt: string,
+  seen?: [string, IntakeOutcome][],
 ): Promise<{ created: boolean; outcome: IntakeOutcome; held: Resource }> {
   const before = await tx.getResource(offered.resourceType, offered.id!);
   const resource = versioned(offered, before?.resource, receivedAt);
   const outcome = await keep(resource, tx, receivedAt);
+  seen?.push([resource.resourceType, outcome]);
   const held = outcome === 'stale' || outcome === 'duplicate' ? (before?.resource ?? resource) : resource;
   return { created: before === undefined && outcome === 'stored', outcome, held };
 }
@@ -228,6 +232,7 @@ async function handlePut(
     }
     return store(resource, tx, at);
   });
+  deps.onIntake?.(type, result.outcome);
   return kept(result);
 }
 
@@ -257,6 +262,7 @@ async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): 
   const resource = checked.id ? checked : { ...checked, id: randomUUID() };
   const at = receivedAt(deps);
   const result = await deps.store.transaction((tx) => store(resource, tx, at));
+  deps.onIntake?.(type, result.outcome);
   return kept(result);
 }
 
@@ -356,11 +362,13 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       throw new OperationOutcomeError(status, issues);
     }
     // All or nothing: every entry is kept in one store transaction.
+    const seen: [string, IntakeOutcome][] = [];
     const results = await deps.store.transaction(async (tx) => {
       const out: BundleEntry[] = [];
-      for (const c of checked) out.push(await responseEntry(c.resource!, tx, at, deps));
+      for (const c of checked) out.push(await responseEntry(c.resource!, tx, at, deps, seen));
       return out;
     });
+    for (const [type, outcome] of seen) deps.onIntake?.(type, outcome);
     return {
       status: 200,
       resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } as Bundle,
@@ -373,7 +381,9 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       results.push({ response: { status: String(c.error.status), outcome: c.error.outcome } });
       continue;
     }
-    results.push(await deps.store.transaction((tx) => responseEntry(c.resource!, tx, at, deps)));
+    const seen: [string, IntakeOutcome][] = [];
+    results.push(await deps.store.transaction((tx) => responseEntry(c.resource!, tx, at, deps, seen)));
+    for (const [type, outcome] of seen) deps.onIntake?.(type, outcome);
   }
   return {
     status: 200,
@@ -420,6 +430,7 @@ async function responseEntry(
   tx: StoreTx,
   at: string,
   deps: FhirEndpointDeps,
+  seen: [string, IntakeOutcome][],
 ): Promise<BundleEntry> {
   if (!keeps(resource)) {
     return {
@@ -429,7 +440,7 @@ async function responseEntry(
       },
     };
   }
-  const result = await store(resource, tx, at);
+  const result = await store(resource, tx, at, seen);
   const where = locationOf(deps.publicBaseUrl, result.held);
   const warnings = readingWarnings(result.held);
   const outcome =
