@@ -18,6 +18,7 @@ import { type EhrCall, EhrGateway } from './ehr/gateway.js';
 import { privateKeyCheck } from './ehr/private-key-check.js';
 import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
+import { statusOf } from './fhir/outcome.js';
 import { answerClientError, createApp } from './http/app.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
@@ -259,7 +260,10 @@ export async function startService(
           validator,
           overlapSeconds: config.syncOverlapSeconds,
           onRejected: (r, e) =>
-            log.warn({ resource: `${r.resourceType}/${r.id}`, status: e.status }, 'EHR resource rejected'),
+            log.warn(
+              { resource: `${r.resourceType}/${r.id}`, status: statusOf(e.outcome) },
+              'EHR resource rejected',
+            ),
           onIntake: (type, outcome) => metrics.intake.inc({ type, outcome, path: 'catch-up' }),
         });
         log.info(

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { InformedConsent } from '../domain/model.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { conflict, OperationOutcomeError } from '../fhir/outcome.js';
 import { consentToFhir } from '../mapping/consent.js';
 import { findEpisode } from './episodes.js';
 import {
@@ -39,9 +39,7 @@ export async function recordConsent(
     const links = await linksOf(tx, episode);
     const id = input.id ?? randomUUID();
     if (await tx.getResource('Consent', id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A consent ${id} is already recorded.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A consent ${id} is already recorded.`, 'id', 'duplicate'));
     }
     const consent: InformedConsent = {
       id,

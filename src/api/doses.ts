@@ -9,7 +9,7 @@ import type { Administration, Dose, Route } from '../domain/model.js';
 import { currentOrder, type EpisodeReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { businessRule, conflict, issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { loadRecord } from '../record.js';
@@ -37,16 +37,17 @@ export interface DoseRecording {
 function notReady(readiness: EpisodeReadiness): OperationOutcomeError {
   const { reasons } = readiness;
   const error = new OperationOutcomeError(
-    422,
-    reasons.map((r) => {
-      const whose = r.patientId ? `Patient ${r.patientId}: ` : '';
-      return issue(
-        'error',
-        'business-rule',
-        `${whose}${r.message}${r.source ? ` (${r.source})` : ''}`,
-        'patient',
-      );
-    }),
+    businessRule(
+      reasons.map((r) => {
+        const whose = r.patientId ? `Patient ${r.patientId}: ` : '';
+        return issue(
+          'error',
+          'business-rule',
+          `${whose}${r.message}${r.source ? ` (${r.source})` : ''}`,
+          'patient',
+        );
+      }),
+    ),
   );
   error.outcome.issue.forEach((i, n) => {
     i.details = { text: reasons[n]!.code };
@@ -73,9 +74,7 @@ export async function recordDose(
     }
     const id = input.id ?? randomUUID();
     if (await tx.getResource('MedicationAdministration', id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A dose ${id} is already recorded.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A dose ${id} is already recorded.`, 'id', 'duplicate'));
     }
     // The verdict at the instant of the dose: every day-of check must have been recorded by then.
     const readiness = await readinessOn(tx, episode, { at: input.time }, deps);

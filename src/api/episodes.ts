@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Episode, EpisodeType } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  badRequest,
+  businessRule,
+  conflict,
+  notRegistered,
+  OperationOutcomeError,
+  unknownReference,
+} from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
@@ -31,14 +38,13 @@ export async function registerEpisode(
 ): Promise<Episode> {
   const expected = input.type === 'couples' ? 2 : 1;
   if (input.patients.length !== expected || new Set(input.patients).size !== expected) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'invariant',
+    throw new OperationOutcomeError(
+      badRequest(
         `A ${input.type} episode has ${expected === 2 ? 'two different patients' : 'one patient'}.`,
         'patients',
+        'invariant',
       ),
-    ]);
+    );
   }
   const id = input.id ?? randomUUID();
   const episode: Episode = {
@@ -54,16 +60,12 @@ export async function registerEpisode(
     for (const [i, p] of episode.patients.entries()) {
       // Another practice's patient is answered as an unknown one.
       if ((await tx.tenantOf('patient', p)) !== tenant) {
-        throw new OperationOutcomeError(422, [
-          issue('error', 'not-found', `No patient ${p} is registered.`, `patients[${i}]`),
-        ]);
+        throw new OperationOutcomeError(unknownReference('patient', p, `patients[${i}]`));
       }
     }
     const links = await linksOf(tx, episode);
     if (await tx.getEpisode(id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `An episode ${id} is already registered.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`An episode ${id} is already registered.`, 'id', 'duplicate'));
     }
     await tx.saveEpisode(episode, tenant);
     const { episodeOfCare, carePlan, goal, couple } = episodeToFhir(episode, courseContext(links));
@@ -100,14 +102,9 @@ export async function changeEpisodeStatus(
   return deps.store.transaction(async (tx) => {
     const current = await findEpisode(tx, id);
     if (CLOSED.includes(current.status) && input.status !== current.status) {
-      throw new OperationOutcomeError(422, [
-        issue(
-          'error',
-          'business-rule',
-          `Episode ${id} is ${current.status}: a closed course does not change.`,
-          'status',
-        ),
-      ]);
+      throw new OperationOutcomeError(
+        businessRule(`Episode ${id} is ${current.status}: a closed course does not change.`, 'status'),
+      );
     }
     const time = input.time ?? (deps.now?.() ?? new Date()).toISOString();
     const { statusReason: _, ...rest } = current;
@@ -133,7 +130,7 @@ export async function changeEpisodeStatus(
 
 export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: string): Promise<Episode> {
   const episode = await reader.getEpisode(id);
-  if (!episode) throw notFound('episode', id);
+  if (!episode) throw new OperationOutcomeError(notRegistered('episode', id));
   return episode;
 }
 

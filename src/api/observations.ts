@@ -5,11 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KapObservation, ObservationValue } from '../domain/model.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { badRequest, conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
 import {
   courseContext,
   linkedPatient,
+  namedIn,
   practiceOf,
   type RecordingDeps,
   record,
@@ -34,26 +35,31 @@ export async function recordObservation(
 ): Promise<KapObservation & { source: string }> {
   const { value } = input;
   if (value.kind === 'phq9' && value.items && value.items.reduce((a, b) => a + b, 0) !== value.total) {
-    throw new OperationOutcomeError(400, [
-      issue('error', 'invariant', 'The PHQ-9 total is not the sum of its items.', 'value.total'),
-    ]);
+    throw new OperationOutcomeError(
+      badRequest('The PHQ-9 total is not the sum of its items.', 'value.total', 'invariant'),
+    );
   }
   if (value.kind === 'phq9' && value.items && value.item9 !== undefined && value.items[8] !== value.item9) {
-    throw new OperationOutcomeError(400, [
-      issue('error', 'invariant', 'value.item9 is not the ninth of value.items.', 'value.item9'),
-    ]);
+    throw new OperationOutcomeError(
+      badRequest('value.item9 is not the ninth of value.items.', 'value.item9', 'invariant'),
+    );
   }
   const observation = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId))) throw notFound('patient', patientId);
+    if (!(await tx.getPatient(patientId)))
+      throw new OperationOutcomeError(notRegistered('patient', patientId));
     const link = await linkedPatient(tx, patientId, 'id');
     const id = input.id ?? randomUUID();
     if (await tx.getResource('Observation', id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `An observation ${id} is already recorded.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(
+        conflict(`An observation ${id} is already recorded.`, 'id', 'duplicate'),
+      );
     }
     const session =
-      input.session === undefined ? undefined : await patientSession(tx, input.session, patientId, 'session');
+      input.session === undefined
+        ? undefined
+        : await patientSession(tx, input.session, patientId, 'session').catch(
+            namedIn('session', input.session, 'session'),
+          );
     const observation: KapObservation = {
       id,
       patientId,

@@ -13,7 +13,7 @@ import {
 } from '../domain/readiness.js';
 import { dayOf, spanOf } from '../domain/time.js';
 import type { EhrGateway } from '../ehr/gateway.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { badRequest, conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
 import { keep } from '../intake.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord } from '../record.js';
@@ -34,8 +34,7 @@ export interface PatientRegistration {
   ehrPatient?: string;
 }
 
-const notFound = (id: string) =>
-  new OperationOutcomeError(404, [issue('error', 'not-found', `No patient ${id} is registered.`)]);
+const unknownPatient = (id: string) => new OperationOutcomeError(notRegistered('patient', id));
 
 /** The EHR Patient to link: given, known locally by identifier, or found in the EHR by identifier. */
 async function findEhrPatient(input: PatientRegistration, deps: PatientsDeps): Promise<string | undefined> {
@@ -77,22 +76,17 @@ export async function registerPatient(
   try {
     await deps.store.transaction(async (tx) => {
       if (await tx.getPatient(link.id)) {
-        throw new OperationOutcomeError(409, [
-          issue('error', 'duplicate', `A patient ${link.id} is already registered.`, 'id'),
-        ]);
+        throw new OperationOutcomeError(
+          conflict(`A patient ${link.id} is already registered.`, 'id', 'duplicate'),
+        );
       }
       await tx.savePatient(link, tenant);
     });
   } catch (e) {
     if (e instanceof IdentifierTakenError) {
-      throw new OperationOutcomeError(409, [
-        issue(
-          'error',
-          'duplicate',
-          'One of these identifiers already belongs to another patient.',
-          'identifiers',
-        ),
-      ]);
+      throw new OperationOutcomeError(
+        conflict('One of these identifiers already belongs to another patient.', 'identifiers', 'duplicate'),
+      );
     }
     throw e;
   }
@@ -101,7 +95,7 @@ export async function registerPatient(
 
 export async function getPatient(id: string, deps: PatientsDeps): Promise<PatientLink> {
   const link = await deps.store.getPatient(id);
-  if (!link) throw notFound(id);
+  if (!link) throw unknownPatient(id);
   return link;
 }
 
@@ -122,25 +116,23 @@ export function readinessQuery(
   const { timeZone } = deps.policy;
   const atSpan = question.at === undefined ? undefined : spanOf(question.at, timeZone);
   if (question.at !== undefined && (atSpan === undefined || atSpan.end - atSpan.start !== 1)) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'value',
+    throw new OperationOutcomeError(
+      badRequest(
         'The session start is not an instant with its offset (2026-12-03T10:00:00-08:00).',
         'at',
+        'value',
       ),
-    ]);
+    );
   }
   const atDay = atSpan === undefined ? undefined : dayOf(atSpan.start, timeZone);
   if (question.date !== undefined && atDay !== undefined && atDay !== question.date) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'value',
+    throw new OperationOutcomeError(
+      badRequest(
         `The session start ${question.at} is not on ${question.date} in ${timeZone}.`,
         'at',
+        'value',
       ),
-    ]);
+    );
   }
   return {
     date: question.date ?? atDay ?? dayOf(now.getTime(), timeZone),
@@ -157,7 +149,7 @@ export async function medicationStatus(
 ): Promise<MedicationStatusAnswer> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
   const current = await currentRecord(deps.store, id, 'ehr:last-heard', deps.patientLink);
-  if (!current) throw notFound(id);
+  if (!current) throw unknownPatient(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
   const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);
   return { ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) };

@@ -10,7 +10,13 @@
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
-import { hasErrors, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  businessRule,
+  hasErrors,
+  notRegistered,
+  OperationOutcomeError,
+  unknownReference,
+} from '../fhir/outcome.js';
 import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
@@ -30,7 +36,19 @@ export interface RecordingDeps extends PatientsDeps {
 }
 
 export const unprocessable = (message: string, expression?: string) =>
-  new OperationOutcomeError(422, [issue('error', 'business-rule', message, expression)]);
+  new OperationOutcomeError(businessRule(message, expression));
+
+/**
+ * For a patient, episode or session a body names: not finding it is the body's fault, said as an
+ * unknown reference (422, the field named), never as a missing path (404). Other errors pass.
+ */
+export const namedIn =
+  (what: 'patient' | 'episode' | 'session', id: string, expression: string) =>
+  (e: unknown): never => {
+    if (e instanceof OperationOutcomeError && e.kind === 'not-found')
+      throw new OperationOutcomeError(unknownReference(what, id, expression));
+    throw e;
+  };
 
 /** A patient linked to its EHR Patient: only those can have a course recorded and sent. */
 export async function linkedPatient(
@@ -39,10 +57,7 @@ export async function linkedPatient(
   expression: string,
 ): Promise<PatientLink & { ehrPatient: string }> {
   const link = await tx.getPatient(id);
-  if (!link)
-    throw new OperationOutcomeError(422, [
-      issue('error', 'not-found', `No patient ${id} is registered.`, expression),
-    ]);
+  if (!link) throw new OperationOutcomeError(unknownReference('patient', id, expression));
   if (!link.ehrPatient) {
     throw unprocessable(
       `Patient ${id} is not linked to a Patient in the prescriber's EHR yet: register the EHR Patient (ehrPatient) or an identifier it carries first.`,
@@ -59,7 +74,7 @@ export async function practiceOf(
   id: string,
 ): Promise<string> {
   const tenant = await tx.tenantOf(kind, id);
-  if (tenant === undefined) throw notFound(kind, id);
+  if (tenant === undefined) throw new OperationOutcomeError(notRegistered(kind, id));
   return tenant;
 }
 
@@ -110,7 +125,7 @@ export async function record(
   const at = (deps.now?.() ?? new Date()).toISOString();
   for (const { resource, queue } of writes) {
     const issues = deps.validator.validate(resource);
-    if (hasErrors(issues)) throw new OperationOutcomeError(422, issues);
+    if (hasErrors(issues)) throw new OperationOutcomeError(businessRule(issues));
     const held = await tx.getResource(resource.resourceType, resource.id!);
     const versionId = String(Number(held?.resource.meta?.versionId ?? 0) + 1);
     const local = { ...resource, meta: { ...resource.meta, versionId, lastUpdated: at } };

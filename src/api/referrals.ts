@@ -4,13 +4,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClearanceReferral } from '../domain/model.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
 import { referralToFhir } from '../mapping/referral.js';
 import { findEpisode } from './episodes.js';
 import {
   courseContext,
   linkedPatient,
   linksOf,
+  namedIn,
   practiceOf,
   type RecordingDeps,
   record,
@@ -34,13 +35,14 @@ export async function requestClearance(
   deps: RecordingDeps,
 ): Promise<ClearanceReferral & { sources: { serviceRequest: string; task: string } }> {
   const referral = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId))) throw notFound('patient', patientId);
+    if (!(await tx.getPatient(patientId)))
+      throw new OperationOutcomeError(notRegistered('patient', patientId));
     const link = await linkedPatient(tx, patientId, 'id');
     let queue = link.ehrPatient;
     if (input.episode !== undefined) {
-      const episode = await findEpisode(tx, input.episode).catch(() => {
-        throw unprocessable(`No episode ${input.episode} is registered.`, 'episode');
-      });
+      const episode = await findEpisode(tx, input.episode).catch(
+        namedIn('episode', input.episode, 'episode'),
+      );
       if (!episode.patients.includes(patientId)) {
         throw unprocessable(`Patient ${patientId} is not in episode ${input.episode}.`, 'episode');
       }
@@ -48,9 +50,7 @@ export async function requestClearance(
     }
     const id = input.id ?? randomUUID();
     if (await tx.getResource('ServiceRequest', id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A referral ${id} already exists.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A referral ${id} already exists.`, 'id', 'duplicate'));
     }
     const referral: ClearanceReferral = {
       id,

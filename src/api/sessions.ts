@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Encounter, Group } from 'fhir/r4';
 import type { Episode, PatientLink, Session, SessionPhase, SessionStatus } from '../domain/model.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
@@ -79,14 +79,14 @@ export async function sessionsOf(
 export async function findSession(reader: CourseReader, id: string): Promise<SessionInCourse> {
   const stored = await reader.getResource('Encounter', id);
   // Sessions are the practice's own Encounters: the EHR's (another practice's) are not sessions here.
-  if (!stored?.ours) throw notFound('session', id);
+  if (!stored?.ours) throw new OperationOutcomeError(notRegistered('session', id));
   const encounter = stored.resource as Encounter;
   const episodeId = identityContext.idOf('EpisodeOfCare', encounter.episodeOfCare?.[0]?.reference);
   const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId);
-  if (!episode) throw notFound('session', id);
+  if (!episode) throw new OperationOutcomeError(notRegistered('session', id));
   const links = await linksOf(reader, episode);
   const session = sessionFromFhir(encounter, courseContext(links), await couple(reader, episode)).value;
-  if (!session) throw notFound('session', id);
+  if (!session) throw new OperationOutcomeError(notRegistered('session', id));
   const partners =
     session.couple === undefined
       ? []
@@ -147,16 +147,14 @@ export async function scheduleSession(
 ): Promise<SessionView> {
   const sessions = await deps.store.transaction(async (tx) => {
     const episode = await tx.getEpisode(episodeId);
-    if (!episode) throw notFound('episode', episodeId);
+    if (!episode) throw new OperationOutcomeError(notRegistered('episode', episodeId));
     if (episode.status !== 'active' && episode.status !== 'planned') {
       throw unprocessable(`Episode ${episodeId} is ${episode.status}: no session can be scheduled in it.`);
     }
     const links = await linksOf(tx, episode);
     const id = input.id ?? randomUUID();
     if (await tx.getResource('Encounter', id)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A session ${id} already exists.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A session ${id} already exists.`, 'id', 'duplicate'));
     }
     const base: Omit<Session, 'id'> = {
       episodeId,

@@ -10,6 +10,7 @@
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../auth/authentication.js';
+import { isClientErrorStatus, isSuccessStatus } from '../fhir/outcome.js';
 import type { Logger } from '../log.js';
 import type { Param, Sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
@@ -45,7 +46,8 @@ const UNVERIFIED = 'unverified';
 const timeOrderedId = (): string => uuidv7();
 
 /** 0 success, 4 the client's mistake or refusal, 8 the service failed (FHIR AuditEvent.outcome). */
-const outcomeOf = (status: number): '0' | '4' | '8' => (status < 400 ? '0' : status < 500 ? '4' : '8');
+const outcomeOf = (status: number): '0' | '4' | '8' =>
+  isSuccessStatus(status) ? '0' : isClientErrorStatus(status) ? '4' : '8';
 
 export function auditEvent(entry: AuditEntry): AuditEvent {
   const { principal } = entry;

@@ -5,7 +5,7 @@
  */
 import type { Encounter } from 'fhir/r4';
 import { LRUCache } from 'lru-cache';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { forbidden, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import type { Store } from '../store/store.js';
 import type { ClientKind, Principal } from './authentication.js';
@@ -30,7 +30,7 @@ const CONTEXTS: Record<ClientKind, readonly ScopeContext[]> = {
 export class ForbiddenError extends OperationOutcomeError {
   readonly challenge: string;
   constructor(message: string, scope?: string) {
-    super(403, [issue('error', 'forbidden', message)]);
+    super(forbidden(message));
     this.challenge = `Bearer realm="kap-bridge", error="insufficient_scope"${scope ? `, scope="${scope}"` : ''}`;
   }
 }
@@ -85,6 +85,6 @@ export function ownerCheck(store: Store, limit = 50_000) {
       tenant = await ownerTenant(store, owner, id);
       if (tenant !== undefined) known.set(key, tenant);
     }
-    if (tenant !== principal.tenant) throw notFound(owner, id);
+    if (tenant !== principal.tenant) throw new OperationOutcomeError(notRegistered(owner, id));
   };
 }

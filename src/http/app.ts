@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Resource } from 'fhir/r4';
+import type { OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
@@ -23,9 +23,26 @@ import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
-import { EhrError } from '../ehr/gateway.js';
+import { EhrError, ehrFailure } from '../ehr/gateway.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
-import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
+import {
+  allOk,
+  badRequest,
+  created,
+  headersTooLarge,
+  isClientErrorStatus,
+  issue,
+  notAcceptable,
+  notFound,
+  OperationOutcomeError,
+  outcomeWithStatus,
+  serverError,
+  statusOf,
+  timedOut,
+  tooLarge,
+  unavailable,
+  unsupportedMediaType,
+} from '../fhir/outcome.js';
 import {
   allowedMethods,
   entitiesOf,
@@ -72,8 +89,9 @@ const FHIR_JSON = 'application/fhir+json';
 /** Anything else under /fhir: answered by the endpoint itself (404, 405), to an authenticated EHR. */
 const FHIR_OTHER: RouteAccess = { method: 'GET', path: '/fhir/*', clients: ['ehr'], audit: 'E' };
 
-function sendOutcome(res: Response, status: number, outcome: object): void {
-  res.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
+/** An outcome as the answer: its status from the outcome (statusOf), the outcome as the body. */
+function sendOutcome(res: Response, outcome: OperationOutcome): void {
+  res.status(statusOf(outcome)).type(FHIR_JSON).send(JSON.stringify(outcome));
 }
 
 /**
@@ -82,15 +100,14 @@ function sendOutcome(res: Response, status: number, outcome: object): void {
  */
 function sendJson(res: Response, value: unknown): void {
   const body = JSON.stringify(value);
-  res.writeHead(200, {
+  res.writeHead(statusOf(allOk()), {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
 }
 
-const fail = (status: number, code: Parameters<typeof issue>[1], message: string, expression?: string) =>
-  new OperationOutcomeError(status, [issue('error', code, message, expression)]);
+const fail = (outcome: OperationOutcome) => new OperationOutcomeError(outcome);
 
 /** What `_format` may say for the one format /fhir speaks. */
 const JSON_FORMATS = new Set(['json', 'application/json', FHIR_JSON]);
@@ -104,15 +121,10 @@ function acceptsFhirJson(req: Request): void {
   if (format !== undefined) {
     const asked = typeof format === 'string' ? format.split(';')[0]!.trim().toLowerCase() : '';
     if (!JSON_FORMATS.has(asked))
-      throw fail(
-        406,
-        'not-supported',
-        `kap-bridge speaks ${FHIR_JSON} only; _format asked for another.`,
-        '_format',
-      );
+      throw fail(notAcceptable(`kap-bridge speaks ${FHIR_JSON} only; _format asked for another.`, '_format'));
   }
   if (req.headers.accept !== undefined && !req.accepts([FHIR_JSON, 'application/json']))
-    throw fail(406, 'not-supported', `kap-bridge speaks ${FHIR_JSON} only; Accept asked for another.`);
+    throw fail(notAcceptable(`kap-bridge speaks ${FHIR_JSON} only; Accept asked for another.`));
 }
 
 /** `Prefer: return=...` (FHIR's minimal, representation or OperationOutcome); undefined when not said. */
@@ -136,7 +148,7 @@ function sendFhir(req: Request, res: Response, answer: FhirAnswer, publicBaseUrl
     if (where.lastModified) res.setHeader('Last-Modified', new Date(where.lastModified).toUTCString());
   }
   const prefer = held ? preferredReturn(req) : undefined;
-  res.status(answer.status);
+  res.status(statusOf(answer.outcome));
   if (prefer === 'minimal') {
     res.end();
     return;
@@ -156,7 +168,7 @@ const answer =
 const sentBody = (req: Request): boolean =>
   Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 
-/** Only JSON bodies are accepted; a PUT or POST with anything else is a 415. */
+/** Only JSON bodies are accepted; a PUT or POST with anything else is refused (unsupportedMediaType). */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
   if (
     (req.method === 'PUT' || req.method === 'POST') &&
@@ -165,9 +177,9 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   ) {
     next(
       fail(
-        415,
-        'not-supported',
-        `Send ${FHIR_JSON} (or application/json); got ${req.headers['content-type'] ?? 'no content type'}.`,
+        unsupportedMediaType(
+          `Send ${FHIR_JSON} (or application/json); got ${req.headers['content-type'] ?? 'no content type'}.`,
+        ),
       ),
     );
     return;
@@ -266,7 +278,7 @@ export function createApp(deps: AppDeps): express.Express {
       }
       deps.metrics?.readyz.inc({ verdict: reason ? 'not-ready' : 'ready', reason: reason ?? 'none' });
       res
-        .status(reason ? 503 : 200)
+        .status(statusOf(reason ? unavailable('Not ready.') : allOk()))
         .json(reason ? { status: 'not ready', reason } : { status: 'ready', checks: { store: 'ok' } });
     }),
   );
@@ -284,13 +296,17 @@ export function createApp(deps: AppDeps): express.Express {
       res,
       bindContext((err?: unknown) => {
         if (err === undefined && nestedDeeperThan(req.body))
-          return next(fail(400, 'too-costly', `The body is nested more than ${MAX_NESTING} levels deep.`));
+          return next(
+            fail(
+              badRequest(`The body is nested more than ${MAX_NESTING} levels deep.`, undefined, 'too-costly'),
+            ),
+          );
         next(err);
       }),
     );
 
   route('metrics', async (_req, res) => {
-    if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
+    if (!deps.metrics) throw fail(notFound('Metrics are not enabled.'));
     res.type(deps.metrics.contentType).send(await deps.metrics.render());
   });
 
@@ -378,10 +394,10 @@ export function createApp(deps: AppDeps): express.Express {
   const tenantOf = (res: Response): string => principalOf(res).tenant!;
   route('registerPatient', async (req, res) => {
     checkAgainst('PatientRegistration', req.body);
-    const { created, patient } = await registerPatient(req.body, deps, tenantOf(res));
+    const { created: isNew, patient } = await registerPatient(req.body, deps, tenantOf(res));
     audited(res, `Patient/${patient.id}`);
     res
-      .status(created ? 201 : 200)
+      .status(statusOf(isNew ? created() : allOk()))
       .location(`/api/v1/patients/${patient.id}`)
       .json(patient);
   });
@@ -400,7 +416,7 @@ export function createApp(deps: AppDeps): express.Express {
     checkAgainst('EpisodeRegistration', req.body);
     const episode = await registerEpisode(req.body, deps, tenantOf(res));
     audited(res, `EpisodeOfCare/${episode.id}`, ...episode.patients.map((p) => `Patient/${p}`));
-    res.status(201).location(`/api/v1/episodes/${episode.id}`).json(episode);
+    res.status(statusOf(created())).location(`/api/v1/episodes/${episode.id}`).json(episode);
   });
   route('episodeTimeline', async (req, res) => {
     res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
@@ -415,7 +431,7 @@ export function createApp(deps: AppDeps): express.Express {
     name: RouteName,
     schema: string,
     write: (id: string, body: never) => Promise<Written>,
-    status = 201,
+    answered = created,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
@@ -423,13 +439,13 @@ export function createApp(deps: AppDeps): express.Express {
       checkAgainst(schema, body);
       const written = await write(id, body as never);
       audited(res, written.source, ...Object.values(written.sources ?? {}));
-      res.status(status).json(written);
+      res.status(statusOf(answered())).json(written);
     });
   recordingRoute(
     'changeEpisodeStatus',
     'EpisodeStatusChange',
     (id, b) => changeEpisodeStatus(id, b, deps),
-    200,
+    allOk,
   );
   recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
   recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
@@ -438,67 +454,45 @@ export function createApp(deps: AppDeps): express.Express {
     ['completeSession', 'complete'],
     ['cancelSession', 'cancel'],
   ] as const) {
-    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps), 200);
+    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps), allOk);
   }
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
 
-  app.use((_req, _res, next) => next(fail(404, 'not-found', 'There is nothing at this path.')));
+  app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));
 
   // The one place an error becomes an answer.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof AuthenticationError || err instanceof ForbiddenError) {
       res.setHeader('WWW-Authenticate', err.challenge);
     }
-    if (err instanceof OperationOutcomeError) return sendOutcome(res, err.status, err.outcome);
-    if (err instanceof EhrError) {
-      const status =
-        err.kind === 'network' || err.kind === 'unavailable' || err.kind === 'rate-limited' ? 503 : 502;
-      return sendOutcome(
-        res,
-        status,
-        toOutcome([issue('error', 'transient', `The prescriber's EHR could not answer: ${err.kind}.`)]),
-      );
-    }
-    // A path whose percent-encoding does not decode (express's params, or the FHIR endpoint's segments).
-    if (err instanceof URIError) {
-      return sendOutcome(
-        res,
-        400,
-        toOutcome([issue('error', 'invalid', 'The path is not valid percent-encoding (RFC 3986).')]),
-      );
-    }
-    const e = err as { type?: string; status?: number; expose?: boolean };
-    if (e.type === 'entity.too.large') {
-      return sendOutcome(
-        res,
-        413,
-        toOutcome([issue('error', 'too-costly', `The body is larger than ${deps.bodyLimitBytes} bytes.`)]),
-      );
-    }
-    if (e.type === 'entity.parse.failed') {
-      return sendOutcome(res, 400, toOutcome([issue('fatal', 'structure', 'The body is not valid JSON.')]));
-    }
-    if (e.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      return sendOutcome(
-        res,
-        e.status,
-        toOutcome([issue('error', 'invalid', 'The request could not be read.')]),
-      );
-    }
+    const outcome = outcomeOfError(err, deps.bodyLimitBytes);
+    if (outcome) return sendOutcome(res, outcome);
     deps.log.error(
       { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
       'unexpected error',
     );
-    return sendOutcome(
-      res,
-      500,
-      toOutcome([issue('error', 'exception', 'kap-bridge failed to answer; the error is logged.')]),
-    );
+    return sendOutcome(res, serverError('kap-bridge failed to answer; the error is logged.'));
   });
 
   return app;
+}
+
+/** What a thrown error says to the client, as an outcome; undefined for an error nobody foresaw. */
+function outcomeOfError(err: unknown, bodyLimitBytes: number): OperationOutcome | undefined {
+  if (err instanceof OperationOutcomeError) return err.outcome;
+  if (err instanceof EhrError) return ehrFailure(err);
+  // A path whose percent-encoding does not decode (express's params, or the FHIR endpoint's segments).
+  if (err instanceof URIError) return badRequest('The path is not valid percent-encoding (RFC 3986).');
+  const e = err as { type?: string; status?: number; expose?: boolean };
+  if (e.type === 'entity.too.large') return tooLarge(`The body is larger than ${bodyLimitBytes} bytes.`);
+  if (e.type === 'entity.parse.failed')
+    return badRequest([issue('fatal', 'structure', 'The body is not valid JSON.')]);
+  // Anything else body-parser refuses as the client's fault (a charset it cannot decode, say).
+  if (e.expose && typeof e.status === 'number' && isClientErrorStatus(e.status))
+    return outcomeWithStatus(e.status, 'The request could not be read.');
+  return undefined;
 }
 
 /**
@@ -512,17 +506,14 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     socket.destroy();
     return;
   }
-  const status =
-    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const message =
-    status === 431
-      ? 'The request line and headers are larger than kap-bridge reads.'
-      : status === 408
-        ? 'The request did not arrive in time.'
-        : 'The request is not valid HTTP.';
-  const body = JSON.stringify(
-    toOutcome([issue('error', status === 431 ? 'too-costly' : 'structure', message)]),
-  );
+  const outcome =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? headersTooLarge('The request line and headers are larger than kap-bridge reads.')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? timedOut('The request did not arrive in time.', undefined, 'structure')
+        : badRequest('The request is not valid HTTP.', undefined, 'structure');
+  const status = statusOf(outcome);
+  const body = JSON.stringify(outcome);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${FHIR_JSON}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,

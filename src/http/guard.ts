@@ -10,7 +10,7 @@ import { authorize, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
 import { parseScopes } from '../auth/scopes.js';
 import { PATH_ID_PATTERN } from '../fhir/id.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { CLIENT_WENT_AWAY, OperationOutcomeError, throttled, unknownReference } from '../fhir/outcome.js';
 import { KEPT_TYPES } from '../intake.js';
 import type { Store } from '../store/store.js';
 import { parameterCheck } from './parameter-check.js';
@@ -79,10 +79,8 @@ export function createBodyGuard(deps: Pick<GuardDeps, 'store'>) {
         try {
           await checkOwner(principal, owner, id);
         } catch (e) {
-          if (!(e instanceof OperationOutcomeError) || e.status !== 404) throw e;
-          throw new OperationOutcomeError(422, [
-            issue('error', 'not-found', `No ${owner} ${id} is registered.`, expression),
-          ]);
+          if (!(e instanceof OperationOutcomeError) || e.kind !== 'not-found') throw e;
+          throw new OperationOutcomeError(unknownReference(owner, id, expression));
         }
       }
     }
@@ -122,9 +120,7 @@ export function createGuard(deps: GuardDeps) {
     );
     if (wait) {
       res.setHeader('Retry-After', String(wait));
-      throw new OperationOutcomeError(429, [
-        issue('error', 'throttled', `Too many requests; try again in ${wait} s.`),
-      ]);
+      throw new OperationOutcomeError(throttled(`Too many requests; try again in ${wait} s.`));
     }
     if (!principal) throw refused;
     res.locals.principal = principal;
@@ -149,14 +145,14 @@ export function createGuard(deps: GuardDeps) {
       if (access.audit) {
         const action = access.audit;
         const route = `${req.method} ${access.path}`;
-        // 'close' comes whether the answer was sent or the client went away first (recorded as 499).
+        // 'close' comes whether the answer was sent or the client went away first (recorded as CLIENT_WENT_AWAY).
         res.once('close', () =>
           deps.audit.record({
             principal: res.locals.principal as Principal | undefined,
             action,
             route,
             entities: res.locals.entities as string[],
-            status: res.writableFinished ? res.statusCode : 499,
+            status: res.writableFinished ? res.statusCode : CLIENT_WENT_AWAY,
             ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
           }),
         );

@@ -22,7 +22,8 @@ export interface RouteAccess {
   owner?: Owner;
   /**
    * Body fields that name an object (a list when `list`): each must be the caller's practice's own,
-   * and another practice's is answered exactly as an id nobody registered (422 naming the field).
+   * and another practice's is answered exactly as an id nobody registered (422 naming the field,
+   * code `not-found`: `unknownReference` in src/fhir/outcome.ts).
    */
   references?: readonly BodyReference[];
 }
@@ -143,6 +144,7 @@ export const ROUTES = {
     scope: ['Consent', 'c'],
     audit: 'C',
     owner: 'episode',
+    references: [{ field: 'patient', owner: 'patient' }],
   },
   scheduleSession: {
     method: 'POST',
@@ -183,6 +185,7 @@ export const ROUTES = {
     scope: ['MedicationAdministration', 'c'],
     audit: 'C',
     owner: 'session',
+    references: [{ field: 'patient', owner: 'patient' }],
   },
 } as const satisfies Record<string, RouteAccess>;
 

@@ -261,10 +261,10 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
       headers: { authorization: `Bearer ${who}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     }).then(async (res) => ({ status: res.status, body: (await res.json()) as Json }));
-  /** Each practice's own patient and episode (and practice A's session) in this service. */
+  /** Each practice's own patient, episode and session in this service. */
   const own = {
     a: { patient: 'ref-a-pat', episode: 'ref-a-ep', session: '' },
-    b: { patient: 'ref-b-pat', episode: 'ref-b-ep' },
+    b: { patient: 'ref-b-pat', episode: 'ref-b-ep', session: '' },
   };
 
   beforeAll(async () => {
@@ -301,14 +301,13 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
           patients: [mine.patient],
         }),
       ];
-      expect(made.map((m) => m.status)).toEqual([201, 201]);
+      const session = await at('POST', `/api/v1/episodes/${mine.episode}/sessions`, t, {
+        phase: 'preparation',
+        start: '2026-03-02T10:00:00Z',
+      });
+      expect([...made, session].map((m) => m.status)).toEqual([201, 201, 201]);
+      mine.session = session.body.id;
     }
-    const s = await at('POST', `/api/v1/episodes/${own.a.episode}/sessions`, await token('therapist'), {
-      phase: 'preparation',
-      start: '2026-03-02T10:00:00Z',
-    });
-    expect(s.status).toBe(201);
-    own.a.session = s.body.id;
   });
   afterAll(async () => {
     await linked.close();
@@ -351,7 +350,7 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
     async (_name, access, ref) => {
       const b = await token('otherPractice');
       // Practice B on its own path object, naming practice A's object, an unknown one, and its own.
-      const path = access.path.replace(':id', access.owner === 'episode' ? own.b.episode : own.b.patient);
+      const path = access.path.replace(':id', own.b[access.owner ?? 'patient']);
       const named = (id: string) => ({ [ref.field]: ref.list ? [id] : id });
       const foreignId = own.a[ref.owner];
       const foreign = await at(access.method, path, b, named(foreignId));
