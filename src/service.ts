@@ -171,6 +171,7 @@ export async function startService(
     bodyLimitBytes: config.bodyLimitBytes,
     maxBundleEntries: config.maxBundleEntries,
     ...(config.authTokenUrl ? { tokenUrl: config.authTokenUrl } : {}),
+    timeZone: config.practiceTimeZone,
     authenticate,
     audit,
     rateLimitPerSecond: config.rateLimitPerSecond,

@@ -89,6 +89,8 @@ export interface AuditQuery {
   until?: string;
   /** At most MAX_AUDIT_COUNT; more is answered with that many. */
   count: number;
+  /** How many matching events (newest first) come before the page; 0 when not said. */
+  offset?: number;
 }
 
 async function insertRows(sql: Sql, into: string, rows: Param[][]): Promise<void> {
@@ -163,7 +165,7 @@ export class AuditTrail {
     this.flushing = this.pending.length ? this.flush() : undefined;
   }
 
-  /** The events matching `query`, newest first, as a FHIR searchset Bundle. */
+  /** The events matching `query`, newest first, as a FHIR searchset Bundle with the total (paging links are the caller's: it knows the URL). */
   async search(query: AuditQuery): Promise<Bundle<AuditEvent>> {
     await this.flushed();
     const where: string[] = [];
@@ -178,15 +180,30 @@ export class AuditTrail {
     // Stored instants are all toISOString()'s form, so the bounds are put in it too before comparing.
     if (query.since) add('recorded >= ?', new Date(query.since).toISOString());
     if (query.until) add('recorded < ?', new Date(query.until).toISOString());
-    const rows = await this.store.read((tx) =>
-      tx.sql.all<{ body: string }>(
-        `SELECT body FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recorded DESC, id DESC LIMIT ${Math.min(query.count, MAX_AUDIT_COUNT)}`,
-        params,
-      ),
+    const filter = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    const limit = Math.min(query.count, MAX_AUDIT_COUNT);
+    const offset = Math.max(0, Math.floor(query.offset ?? 0));
+    const [rows, total] = await this.store.read(
+      async (tx) =>
+        [
+          await tx.sql.all<{ body: string }>(
+            `SELECT body FROM audit_events${filter} ORDER BY recorded DESC, id DESC LIMIT ${limit} OFFSET ${offset}`,
+            params,
+          ),
+          Number(
+            (
+              await tx.sql.all<{ n: number | string }>(
+                `SELECT COUNT(*) AS n FROM audit_events${filter}`,
+                params,
+              )
+            )[0]?.n ?? 0,
+          ),
+        ] as const,
     );
     return {
       resourceType: 'Bundle',
       type: 'searchset',
+      total,
       entry: rows.map((r) => ({ resource: JSON.parse(r.body) as AuditEvent, search: { mode: 'match' } })),
     };
   }

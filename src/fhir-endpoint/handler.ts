@@ -33,9 +33,11 @@ import {
   keeps,
   type ResourceValidator,
 } from '../intake.js';
+import type { PatientLinkPolicy } from '../patient-link.js';
 import { readingWarnings } from '../record.js';
 import type { Store, StoreTx } from '../store/store.js';
-import { capabilityStatement } from './capability.js';
+import { capabilityStatement, READABLE_TYPES } from './capability.js';
+import { readResource, type SearchParams, searchResources } from './read.js';
 
 export interface FhirRequest {
   method: string;
@@ -44,6 +46,10 @@ export interface FhirRequest {
   /** The parsed JSON body; undefined when there was none. */
   body: unknown;
   ifMatch?: string;
+  /** A search's parameters. */
+  query?: SearchParams;
+  /** The practice the caller acts for (a therapist system); none for the EHR and operators. */
+  tenant?: string;
 }
 
 export interface FhirAnswer {
@@ -53,6 +59,8 @@ export interface FhirAnswer {
   resource: Resource;
   /** For a create or update: the resource as kap-bridge now holds it (its id, version and time). */
   written?: Resource;
+  /** For a read: the resource read (its version and time). */
+  read?: Resource;
 }
 
 export interface FhirEndpointDeps {
@@ -70,6 +78,10 @@ export interface FhirEndpointDeps {
   tokenUrl?: string;
   /** Told what intake made of each resource once its transaction is committed (metrics). */
   onIntake?: (type: string, outcome: IntakeOutcome | 'rejected') => void;
+  /** When a practice sees an EHR Patient's data, for reads; the EHR's confirmation by default. */
+  patientLink?: PatientLinkPolicy;
+  /** The practice's time zone: a date-only `_lastUpdated` is a day there. */
+  timeZone?: string;
 }
 
 /**
@@ -78,7 +90,11 @@ export interface FhirEndpointDeps {
  * stored, so they need no scope.
  */
 export function interactionsOf(req: Pick<FhirRequest, 'method' | 'segments' | 'body'>): Need[] {
-  const [type] = req.segments;
+  const [type, id] = req.segments;
+  if (type !== undefined && req.method === 'GET') {
+    if (!READABLE_TYPES.has(type)) return [];
+    return [{ resourceType: type, interaction: id === undefined ? 's' : 'r' }];
+  }
   if (type !== undefined) {
     // Other methods write nothing and are refused by the endpoint itself (405).
     if (!isKeptType(type) || (req.method !== 'POST' && req.method !== 'PUT')) return [];
@@ -112,15 +128,18 @@ const fail = (outcome: OperationOutcome): never => {
 };
 
 /**
- * The methods a path takes: the base takes batches and transactions, a type takes creates, an
- * instance updates. Undefined where there is nothing (404).
+ * The methods a path takes: the base takes batches and transactions; a type is searched, and
+ * created when kap-bridge takes it from the EHR; an instance is read, and updated likewise; a
+ * version is read. Undefined where there is nothing (404).
  */
 export function allowedMethods(segments: readonly string[]): readonly string[] | undefined {
-  const [type, id, ...rest] = segments;
+  const [type, id, history, version, ...rest] = segments;
   if (type === undefined) return ['POST'];
   if (type === 'metadata') return id === undefined ? ['GET'] : undefined;
-  if (!isKeptType(type) || rest.length > 0) return undefined;
-  return id === undefined ? ['POST'] : ['PUT'];
+  if (!READABLE_TYPES.has(type) || rest.length > 0) return undefined;
+  if (history !== undefined) return history === '_history' && version !== undefined ? ['GET'] : undefined;
+  const write = isKeptType(type) ? [id === undefined ? 'POST' : 'PUT'] : [];
+  return ['GET', ...write];
 }
 
 /** Where a held resource lives: its versioned URL and weak ETag (when it has a version), and when it changed. */
@@ -163,6 +182,12 @@ export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Prom
       ),
     };
   if (type === undefined) return handleBundle(req.body, deps);
+  if (req.method === 'GET') {
+    if (id === undefined)
+      return { outcome: allOk(), resource: await searchResources(type, req.query ?? {}, req.tenant, deps) };
+    const read = await readResource(type, id, req.segments[3], req.tenant, deps);
+    return { outcome: allOk(), resource: read, read };
+  }
   if (id !== undefined) return handlePut(type, id, req, deps);
   return handlePost(type, req.body, deps);
 }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { OperationOutcome, Resource } from 'fhir/r4';
+import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
@@ -21,6 +21,7 @@ import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
+import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { EhrError, ehrFailure } from '../ehr/gateway.js';
@@ -43,6 +44,7 @@ import {
   unavailable,
   unsupportedMediaType,
 } from '../fhir/outcome.js';
+import { pageLinks } from '../fhir/paging.js';
 import {
   allowedMethods,
   entitiesOf,
@@ -52,6 +54,7 @@ import {
   interactionsOf,
   locationOf,
 } from '../fhir-endpoint/handler.js';
+import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -141,9 +144,10 @@ function preferredReturn(req: Request): 'minimal' | 'representation' | 'Operatio
  */
 function sendFhir(req: Request, res: Response, answer: FhirAnswer, publicBaseUrl: string): void {
   const held = answer.written;
-  if (held) {
-    const where = locationOf(publicBaseUrl, held);
-    res.setHeader('Location', where.location);
+  const version = held ?? answer.read;
+  if (version) {
+    const where = locationOf(publicBaseUrl, version);
+    if (held) res.setHeader('Location', where.location);
     if (where.etag) res.setHeader('ETag', where.etag);
     if (where.lastModified) res.setHeader('Last-Modified', new Date(where.lastModified).toUTCString());
   }
@@ -315,6 +319,7 @@ export function createApp(deps: AppDeps): express.Express {
     pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2}))?$',
   });
   const count = parameterCheck('_count', { type: 'string', pattern: '^[1-9][0-9]{0,5}$' });
+  const offset = parameterCheck('_offset', { type: 'string', pattern: '^[0-9]{1,9}$' });
   // A repeated parameter arrives as an array: each search parameter is taken once, as one string.
   const searchText = Object.fromEntries(
     (['entity', 'client', 'tenant'] as const).map((name) => [
@@ -327,15 +332,30 @@ export function createApp(deps: AppDeps): express.Express {
     for (const key of ['since', 'until'] as const) if (q[key] !== undefined) instant(q[key]);
     for (const [name, check] of Object.entries(searchText)) if (q[name] !== undefined) check(q[name]);
     if (q._count !== undefined) count(q._count);
+    if (q._offset !== undefined) offset(q._offset);
+    // A larger _count is answered with the most the trail gives, as FHIR servers do.
+    const page = {
+      count: Math.min(Number(q._count ?? 100), MAX_AUDIT_COUNT),
+      offset: Number(q._offset ?? 0),
+    };
     const bundle = await deps.audit.search({
       ...(q.entity ? { entity: q.entity } : {}),
       ...(q.client ? { client: q.client } : {}),
       ...(q.tenant ? { tenant: q.tenant } : {}),
       ...(q.since ? { since: q.since } : {}),
       ...(q.until ? { until: q.until } : {}),
-      // A larger _count is answered with the most the trail gives, as FHIR servers do.
-      count: Number(q._count ?? 100),
+      count: page.count,
+      offset: page.offset,
     });
+    const asked = (['entity', 'client', 'tenant', 'since', 'until'] as const).flatMap((k) =>
+      q[k] === undefined ? [] : [[k, q[k]] as const],
+    );
+    bundle.link = pageLinks(
+      `${deps.publicBaseUrl}${ROUTES.auditEvents.path}`,
+      asked,
+      page,
+      bundle.total ?? 0,
+    );
     res.type(FHIR_JSON).send(JSON.stringify(bundle));
   });
 
@@ -350,19 +370,33 @@ export function createApp(deps: AppDeps): express.Express {
     const request = { method: req.method === 'HEAD' ? 'GET' : req.method, segments, body };
     const allowed = allowedMethods(segments);
     if (allowed && !allowed.includes(request.method)) res.setHeader('Allow', allowed.join(', '));
-    if (res.locals.principal) authorize(principalOf(res), ['ehr'], interactionsOf(request));
+    const principal = res.locals.principal as Principal | undefined;
+    // The guard has checked the kind of client; the scopes depend on the types the request names.
+    if (principal) authorize(principal, [principal.kind], interactionsOf(request));
     audited(res, ...entitiesOf(request));
     acceptsFhirJson(req);
     const answer = await handleFhir(
-      { ...request, ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}) },
+      {
+        ...request,
+        query: req.query as SearchParams,
+        ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}),
+        ...(principal?.tenant ? { tenant: principal.tenant } : {}),
+      },
       deps,
     );
+    // What a search found is in the audit record of the search.
+    const bundle = answer.resource as Bundle;
+    if (bundle.resourceType === 'Bundle' && bundle.type === 'searchset')
+      audited(res, ...(bundle.entry ?? []).map((e) => `${e.resource?.resourceType}/${e.resource?.id}`));
     sendFhir(req, res, answer, deps.publicBaseUrl);
   };
   route('fhirMetadata', fhir);
   route('fhirBatch', fhir);
   route('fhirCreate', fhir);
   route('fhirUpdate', fhir);
+  route('fhirSearch', fhir);
+  route('fhirRead', fhir);
+  route('fhirVread', fhir);
   // Anything else under /fhir is answered by the endpoint itself (404 or 405), to an authenticated EHR.
   app.all(/^\/fhir(\/.*)?$/, guard('fhirOther'), requireJson, json, answer(fhir));
 

@@ -37,6 +37,7 @@ export interface BodyReference {
 const therapist = ['therapist'] as const;
 const ehr = ['ehr'] as const;
 const operator = ['operator'] as const;
+const readers = ['ehr', 'operator', 'therapist'] as const;
 
 export const ROUTES = {
   healthz: { method: 'GET', path: '/healthz', clients: 'public' },
@@ -54,6 +55,17 @@ export const ROUTES = {
   fhirBatch: { method: 'POST', path: '/fhir', clients: ehr, scope: 'per-resource', audit: 'E' },
   fhirCreate: { method: 'POST', path: '/fhir/:type', clients: ehr, scope: 'per-resource', audit: 'C' },
   fhirUpdate: { method: 'PUT', path: '/fhir/:type/:id', clients: ehr, scope: 'per-resource', audit: 'U' },
+  // What kap-bridge holds, read back: the EHR and operators see all of it, a practice its own records
+  // and the EHR's record of the patients in its care; the rest is answered as not held (404).
+  fhirSearch: { method: 'GET', path: '/fhir/:type', clients: readers, scope: 'per-resource', audit: 'E' },
+  fhirRead: { method: 'GET', path: '/fhir/:type/:id', clients: readers, scope: 'per-resource', audit: 'R' },
+  fhirVread: {
+    method: 'GET',
+    path: '/fhir/:type/:id/_history/:version',
+    clients: readers,
+    scope: 'per-resource',
+    audit: 'R',
+  },
 
   openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: therapist },
   registerPatient: {

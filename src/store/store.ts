@@ -26,6 +26,13 @@ export interface StoredResource {
   writtenBy?: string;
 }
 
+/** See StoreTx.searchResources. */
+export interface ResourceQuery {
+  resourceType: string;
+  patientRef?: string;
+  containing?: string;
+}
+
 /** What happened to a resource offered to the store. */
 export type PutOutcome = 'stored' | 'duplicate' | 'stale';
 
@@ -226,6 +233,12 @@ export class Store {
   findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
     return this.reading.findPatientByEhrRef(ehrPatient);
   }
+  practicesOf(ehrPatient: string): Promise<string[]> {
+    return this.reading.practicesOf(ehrPatient);
+  }
+  searchResources(query: ResourceQuery): Promise<StoredResource[]> {
+    return this.reading.searchResources(query);
+  }
   /** In a transaction of its own: the change counters rise with the resource, never apart from it. */
   putResource(stored: StoredResource): Promise<PutOutcome> {
     return this.transaction((tx) => tx.putResource(stored));
@@ -406,6 +419,37 @@ export class StoreTx {
       ehrPatient,
     ]);
     return rows[0] ? this.getPatient(rows[0].id) : undefined;
+  }
+
+  /** The practices with a patient linked to this EHR Patient (`Patient/<id>`). */
+  async practicesOf(ehrPatient: string): Promise<string[]> {
+    const rows = await this.sql.all<{ tenant: string }>(
+      'SELECT DISTINCT tenant FROM patients WHERE ehr_patient = ? ORDER BY tenant',
+      [ehrPatient],
+    );
+    return rows.map((r) => r.tenant);
+  }
+
+  /**
+   * The held resources of a type, by id: about one patient, and whose JSON holds a text (a first
+   * sieve for a search by identifier, which the caller then checks exactly).
+   */
+  async searchResources({ resourceType, patientRef, containing }: ResourceQuery): Promise<StoredResource[]> {
+    const where = ['resource_type = ?'];
+    const params: string[] = [resourceType];
+    if (patientRef !== undefined) {
+      where.push('patient_ref = ?');
+      params.push(patientRef);
+    }
+    if (containing !== undefined) {
+      where.push("body LIKE ? ESCAPE '\\'");
+      params.push(`%${containing.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    const rows = await this.sql.all<ResourceRow>(
+      `SELECT ${ROW} FROM resources WHERE ${where.join(' AND ')} ORDER BY id`,
+      params,
+    );
+    return rows.map(toStored);
   }
 
   /**

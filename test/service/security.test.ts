@@ -89,6 +89,7 @@ let session: string;
 const pathOf = (access: RouteAccess): string =>
   access.path
     .replace(':type', 'MedicationRequest')
+    .replace(':version', '1')
     .replace(
       ':id',
       access.owner === 'patient'
@@ -234,7 +235,10 @@ describe('every route of the table', () => {
       const own = await token((access.clients as readonly ClientKind[])[0]!);
       for (const bad of ['..', '%2e%2e', '.', '%2E', 'a%2Fb', 'x'.repeat(65), 'a%20b', '%C3%A9']) {
         // Sent as it is: fetch would resolve "." and ".." segments away before they left.
-        const path = access.path.replace(':type', 'MedicationRequest').replace(':id', bad);
+        const path = access.path
+          .replace(':type', 'MedicationRequest')
+          .replace(':version', '1')
+          .replace(':id', bad);
         const res = await rawCall(access.method, path, own, { resourceType: 'MedicationRequest', id: bad });
         expect({ bad, status: res.status, expression: res.body.issue?.[0]?.expression }).toEqual({
           bad,
