@@ -79,6 +79,12 @@ export interface Config {
   authAllowStatic: boolean;
   rateLimitPerSecond: number;
   maxBundleEntries: number;
+  /** CDS Hooks: the `iss` values of the CDS clients trusted (the prescriber's EHR). */
+  cdsIssuers: string[];
+  /** CDS Hooks: the CDS client's JWK Set, a file path or an https URL (its `jku`, when one is sent). */
+  cdsJwks?: string;
+  /** CDS Hooks: the FHIR base URL the CDS client names in `fhirServer`; unset: `ehrBaseUrl`. */
+  cdsFhirServer?: string;
   /** NODE_ENV=production: the static-token mode must be asked for explicitly. */
   production: boolean;
 }
@@ -619,6 +625,28 @@ export const VARIABLES: readonly Variable[] = [
     key: 'otlpEndpoint',
     description:
       'OpenTelemetry collector (OTLP over HTTP) that traces are sent to, e.g. http://127.0.0.1:4318; tracing is off when unset',
+    parse: url,
+  }),
+  v({
+    name: 'KAP_CDS_ISSUERS',
+    key: 'cdsIssuers',
+    description:
+      "CDS Hooks: the issuers (iss) of the CDS clients trusted, comma-separated: the prescriber's EHR",
+    default: '',
+    parse: list(),
+  }),
+  v({
+    name: 'KAP_CDS_JWKS',
+    key: 'cdsJwks',
+    description:
+      "CDS Hooks: the CDS client's public keys, a JWKS file path or https URL; a token's jku must be this URL",
+    parse: jwksLocation,
+  }),
+  v({
+    name: 'KAP_CDS_FHIR_SERVER',
+    key: 'cdsFhirServer',
+    description:
+      'CDS Hooks: the FHIR base URL the CDS client names in fhirServer, the only one whose fhirAuthorization is accepted',
     parse: url,
   }),
   v({

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
+import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
 import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
@@ -95,6 +96,17 @@ export async function startService(
   const tracing = config.otlpEndpoint
     ? startTracing({ endpoint: config.otlpEndpoint, version: VERSION })
     : undefined;
+  let authenticateCds: AuthenticateCdsClient;
+  try {
+    authenticateCds = createCdsAuthenticator({
+      issuers: config.cdsIssuers,
+      ...(config.cdsJwks ? { jwks: config.cdsJwks } : {}),
+      algorithms: config.authAlgorithms,
+    });
+  } catch (e) {
+    throw new ConfigError([`KAP_CDS_JWKS cannot be read as a JWK Set: ${(e as Error).message}`]);
+  }
+  const cdsFhirServer = config.cdsFhirServer ?? config.ehrBaseUrl;
   const store = await openStore(config);
   const audit = new AuditTrail(store, log);
   const metrics = new Metrics();
@@ -196,6 +208,8 @@ export async function startService(
     outbox: { enqueue, ehrRefOf: (type, identifier) => outbox.ehrRefOf(type, identifier) },
     ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
     ...(config.subscriptionSecret ? { subscriptionSecret: config.subscriptionSecret } : {}),
+    authenticateCds,
+    ...(cdsFhirServer ? { cdsFhirServer } : {}),
   });
   server.on('request', app);
   log.info({ url, engine: store.engine, ehr: config.ehrBaseUrl ?? null }, 'kap-bridge listening');

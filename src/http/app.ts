@@ -24,12 +24,15 @@ import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
+import { callService, takeFeedback } from '../cds/hooks.js';
+import { discoveryDocument } from '../cds/services.js';
 import { EhrError, ehrFailure } from '../ehr/gateway.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
+  type Answered,
   allOk,
+  answered,
   badRequest,
-  created,
   headersTooLarge,
   isClientErrorStatus,
   issue,
@@ -72,6 +75,8 @@ import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
   log: Logger;
+  /** CDS Hooks: the EHR's FHIR base URL, the only `fhirServer` a hook request may name. */
+  cdsFhirServer?: string;
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
@@ -98,12 +103,13 @@ function sendOutcome(res: Response, outcome: OperationOutcome): void {
 }
 
 /**
- * JSON for the hot read routes, without res.json's charset negotiation, ETag and freshness checks
- * (ETags are off, answers are no-store): about 8% of the server's CPU per medication-status answer.
+ * A therapist API answer: the status its outcome gives, the answer as JSON. Written without
+ * res.json's charset negotiation, ETag and freshness checks (ETags are off, answers are no-store):
+ * about 8% of the server's CPU per medication-status answer.
  */
-function sendJson(res: Response, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(statusOf(allOk()), {
+function sendJson(res: Response, { outcome, answer }: Answered<unknown>): void {
+  const body = JSON.stringify(answer);
+  res.writeHead(statusOf(outcome), {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
   });
@@ -428,59 +434,53 @@ export function createApp(deps: AppDeps): express.Express {
   const tenantOf = (res: Response): string => principalOf(res).tenant!;
   route('registerPatient', async (req, res) => {
     checkAgainst('PatientRegistration', req.body);
-    const { created: isNew, patient } = await registerPatient(req.body, deps, tenantOf(res));
-    audited(res, `Patient/${patient.id}`);
-    res
-      .status(statusOf(isNew ? created() : allOk()))
-      .location(`/api/v1/patients/${patient.id}`)
-      .json(patient);
+    const registered = await registerPatient(req.body, deps, tenantOf(res));
+    audited(res, `Patient/${registered.answer.id}`);
+    res.location(`/api/v1/patients/${registered.answer.id}`);
+    sendJson(res, registered);
   });
   route('patient', async (req, res) => {
-    res.json(await getPatient(idParam(req), deps));
+    sendJson(res, await getPatient(idParam(req), deps));
   });
   route('medicationStatus', async (req, res) => {
     const status = await medicationStatus(idParam(req), questionParams(req), deps);
-    deps.metrics?.countReadiness(status);
+    deps.metrics?.countReadiness(status.answer);
     sendJson(res, status);
   });
   route('patientReconcile', async (req, res) => {
-    res.json(await reconciliation(idParam(req), deps));
+    sendJson(res, await reconciliation(idParam(req), deps));
   });
   route('registerEpisode', async (req, res) => {
     checkAgainst('EpisodeRegistration', req.body);
-    const episode = await registerEpisode(req.body, deps, tenantOf(res));
+    const registered = await registerEpisode(req.body, deps, tenantOf(res));
+    const episode = registered.answer;
     audited(res, `EpisodeOfCare/${episode.id}`, ...episode.patients.map((p) => `Patient/${p}`));
-    res.status(statusOf(created())).location(`/api/v1/episodes/${episode.id}`).json(episode);
+    res.location(`/api/v1/episodes/${episode.id}`);
+    sendJson(res, registered);
   });
   route('episodeTimeline', async (req, res) => {
-    res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
+    sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps));
   });
   route('episodeReadiness', async (req, res) => {
     const readiness = await readinessOfEpisode(idParam(req), questionParams(req), deps);
-    deps.metrics?.countReadiness(readiness);
-    res.json(readiness);
+    deps.metrics?.countReadiness(readiness.answer);
+    sendJson(res, readiness);
   });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
     schema: string,
-    write: (id: string, body: never) => Promise<Written>,
-    answered = created,
+    write: (id: string, body: never) => Promise<Answered<Written>>,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
       const body = sentBody(req) ? req.body : {};
       checkAgainst(schema, body);
       const written = await write(id, body as never);
-      audited(res, written.source, ...Object.values(written.sources ?? {}));
-      res.status(statusOf(answered())).json(written);
+      audited(res, written.answer.source, ...Object.values(written.answer.sources ?? {}));
+      sendJson(res, written);
     });
-  recordingRoute(
-    'changeEpisodeStatus',
-    'EpisodeStatusChange',
-    (id, b) => changeEpisodeStatus(id, b, deps),
-    allOk,
-  );
+  recordingRoute('changeEpisodeStatus', 'EpisodeStatusChange', (id, b) => changeEpisodeStatus(id, b, deps));
   recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
   recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
   for (const [name, action] of [
@@ -488,11 +488,26 @@ export function createApp(deps: AppDeps): express.Express {
     ['completeSession', 'complete'],
     ['cancelSession', 'cancel'],
   ] as const) {
-    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps), allOk);
+    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps));
   }
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
+
+  // CDS Hooks for the prescriber's EHR (src/cds): discovery, the services, their feedback.
+  const note = (event: string, fields: Record<string, string | number>) => deps.log.info(fields, event);
+  route('cdsDiscovery', async (_req, res) => {
+    sendJson(res, answered(discoveryDocument()));
+  });
+  route('cdsService', async (req, res) => {
+    const answer = await callService(idParam(req), req.body, { ...deps, note });
+    audited(res, ...answer.patients);
+    sendJson(res, answered({ cards: answer.cards }));
+  });
+  route('cdsFeedback', async (req, res) => {
+    takeFeedback(idParam(req), req.body, { note });
+    res.status(200).end();
+  });
 
   app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));
 

@@ -9,6 +9,7 @@ import type { AuditTrail } from '../audit/trail.js';
 import { authorize, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
 import { parseScopes } from '../auth/scopes.js';
+import type { AuthenticateCdsClient } from '../cds/authentication.js';
 import { PATH_ID_PATTERN } from '../fhir/id.js';
 import { CLIENT_WENT_AWAY, OperationOutcomeError, throttled, unknownReference } from '../fhir/outcome.js';
 import { KEPT_TYPES } from '../intake.js';
@@ -25,6 +26,10 @@ export interface GuardDeps {
   rateLimitPerSecond: number;
   /** When set, the EHR's subscription deliveries may authenticate with it in X-Kap-Subscription-Secret. */
   subscriptionSecret?: string;
+  /** The CDS client's JWT on the CDS Hooks routes; refused when unset. */
+  authenticateCds?: AuthenticateCdsClient;
+  /** How callers reach kap-bridge: a CDS client JWT's audience is this and the path called. */
+  publicBaseUrl: string;
 }
 
 /** The caller, once the guard has let the request in. */
@@ -98,9 +103,21 @@ export function createGuard(deps: GuardDeps) {
   const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
 
   /** Who is calling: the subscription secret on /fhir, else the bearer token; undefined and why when neither. */
-  const identify = async (req: Request): Promise<{ principal?: Principal; refused?: unknown }> => {
+  const identify = async (
+    access: RouteAccess,
+    req: Request,
+  ): Promise<{ principal?: Principal; refused?: unknown }> => {
     const secret = req.header('x-kap-subscription-secret');
     try {
+      if (access.credential === 'cds-hooks') {
+        if (!deps.authenticateCds)
+          throw new AuthenticationError('CDS Hooks is not configured here (KAP_CDS_ISSUERS, KAP_CDS_JWKS).');
+        // The endpoint's own URL, whatever spelling of it (a trailing slash) reached express.
+        const path = access.path.replace(':id', encodeURIComponent(req.params.id ?? ''));
+        return {
+          principal: await deps.authenticateCds(req.header('authorization'), `${deps.publicBaseUrl}${path}`),
+        };
+      }
       if (deps.subscriptionSecret !== undefined && secret !== undefined && req.path.startsWith('/fhir')) {
         if (!sameSecret(secret, deps.subscriptionSecret))
           throw new AuthenticationError('The subscription secret is not the one kap-bridge was given.');
@@ -114,7 +131,7 @@ export function createGuard(deps: GuardDeps) {
 
   const admit = async (access: RouteAccess, req: Request, res: Response): Promise<void> => {
     if (access.clients === 'public') return;
-    const { principal, refused } = await identify(req);
+    const { principal, refused } = await identify(access, req);
     const wait = limiter?.take(
       principal ? `client:${principal.client}` : `address:${req.socket.remoteAddress}`,
     );

@@ -26,6 +26,11 @@ export interface RouteAccess {
    * code `not-found`: `unknownReference` in src/fhir/outcome.ts).
    */
   references?: readonly BodyReference[];
+  /**
+   * How the caller proves who it is when not with kap-bridge's own bearer tokens: 'cds-hooks', the
+   * CDS client's JWT (src/cds/authentication.ts), whose audience is the URL called.
+   */
+  credential?: 'cds-hooks';
 }
 
 export interface BodyReference {
@@ -198,6 +203,21 @@ export const ROUTES = {
     audit: 'C',
     owner: 'session',
     references: [{ field: 'patient', owner: 'patient' }],
+  },
+
+  cdsDiscovery: { method: 'GET', path: '/cds-services', clients: ehr, credential: 'cds-hooks' },
+  cdsService: {
+    method: 'POST',
+    path: '/cds-services/:id',
+    clients: ehr,
+    credential: 'cds-hooks',
+    audit: 'R',
+  },
+  cdsFeedback: {
+    method: 'POST',
+    path: '/cds-services/:id/feedback',
+    clients: ehr,
+    credential: 'cds-hooks',
   },
 } as const satisfies Record<string, RouteAccess>;
 

@@ -233,6 +233,9 @@ export class Store {
   findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
     return this.reading.findPatientByEhrRef(ehrPatient);
   }
+  patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
+    return this.direct.patientsLinkedTo(ehrPatient);
+  }
   practicesOf(ehrPatient: string): Promise<string[]> {
     return this.reading.practicesOf(ehrPatient);
   }
@@ -412,6 +415,14 @@ export class StoreTx {
     );
     const links = await Promise.all(rows.map((r) => this.getPatient(r.patient_id)));
     return links.filter((l) => l !== undefined);
+  }
+
+  /** Every practice's patient linked to this EHR Patient, with the practice. */
+  async patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
+    return this.sql.all<{ id: string; tenant: string }>(
+      'SELECT id, tenant FROM patients WHERE ehr_patient = ? ORDER BY tenant, id',
+      [ehrPatient],
+    );
   }
 
   async findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
