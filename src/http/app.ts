@@ -20,6 +20,7 @@ import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
+import { upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
@@ -63,6 +64,15 @@ import { reconciliation } from '../reconcile.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bindContext, requestSpan } from '../telemetry/tracing.js';
 import {
+  CONSOLE_CSP,
+  type ConsoleDeps,
+  type ConsoleStreams,
+  loadConsoleAssets,
+  signIn,
+  signOut,
+  whoIsSignedIn,
+} from './console.js';
+import {
   audited,
   createBodyGuard,
   createGuard,
@@ -73,7 +83,7 @@ import {
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
-export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
+export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, ConsoleDeps {
   log: Logger;
   /** CDS Hooks: the EHR's FHIR base URL, the only `fhirServer` a hook request may name. */
   cdsFhirServer?: string;
@@ -84,6 +94,8 @@ export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
   metrics?: Metrics;
   /** Says whether the service can serve (store reachable, schema current) and what it knows of the EHR. */
   probes?: Probes;
+  /** The console's open event streams. */
+  consoleStreams: ConsoleStreams;
 }
 
 export interface Probes {
@@ -493,6 +505,37 @@ export function createApp(deps: AppDeps): express.Express {
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
+
+  const checkDays = parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' });
+  route('upcomingSessions', async (req, res) => {
+    const from = dateParam(req) ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
+    const days = req.query.days;
+    if (days !== undefined) checkDays(days);
+    const week = await upcomingSessions(tenantOf(res), { from, days: Number(days ?? 7) }, deps);
+    audited(res, ...week.sessions.map((s) => `EpisodeOfCare/${s.episodeId}`));
+    sendJson(res, answered(week));
+  });
+
+  const built = loadConsoleAssets();
+  const send = (res: Response, asset: { type: string; body: Buffer } | undefined) => {
+    if (!asset) throw fail(notFound('The console is not built here (npm run build).'));
+    res.writeHead(200, {
+      'Content-Type': asset.type,
+      'Content-Length': asset.body.length,
+      'Content-Security-Policy': CONSOLE_CSP,
+    });
+    res.end(asset.body);
+  };
+  route('consolePage', async (_req, res) => send(res, built.page));
+  route('consoleAsset', async (req, res) => send(res, built.assets.get(req.params.file as string)));
+  route('consoleSignIn', (req, res) => signIn(req, res, deps));
+  route('consoleSession', async (req, res) => whoIsSignedIn(req, res, principalOf(res), deps));
+  route('consoleSignOut', async (req, res) => signOut(req, res, deps));
+  route('consoleEvents', (req, res) =>
+    deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
+      deps.store.practiceChanges(tenantOf(res)),
+    ),
+  );
 
   // CDS Hooks for the prescriber's EHR (src/cds): discovery, the services, their feedback.
   const note = (event: string, fields: Record<string, string | number>) => deps.log.info(fields, event);
