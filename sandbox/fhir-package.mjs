@@ -208,7 +208,8 @@ function implementationGuide(version, conformance, exampleList) {
 export async function buildPackage({ log = noop } = {}) {
   const started = Date.now();
   const version = packageVersion();
-  const staging = `${PACKAGE_DIR}.tmp-${process.pid}`;
+  // Made in generated/ (not in git), then moved into place whole.
+  const staging = join(dirname(PACKAGE_TGZ), `package.tmp-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(join(staging, 'example'), { recursive: true });
   try {
