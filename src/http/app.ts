@@ -60,7 +60,7 @@ import {
 } from '../fhir-endpoint/handler.js';
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
-import { reconciliation } from '../reconcile.js';
+import { reconciliation } from '../reconcile/answer.js';
 import {
   CONSOLE_CSP,
   type ConsoleDeps,
@@ -493,7 +493,7 @@ export function createApp(deps: AppDeps): express.Express {
   const built = loadConsoleAssets();
   const send = (res: Response, asset: { type: string; body: Buffer } | undefined) => {
     if (!asset) throw fail(notFound('The console is not built here (npm run build).'));
-    res.writeHead(200, {
+    res.writeHead(statusOf(allOk()), {
       'Content-Type': asset.type,
       'Content-Length': asset.body.length,
       'Content-Security-Policy': CONSOLE_CSP,
