@@ -20,7 +20,7 @@ import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
-import { upcomingSessions } from '../api/this-week.js';
+import { practiceCourses, upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
@@ -506,6 +506,11 @@ export function createApp(deps: AppDeps): express.Express {
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
 
+  route('practiceCourses', async (_req, res) => {
+    const courses = await practiceCourses(tenantOf(res), deps);
+    audited(res, ...courses.episodes.map((e) => `EpisodeOfCare/${e.id}`));
+    sendJson(res, answered(courses));
+  });
   const checkDays = parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' });
   route('upcomingSessions', async (req, res) => {
     const from = dateParam(req) ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
