@@ -20,7 +20,7 @@ import {
 } from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
-import { loadRecord } from '../record.js';
+import { currentRecord } from '../record.js';
 import { readinessOn } from './episodes.js';
 import {
   courseContext,
@@ -89,9 +89,8 @@ export async function recordDose(
     if (!readiness.ready) throw notReady(readiness);
     const link = links.find((l) => l.id === input.patient)!;
     const { timeZone } = deps.policy;
-    const tenant = await practiceOf(tx, 'episode', episode.id);
-    const rx = currentOrder(await loadRecord(tx, link, tenant, deps.patientLink), (v) => spanOf(v, timeZone))
-      .rx!;
+    const current = (await currentRecord(tx, link.id, 'ehr:last-heard', deps.patientLink))!;
+    const rx = currentOrder(current.record, (v) => spanOf(v, timeZone)).rx!;
     const prescribed = rx.dosePerSession;
     if (prescribed !== undefined) {
       const [given, allowed] = [doseInMg(input.dose), doseInMg(prescribed)];
@@ -125,7 +124,12 @@ export async function recordDose(
       administeredAt: input.time,
     };
     const resource = administrationToFhir(administration, courseContext(links));
-    await record(tx, [{ resource, queue: links[0]!.ehrPatient }], deps, tenant);
+    await record(
+      tx,
+      [{ resource, queue: links[0]!.ehrPatient }],
+      deps,
+      await practiceOf(tx, 'episode', episode.id),
+    );
     return administration;
   });
   const stored = await deps.store.getResource('MedicationAdministration', administration.id);
