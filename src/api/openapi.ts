@@ -201,6 +201,26 @@ export const openApiDocument = {
       },
     },
     '/episodes': {
+      get: {
+        operationId: 'listCourses',
+        summary: "The practice's courses, oldest first, each with its patients' identifiers",
+        responses: {
+          '200': {
+            description: 'The courses',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['episodes'],
+                  properties: {
+                    episodes: { type: 'array', items: { $ref: '#/components/schemas/Episode' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
       post: {
         operationId: 'registerEpisode',
         summary: 'Register a KAP course: individual (one patient) or couples (two)',
