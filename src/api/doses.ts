@@ -13,15 +13,7 @@ import type { Administration, Dose, Route } from '../domain/model.js';
 import { currentOrder, patientReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
-import {
-  type Answered,
-  answered,
-  businessRule,
-  conflict,
-  created,
-  issue,
-  OperationOutcomeError,
-} from '../fhir/outcome.js';
+import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { currentRecord } from '../record.js';

@@ -193,7 +193,7 @@ describe('monitoring, adverse events and discharge', () => {
     await reading('ines', 'med-ines-1', bp(124, 80), '10:05');
     await ok('/sessions/med-ines-1/doses', dose('ines', '10:20', 150, 'dose-ines-1'));
     await reading('ines', 'med-ines-1', { kind: 'check-in', note: 'Resting' }, '10:33');
-    const low = await reading('ines', 'med-ines-1', { kind: 'spo2', percent: 89 }, '10:45', 'spo2-ines-low');
+    await reading('ines', 'med-ines-1', { kind: 'spo2', percent: 89 }, '10:45', 'spo2-ines-low');
     const m = await get(`/sessions/med-ines-1/monitoring?at=${encodeURIComponent(at('10:55'))}`);
     expect(m.status).toBe(200);
     const [ines] = m.body.patients;
