@@ -5,7 +5,7 @@
  * prescription with doses left, preparation done, no open safety flag; both partners in a couple.
  */
 import { randomUUID } from 'node:crypto';
-import type { Administration, Dose, Route } from '../domain/model.js';
+import type { Administration } from '../domain/model.js';
 import { currentOrder, type EpisodeReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
@@ -22,16 +22,8 @@ import {
   sourceOf,
   unprocessable,
 } from './recording.js';
+import type { DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
-
-export interface DoseRecording {
-  id?: string;
-  patient: string;
-  dose: Dose;
-  /** The route taken; the prescription's when absent. */
-  route?: Route;
-  time: string;
-}
 
 /** The readiness reasons as a 422: one issue per reason, its code in `details`, the record it rests on in the sentence. */
 function notReady(readiness: EpisodeReadiness): OperationOutcomeError {

@@ -16,17 +16,8 @@ import {
   record,
   sourceOf,
 } from './recording.js';
+import type { ObservationRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
-
-export interface ObservationRecording {
-  id?: string;
-  value: ObservationValue;
-  effective: string;
-  /** The session it was taken in: the patient's own, or a joint session they take part in. */
-  session?: string;
-  status?: 'preliminary' | 'final' | 'amended';
-  performer?: string;
-}
 
 export async function recordObservation(
   patientId: string,
@@ -65,7 +56,8 @@ export async function recordObservation(
       patientId,
       status: input.status ?? 'final',
       effective: input.effective,
-      value,
+      // The schema has taken the PHQ-9 items as exactly nine: the domain's tuple.
+      value: value as ObservationValue,
       ...(session ? { sessionId: session.own.id } : {}),
       ...(input.performer ? { performer: input.performer } : {}),
     };

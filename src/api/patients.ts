@@ -18,6 +18,7 @@ import { keep } from '../intake.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord } from '../record.js';
 import { IdentifierTakenError, type Store } from '../store/store.js';
+import type { PatientRegistration } from './schemas.js';
 
 export interface PatientsDeps {
   store: Store;
@@ -26,12 +27,6 @@ export interface PatientsDeps {
   /** When a practice sees an EHR Patient's data; the EHR's confirmation by default. */
   patientLink?: PatientLinkPolicy;
   now?: () => Date;
-}
-
-export interface PatientRegistration {
-  id?: string;
-  identifiers: { system: string; value: string }[];
-  ehrPatient?: string;
 }
 
 const unknownPatient = (id: string) => new OperationOutcomeError(notRegistered('patient', id));

@@ -14,11 +14,11 @@ import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
 import { recordObservation } from '../api/observations.js';
-import { openApiDocument } from '../api/openapi.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
 import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
+import type { RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
@@ -58,6 +58,7 @@ import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
 import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
+import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
@@ -437,7 +438,7 @@ export function createApp(deps: AppDeps): express.Express {
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
-    schema: string,
+    schema: RequestSchemaName,
     write: (id: string, body: never) => Promise<Written>,
     answered = created,
   ) =>
