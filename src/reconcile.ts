@@ -10,7 +10,7 @@ import type { PatientLink } from './domain/model.js';
 import { EhrError, type EhrGateway } from './ehr/gateway.js';
 import { identifierSystem } from './fhir/codes.js';
 import { contentOf } from './fhir/content.js';
-import { notFound, OperationOutcomeError, unavailable } from './fhir/outcome.js';
+import { type Answered, answered, notFound, OperationOutcomeError, unavailable } from './fhir/outcome.js';
 import { checkInbound, KEPT_TYPES, keep, keeps, PRESCRIBER_OWNED, type ResourceValidator } from './intake.js';
 import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
 import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from './patient-link.js';
@@ -511,7 +511,7 @@ export async function heal(
 export async function reconciliation(
   patientId: string,
   deps: { store: Store; ehr?: EhrGateway; now?: () => Date; patientLink?: PatientLinkPolicy },
-): Promise<PatientReport> {
+): Promise<Answered<PatientReport>> {
   if (!deps.ehr) {
     throw new OperationOutcomeError(
       unavailable(
@@ -529,7 +529,7 @@ export async function reconciliation(
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.patientLink ? { patientLink: deps.patientLink } : {}),
     });
-    return report;
+    return answered(report);
   } catch (e) {
     if (e instanceof UnknownPatientError) throw new OperationOutcomeError(notFound(e.message));
     throw e;

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
+import { ConsoleSessions } from './auth/console-sessions.js';
+import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
 import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
@@ -20,6 +22,7 @@ import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
 import { statusOf } from './fhir/outcome.js';
 import { answerClientError, createApp } from './http/app.js';
+import { ConsoleStreams } from './http/console.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
 import { loadContraindications } from './mapping/contraindications.js';
@@ -40,6 +43,8 @@ export interface Service {
   store: Store;
   ehr?: EhrGateway;
   outbox: Outbox;
+  /** The console's signed-in people; a one-time sign-in link is a code issued here. */
+  consoleSessions: ConsoleSessions;
   /** Runs one catch-up now (or joins the one running). */
   syncNow(): Promise<SyncReport | undefined>;
   close(): Promise<void>;
@@ -84,6 +89,17 @@ export async function startService(
   } catch (e) {
     throw new ConfigError([(e as Error).message]);
   }
+  let authenticateCds: AuthenticateCdsClient;
+  try {
+    authenticateCds = createCdsAuthenticator({
+      issuers: config.cdsIssuers,
+      ...(config.cdsJwks ? { jwks: config.cdsJwks } : {}),
+      algorithms: config.authAlgorithms,
+    });
+  } catch (e) {
+    throw new ConfigError([`KAP_CDS_JWKS cannot be read as a JWK Set: ${(e as Error).message}`]);
+  }
+  const cdsFhirServer = config.cdsFhirServer ?? config.ehrBaseUrl;
   const store = await openStore(config);
   const audit = new AuditTrail(store, log);
   const ehr = ehrGateway(config);
@@ -137,7 +153,11 @@ export async function startService(
     requireDispense: config.requireDispense,
     requireIntegration: config.requireIntegration,
   };
+  const consoleSessions = new ConsoleSessions(config.consoleIdleMinutes * 60_000);
+  const consoleStreams = new ConsoleStreams();
   const app = createApp({
+    consoleSessions,
+    consoleStreams,
     store,
     validator,
     log,
@@ -156,6 +176,8 @@ export async function startService(
     outbox: { enqueue, ehrRefOf: (type, identifier) => outbox.ehrRefOf(type, identifier) },
     ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
     ...(config.subscriptionSecret ? { subscriptionSecret: config.subscriptionSecret } : {}),
+    authenticateCds,
+    ...(cdsFhirServer ? { cdsFhirServer } : {}),
   });
   server.on('request', app);
   log.info({ url, engine: store.engine, ehr: config.ehrBaseUrl ?? null }, 'kap-bridge listening');
@@ -225,8 +247,10 @@ export async function startService(
     ...(ehr ? { ehr } : {}),
     outbox,
     syncNow,
+    consoleSessions,
     async close() {
       if (timer) clearInterval(timer);
+      consoleStreams.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

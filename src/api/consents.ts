@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { InformedConsent } from '../domain/model.js';
-import { conflict, OperationOutcomeError } from '../fhir/outcome.js';
+import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { consentToFhir } from '../mapping/consent.js';
 import { findEpisode } from './episodes.js';
 import {
@@ -22,7 +22,7 @@ export async function recordConsent(
   episodeId: string,
   input: ConsentRecording,
   deps: RecordingDeps,
-): Promise<InformedConsent & { source: string }> {
+): Promise<Answered<InformedConsent & { source: string }>> {
   const consent = await deps.store.transaction(async (tx) => {
     const episode = await findEpisode(tx, episodeId);
     if (!episode.patients.includes(input.patient)) {
@@ -50,5 +50,5 @@ export async function recordConsent(
     return consent;
   });
   const stored = await deps.store.getResource('Consent', consent.id);
-  return { ...consent, source: await sourceOf(stored!, deps) };
+  return answered({ ...consent, source: await sourceOf(stored!, deps) }, created());
 }

@@ -9,7 +9,15 @@ import type { Administration } from '../domain/model.js';
 import { currentOrder, type EpisodeReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
-import { businessRule, conflict, issue, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  businessRule,
+  conflict,
+  created,
+  issue,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { loadRecord } from '../record.js';
@@ -51,7 +59,7 @@ export async function recordDose(
   sessionId: string,
   input: DoseRecording,
   deps: RecordingDeps,
-): Promise<Administration & { source: string }> {
+): Promise<Answered<Administration & { source: string }>> {
   const administration = await deps.store.transaction(async (tx) => {
     const { own, episode, links } = await patientSession(tx, sessionId, input.patient, 'patient');
     if (own.phase !== 'medicine') {
@@ -113,5 +121,5 @@ export async function recordDose(
     return administration;
   });
   const stored = await deps.store.getResource('MedicationAdministration', administration.id);
-  return { ...administration, source: await sourceOf(stored!, deps) };
+  return answered({ ...administration, source: await sourceOf(stored!, deps) }, created());
 }

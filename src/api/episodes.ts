@@ -7,9 +7,12 @@ import { randomUUID } from 'node:crypto';
 import type { Episode } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
 import {
+  type Answered,
+  answered,
   badRequest,
   businessRule,
   conflict,
+  created,
   notRegistered,
   OperationOutcomeError,
   unknownReference,
@@ -26,7 +29,7 @@ export async function registerEpisode(
   input: EpisodeRegistration,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Episode> {
+): Promise<Answered<Episode>> {
   const expected = input.type === 'couples' ? 2 : 1;
   if (input.patients.length !== expected || new Set(input.patients).size !== expected) {
     throw new OperationOutcomeError(
@@ -69,7 +72,7 @@ export async function registerEpisode(
       tenant,
     );
   });
-  return episode;
+  return answered(episode, created());
 }
 
 /** Statuses a course does not leave: a finished or cancelled course is closed. */
@@ -83,7 +86,7 @@ export async function changeEpisodeStatus(
   id: string,
   input: EpisodeStatusChange,
   deps: RecordingDeps & { now?: () => Date },
-): Promise<Episode & { source: string }> {
+): Promise<Answered<Episode & { source: string }>> {
   return deps.store.transaction(async (tx) => {
     const current = await findEpisode(tx, id);
     if (CLOSED.includes(current.status) && input.status !== current.status) {
@@ -109,7 +112,7 @@ export async function changeEpisodeStatus(
       deps,
       tenant,
     );
-    return { ...episode, source: `EpisodeOfCare/${id}` };
+    return answered({ ...episode, source: `EpisodeOfCare/${id}` });
   });
 }
 
@@ -150,6 +153,6 @@ export async function readinessOfEpisode(
   id: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
-): Promise<EpisodeReadiness> {
-  return readinessOn(deps.store, await findEpisode(deps.store, id), question, deps);
+): Promise<Answered<EpisodeReadiness>> {
+  return answered(await readinessOn(deps.store, await findEpisode(deps.store, id), question, deps));
 }

@@ -5,7 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KapObservation, ObservationValue } from '../domain/model.js';
-import { badRequest, conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  badRequest,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
 import {
   courseContext,
@@ -23,7 +31,7 @@ export async function recordObservation(
   patientId: string,
   input: ObservationRecording,
   deps: RecordingDeps,
-): Promise<KapObservation & { source: string }> {
+): Promise<Answered<KapObservation & { source: string }>> {
   const { value } = input;
   if (value.kind === 'phq9' && value.items && value.items.reduce((a, b) => a + b, 0) !== value.total) {
     throw new OperationOutcomeError(
@@ -68,5 +76,5 @@ export async function recordObservation(
     return observation;
   });
   const stored = await deps.store.getResource('Observation', observation.id);
-  return { ...observation, source: await sourceOf(stored!, deps) };
+  return answered({ ...observation, source: await sourceOf(stored!, deps) }, created());
 }

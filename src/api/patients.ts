@@ -13,7 +13,15 @@ import {
 } from '../domain/readiness.js';
 import { dayOf, spanOf } from '../domain/time.js';
 import type { EhrGateway } from '../ehr/gateway.js';
-import { badRequest, conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  badRequest,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { keep } from '../intake.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord } from '../record.js';
@@ -55,14 +63,14 @@ export async function registerPatient(
   input: PatientRegistration,
   deps: PatientsDeps,
   tenant: string,
-): Promise<{ created: boolean; patient: PatientLink }> {
+): Promise<Answered<PatientLink>> {
   for (const i of input.identifiers) {
     const existing = await deps.store.findPatient(i, tenant);
     if (existing && (input.id === undefined || input.id === existing.id)) {
       const sameSet = input.identifiers.every((j) =>
         existing.identifiers.some((e) => e.system === j.system && e.value === j.value),
       );
-      if (sameSet) return { created: false, patient: existing };
+      if (sameSet) return answered(existing);
     }
   }
   const link: PatientLink = { id: input.id ?? randomUUID(), identifiers: input.identifiers };
@@ -85,13 +93,13 @@ export async function registerPatient(
     }
     throw e;
   }
-  return { created: true, patient: link };
+  return answered(link, created());
 }
 
-export async function getPatient(id: string, deps: PatientsDeps): Promise<PatientLink> {
+export async function getPatient(id: string, deps: PatientsDeps): Promise<Answered<PatientLink>> {
   const link = await deps.store.getPatient(id);
   if (!link) throw unknownPatient(id);
-  return link;
+  return answered(link);
 }
 
 export interface MedicationStatusAnswer extends Readiness {
@@ -141,11 +149,11 @@ export async function medicationStatus(
   id: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
-): Promise<MedicationStatusAnswer> {
+): Promise<Answered<MedicationStatusAnswer>> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
   const current = await currentRecord(deps.store, id, 'ehr:last-heard', deps.patientLink);
   if (!current) throw unknownPatient(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
   const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);
-  return { ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) };
+  return answered({ ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) });
 }

@@ -4,7 +4,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClearanceReferral } from '../domain/model.js';
-import { conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { referralToFhir } from '../mapping/referral.js';
 import { findEpisode } from './episodes.js';
 import {
@@ -24,7 +31,7 @@ export async function requestClearance(
   patientId: string,
   input: ReferralRecording,
   deps: RecordingDeps,
-): Promise<ClearanceReferral & { sources: { serviceRequest: string; task: string } }> {
+): Promise<Answered<ClearanceReferral & { sources: { serviceRequest: string; task: string } }>> {
   const referral = await deps.store.transaction(async (tx) => {
     if (!(await tx.getPatient(patientId)))
       throw new OperationOutcomeError(notRegistered('patient', patientId));
@@ -66,8 +73,11 @@ export async function requestClearance(
     deps.store.getResource('ServiceRequest', referral.id),
     deps.store.getResource('Task', referral.id),
   ]);
-  return {
-    ...referral,
-    sources: { serviceRequest: await sourceOf(sr!, deps), task: await sourceOf(task!, deps) },
-  };
+  return answered(
+    {
+      ...referral,
+      sources: { serviceRequest: await sourceOf(sr!, deps), task: await sourceOf(task!, deps) },
+    },
+    created(),
+  );
 }

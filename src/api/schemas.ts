@@ -343,6 +343,20 @@ export const Timeline = Open({
   readiness: EpisodeReadiness,
 });
 
+export const Week = Open({
+  from: DateOnly(),
+  to: DateOnly(),
+  sessions: Type.Array(
+    Open({
+      session: Session,
+      episodeId: Type.String(),
+      episodeType: Enum(['individual', 'couples'] as const),
+      patients: Type.Array(Open({ id: Type.String(), identifiers: Type.Array(Identifier) })),
+      readiness: EpisodeReadiness,
+    }),
+  ),
+});
+
 export const Drift = Open({
   kind: Enum(['missing-here', 'missing-there', 'different-content', 'conflicting-versions'] as const),
   resourceType: Type.String(),
@@ -407,6 +421,7 @@ export const ANSWER_SCHEMAS = {
   Session,
   Recorded,
   Reconciliation,
+  Week,
   OperationOutcome,
 } satisfies Record<string, TSchema>;
 export type AnswerSchemaName = keyof typeof ANSWER_SCHEMAS;

@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Encounter, Group } from 'fhir/r4';
 import type { Episode, PatientLink, Session, SessionStatus } from '../domain/model.js';
-import { conflict, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
@@ -137,7 +144,7 @@ export async function scheduleSession(
   episodeId: string,
   input: SessionScheduling,
   deps: RecordingDeps,
-): Promise<SessionView> {
+): Promise<Answered<SessionView>> {
   const sessions = await deps.store.transaction(async (tx) => {
     const episode = await tx.getEpisode(episodeId);
     if (!episode) throw new OperationOutcomeError(notRegistered('episode', episodeId));
@@ -168,7 +175,7 @@ export async function scheduleSession(
     await write(tx, sessions, { episode, links }, deps);
     return sessions;
   });
-  return (await viewOf(sessions, deps))[0]!;
+  return answered((await viewOf(sessions, deps))[0]!, created());
 }
 
 export type SessionAction = 'start' | 'complete' | 'cancel';
@@ -185,7 +192,7 @@ export async function moveSession(
   action: SessionAction,
   input: { time?: string },
   deps: RecordingDeps,
-): Promise<SessionView> {
+): Promise<Answered<SessionView>> {
   const moved = await deps.store.transaction(async (tx) => {
     const { session, episode, links, partners } = await findSession(tx, id);
     if (session.jointSessionId !== undefined) {
@@ -217,5 +224,5 @@ export async function moveSession(
     await write(tx, sessions, { episode, links }, deps);
     return sessions;
   });
-  return (await viewOf(moved, deps))[0]!;
+  return answered((await viewOf(moved, deps))[0]!);
 }

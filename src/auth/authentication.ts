@@ -54,7 +54,8 @@ export class AuthenticationError extends OperationOutcomeError {
   }
 }
 
-const bearerOf = (authorization: string | undefined): string => {
+/** The token of an `Authorization: Bearer` header; a 401 when there is none or it is not one. */
+export const bearerOf = (authorization: string | undefined): string => {
   if (!authorization)
     throw new AuthenticationError('This request needs a bearer token (Authorization: Bearer ...).');
   const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim());

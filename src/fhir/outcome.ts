@@ -151,6 +151,21 @@ export const badGateway = build('bad-gateway', 'transient');
 /** An outside system (the EHR) could not be reached or is not configured, or kap-bridge is not ready. */
 export const unavailable = build('unavailable', 'transient');
 
+/**
+ * What a transport-free handler answers: what came of the request (an outcome of `allOk`,
+ * `created`, ...) and the answer itself. The HTTP layer gives it its status and headers.
+ */
+export interface Answered<T> {
+  outcome: OperationOutcome;
+  answer: T;
+}
+
+/** An answer, and what came of the request: all went well unless said otherwise. */
+export const answered = <T>(answer: T, outcome: OperationOutcome = allOk()): Answered<T> => ({
+  outcome,
+  answer,
+});
+
 export const isError = (i: Issue): boolean => i.severity === 'error' || i.severity === 'fatal';
 export const hasErrors = (issues: readonly Issue[]): boolean => issues.some(isError);
 

@@ -20,16 +20,20 @@ import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import type { RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
+import { upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
+import { callService, takeFeedback } from '../cds/hooks.js';
+import { discoveryDocument } from '../cds/services.js';
 import { EhrError, ehrFailure } from '../ehr/gateway.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
+  type Answered,
   allOk,
+  answered,
   badRequest,
-  created,
   headersTooLarge,
   isClientErrorStatus,
   issue,
@@ -57,18 +61,31 @@ import {
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
+import {
+  CONSOLE_CSP,
+  type ConsoleDeps,
+  type ConsoleStreams,
+  loadConsoleAssets,
+  signIn,
+  signOut,
+  whoIsSignedIn,
+} from './console.js';
 import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
 import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
-export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
+export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, ConsoleDeps {
   log: Logger;
+  /** CDS Hooks: the EHR's FHIR base URL, the only `fhirServer` a hook request may name. */
+  cdsFhirServer?: string;
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
   /** Prometheus text for /metrics. */
   metrics?: () => Promise<string>;
+  /** The console's open event streams. */
+  consoleStreams: ConsoleStreams;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -81,12 +98,13 @@ function sendOutcome(res: Response, outcome: OperationOutcome): void {
 }
 
 /**
- * JSON for the hot read routes, without res.json's charset negotiation, ETag and freshness checks
- * (ETags are off, answers are no-store): about 8% of the server's CPU per medication-status answer.
+ * A therapist API answer: the status its outcome gives, the answer as JSON. Written without
+ * res.json's charset negotiation, ETag and freshness checks (ETags are off, answers are no-store):
+ * about 8% of the server's CPU per medication-status answer.
  */
-function sendJson(res: Response, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(statusOf(allOk()), {
+function sendJson(res: Response, { outcome, answer }: Answered<unknown>): void {
+  const body = JSON.stringify(answer);
+  res.writeHead(statusOf(outcome), {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
   });
@@ -407,55 +425,49 @@ export function createApp(deps: AppDeps): express.Express {
   const tenantOf = (res: Response): string => principalOf(res).tenant!;
   route('registerPatient', async (req, res) => {
     checkAgainst('PatientRegistration', req.body);
-    const { created: isNew, patient } = await registerPatient(req.body, deps, tenantOf(res));
-    audited(res, `Patient/${patient.id}`);
-    res
-      .status(statusOf(isNew ? created() : allOk()))
-      .location(`/api/v1/patients/${patient.id}`)
-      .json(patient);
+    const registered = await registerPatient(req.body, deps, tenantOf(res));
+    audited(res, `Patient/${registered.answer.id}`);
+    res.location(`/api/v1/patients/${registered.answer.id}`);
+    sendJson(res, registered);
   });
   route('patient', async (req, res) => {
-    res.json(await getPatient(idParam(req), deps));
+    sendJson(res, await getPatient(idParam(req), deps));
   });
   route('medicationStatus', async (req, res) => {
     sendJson(res, await medicationStatus(idParam(req), questionParams(req), deps));
   });
   route('patientReconcile', async (req, res) => {
-    res.json(await reconciliation(idParam(req), deps));
+    sendJson(res, await reconciliation(idParam(req), deps));
   });
   route('registerEpisode', async (req, res) => {
     checkAgainst('EpisodeRegistration', req.body);
-    const episode = await registerEpisode(req.body, deps, tenantOf(res));
+    const registered = await registerEpisode(req.body, deps, tenantOf(res));
+    const episode = registered.answer;
     audited(res, `EpisodeOfCare/${episode.id}`, ...episode.patients.map((p) => `Patient/${p}`));
-    res.status(statusOf(created())).location(`/api/v1/episodes/${episode.id}`).json(episode);
+    res.location(`/api/v1/episodes/${episode.id}`);
+    sendJson(res, registered);
   });
   route('episodeTimeline', async (req, res) => {
-    res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
+    sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps));
   });
   route('episodeReadiness', async (req, res) => {
-    res.json(await readinessOfEpisode(idParam(req), questionParams(req), deps));
+    sendJson(res, await readinessOfEpisode(idParam(req), questionParams(req), deps));
   });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
     schema: RequestSchemaName,
-    write: (id: string, body: never) => Promise<Written>,
-    answered = created,
+    write: (id: string, body: never) => Promise<Answered<Written>>,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
       const body = sentBody(req) ? req.body : {};
       checkAgainst(schema, body);
       const written = await write(id, body as never);
-      audited(res, written.source, ...Object.values(written.sources ?? {}));
-      res.status(statusOf(answered())).json(written);
+      audited(res, written.answer.source, ...Object.values(written.answer.sources ?? {}));
+      sendJson(res, written);
     });
-  recordingRoute(
-    'changeEpisodeStatus',
-    'EpisodeStatusChange',
-    (id, b) => changeEpisodeStatus(id, b, deps),
-    allOk,
-  );
+  recordingRoute('changeEpisodeStatus', 'EpisodeStatusChange', (id, b) => changeEpisodeStatus(id, b, deps));
   recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
   recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
   for (const [name, action] of [
@@ -463,11 +475,57 @@ export function createApp(deps: AppDeps): express.Express {
     ['completeSession', 'complete'],
     ['cancelSession', 'cancel'],
   ] as const) {
-    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps), allOk);
+    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps));
   }
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
+
+  const checkDays = parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' });
+  route('upcomingSessions', async (req, res) => {
+    const from = dateParam(req) ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
+    const days = req.query.days;
+    if (days !== undefined) checkDays(days);
+    const week = await upcomingSessions(tenantOf(res), { from, days: Number(days ?? 7) }, deps);
+    audited(res, ...week.sessions.map((s) => `EpisodeOfCare/${s.episodeId}`));
+    sendJson(res, answered(week));
+  });
+
+  const built = loadConsoleAssets();
+  const send = (res: Response, asset: { type: string; body: Buffer } | undefined) => {
+    if (!asset) throw fail(notFound('The console is not built here (npm run build).'));
+    res.writeHead(200, {
+      'Content-Type': asset.type,
+      'Content-Length': asset.body.length,
+      'Content-Security-Policy': CONSOLE_CSP,
+    });
+    res.end(asset.body);
+  };
+  route('consolePage', async (_req, res) => send(res, built.page));
+  route('consoleAsset', async (req, res) => send(res, built.assets.get(req.params.file as string)));
+  route('consoleSignIn', (req, res) => signIn(req, res, deps));
+  route('consoleSession', async (req, res) => whoIsSignedIn(req, res, principalOf(res), deps));
+  route('consoleSignOut', async (req, res) => signOut(req, res, deps));
+  route('consoleEvents', (req, res) =>
+    deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
+      deps.store.practiceChanges(tenantOf(res)),
+    ),
+  );
+
+  // CDS Hooks for the prescriber's EHR (src/cds): discovery, the services, their feedback.
+  const note = (event: string, fields: Record<string, string | number>) => deps.log.info(fields, event);
+  route('cdsDiscovery', async (_req, res) => {
+    sendJson(res, answered(discoveryDocument()));
+  });
+  route('cdsService', async (req, res) => {
+    const answer = await callService(idParam(req), req.body, { ...deps, note });
+    audited(res, ...answer.patients);
+    sendJson(res, answered({ cards: answer.cards }));
+  });
+  route('cdsFeedback', async (req, res) => {
+    takeFeedback(idParam(req), req.body, { note });
+    res.status(200).end();
+  });
 
   app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));
 

@@ -3,12 +3,20 @@
  * (429), of a kind and with a scope this route serves (403), about an object of their own practice
  * (404); and, for the routes that carry PHI, an audit record of the answer, whatever it was.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { AuditTrail } from '../audit/trail.js';
-import { authorize, type Owner, ownerCheck } from '../auth/access.js';
+import { authorize, ForbiddenError, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
+import {
+  type ConsoleSession,
+  type ConsoleSessions,
+  CSRF_HEADER,
+  SECURE_SESSION_COOKIE,
+  SESSION_COOKIE,
+  sameText,
+} from '../auth/console-sessions.js';
 import { parseScopes } from '../auth/scopes.js';
+import type { AuthenticateCdsClient } from '../cds/authentication.js';
 import { PATH_ID_PATTERN } from '../fhir/id.js';
 import { CLIENT_WENT_AWAY, OperationOutcomeError, throttled, unknownReference } from '../fhir/outcome.js';
 import { KEPT_TYPES } from '../intake.js';
@@ -25,6 +33,47 @@ export interface GuardDeps {
   rateLimitPerSecond: number;
   /** When set, the EHR's subscription deliveries may authenticate with it in X-Kap-Subscription-Secret. */
   subscriptionSecret?: string;
+  /** The CDS client's JWT on the CDS Hooks routes; refused when unset. */
+  authenticateCds?: AuthenticateCdsClient;
+  /** How callers reach kap-bridge: a CDS client JWT's audience is this and the path called. */
+  publicBaseUrl: string;
+  /** The console's signed-in people: their session cookie stands in for a bearer token. */
+  consoleSessions: ConsoleSessions;
+}
+
+/** The console session id the request's cookie carries, if any. */
+export function sessionCookieOf(req: Request): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const at = part.indexOf('=');
+    const name = part.slice(0, at).trim();
+    if (at > 0 && (name === SESSION_COOKIE || name === SECURE_SESSION_COOKIE))
+      return part.slice(at + 1).trim();
+  }
+  return undefined;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/**
+ * The console session a request without a bearer token comes with: unknown, tampered or idle too
+ * long is a 401; a write without the session's CSRF token is a 403.
+ */
+export function consoleSessionOf(
+  sessions: ConsoleSessions,
+  req: Request,
+  touch = true,
+): ConsoleSession | undefined {
+  const id = sessionCookieOf(req);
+  if (id === undefined) return undefined;
+  const session = sessions.get(id, touch);
+  if (!session)
+    throw new AuthenticationError(
+      'The console session is unknown or has expired; sign in again.',
+      'invalid_token',
+    );
+  if (!SAFE_METHODS.has(req.method) && !sameText(req.header(CSRF_HEADER) ?? '', session.csrf))
+    throw new ForbiddenError(`A write from the console needs the session's CSRF token in ${CSRF_HEADER}.`);
+  return session;
 }
 
 /** The caller, once the guard has let the request in. */
@@ -46,12 +95,6 @@ const SUBSCRIPTION_PRINCIPAL: Principal = {
   client: 'ehr-subscription',
   kind: 'ehr',
   scopes: parseScopes(KEPT_TYPES.map((t) => `system/${t}.cu`)),
-};
-
-const sameSecret = (given: string, expected: string): boolean => {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 };
 
 const BODY_ID = new RegExp(PATH_ID_PATTERN);
@@ -96,15 +139,30 @@ export function createGuard(deps: GuardDeps) {
   const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
 
   /** Who is calling: the subscription secret on /fhir, else the bearer token; undefined and why when neither. */
-  const identify = async (req: Request): Promise<{ principal?: Principal; refused?: unknown }> => {
+  const identify = async (
+    access: RouteAccess,
+    req: Request,
+  ): Promise<{ principal?: Principal; refused?: unknown }> => {
     const secret = req.header('x-kap-subscription-secret');
     try {
+      if (access.credential === 'cds-hooks') {
+        if (!deps.authenticateCds)
+          throw new AuthenticationError('CDS Hooks is not configured here (KAP_CDS_ISSUERS, KAP_CDS_JWKS).');
+        // The endpoint's own URL, whatever spelling of it (a trailing slash) reached express.
+        const path = access.path.replace(':id', encodeURIComponent(req.params.id ?? ''));
+        return {
+          principal: await deps.authenticateCds(req.header('authorization'), `${deps.publicBaseUrl}${path}`),
+        };
+      }
       if (deps.subscriptionSecret !== undefined && secret !== undefined && req.path.startsWith('/fhir')) {
-        if (!sameSecret(secret, deps.subscriptionSecret))
+        if (!sameText(secret, deps.subscriptionSecret))
           throw new AuthenticationError('The subscription secret is not the one kap-bridge was given.');
         return { principal: SUBSCRIPTION_PRINCIPAL };
       }
-      return { principal: await deps.authenticate(req.header('authorization')) };
+      const authorization = req.header('authorization');
+      const session = authorization === undefined ? consoleSessionOf(deps.consoleSessions, req) : undefined;
+      if (session) return { principal: session.principal };
+      return { principal: await deps.authenticate(authorization) };
     } catch (refused) {
       return { refused };
     }
@@ -112,7 +170,7 @@ export function createGuard(deps: GuardDeps) {
 
   const admit = async (access: RouteAccess, req: Request, res: Response): Promise<void> => {
     if (access.clients === 'public') return;
-    const { principal, refused } = await identify(req);
+    const { principal, refused } = await identify(access, req);
     const wait = limiter?.take(
       principal ? `client:${principal.client}` : `address:${req.socket.remoteAddress}`,
     );

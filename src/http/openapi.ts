@@ -29,7 +29,7 @@ interface QueryParameter {
   name: string;
   description: string;
   schema: object;
-  example: string;
+  example: unknown;
 }
 
 interface Answer {
@@ -345,6 +345,48 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
   startSession: sessionMove('The session begins', '2026-03-02T10:02:00-05:00', 'in-progress'),
   completeSession: sessionMove('The session is over', '2026-03-02T11:30:00-05:00', 'finished'),
   cancelSession: sessionMove('The session will not take place', '2026-03-01T17:00:00-05:00', 'cancelled'),
+  upcomingSessions: {
+    summary:
+      "The practice's medicine sessions planned or under way in the coming days, each with its course's readiness at the session's start",
+    query: [
+      { ...date, description: 'The first day (YYYY-MM-DD); today when absent' },
+      {
+        name: 'days',
+        description: 'How many days from `date`; 7 when absent',
+        schema: { type: 'integer', minimum: 1, maximum: 31 },
+        example: 7,
+      },
+    ],
+    answers: {
+      '200': {
+        description: 'The sessions by start, each with its course, patients and readiness',
+        schema: 'Week',
+        example: {
+          from: '2026-03-09',
+          to: '2026-03-16',
+          sessions: [
+            {
+              session: {
+                ...SESSION_EXAMPLE,
+                id: 'se-ruiz-med-1',
+                phase: 'medicine',
+                start: '2026-03-12T10:00:00-05:00',
+              },
+              episodeId: 'ep-ruiz',
+              episodeType: 'couples',
+              patients: [
+                {
+                  id: 'pt-ana',
+                  identifiers: [{ system: 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14', value: 'E1234' }],
+                },
+              ],
+              readiness: READINESS_EXAMPLE,
+            },
+          ],
+        },
+      },
+    },
+  },
   recordDose: {
     summary:
       'Record a ketamine dose taken in a medicine session in progress (MedicationAdministration); refused with every readiness reason (422) when the course is not ready at that instant',

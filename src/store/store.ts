@@ -201,6 +201,9 @@ export class Store {
   findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
     return this.direct.findPatientByEhrRef(ehrPatient);
   }
+  patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
+    return this.direct.patientsLinkedTo(ehrPatient);
+  }
   practicesOf(ehrPatient: string): Promise<string[]> {
     return this.direct.practicesOf(ehrPatient);
   }
@@ -232,6 +235,26 @@ export class Store {
   }
   episodesOf(patientId: string): Promise<Episode[]> {
     return this.direct.episodesOf(patientId);
+  }
+  /** Every course of a practice, oldest first. */
+  async episodesOfPractice(tenant: string): Promise<Episode[]> {
+    const rows = await this.db.all<{ body: string }>(
+      'SELECT body FROM episodes WHERE tenant = ? ORDER BY created_at, id',
+      [tenant],
+    );
+    return rows.map((r) => JSON.parse(r.body) as Episode);
+  }
+  /**
+   * A mark that changes whenever a record of one of the practice's patients, or its list of
+   * patients, changes: what an open console page is told to read again.
+   */
+  async practiceChanges(tenant: string): Promise<string> {
+    const rows = await this.db.all<{ patients: number | string; changes: number | string | null }>(
+      `SELECT COUNT(*) AS patients, SUM(c.changes) AS changes
+       FROM patients p LEFT JOIN record_changes c ON c.scope = p.ehr_patient WHERE p.tenant = ?`,
+      [tenant],
+    );
+    return `${rows[0]?.patients ?? 0}/${rows[0]?.changes ?? 0}`;
   }
   getCheckpoint(name: string): Promise<string | undefined> {
     return this.direct.getCheckpoint(name);
@@ -380,6 +403,14 @@ export class StoreTx {
     );
     const links = await Promise.all(rows.map((r) => this.getPatient(r.patient_id)));
     return links.filter((l) => l !== undefined);
+  }
+
+  /** Every practice's patient linked to this EHR Patient, with the practice. */
+  async patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
+    return this.sql.all<{ id: string; tenant: string }>(
+      'SELECT id, tenant FROM patients WHERE ehr_patient = ? ORDER BY tenant, id',
+      [ehrPatient],
+    );
   }
 
   async findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {

@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config.js';
 import { ROUTES, type RouteAccess } from '../../src/http/routes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
+import { CDS_ISSUER, CdsClient, cdsClientKeys, type SignOptions } from '../support/cds-client.js';
 import { startTestService } from '../support/service.js';
 
 const ISSUER = 'https://idp.practice.test';
@@ -24,6 +25,8 @@ let dir: string;
 let service: Service;
 let idpKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 let sign: (claims: JWTPayload, options?: { expiresIn?: string | number; rogue?: boolean }) => Promise<string>;
+/** The prescriber's EHR as a CDS client: its own key, its JWT's audience the URL it calls. */
+let cdsSign: (path: string, options?: SignOptions & { rogue?: boolean }) => Promise<string>;
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
 type Json = any;
@@ -71,6 +74,79 @@ function rawCall(method: string, path: string, token: string, body: unknown): Pr
     req.on('error', reject);
     req.end(text);
   });
+}
+
+/** A console session: its cookie and CSRF token, signed in with `bearerToken` at POST /console/session. */
+async function consoleSignIn(
+  bearerToken: string,
+  host?: string,
+): Promise<{ cookie: string; csrf: string; setCookie: string }> {
+  // node:http, not fetch: fetch will not send a Host of the caller's choosing (a proxy's).
+  const { port } = new URL(service.url);
+  const body = JSON.stringify({ token: bearerToken });
+  const { status, setCookie, answer } = await new Promise<{
+    status: number;
+    setCookie: string;
+    answer: string;
+  }>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/console/session',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...(host ? { host } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            setCookie: res.headers['set-cookie']?.[0] ?? '',
+            answer: text,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+  expect(status).toBe(201);
+  return { cookie: setCookie.split(';')[0]!, csrf: (JSON.parse(answer) as Json).csrf, setCookie };
+}
+
+/** `call` with a console session cookie in place of a bearer token, and the CSRF header when given. */
+async function cookieCall(
+  method: string,
+  path: string,
+  cookie: string,
+  csrf?: string,
+  body?: unknown,
+): Promise<Answer> {
+  const res = await fetch(`${service.url}${path}`, {
+    method,
+    headers: {
+      cookie,
+      ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { status: res.status, headers: res.headers, body: '' };
+  }
+  const text = await res.text();
+  const json = res.headers.get('content-type')?.includes('json');
+  return { status: res.status, headers: res.headers, body: text && json ? JSON.parse(text) : text };
 }
 
 /** Each kind of client as a token would describe it, with all the scopes its kind uses. */
@@ -139,8 +215,13 @@ beforeAll(async () => {
       .setIssuedAt()
       .setExpirationTime(expiresIn)
       .sign(byRogue ? rogue.privateKey : privateKey);
+  const cdsKeys = await cdsClientKeys();
+  const cdsRogue = await cdsClientKeys();
+  writeFileSync(join(dir, 'ehr-cds-jwks.json'), JSON.stringify(cdsKeys.jwks));
   service = await startTestService(
     {
+      KAP_CDS_ISSUERS: CDS_ISSUER,
+      KAP_CDS_JWKS: join(dir, 'ehr-cds-jwks.json'),
       KAP_AUTH_MODE: 'jwt',
       KAP_AUTH_STATIC_TOKENS_FILE: '',
       KAP_AUTH_JWKS: join(dir, 'jwks.json'),
@@ -151,6 +232,9 @@ beforeAll(async () => {
     },
     { dir },
   );
+  const cdsClient = new CdsClient(service.url, cdsKeys.keys.privateKey);
+  cdsSign = (path, { rogue: byRogue = false, ...options } = {}) =>
+    cdsClient.sign(path, { ...options, ...(byRogue ? { key: cdsRogue.keys.privateKey } : {}) });
   const a = await token('therapist');
   const ok = async (path: string, body: unknown) => {
     const res = await call('POST', `/api/v1${path}`, a, body);
@@ -189,16 +273,20 @@ describe('every route of the table', () => {
     expect(none.body.resourceType).toBe('OperationOutcome');
 
     const own = kinds[0]!;
-    const expired = await call(access.method, path, await sign(CLIENTS[own], { expiresIn: -120 }), body);
+    // The CDS Hooks routes take the EHR's CDS client JWT, never a token of kap-bridge's own clients.
+    const cds = access.credential === 'cds-hooks';
+    const ownToken = (options: { expiresIn?: number; rogue?: boolean } = {}) =>
+      cds ? cdsSign(path, options) : sign(CLIENTS[own], options);
+    const expired = await call(access.method, path, await ownToken({ expiresIn: -120 }), body);
     expect(expired.status).toBe(401);
     expect(expired.body.issue[0].diagnostics).toMatch(/ERR_JWT_EXPIRED/);
-    const forged = await call(access.method, path, await sign(CLIENTS[own], { rogue: true }), body);
+    const forged = await call(access.method, path, await ownToken({ rogue: true }), body);
     expect(forged.status).toBe(401);
     expect(forged.headers.get('www-authenticate')).toContain('error="invalid_token"');
 
-    for (const kind of (['therapist', 'ehr', 'operator'] as const).filter((k) => !kinds.includes(k))) {
+    for (const kind of (['therapist', 'ehr', 'operator'] as const).filter((k) => cds || !kinds.includes(k))) {
       const wrong = await call(access.method, path, await token(kind), body);
-      expect({ kind, status: wrong.status }).toEqual({ kind, status: 403 });
+      expect({ kind, status: wrong.status }).toEqual({ kind, status: cds ? 401 : 403 });
     }
     if (access.scope !== undefined) {
       const context = own === 'therapist' ? 'user' : 'system';
@@ -222,7 +310,7 @@ describe('every route of the table', () => {
     }
     expect(await fingerprint()).toBe(before);
 
-    const allowed = await call(access.method, path, await token(own), body);
+    const allowed = await call(access.method, path, cds ? await cdsSign(path) : await token(own), body);
     expect([401, 403]).not.toContain(allowed.status);
     if (access.owner) expect(allowed.status).not.toBe(404);
   });
@@ -232,13 +320,17 @@ describe('every route of the table', () => {
     '%s: a path id that is no FHIR id, "." and ".." included, is a 400 naming the id',
     async (_name, access) => {
       const before = await fingerprint();
-      const own = await token((access.clients as readonly ClientKind[])[0]!);
       for (const bad of ['..', '%2e%2e', '.', '%2E', 'a%2Fb', 'x'.repeat(65), 'a%20b', '%C3%A9']) {
         // Sent as it is: fetch would resolve "." and ".." segments away before they left.
         const path = access.path
           .replace(':type', 'MedicationRequest')
           .replace(':version', '1')
           .replace(':id', bad);
+        // A CDS client JWT names the endpoint called, its id as the service reads it.
+        const own =
+          access.credential === 'cds-hooks'
+            ? await cdsSign(access.path.replace(':id', encodeURIComponent(decodeURIComponent(bad))))
+            : await token((access.clients as readonly ClientKind[])[0]!);
         const res = await rawCall(access.method, path, own, { resourceType: 'MedicationRequest', id: bad });
         expect({ bad, status: res.status, expression: res.body.issue?.[0]?.expression }).toEqual({
           bad,
@@ -375,6 +467,87 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
       }
     },
   );
+});
+
+describe('the console session in place of a bearer token', () => {
+  /** The routes a person signed in to the console may call, by the kind of client they are. */
+  const forPeople = guarded.filter(([, a]) =>
+    (a.clients as readonly ClientKind[]).some((k) => k === 'therapist' || k === 'operator'),
+  );
+
+  test.each(forPeople)(
+    '%s: no cookie, a tampered cookie, a write without the CSRF token, another practice: refused, nothing changed',
+    async (_name, access) => {
+      const path = pathOf(access);
+      const body = bodyOf(access);
+      const kind = (access.clients as readonly ClientKind[]).includes('therapist') ? 'therapist' : 'operator';
+      const own = await consoleSignIn(await token(kind));
+      const before = await fingerprint();
+
+      expect((await cookieCall(access.method, path, '', own.csrf, body)).status).toBe(401);
+      const [name, value] = own.cookie.split('=') as [string, string];
+      const tampered = `${name}=${value.slice(0, -2)}${value.endsWith('AA') ? 'BB' : 'AA'}`;
+      const refused = await cookieCall(access.method, path, tampered, own.csrf, body);
+      expect(refused.status).toBe(401);
+      expect(refused.body.resourceType).toBe('OperationOutcome');
+      if (access.method !== 'GET') {
+        expect((await cookieCall(access.method, path, own.cookie, undefined, body)).status).toBe(403);
+        expect((await cookieCall(access.method, path, own.cookie, `${own.csrf}x`, body)).status).toBe(403);
+      }
+      if (access.owner) {
+        const other = await consoleSignIn(await token('otherPractice'));
+        expect((await cookieCall(access.method, path, other.cookie, other.csrf, body)).status).toBe(404);
+      }
+      expect(await fingerprint()).toBe(before);
+
+      const allowed = await cookieCall(access.method, path, own.cookie, own.csrf, body);
+      expect([401, 403]).not.toContain(allowed.status);
+      if (access.owner) expect(allowed.status).not.toBe(404);
+    },
+  );
+
+  test('the cookie is HttpOnly and SameSite=Strict; Secure and __Host- unless reached on loopback http; gone at sign-out', async () => {
+    const local = await consoleSignIn(await token('therapist'));
+    expect(local.setCookie).toMatch(/^kap-console=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/);
+    const proxied = await consoleSignIn(await token('therapist'), 'kap.practice.example');
+    expect(proxied.setCookie).toMatch(
+      /^__Host-kap-console=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Secure$/,
+    );
+
+    expect((await cookieCall('GET', `/api/v1/patients/${PATIENT}`, local.cookie)).status).toBe(200);
+    expect((await cookieCall('POST', '/console/session/end', local.cookie, local.csrf)).status).toBe(204);
+    expect((await cookieCall('GET', `/api/v1/patients/${PATIENT}`, local.cookie)).status).toBe(401);
+  });
+
+  test('the EHR cannot sign in to the console, and a sign-in without a token names the field', async () => {
+    const ehr = await fetch(`${service.url}/console/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: await token('ehr') }),
+    });
+    expect(ehr.status).toBe(403);
+    expect(ehr.headers.get('set-cookie')).toBeNull();
+    const empty = await call('POST', '/console/session', undefined, {});
+    expect(empty.status).toBe(400);
+    expect(empty.body.issue[0].expression).toEqual(['token']);
+    const used = await call('POST', '/console/session', undefined, { code: 'never-issued' });
+    expect(used.status).toBe(401);
+  });
+
+  test('reads through the console are in the audit trail under the signed-in client', async () => {
+    const since = new Date().toISOString();
+    const own = await consoleSignIn(await token('therapist'));
+    expect((await cookieCall('GET', `/api/v1/episodes/${EPISODE}`, own.cookie)).status).toBe(200);
+    const trail = await call(
+      'GET',
+      `/audit/AuditEvent?entity=EpisodeOfCare/${EPISODE}&since=${since}`,
+      await token('operator'),
+    );
+    const events = (trail.body as Bundle<AuditEvent>).entry!.map((e) => e.resource!);
+    expect(events.map((e) => [e.agent[0]!.who!.identifier!.value, e.action, e.outcome])).toEqual([
+      ['therapy-a', 'R', '0'],
+    ]);
+  });
 });
 
 describe('tokens', () => {

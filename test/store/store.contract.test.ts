@@ -62,6 +62,8 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       (await store.findPatient({ system: 'urn:therapist:client', value: 'C-7' }, DEFAULT_TENANT))?.id,
     ).toBe('p1');
     expect((await store.findPatientByEhrRef('Patient/ehr-1'))?.id).toBe('p1');
+    expect(await store.patientsLinkedTo('Patient/ehr-1')).toEqual([{ id: 'p1', tenant: DEFAULT_TENANT }]);
+    expect(await store.patientsLinkedTo('Patient/ehr-unknown')).toEqual([]);
     expect(
       await store.findPatient({ system: 'urn:ehr:mrn', value: 'MRN-2' }, DEFAULT_TENANT),
     ).toBeUndefined();
