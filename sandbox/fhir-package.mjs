@@ -3,7 +3,8 @@
 //
 //   package/                 the package as a folder: package.json, .index.json, every
 //                            StructureDefinition with its snapshot, the CodeSystems and ValueSets, the
-//                            ImplementationGuide, and example/ (the valid fixtures that claim a profile)
+//                            ImplementationGuide, a CapabilityStatement (the types and their
+//                            profiles) and example/ (the valid fixtures that claim a profile)
 //   generated/package.tgz    the same as a FHIR NPM package (what HAPI's package installer loads)
 //   profiles/pages/          a Markdown page per profile: its constraints and bindings
 //
@@ -132,6 +133,42 @@ function indexEntry(r) {
   return entry;
 }
 
+/**
+ * What a server that speaks kap-bridge's FHIR interface supports (`kind: requirements`): each
+ * resource type with the profiles of this package written for it. kap-bridge's own
+ * CapabilityStatement (`GET /fhir/metadata`) instantiates it.
+ */
+function capabilityStatement(version, profiles, date) {
+  const types = [...new Set(profiles.map((p) => p.type))].sort();
+  return {
+    resourceType: 'CapabilityStatement',
+    id: IG_ID,
+    url: `${CANONICAL}/CapabilityStatement/${IG_ID}`,
+    version,
+    name: 'KapBridgeServer',
+    title: "kap-bridge's FHIR interface: the resource types it keeps and their profiles",
+    status: 'active',
+    experimental: false,
+    date,
+    publisher: 'kap-bridge',
+    description:
+      "A server speaking kap-bridge's FHIR interface takes these resource types conforming to these profiles.",
+    kind: 'requirements',
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    implementationGuide: [`${CANONICAL}/ImplementationGuide/${IG_ID}`],
+    rest: [
+      {
+        mode: 'server',
+        resource: types.map((type) => ({
+          type,
+          supportedProfile: profiles.filter((p) => p.type === type).map((p) => p.url),
+        })),
+      },
+    ],
+  };
+}
+
 function implementationGuide(version, conformance, exampleList) {
   return {
     resourceType: 'ImplementationGuide',
@@ -171,7 +208,8 @@ function implementationGuide(version, conformance, exampleList) {
 export async function buildPackage({ log = noop } = {}) {
   const started = Date.now();
   const version = packageVersion();
-  const staging = `${PACKAGE_DIR}.tmp-${process.pid}`;
+  // Made in generated/ (not in git), then moved into place whole.
+  const staging = join(dirname(PACKAGE_TGZ), `package.tmp-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(join(staging, 'example'), { recursive: true });
   try {
@@ -193,6 +231,15 @@ export async function buildPackage({ log = noop } = {}) {
       if (source.resourceType !== 'StructureDefinition') writeJson(join(staging, f), resource);
       conformance.push(resource);
     }
+    const date = new Date().toISOString().slice(0, 10);
+    conformance.push(
+      capabilityStatement(
+        version,
+        conformance.filter((r) => r.resourceType === 'StructureDefinition'),
+        date,
+      ),
+    );
+    writeJson(join(staging, fileName(conformance.at(-1))), conformance.at(-1));
     const exampleList = examples();
     for (const { resource } of exampleList) writeJson(join(staging, 'example', fileName(resource)), resource);
     const ig = implementationGuide(version, conformance, exampleList);

@@ -13,6 +13,7 @@ import { type Authenticate, createAuthenticator } from './auth/authentication.js
 import { ConsoleSessions } from './auth/console-sessions.js';
 import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
+import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy, type VitalKind } from './domain/medicine-session.js';
 import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
 import { BackendServices } from './ehr/backend-services.js';
@@ -153,6 +154,17 @@ export async function startService(
     requireDispense: config.requireDispense,
     requireIntegration: config.requireIntegration,
   };
+  const medicine: MedicinePolicy = {
+    ...DEFAULT_MEDICINE_POLICY,
+    predoseWindowMinutes: config.predoseWindowMinutes,
+    predoseChecks: config.predoseChecks as VitalKind[],
+    boosterWithinMinutes: config.boosterWithinMinutes,
+    monitoringMinutes: config.monitoringMinutes,
+    checkInMinutes: config.checkInMinutes,
+    heartRateMin: config.heartRateMin,
+    heartRateMax: config.heartRateMax,
+    spo2Min: config.spo2Min,
+  };
   const consoleSessions = new ConsoleSessions(config.consoleIdleMinutes * 60_000);
   const consoleStreams = new ConsoleStreams();
   const app = createApp({
@@ -162,6 +174,7 @@ export async function startService(
     validator,
     log,
     policy,
+    medicine,
     patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
     version: VERSION,
     publicBaseUrl,

@@ -4,11 +4,12 @@
  * optionally taken in a session.
  */
 import { randomUUID } from 'node:crypto';
-import type { KapObservation, ObservationValue } from '../domain/model.js';
+import type { KapObservation, ObservationValue, Session } from '../domain/model.js';
 import {
   type Answered,
   answered,
   badRequest,
+  businessRule,
   conflict,
   created,
   notRegistered,
@@ -27,12 +28,64 @@ import {
 import type { ObservationRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
 
+/** Readings only a medicine session has: effects of the dose, and a remote session's check-ins. */
+const MEDICINE_ONLY: readonly ObservationValue['kind'][] = ['sedation', 'dissociation', 'check-in'];
+
+/**
+ * A reading in a medicine session is taken while it runs: not before it began nor after it ended. Effects of
+ * the dose are taken in a medicine session, a chaperone's check-in in a remote one.
+ */
+function inSessionTime(
+  input: ObservationRecording,
+  value: ObservationValue,
+  session: Session | undefined,
+): void {
+  if (MEDICINE_ONLY.includes(value.kind) && session?.phase !== 'medicine') {
+    throw new OperationOutcomeError(
+      businessRule(
+        session === undefined
+          ? `A ${value.kind} reading is taken in a medicine session: name the session.`
+          : `Session ${input.session} is a ${session.phase} session: a ${value.kind} reading is taken in a medicine session.`,
+        'session',
+      ),
+    );
+  }
+  if (value.kind === 'check-in' && session?.mode !== 'remote') {
+    throw new OperationOutcomeError(
+      businessRule(
+        `Session ${input.session} is in person: chaperones check in during a remote session.`,
+        'value.kind',
+      ),
+    );
+  }
+  // Questionnaires of other sessions may be filled in around them; a medicine session's readings are its monitoring.
+  if (session?.phase !== 'medicine') return;
+  const t = Date.parse(input.effective);
+  if (session.start !== undefined && t < Date.parse(session.start)) {
+    throw new OperationOutcomeError(
+      businessRule(
+        `The reading at ${input.effective} is before session ${input.session} began (${session.start}).`,
+        'effective',
+      ),
+    );
+  }
+  if (session.end !== undefined && session.status === 'finished' && t > Date.parse(session.end)) {
+    throw new OperationOutcomeError(
+      businessRule(
+        `The reading at ${input.effective} is after session ${input.session} ended (${session.end}).`,
+        'effective',
+      ),
+    );
+  }
+}
+
 export async function recordObservation(
   patientId: string,
   input: ObservationRecording,
   deps: RecordingDeps,
 ): Promise<Answered<KapObservation & { source: string }>> {
-  const { value } = input;
+  // The schema has taken the PHQ-9 items as exactly nine: the domain's tuple.
+  const value = input.value as ObservationValue;
   if (value.kind === 'phq9' && value.items && value.items.reduce((a, b) => a + b, 0) !== value.total) {
     throw new OperationOutcomeError(
       badRequest('The PHQ-9 total is not the sum of its items.', 'value.total', 'invariant'),
@@ -59,13 +112,13 @@ export async function recordObservation(
         : await patientSession(tx, input.session, patientId, 'session').catch(
             namedIn('session', input.session, 'session'),
           );
+    inSessionTime(input, value, session?.own);
     const observation: KapObservation = {
       id,
       patientId,
       status: input.status ?? 'final',
       effective: input.effective,
-      // The schema has taken the PHQ-9 items as exactly nine: the domain's tuple.
-      value: value as ObservationValue,
+      value,
       ...(session ? { sessionId: session.own.id } : {}),
       ...(input.performer ? { performer: input.performer } : {}),
     };

@@ -130,6 +130,19 @@ export const SessionScheduling = Type.Object(
     start: Instant(),
     end: Type.Optional(Instant()),
     therapist: Type.Optional(Reference('Practitioner')),
+    mode: Type.Optional(
+      Enum(
+        ['in-person', 'remote'] as const,
+        'A medicine session in the office (default), or remote: the therapist on video, a chaperone in the room checking in',
+      ),
+    ),
+    chaperone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'Who stays with the patient in a remote medicine session; required for one',
+      }),
+    ),
   },
   closed,
 );
@@ -188,6 +201,11 @@ const OBSERVATION_VALUES = {
   spo2: { percent: Num(50, 100) },
   dissociation: { cadss: Int(0, 92) },
   sedation: { moaas: Int(0, 5) },
+  'check-in': {
+    note: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 2000, description: 'What the chaperone reported' }),
+    ),
+  },
 } as const;
 
 type Kinds = typeof OBSERVATION_VALUES;

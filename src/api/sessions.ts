@@ -9,6 +9,7 @@ import type { Episode, PatientLink, Session, SessionStatus } from '../domain/mod
 import {
   type Answered,
   answered,
+  badRequest,
   conflict,
   created,
   notRegistered,
@@ -151,6 +152,20 @@ export async function scheduleSession(
     if (episode.status !== 'active' && episode.status !== 'planned') {
       throw unprocessable(`Episode ${episodeId} is ${episode.status}: no session can be scheduled in it.`);
     }
+    if (input.mode === 'remote' && input.chaperone === undefined) {
+      throw new OperationOutcomeError(
+        badRequest('A remote medicine session names the chaperone in the room.', 'chaperone', 'required'),
+      );
+    }
+    if ((input.mode !== undefined || input.chaperone !== undefined) && input.phase !== 'medicine') {
+      throw unprocessable(
+        'Only a medicine session is remote or in person with a chaperone.',
+        input.mode !== undefined ? 'mode' : 'chaperone',
+      );
+    }
+    if (input.chaperone !== undefined && input.mode !== 'remote') {
+      throw unprocessable('A chaperone is named for a remote medicine session.', 'chaperone');
+    }
     const links = await linksOf(tx, episode);
     const id = input.id ?? randomUUID();
     if (await tx.getResource('Encounter', id)) {
@@ -163,6 +178,7 @@ export async function scheduleSession(
       start: input.start,
       ...(input.end ? { end: input.end } : {}),
       ...(input.therapist ? { therapist: input.therapist } : {}),
+      ...(input.mode === 'remote' ? { mode: 'remote' as const, chaperone: input.chaperone! } : {}),
     };
     const [first, second] = episode.patients as [string, string?];
     const sessions: Session[] =

@@ -60,7 +60,7 @@ import {
 } from '../fhir-endpoint/handler.js';
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
-import { reconciliation } from '../reconcile.js';
+import { reconciliation } from '../reconcile/answer.js';
 import {
   CONSOLE_CSP,
   type ConsoleDeps,
@@ -494,7 +494,7 @@ export function createApp(deps: AppDeps): express.Express {
   const built = loadConsoleAssets();
   const send = (res: Response, asset: { type: string; body: Buffer } | undefined) => {
     if (!asset) throw fail(notFound('The console is not built here (npm run build).'));
-    res.writeHead(200, {
+    res.writeHead(statusOf(allOk()), {
       'Content-Type': asset.type,
       'Content-Length': asset.body.length,
       'Content-Security-Policy': CONSOLE_CSP,
@@ -524,7 +524,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   route('cdsFeedback', async (req, res) => {
     takeFeedback(idParam(req), req.body, { note });
-    res.status(200).end();
+    res.status(statusOf(allOk())).end();
   });
 
   app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));
