@@ -26,7 +26,7 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { ensureJar, JAR_PATH, PACKAGE_TGZ } from './sandbox.mjs';
+import { ensureJar, JAR_PATH, PACKAGE_TGZ, withBuildLock } from './sandbox.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROFILES_DIR = join(ROOT, 'profiles');
@@ -81,9 +81,20 @@ export function packageIsStale() {
 /** The sandbox jar and the package it installs at start, each built when missing or older than what it is made from. */
 export async function ensurePackage({ log = noop } = {}) {
   await ensureJar({ log });
-  if (packageIsStale()) await buildPackage({ log });
-  return PACKAGE_TGZ;
+  if (!packageIsStale()) return PACKAGE_TGZ;
+  return withBuildLock(
+    log,
+    async () => {
+      if (packageIsStale()) await buildPackage({ log });
+      return PACKAGE_TGZ;
+    },
+    PACKAGE_LOCK,
+    'the FHIR package',
+  );
 }
+
+/** Held while the package is built: one build at a time in a work tree. */
+const PACKAGE_LOCK = join(dirname(PACKAGE_TGZ), '.package-build-lock');
 
 function runSnapshots(inDir, outDir) {
   return new Promise((resolve, reject) => {
@@ -450,7 +461,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const log = (m) => console.error(m);
   try {
     await ensureJar({ log });
-    await buildPackage({ log });
+    await withBuildLock(log, () => buildPackage({ log }), PACKAGE_LOCK, 'the FHIR package');
   } catch (err) {
     console.error(`[package] ${err.message}`);
     process.exit(1);

@@ -32,6 +32,11 @@ export interface Config {
   publicBaseUrl?: string;
   subscriptionSecret?: string;
   subscribeOnStart: boolean;
+  /** The first wait before registration is tried again after a failure at start; doubled each time up to the max. */
+  subscribeRetryBaseMs: number;
+  subscribeRetryMaxMs: number;
+  /** OTLP/HTTP endpoint for traces; tracing is off when unset. */
+  otlpEndpoint?: string;
   syncIntervalSeconds: number;
   syncOverlapSeconds: number;
   systolicMax: number;
@@ -675,6 +680,28 @@ export const VARIABLES: readonly Variable[] = [
     description: 'Most entries accepted in one Bundle POSTed to /fhir',
     default: '5000',
     parse: integer(1, 100_000),
+  }),
+  v({
+    name: 'KAP_SUBSCRIBE_RETRY_BASE_MS',
+    key: 'subscribeRetryBaseMs',
+    description:
+      'After a failed subscription registration at start, the first wait before trying again; doubled each time up to KAP_SUBSCRIBE_RETRY_MAX_MS',
+    default: '1000',
+    parse: integer(10, 3_600_000),
+  }),
+  v({
+    name: 'KAP_SUBSCRIBE_RETRY_MAX_MS',
+    key: 'subscribeRetryMaxMs',
+    description: 'The longest wait between subscription registration attempts',
+    default: '300000',
+    parse: integer(10, 86_400_000),
+  }),
+  v({
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    key: 'otlpEndpoint',
+    description:
+      'OpenTelemetry collector (OTLP over HTTP) that traces are sent to, e.g. http://127.0.0.1:4318; tracing is off when unset',
+    parse: url,
   }),
   v({
     name: 'KAP_CDS_ISSUERS',

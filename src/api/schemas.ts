@@ -361,6 +361,20 @@ export const Timeline = Open({
   readiness: EpisodeReadiness,
 });
 
+/** A patient as the therapist knows them: kap-bridge's id and their identifiers. */
+const PatientNamed = Open({ id: Type.String(), identifiers: Type.Array(Identifier) });
+
+export const Courses = Open({
+  episodes: Type.Array(
+    Open({
+      id: Type.String(),
+      type: Enum(['individual', 'couples'] as const),
+      status: Type.String(),
+      patients: Type.Array(PatientNamed),
+    }),
+  ),
+});
+
 export const Week = Open({
   from: DateOnly(),
   to: DateOnly(),
@@ -369,7 +383,7 @@ export const Week = Open({
       session: Session,
       episodeId: Type.String(),
       episodeType: Enum(['individual', 'couples'] as const),
-      patients: Type.Array(Open({ id: Type.String(), identifiers: Type.Array(Identifier) })),
+      patients: Type.Array(PatientNamed),
       readiness: EpisodeReadiness,
     }),
   ),
@@ -440,6 +454,7 @@ export const ANSWER_SCHEMAS = {
   Recorded,
   Reconciliation,
   Week,
+  Courses,
   OperationOutcome,
 } satisfies Record<string, TSchema>;
 export type AnswerSchemaName = keyof typeof ANSWER_SCHEMAS;

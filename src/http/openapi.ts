@@ -345,6 +345,32 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
   startSession: sessionMove('The session begins', '2026-03-02T10:02:00-05:00', 'in-progress'),
   completeSession: sessionMove('The session is over', '2026-03-02T11:30:00-05:00', 'finished'),
   cancelSession: sessionMove('The session will not take place', '2026-03-01T17:00:00-05:00', 'cancelled'),
+  practiceCourses: {
+    summary: "The practice's courses, oldest first, each with its patients' identifiers",
+    answers: {
+      '200': {
+        description: 'The courses',
+        schema: 'Courses',
+        example: {
+          episodes: [
+            {
+              ...EPISODE_EXAMPLE,
+              patients: [
+                {
+                  id: 'pt-ana',
+                  identifiers: [{ system: 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14', value: 'E1234' }],
+                },
+                {
+                  id: 'pt-tomas',
+                  identifiers: [{ system: 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14', value: 'E1235' }],
+                },
+              ],
+            },
+          ],
+        },
+      },
+    },
+  },
   upcomingSessions: {
     summary:
       "The practice's medicine sessions planned or under way in the coming days, each with its course's readiness at the session's start",
