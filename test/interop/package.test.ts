@@ -6,6 +6,7 @@
  * holds every conformance resource of it, by URL and version, with the package's snapshot, and
  * validates every example against it.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -169,10 +170,17 @@ describe('the FHIR package', () => {
       expect(data.equals(readFileSync(join(PACKAGE_DIR, name.slice('package/'.length))))).toBe(true);
   });
 
-  test('profiles/pages/ are the pages of these profiles, one per profile', () => {
+  test('profiles/pages/ are the pages of these profiles, one per profile, as committed', () => {
     const pages = built.renderPages(profiles);
     expect(readdirSync(built.PAGES_DIR).sort()).toEqual([...pages.keys()].sort());
     for (const [name, text] of pages) expect(readFileSync(join(built.PAGES_DIR, name), 'utf8')).toBe(text);
+    // The build writes them; what it wrote must be what git holds, or the README links stale pages.
+    const git = spawnSync('git', ['status', '--porcelain', '--', 'profiles/pages'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(git.status).toBe(0);
+    expect(git.stdout).toBe('');
   });
 });
 
