@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { doseChecks, medicineFacts } from '../domain/medicine-session.js';
-import type { Administration, Dose, Route } from '../domain/model.js';
+import type { Administration } from '../domain/model.js';
 import { currentOrder, patientReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
@@ -27,16 +27,8 @@ import {
   sourceOf,
   unprocessable,
 } from './recording.js';
+import type { DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
-
-export interface DoseRecording {
-  id?: string;
-  patient: string;
-  dose: Dose;
-  /** The route taken; the prescription's when absent. */
-  route?: Route;
-  time: string;
-}
 
 export async function recordDose(
   sessionId: string,
