@@ -5,7 +5,7 @@ import { REASONS } from '../domain/readiness.js';
  * same schemas validate every request, so the description cannot drift from the behaviour.
  */
 
-import { PATH_ID_PATTERN } from '../fhir/id.js';
+import { PATH_ID_PATTERN, referencePattern } from '../fhir/ids.js';
 
 const identifier = {
   type: 'object',
@@ -40,7 +40,7 @@ const instant = { type: 'string', format: 'date-time' } as const;
 const reference = (type: string, description?: string) =>
   ({
     type: 'string',
-    pattern: `^${type}/[A-Za-z0-9\\-.]{1,64}$`,
+    pattern: referencePattern(type),
     ...(description ? { description } : {}),
   }) as const;
 
@@ -659,7 +659,7 @@ export const openApiDocument = {
           identifiers: { type: 'array', minItems: 1, maxItems: 20, items: identifier },
           ehrPatient: {
             type: 'string',
-            pattern: '^Patient/[A-Za-z0-9\\-.]{1,64}$',
+            pattern: referencePattern('Patient'),
             description: 'The EHR Patient, when the therapist knows it; otherwise found by identifier',
           },
         },

@@ -10,6 +10,7 @@
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
+import { parseReference, referencesIn } from '../fhir/ids.js';
 import {
   businessRule,
   hasErrors,
@@ -17,7 +18,7 @@ import {
   OperationOutcomeError,
   unknownReference,
 } from '../fhir/outcome.js';
-import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
+import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
 import type { StoredResource, StoreTx } from '../store/store.js';
@@ -150,7 +151,7 @@ async function forEhr(tx: StoreTx, resource: Resource): Promise<Resource> {
   const { id: _local, ...body } = resource;
   const ours = new Map<string, string>();
   const text = JSON.stringify(body);
-  for (const [, type, id] of text.matchAll(/"reference":"([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})"/g)) {
+  for (const [, type, id] of referencesIn(text)) {
     const held = type === 'Patient' ? undefined : await tx.getResource(type!, id!);
     if (held?.ours) {
       const system = identifierSystem(type!);
