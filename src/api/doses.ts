@@ -24,7 +24,7 @@ import {
 } from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
-import { loadRecord } from '../record.js';
+import { currentRecord } from '../record.js';
 import { medicinePolicyOf, readinessQuery } from './patients.js';
 import {
   courseContext,
@@ -91,11 +91,12 @@ export async function recordDose(
     }
     const link = links.find((l) => l.id === input.patient)!;
     const tenant = await practiceOf(tx, 'episode', episode.id);
-    const full = await loadRecord(tx, link, tenant, deps.patientLink);
+    const current = (await currentRecord(tx, link.id, 'ehr:last-heard', deps.patientLink))!;
+    const full = current.record;
     // A booster is part of the session already counted against the order, not another session.
     const others = { ...full, administrations: full.administrations.filter((a) => a.sessionId !== own.id) };
     // The verdict at the instant of the dose: every day-of check must have been recorded by then.
-    const query = readinessQuery({ at: input.time }, deps, await tx.getCheckpoint('ehr:last-heard'));
+    const query = readinessQuery({ at: input.time }, deps, current.checkpoint);
     const readiness = patientReadiness(others, query, deps.policy, episode);
     const rx = currentOrder(others, (v) => spanOf(v, deps.policy.timeZone)).rx;
     const findings = doseChecks(

@@ -18,9 +18,9 @@ import {
   unknownReference,
 } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
-import { loadRecord } from '../record.js';
+import { currentRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
-import { courseContext, linksOf, practiceOf, type RecordingDeps, record } from './recording.js';
+import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
 import type { CourseReader } from './sessions.js';
 
 export interface EpisodeRegistration {
@@ -139,27 +139,28 @@ export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: 
 
 /**
  * Readiness of a course for a session on `date` (today when absent) or starting `at`, from the
- * partners' aligned records in `reader`. A partner whose record cannot be read is left out, and
- * the course is then not ready.
+ * partners' aligned records in `reader`, read as every readiness answer reads them
+ * (`currentRecord`). A partner whose record cannot be read is left out, and the course is then
+ * not ready.
  */
 export async function readinessOn(
-  reader: CourseReader & Pick<PatientsDeps['store'], 'getCheckpoint'>,
+  reader: Parameters<typeof currentRecord>[0] & Pick<PatientsDeps['store'], 'getCheckpoint'>,
   episode: Episode,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
-  const tenant = await practiceOf(reader, 'episode', episode.id);
-  const records = await Promise.all(
-    episode.patients.map(async (p) => {
-      const link = await reader.getPatient(p);
-      return link === undefined ? undefined : loadRecord(reader, link, tenant, deps.patientLink);
-    }),
-  );
-  const query = readinessQuery(question, deps, await reader.getCheckpoint('ehr:last-heard'));
+  const current = (
+    await Promise.all(
+      episode.patients.map((p) => currentRecord(reader, p, 'ehr:last-heard', deps.patientLink)),
+    )
+  ).filter((c) => c !== undefined);
+  // Each record's head carries the checkpoint; a course with no readable record asks for it alone.
+  const lastHeard =
+    current.length > 0 ? current[0]!.checkpoint : await reader.getCheckpoint('ehr:last-heard');
   return episodeReadiness(
     episode,
-    records.filter((r) => r !== undefined),
-    query,
+    current.map((c) => c.record),
+    readinessQuery(question, deps, lastHeard),
     deps.policy,
   );
 }

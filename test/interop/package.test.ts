@@ -186,6 +186,10 @@ describe('the FHIR package', () => {
 
 describe("HAPI's package installer took the package", () => {
   const ehr = sandboxGateway();
+  const errorsOf = (outcome: OperationOutcome) =>
+    outcome.issue
+      .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+      .map((i) => `${i.expression?.[0] ?? ''}: ${i.diagnostics}`);
   const installed = index.filter((e) =>
     ['CodeSystem', 'ValueSet', 'StructureDefinition'].includes(e.resourceType),
   );
@@ -209,13 +213,16 @@ describe("HAPI's package installer took the package", () => {
     },
   );
 
+  test.each(['ImplementationGuide', 'CapabilityStatement'])('HAPI finds the %s valid', async (type) => {
+    const entry = index.find((e) => e.resourceType === type)!;
+    expect(errorsOf(await ehr.validate(readJson<Resource>(PACKAGE_DIR, entry.filename)))).toEqual([]);
+  });
+
   const examples = exampleIndex.map((e) => readJson<Resource>(PACKAGE_DIR, 'example', e.filename));
   test.each(examples.map((r) => [`${r.resourceType}/${r.id}`, r] as const))(
     'HAPI finds example %s valid against the profile it claims',
     async (_name, resource) => {
-      const outcome: OperationOutcome = await ehr.validate(resource, resource.meta!.profile![0]);
-      const errors = outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal');
-      expect(errors.map((i) => `${i.expression?.[0] ?? ''}: ${i.diagnostics}`)).toEqual([]);
+      expect(errorsOf(await ehr.validate(resource, resource.meta!.profile![0]))).toEqual([]);
     },
   );
 });
