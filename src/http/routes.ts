@@ -221,6 +221,12 @@ export const ROUTES = {
     audit: 'R',
   },
 
+  operatorOutbox: { method: 'GET', path: '/operator/outbox', clients: operator, audit: 'E' },
+  operatorRetry: { method: 'POST', path: '/operator/outbox/:id/retry', clients: operator, audit: 'U' },
+  operatorDrop: { method: 'POST', path: '/operator/outbox/:id/drop', clients: operator, audit: 'D' },
+  operatorReconcile: { method: 'POST', path: '/operator/reconcile', clients: operator, audit: 'E' },
+  operatorSync: { method: 'GET', path: '/operator/sync', clients: operator },
+
   consolePage: { method: 'GET', path: '/console', clients: 'public' },
   consoleAsset: { method: 'GET', path: '/console/assets/:file', clients: 'public' },
   consoleSignIn: { method: 'POST', path: '/console/session', clients: 'public' },
