@@ -16,15 +16,7 @@ import {
   sourceOf,
   unprocessable,
 } from './recording.js';
-
-export interface ConsentRecording {
-  id?: string;
-  patient: string;
-  signedAt: string;
-  status?: 'active' | 'rejected' | 'inactive';
-  /** The signed agreement: a URL (with its type and title) or a DocumentReference. */
-  document: NonNullable<InformedConsent['document']>;
-}
+import type { ConsentRecording } from './schemas.js';
 
 export async function recordConsent(
   episodeId: string,

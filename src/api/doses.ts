@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { doseChecks, type Finding, medicineFacts } from '../domain/medicine-session.js';
-import type { Administration, Dose, Route } from '../domain/model.js';
+import type { Administration } from '../domain/model.js';
 import { currentOrder, patientReadiness, type Reason } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
@@ -34,16 +34,8 @@ import {
   sourceOf,
   unprocessable,
 } from './recording.js';
+import type { DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
-
-export interface DoseRecording {
-  id?: string;
-  patient: string;
-  dose: Dose;
-  /** The route taken; the prescription's when absent. */
-  route?: Route;
-  time: string;
-}
 
 /**
  * Readiness reasons and day-of findings as one 422: an issue per reason, its code in `details`,

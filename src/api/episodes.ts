@@ -4,7 +4,7 @@
  * for a medicine session on a date (a couples episode is ready only when both partners are).
  */
 import { randomUUID } from 'node:crypto';
-import type { Episode, EpisodeType } from '../domain/model.js';
+import type { Episode } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
 import {
   type Answered,
@@ -21,17 +21,8 @@ import { episodeToFhir } from '../mapping/episode.js';
 import { currentRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
 import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
+import type { EpisodeRegistration, EpisodeStatusChange } from './schemas.js';
 import type { CourseReader } from './sessions.js';
-
-export interface EpisodeRegistration {
-  id?: string;
-  type: EpisodeType;
-  patients: string[];
-  /** The patient's own words for what they hope from the course: the Goal. */
-  intention?: string;
-  start?: string;
-  plannedSessions?: Partial<Episode['plannedSessions']>;
-}
 
 /** Registers a course of `tenant`'s practice; its patients must be the practice's own. */
 export async function registerEpisode(
@@ -82,12 +73,6 @@ export async function registerEpisode(
     );
   });
   return answered(episode, created());
-}
-
-export interface EpisodeStatusChange {
-  status: 'active' | 'onhold' | 'finished' | 'cancelled';
-  reason?: string;
-  time?: string;
 }
 
 /** Statuses a course does not leave: a finished or cancelled course is closed. */

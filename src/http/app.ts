@@ -14,7 +14,6 @@ import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
 import { recordObservation } from '../api/observations.js';
-import { openApiDocument } from '../api/openapi.js';
 import {
   drift,
   dropMessage,
@@ -27,6 +26,7 @@ import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from
 import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
+import type { RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { practiceCourses, upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
@@ -90,6 +90,7 @@ import {
   principalOf,
   SUBSCRIPTION_CLIENT,
 } from './guard.js';
+import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
@@ -493,7 +494,7 @@ export function createApp(deps: AppDeps): express.Express {
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
-    schema: string,
+    schema: RequestSchemaName,
     write: (id: string, body: never) => Promise<Answered<Written>>,
   ) =>
     route(name, async (req, res) => {

@@ -74,7 +74,8 @@ export const ROUTES = {
     audit: 'R',
   },
 
-  openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: therapist },
+  // The therapist API's description, readable without a token (src/http/openapi.ts).
+  openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: 'public' },
   registerPatient: {
     method: 'POST',
     path: '/api/v1/patients',
