@@ -12,6 +12,7 @@ import type { Finding } from '../domain/medicine-session.js';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import type { Reason } from '../domain/readiness.js';
 import { identifierSystem } from '../fhir/codes.js';
+import { parseReference, referencesIn } from '../fhir/ids.js';
 import {
   businessRule,
   hasErrors,
@@ -20,7 +21,7 @@ import {
   OperationOutcomeError,
   unknownReference,
 } from '../fhir/outcome.js';
-import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
+import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
 import type { StoredResource, StoreTx } from '../store/store.js';
@@ -185,7 +186,7 @@ async function forEhr(tx: StoreTx, resource: Resource): Promise<Resource> {
   const { id: _local, ...body } = resource;
   const ours = new Map<string, string>();
   const text = JSON.stringify(body);
-  for (const [, type, id] of text.matchAll(/"reference":"([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})"/g)) {
+  for (const [, type, id] of referencesIn(text)) {
     const held = type === 'Patient' ? undefined : await tx.getResource(type!, id!);
     if (held?.ours) {
       const system = identifierSystem(type!);

@@ -7,7 +7,8 @@
 import type { Communication } from 'fhir/r4';
 import type { AlertKind, PrescriberAlert } from '../domain/model.js';
 import { codeSystemUrl, identifierSystem, profileUrl } from '../fhir/codes.js';
-import { type MappingContext, parseReference } from '../fhir/reference-context.js';
+import { parseReference } from '../fhir/ids.js';
+import type { MappingContext } from '../fhir/reference-context.js';
 import { businessIdentifier, concept } from './coding.js';
 
 const DISPLAY: Record<AlertKind, string> = {
