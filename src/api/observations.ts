@@ -16,6 +16,7 @@ import {
   OperationOutcomeError,
 } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
+import { vitalAlert } from './discharge.js';
 import {
   courseContext,
   linkedPatient,
@@ -125,7 +126,10 @@ export async function recordObservation(
     // In a session it travels with the course; otherwise in the patient's own queue.
     const queue = session ? session.links[0]!.ehrPatient : link.ehrPatient;
     const resource = observationToFhir(observation, courseContext([link]));
-    await record(tx, [{ resource, queue }], deps, await practiceOf(tx, 'patient', patientId));
+    const tenant = await practiceOf(tx, 'patient', patientId);
+    await record(tx, [{ resource, queue }], deps, tenant);
+    // Kept first, so the alert about it reads it in the record.
+    if (session) await record(tx, await vitalAlert(tx, session, observation, deps), deps, tenant);
     return observation;
   });
   const stored = await deps.store.getResource('Observation', observation.id);

@@ -13,6 +13,7 @@ import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
+import { recordAdverseEvent, sessionMonitoring } from '../api/medicine.js';
 import { recordObservation } from '../api/observations.js';
 import {
   drift,
@@ -522,6 +523,12 @@ export function createApp(deps: AppDeps): express.Express {
     recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps));
   }
   recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
+  recordingRoute('recordAdverseEvent', 'AdverseEventRecording', (id, b) => recordAdverseEvent(id, b, deps));
+  route('sessionMonitoring', async (req, res) => {
+    const at = req.query.at;
+    if (at !== undefined) checkInstant(at);
+    sendJson(res, await sessionMonitoring(idParam(req), at === undefined ? {} : { at: at as string }, deps));
+  });
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
 

@@ -156,4 +156,9 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     // that wrote it: to that practice its own row stands for it.
     'ALTER TABLE resources ADD COLUMN written_by TEXT',
   ],
+  [
+    // A change the prescriber must see at once (a serious adverse event, a vital out of range) goes
+    // ahead of the rest of its patient's queue, and its patient ahead of the others.
+    'ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0',
+  ],
 ];
