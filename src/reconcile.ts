@@ -75,12 +75,14 @@ export interface Comparison {
 const at = (r: Resource): string =>
   r.meta?.versionId ? `${r.resourceType}/${r.id}/_history/${r.meta.versionId}` : `${r.resourceType}/${r.id}`;
 const key = (r: Resource): string => `${r.resourceType}/${r.id}`;
+/** How the EHR knows a resource of ours: `Type/<our identifier's value>`. */
+const knownAs = (r: Resource): string => `${r.resourceType}/${ourIdentifier(r) ?? r.id}`;
 const versionOf = (ref: string | undefined): number | undefined => {
   const v = ref?.split('/_history/')[1];
   return v === undefined ? undefined : Number(v);
 };
 
-/** Our business identifier's value on a resource (the local id of what kap-bridge wrote). */
+/** Our business identifier's value on a resource: the practice and its id (see ehrIdentifierValue), or the bare id of what was written before. */
 export function ourIdentifier(resource: Resource): string | undefined {
   const system = identifierSystem(resource.resourceType);
   const ids = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
@@ -107,7 +109,8 @@ export function compareRecords(
   const theirs = new Map<string, LocalResource>();
   const byDelivery = new Map<string, LocalResource>();
   for (const l of local) {
-    (l.ours ? ours : theirs).set(key(l.resource), l);
+    if (l.ours) ours.set(knownAs(l.resource), l);
+    else theirs.set(key(l.resource), l);
     if (l.ours && l.delivered) byDelivery.set(l.delivered.split('/_history/')[0]!, l);
   }
   const pairs: [LocalResource, Resource][] = [];
@@ -274,7 +277,7 @@ interface Gathered {
   local: LocalResource[];
   ehr: Resource[];
   aliases: Map<string, string>;
-  /** The last queued message per `Type|identifier value` of our resources: what is sent again. */
+  /** The last queued message per `Type/id` of the practice's own resources: what is sent again. */
   latest: Map<string, OutboxMessage>;
   /** The EHR's resources another practice wrote, of the kept types: this practice's EHR data. */
   others: Set<string>;
@@ -302,25 +305,35 @@ async function readIfThere(ehr: EhrGateway, ref: string): Promise<Resource | und
 }
 
 /** The outbox queues a patient's changes travel in: their own, and a couples course's (its first partner's). */
-async function queuesOf(deps: ReconcileDeps, link: PatientLink & { ehrPatient: string }): Promise<string[]> {
+async function queuesOf(
+  deps: ReconcileDeps,
+  link: PatientLink & { ehrPatient: string },
+  tenant: string,
+): Promise<string[]> {
   const queues = new Set([link.ehrPatient]);
-  for (const episode of await deps.store.episodesOf(link.id)) {
-    const first = episode.patients[0] ? await deps.store.getPatient(episode.patients[0]) : undefined;
+  for (const episode of await deps.store.episodesOf(link.id, tenant)) {
+    const first = episode.patients[0] ? await deps.store.getPatient(episode.patients[0], tenant) : undefined;
     if (first?.ehrPatient) queues.add(first.ehrPatient);
   }
   return [...queues];
 }
 
-async function gather(link: PatientLink & { ehrPatient: string }, deps: ReconcileDeps): Promise<Gathered> {
+async function gather(
+  link: PatientLink & { ehrPatient: string },
+  tenant: string,
+  deps: ReconcileDeps,
+): Promise<Gathered> {
   const patientRef = link.ehrPatient;
   // The practice's own record against the EHR: another practice's changes share the EHR Patient's
   // queue, and are not this practice's to compare, count or send again.
-  const tenant = (await deps.store.tenantOf('patient', link.id))!;
   const latest = new Map<string, OutboxMessage>();
-  for (const queue of await queuesOf(deps, link)) {
+  const queued = new Map<string, StoredResource>();
+  for (const queue of await queuesOf(deps, link, tenant)) {
     for (const m of await deps.outbox.list({ patientRef: queue, limit: 1_000_000 })) {
-      const k = `${m.resourceType}|${m.identifier.value}`;
-      if ((await deps.store.getResource(m.resourceType, m.identifier.value))?.tenant !== tenant) continue;
+      const own = await deps.store.ownByEhrIdentifier(m.resourceType, m.identifier.value);
+      if (own?.tenant !== tenant) continue;
+      const k = key(own.resource);
+      queued.set(k, own);
       const held = latest.get(k);
       if (!held || m.seq > held.seq) latest.set(k, m);
     }
@@ -330,11 +343,9 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
   // couple's Group, which names both partners, and the joint sessions, which name the Group. Each
   // partner's record holds them, as the EHR's searches find them for each partner.
   const patientless: StoredResource[] = [];
-  for (const k of latest.keys()) {
-    const [type, id] = k.split('|');
-    if (stored.some((s) => s.resource.resourceType === type && s.resource.id === id)) continue;
-    const held = await deps.store.getResource(type!, id!);
-    if (held?.ours && !held.patientRef) patientless.push(held);
+  for (const [k, held] of queued) {
+    if (stored.some((s) => s.ours && key(s.resource) === k)) continue;
+    if (!held.patientRef) patientless.push(held);
   }
   const refersTo = (s: StoredResource, ref: string) => JSON.stringify(s.resource).includes(`"${ref}"`);
   const couples = patientless.filter((s) => s.resource.resourceType === 'Group' && refersTo(s, patientRef));
@@ -348,8 +359,11 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
       local.push({ resource: s.resource, ours: false });
       continue;
     }
-    const identifier = { system: identifierSystem(s.resource.resourceType), value: s.resource.id! };
-    const m = latest.get(`${s.resource.resourceType}|${identifier.value}`);
+    const identifier = {
+      system: identifierSystem(s.resource.resourceType),
+      value: s.ehrIdentifier ?? s.resource.id!,
+    };
+    const m = latest.get(key(s.resource));
     const delivered = await deps.outbox.ehrRefOf(s.resource.resourceType, identifier);
     local.push({
       resource: s.resource,
@@ -371,7 +385,7 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
   // Ours the patient search cannot find (a joint session's subject is the couple's Group): by where they were delivered.
   const found = new Set([...ehr.values()].map((r) => `${r.resourceType}/${ourIdentifier(r)}`));
   for (const l of local) {
-    if (!l.ours || !l.delivered || found.has(key(l.resource))) continue;
+    if (!l.ours || !l.delivered || found.has(knownAs(l.resource))) continue;
     const ref = l.delivered.split('/_history/')[0]!;
     if (ehr.has(ref)) continue;
     const r = await readIfThere(deps.ehr, ref);
@@ -382,8 +396,9 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
   const others = new Set<string>();
   for (const r of [...ehr.values()]) {
     const value = ourIdentifier(r);
-    const writer = value === undefined ? undefined : await deps.store.getResource(r.resourceType, value);
-    if (!writer?.ours || writer.tenant === tenant) continue;
+    const writer =
+      value === undefined ? undefined : await deps.store.ownByEhrIdentifier(r.resourceType, value);
+    if (!writer || writer.tenant === tenant) continue;
     if (keeps(r)) others.add(key(r));
     else ehr.delete(key(r));
   }
@@ -398,7 +413,8 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
       if (!written.has(type!) || ehr.has(ref) || aliases.has(ref)) continue;
       const target = await readIfThere(deps.ehr, ref);
       const value = target && ourIdentifier(target);
-      aliases.set(ref, value ? `${type}/${value}` : ref);
+      const own = value === undefined ? undefined : await deps.store.ownByEhrIdentifier(type!, value);
+      aliases.set(ref, own?.tenant === tenant ? key(own.resource) : ref);
     }
   }
   return { link, local, ehr: [...ehr.values()], aliases, latest, others };
@@ -412,9 +428,10 @@ export class UnknownPatientError extends Error {
 /** The drift report of one patient, and what healing needs. */
 export async function reconcilePatient(
   patientId: string,
+  tenant: string,
   deps: ReconcileDeps,
 ): Promise<{ report: PatientReport; gathered?: Gathered }> {
-  const link = await deps.store.getPatient(patientId);
+  const link = await deps.store.getPatient(patientId, tenant);
   if (!link) throw new UnknownPatientError(`No patient ${patientId} is registered.`);
   const checkedAt = (deps.now?.() ?? new Date()).toISOString();
   if (!link.ehrPatient) {
@@ -430,7 +447,6 @@ export async function reconcilePatient(
       },
     };
   }
-  const tenant = (await deps.store.tenantOf('patient', link.id))!;
   const { confirmed } = await practiceView(
     deps.store,
     link.ehrPatient,
@@ -451,7 +467,7 @@ export async function reconcilePatient(
       },
     };
   }
-  const gathered = await gather(link as PatientLink & { ehrPatient: string }, deps);
+  const gathered = await gather(link as PatientLink & { ehrPatient: string }, tenant, deps);
   const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases, gathered.others);
   return {
     report: { patient: link.id, ehrPatient: link.ehrPatient, checkedAt, ...comparison },
@@ -482,8 +498,7 @@ export async function heal(
         continue;
       }
       const ref = drift.here!.split('/_history/')[0]!;
-      const [type, id] = ref.split('/');
-      const message = gathered.latest.get(`${type}|${id}`);
+      const message = gathered.latest.get(ref);
       if (!message) {
         repairs.push({ drift, outcome: 'failed', detail: 'No queued change to send again.' });
         continue;
@@ -511,6 +526,7 @@ export async function heal(
 export async function reconciliation(
   patientId: string,
   deps: { store: Store; ehr?: EhrGateway; now?: () => Date; patientLink?: PatientLinkPolicy },
+  tenant: string,
 ): Promise<PatientReport> {
   if (!deps.ehr) {
     throw new OperationOutcomeError(503, [
@@ -522,7 +538,7 @@ export async function reconciliation(
     ]);
   }
   try {
-    const { report } = await reconcilePatient(patientId, {
+    const { report } = await reconcilePatient(patientId, tenant, {
       store: deps.store,
       ehr: deps.ehr,
       outbox: new Outbox(deps.store),

@@ -212,7 +212,7 @@ export async function loadRecord(
     ...identityContext,
     resolve: (ref) => medications.get(ref),
   });
-  record.episodes = await store.episodesOf(link.id);
+  record.episodes = await store.episodesOf(link.id, tenant);
   if (!confirmed) record.link = 'pending';
   return record;
 }
@@ -269,7 +269,7 @@ export interface CurrentRecord {
 }
 
 /**
- * The record of a registered patient (undefined when not registered), as `loadRecord` builds it,
+ * The record of a practice's registered patient (undefined when not registered), as `loadRecord` builds it,
  * kept mapped between reads. Every read asks the database for the record's head (EHR link and
  * change mark) in one round trip, so a write by any instance sharing the database is seen by the
  * next read; only when the head changed are the resources read and mapped again.
@@ -277,11 +277,12 @@ export interface CurrentRecord {
 export async function currentRecord(
   store: Pick<Store, 'recordHead' | 'resourcesFor' | 'getResource' | 'episodesOf'>,
   patientId: string,
+  tenant: string,
   checkpoint: string,
   linkPolicy: PatientLinkPolicy = DEFAULT_PATIENT_LINK,
 ): Promise<CurrentRecord | undefined> {
   // Medications are the only resources about no patient that a record reads (see loadRecord).
-  const head: RecordHead | undefined = await store.recordHead(patientId, {
+  const head: RecordHead | undefined = await store.recordHead(patientId, tenant, {
     shared: 'Medication',
     checkpoint,
   });

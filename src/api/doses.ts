@@ -14,14 +14,7 @@ import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { loadRecord } from '../record.js';
 import { readinessOn } from './episodes.js';
-import {
-  courseContext,
-  practiceOf,
-  type RecordingDeps,
-  record,
-  sourceOf,
-  unprocessable,
-} from './recording.js';
+import { courseContext, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
 import { patientSession } from './sessions.js';
 
 export interface DoseRecording {
@@ -58,9 +51,10 @@ export async function recordDose(
   sessionId: string,
   input: DoseRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Administration & { source: string }> {
   const administration = await deps.store.transaction(async (tx) => {
-    const { own, episode, links } = await patientSession(tx, sessionId, input.patient, 'patient');
+    const { own, episode, links } = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
     if (own.phase !== 'medicine') {
       throw unprocessable(
         `Session ${sessionId} is a ${own.phase} session: doses are taken in a medicine session.`,
@@ -72,17 +66,16 @@ export async function recordDose(
       );
     }
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('MedicationAdministration', id)) {
+    if (await tx.getOwn('MedicationAdministration', id, tenant)) {
       throw new OperationOutcomeError(409, [
         issue('error', 'duplicate', `A dose ${id} is already recorded.`, 'id'),
       ]);
     }
     // The verdict at the instant of the dose: every day-of check must have been recorded by then.
-    const readiness = await readinessOn(tx, episode, { at: input.time }, deps);
+    const readiness = await readinessOn(tx, episode, tenant, { at: input.time }, deps);
     if (!readiness.ready) throw notReady(readiness);
     const link = links.find((l) => l.id === input.patient)!;
     const { timeZone } = deps.policy;
-    const tenant = await practiceOf(tx, 'episode', episode.id);
     const rx = currentOrder(await loadRecord(tx, link, tenant, deps.patientLink), (v) => spanOf(v, timeZone))
       .rx!;
     const prescribed = rx.dosePerSession;
@@ -121,6 +114,6 @@ export async function recordDose(
     await record(tx, [{ resource, queue: links[0]!.ehrPatient }], deps, tenant);
     return administration;
   });
-  const stored = await deps.store.getResource('MedicationAdministration', administration.id);
+  const stored = await deps.store.getOwn('MedicationAdministration', administration.id, tenant);
   return { ...administration, source: await sourceOf(stored!, deps) };
 }

@@ -10,7 +10,7 @@ import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
-import { courseContext, linksOf, practiceOf, type RecordingDeps, record } from './recording.js';
+import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
 import type { CourseReader } from './sessions.js';
 
 export interface EpisodeRegistration {
@@ -51,16 +51,9 @@ export async function registerEpisode(
     ...(input.start ? { start: input.start } : {}),
   };
   await deps.store.transaction(async (tx) => {
-    for (const [i, p] of episode.patients.entries()) {
-      // Another practice's patient is answered as an unknown one.
-      if ((await tx.tenantOf('patient', p)) !== tenant) {
-        throw new OperationOutcomeError(422, [
-          issue('error', 'not-found', `No patient ${p} is registered.`, `patients[${i}]`),
-        ]);
-      }
-    }
-    const links = await linksOf(tx, episode);
-    if (await tx.getEpisode(id)) {
+    // The patients are the practice's own: another practice's with the same id are other patients.
+    const links = await linksOf(tx, episode, tenant);
+    if (await tx.getEpisode(id, tenant)) {
       throw new OperationOutcomeError(409, [
         issue('error', 'duplicate', `An episode ${id} is already registered.`, 'id'),
       ]);
@@ -96,9 +89,10 @@ export async function changeEpisodeStatus(
   id: string,
   input: EpisodeStatusChange,
   deps: RecordingDeps & { now?: () => Date },
+  tenant: string,
 ): Promise<Episode & { source: string }> {
   return deps.store.transaction(async (tx) => {
-    const current = await findEpisode(tx, id);
+    const current = await findEpisode(tx, id, tenant);
     if (CLOSED.includes(current.status) && input.status !== current.status) {
       throw new OperationOutcomeError(422, [
         issue(
@@ -117,8 +111,7 @@ export async function changeEpisodeStatus(
       ...(input.reason === undefined ? {} : { statusReason: input.reason }),
       ...(CLOSED.includes(input.status) ? { end: time.slice(0, 10) } : {}),
     };
-    const links = await linksOf(tx, episode);
-    const tenant = (await tx.tenantOf('episode', id))!;
+    const links = await linksOf(tx, episode, tenant);
     await tx.saveEpisode(episode, tenant);
     const { episodeOfCare, carePlan } = episodeToFhir(episode, courseContext(links));
     await record(
@@ -131,27 +124,32 @@ export async function changeEpisodeStatus(
   });
 }
 
-export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: string): Promise<Episode> {
-  const episode = await reader.getEpisode(id);
+/** The practice's course with this id. */
+export async function findEpisode(
+  reader: Pick<CourseReader, 'getEpisode'>,
+  id: string,
+  tenant: string,
+): Promise<Episode> {
+  const episode = await reader.getEpisode(id, tenant);
   if (!episode) throw notFound('episode', id);
   return episode;
 }
 
 /**
- * Readiness of a course for a session on `date` (today when absent) or starting `at`, from the
- * partners' aligned records in `reader`. A partner whose record cannot be read is left out, and
+ * Readiness of `tenant`'s course for a session on `date` (today when absent) or starting `at`, from
+ * the partners' aligned records in `reader`. A partner whose record cannot be read is left out, and
  * the course is then not ready.
  */
 export async function readinessOn(
   reader: CourseReader & Pick<PatientsDeps['store'], 'getCheckpoint'>,
   episode: Episode,
+  tenant: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
-  const tenant = await practiceOf(reader, 'episode', episode.id);
   const records = await Promise.all(
     episode.patients.map(async (p) => {
-      const link = await reader.getPatient(p);
+      const link = await reader.getPatient(p, tenant);
       return link === undefined ? undefined : loadRecord(reader, link, tenant, deps.patientLink);
     }),
   );
@@ -168,6 +166,7 @@ export async function readinessOfEpisode(
   id: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
+  tenant: string,
 ): Promise<EpisodeReadiness> {
-  return readinessOn(deps.store, await findEpisode(deps.store, id), question, deps);
+  return readinessOn(deps.store, await findEpisode(deps.store, id, tenant), tenant, question, deps);
 }

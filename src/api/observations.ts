@@ -7,14 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { KapObservation, ObservationValue } from '../domain/model.js';
 import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
-import {
-  courseContext,
-  linkedPatient,
-  practiceOf,
-  type RecordingDeps,
-  record,
-  sourceOf,
-} from './recording.js';
+import { courseContext, linkedPatient, type RecordingDeps, record, sourceOf } from './recording.js';
 import { patientSession } from './sessions.js';
 
 export interface ObservationRecording {
@@ -31,6 +24,7 @@ export async function recordObservation(
   patientId: string,
   input: ObservationRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<KapObservation & { source: string }> {
   const { value } = input;
   if (value.kind === 'phq9' && value.items && value.items.reduce((a, b) => a + b, 0) !== value.total) {
@@ -44,16 +38,18 @@ export async function recordObservation(
     ]);
   }
   const observation = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId))) throw notFound('patient', patientId);
-    const link = await linkedPatient(tx, patientId, 'id');
+    if (!(await tx.getPatient(patientId, tenant))) throw notFound('patient', patientId);
+    const link = await linkedPatient(tx, patientId, tenant, 'id');
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('Observation', id)) {
+    if (await tx.getOwn('Observation', id, tenant)) {
       throw new OperationOutcomeError(409, [
         issue('error', 'duplicate', `An observation ${id} is already recorded.`, 'id'),
       ]);
     }
     const session =
-      input.session === undefined ? undefined : await patientSession(tx, input.session, patientId, 'session');
+      input.session === undefined
+        ? undefined
+        : await patientSession(tx, input.session, patientId, tenant, 'session');
     const observation: KapObservation = {
       id,
       patientId,
@@ -66,9 +62,9 @@ export async function recordObservation(
     // In a session it travels with the course; otherwise in the patient's own queue.
     const queue = session ? session.links[0]!.ehrPatient : link.ehrPatient;
     const resource = observationToFhir(observation, courseContext([link]));
-    await record(tx, [{ resource, queue }], deps, await practiceOf(tx, 'patient', patientId));
+    await record(tx, [{ resource, queue }], deps, tenant);
     return observation;
   });
-  const stored = await deps.store.getResource('Observation', observation.id);
+  const stored = await deps.store.getOwn('Observation', observation.id, tenant);
   return { ...observation, source: await sourceOf(stored!, deps) };
 }

@@ -76,7 +76,7 @@ export async function registerPatient(
   if (ehrPatient) link.ehrPatient = ehrPatient;
   try {
     await deps.store.transaction(async (tx) => {
-      if (await tx.getPatient(link.id)) {
+      if (await tx.getPatient(link.id, tenant)) {
         throw new OperationOutcomeError(409, [
           issue('error', 'duplicate', `A patient ${link.id} is already registered.`, 'id'),
         ]);
@@ -99,8 +99,8 @@ export async function registerPatient(
   return { created: true, patient: link };
 }
 
-export async function getPatient(id: string, deps: PatientsDeps): Promise<PatientLink> {
-  const link = await deps.store.getPatient(id);
+export async function getPatient(id: string, deps: PatientsDeps, tenant: string): Promise<PatientLink> {
+  const link = await deps.store.getPatient(id, tenant);
   if (!link) throw notFound(id);
   return link;
 }
@@ -154,9 +154,10 @@ export async function medicationStatus(
   id: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
+  tenant: string,
 ): Promise<MedicationStatusAnswer> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
-  const current = await currentRecord(deps.store, id, 'ehr:last-heard', deps.patientLink);
+  const current = await currentRecord(deps.store, id, tenant, 'ehr:last-heard', deps.patientLink);
   if (!current) throw notFound(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
   const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);

@@ -10,11 +10,11 @@
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
-import { hasErrors, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { hasErrors, issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
-import type { StoredResource, StoreTx } from '../store/store.js';
+import { ehrIdentifierValue, type StoredResource, type StoreTx } from '../store/store.js';
 import type { PatientsDeps } from './patients.js';
 
 /** What the API needs of the outbox (src/outbox): queue a change in the caller's transaction. */
@@ -32,13 +32,14 @@ export interface RecordingDeps extends PatientsDeps {
 export const unprocessable = (message: string, expression?: string) =>
   new OperationOutcomeError(422, [issue('error', 'business-rule', message, expression)]);
 
-/** A patient linked to its EHR Patient: only those can have a course recorded and sent. */
+/** The practice's patient linked to its EHR Patient: only those can have a course recorded and sent. */
 export async function linkedPatient(
   tx: Pick<StoreTx, 'getPatient'>,
   id: string,
+  tenant: string,
   expression: string,
 ): Promise<PatientLink & { ehrPatient: string }> {
-  const link = await tx.getPatient(id);
+  const link = await tx.getPatient(id, tenant);
   if (!link)
     throw new OperationOutcomeError(422, [
       issue('error', 'not-found', `No patient ${id} is registered.`, expression),
@@ -52,19 +53,8 @@ export async function linkedPatient(
   return link as PatientLink & { ehrPatient: string };
 }
 
-/** The practice a course or patient belongs to: what is recorded on it is that practice's own. */
-export async function practiceOf(
-  tx: Pick<StoreTx, 'tenantOf'>,
-  kind: 'patient' | 'episode',
-  id: string,
-): Promise<string> {
-  const tenant = await tx.tenantOf(kind, id);
-  if (tenant === undefined) throw notFound(kind, id);
-  return tenant;
-}
-
-export const linksOf = (tx: Pick<StoreTx, 'getPatient'>, episode: Episode) =>
-  Promise.all(episode.patients.map((p, i) => linkedPatient(tx, p, `patients[${i}]`)));
+export const linksOf = (tx: Pick<StoreTx, 'getPatient'>, episode: Episode, tenant: string) =>
+  Promise.all(episode.patients.map((p, i) => linkedPatient(tx, p, tenant, `patients[${i}]`)));
 
 /**
  * Domain ids to references and back for a course: patients are their EHR Patients, everything
@@ -111,37 +101,58 @@ export async function record(
   for (const { resource, queue } of writes) {
     const issues = deps.validator.validate(resource);
     if (hasErrors(issues)) throw new OperationOutcomeError(422, issues);
-    const held = await tx.getResource(resource.resourceType, resource.id!);
+    const held = await tx.getOwn(resource.resourceType, resource.id!, tenant);
     const versionId = String(Number(held?.resource.meta?.versionId ?? 0) + 1);
-    const local = { ...resource, meta: { ...resource.meta, versionId, lastUpdated: at } };
+    const ehrIdentifier = held?.ehrIdentifier ?? ehrIdentifierValue(tenant, resource.id!);
+    const known = knownBy(resource, ehrIdentifier);
+    const local = { ...known, meta: { ...resource.meta, versionId, lastUpdated: at } };
     const patientRef = patientRefOf(resource);
     await tx.putResource({
       resource: local,
       receivedAt: at,
       ours: true,
       tenant,
+      ehrIdentifier,
       ...(patientRef ? { patientRef } : {}),
     });
-    await deps.outbox.enqueue(tx, { patientRef: queue, resource: await forEhr(tx, resource) });
+    await deps.outbox.enqueue(tx, {
+      patientRef: queue,
+      resource: await forEhr(tx, known, tenant),
+    });
   }
 }
 
 /**
- * The resource as the EHR should get it: no id (the EHR assigns its own), and references to
- * kap-bridge's own resources as conditional references on their business identifiers, which the
- * EHR resolves to its ids when it takes the change. Patients and the EHR's resources keep their ids.
+ * The resource with kap-bridge's identifier carrying the value the EHR knows it by (unique across
+ * practices; see ehrIdentifierValue) in place of the practice's id, which stays the resource's id.
  */
-async function forEhr(tx: StoreTx, resource: Resource): Promise<Resource> {
+function knownBy(resource: Resource, ehrIdentifier: string): Resource {
+  const system = identifierSystem(resource.resourceType);
+  const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
+  if (!Array.isArray(identifiers)) return resource;
+  return {
+    ...resource,
+    identifier: identifiers.map((i) =>
+      i.system === system && i.value === resource.id ? { ...i, value: ehrIdentifier } : i,
+    ),
+  } as Resource;
+}
+
+/**
+ * The resource as the EHR should get it: no id (the EHR assigns its own), and references to the
+ * practice's own resources as conditional references on their identifiers, which the EHR resolves
+ * to its ids when it takes the change. Patients and the EHR's resources keep their ids.
+ */
+async function forEhr(tx: StoreTx, resource: Resource, tenant: string): Promise<Resource> {
   const { id: _local, ...body } = resource;
   const ours = new Map<string, string>();
   const text = JSON.stringify(body);
   for (const [, type, id] of text.matchAll(/"reference":"([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})"/g)) {
-    const held = type === 'Patient' ? undefined : await tx.getResource(type!, id!);
-    if (held?.ours) {
-      const system = identifierSystem(type!);
+    const held = type === 'Patient' ? undefined : await tx.getOwn(type!, id!, tenant);
+    if (held?.ehrIdentifier !== undefined) {
       ours.set(
         `${type}/${id}`,
-        `${type}?identifier=${encodeURIComponent(system)}|${encodeURIComponent(id!)}`,
+        `${type}?identifier=${encodeURIComponent(identifierSystem(type!))}|${encodeURIComponent(held.ehrIdentifier)}`,
       );
     }
   }
@@ -159,7 +170,7 @@ export async function sourceOf(stored: StoredResource, deps: RecordingDeps): Pro
   if (stored.ehrSource) return stored.ehrSource;
   const delivered = await deps.outbox.ehrRefOf(resourceType, {
     system: identifierSystem(resourceType),
-    value: id!,
+    value: stored.ehrIdentifier ?? id!,
   });
   return delivered ?? `${resourceType}/${id}`;
 }

@@ -10,20 +10,12 @@ import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
-import {
-  courseContext,
-  linksOf,
-  practiceOf,
-  type RecordingDeps,
-  record,
-  sourceOf,
-  unprocessable,
-} from './recording.js';
+import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
 
 /** What the session operations read; a Store or a StoreTx. */
 export type CourseReader = Pick<
   StoreTx,
-  'getResource' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf' | 'tenantOf'
+  'getResource' | 'getOwn' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf'
 >;
 
 export interface SessionScheduling {
@@ -40,28 +32,29 @@ export interface SessionView extends Session {
   partners?: SessionView[];
 }
 
-/** A session with what surrounds it: its course, the course's linked patients, a joint session's partner sessions. */
+/** A session with what surrounds it: its practice and course, the course's linked patients, a joint session's partner sessions. */
 export interface SessionInCourse {
+  tenant: string;
   session: Session;
   episode: Episode;
   links: (PatientLink & { ehrPatient: string })[];
   partners: Session[];
 }
 
-const couple = async (reader: CourseReader, episode: Episode): Promise<Group | undefined> =>
+const couple = async (reader: CourseReader, episode: Episode, tenant: string): Promise<Group | undefined> =>
   episode.type === 'couples'
-    ? ((await reader.getResource('Group', episode.id))?.resource as Group)
+    ? ((await reader.getOwn('Group', episode.id, tenant))?.resource as Group)
     : undefined;
 
-/** Every session of the course: its Encounters under the partners' records, joint ones by their id. */
+/** Every session of the practice's course: its Encounters under the partners' records, joint ones by their id. */
 export async function sessionsOf(
   reader: CourseReader,
   episode: Episode,
   links: readonly PatientLink[],
+  tenant: string,
 ): Promise<Session[]> {
   const ctx = courseContext(links);
-  const group = await couple(reader, episode);
-  const tenant = await practiceOf(reader, 'episode', episode.id);
+  const group = await couple(reader, episode, tenant);
   const ours = (await Promise.all(links.map((l) => reader.resourcesFor(l.ehrPatient ?? '', tenant)))).flat();
   const sessions = ours
     .filter((s) => s.ours && s.resource.resourceType === 'Encounter')
@@ -69,29 +62,37 @@ export async function sessionsOf(
     .filter((s): s is Session => s?.episodeId === episode.id);
   const jointIds = [...new Set(sessions.map((s) => s.jointSessionId).filter((id) => id !== undefined))];
   for (const id of jointIds) {
-    const joint = await reader.getResource('Encounter', id);
+    const joint = await reader.getOwn('Encounter', id, tenant);
     const read = joint && sessionFromFhir(joint.resource as Encounter, ctx, group).value;
     if (read) sessions.push(read);
   }
   return sessions;
 }
 
-export async function findSession(reader: CourseReader, id: string): Promise<SessionInCourse> {
-  const stored = await reader.getResource('Encounter', id);
-  // Sessions are the practice's own Encounters: the EHR's (another practice's) are not sessions here.
-  if (!stored?.ours) throw notFound('session', id);
+/** The practice's session: its own Encounter; the EHR's (another practice's among them) are not sessions here. */
+export async function findSession(
+  reader: CourseReader,
+  id: string,
+  tenant: string,
+): Promise<SessionInCourse> {
+  const stored = await reader.getOwn('Encounter', id, tenant);
+  if (!stored) throw notFound('session', id);
   const encounter = stored.resource as Encounter;
   const episodeId = identityContext.idOf('EpisodeOfCare', encounter.episodeOfCare?.[0]?.reference);
-  const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId);
+  const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId, tenant);
   if (!episode) throw notFound('session', id);
-  const links = await linksOf(reader, episode);
-  const session = sessionFromFhir(encounter, courseContext(links), await couple(reader, episode)).value;
+  const links = await linksOf(reader, episode, tenant);
+  const session = sessionFromFhir(
+    encounter,
+    courseContext(links),
+    await couple(reader, episode, tenant),
+  ).value;
   if (!session) throw notFound('session', id);
   const partners =
     session.couple === undefined
       ? []
-      : (await sessionsOf(reader, episode, links)).filter((s) => s.jointSessionId === session.id);
-  return { session, episode, links, partners };
+      : (await sessionsOf(reader, episode, links, tenant)).filter((s) => s.jointSessionId === session.id);
+  return { tenant, session, episode, links, partners };
 }
 
 /** The patient's own session in `id`: the session itself, or their partner session of a joint one. */
@@ -99,9 +100,10 @@ export async function patientSession(
   reader: CourseReader,
   id: string,
   patientId: string,
+  tenant: string,
   expression: string,
 ): Promise<SessionInCourse & { own: Session }> {
-  const found = await findSession(reader, id);
+  const found = await findSession(reader, id, tenant);
   const own =
     found.session.patientId === patientId
       ? found.session
@@ -110,9 +112,13 @@ export async function patientSession(
   return { ...found, own };
 }
 
-export async function viewOf(sessions: readonly Session[], deps: RecordingDeps): Promise<SessionView[]> {
+export async function viewOf(
+  sessions: readonly Session[],
+  tenant: string,
+  deps: RecordingDeps,
+): Promise<SessionView[]> {
   const view = async (s: Session): Promise<SessionView> => {
-    const stored = await deps.store.getResource('Encounter', s.id);
+    const stored = await deps.store.getOwn('Encounter', s.id, tenant);
     return { ...s, source: stored ? await sourceOf(stored, deps) : `Encounter/${s.id}` };
   };
   const joints = sessions.filter((s) => s.jointSessionId === undefined);
@@ -130,30 +136,31 @@ export async function viewOf(sessions: readonly Session[], deps: RecordingDeps):
 const write = async (
   tx: StoreTx,
   sessions: Session[],
-  { episode, links }: Pick<SessionInCourse, 'episode' | 'links'>,
+  { tenant, links }: Pick<SessionInCourse, 'tenant' | 'links'>,
   deps: RecordingDeps,
 ) =>
   record(
     tx,
     sessions.map((s) => ({ resource: sessionToFhir(s, courseContext(links)), queue: links[0]!.ehrPatient })),
     deps,
-    await practiceOf(tx, 'episode', episode.id),
+    tenant,
   );
 
 export async function scheduleSession(
   episodeId: string,
   input: SessionScheduling,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<SessionView> {
   const sessions = await deps.store.transaction(async (tx) => {
-    const episode = await tx.getEpisode(episodeId);
+    const episode = await tx.getEpisode(episodeId, tenant);
     if (!episode) throw notFound('episode', episodeId);
     if (episode.status !== 'active' && episode.status !== 'planned') {
       throw unprocessable(`Episode ${episodeId} is ${episode.status}: no session can be scheduled in it.`);
     }
-    const links = await linksOf(tx, episode);
+    const links = await linksOf(tx, episode, tenant);
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('Encounter', id)) {
+    if (await tx.getOwn('Encounter', id, tenant)) {
       throw new OperationOutcomeError(409, [
         issue('error', 'duplicate', `A session ${id} already exists.`, 'id'),
       ]);
@@ -174,10 +181,10 @@ export async function scheduleSession(
             { ...base, id, couple: [first, second] },
             ...[first, second].map((p) => ({ ...base, id: randomUUID(), patientId: p, jointSessionId: id })),
           ];
-    await write(tx, sessions, { episode, links }, deps);
+    await write(tx, sessions, { tenant, links }, deps);
     return sessions;
   });
-  return (await viewOf(sessions, deps))[0]!;
+  return (await viewOf(sessions, tenant, deps))[0]!;
 }
 
 export type SessionAction = 'start' | 'complete' | 'cancel';
@@ -194,9 +201,10 @@ export async function moveSession(
   action: SessionAction,
   input: { time?: string },
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<SessionView> {
   const moved = await deps.store.transaction(async (tx) => {
-    const { session, episode, links, partners } = await findSession(tx, id);
+    const { session, links, partners } = await findSession(tx, id, tenant);
     if (session.jointSessionId !== undefined) {
       throw unprocessable(
         `Session ${id} is one partner's part of joint session ${session.jointSessionId}: move the joint session.`,
@@ -223,8 +231,8 @@ export async function moveSession(
       ...(action === 'complete' ? { end: time } : {}),
     });
     const sessions = [session, ...partners].map(next);
-    await write(tx, sessions, { episode, links }, deps);
+    await write(tx, sessions, { tenant, links }, deps);
     return sessions;
   });
-  return (await viewOf(moved, deps))[0]!;
+  return (await viewOf(moved, tenant, deps))[0]!;
 }

@@ -23,7 +23,7 @@ import { referralFromFhir } from '../mapping/referral.js';
 import { DEFAULT_PATIENT_LINK } from '../patient-link.js';
 import { practiceView } from '../record.js';
 import { findEpisode, readinessOn } from './episodes.js';
-import { courseContext, practiceOf, type RecordingDeps, sourceOf } from './recording.js';
+import { courseContext, type RecordingDeps, sourceOf } from './recording.js';
 import { type SessionView, sessionsOf, viewOf } from './sessions.js';
 
 type Sourced<T> = T & { source: string };
@@ -49,20 +49,20 @@ export async function episodeTimeline(
   id: string,
   date: string | undefined,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Timeline> {
   const { store } = deps;
-  const episode = await findEpisode(store, id);
-  const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p)))).filter(
+  const episode = await findEpisode(store, id, tenant);
+  const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p, tenant)))).filter(
     (l): l is PatientLink => l !== undefined,
   );
   const ctx = courseContext(links);
-  const sessions = await sessionsOf(store, episode, links);
+  const sessions = await sessionsOf(store, episode, links, tenant);
   const inCourse = new Set(sessions.map((s) => s.id));
   const referrals: Sourced<ClearanceReferral>[] = [];
   const consents: Sourced<InformedConsent>[] = [];
   const doses: Sourced<Administration>[] = [];
   const observations: Sourced<KapObservation>[] = [];
-  const tenant = await practiceOf(store, 'episode', id);
   for (const link of links) {
     const view = link.ehrPatient
       ? await practiceView(store, link.ehrPatient, tenant, deps.patientLink ?? DEFAULT_PATIENT_LINK)
@@ -70,7 +70,7 @@ export async function episodeTimeline(
     for (const stored of view?.stored ?? []) {
       const r = stored.resource;
       if (r.resourceType === 'ServiceRequest' && stored.ours) {
-        const task = await store.getResource('Task', r.id!);
+        const task = await store.getOwn('Task', r.id!, tenant);
         const referral = referralFromFhir(r as ServiceRequest, task?.resource as Task | undefined, ctx).value;
         if (referral?.episodeId === id)
           referrals.push({ ...referral, source: await sourceOf(task ?? stored, deps) });
@@ -89,8 +89,8 @@ export async function episodeTimeline(
       }
     }
   }
-  const views = (await viewOf(sessions, deps)).sort(byTime((s) => s.start));
-  const episodeOfCare = await store.getResource('EpisodeOfCare', id);
+  const views = (await viewOf(sessions, tenant, deps)).sort(byTime((s) => s.start));
+  const episodeOfCare = await store.getOwn('EpisodeOfCare', id, tenant);
   return {
     ...episode,
     source: episodeOfCare ? await sourceOf(episodeOfCare, deps) : `EpisodeOfCare/${id}`,
@@ -103,6 +103,6 @@ export async function episodeTimeline(
     })),
     doses: doses.sort(byTime((d) => d.administeredAt)),
     observations: observations.sort(byTime((o) => o.effective)),
-    readiness: await readinessOn(store, episode, date === undefined ? {} : { date }, deps),
+    readiness: await readinessOn(store, episode, tenant, date === undefined ? {} : { date }, deps),
   };
 }

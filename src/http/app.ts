@@ -301,13 +301,13 @@ export function createApp(deps: AppDeps): express.Express {
       .json(patient);
   });
   route('patient', async (req, res) => {
-    res.json(await getPatient(idParam(req), deps));
+    res.json(await getPatient(idParam(req), deps, tenantOf(res)));
   });
   route('medicationStatus', async (req, res) => {
-    sendJson(res, await medicationStatus(idParam(req), questionParams(req), deps));
+    sendJson(res, await medicationStatus(idParam(req), questionParams(req), deps, tenantOf(res)));
   });
   route('patientReconcile', async (req, res) => {
-    res.json(await reconciliation(idParam(req), deps));
+    res.json(await reconciliation(idParam(req), deps, tenantOf(res)));
   });
   route('registerEpisode', async (req, res) => {
     checkAgainst('EpisodeRegistration', req.body);
@@ -316,44 +316,46 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(201).location(`/api/v1/episodes/${episode.id}`).json(episode);
   });
   route('episodeTimeline', async (req, res) => {
-    res.json(await episodeTimeline(idParam(req), dateParam(req), deps));
+    res.json(await episodeTimeline(idParam(req), dateParam(req), deps, tenantOf(res)));
   });
   route('episodeReadiness', async (req, res) => {
-    res.json(await readinessOfEpisode(idParam(req), questionParams(req), deps));
+    res.json(await readinessOfEpisode(idParam(req), questionParams(req), deps, tenantOf(res)));
   });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
     schema: string,
-    write: (id: string, body: never) => Promise<Written>,
+    write: (id: string, body: never, tenant: string) => Promise<Written>,
     status = 201,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
       const body = sentBody(req) ? req.body : {};
       checkAgainst(schema, body);
-      const written = await write(id, body as never);
+      const written = await write(id, body as never, tenantOf(res));
       audited(res, written.source, ...Object.values(written.sources ?? {}));
       res.status(status).json(written);
     });
   recordingRoute(
     'changeEpisodeStatus',
     'EpisodeStatusChange',
-    (id, b) => changeEpisodeStatus(id, b, deps),
+    (id, b, t) => changeEpisodeStatus(id, b, deps, t),
     200,
   );
-  recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
-  recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
+  recordingRoute('recordConsent', 'ConsentRecording', (id, b, t) => recordConsent(id, b, deps, t));
+  recordingRoute('scheduleSession', 'SessionScheduling', (id, b, t) => scheduleSession(id, b, deps, t));
   for (const [name, action] of [
     ['startSession', 'start'],
     ['completeSession', 'complete'],
     ['cancelSession', 'cancel'],
   ] as const) {
-    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps), 200);
+    recordingRoute(name, 'SessionMove', (id, b, t) => moveSession(id, action, b, deps, t), 200);
   }
-  recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
-  recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
-  recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
+  recordingRoute('recordDose', 'DoseRecording', (id, b, t) => recordDose(id, b, deps, t));
+  recordingRoute('recordObservation', 'ObservationRecording', (id, b, t) =>
+    recordObservation(id, b, deps, t),
+  );
+  recordingRoute('requestClearance', 'ReferralRecording', (id, b, t) => requestClearance(id, b, deps, t));
 
   app.use((_req, _res, next) => next(fail(404, 'not-found', 'There is nothing at this path.')));
 
