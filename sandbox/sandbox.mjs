@@ -1,5 +1,5 @@
 // kap-bridge HAPI FHIR sandbox: build and run the local HAPI FHIR JPA server (sandbox/hapi).
-// Plain Node 20 ESM, built-ins only. Used by sandbox/run.mjs (npm run sandbox),
+// Plain Node ESM, built-ins only. Used by sandbox/run.mjs (npm run sandbox),
 // test/global-setup.mjs and sandbox/smoke.mjs.
 
 import { spawn, spawnSync } from 'node:child_process';

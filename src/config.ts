@@ -65,6 +65,7 @@ export interface Config {
   authJwks?: string;
   authIssuer?: string;
   authAudience?: string;
+  authTokenUrl?: string;
   authAlgorithms: string[];
   authTenantClaim: string;
   authEhrClients: string[];
@@ -528,6 +529,13 @@ export const VARIABLES: readonly Variable[] = [
     key: 'authAudience',
     description: "jwt: the audience (aud) tokens must name, e.g. kap-bridge's public base URL",
     parse: text,
+  }),
+  v({
+    name: 'KAP_AUTH_TOKEN_URL',
+    key: 'authTokenUrl',
+    description:
+      "The token endpoint where kap-bridge's callers get their tokens, told to clients in the CapabilityStatement's security",
+    parse: tokenUrl,
   }),
   v({
     name: 'KAP_AUTH_ALGORITHMS',

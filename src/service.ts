@@ -146,6 +146,7 @@ export async function startService(
     publicBaseUrl,
     bodyLimitBytes: config.bodyLimitBytes,
     maxBundleEntries: config.maxBundleEntries,
+    ...(config.authTokenUrl ? { tokenUrl: config.authTokenUrl } : {}),
     authenticate,
     audit,
     rateLimitPerSecond: config.rateLimitPerSecond,

