@@ -143,6 +143,7 @@ export const ROUTES = {
     scope: ['Consent', 'c'],
     audit: 'C',
     owner: 'episode',
+    references: [{ field: 'patient', owner: 'patient' }],
   },
   scheduleSession: {
     method: 'POST',
@@ -183,6 +184,7 @@ export const ROUTES = {
     scope: ['MedicationAdministration', 'c'],
     audit: 'C',
     owner: 'session',
+    references: [{ field: 'patient', owner: 'patient' }],
   },
 } as const satisfies Record<string, RouteAccess>;
 

@@ -1,6 +1,7 @@
 import type { Task } from 'fhir/r4';
 import { identifierSystem } from '../../src/fhir/codes.js';
 import type { Service } from '../../src/service.js';
+import { ehrIdentifierValue } from '../../src/store/store.js';
 import { bearer, CALLERS, type Caller } from '../support/auth.js';
 import { clearedPatient, type Json, outboxDelivered, startCourseService } from '../support/course.js';
 import { sandboxGateway, uniqueId } from '../support/sandbox.js';
@@ -125,7 +126,7 @@ test("A's link waits for the prescriber's acceptance; then A sees the EHR's reco
   expect(codes(await statusOf(A, patient))).toContain('link-pending');
   const ehrTask = (await service.outbox.ehrRefOf('Task', {
     system: identifierSystem('Task'),
-    value: referral.id,
+    value: ehrIdentifierValue(CALLERS.therapist.tenant, referral.id),
   }))!.split('/')[1]!;
   const task = await ehr.read<Task>('Task', ehrTask);
   await ehr.update({ ...task, status: 'accepted' } as Task & { id: string }, task.meta?.versionId);
@@ -144,7 +145,7 @@ test("A's link waits for the prescriber's acceptance; then A sees the EHR's reco
   const bDose = seen.filter((s) => s.resource.resourceType === 'MedicationAdministration');
   const delivered = await service.outbox.ehrRefOf('MedicationAdministration', {
     system: identifierSystem('MedicationAdministration'),
-    value: dose.id,
+    value: ehrIdentifierValue(CALLERS.otherPractice.tenant, dose.id),
   });
   expect(bDose.map((s) => [s.ours, `${s.resource.resourceType}/${s.resource.id}`])).toEqual([
     [undefined, delivered!.split('/_history/')[0]],
