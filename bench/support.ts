@@ -85,15 +85,17 @@ export async function startHapi(): Promise<Running> {
     await waitFor(`${external}/metadata`, 60_000);
     return { url: external, pid: 0, peakRssMb: () => Number.NaN, stop: async () => undefined };
   }
+  const { ensurePackage } = (await import(join(ROOT, 'sandbox', 'fhir-package.mjs'))) as {
+    ensurePackage(o: { log: (m: string) => void }): Promise<string>;
+  };
   const sandbox = (await import(join(ROOT, 'sandbox', 'sandbox.mjs'))) as {
-    ensureJar(o: { log: (m: string) => void }): Promise<string>;
     startSandbox(o: {
       timeoutMs: number;
       log: (m: string) => void;
     }): Promise<{ baseUrl: string; pid: number; stop(): Promise<void> }>;
   };
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  await sandbox.ensureJar({ log });
+  await ensurePackage({ log });
   const s = await sandbox.startSandbox({ timeoutMs: 240_000, log });
   return { url: s.baseUrl, pid: s.pid, peakRssMb: peakRss(s.pid), stop: () => s.stop() };
 }

@@ -4,7 +4,8 @@
 // once /fhir/metadata answers, and stops it on SIGINT/SIGTERM.
 
 import { parseArgs } from 'node:util';
-import { ensureJar, startSandbox } from './sandbox.mjs';
+import { ensurePackage } from './fhir-package.mjs';
+import { startSandbox } from './sandbox.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -43,7 +44,7 @@ process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 
 try {
-  await ensureJar({ log });
+  await ensurePackage({ log });
   sandbox = await startSandbox({
     port,
     dbFile: values['db-file'],

@@ -23,6 +23,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const HAPI_DIR = join(HERE, 'hapi');
 export const JAR_PATH = join(HAPI_DIR, 'target', 'kap-hapi-sandbox.jar');
 const BUILD_DIR = join(HAPI_DIR, 'target', 'build');
+/** kap-bridge's FHIR package (npm run build:package, sandbox/fhir-package.mjs), installed by the sandbox at start. */
+export const PACKAGE_TGZ = join(HERE, '..', 'generated', 'package.tgz');
 /** The hapi.fhir.* settings shared with docker-compose.yml (read by the sandbox at start-up). */
 export const HAPI_ENV_FILE = join(HERE, 'hapi.env');
 
@@ -178,6 +180,16 @@ async function build(log) {
   log(`[sandbox] built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
+/** Name and version of the FHIR package the sandbox installs (package/package.json, built with its .tgz). */
+function builtPackage() {
+  const file = join(HERE, '..', 'package', 'package.json');
+  if (!existsSync(PACKAGE_TGZ) || !existsSync(file))
+    throw new Error(
+      `FHIR package not found at ${PACKAGE_TGZ}; run npm run build:package (or call ensurePackage() of sandbox/fhir-package.mjs).`,
+    );
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
 /** Last `lines` lines of a text file ('' if it does not exist). */
 export function tail(file, lines = 60) {
   try {
@@ -251,7 +263,11 @@ export async function startSandbox({
   jar = JAR_PATH,
   javaOpts,
 } = {}) {
-  if (!existsSync(jar)) throw new Error(`HAPI sandbox jar not found at ${jar}; call ensureJar() first.`);
+  if (!existsSync(jar))
+    throw new Error(
+      `HAPI sandbox jar not found at ${jar}; call ensurePackage() of sandbox/fhir-package.mjs first.`,
+    );
+  const { name: packageName, version: packageVersion } = builtPackage();
   const thePort = port ? Number(port) : await freePort();
   const baseUrl = `http://127.0.0.1:${thePort}/fhir`;
   mkdirSync(join(HAPI_DIR, 'target'), { recursive: true });
@@ -263,7 +279,15 @@ export async function startSandbox({
     (process.env.KAP_SANDBOX_JAVA_OPTS
       ? process.env.KAP_SANDBOX_JAVA_OPTS.split(/\s+/).filter(Boolean)
       : DEFAULT_JAVA_OPTS);
-  const env = { ...process.env, HAPI_PORT: String(thePort), HAPI_BIND: '127.0.0.1', HAPI_ENV_FILE };
+  const env = {
+    ...process.env,
+    HAPI_PORT: String(thePort),
+    HAPI_BIND: '127.0.0.1',
+    HAPI_ENV_FILE,
+    KAP_FHIR_PACKAGE: PACKAGE_TGZ,
+    KAP_FHIR_PACKAGE_NAME: packageName,
+    KAP_FHIR_PACKAGE_VERSION: packageVersion,
+  };
   if (dbFile) env.HAPI_DB_FILE = dbFile;
   else delete env.HAPI_DB_FILE;
 

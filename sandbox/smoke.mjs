@@ -14,7 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { ensureJar, startSandbox } from './sandbox.mjs';
+import { ensurePackage } from './fhir-package.mjs';
+import { startSandbox } from './sandbox.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -77,7 +78,7 @@ async function main() {
   let sandbox;
   if (!base) {
     const log = (m) => console.error(m);
-    await ensureJar({ log });
+    await ensurePackage({ log });
     sandbox = await startSandbox({
       port: values.port ? Number(values.port) : undefined,
       dbFile: values['db-file'],

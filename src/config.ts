@@ -74,6 +74,12 @@ export interface Config {
   authAllowStatic: boolean;
   rateLimitPerSecond: number;
   maxBundleEntries: number;
+  /** CDS Hooks: the `iss` values of the CDS clients trusted (the prescriber's EHR). */
+  cdsIssuers: string[];
+  /** CDS Hooks: the CDS client's JWK Set, a file path or an https URL (its `jku`, when one is sent). */
+  cdsJwks?: string;
+  /** CDS Hooks: the FHIR base URL the CDS client names in `fhirServer`; unset: `ehrBaseUrl`. */
+  cdsFhirServer?: string;
   /** NODE_ENV=production: the static-token mode must be asked for explicitly. */
   production: boolean;
 }
@@ -593,6 +599,28 @@ export const VARIABLES: readonly Variable[] = [
     description: 'Most entries accepted in one Bundle POSTed to /fhir',
     default: '5000',
     parse: integer(1, 100_000),
+  }),
+  v({
+    name: 'KAP_CDS_ISSUERS',
+    key: 'cdsIssuers',
+    description:
+      "CDS Hooks: the issuers (iss) of the CDS clients trusted, comma-separated: the prescriber's EHR",
+    default: '',
+    parse: list(),
+  }),
+  v({
+    name: 'KAP_CDS_JWKS',
+    key: 'cdsJwks',
+    description:
+      "CDS Hooks: the CDS client's public keys, a JWKS file path or https URL; a token's jku must be this URL",
+    parse: jwksLocation,
+  }),
+  v({
+    name: 'KAP_CDS_FHIR_SERVER',
+    key: 'cdsFhirServer',
+    description:
+      'CDS Hooks: the FHIR base URL the CDS client names in fhirServer, the only one whose fhirAuthorization is accepted',
+    parse: url,
   }),
   v({
     name: 'LOG_LEVEL',

@@ -113,7 +113,7 @@ describe("a ketamine order that breaks a KAP rule is the prescriber's word all t
 
   test('an order that is not R4 is still refused', () => {
     expect(() => checkInbound(order({ authoredOn: 'yesterday' }), validator)).toThrow(
-      expect.objectContaining({ status: 400 }),
+      expect.objectContaining({ kind: 'bad-request' }),
     );
   });
 });

@@ -12,7 +12,7 @@ import type {
   Resource,
 } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
-import { hasErrors, type Issue, issue, OperationOutcomeError } from './fhir/outcome.js';
+import { badRequest, businessRule, hasErrors, type Issue, OperationOutcomeError } from './fhir/outcome.js';
 import { identityContext } from './fhir/reference-context.js';
 import { isClearanceObservation } from './mapping/clearance.js';
 import { prescriptionFromFhir } from './mapping/medication-request.js';
@@ -97,9 +97,9 @@ const isKetamineRequest = (resource: Resource): boolean => {
 };
 
 /**
- * Checks a resource as the EHR sent it; throws an OperationOutcomeError when it is rejected: 400
- * when it is not well-formed R4, 422 when it is but breaks one of our profiles or a KAP rule,
- * except a ketamine order, which is kept (see below).
+ * Checks a resource as the EHR sent it; throws an OperationOutcomeError when it is rejected: a bad
+ * request when it is not well-formed R4, against a business rule when it is but breaks one of our
+ * profiles or a KAP rule, except a ketamine order, which is kept (see below).
  */
 export function checkInbound(resource: unknown, validator: ResourceValidator): Resource {
   const r = resource as Resource;
@@ -110,12 +110,12 @@ export function checkInbound(resource: unknown, validator: ResourceValidator): R
   // Which kind of failure: the same resource judged as plain R4, without profiles or KAP rules.
   const { profile: _, ...meta } = (isObject && r.meta) || {};
   const plain = isObject ? { ...r, meta: Object.keys(meta).length > 0 ? meta : undefined } : resource;
-  const status = hasErrors(validator.validate(plain)) ? 400 : 422;
+  const wellFormed = !hasErrors(validator.validate(plain));
   // A ketamine order that is R4 but breaks a KAP rule is the prescriber's word all the same (a stop
   // order without a dosage, a dose above the bound): refusing it would leave an older order
   // speaking for them. It is kept; the record never lets it authorise, and intake says why.
-  if (status === 422 && ketamine) return r;
-  throw new OperationOutcomeError(status, issues);
+  if (wellFormed && ketamine) return r;
+  throw new OperationOutcomeError(wellFormed ? businessRule(issues) : badRequest(issues));
 }
 
 export type IntakeOutcome = PutOutcome | 'acknowledged';
@@ -133,14 +133,13 @@ export async function keep(resource: Resource, tx: StoreTx, receivedAt: string):
   }
   if (!keeps(resource)) return 'acknowledged';
   if (!resource.id) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'required',
+    throw new OperationOutcomeError(
+      badRequest(
         'The resource needs an id: kap-bridge mirrors EHR resources under their own ids.',
         `${resource.resourceType}.id`,
+        'required',
       ),
-    ]);
+    );
   }
   const patientRef = patientRefOf(resource);
   const outcome = await tx.putResource({ resource, receivedAt, ...(patientRef ? { patientRef } : {}) });

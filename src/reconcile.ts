@@ -10,7 +10,7 @@ import type { PatientLink } from './domain/model.js';
 import { EhrError, type EhrGateway } from './ehr/gateway.js';
 import { identifierSystem } from './fhir/codes.js';
 import { contentOf } from './fhir/content.js';
-import { issue, OperationOutcomeError } from './fhir/outcome.js';
+import { type Answered, answered, notFound, OperationOutcomeError, unavailable } from './fhir/outcome.js';
 import { checkInbound, KEPT_TYPES, keep, keeps, PRESCRIBER_OWNED, type ResourceValidator } from './intake.js';
 import { enqueue, forgetEhrCopy, Outbox, type OutboxMessage } from './outbox/outbox.js';
 import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from './patient-link.js';
@@ -527,15 +527,15 @@ export async function reconciliation(
   patientId: string,
   deps: { store: Store; ehr?: EhrGateway; now?: () => Date; patientLink?: PatientLinkPolicy },
   tenant: string,
-): Promise<PatientReport> {
+): Promise<Answered<PatientReport>> {
   if (!deps.ehr) {
-    throw new OperationOutcomeError(503, [
-      issue(
-        'error',
-        'not-supported',
+    throw new OperationOutcomeError(
+      unavailable(
         'No EHR is configured (KAP_EHR_BASE_URL): there is nothing to reconcile with.',
+        undefined,
+        'not-supported',
       ),
-    ]);
+    );
   }
   try {
     const { report } = await reconcilePatient(patientId, tenant, {
@@ -545,10 +545,9 @@ export async function reconciliation(
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.patientLink ? { patientLink: deps.patientLink } : {}),
     });
-    return report;
+    return answered(report);
   } catch (e) {
-    if (e instanceof UnknownPatientError)
-      throw new OperationOutcomeError(404, [issue('error', 'not-found', e.message)]);
+    if (e instanceof UnknownPatientError) throw new OperationOutcomeError(notFound(e.message));
     throw e;
   }
 }

@@ -189,15 +189,20 @@ export function readingWarnings(resource: Resource): Issue[] {
  * The record of a linked patient as their practice (`tenant`) sees it: what the practice recorded
  * and what the EHR holds, never another practice's own rows; with the courses they take part in.
  * Empty, its link pending, while the EHR Patient is not known yet. Built anew on every call.
+ * `fromEhr`: resources the EHR gave with the question (a CDS client's prefetch), newer than or
+ * missing from the store's copies, taken once the EHR has confirmed the practice's care.
  */
 export async function loadRecord(
   store: Pick<Store, 'resourcesFor' | 'getResource' | 'episodesOf'>,
   link: PatientLink,
   tenant: string,
   linkPolicy: PatientLinkPolicy = DEFAULT_PATIENT_LINK,
+  fromEhr: readonly Resource[] = [],
 ): Promise<PatientRecord> {
   if (!link.ehrPatient) return { ...emptyRecord(link.id), link: 'pending' };
-  const { resources, confirmed } = await practiceView(store, link.ehrPatient, tenant, linkPolicy);
+  const view = await practiceView(store, link.ehrPatient, tenant, linkPolicy);
+  const { confirmed } = view;
+  const resources = confirmed ? withNewer(view.resources, fromEhr) : view.resources;
   // Referenced Medications are looked up once, so the mapping can tell whether they are ketamine.
   const medications = new Map<string, Medication>();
   for (const r of resources) {
@@ -215,6 +220,24 @@ export async function loadRecord(
   record.episodes = await store.episodesOf(link.id, tenant);
   if (!confirmed) record.link = 'pending';
   return record;
+}
+
+const versionOf = (r: Resource): number => Number(r.meta?.versionId ?? 0) || 0;
+
+/**
+ * The stored resources with the EHR's own copies given alongside (what a CDS client prefetched): a
+ * given copy takes the place of the stored one of the same type and id unless that one is newer.
+ * Nothing stored is dropped for being absent from what was given: a search page may be partial.
+ */
+function withNewer(stored: readonly Resource[], given: readonly Resource[]): Resource[] {
+  if (given.length === 0) return [...stored];
+  const byKey = new Map(stored.map((r) => [`${r.resourceType}/${r.id}`, r]));
+  for (const r of given) {
+    const key = `${r.resourceType}/${r.id}`;
+    const held = byKey.get(key);
+    if (held === undefined || versionOf(r) >= versionOf(held)) byKey.set(key, r);
+  }
+  return [...byKey.values()];
 }
 
 /**

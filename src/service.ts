@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
+import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
 import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
@@ -18,6 +19,7 @@ import { EhrGateway } from './ehr/gateway.js';
 import { privateKeyCheck } from './ehr/private-key-check.js';
 import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
+import { statusOf } from './fhir/outcome.js';
 import { answerClientError, createApp } from './http/app.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
@@ -83,6 +85,17 @@ export async function startService(
   } catch (e) {
     throw new ConfigError([(e as Error).message]);
   }
+  let authenticateCds: AuthenticateCdsClient;
+  try {
+    authenticateCds = createCdsAuthenticator({
+      issuers: config.cdsIssuers,
+      ...(config.cdsJwks ? { jwks: config.cdsJwks } : {}),
+      algorithms: config.authAlgorithms,
+    });
+  } catch (e) {
+    throw new ConfigError([`KAP_CDS_JWKS cannot be read as a JWK Set: ${(e as Error).message}`]);
+  }
+  const cdsFhirServer = config.cdsFhirServer ?? config.ehrBaseUrl;
   const store = await openStore(config);
   const audit = new AuditTrail(store, log);
   const ehr = ehrGateway(config);
@@ -147,6 +160,7 @@ export async function startService(
     bodyLimitBytes: config.bodyLimitBytes,
     maxBundleEntries: config.maxBundleEntries,
     ...(config.authTokenUrl ? { tokenUrl: config.authTokenUrl } : {}),
+    timeZone: config.practiceTimeZone,
     authenticate,
     audit,
     rateLimitPerSecond: config.rateLimitPerSecond,
@@ -154,6 +168,8 @@ export async function startService(
     outbox: { enqueue, ehrRefOf: (type, identifier) => outbox.ehrRefOf(type, identifier) },
     ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
     ...(config.subscriptionSecret ? { subscriptionSecret: config.subscriptionSecret } : {}),
+    authenticateCds,
+    ...(cdsFhirServer ? { cdsFhirServer } : {}),
   });
   server.on('request', app);
   log.info({ url, engine: store.engine, ehr: config.ehrBaseUrl ?? null }, 'kap-bridge listening');
@@ -190,7 +206,10 @@ export async function startService(
           validator,
           overlapSeconds: config.syncOverlapSeconds,
           onRejected: (r, e) =>
-            log.warn({ resource: `${r.resourceType}/${r.id}`, status: e.status }, 'EHR resource rejected'),
+            log.warn(
+              { resource: `${r.resourceType}/${r.id}`, status: statusOf(e.outcome) },
+              'EHR resource rejected',
+            ),
         });
         log.info(
           { fetched: report.fetched, stored: report.stored, rejected: report.rejected },

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { InformedConsent } from '../domain/model.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { consentToFhir } from '../mapping/consent.js';
 import { findEpisode } from './episodes.js';
 import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
@@ -23,7 +23,7 @@ export async function recordConsent(
   input: ConsentRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<InformedConsent & { source: string }> {
+): Promise<Answered<InformedConsent & { source: string }>> {
   const consent = await deps.store.transaction(async (tx) => {
     const episode = await findEpisode(tx, episodeId, tenant);
     if (!episode.patients.includes(input.patient)) {
@@ -32,9 +32,7 @@ export async function recordConsent(
     const links = await linksOf(tx, episode, tenant);
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('Consent', id, tenant)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A consent ${id} is already recorded.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A consent ${id} is already recorded.`, 'id', 'duplicate'));
     }
     const consent: InformedConsent = {
       id,
@@ -53,5 +51,5 @@ export async function recordConsent(
     return consent;
   });
   const stored = await deps.store.getOwn('Consent', consent.id, tenant);
-  return { ...consent, source: await sourceOf(stored!, deps) };
+  return answered({ ...consent, source: await sourceOf(stored!, deps) }, created());
 }

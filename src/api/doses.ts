@@ -9,7 +9,15 @@ import type { Administration, Dose, Route } from '../domain/model.js';
 import { currentOrder, type EpisodeReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  businessRule,
+  conflict,
+  created,
+  issue,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { loadRecord } from '../record.js';
@@ -30,16 +38,17 @@ export interface DoseRecording {
 function notReady(readiness: EpisodeReadiness): OperationOutcomeError {
   const { reasons } = readiness;
   const error = new OperationOutcomeError(
-    422,
-    reasons.map((r) => {
-      const whose = r.patientId ? `Patient ${r.patientId}: ` : '';
-      return issue(
-        'error',
-        'business-rule',
-        `${whose}${r.message}${r.source ? ` (${r.source})` : ''}`,
-        'patient',
-      );
-    }),
+    businessRule(
+      reasons.map((r) => {
+        const whose = r.patientId ? `Patient ${r.patientId}: ` : '';
+        return issue(
+          'error',
+          'business-rule',
+          `${whose}${r.message}${r.source ? ` (${r.source})` : ''}`,
+          'patient',
+        );
+      }),
+    ),
   );
   error.outcome.issue.forEach((i, n) => {
     i.details = { text: reasons[n]!.code };
@@ -52,7 +61,7 @@ export async function recordDose(
   input: DoseRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Administration & { source: string }> {
+): Promise<Answered<Administration & { source: string }>> {
   const administration = await deps.store.transaction(async (tx) => {
     const { own, episode, links } = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
     if (own.phase !== 'medicine') {
@@ -67,9 +76,7 @@ export async function recordDose(
     }
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('MedicationAdministration', id, tenant)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A dose ${id} is already recorded.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A dose ${id} is already recorded.`, 'id', 'duplicate'));
     }
     // The verdict at the instant of the dose: every day-of check must have been recorded by then.
     const readiness = await readinessOn(tx, episode, tenant, { at: input.time }, deps);
@@ -115,5 +122,5 @@ export async function recordDose(
     return administration;
   });
   const stored = await deps.store.getOwn('MedicationAdministration', administration.id, tenant);
-  return { ...administration, source: await sourceOf(stored!, deps) };
+  return answered({ ...administration, source: await sourceOf(stored!, deps) }, created());
 }

@@ -6,7 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Episode, EpisodeType } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  badRequest,
+  businessRule,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+  unknownReference,
+} from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
@@ -28,17 +38,16 @@ export async function registerEpisode(
   input: EpisodeRegistration,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Episode> {
+): Promise<Answered<Episode>> {
   const expected = input.type === 'couples' ? 2 : 1;
   if (input.patients.length !== expected || new Set(input.patients).size !== expected) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'invariant',
+    throw new OperationOutcomeError(
+      badRequest(
         `A ${input.type} episode has ${expected === 2 ? 'two different patients' : 'one patient'}.`,
         'patients',
+        'invariant',
       ),
-    ]);
+    );
   }
   const id = input.id ?? randomUUID();
   const episode: Episode = {
@@ -54,9 +63,7 @@ export async function registerEpisode(
     // The patients are the practice's own: another practice's with the same id are other patients.
     const links = await linksOf(tx, episode, tenant);
     if (await tx.getEpisode(id, tenant)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `An episode ${id} is already registered.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`An episode ${id} is already registered.`, 'id', 'duplicate'));
     }
     await tx.saveEpisode(episode, tenant);
     const { episodeOfCare, carePlan, goal, couple } = episodeToFhir(episode, courseContext(links));
@@ -69,7 +76,7 @@ export async function registerEpisode(
       tenant,
     );
   });
-  return episode;
+  return answered(episode, created());
 }
 
 export interface EpisodeStatusChange {
@@ -90,18 +97,13 @@ export async function changeEpisodeStatus(
   input: EpisodeStatusChange,
   deps: RecordingDeps & { now?: () => Date },
   tenant: string,
-): Promise<Episode & { source: string }> {
+): Promise<Answered<Episode & { source: string }>> {
   return deps.store.transaction(async (tx) => {
     const current = await findEpisode(tx, id, tenant);
     if (CLOSED.includes(current.status) && input.status !== current.status) {
-      throw new OperationOutcomeError(422, [
-        issue(
-          'error',
-          'business-rule',
-          `Episode ${id} is ${current.status}: a closed course does not change.`,
-          'status',
-        ),
-      ]);
+      throw new OperationOutcomeError(
+        businessRule(`Episode ${id} is ${current.status}: a closed course does not change.`, 'status'),
+      );
     }
     const time = input.time ?? (deps.now?.() ?? new Date()).toISOString();
     const { statusReason: _, ...rest } = current;
@@ -120,7 +122,7 @@ export async function changeEpisodeStatus(
       deps,
       tenant,
     );
-    return { ...episode, source: `EpisodeOfCare/${id}` };
+    return answered({ ...episode, source: `EpisodeOfCare/${id}` });
   });
 }
 
@@ -131,7 +133,7 @@ export async function findEpisode(
   tenant: string,
 ): Promise<Episode> {
   const episode = await reader.getEpisode(id, tenant);
-  if (!episode) throw notFound('episode', id);
+  if (!episode) throw new OperationOutcomeError(notRegistered('episode', id));
   return episode;
 }
 
@@ -167,6 +169,8 @@ export async function readinessOfEpisode(
   question: { date?: string; at?: string },
   deps: PatientsDeps,
   tenant: string,
-): Promise<EpisodeReadiness> {
-  return readinessOn(deps.store, await findEpisode(deps.store, id, tenant), tenant, question, deps);
+): Promise<Answered<EpisodeReadiness>> {
+  return answered(
+    await readinessOn(deps.store, await findEpisode(deps.store, id, tenant), tenant, question, deps),
+  );
 }

@@ -5,9 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KapObservation, ObservationValue } from '../domain/model.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  badRequest,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
-import { courseContext, linkedPatient, type RecordingDeps, record, sourceOf } from './recording.js';
+import { courseContext, linkedPatient, namedIn, type RecordingDeps, record, sourceOf } from './recording.js';
 import { patientSession } from './sessions.js';
 
 export interface ObservationRecording {
@@ -25,31 +33,34 @@ export async function recordObservation(
   input: ObservationRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<KapObservation & { source: string }> {
+): Promise<Answered<KapObservation & { source: string }>> {
   const { value } = input;
   if (value.kind === 'phq9' && value.items && value.items.reduce((a, b) => a + b, 0) !== value.total) {
-    throw new OperationOutcomeError(400, [
-      issue('error', 'invariant', 'The PHQ-9 total is not the sum of its items.', 'value.total'),
-    ]);
+    throw new OperationOutcomeError(
+      badRequest('The PHQ-9 total is not the sum of its items.', 'value.total', 'invariant'),
+    );
   }
   if (value.kind === 'phq9' && value.items && value.item9 !== undefined && value.items[8] !== value.item9) {
-    throw new OperationOutcomeError(400, [
-      issue('error', 'invariant', 'value.item9 is not the ninth of value.items.', 'value.item9'),
-    ]);
+    throw new OperationOutcomeError(
+      badRequest('value.item9 is not the ninth of value.items.', 'value.item9', 'invariant'),
+    );
   }
   const observation = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId, tenant))) throw notFound('patient', patientId);
+    if (!(await tx.getPatient(patientId, tenant)))
+      throw new OperationOutcomeError(notRegistered('patient', patientId));
     const link = await linkedPatient(tx, patientId, tenant, 'id');
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('Observation', id, tenant)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `An observation ${id} is already recorded.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(
+        conflict(`An observation ${id} is already recorded.`, 'id', 'duplicate'),
+      );
     }
     const session =
       input.session === undefined
         ? undefined
-        : await patientSession(tx, input.session, patientId, tenant, 'session');
+        : await patientSession(tx, input.session, patientId, tenant, 'session').catch(
+            namedIn('session', input.session, 'session'),
+          );
     const observation: KapObservation = {
       id,
       patientId,
@@ -66,5 +77,5 @@ export async function recordObservation(
     return observation;
   });
   const stored = await deps.store.getOwn('Observation', observation.id, tenant);
-  return { ...observation, source: await sourceOf(stored!, deps) };
+  return answered({ ...observation, source: await sourceOf(stored!, deps) }, created());
 }

@@ -13,7 +13,15 @@ import {
 } from '../domain/readiness.js';
 import { dayOf, spanOf } from '../domain/time.js';
 import type { EhrGateway } from '../ehr/gateway.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  badRequest,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { keep } from '../intake.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord } from '../record.js';
@@ -34,8 +42,7 @@ export interface PatientRegistration {
   ehrPatient?: string;
 }
 
-const notFound = (id: string) =>
-  new OperationOutcomeError(404, [issue('error', 'not-found', `No patient ${id} is registered.`)]);
+const unknownPatient = (id: string) => new OperationOutcomeError(notRegistered('patient', id));
 
 /** The EHR Patient to link: given, known locally by identifier, or found in the EHR by identifier. */
 async function findEhrPatient(input: PatientRegistration, deps: PatientsDeps): Promise<string | undefined> {
@@ -61,14 +68,14 @@ export async function registerPatient(
   input: PatientRegistration,
   deps: PatientsDeps,
   tenant: string,
-): Promise<{ created: boolean; patient: PatientLink }> {
+): Promise<Answered<PatientLink>> {
   for (const i of input.identifiers) {
     const existing = await deps.store.findPatient(i, tenant);
     if (existing && (input.id === undefined || input.id === existing.id)) {
       const sameSet = input.identifiers.every((j) =>
         existing.identifiers.some((e) => e.system === j.system && e.value === j.value),
       );
-      if (sameSet) return { created: false, patient: existing };
+      if (sameSet) return answered(existing);
     }
   }
   const link: PatientLink = { id: input.id ?? randomUUID(), identifiers: input.identifiers };
@@ -77,32 +84,31 @@ export async function registerPatient(
   try {
     await deps.store.transaction(async (tx) => {
       if (await tx.getPatient(link.id, tenant)) {
-        throw new OperationOutcomeError(409, [
-          issue('error', 'duplicate', `A patient ${link.id} is already registered.`, 'id'),
-        ]);
+        throw new OperationOutcomeError(
+          conflict(`A patient ${link.id} is already registered.`, 'id', 'duplicate'),
+        );
       }
       await tx.savePatient(link, tenant);
     });
   } catch (e) {
     if (e instanceof IdentifierTakenError) {
-      throw new OperationOutcomeError(409, [
-        issue(
-          'error',
-          'duplicate',
-          'One of these identifiers already belongs to another patient.',
-          'identifiers',
-        ),
-      ]);
+      throw new OperationOutcomeError(
+        conflict('One of these identifiers already belongs to another patient.', 'identifiers', 'duplicate'),
+      );
     }
     throw e;
   }
-  return { created: true, patient: link };
+  return answered(link, created());
 }
 
-export async function getPatient(id: string, deps: PatientsDeps, tenant: string): Promise<PatientLink> {
+export async function getPatient(
+  id: string,
+  deps: PatientsDeps,
+  tenant: string,
+): Promise<Answered<PatientLink>> {
   const link = await deps.store.getPatient(id, tenant);
-  if (!link) throw notFound(id);
-  return link;
+  if (!link) throw unknownPatient(id);
+  return answered(link);
 }
 
 export interface MedicationStatusAnswer extends Readiness {
@@ -122,25 +128,23 @@ export function readinessQuery(
   const { timeZone } = deps.policy;
   const atSpan = question.at === undefined ? undefined : spanOf(question.at, timeZone);
   if (question.at !== undefined && (atSpan === undefined || atSpan.end - atSpan.start !== 1)) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'value',
+    throw new OperationOutcomeError(
+      badRequest(
         'The session start is not an instant with its offset (2026-12-03T10:00:00-08:00).',
         'at',
+        'value',
       ),
-    ]);
+    );
   }
   const atDay = atSpan === undefined ? undefined : dayOf(atSpan.start, timeZone);
   if (question.date !== undefined && atDay !== undefined && atDay !== question.date) {
-    throw new OperationOutcomeError(400, [
-      issue(
-        'error',
-        'value',
+    throw new OperationOutcomeError(
+      badRequest(
         `The session start ${question.at} is not on ${question.date} in ${timeZone}.`,
         'at',
+        'value',
       ),
-    ]);
+    );
   }
   return {
     date: question.date ?? atDay ?? dayOf(now.getTime(), timeZone),
@@ -155,11 +159,11 @@ export async function medicationStatus(
   question: { date?: string; at?: string },
   deps: PatientsDeps,
   tenant: string,
-): Promise<MedicationStatusAnswer> {
+): Promise<Answered<MedicationStatusAnswer>> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
   const current = await currentRecord(deps.store, id, tenant, 'ehr:last-heard', deps.patientLink);
-  if (!current) throw notFound(id);
+  if (!current) throw unknownPatient(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
   const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);
-  return { ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) };
+  return answered({ ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) });
 }

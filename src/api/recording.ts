@@ -10,7 +10,7 @@
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
-import { hasErrors, issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { businessRule, hasErrors, OperationOutcomeError, unknownReference } from '../fhir/outcome.js';
 import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
@@ -30,7 +30,19 @@ export interface RecordingDeps extends PatientsDeps {
 }
 
 export const unprocessable = (message: string, expression?: string) =>
-  new OperationOutcomeError(422, [issue('error', 'business-rule', message, expression)]);
+  new OperationOutcomeError(businessRule(message, expression));
+
+/**
+ * For a patient, episode or session a body names: not finding it is the body's fault, said as an
+ * unknown reference (422, the field named), never as a missing path (404). Other errors pass.
+ */
+export const namedIn =
+  (what: 'patient' | 'episode' | 'session', id: string, expression: string) =>
+  (e: unknown): never => {
+    if (e instanceof OperationOutcomeError && e.kind === 'not-found')
+      throw new OperationOutcomeError(unknownReference(what, id, expression));
+    throw e;
+  };
 
 /** The practice's patient linked to its EHR Patient: only those can have a course recorded and sent. */
 export async function linkedPatient(
@@ -40,10 +52,7 @@ export async function linkedPatient(
   expression: string,
 ): Promise<PatientLink & { ehrPatient: string }> {
   const link = await tx.getPatient(id, tenant);
-  if (!link)
-    throw new OperationOutcomeError(422, [
-      issue('error', 'not-found', `No patient ${id} is registered.`, expression),
-    ]);
+  if (!link) throw new OperationOutcomeError(unknownReference('patient', id, expression));
   if (!link.ehrPatient) {
     throw unprocessable(
       `Patient ${id} is not linked to a Patient in the prescriber's EHR yet: register the EHR Patient (ehrPatient) or an identifier it carries first.`,
@@ -100,7 +109,7 @@ export async function record(
   const at = (deps.now?.() ?? new Date()).toISOString();
   for (const { resource, queue } of writes) {
     const issues = deps.validator.validate(resource);
-    if (hasErrors(issues)) throw new OperationOutcomeError(422, issues);
+    if (hasErrors(issues)) throw new OperationOutcomeError(businessRule(issues));
     const held = await tx.getOwn(resource.resourceType, resource.id!, tenant);
     const versionId = String(Number(held?.resource.meta?.versionId ?? 0) + 1);
     const ehrIdentifier = held?.ehrIdentifier ?? ehrIdentifierValue(tenant, resource.id!);

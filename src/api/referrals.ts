@@ -4,13 +4,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClearanceReferral } from '../domain/model.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { referralToFhir } from '../mapping/referral.js';
 import { findEpisode } from './episodes.js';
 import {
   courseContext,
   linkedPatient,
   linksOf,
+  namedIn,
   type RecordingDeps,
   record,
   sourceOf,
@@ -32,15 +40,16 @@ export async function requestClearance(
   input: ReferralRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<ClearanceReferral & { sources: { serviceRequest: string; task: string } }> {
+): Promise<Answered<ClearanceReferral & { sources: { serviceRequest: string; task: string } }>> {
   const referral = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId, tenant))) throw notFound('patient', patientId);
+    if (!(await tx.getPatient(patientId, tenant)))
+      throw new OperationOutcomeError(notRegistered('patient', patientId));
     const link = await linkedPatient(tx, patientId, tenant, 'id');
     let queue = link.ehrPatient;
     if (input.episode !== undefined) {
-      const episode = await findEpisode(tx, input.episode, tenant).catch(() => {
-        throw unprocessable(`No episode ${input.episode} is registered.`, 'episode');
-      });
+      const episode = await findEpisode(tx, input.episode, tenant).catch(
+        namedIn('episode', input.episode, 'episode'),
+      );
       if (!episode.patients.includes(patientId)) {
         throw unprocessable(`Patient ${patientId} is not in episode ${input.episode}.`, 'episode');
       }
@@ -48,9 +57,7 @@ export async function requestClearance(
     }
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('ServiceRequest', id, tenant)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A referral ${id} already exists.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A referral ${id} already exists.`, 'id', 'duplicate'));
     }
     const referral: ClearanceReferral = {
       id,
@@ -75,8 +82,11 @@ export async function requestClearance(
     deps.store.getOwn('ServiceRequest', referral.id, tenant),
     deps.store.getOwn('Task', referral.id, tenant),
   ]);
-  return {
-    ...referral,
-    sources: { serviceRequest: await sourceOf(sr!, deps), task: await sourceOf(task!, deps) },
-  };
+  return answered(
+    {
+      ...referral,
+      sources: { serviceRequest: await sourceOf(sr!, deps), task: await sourceOf(task!, deps) },
+    },
+    created(),
+  );
 }

@@ -4,7 +4,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { type Issue, issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { badRequest, type Issue, issue, OperationOutcomeError } from '../fhir/outcome.js';
 import { openApiDocument } from './openapi.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -50,5 +50,5 @@ export function checkAgainst(schemaName: string, value: unknown, root = ''): voi
   const issues: Issue[] = (validate.errors ?? []).map((e) =>
     issue('error', 'invalid', sentence(e), expressionOf(e, root)),
   );
-  throw new OperationOutcomeError(400, issues);
+  throw new OperationOutcomeError(badRequest(issues));
 }

@@ -6,7 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Encounter, Group } from 'fhir/r4';
 import type { Episode, PatientLink, Session, SessionPhase, SessionStatus } from '../domain/model.js';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import {
+  type Answered,
+  answered,
+  conflict,
+  created,
+  notRegistered,
+  OperationOutcomeError,
+} from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
@@ -76,18 +83,18 @@ export async function findSession(
   tenant: string,
 ): Promise<SessionInCourse> {
   const stored = await reader.getOwn('Encounter', id, tenant);
-  if (!stored) throw notFound('session', id);
+  if (!stored) throw new OperationOutcomeError(notRegistered('session', id));
   const encounter = stored.resource as Encounter;
   const episodeId = identityContext.idOf('EpisodeOfCare', encounter.episodeOfCare?.[0]?.reference);
   const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId, tenant);
-  if (!episode) throw notFound('session', id);
+  if (!episode) throw new OperationOutcomeError(notRegistered('session', id));
   const links = await linksOf(reader, episode, tenant);
   const session = sessionFromFhir(
     encounter,
     courseContext(links),
     await couple(reader, episode, tenant),
   ).value;
-  if (!session) throw notFound('session', id);
+  if (!session) throw new OperationOutcomeError(notRegistered('session', id));
   const partners =
     session.couple === undefined
       ? []
@@ -151,19 +158,17 @@ export async function scheduleSession(
   input: SessionScheduling,
   deps: RecordingDeps,
   tenant: string,
-): Promise<SessionView> {
+): Promise<Answered<SessionView>> {
   const sessions = await deps.store.transaction(async (tx) => {
     const episode = await tx.getEpisode(episodeId, tenant);
-    if (!episode) throw notFound('episode', episodeId);
+    if (!episode) throw new OperationOutcomeError(notRegistered('episode', episodeId));
     if (episode.status !== 'active' && episode.status !== 'planned') {
       throw unprocessable(`Episode ${episodeId} is ${episode.status}: no session can be scheduled in it.`);
     }
     const links = await linksOf(tx, episode, tenant);
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('Encounter', id, tenant)) {
-      throw new OperationOutcomeError(409, [
-        issue('error', 'duplicate', `A session ${id} already exists.`, 'id'),
-      ]);
+      throw new OperationOutcomeError(conflict(`A session ${id} already exists.`, 'id', 'duplicate'));
     }
     const base: Omit<Session, 'id'> = {
       episodeId,
@@ -184,7 +189,7 @@ export async function scheduleSession(
     await write(tx, sessions, { tenant, links }, deps);
     return sessions;
   });
-  return (await viewOf(sessions, tenant, deps))[0]!;
+  return answered((await viewOf(sessions, tenant, deps))[0]!, created());
 }
 
 export type SessionAction = 'start' | 'complete' | 'cancel';
@@ -202,7 +207,7 @@ export async function moveSession(
   input: { time?: string },
   deps: RecordingDeps,
   tenant: string,
-): Promise<SessionView> {
+): Promise<Answered<SessionView>> {
   const moved = await deps.store.transaction(async (tx) => {
     const { session, links, partners } = await findSession(tx, id, tenant);
     if (session.jointSessionId !== undefined) {
@@ -234,5 +239,5 @@ export async function moveSession(
     await write(tx, sessions, { tenant, links }, deps);
     return sessions;
   });
-  return (await viewOf(moved, tenant, deps))[0]!;
+  return answered((await viewOf(moved, tenant, deps))[0]!);
 }

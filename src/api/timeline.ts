@@ -14,6 +14,7 @@ import type {
   SessionPhase,
 } from '../domain/model.js';
 import type { EpisodeReadiness } from '../domain/readiness.js';
+import { type Answered, answered } from '../fhir/outcome.js';
 import { administrationFromFhir } from '../mapping/administration.js';
 import { isClearanceObservation } from '../mapping/clearance.js';
 import { consentFromFhir } from '../mapping/consent.js';
@@ -50,7 +51,7 @@ export async function episodeTimeline(
   date: string | undefined,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Timeline> {
+): Promise<Answered<Timeline>> {
   const { store } = deps;
   const episode = await findEpisode(store, id, tenant);
   const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p, tenant)))).filter(
@@ -91,7 +92,7 @@ export async function episodeTimeline(
   }
   const views = (await viewOf(sessions, tenant, deps)).sort(byTime((s) => s.start));
   const episodeOfCare = await store.getOwn('EpisodeOfCare', id, tenant);
-  return {
+  return answered({
     ...episode,
     source: episodeOfCare ? await sourceOf(episodeOfCare, deps) : `EpisodeOfCare/${id}`,
     referrals: referrals.sort(byTime((r) => r.authoredOn)),
@@ -104,5 +105,5 @@ export async function episodeTimeline(
     doses: doses.sort(byTime((d) => d.administeredAt)),
     observations: observations.sort(byTime((o) => o.effective)),
     readiness: await readinessOn(store, episode, tenant, date === undefined ? {} : { date }, deps),
-  };
+  });
 }

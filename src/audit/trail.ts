@@ -10,6 +10,7 @@
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../auth/authentication.js';
+import { isClientErrorStatus, isSuccessStatus } from '../fhir/outcome.js';
 import type { Logger } from '../log.js';
 import type { Param, Sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
@@ -45,7 +46,8 @@ const UNVERIFIED = 'unverified';
 const timeOrderedId = (): string => uuidv7();
 
 /** 0 success, 4 the client's mistake or refusal, 8 the service failed (FHIR AuditEvent.outcome). */
-const outcomeOf = (status: number): '0' | '4' | '8' => (status < 400 ? '0' : status < 500 ? '4' : '8');
+const outcomeOf = (status: number): '0' | '4' | '8' =>
+  isSuccessStatus(status) ? '0' : isClientErrorStatus(status) ? '4' : '8';
 
 export function auditEvent(entry: AuditEntry): AuditEvent {
   const { principal } = entry;
@@ -87,6 +89,8 @@ export interface AuditQuery {
   until?: string;
   /** At most MAX_AUDIT_COUNT; more is answered with that many. */
   count: number;
+  /** How many matching events (newest first) come before the page; 0 when not said. */
+  offset?: number;
 }
 
 async function insertRows(sql: Sql, into: string, rows: Param[][]): Promise<void> {
@@ -161,7 +165,7 @@ export class AuditTrail {
     this.flushing = this.pending.length ? this.flush() : undefined;
   }
 
-  /** The events matching `query`, newest first, as a FHIR searchset Bundle. */
+  /** The events matching `query`, newest first, as a FHIR searchset Bundle with the total (paging links are the caller's: it knows the URL). */
   async search(query: AuditQuery): Promise<Bundle<AuditEvent>> {
     await this.flushed();
     const where: string[] = [];
@@ -176,15 +180,30 @@ export class AuditTrail {
     // Stored instants are all toISOString()'s form, so the bounds are put in it too before comparing.
     if (query.since) add('recorded >= ?', new Date(query.since).toISOString());
     if (query.until) add('recorded < ?', new Date(query.until).toISOString());
-    const rows = await this.store.transaction((tx) =>
-      tx.sql.all<{ body: string }>(
-        `SELECT body FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recorded DESC, id DESC LIMIT ${Math.min(query.count, MAX_AUDIT_COUNT)}`,
-        params,
-      ),
+    const filter = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    const limit = Math.min(query.count, MAX_AUDIT_COUNT);
+    const offset = Math.max(0, Math.floor(query.offset ?? 0));
+    const [rows, total] = await this.store.transaction(
+      async (tx) =>
+        [
+          await tx.sql.all<{ body: string }>(
+            `SELECT body FROM audit_events${filter} ORDER BY recorded DESC, id DESC LIMIT ${limit} OFFSET ${offset}`,
+            params,
+          ),
+          Number(
+            (
+              await tx.sql.all<{ n: number | string }>(
+                `SELECT COUNT(*) AS n FROM audit_events${filter}`,
+                params,
+              )
+            )[0]?.n ?? 0,
+          ),
+        ] as const,
     );
     return {
       resourceType: 'Bundle',
       type: 'searchset',
+      total,
       entry: rows.map((r) => ({ resource: JSON.parse(r.body) as AuditEvent, search: { mode: 'match' } })),
     };
   }

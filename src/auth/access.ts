@@ -5,7 +5,7 @@
  */
 import type { Encounter } from 'fhir/r4';
 import { LRUCache } from 'lru-cache';
-import { issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { forbidden, notRegistered, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext } from '../fhir/reference-context.js';
 import type { Store } from '../store/store.js';
 import type { ClientKind, Principal } from './authentication.js';
@@ -30,7 +30,7 @@ const CONTEXTS: Record<ClientKind, readonly ScopeContext[]> = {
 export class ForbiddenError extends OperationOutcomeError {
   readonly challenge: string;
   constructor(message: string, scope?: string) {
-    super(403, [issue('error', 'forbidden', message)]);
+    super(forbidden(message));
     this.challenge = `Bearer realm="kap-bridge", error="insufficient_scope"${scope ? `, scope="${scope}"` : ''}`;
   }
 }
@@ -82,10 +82,10 @@ export function ownerCheck(store: Store, limit = 50_000) {
   const known = new LRUCache<string, true>({ max: limit });
   return async (principal: Principal, owner: Owner, id: string): Promise<void> => {
     const tenant = principal.tenant;
-    if (tenant === undefined) throw notFound(owner, id);
+    if (tenant === undefined) throw new OperationOutcomeError(notRegistered(owner, id));
     const key = JSON.stringify([tenant, owner, id]);
     if (known.get(key)) return;
-    if (!(await exists(store, owner, id, tenant))) throw notFound(owner, id);
+    if (!(await exists(store, owner, id, tenant))) throw new OperationOutcomeError(notRegistered(owner, id));
     known.set(key, true);
   };
 }

@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { OperationOutcomeError, unauthorized } from '../fhir/outcome.js';
 import { parseScopes, type Scope } from './scopes.js';
 
 /** The EHR writes to /fhir; therapist systems use /api/v1; operators read metrics and the audit trail. */
@@ -49,12 +49,13 @@ export type Authenticate = (authorization: string | undefined) => Promise<Princi
 export class AuthenticationError extends OperationOutcomeError {
   readonly challenge: string;
   constructor(message: string, error?: 'invalid_token' | 'invalid_request') {
-    super(401, [issue('error', 'login', message)]);
+    super(unauthorized(message));
     this.challenge = `Bearer realm="kap-bridge"${error ? `, error="${error}"` : ''}`;
   }
 }
 
-const bearerOf = (authorization: string | undefined): string => {
+/** The token of an `Authorization: Bearer` header; a 401 when there is none or it is not one. */
+export const bearerOf = (authorization: string | undefined): string => {
   if (!authorization)
     throw new AuthenticationError('This request needs a bearer token (Authorization: Bearer ...).');
   const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim());

@@ -1,30 +1,37 @@
 /**
- * `kap-bridge validate <file|dir>... [--profile URL] [--json]`: validates FHIR R4 JSON resources
- * and Bundles. Exit 0 when every input is valid, 1 when any has an error, 2 for a usage mistake.
+ * `kap-bridge validate <file|dir>... [--profile URL] [--package FILE] [--json]`: validates FHIR R4
+ * JSON resources and Bundles. Exit 0 when every input is valid, 1 when any has an error, 2 for a
+ * usage mistake.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Bundle } from 'fhir/r4';
+import { type OpenedPackage, openPackage, PackageError } from '../fhir/fhir-package.js';
 import { isError, toOutcome } from '../fhir/outcome.js';
 import { createValidator, type Finding } from '../validation/validator.js';
 import { type CliIo, type Command, commandRun, EXIT, parseOptions, UsageError } from './command.js';
 
-const USAGE = `Usage: kap-bridge validate <file|dir>... [--profile URL] [--json]
+const USAGE = `Usage: kap-bridge validate <file|dir>... [--profile URL] [--package FILE] [--json]
+       kap-bridge validate --package FILE
 
 Validates FHIR R4 JSON resources and Bundles: structure (R4 JSON schema), cardinality, fixed and
 pattern values, required bindings and invariants (R4 StructureDefinitions and the profiles in
 profiles/), and the KAP rules. Folders are searched for *.json files.
 
 Options:
-  --profile URL  also check every input against this profile (canonical URL)
-  --json         print the OperationOutcome (a Bundle of them for several inputs)
-  --help         show this help
+  --profile URL   also check every input against this profile (canonical URL)
+  --package FILE  take the profiles, CodeSystems and ValueSets from this FHIR package (a .tgz such
+                  as generated/package.tgz, or a package folder) instead of profiles/; with no
+                  file named, validate the package's own examples
+  --json          print the OperationOutcome (a Bundle of them for several inputs)
+  --help          show this help
 
 Exit code: 0 every input valid, 1 some input has an error, 2 a usage mistake.`;
 
 interface Args {
   paths: string[];
   profile?: string;
+  package?: string;
   json: boolean;
 }
 
@@ -34,12 +41,32 @@ function parse(args: string[]): Args {
       type: 'string',
       missing: '--profile needs a URL: --profile https://fhir.kap-bridge.org/StructureDefinition/kap-session',
     },
+    package: {
+      type: 'string',
+      missing: '--package needs a FHIR package: --package generated/package.tgz',
+    },
     json: { type: 'boolean' },
   });
   const unknown = rest.find((a) => a.startsWith('-'));
   if (unknown)
-    throw new UsageError(`Unknown option '${unknown}'. Options are --profile URL, --json and --help.`);
-  return { paths: rest, json: values.json ?? false, ...(values.profile ? { profile: values.profile } : {}) };
+    throw new UsageError(
+      `Unknown option '${unknown}'. Options are --profile URL, --package FILE, --json and --help.`,
+    );
+  return {
+    paths: rest,
+    json: values.json ?? false,
+    ...(values.profile ? { profile: values.profile } : {}),
+    ...(values.package ? { package: values.package } : {}),
+  };
+}
+
+function open(path: string): OpenedPackage {
+  try {
+    return openPackage(path);
+  } catch (e) {
+    if (e instanceof PackageError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** The JSON files named, folders searched recursively, in a stable order. */
@@ -51,7 +78,8 @@ function inputFiles(paths: string[]): string[] {
     )) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.json')) files.push(path);
+      // Dot files are no resources (a FHIR package's .index.json).
+      else if (entry.name.endsWith('.json') && !entry.name.startsWith('.')) files.push(path);
     }
   };
   for (const p of paths) {
@@ -92,9 +120,30 @@ function report(file: string, findings: Finding[]): string {
 
 async function runValidate(args: string[], io: CliIo): Promise<number> {
   const parsed = parse(args);
-  if (parsed.paths.length === 0) throw new UsageError('Name at least one file or folder to validate.');
-  const files = inputFiles(parsed.paths);
-  const validator = createValidator();
+  if (parsed.paths.length === 0 && !parsed.package)
+    throw new UsageError('Name at least one file or folder to validate.');
+  const fhirPackage = parsed.package ? open(parsed.package) : undefined;
+  try {
+    return validateWith(parsed, fhirPackage, io);
+  } finally {
+    fhirPackage?.close();
+  }
+}
+
+function validateWith(parsed: Args, fhirPackage: OpenedPackage | undefined, io: CliIo): number {
+  let paths = parsed.paths;
+  if (fhirPackage && paths.length === 0) {
+    const examples = join(fhirPackage.dir, 'example');
+    if (!existsSync(examples))
+      throw new UsageError(`${parsed.package} has no examples: name the files or folders to validate.`);
+    paths = [examples];
+  }
+  const files = inputFiles(paths);
+  const validator = createValidator(fhirPackage ? { profilesDir: fhirPackage.dir } : {});
+  if (fhirPackage) {
+    const { name, version } = fhirPackage.manifest;
+    io.stderr(`Profiles from the FHIR package ${name}#${version}.`);
+  }
   if (parsed.profile && !validator.profiles().includes(parsed.profile.split('|')[0] as string)) {
     const ours = validator.profiles().filter((p) => !p.startsWith('http://hl7.org/'));
     io.stderr(
@@ -136,7 +185,11 @@ async function runValidate(args: string[], io: CliIo): Promise<number> {
           } satisfies Bundle);
     io.stdout(JSON.stringify(json, null, 2));
   } else {
-    for (const r of results) io.stdout(report(relative(process.cwd(), r.file) || r.file, r.findings));
+    const shown = (file: string) =>
+      fhirPackage && file.startsWith(fhirPackage.dir)
+        ? `${parsed.package}:${relative(fhirPackage.dir, file)}`
+        : relative(process.cwd(), file) || file;
+    for (const r of results) io.stdout(report(shown(r.file), r.findings));
     io.stdout(`\n${results.length} checked: ${results.length - failed} valid, ${failed} with errors.`);
   }
   return failed === 0 ? EXIT.ok : EXIT.findings;

@@ -6,6 +6,7 @@
 import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome, Resource } from 'fhir/r4';
 import { Client, type FhirResource, type SearchParams } from 'fhir-kit-client';
 import { PATH_ID } from '../fhir/id.js';
+import { badGateway, unavailable } from '../fhir/outcome.js';
 import { type EhrAuthentication, noAuthentication } from './authentication.js';
 
 export type EhrErrorKind =
@@ -44,6 +45,15 @@ export class EhrError extends Error {
 }
 
 export const isEhrError = (e: unknown): e is EhrError => e instanceof EhrError;
+
+/**
+ * What a caller of kap-bridge is told when the EHR failed it: unavailable when the EHR was busy,
+ * down or unreachable (worth trying again), a bad gateway when it answered with something unusable.
+ */
+export function ehrFailure(e: EhrError): OperationOutcome {
+  const message = `The prescriber's EHR could not answer: ${e.kind}.`;
+  return e.retryable ? unavailable(message) : badGateway(message);
+}
 
 function kindOf(status: number): EhrErrorKind {
   // A success status that still failed: the body was not JSON.

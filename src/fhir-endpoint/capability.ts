@@ -1,12 +1,13 @@
 /**
  * What kap-bridge's /fhir endpoint really does, as a CapabilityStatement: the EHR pushes the kept
- * types with create and update, in batch or transaction Bundles; each type names the profiles of
+ * types with create and update, in batch or transaction Bundles; what kap-bridge holds is read and
+ * searched (src/fhir-endpoint/read.ts); each type names the profiles of
  * profiles/ written for it; how a client gets a token (SMART) is in `security`.
  */
 import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4';
 import { CANONICAL_BASE } from '../fhir/codes.js';
 import { readConformance } from '../fhir/conformance.js';
-import { KEPT_TYPES } from '../intake.js';
+import { isKeptType, KEPT_TYPES } from '../intake.js';
 
 /** The CapabilityStatement of the KAP package that this endpoint instantiates. */
 export const PACKAGE_CAPABILITY = `${CANONICAL_BASE}/CapabilityStatement/kap-bridge`;
@@ -20,6 +21,24 @@ const PROFILES_BY_TYPE: ReadonlyMap<string, string[]> = (() => {
   }
   return byType;
 })();
+
+/** What /fhir reads and searches: the types it takes from the EHR and the types of its own profiles. */
+export const READABLE_TYPES: ReadonlySet<string> = new Set([...KEPT_TYPES, ...PROFILES_BY_TYPE.keys()]);
+
+const SEARCH_PARAMS: CapabilityStatementRestResource['searchParam'] = [
+  {
+    name: 'patient',
+    type: 'reference',
+    documentation: 'The patient the resource is about (subject, patient or for): Patient/[id] or [id]',
+  },
+  { name: 'identifier', type: 'token', documentation: 'system|value, |value (no system) or value' },
+  {
+    name: '_lastUpdated',
+    type: 'date',
+    documentation:
+      "meta.lastUpdated, with eq, ne, gt, ge, lt, le, sa, eb; a date is a day in the practice's time zone",
+  },
+];
 
 export interface CapabilityOptions {
   /** The token endpoint of the identity provider that issues kap-bridge's callers their tokens, when known. */
@@ -36,11 +55,18 @@ export function capabilityStatement(
     return {
       type: type as CapabilityStatementRestResource['type'],
       ...(profiles ? { supportedProfile: profiles } : {}),
-      interaction: [{ code: 'create' }, { code: 'update' }],
+      interaction: [
+        { code: 'read' },
+        { code: 'vread' },
+        { code: 'search-type' },
+        ...(isKeptType(type) ? [{ code: 'create' as const }, { code: 'update' as const }] : []),
+      ],
       versioning: 'versioned-update',
-      updateCreate: true,
+      readHistory: false,
+      updateCreate: isKeptType(type),
       conditionalCreate: false,
       conditionalUpdate: false,
+      searchParam: SEARCH_PARAMS,
     };
   };
   return {
@@ -95,7 +121,7 @@ export function capabilityStatement(
               }
             : {}),
         },
-        resource: KEPT_TYPES.map(resource),
+        resource: [...READABLE_TYPES].sort().map(resource),
         interaction: [{ code: 'batch' }, { code: 'transaction' }],
       },
     ],

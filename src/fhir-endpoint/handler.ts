@@ -1,13 +1,29 @@
 /**
- * The EHR-facing FHIR endpoint, free of HTTP: a request in, an answer out, every failure an
- * OperationOutcome with its status. The express layer only translates.
+ * The EHR-facing FHIR endpoint, free of HTTP: a request in, an outcome and a resource out (as
+ * Medplum's fhir-router), every failure a thrown OperationOutcomeError. The HTTP layer (src/http)
+ * alone gives the outcome its status and adds Location, ETag, Last-Modified and Allow.
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
 import type { Need } from '../auth/access.js';
 import { contentOf } from '../fhir/content.js';
 import { PATH_ID } from '../fhir/id.js';
-import { type Issue, issue, OperationOutcomeError, prefixIssues, toOutcome } from '../fhir/outcome.js';
+import {
+  allOk,
+  badRequest,
+  created,
+  issue,
+  issuesOf,
+  notAllowed,
+  notFound,
+  OperationOutcomeError,
+  preconditionFailed,
+  prefixIssues,
+  statusOf,
+  toOutcome,
+  tooLarge,
+} from '../fhir/outcome.js';
 import {
   checkInbound,
   type IntakeOutcome,
@@ -17,9 +33,11 @@ import {
   keeps,
   type ResourceValidator,
 } from '../intake.js';
+import type { PatientLinkPolicy } from '../patient-link.js';
 import { readingWarnings } from '../record.js';
 import type { Store, StoreTx } from '../store/store.js';
-import { capabilityStatement } from './capability.js';
+import { capabilityStatement, READABLE_TYPES } from './capability.js';
+import { readResource, type SearchParams, searchResources } from './read.js';
 
 export interface FhirRequest {
   method: string;
@@ -28,16 +46,21 @@ export interface FhirRequest {
   /** The parsed JSON body; undefined when there was none. */
   body: unknown;
   ifMatch?: string;
+  /** A search's parameters. */
+  query?: SearchParams;
+  /** The practice the caller acts for (a therapist system); none for the EHR and operators. */
+  tenant?: string;
 }
 
 export interface FhirAnswer {
-  status: number;
+  /** What came of the request (`allOk`, `created`), with any warnings about what was kept. */
+  outcome: OperationOutcome;
   /** The answer's body as FHIR servers give it by default. */
   resource: Resource;
   /** For a create or update: the resource as kap-bridge now holds it (its id, version and time). */
   written?: Resource;
-  /** For a create or update: what came of it, as an OperationOutcome (warnings, or that all went well). */
-  outcome?: OperationOutcome;
+  /** For a read: the resource read (its version and time). */
+  read?: Resource;
 }
 
 export interface FhirEndpointDeps {
@@ -53,6 +76,10 @@ export interface FhirEndpointDeps {
   maxBundleEntries?: number;
   /** Where callers get their tokens, for the CapabilityStatement, when known. */
   tokenUrl?: string;
+  /** When a practice sees an EHR Patient's data, for reads; the EHR's confirmation by default. */
+  patientLink?: PatientLinkPolicy;
+  /** The practice's time zone: a date-only `_lastUpdated` is a day there. */
+  timeZone?: string;
 }
 
 /**
@@ -61,7 +88,11 @@ export interface FhirEndpointDeps {
  * stored, so they need no scope.
  */
 export function interactionsOf(req: Pick<FhirRequest, 'method' | 'segments' | 'body'>): Need[] {
-  const [type] = req.segments;
+  const [type, id] = req.segments;
+  if (type !== undefined && req.method === 'GET') {
+    if (!READABLE_TYPES.has(type)) return [];
+    return [{ resourceType: type, interaction: id === undefined ? 's' : 'r' }];
+  }
   if (type !== undefined) {
     // Other methods write nothing and are refused by the endpoint itself (405).
     if (!isKeptType(type) || (req.method !== 'POST' && req.method !== 'PUT')) return [];
@@ -90,22 +121,23 @@ export function entitiesOf(req: Pick<FhirRequest, 'segments' | 'body'>): string[
   });
 }
 
-const fail = (status: number, code: Issue['code'], message: string, expression?: string): never => {
-  throw new OperationOutcomeError(status, [issue('error', code, message, expression)]);
+const fail = (outcome: OperationOutcome): never => {
+  throw new OperationOutcomeError(outcome);
 };
 
-const ok = (message: string): OperationOutcome => toOutcome([issue('information', 'informational', message)]);
-
 /**
- * The methods a path takes: the base takes batches and transactions, a type takes creates, an
- * instance updates. Undefined where there is nothing (404).
+ * The methods a path takes: the base takes batches and transactions; a type is searched, and
+ * created when kap-bridge takes it from the EHR; an instance is read, and updated likewise; a
+ * version is read. Undefined where there is nothing (404).
  */
 export function allowedMethods(segments: readonly string[]): readonly string[] | undefined {
-  const [type, id, ...rest] = segments;
+  const [type, id, history, version, ...rest] = segments;
   if (type === undefined) return ['POST'];
   if (type === 'metadata') return id === undefined ? ['GET'] : undefined;
-  if (!isKeptType(type) || rest.length > 0) return undefined;
-  return id === undefined ? ['POST'] : ['PUT'];
+  if (!READABLE_TYPES.has(type) || rest.length > 0) return undefined;
+  if (history !== undefined) return history === '_history' && version !== undefined ? ['GET'] : undefined;
+  const write = isKeptType(type) ? [id === undefined ? 'POST' : 'PUT'] : [];
+  return ['GET', ...write];
 }
 
 /** Where a held resource lives: its versioned URL and weak ETag (when it has a version), and when it changed. */
@@ -128,21 +160,19 @@ export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Prom
   if (allowed === undefined) {
     if (type !== undefined && !isKeptType(type))
       return fail(
-        404,
-        'not-supported',
-        `kap-bridge does not take ${type} resources; it takes ${KEPT_TYPES.join(', ')}.`,
+        notFound(
+          `kap-bridge does not take ${type} resources; it takes ${KEPT_TYPES.join(', ')}.`,
+          undefined,
+          'not-supported',
+        ),
       );
-    return fail(404, 'not-found', 'There is nothing at this path.');
+    return fail(notFound('There is nothing at this path.'));
   }
   if (!allowed.includes(req.method))
-    return fail(
-      405,
-      'not-supported',
-      `${req.method} is not supported here; this path takes ${allowed.join(', ')}.`,
-    );
+    return fail(notAllowed(`${req.method} is not supported here; this path takes ${allowed.join(', ')}.`));
   if (type === 'metadata')
     return {
-      status: 200,
+      outcome: allOk(),
       resource: capabilityStatement(
         deps.publicBaseUrl,
         deps.version,
@@ -150,6 +180,12 @@ export async function handleFhir(req: FhirRequest, deps: FhirEndpointDeps): Prom
       ),
     };
   if (type === undefined) return handleBundle(req.body, deps);
+  if (req.method === 'GET') {
+    if (id === undefined)
+      return { outcome: allOk(), resource: await searchResources(type, req.query ?? {}, req.tenant, deps) };
+    const read = await readResource(type, id, req.segments[3], req.tenant, deps);
+    return { outcome: allOk(), resource: read, read };
+  }
   if (id !== undefined) return handlePut(type, id, req, deps);
   return handlePost(type, req.body, deps);
 }
@@ -197,20 +233,32 @@ async function handlePut(
   deps: FhirEndpointDeps,
 ): Promise<FhirAnswer> {
   if (!PATH_ID.test(id))
-    fail(400, 'value', `"${id.slice(0, 80)}" is not a valid FHIR id (1-64 letters, digits, "-" or ".").`);
+    fail(
+      badRequest(
+        `"${id.slice(0, 80)}" is not a valid FHIR id (1-64 letters, digits, "-" or ".").`,
+        undefined,
+        'value',
+      ),
+    );
   let body = req.body;
   if (body === undefined) {
     // An id-only subscription notification: the resource itself must be read from the EHR.
     if (!deps.fetchFromEhr)
-      fail(400, 'required', 'The request has no body, and kap-bridge has no EHR to read it from.');
+      fail(
+        badRequest(
+          'The request has no body, and kap-bridge has no EHR to read it from.',
+          undefined,
+          'required',
+        ),
+      );
     body = await deps.fetchFromEhr!(type, id);
   }
   const resource = checkInbound(body, deps.validator);
   if (resource.resourceType !== type) {
-    fail(400, 'invalid', `The body is a ${resource.resourceType}, but the URL says ${type}.`, 'resourceType');
+    fail(badRequest(`The body is a ${resource.resourceType}, but the URL says ${type}.`, 'resourceType'));
   }
   if (resource.id !== id)
-    fail(400, 'invalid', `The body's id "${resource.id}" is not the URL's id "${id}".`, `${type}.id`);
+    fail(badRequest(`The body's id "${resource.id}" is not the URL's id "${id}".`, `${type}.id`));
   const at = receivedAt(deps);
   const result = await deps.store.transaction(async (tx) => {
     if (req.ifMatch !== undefined) {
@@ -220,9 +268,9 @@ async function handlePut(
       const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(req.ifMatch.trim())?.[1];
       if (wanted !== resource.meta?.versionId && wanted !== held) {
         fail(
-          412,
-          'conflict',
-          `If-Match asked for version ${wanted}, but kap-bridge holds version ${held ?? 'none'}.`,
+          preconditionFailed(
+            `If-Match asked for version ${wanted}, but kap-bridge holds version ${held ?? 'none'}.`,
+          ),
         );
       }
     }
@@ -237,22 +285,27 @@ async function handlePut(
  */
 function kept(result: { created: boolean; held: Resource }): FhirAnswer {
   const warnings = readingWarnings(result.held);
+  const kind = result.created ? 'created' : 'ok';
   const outcome =
     warnings.length > 0
-      ? toOutcome(warnings)
-      : ok(`${result.held.resourceType}/${result.held.id} ${result.created ? 'created' : 'kept'}.`);
-  return {
-    status: result.created ? 201 : 200,
-    resource: warnings.length === 0 ? result.held : outcome,
-    written: result.held,
-    outcome,
-  };
+      ? toOutcome(warnings, kind)
+      : toOutcome(
+          [
+            issue(
+              'information',
+              'informational',
+              `${result.held.resourceType}/${result.held.id} ${result.created ? 'created' : 'kept'}.`,
+            ),
+          ],
+          kind,
+        );
+  return { outcome, resource: warnings.length === 0 ? result.held : outcome, written: result.held };
 }
 
 async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): Promise<FhirAnswer> {
   const checked = checkInbound(body, deps.validator);
   if (checked.resourceType !== type) {
-    fail(400, 'invalid', `The body is a ${checked.resourceType}, but the URL says ${type}.`, 'resourceType');
+    fail(badRequest(`The body is a ${checked.resourceType}, but the URL says ${type}.`, 'resourceType'));
   }
   const resource = checked.id ? checked : { ...checked, id: randomUUID() };
   const at = receivedAt(deps);
@@ -273,15 +326,16 @@ function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): 
     const method = entry.request?.method;
     if (method !== undefined && method !== 'PUT' && method !== 'POST') {
       fail(
-        400,
-        'not-supported',
-        `kap-bridge takes PUT and POST entries only, not ${method}.`,
-        `${at}.request.method`,
+        badRequest(
+          `kap-bridge takes PUT and POST entries only, not ${method}.`,
+          `${at}.request.method`,
+          'not-supported',
+        ),
       );
     }
     // JSON null is no resource either (FHIR JSON has no nulls).
     if (entry.resource === undefined || entry.resource === null)
-      fail(400, 'required', 'The entry has no resource.', `${at}.resource`);
+      fail(badRequest('The entry has no resource.', `${at}.resource`, 'required'));
     const type = (entry.resource as { resourceType?: unknown }).resourceType;
     if (typeof type === 'string' && !keeps(entry.resource))
       return { index, resource: entry.resource as Resource };
@@ -290,23 +344,13 @@ function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): 
       resource = checkInbound(entry.resource, deps.validator);
     } catch (e) {
       if (!(e instanceof OperationOutcomeError)) throw e;
-      const issues = e.outcome.issue.map((i) => ({
-        severity: i.severity,
-        code: i.code,
-        message: i.diagnostics ?? '',
-        ...(i.expression?.[0] ? { expression: i.expression[0] } : {}),
-      }));
-      throw new OperationOutcomeError(e.status, prefixIssues(issues, `${at}.resource`, String(type)));
+      const issues = prefixIssues(issuesOf(e.outcome), `${at}.resource`, String(type));
+      throw new OperationOutcomeError(toOutcome(issues, e.kind));
     }
     // The request names the type it writes: an entry saying one type and carrying another is refused.
     const url = /^([A-Za-z]+)(?:\/([A-Za-z0-9\-.]{1,64}))?(?:\?.*)?$/.exec(entry.request?.url ?? '');
     if (entry.request?.url !== undefined && url?.[1] !== resource.resourceType)
-      fail(
-        400,
-        'invalid',
-        `The entry's request.url is not a ${resource.resourceType} URL.`,
-        `${at}.request.url`,
-      );
+      fail(badRequest(`The entry's request.url is not a ${resource.resourceType} URL.`, `${at}.request.url`));
     const urlId = url?.[2];
     return { index, resource: resource.id ? resource : { ...resource, id: urlId ?? randomUUID() } };
   } catch (e) {
@@ -318,30 +362,29 @@ function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): 
 async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<FhirAnswer> {
   const bundle = body as Bundle | undefined;
   if (bundle?.resourceType !== 'Bundle') {
-    fail(400, 'invalid', 'POST to the base takes a batch or transaction Bundle.', 'resourceType');
+    fail(badRequest('POST to the base takes a batch or transaction Bundle.', 'resourceType'));
   }
   if (bundle!.type !== 'batch' && bundle!.type !== 'transaction') {
     fail(
-      400,
-      'value',
-      `A ${String(bundle!.type)} Bundle cannot be posted here; send a batch or a transaction.`,
-      'Bundle.type',
+      badRequest(
+        `A ${String(bundle!.type)} Bundle cannot be posted here; send a batch or a transaction.`,
+        'Bundle.type',
+        'value',
+      ),
     );
   }
   if (bundle!.entry !== undefined && !Array.isArray(bundle!.entry))
-    fail(400, 'structure', 'Bundle.entry must be a list of entries.', 'Bundle.entry');
+    fail(badRequest('Bundle.entry must be a list of entries.', 'Bundle.entry', 'structure'));
   const entries = bundle!.entry ?? [];
   const max = deps.maxBundleEntries ?? 5000;
   if (entries.length > max)
     fail(
-      413,
-      'too-costly',
-      `The Bundle has ${entries.length} entries; at most ${max} are taken at once.`,
-      'Bundle.entry',
+      tooLarge(`The Bundle has ${entries.length} entries; at most ${max} are taken at once.`, 'Bundle.entry'),
     );
   // A Bundle whose entries are not objects (null, a string) is not a Bundle: refused whole.
   const broken = entries.findIndex((e) => e === null || typeof e !== 'object' || Array.isArray(e));
-  if (broken >= 0) fail(400, 'structure', 'A Bundle entry must be an object.', `Bundle.entry[${broken}]`);
+  if (broken >= 0)
+    fail(badRequest('A Bundle entry must be an object.', `Bundle.entry[${broken}]`, 'structure'));
   const resolved = bundle!.type === 'transaction' ? resolveFullUrls(entries) : entries;
   const checked = resolved.map((e, i) => checkEntry(e, i, deps));
   const at = receivedAt(deps);
@@ -349,11 +392,12 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
   if (bundle!.type === 'transaction') {
     const failed = checked.filter((c) => c.error);
     if (failed.length > 0) {
-      const issues = failed.flatMap((c) =>
-        c.error!.outcome.issue.map((i) => issue(i.severity, i.code, i.diagnostics ?? '', i.expression?.[0])),
-      );
-      const status = failed.some((c) => c.error!.status === 400) ? 400 : failed[0]!.error!.status;
-      throw new OperationOutcomeError(status, issues);
+      const issues = failed.flatMap((c) => issuesOf(c.error!.outcome));
+      // A malformed entry makes the whole transaction a bad request; else the first entry's refusal speaks.
+      const kind = failed.some((c) => c.error!.kind === 'bad-request')
+        ? 'bad-request'
+        : failed[0]!.error!.kind;
+      throw new OperationOutcomeError(toOutcome(issues, kind));
     }
     // All or nothing: every entry is kept in one store transaction.
     const results = await deps.store.transaction(async (tx) => {
@@ -362,7 +406,7 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       return out;
     });
     return {
-      status: 200,
+      outcome: allOk(),
       resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } as Bundle,
     };
   }
@@ -370,13 +414,13 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
   const results: BundleEntry[] = [];
   for (const c of checked) {
     if (c.error) {
-      results.push({ response: { status: String(c.error.status), outcome: c.error.outcome } });
+      results.push({ response: { status: String(statusOf(c.error.outcome)), outcome: c.error.outcome } });
       continue;
     }
     results.push(await deps.store.transaction((tx) => responseEntry(c.resource!, tx, at, deps)));
   }
   return {
-    status: 200,
+    outcome: allOk(),
     resource: { resourceType: 'Bundle', type: 'batch-response', entry: results } as Bundle,
   };
 }
@@ -415,6 +459,12 @@ function resolveFullUrls(entries: BundleEntry[]): BundleEntry[] {
   return assigned.map((e) => (e.resource ? { ...e, resource: rewrite(e.resource) as Resource } : e));
 }
 
+/** A Bundle entry's response status, as FHIR writes it: the code and its phrase. */
+const entryStatus = (outcome: OperationOutcome): string => {
+  const status = statusOf(outcome);
+  return `${status} ${STATUS_CODES[status]}`;
+};
+
 async function responseEntry(
   resource: Resource,
   tx: StoreTx,
@@ -424,8 +474,8 @@ async function responseEntry(
   if (!keeps(resource)) {
     return {
       response: {
-        status: '200 OK',
-        outcome: ok(`${resource.resourceType} acknowledged; kap-bridge does not keep it.`),
+        status: entryStatus(allOk()),
+        outcome: allOk(`${resource.resourceType} acknowledged; kap-bridge does not keep it.`),
       },
     };
   }
@@ -434,7 +484,7 @@ async function responseEntry(
   const warnings = readingWarnings(result.held);
   const outcome =
     result.outcome !== 'stored'
-      ? ok(
+      ? allOk(
           `This version was ${result.outcome === 'duplicate' ? 'already held' : 'older than the one held'}; nothing changed.`,
         )
       : warnings.length > 0
@@ -442,7 +492,7 @@ async function responseEntry(
         : undefined;
   return {
     response: {
-      status: result.created ? '201 Created' : '200 OK',
+      status: entryStatus(result.created ? created() : allOk()),
       location: where.location,
       ...(where.etag ? { etag: where.etag } : {}),
       ...(where.lastModified ? { lastModified: where.lastModified } : {}),

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Resource } from 'fhir/r4';
+import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
@@ -21,11 +21,32 @@ import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { episodeTimeline } from '../api/timeline.js';
+import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
-import { EhrError } from '../ehr/gateway.js';
+import { callService, takeFeedback } from '../cds/hooks.js';
+import { discoveryDocument } from '../cds/services.js';
+import { EhrError, ehrFailure } from '../ehr/gateway.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
-import { issue, OperationOutcomeError, toOutcome } from '../fhir/outcome.js';
+import {
+  type Answered,
+  allOk,
+  badRequest,
+  headersTooLarge,
+  isClientErrorStatus,
+  issue,
+  notAcceptable,
+  notFound,
+  OperationOutcomeError,
+  outcomeWithStatus,
+  serverError,
+  statusOf,
+  timedOut,
+  tooLarge,
+  unavailable,
+  unsupportedMediaType,
+} from '../fhir/outcome.js';
+import { pageLinks } from '../fhir/paging.js';
 import {
   allowedMethods,
   entitiesOf,
@@ -35,6 +56,7 @@ import {
   interactionsOf,
   locationOf,
 } from '../fhir-endpoint/handler.js';
+import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
 import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
@@ -43,6 +65,8 @@ import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
   log: Logger;
+  /** CDS Hooks: the EHR's FHIR base URL, the only `fhirServer` a hook request may name. */
+  cdsFhirServer?: string;
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
@@ -54,25 +78,26 @@ const FHIR_JSON = 'application/fhir+json';
 /** Anything else under /fhir: answered by the endpoint itself (404, 405), to an authenticated EHR. */
 const FHIR_OTHER: RouteAccess = { method: 'GET', path: '/fhir/*', clients: ['ehr'], audit: 'E' };
 
-function sendOutcome(res: Response, status: number, outcome: object): void {
-  res.status(status).type(FHIR_JSON).send(JSON.stringify(outcome));
+/** An outcome as the answer: its status from the outcome (statusOf), the outcome as the body. */
+function sendOutcome(res: Response, outcome: OperationOutcome): void {
+  res.status(statusOf(outcome)).type(FHIR_JSON).send(JSON.stringify(outcome));
 }
 
 /**
- * JSON for the hot read routes, without res.json's charset negotiation, ETag and freshness checks
- * (ETags are off, answers are no-store): about 8% of the server's CPU per medication-status answer.
+ * A therapist API answer: the status its outcome gives, the answer as JSON. Written without
+ * res.json's charset negotiation, ETag and freshness checks (ETags are off, answers are no-store):
+ * about 8% of the server's CPU per medication-status answer.
  */
-function sendJson(res: Response, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(200, {
+function sendJson(res: Response, { outcome, answer }: Answered<unknown>): void {
+  const body = JSON.stringify(answer);
+  res.writeHead(statusOf(outcome), {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
 }
 
-const fail = (status: number, code: Parameters<typeof issue>[1], message: string, expression?: string) =>
-  new OperationOutcomeError(status, [issue('error', code, message, expression)]);
+const fail = (outcome: OperationOutcome) => new OperationOutcomeError(outcome);
 
 /** What `_format` may say for the one format /fhir speaks. */
 const JSON_FORMATS = new Set(['json', 'application/json', FHIR_JSON]);
@@ -86,15 +111,10 @@ function acceptsFhirJson(req: Request): void {
   if (format !== undefined) {
     const asked = typeof format === 'string' ? format.split(';')[0]!.trim().toLowerCase() : '';
     if (!JSON_FORMATS.has(asked))
-      throw fail(
-        406,
-        'not-supported',
-        `kap-bridge speaks ${FHIR_JSON} only; _format asked for another.`,
-        '_format',
-      );
+      throw fail(notAcceptable(`kap-bridge speaks ${FHIR_JSON} only; _format asked for another.`, '_format'));
   }
   if (req.headers.accept !== undefined && !req.accepts([FHIR_JSON, 'application/json']))
-    throw fail(406, 'not-supported', `kap-bridge speaks ${FHIR_JSON} only; Accept asked for another.`);
+    throw fail(notAcceptable(`kap-bridge speaks ${FHIR_JSON} only; Accept asked for another.`));
 }
 
 /** `Prefer: return=...` (FHIR's minimal, representation or OperationOutcome); undefined when not said. */
@@ -111,14 +131,15 @@ function preferredReturn(req: Request): 'minimal' | 'representation' | 'Operatio
  */
 function sendFhir(req: Request, res: Response, answer: FhirAnswer, publicBaseUrl: string): void {
   const held = answer.written;
-  if (held) {
-    const where = locationOf(publicBaseUrl, held);
-    res.setHeader('Location', where.location);
+  const version = held ?? answer.read;
+  if (version) {
+    const where = locationOf(publicBaseUrl, version);
+    if (held) res.setHeader('Location', where.location);
     if (where.etag) res.setHeader('ETag', where.etag);
     if (where.lastModified) res.setHeader('Last-Modified', new Date(where.lastModified).toUTCString());
   }
   const prefer = held ? preferredReturn(req) : undefined;
-  res.status(answer.status);
+  res.status(statusOf(answer.outcome));
   if (prefer === 'minimal') {
     res.end();
     return;
@@ -138,7 +159,7 @@ const answer =
 const sentBody = (req: Request): boolean =>
   Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 
-/** Only JSON bodies are accepted; a PUT or POST with anything else is a 415. */
+/** Only JSON bodies are accepted; a PUT or POST with anything else is refused (unsupportedMediaType). */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
   if (
     (req.method === 'PUT' || req.method === 'POST') &&
@@ -147,9 +168,9 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   ) {
     next(
       fail(
-        415,
-        'not-supported',
-        `Send ${FHIR_JSON} (or application/json); got ${req.headers['content-type'] ?? 'no content type'}.`,
+        unsupportedMediaType(
+          `Send ${FHIR_JSON} (or application/json); got ${req.headers['content-type'] ?? 'no content type'}.`,
+        ),
       ),
     );
     return;
@@ -248,7 +269,9 @@ export function createApp(deps: AppDeps): express.Express {
       }
       checks.ehrLastHeardAt =
         (await deps.store.getCheckpoint('ehr:last-heard').catch(() => undefined)) ?? null;
-      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+      res
+        .status(statusOf(ready ? allOk() : unavailable('Not ready.')))
+        .json({ status: ready ? 'ready' : 'not ready', checks });
     }),
   );
 
@@ -261,12 +284,16 @@ export function createApp(deps: AppDeps): express.Express {
   const json = (req: Request, res: Response, next: NextFunction): void =>
     parseJson(req, res, (err?: unknown) => {
       if (err === undefined && nestedDeeperThan(req.body))
-        return next(fail(400, 'too-costly', `The body is nested more than ${MAX_NESTING} levels deep.`));
+        return next(
+          fail(
+            badRequest(`The body is nested more than ${MAX_NESTING} levels deep.`, undefined, 'too-costly'),
+          ),
+        );
       next(err);
     });
 
   route('metrics', async (_req, res) => {
-    if (!deps.metrics) throw fail(404, 'not-found', 'Metrics are not enabled.');
+    if (!deps.metrics) throw fail(notFound('Metrics are not enabled.'));
     res.type('text/plain; version=0.0.4').send(await deps.metrics());
   });
 
@@ -275,6 +302,7 @@ export function createApp(deps: AppDeps): express.Express {
     pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2}))?$',
   });
   const count = parameterCheck('_count', { type: 'string', pattern: '^[1-9][0-9]{0,5}$' });
+  const offset = parameterCheck('_offset', { type: 'string', pattern: '^[0-9]{1,9}$' });
   // A repeated parameter arrives as an array: each search parameter is taken once, as one string.
   const searchText = Object.fromEntries(
     (['entity', 'client', 'tenant'] as const).map((name) => [
@@ -287,15 +315,30 @@ export function createApp(deps: AppDeps): express.Express {
     for (const key of ['since', 'until'] as const) if (q[key] !== undefined) instant(q[key]);
     for (const [name, check] of Object.entries(searchText)) if (q[name] !== undefined) check(q[name]);
     if (q._count !== undefined) count(q._count);
+    if (q._offset !== undefined) offset(q._offset);
+    // A larger _count is answered with the most the trail gives, as FHIR servers do.
+    const page = {
+      count: Math.min(Number(q._count ?? 100), MAX_AUDIT_COUNT),
+      offset: Number(q._offset ?? 0),
+    };
     const bundle = await deps.audit.search({
       ...(q.entity ? { entity: q.entity } : {}),
       ...(q.client ? { client: q.client } : {}),
       ...(q.tenant ? { tenant: q.tenant } : {}),
       ...(q.since ? { since: q.since } : {}),
       ...(q.until ? { until: q.until } : {}),
-      // A larger _count is answered with the most the trail gives, as FHIR servers do.
-      count: Number(q._count ?? 100),
+      count: page.count,
+      offset: page.offset,
     });
+    const asked = (['entity', 'client', 'tenant', 'since', 'until'] as const).flatMap((k) =>
+      q[k] === undefined ? [] : [[k, q[k]] as const],
+    );
+    bundle.link = pageLinks(
+      `${deps.publicBaseUrl}${ROUTES.auditEvents.path}`,
+      asked,
+      page,
+      bundle.total ?? 0,
+    );
     res.type(FHIR_JSON).send(JSON.stringify(bundle));
   });
 
@@ -310,19 +353,33 @@ export function createApp(deps: AppDeps): express.Express {
     const request = { method: req.method === 'HEAD' ? 'GET' : req.method, segments, body };
     const allowed = allowedMethods(segments);
     if (allowed && !allowed.includes(request.method)) res.setHeader('Allow', allowed.join(', '));
-    if (res.locals.principal) authorize(principalOf(res), ['ehr'], interactionsOf(request));
+    const principal = res.locals.principal as Principal | undefined;
+    // The guard has checked the kind of client; the scopes depend on the types the request names.
+    if (principal) authorize(principal, [principal.kind], interactionsOf(request));
     audited(res, ...entitiesOf(request));
     acceptsFhirJson(req);
     const answer = await handleFhir(
-      { ...request, ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}) },
+      {
+        ...request,
+        query: req.query as SearchParams,
+        ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}),
+        ...(principal?.tenant ? { tenant: principal.tenant } : {}),
+      },
       deps,
     );
+    // What a search found is in the audit record of the search.
+    const bundle = answer.resource as Bundle;
+    if (bundle.resourceType === 'Bundle' && bundle.type === 'searchset')
+      audited(res, ...(bundle.entry ?? []).map((e) => `${e.resource?.resourceType}/${e.resource?.id}`));
     sendFhir(req, res, answer, deps.publicBaseUrl);
   };
   route('fhirMetadata', fhir);
   route('fhirBatch', fhir);
   route('fhirCreate', fhir);
   route('fhirUpdate', fhir);
+  route('fhirSearch', fhir);
+  route('fhirRead', fhir);
+  route('fhirVread', fhir);
   // Anything else under /fhir is answered by the endpoint itself (404 or 405), to an authenticated EHR.
   app.all(/^\/fhir(\/.*)?$/, guard('fhirOther'), requireJson, json, answer(fhir));
 
@@ -354,54 +411,50 @@ export function createApp(deps: AppDeps): express.Express {
   const tenantOf = (res: Response): string => principalOf(res).tenant!;
   route('registerPatient', async (req, res) => {
     checkAgainst('PatientRegistration', req.body);
-    const { created, patient } = await registerPatient(req.body, deps, tenantOf(res));
-    audited(res, `Patient/${patient.id}`);
-    res
-      .status(created ? 201 : 200)
-      .location(`/api/v1/patients/${patient.id}`)
-      .json(patient);
+    const registered = await registerPatient(req.body, deps, tenantOf(res));
+    audited(res, `Patient/${registered.answer.id}`);
+    res.location(`/api/v1/patients/${registered.answer.id}`);
+    sendJson(res, registered);
   });
   route('patient', async (req, res) => {
-    res.json(await getPatient(idParam(req), deps, tenantOf(res)));
+    sendJson(res, await getPatient(idParam(req), deps, tenantOf(res)));
   });
   route('medicationStatus', async (req, res) => {
     sendJson(res, await medicationStatus(idParam(req), questionParams(req), deps, tenantOf(res)));
   });
   route('patientReconcile', async (req, res) => {
-    res.json(await reconciliation(idParam(req), deps, tenantOf(res)));
+    sendJson(res, await reconciliation(idParam(req), deps, tenantOf(res)));
   });
   route('registerEpisode', async (req, res) => {
     checkAgainst('EpisodeRegistration', req.body);
-    const episode = await registerEpisode(req.body, deps, tenantOf(res));
+    const registered = await registerEpisode(req.body, deps, tenantOf(res));
+    const episode = registered.answer;
     audited(res, `EpisodeOfCare/${episode.id}`, ...episode.patients.map((p) => `Patient/${p}`));
-    res.status(201).location(`/api/v1/episodes/${episode.id}`).json(episode);
+    res.location(`/api/v1/episodes/${episode.id}`);
+    sendJson(res, registered);
   });
   route('episodeTimeline', async (req, res) => {
-    res.json(await episodeTimeline(idParam(req), dateParam(req), deps, tenantOf(res)));
+    sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps, tenantOf(res)));
   });
   route('episodeReadiness', async (req, res) => {
-    res.json(await readinessOfEpisode(idParam(req), questionParams(req), deps, tenantOf(res)));
+    sendJson(res, await readinessOfEpisode(idParam(req), questionParams(req), deps, tenantOf(res)));
   });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
     schema: string,
-    write: (id: string, body: never, tenant: string) => Promise<Written>,
-    status = 201,
+    write: (id: string, body: never, tenant: string) => Promise<Answered<Written>>,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
       const body = sentBody(req) ? req.body : {};
       checkAgainst(schema, body);
       const written = await write(id, body as never, tenantOf(res));
-      audited(res, written.source, ...Object.values(written.sources ?? {}));
-      res.status(status).json(written);
+      audited(res, written.answer.source, ...Object.values(written.answer.sources ?? {}));
+      sendJson(res, written);
     });
-  recordingRoute(
-    'changeEpisodeStatus',
-    'EpisodeStatusChange',
-    (id, b, t) => changeEpisodeStatus(id, b, deps, t),
-    200,
+  recordingRoute('changeEpisodeStatus', 'EpisodeStatusChange', (id, b, t) =>
+    changeEpisodeStatus(id, b, deps, t),
   );
   recordingRoute('recordConsent', 'ConsentRecording', (id, b, t) => recordConsent(id, b, deps, t));
   recordingRoute('scheduleSession', 'SessionScheduling', (id, b, t) => scheduleSession(id, b, deps, t));
@@ -410,7 +463,7 @@ export function createApp(deps: AppDeps): express.Express {
     ['completeSession', 'complete'],
     ['cancelSession', 'cancel'],
   ] as const) {
-    recordingRoute(name, 'SessionMove', (id, b, t) => moveSession(id, action, b, deps, t), 200);
+    recordingRoute(name, 'SessionMove', (id, b, t) => moveSession(id, action, b, deps, t));
   }
   recordingRoute('recordDose', 'DoseRecording', (id, b, t) => recordDose(id, b, deps, t));
   recordingRoute('recordObservation', 'ObservationRecording', (id, b, t) =>
@@ -418,61 +471,54 @@ export function createApp(deps: AppDeps): express.Express {
   );
   recordingRoute('requestClearance', 'ReferralRecording', (id, b, t) => requestClearance(id, b, deps, t));
 
-  app.use((_req, _res, next) => next(fail(404, 'not-found', 'There is nothing at this path.')));
+  // CDS Hooks for the prescriber's EHR (src/cds): discovery, the services, their feedback.
+  const note = (event: string, fields: Record<string, string | number>) => deps.log.info(fields, event);
+  route('cdsDiscovery', async (_req, res) => {
+    sendJson(res, discoveryDocument());
+  });
+  route('cdsService', async (req, res) => {
+    const answer = await callService(idParam(req), req.body, { ...deps, note });
+    audited(res, ...answer.patients);
+    sendJson(res, { cards: answer.cards });
+  });
+  route('cdsFeedback', async (req, res) => {
+    takeFeedback(idParam(req), req.body, { note });
+    res.status(200).end();
+  });
+
+  app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));
 
   // The one place an error becomes an answer.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof AuthenticationError || err instanceof ForbiddenError) {
       res.setHeader('WWW-Authenticate', err.challenge);
     }
-    if (err instanceof OperationOutcomeError) return sendOutcome(res, err.status, err.outcome);
-    if (err instanceof EhrError) {
-      const status =
-        err.kind === 'network' || err.kind === 'unavailable' || err.kind === 'rate-limited' ? 503 : 502;
-      return sendOutcome(
-        res,
-        status,
-        toOutcome([issue('error', 'transient', `The prescriber's EHR could not answer: ${err.kind}.`)]),
-      );
-    }
-    // A path whose percent-encoding does not decode (express's params, or the FHIR endpoint's segments).
-    if (err instanceof URIError) {
-      return sendOutcome(
-        res,
-        400,
-        toOutcome([issue('error', 'invalid', 'The path is not valid percent-encoding (RFC 3986).')]),
-      );
-    }
-    const e = err as { type?: string; status?: number; expose?: boolean };
-    if (e.type === 'entity.too.large') {
-      return sendOutcome(
-        res,
-        413,
-        toOutcome([issue('error', 'too-costly', `The body is larger than ${deps.bodyLimitBytes} bytes.`)]),
-      );
-    }
-    if (e.type === 'entity.parse.failed') {
-      return sendOutcome(res, 400, toOutcome([issue('fatal', 'structure', 'The body is not valid JSON.')]));
-    }
-    if (e.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      return sendOutcome(
-        res,
-        e.status,
-        toOutcome([issue('error', 'invalid', 'The request could not be read.')]),
-      );
-    }
+    const outcome = outcomeOfError(err, deps.bodyLimitBytes);
+    if (outcome) return sendOutcome(res, outcome);
     deps.log.error(
       { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
       'unexpected error',
     );
-    return sendOutcome(
-      res,
-      500,
-      toOutcome([issue('error', 'exception', 'kap-bridge failed to answer; the error is logged.')]),
-    );
+    return sendOutcome(res, serverError('kap-bridge failed to answer; the error is logged.'));
   });
 
   return app;
+}
+
+/** What a thrown error says to the client, as an outcome; undefined for an error nobody foresaw. */
+function outcomeOfError(err: unknown, bodyLimitBytes: number): OperationOutcome | undefined {
+  if (err instanceof OperationOutcomeError) return err.outcome;
+  if (err instanceof EhrError) return ehrFailure(err);
+  // A path whose percent-encoding does not decode (express's params, or the FHIR endpoint's segments).
+  if (err instanceof URIError) return badRequest('The path is not valid percent-encoding (RFC 3986).');
+  const e = err as { type?: string; status?: number; expose?: boolean };
+  if (e.type === 'entity.too.large') return tooLarge(`The body is larger than ${bodyLimitBytes} bytes.`);
+  if (e.type === 'entity.parse.failed')
+    return badRequest([issue('fatal', 'structure', 'The body is not valid JSON.')]);
+  // Anything else body-parser refuses as the client's fault (a charset it cannot decode, say).
+  if (e.expose && typeof e.status === 'number' && isClientErrorStatus(e.status))
+    return outcomeWithStatus(e.status, 'The request could not be read.');
+  return undefined;
 }
 
 /**
@@ -486,17 +532,14 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     socket.destroy();
     return;
   }
-  const status =
-    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const message =
-    status === 431
-      ? 'The request line and headers are larger than kap-bridge reads.'
-      : status === 408
-        ? 'The request did not arrive in time.'
-        : 'The request is not valid HTTP.';
-  const body = JSON.stringify(
-    toOutcome([issue('error', status === 431 ? 'too-costly' : 'structure', message)]),
-  );
+  const outcome =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? headersTooLarge('The request line and headers are larger than kap-bridge reads.')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? timedOut('The request did not arrive in time.', undefined, 'structure')
+        : badRequest('The request is not valid HTTP.', undefined, 'structure');
+  const status = statusOf(outcome);
+  const body = JSON.stringify(outcome);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${FHIR_JSON}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,

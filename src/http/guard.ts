@@ -9,8 +9,9 @@ import type { AuditTrail } from '../audit/trail.js';
 import { authorize, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
 import { parseScopes } from '../auth/scopes.js';
+import type { AuthenticateCdsClient } from '../cds/authentication.js';
 import { PATH_ID_PATTERN } from '../fhir/id.js';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { CLIENT_WENT_AWAY, OperationOutcomeError, throttled, unknownReference } from '../fhir/outcome.js';
 import { KEPT_TYPES } from '../intake.js';
 import type { Store } from '../store/store.js';
 import { parameterCheck } from './parameter-check.js';
@@ -25,6 +26,10 @@ export interface GuardDeps {
   rateLimitPerSecond: number;
   /** When set, the EHR's subscription deliveries may authenticate with it in X-Kap-Subscription-Secret. */
   subscriptionSecret?: string;
+  /** The CDS client's JWT on the CDS Hooks routes; refused when unset. */
+  authenticateCds?: AuthenticateCdsClient;
+  /** How callers reach kap-bridge: a CDS client JWT's audience is this and the path called. */
+  publicBaseUrl: string;
 }
 
 /** The caller, once the guard has let the request in. */
@@ -77,10 +82,8 @@ export function createBodyGuard(deps: Pick<GuardDeps, 'store'>) {
         try {
           await checkOwner(principal, owner, id);
         } catch (e) {
-          if (!(e instanceof OperationOutcomeError) || e.status !== 404) throw e;
-          throw new OperationOutcomeError(422, [
-            issue('error', 'not-found', `No ${owner} ${id} is registered.`, expression),
-          ]);
+          if (!(e instanceof OperationOutcomeError) || e.kind !== 'not-found') throw e;
+          throw new OperationOutcomeError(unknownReference(owner, id, expression));
         }
       }
     }
@@ -98,9 +101,21 @@ export function createGuard(deps: GuardDeps) {
   const limiter = deps.rateLimitPerSecond > 0 ? new RateLimiter(deps.rateLimitPerSecond) : undefined;
 
   /** Who is calling: the subscription secret on /fhir, else the bearer token; undefined and why when neither. */
-  const identify = async (req: Request): Promise<{ principal?: Principal; refused?: unknown }> => {
+  const identify = async (
+    access: RouteAccess,
+    req: Request,
+  ): Promise<{ principal?: Principal; refused?: unknown }> => {
     const secret = req.header('x-kap-subscription-secret');
     try {
+      if (access.credential === 'cds-hooks') {
+        if (!deps.authenticateCds)
+          throw new AuthenticationError('CDS Hooks is not configured here (KAP_CDS_ISSUERS, KAP_CDS_JWKS).');
+        // The endpoint's own URL, whatever spelling of it (a trailing slash) reached express.
+        const path = access.path.replace(':id', encodeURIComponent(req.params.id ?? ''));
+        return {
+          principal: await deps.authenticateCds(req.header('authorization'), `${deps.publicBaseUrl}${path}`),
+        };
+      }
       if (deps.subscriptionSecret !== undefined && secret !== undefined && req.path.startsWith('/fhir')) {
         if (!sameSecret(secret, deps.subscriptionSecret))
           throw new AuthenticationError('The subscription secret is not the one kap-bridge was given.');
@@ -114,15 +129,13 @@ export function createGuard(deps: GuardDeps) {
 
   const admit = async (access: RouteAccess, req: Request, res: Response): Promise<void> => {
     if (access.clients === 'public') return;
-    const { principal, refused } = await identify(req);
+    const { principal, refused } = await identify(access, req);
     const wait = limiter?.take(
       principal ? `client:${principal.client}` : `address:${req.socket.remoteAddress}`,
     );
     if (wait) {
       res.setHeader('Retry-After', String(wait));
-      throw new OperationOutcomeError(429, [
-        issue('error', 'throttled', `Too many requests; try again in ${wait} s.`),
-      ]);
+      throw new OperationOutcomeError(throttled(`Too many requests; try again in ${wait} s.`));
     }
     if (!principal) throw refused;
     res.locals.principal = principal;
@@ -147,14 +160,14 @@ export function createGuard(deps: GuardDeps) {
       if (access.audit) {
         const action = access.audit;
         const route = `${req.method} ${access.path}`;
-        // 'close' comes whether the answer was sent or the client went away first (recorded as 499).
+        // 'close' comes whether the answer was sent or the client went away first (recorded as CLIENT_WENT_AWAY).
         res.once('close', () =>
           deps.audit.record({
             principal: res.locals.principal as Principal | undefined,
             action,
             route,
             entities: res.locals.entities as string[],
-            status: res.writableFinished ? res.statusCode : 499,
+            status: res.writableFinished ? res.statusCode : CLIENT_WENT_AWAY,
             ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
           }),
         );

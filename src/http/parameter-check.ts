@@ -4,7 +4,7 @@
  */
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import { issue, OperationOutcomeError } from '../fhir/outcome.js';
+import { badRequest, OperationOutcomeError } from '../fhir/outcome.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -14,9 +14,9 @@ export function parameterCheck(name: string, schema: object): (value: unknown) =
   const v = ajv.compile(schema);
   return (value) => {
     if (!v(value)) {
-      throw new OperationOutcomeError(400, [
-        issue('error', 'invalid', `${name}: the value ${v.errors?.[0]?.message ?? 'is not valid'}.`, name),
-      ]);
+      throw new OperationOutcomeError(
+        badRequest(`${name}: the value ${v.errors?.[0]?.message ?? 'is not valid'}.`, name),
+      );
     }
   };
 }

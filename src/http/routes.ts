@@ -22,9 +22,15 @@ export interface RouteAccess {
   owner?: Owner;
   /**
    * Body fields that name an object (a list when `list`): each must be the caller's practice's own,
-   * and another practice's is answered exactly as an id nobody registered (422 naming the field).
+   * and another practice's is answered exactly as an id nobody registered (422 naming the field,
+   * code `not-found`: `unknownReference` in src/fhir/outcome.ts).
    */
   references?: readonly BodyReference[];
+  /**
+   * How the caller proves who it is when not with kap-bridge's own bearer tokens: 'cds-hooks', the
+   * CDS client's JWT (src/cds/authentication.ts), whose audience is the URL called.
+   */
+  credential?: 'cds-hooks';
 }
 
 export interface BodyReference {
@@ -36,6 +42,7 @@ export interface BodyReference {
 const therapist = ['therapist'] as const;
 const ehr = ['ehr'] as const;
 const operator = ['operator'] as const;
+const readers = ['ehr', 'operator', 'therapist'] as const;
 
 export const ROUTES = {
   healthz: { method: 'GET', path: '/healthz', clients: 'public' },
@@ -53,6 +60,17 @@ export const ROUTES = {
   fhirBatch: { method: 'POST', path: '/fhir', clients: ehr, scope: 'per-resource', audit: 'E' },
   fhirCreate: { method: 'POST', path: '/fhir/:type', clients: ehr, scope: 'per-resource', audit: 'C' },
   fhirUpdate: { method: 'PUT', path: '/fhir/:type/:id', clients: ehr, scope: 'per-resource', audit: 'U' },
+  // What kap-bridge holds, read back: the EHR and operators see all of it, a practice its own records
+  // and the EHR's record of the patients in its care; the rest is answered as not held (404).
+  fhirSearch: { method: 'GET', path: '/fhir/:type', clients: readers, scope: 'per-resource', audit: 'E' },
+  fhirRead: { method: 'GET', path: '/fhir/:type/:id', clients: readers, scope: 'per-resource', audit: 'R' },
+  fhirVread: {
+    method: 'GET',
+    path: '/fhir/:type/:id/_history/:version',
+    clients: readers,
+    scope: 'per-resource',
+    audit: 'R',
+  },
 
   openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: therapist },
   registerPatient: {
@@ -185,6 +203,21 @@ export const ROUTES = {
     audit: 'C',
     owner: 'session',
     references: [{ field: 'patient', owner: 'patient' }],
+  },
+
+  cdsDiscovery: { method: 'GET', path: '/cds-services', clients: ehr, credential: 'cds-hooks' },
+  cdsService: {
+    method: 'POST',
+    path: '/cds-services/:id',
+    clients: ehr,
+    credential: 'cds-hooks',
+    audit: 'R',
+  },
+  cdsFeedback: {
+    method: 'POST',
+    path: '/cds-services/:id/feedback',
+    clients: ehr,
+    credential: 'cds-hooks',
   },
 } as const satisfies Record<string, RouteAccess>;
 

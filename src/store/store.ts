@@ -47,6 +47,13 @@ export interface PracticePatient {
   link: PatientLink;
 }
 
+/** See StoreTx.searchResources. */
+export interface ResourceQuery {
+  resourceType: string;
+  patientRef?: string;
+  containing?: string;
+}
+
 /** What happened to a resource offered to the store. */
 export type PutOutcome = 'stored' | 'duplicate' | 'stale';
 
@@ -211,8 +218,15 @@ export class Store {
   findPatients(identifier: BusinessIdentifier): Promise<PracticePatient[]> {
     return this.direct.findPatients(identifier);
   }
-  findPatientsByEhrRef(ehrPatient: string): Promise<PracticePatient[]> {
-    return this.direct.findPatientsByEhrRef(ehrPatient);
+
+  patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
+    return this.direct.patientsLinkedTo(ehrPatient);
+  }
+  practicesOf(ehrPatient: string): Promise<string[]> {
+    return this.direct.practicesOf(ehrPatient);
+  }
+  searchResources(query: ResourceQuery): Promise<StoredResource[]> {
+    return this.direct.searchResources(query);
   }
   /** In a transaction of its own: the change counters rise with the resource, never apart from it. */
   putResource(stored: StoredResource): Promise<PutOutcome> {
@@ -400,14 +414,43 @@ export class StoreTx {
       .then((rows) => this.practicePatients(rows));
   }
 
-  /** Every practice's patient linked to an EHR Patient. */
-  findPatientsByEhrRef(ehrPatient: string): Promise<PracticePatient[]> {
-    return this.sql
-      .all<{ tenant: string; id: string }>(
-        'SELECT tenant, id FROM patients WHERE ehr_patient = ? ORDER BY tenant, id',
-        [ehrPatient],
-      )
-      .then((rows) => this.practicePatients(rows));
+  /** Every practice's patient linked to this EHR Patient, with the practice. */
+  async patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
+    return this.sql.all<{ id: string; tenant: string }>(
+      'SELECT id, tenant FROM patients WHERE ehr_patient = ? ORDER BY tenant, id',
+      [ehrPatient],
+    );
+  }
+
+  /** The practices with a patient linked to this EHR Patient (`Patient/<id>`). */
+  async practicesOf(ehrPatient: string): Promise<string[]> {
+    const rows = await this.sql.all<{ tenant: string }>(
+      'SELECT DISTINCT tenant FROM patients WHERE ehr_patient = ? ORDER BY tenant',
+      [ehrPatient],
+    );
+    return rows.map((r) => r.tenant);
+  }
+
+  /**
+   * The held resources of a type, by id: about one patient, and whose JSON holds a text (a first
+   * sieve for a search by identifier, which the caller then checks exactly).
+   */
+  async searchResources({ resourceType, patientRef, containing }: ResourceQuery): Promise<StoredResource[]> {
+    const where = ['resource_type = ?'];
+    const params: string[] = [resourceType];
+    if (patientRef !== undefined) {
+      where.push('patient_ref = ?');
+      params.push(patientRef);
+    }
+    if (containing !== undefined) {
+      where.push("body LIKE ? ESCAPE '\\'");
+      params.push(`%${containing.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    const rows = await this.sql.all<ResourceRow>(
+      `SELECT ${ROW} FROM resources WHERE ${where.join(' AND ')} ORDER BY id`,
+      params,
+    );
+    return rows.map(toStored);
   }
 
   /**

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from 'fhir/r4';
 import { loadConfig } from '../../src/config.js';
-import { codeSystemUrl, LOINC, SYSTEM } from '../../src/fhir/codes.js';
+import { codeSystemUrl, SYSTEM } from '../../src/fhir/codes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
 import { clearedPatient, courseEnv, type Json, preparedCourse, prepareEhr } from '../support/course.js';
+import { safetyFlags } from '../support/safety-flags.js';
 import {
   eventually,
   freePort,
@@ -39,62 +40,7 @@ interface Subject {
 
 /** One unsafe fact the prescriber's EHR can hold, and the reason it must give. */
 const FACTS: { name: string; reason: string; write: (s: Subject) => Resource }[] = [
-  {
-    name: 'PHQ-9 item 9 answered 2, sent on its own',
-    reason: 'safety-phq9-item9',
-    write: ({ patient }) => ({
-      resourceType: 'Observation',
-      status: 'final',
-      category: [{ coding: [{ system: SYSTEM.observationCategory, code: 'survey' }] }],
-      code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Item9 }] },
-      subject: { reference: `Patient/${patient}` },
-      effectiveDateTime: FLAGGED_AT,
-      valueCodeableConcept: { coding: [{ system: SYSTEM.loinc, code: 'LA6570-1' }] },
-    }),
-  },
-  {
-    name: 'C-SSRS moderate risk',
-    reason: 'safety-cssrs-risk',
-    write: ({ patient }) => ({
-      resourceType: 'Observation',
-      status: 'final',
-      code: { coding: [{ system: SYSTEM.loinc, code: LOINC.cssrsRisk }] },
-      subject: { reference: `Patient/${patient}` },
-      effectiveDateTime: FLAGGED_AT,
-      valueCodeableConcept: { coding: [{ system: SYSTEM.suicideRisk, code: 'moderate' }] },
-    }),
-  },
-  {
-    name: 'a contraindication recorded after the clearance',
-    reason: 'safety-contraindication',
-    write: ({ patient }) => ({
-      resourceType: 'Condition',
-      clinicalStatus: {
-        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
-      },
-      code: {
-        coding: [{ system: SYSTEM.snomed, code: '111484002' }],
-        text: 'Undifferentiated schizophrenia',
-      },
-      subject: { reference: `Patient/${patient}` },
-      recordedDate: FLAGGED_AT,
-    }),
-  },
-  {
-    name: 'a serious adverse event',
-    reason: 'safety-adverse-event',
-    write: ({ patient }) => ({
-      resourceType: 'AdverseEvent',
-      actuality: 'actual',
-      subject: { reference: `Patient/${patient}` },
-      date: FLAGGED_AT,
-      seriousness: {
-        coding: [
-          { system: 'http://terminology.hl7.org/CodeSystem/adverse-event-seriousness', code: 'Serious' },
-        ],
-      },
-    }),
-  },
+  ...safetyFlags(FLAGGED_AT).map((f) => ({ ...f, write: ({ patient }: Subject) => f.write(patient) })),
   {
     name: 'a newer order stops the current one',
     reason: 'prescription-not-active',

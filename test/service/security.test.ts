@@ -17,6 +17,7 @@ import { loadConfig } from '../../src/config.js';
 import { ROUTES, type RouteAccess } from '../../src/http/routes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
+import { CDS_ISSUER, CdsClient, cdsClientKeys, type SignOptions } from '../support/cds-client.js';
 import { startTestService } from '../support/service.js';
 
 const ISSUER = 'https://idp.practice.test';
@@ -26,6 +27,8 @@ let dir: string;
 let service: Service;
 let idpKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 let sign: (claims: JWTPayload, options?: { expiresIn?: string | number; rogue?: boolean }) => Promise<string>;
+/** The prescriber's EHR as a CDS client: its own key, its JWT's audience the URL it calls. */
+let cdsSign: (path: string, options?: SignOptions & { rogue?: boolean }) => Promise<string>;
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
 type Json = any;
@@ -91,6 +94,7 @@ let session: string;
 const pathOf = (access: RouteAccess): string =>
   access.path
     .replace(':type', 'MedicationRequest')
+    .replace(':version', '1')
     .replace(
       ':id',
       access.owner === 'patient'
@@ -140,8 +144,13 @@ beforeAll(async () => {
       .setIssuedAt()
       .setExpirationTime(expiresIn)
       .sign(byRogue ? rogue.privateKey : privateKey);
+  const cdsKeys = await cdsClientKeys();
+  const cdsRogue = await cdsClientKeys();
+  writeFileSync(join(dir, 'ehr-cds-jwks.json'), JSON.stringify(cdsKeys.jwks));
   service = await startTestService(
     {
+      KAP_CDS_ISSUERS: CDS_ISSUER,
+      KAP_CDS_JWKS: join(dir, 'ehr-cds-jwks.json'),
       KAP_AUTH_MODE: 'jwt',
       KAP_AUTH_STATIC_TOKENS_FILE: '',
       KAP_AUTH_JWKS: join(dir, 'jwks.json'),
@@ -152,6 +161,9 @@ beforeAll(async () => {
     },
     { dir },
   );
+  const cdsClient = new CdsClient(service.url, cdsKeys.keys.privateKey);
+  cdsSign = (path, { rogue: byRogue = false, ...options } = {}) =>
+    cdsClient.sign(path, { ...options, ...(byRogue ? { key: cdsRogue.keys.privateKey } : {}) });
   const a = await token('therapist');
   const ok = async (path: string, body: unknown) => {
     const res = await call('POST', `/api/v1${path}`, a, body);
@@ -190,16 +202,20 @@ describe('every route of the table', () => {
     expect(none.body.resourceType).toBe('OperationOutcome');
 
     const own = kinds[0]!;
-    const expired = await call(access.method, path, await sign(CLIENTS[own], { expiresIn: -120 }), body);
+    // The CDS Hooks routes take the EHR's CDS client JWT, never a token of kap-bridge's own clients.
+    const cds = access.credential === 'cds-hooks';
+    const ownToken = (options: { expiresIn?: number; rogue?: boolean } = {}) =>
+      cds ? cdsSign(path, options) : sign(CLIENTS[own], options);
+    const expired = await call(access.method, path, await ownToken({ expiresIn: -120 }), body);
     expect(expired.status).toBe(401);
     expect(expired.body.issue[0].diagnostics).toMatch(/ERR_JWT_EXPIRED/);
-    const forged = await call(access.method, path, await sign(CLIENTS[own], { rogue: true }), body);
+    const forged = await call(access.method, path, await ownToken({ rogue: true }), body);
     expect(forged.status).toBe(401);
     expect(forged.headers.get('www-authenticate')).toContain('error="invalid_token"');
 
-    for (const kind of (['therapist', 'ehr', 'operator'] as const).filter((k) => !kinds.includes(k))) {
+    for (const kind of (['therapist', 'ehr', 'operator'] as const).filter((k) => cds || !kinds.includes(k))) {
       const wrong = await call(access.method, path, await token(kind), body);
-      expect({ kind, status: wrong.status }).toEqual({ kind, status: 403 });
+      expect({ kind, status: wrong.status }).toEqual({ kind, status: cds ? 401 : 403 });
     }
     if (access.scope !== undefined) {
       const context = own === 'therapist' ? 'user' : 'system';
@@ -223,7 +239,7 @@ describe('every route of the table', () => {
     }
     expect(await fingerprint()).toBe(before);
 
-    const allowed = await call(access.method, path, await token(own), body);
+    const allowed = await call(access.method, path, cds ? await cdsSign(path) : await token(own), body);
     expect([401, 403]).not.toContain(allowed.status);
     if (access.owner) expect(allowed.status).not.toBe(404);
   });
@@ -233,10 +249,17 @@ describe('every route of the table', () => {
     '%s: a path id that is no FHIR id, "." and ".." included, is a 400 naming the id',
     async (_name, access) => {
       const before = await fingerprint();
-      const own = await token((access.clients as readonly ClientKind[])[0]!);
       for (const bad of ['..', '%2e%2e', '.', '%2E', 'a%2Fb', 'x'.repeat(65), 'a%20b', '%C3%A9']) {
         // Sent as it is: fetch would resolve "." and ".." segments away before they left.
-        const path = access.path.replace(':type', 'MedicationRequest').replace(':id', bad);
+        const path = access.path
+          .replace(':type', 'MedicationRequest')
+          .replace(':version', '1')
+          .replace(':id', bad);
+        // A CDS client JWT names the endpoint called, its id as the service reads it.
+        const own =
+          access.credential === 'cds-hooks'
+            ? await cdsSign(access.path.replace(':id', encodeURIComponent(decodeURIComponent(bad))))
+            : await token((access.clients as readonly ClientKind[])[0]!);
         const res = await rawCall(access.method, path, own, { resourceType: 'MedicationRequest', id: bad });
         expect({ bad, status: res.status, expression: res.body.issue?.[0]?.expression }).toEqual({
           bad,
@@ -355,13 +378,12 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
           patients: [mine.patient],
         }),
       ];
-      expect(made.map((m) => m.status)).toEqual([201, 201]);
-      const s = await at('POST', `/api/v1/episodes/${mine.episode}/sessions`, t, {
+      const session = await at('POST', `/api/v1/episodes/${mine.episode}/sessions`, t, {
         phase: 'preparation',
         start: '2026-03-02T10:00:00Z',
       });
-      expect(s.status).toBe(201);
-      mine.session = s.body.id;
+      expect([...made, session].map((m) => m.status)).toEqual([201, 201, 201]);
+      mine.session = session.body.id;
     }
   });
   afterAll(async () => {

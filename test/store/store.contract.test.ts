@@ -61,7 +61,8 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     expect(
       (await store.findPatient({ system: 'urn:therapist:client', value: 'C-7' }, DEFAULT_TENANT))?.id,
     ).toBe('p1');
-    expect(await store.findPatientsByEhrRef('Patient/ehr-1')).toEqual([{ tenant: DEFAULT_TENANT, link }]);
+    expect(await store.patientsLinkedTo('Patient/ehr-1')).toEqual([{ id: 'p1', tenant: DEFAULT_TENANT }]);
+    expect(await store.patientsLinkedTo('Patient/ehr-unknown')).toEqual([]);
     expect(
       await store.findPatient({ system: 'urn:ehr:mrn', value: 'MRN-2' }, DEFAULT_TENANT),
     ).toBeUndefined();
@@ -156,7 +157,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     // A practice's own row is never the EHR's resource with the same id, nor the other way round.
     expect(await store.getResource('Consent', 'consent-1')).toBeUndefined();
     expect(await store.getOwn('Consent', 'consent-1', 'practice-c')).toBeUndefined();
-    expect(await store.findPatientsByEhrRef('Patient/ehr-1')).toHaveLength(2);
+    expect(await store.patientsLinkedTo('Patient/ehr-1')).toHaveLength(2);
   });
 
   test('refuses to give one identifier to two patients, and keeps nothing of the attempt', async () => {
@@ -196,16 +197,18 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       patientRef: 'Patient/ehr-9',
       receivedAt: at,
     });
-    expect(await store.findPatientsByEhrRef('Patient/ehr-9')).toEqual([]);
+    expect(await store.patientsLinkedTo('Patient/ehr-9')).toEqual([]);
     await store.savePatient({
       id: 'p9',
       identifiers: [{ system: 'urn:ehr:mrn', value: '9' }],
       ehrPatient: 'Patient/ehr-9',
     });
-    const [found] = await store.findPatientsByEhrRef('Patient/ehr-9');
-    expect((await store.resourcesFor(found!.link.ehrPatient!, 'default')).map((s) => s.resource.id)).toEqual([
-      'rx9',
-    ]);
+    const [found] = await store.patientsLinkedTo('Patient/ehr-9');
+    expect(
+      (
+        await store.resourcesFor((await store.getPatient(found!.id, found!.tenant))!.ehrPatient!, 'default')
+      ).map((s) => s.resource.id),
+    ).toEqual(['rx9']);
   });
 
   test("gives each practice its own records and the EHR's data, never another practice's own rows", async () => {

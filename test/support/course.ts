@@ -9,7 +9,7 @@ import type { Service } from '../../src/service.js';
 import { CALLERS, kapFetch } from './auth.js';
 import { careTeam } from './care.js';
 import { fixture } from './fixtures.js';
-import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId, uploadConformance } from './sandbox.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from './sandbox.js';
 import { serviceEnv, startTestService, type TestService } from './service.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
@@ -39,10 +39,17 @@ export async function clearedPatient(
     beforeRegister?: () => Promise<unknown>;
     /** The practices the EHR's care team names; practice A's by default. */
     careOf?: readonly string[];
+    /**
+     * The day the clearance is decided (and the order written two days after it, the troches handed
+     * over four days after it), each valid for 180 days from it; the fixtures' own dates by default.
+     */
+    clearedOn?: string;
   },
   name: string,
 ): Promise<string> {
-  const { ehr, service, prescriber } = deps;
+  const { ehr, service, prescriber, clearedOn } = deps;
+  const day = (n: number) =>
+    new Date(Date.parse(`${clearedOn}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
   const id = uniqueId(`e2e-${name}`);
   await ehr.update<Patient & { id: string }>({
     resourceType: 'Patient',
@@ -58,6 +65,7 @@ export async function clearedPatient(
     identifier: [{ system: 'urn:ehr:clearance', value: uniqueId('clr') }],
     subject: { reference: `Patient/${id}` },
     performer: [{ reference: `Practitioner/${prescriber}` }],
+    ...(clearedOn ? { effectivePeriod: { start: clearedOn, end: day(180) } } : {}),
   } as Observation);
   const { meta: _r, ...rx } = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
   const order = await ehr.create({
@@ -66,6 +74,12 @@ export async function clearedPatient(
     identifier: [{ system: 'urn:ehr:rx', value: uniqueId('rx') }],
     subject: { reference: `Patient/${id}` },
     requester: { reference: `Practitioner/${prescriber}` },
+    ...(clearedOn
+      ? {
+          authoredOn: `${day(2)}T10:30:00Z`,
+          dispenseRequest: { ...rx.dispenseRequest, validityPeriod: { start: day(2), end: day(180) } },
+        }
+      : {}),
   } as MedicationRequest);
   // The pharmacy hands the troches over: the patient brings them to the medicine session.
   const {
@@ -79,6 +93,7 @@ export async function clearedPatient(
     identifier: [{ system: 'urn:ehr:dispense', value: uniqueId('disp') }],
     subject: { reference: `Patient/${id}` },
     authorizingPrescription: [{ reference: `MedicationRequest/${order.id}` }],
+    ...(clearedOn ? { whenHandedOver: `${day(4)}T12:15:00Z` } : {}),
   } as MedicationDispense);
   await deps.beforeRegister?.();
   await post(service, '/patients', {
@@ -244,9 +259,8 @@ export const courseSettings = (): Record<string, string> => ({
 /** The whole environment of a course's kap-bridge keeping its store in `dir` (for a command run in-process). */
 export const courseEnv = (dir: string): Record<string, string> => serviceEnv(dir, courseSettings());
 
-/** HAPI ready for a course: our profiles uploaded (it validates against them only once it holds them), the practitioners referred to in place. */
+/** HAPI ready for a course: the practitioners referred to in place (it holds our profiles from the FHIR package it installed). */
 export async function prepareEhr(ehr: EhrGateway, practitioners: readonly string[]): Promise<void> {
-  await uploadConformance(ehr);
   for (const id of practitioners) {
     await ehr.update({ resourceType: 'Practitioner', id, name: [{ family: id }] } as Resource & {
       id: string;

@@ -1,9 +1,8 @@
 /** The HAPI FHIR server this test run talks to: started by the jest global set-up, or KAP_FHIR_BASE_URL. */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
-import type { Resource, Subscription } from 'fhir/r4';
-import { EhrError, EhrGateway } from '../../src/ehr/gateway.js';
-import { conformanceResources } from './fixtures.js';
+import type { Subscription } from 'fhir/r4';
+import { EhrGateway } from '../../src/ehr/gateway.js';
 
 export function sandboxBaseUrl(): string {
   const url = process.env.KAP_FHIR_BASE_URL;
@@ -47,24 +46,6 @@ export async function eventually<T>(
     if (value !== undefined && value !== false) return value;
     if (Date.now() > until) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-const order = (r: Resource) => ['CodeSystem', 'ValueSet', 'StructureDefinition'].indexOf(r.resourceType);
-
-/**
- * Puts every profile, CodeSystem and ValueSet of profiles/ into the server, CodeSystems first.
- * Suites running at once may put the same one together; HAPI then refuses one of the two
- * creations with a 409, and putting it again updates what the other one created.
- */
-export async function uploadConformance(ehr: EhrGateway): Promise<void> {
-  for (const { resource } of conformanceResources().sort((a, b) => order(a.resource) - order(b.resource))) {
-    const put = () => ehr.update(resource as Resource & { id: string });
-    await put().catch(async (e: unknown) => {
-      if (!(e instanceof EhrError && e.kind === 'conflict')) throw e;
-      await new Promise((r) => setTimeout(r, 500));
-      await put();
-    });
   }
 }
 

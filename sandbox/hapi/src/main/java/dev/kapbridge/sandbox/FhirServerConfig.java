@@ -1,5 +1,6 @@
 package dev.kapbridge.sandbox;
 
+import ca.uhn.fhir.batch2.config.Batch2JobRegisterer;
 import ca.uhn.fhir.batch2.jobs.bulkmodify.reindex.ReindexProvider;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
@@ -9,6 +10,9 @@ import ca.uhn.fhir.jpa.binstore.DatabaseBinaryContentStorageSvcImpl;
 import ca.uhn.fhir.jpa.config.util.HapiEntityManagerFactoryUtil;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.config.SubscriptionSettings;
+import ca.uhn.fhir.jpa.packages.IPackageInstallerSvc;
+import ca.uhn.fhir.jpa.packages.PackageInstallOutcomeJson;
+import ca.uhn.fhir.jpa.packages.PackageInstallationSpec;
 import ca.uhn.fhir.jpa.provider.IJpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.provider.SubscriptionTriggeringProvider;
@@ -214,8 +218,38 @@ public class FhirServerConfig {
 		return details -> {};
 	}
 
+	/** What hapi.fhir.implementationguides installed, by the key it is configured under. */
+	public record InstalledPackages(Map<String, PackageInstallOutcomeJson> outcomes) {}
+
+	/**
+	 * The FHIR packages configured under hapi.fhir.implementationguides (the JPA starter's key and
+	 * form: name, version, packageUrl, installMode, reloadExisting, fetchDependencies...), installed
+	 * by HAPI's own package installer before the server answers. A package that cannot be installed
+	 * stops the start-up.
+	 */
+	@Bean
+	public InstalledPackages installedPackages(IPackageInstallerSvc installer, Batch2JobRegisterer batch2JobRegisterer) {
+		Map<String, PackageInstallationSpec> guides = org.springframework.boot.context.properties.bind.Binder.get(env)
+				.bind("hapi.fhir.implementationguides", org.springframework.boot.context.properties.bind.Bindable.mapOf(
+						String.class, PackageInstallationSpec.class))
+				.orElse(Map.of());
+		Map<String, PackageInstallOutcomeJson> outcomes = new TreeMap<>();
+		if (guides.isEmpty()) return new InstalledPackages(outcomes);
+		batch2JobRegisterer.start();
+		for (Map.Entry<String, PackageInstallationSpec> guide : guides.entrySet()) {
+			PackageInstallationSpec spec = guide.getValue();
+			PackageInstallOutcomeJson outcome = installer.install(spec);
+			org.slf4j.LoggerFactory.getLogger(FhirServerConfig.class).info(
+					"FHIR package {}#{} installed from {}: {}",
+					spec.getName(), spec.getVersion(), spec.getPackageUrl(), outcome.getResourcesInstalled());
+			outcomes.put(guide.getKey(), outcome);
+		}
+		return new InstalledPackages(outcomes);
+	}
+
 	@Bean
 	public RestfulServer restfulServer(
+			InstalledPackages installedPackages,
 			IFhirSystemDao<?, ?> systemDao,
 			ResourceProviderFactory resourceProviderFactory,
 			IJpaSystemProvider jpaSystemProvider,

@@ -54,7 +54,11 @@ public class SandboxApplication implements ApplicationListener<ApplicationReadyE
 	private static final Logger ourLog = LoggerFactory.getLogger(SandboxApplication.class);
 	private static final long START = System.currentTimeMillis();
 
-	public static void main(String[] args) {
+	public static void main(String[] args) throws Exception {
+		if (args.length > 0 && args[0].equals("snapshots")) {
+			// The FHIR package build (npm run build:package): no server, just HAPI's snapshot generator.
+			System.exit(Snapshots.run(java.util.Arrays.copyOfRange(args, 1, args.length)));
+		}
 		String dbFile = System.getenv("HAPI_DB_FILE");
 		if (dbFile != null && !dbFile.isBlank() && System.getProperty("spring.datasource.url") == null) {
 			String path = Path.of(dbFile).toAbsolutePath().toString();

@@ -1,0 +1,165 @@
+/**
+ * The cards a course's readiness gives: one per reason (every reason code of the rule table), the
+ * sessions card, interacting medicines, and "ready" only when every rule passes. Every card is
+ * checked against the CDS Hooks Card model.
+ */
+import { Ajv } from 'ajv';
+import { REASONS, type Readiness, type Reason, type ReasonCode } from '../domain/readiness.js';
+import { type Card, courseCards, noCourseCard, REASON_SUMMARIES, unreadableRecordCard } from './cards.js';
+import { CDS_HOOKS_SCHEMAS, SCHEMA_BASE } from './schema.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+for (const s of CDS_HOOKS_SCHEMAS) ajv.addSchema(s);
+const validCards = (cards: Card[]) => {
+  const validate = ajv.getSchema(`${SCHEMA_BASE}ServiceResponse`)!;
+  const ok = validate({ cards });
+  return ok ? [] : validate.errors;
+};
+
+let n = 0;
+const newId = () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
+const SOURCE = 'Observation/obs-1/_history/2';
+
+const readiness = (reasons: Reason[], over: Partial<Readiness> = {}): Readiness => ({
+  patientId: 'p1',
+  date: '2026-12-03',
+  episodeId: 'ep-1',
+  ready: reasons.length === 0,
+  verdict:
+    reasons.length === 0
+      ? 'ready'
+      : reasons.every((r) => r.outcome === 'day-of')
+        ? 'pending-day-of-checks'
+        : 'not-ready',
+  reasons,
+  warnings: [],
+  status: {},
+  ...over,
+});
+const reasonOf = (code: ReasonCode): Reason => ({
+  code,
+  outcome: REASONS[code].outcome,
+  message: `The rule says ${code}.`,
+  source: SOURCE,
+});
+const cardsOf = (r: Readiness) =>
+  courseCards({
+    readiness: r,
+    ehrPatientId: 'ehr-1',
+    publicBaseUrl: 'https://kap.example',
+    now: '2026-12-03T09:00:00Z',
+    newId,
+  });
+const topics = (cards: Card[]) => cards.map((c) => c.source.topic.code);
+
+const codes = Object.keys(REASONS) as ReasonCode[];
+const SESSION_CODES: ReasonCode[] = ['no-doses-left', 'doses-unknown'];
+
+describe('a card per readiness reason', () => {
+  test.each(codes.filter((c) => !SESSION_CODES.includes(c)))('%s', (code) => {
+    const cards = cardsOf(readiness([reasonOf(code)]));
+    expect(validCards(cards)).toEqual([]);
+    const card = cards.find((c) => c.source.topic.code === code)!;
+    expect(card.summary).toBe(REASON_SUMMARIES[code]);
+    expect(card.summary.length).toBeLessThan(140);
+    expect(card.source.label).toContain(SOURCE);
+    expect(card.detail).toContain('The rule says');
+    expect(card.links).toEqual([
+      {
+        label: 'Open the course in the KAP console',
+        url: 'https://kap.example/console/courses/ep-1',
+        type: 'absolute',
+      },
+    ]);
+    const safety = REASONS[code].rule === 'safety';
+    expect(card.indicator).toBe(
+      safety || code === 'safety-blood-pressure'
+        ? 'critical'
+        : REASONS[code].outcome === 'day-of'
+          ? 'info'
+          : 'warning',
+    );
+    // A safety flag suggests the prescriber's review, as a Task on the flagged resource.
+    expect(card.suggestions?.[0]?.actions[0]?.resource).toEqual(
+      safety
+        ? expect.objectContaining({
+            resourceType: 'Task',
+            status: 'requested',
+            intent: 'order',
+            for: { reference: 'Patient/ehr-1' },
+            focus: { reference: SOURCE },
+          })
+        : undefined,
+    );
+    // Anything short of every rule passing is never "ready".
+    expect(topics(cards)).not.toContain('ready');
+  });
+});
+
+describe('the sessions card', () => {
+  const rx = (over: object) => ({
+    status: {
+      prescription: {
+        status: 'active' as const,
+        medication: { text: 'ketamine', isKetamine: true },
+        source: 'MedicationRequest/rx-1/_history/3',
+        dosesAdministered: 2,
+        ...over,
+      },
+    },
+  });
+  test('sessions authorised, taken and left, from the current order', () => {
+    const cards = cardsOf(readiness([], rx({ dosesAuthorised: 6, dosesRemaining: 4 }) as never));
+    const card = cards.find((c) => c.source.topic.code === 'sessions')!;
+    expect(card).toMatchObject({
+      summary: 'Ketamine order: 2 of 6 medicine sessions taken, 4 left',
+      indicator: 'info',
+      source: { label: 'kap-bridge readiness: MedicationRequest/rx-1/_history/3' },
+    });
+    expect(topics(cards)).toEqual(['sessions', 'ready']);
+    expect(validCards(cards)).toEqual([]);
+  });
+  test.each(SESSION_CODES)('%s is said by the sessions card, as a warning', (code) => {
+    const left = code === 'no-doses-left' ? { dosesAuthorised: 2, dosesRemaining: 0 } : {};
+    const cards = cardsOf(readiness([reasonOf(code)], rx(left) as never));
+    expect(topics(cards)).toEqual(['sessions']);
+    expect(cards[0]!.indicator).toBe('warning');
+    expect(cards[0]!.detail).toContain(`The rule says ${code}.`);
+  });
+});
+
+test('an interacting medicine is a warning card; cards come most urgent first', () => {
+  const cards = cardsOf(
+    readiness([reasonOf('predose-blood-pressure'), reasonOf('safety-cssrs-risk'), reasonOf('no-consent')], {
+      warnings: [
+        {
+          code: 'interacting-medication',
+          message: 'An active order for phenelzine.',
+          source: 'MedicationRequest/m-2/_history/1',
+        },
+      ],
+    }),
+  );
+  expect(cards.map((c) => [c.source.topic.code, c.indicator])).toEqual([
+    ['safety-cssrs-risk', 'critical'],
+    ['no-consent', 'warning'],
+    ['interacting-medication', 'warning'],
+    ['predose-blood-pressure', 'info'],
+  ]);
+  expect(validCards(cards)).toEqual([]);
+});
+
+test('no course, and a record that cannot be read, are cards of their own', () => {
+  const cards = [noCourseCard(newId, 'ehr-1'), unreadableRecordCard(newId, 'p1')];
+  expect(cards.map((c) => [c.source.topic.code, c.indicator])).toEqual([
+    ['no-course', 'warning'],
+    ['record-unreadable', 'critical'],
+  ]);
+  expect(validCards(cards)).toEqual([]);
+});
+
+test('every card has its own uuid, and so has every suggestion', () => {
+  const cards = cardsOf(readiness(codes.map(reasonOf)));
+  const ids = cards.flatMap((c) => [c.uuid, ...(c.suggestions ?? []).map((s) => s.uuid)]);
+  expect(new Set(ids).size).toBe(ids.length);
+});

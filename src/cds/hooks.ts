@@ -1,0 +1,222 @@
+/**
+ * The CDS Services at work, free of HTTP: a hook request checked against the CDS Hooks models, the
+ * KAP courses of the EHR Patient found, each course's record read (the aligned record, with what
+ * the client prefetched laid over it) and its readiness turned into cards. Feedback is checked and
+ * counted. src/http translates.
+ */
+import { randomUUID } from 'node:crypto';
+import { Ajv, type ErrorObject } from 'ajv';
+import type { Bundle, MedicationRequest, Resource } from 'fhir/r4';
+import { readinessQuery } from '../api/patients.js';
+import { patientReadiness, type ReadinessPolicy } from '../domain/readiness.js';
+import { badRequest, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
+import { identityContext } from '../fhir/reference-context.js';
+import { prescriptionFromFhir } from '../mapping/medication-request.js';
+import type { PatientLinkPolicy } from '../patient-link.js';
+import { currentRecord, loadRecord } from '../record.js';
+import type { Store } from '../store/store.js';
+import { type Card, courseCards, noCourseCard, unreadableRecordCard } from './cards.js';
+import { readPrefetch } from './prefetch.js';
+import { CDS_HOOKS_SCHEMAS, type HookName, SCHEMA_BASE } from './schema.js';
+import { type CdsService, serviceById } from './services.js';
+
+export interface CdsDeps {
+  store: Store;
+  policy: ReadinessPolicy;
+  patientLink?: PatientLinkPolicy;
+  publicBaseUrl: string;
+  /** The EHR's FHIR base URL: a request naming another `fhirServer` speaks of other patients. */
+  cdsFhirServer?: string;
+  now?: () => Date;
+  /** Told what happened, never about whom: counts and names of keys and outcomes only. */
+  note?: (event: string, fields: Record<string, string | number>) => void;
+}
+
+export interface HookRequest {
+  hook: HookName;
+  hookInstance: string;
+  fhirServer?: string;
+  fhirAuthorization?: Record<string, unknown>;
+  context: {
+    userId: string;
+    patientId: string;
+    encounterId?: string;
+    selections?: string[];
+    draftOrders?: Bundle;
+  };
+  prefetch?: Record<string, unknown>;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+for (const schema of CDS_HOOKS_SCHEMAS) ajv.addSchema(schema);
+
+/** `/context/patientId` -> `context.patientId`, with the missing property named. */
+function expressionOf(e: ErrorObject): string {
+  const parts = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`));
+  if (e.keyword === 'required' || e.keyword === 'dependencies')
+    parts.push(`.${(e.params as { missingProperty: string }).missingProperty}`);
+  return parts.join('').replace(/^\./, '') || '(body)';
+}
+
+/** Checks a body against one of the CDS Hooks models; a 400 naming each field that does not fit. */
+function checkBody(schemaId: string, body: unknown): void {
+  const validate = ajv.getSchema(schemaId)!;
+  if (validate(body)) return;
+  // if/then and allOf wrappers add nothing a client can act on; the errors under them say it.
+  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && e.keyword !== 'allOf');
+  throw new OperationOutcomeError(
+    badRequest(
+      errors.map((e) =>
+        issue(
+          'error',
+          'invalid',
+          e.keyword === 'required' || e.keyword === 'dependencies'
+            ? `${(e.params as { missingProperty: string }).missingProperty} is required${e.keyword === 'dependencies' ? ` with ${(e.params as { property: string }).property}` : ''}.`
+            : `The value ${e.message ?? 'is not valid'}.`,
+          expressionOf(e),
+        ),
+      ),
+    ),
+  );
+}
+
+const serviceOf = (id: string): CdsService => {
+  const service = serviceById(id);
+  if (!service) throw new OperationOutcomeError(notFound(`There is no CDS Service ${id}.`));
+  return service;
+};
+
+/** The orders the hook is about: order-select's selections, order-sign's whole draft Bundle. */
+function ordersAtHand(request: HookRequest): MedicationRequest[] {
+  const { draftOrders, selections } = request.context;
+  const entries = (draftOrders?.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+  const picked =
+    request.hook === 'order-select'
+      ? entries.filter((r) => selections?.includes(`${r.resourceType}/${r.id}`))
+      : entries;
+  return picked.filter((r): r is MedicationRequest => r.resourceType === 'MedicationRequest');
+}
+
+/**
+ * Whether an order is (or may be) for ketamine: one whose medication cannot be read may be, and is
+ * treated as such for a patient in a course.
+ */
+function ketamineOrder(order: MedicationRequest, draftOrders: Bundle | undefined): 'yes' | 'maybe' | 'no' {
+  const inBundle = new Map<string, Resource>(
+    (draftOrders?.entry ?? []).flatMap((e) =>
+      e.resource ? [[`${e.resource.resourceType}/${e.resource.id}`, e.resource] as const] : [],
+    ),
+  );
+  const read = prescriptionFromFhir(order, { ...identityContext, resolve: (ref) => inBundle.get(ref) });
+  if (read.value === undefined) return 'maybe';
+  return read.value.medication.isKetamine ? 'yes' : 'no';
+}
+
+/** The courses' cards for the EHR Patient; what cannot be read is a critical card, never silence. */
+async function cardsFor(
+  request: HookRequest,
+  links: readonly { id: string; tenant: string }[],
+  deps: CdsDeps,
+): Promise<Card[]> {
+  const ehrPatientId = request.context.patientId;
+  const ehrPatient = `Patient/${ehrPatientId}`;
+  const now = deps.now?.() ?? new Date();
+  const newId = randomUUID;
+
+  let concern: 'course' | 'order' | 'maybe-order' = 'course';
+  if (request.hook !== 'patient-view') {
+    const kinds = ordersAtHand(request).map((o) => ketamineOrder(o, request.context.draftOrders));
+    if (kinds.includes('yes')) concern = 'order';
+    else if (kinds.includes('maybe')) concern = 'maybe-order';
+    else return [];
+  }
+  if (links.length === 0) return concern === 'order' ? [noCourseCard(newId, ehrPatientId)] : [];
+
+  const prefetched = readPrefetch(request.prefetch, ehrPatientId);
+  if (prefetched.unusable.length)
+    deps.note?.('cds prefetch unusable', { keys: prefetched.unusable.join(',') });
+  const cards: Card[] = [];
+  for (const link of links) {
+    try {
+      const { record, ehrLastHeardAt } = prefetched.resources.length
+        ? {
+            record: await loadRecord(
+              deps.store,
+              { id: link.id, identifiers: [], ehrPatient },
+              link.tenant,
+              deps.patientLink,
+              prefetched.resources,
+            ),
+            ehrLastHeardAt: await deps.store.getCheckpoint('ehr:last-heard'),
+          }
+        : await currentRecord(deps.store, link.id, link.tenant, 'ehr:last-heard', deps.patientLink).then((c) => {
+            if (!c) throw new Error('the linked patient is gone');
+            return { record: c.record, ehrLastHeardAt: c.checkpoint };
+          });
+      const readiness = patientReadiness(record, readinessQuery({}, deps, ehrLastHeardAt), deps.policy);
+      cards.push(
+        ...courseCards({
+          readiness,
+          ehrPatientId,
+          publicBaseUrl: deps.publicBaseUrl,
+          now: now.toISOString(),
+          newId,
+        }),
+      );
+    } catch (e) {
+      deps.note?.('cds record unreadable', { error: (e as Error)?.name ?? 'Error' });
+      cards.push(unreadableRecordCard(newId, link.id));
+    }
+  }
+  return cards;
+}
+
+export interface HookAnswer {
+  cards: Card[];
+  /** The patients the answer speaks of, for the audit trail. */
+  patients: string[];
+}
+
+/** `POST /cds-services/{id}`. */
+export async function callService(id: string, body: unknown, deps: CdsDeps): Promise<HookAnswer> {
+  const service = serviceOf(id);
+  // The service decides the hook, and so which context the rest of the body is read against.
+  const hook = (body as { hook?: unknown } | null)?.hook;
+  if (hook !== undefined && hook !== service.hook)
+    throw new OperationOutcomeError(
+      badRequest(`The service ${service.id} answers the hook ${service.hook}.`, 'hook'),
+    );
+  checkBody(`${SCHEMA_BASE}HookRequest`, body);
+  const request = body as HookRequest;
+  if (
+    request.fhirServer !== undefined &&
+    deps.cdsFhirServer !== undefined &&
+    request.fhirServer.replace(/\/+$/, '') !== deps.cdsFhirServer
+  ) {
+    // Its patient ids are another server's: reading them here would show another person's course.
+    throw new OperationOutcomeError(
+      badRequest('kap-bridge serves one EHR; this request names another FHIR server.', 'fhirServer'),
+    );
+  }
+  const links = await deps.store.patientsLinkedTo(`Patient/${request.context.patientId}`);
+  const cards = await cardsFor(request, links, deps);
+  deps.note?.('cds hook', { service: service.id, cards: cards.length });
+  return {
+    cards,
+    patients: [`Patient/${request.context.patientId}`, ...links.map((l) => `Patient/${l.id}`)],
+  };
+}
+
+/** `POST /cds-services/{id}/feedback`: checked, then counted by outcome. */
+export function takeFeedback(id: string, body: unknown, deps: Pick<CdsDeps, 'note'>): void {
+  const service = serviceOf(id);
+  checkBody(`${SCHEMA_BASE}Feedback`, body);
+  const { feedback } = body as { feedback: { outcome: string; acceptedSuggestions?: unknown[] }[] };
+  for (const outcome of ['accepted', 'overridden']) {
+    const n = feedback.filter((f) => f.outcome === outcome).length;
+    if (n) deps.note?.('cds feedback', { service: service.id, outcome, cards: n });
+  }
+}
