@@ -8,7 +8,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# The build makes generated/validation (the R4 definitions and compiled JSON-schema validators):
+COPY console ./console
+# The build makes generated/validation (the R4 definitions and compiled JSON-schema validators)
+# and generated/console (the console's bundle):
 # made here once, so a start only loads them.
 RUN npm run build && npm prune --omit=dev
 

@@ -72,6 +72,7 @@ export interface Config {
   authOperatorClients: string[];
   authStaticTokensFile?: string;
   authAllowStatic: boolean;
+  consoleIdleMinutes: number;
   rateLimitPerSecond: number;
   maxBundleEntries: number;
   /** CDS Hooks: the `iss` values of the CDS clients trusted (the prescriber's EHR). */
@@ -584,6 +585,13 @@ export const VARIABLES: readonly Variable[] = [
     description: 'Accept KAP_AUTH_MODE=static when NODE_ENV=production',
     default: 'false',
     parse: boolean,
+  }),
+  v({
+    name: 'KAP_CONSOLE_IDLE_MINUTES',
+    key: 'consoleIdleMinutes',
+    description: 'The console signs a person out after this long without a request',
+    default: '30',
+    parse: integer(1, 24 * 60),
   }),
   v({
     name: 'KAP_RATE_LIMIT_PER_SECOND',

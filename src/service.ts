@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
+import { ConsoleSessions } from './auth/console-sessions.js';
 import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
 import type { ReadinessPolicy } from './domain/readiness.js';
@@ -21,6 +22,7 @@ import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
 import { statusOf } from './fhir/outcome.js';
 import { answerClientError, createApp } from './http/app.js';
+import { ConsoleStreams } from './http/console.js';
 import { KEPT_TYPES } from './intake.js';
 import { createLogger, type Logger } from './log.js';
 import { loadContraindications } from './mapping/contraindications.js';
@@ -41,6 +43,8 @@ export interface Service {
   store: Store;
   ehr?: EhrGateway;
   outbox: Outbox;
+  /** The console's signed-in people; a one-time sign-in link is a code issued here. */
+  consoleSessions: ConsoleSessions;
   /** Runs one catch-up now (or joins the one running). */
   syncNow(): Promise<SyncReport | undefined>;
   close(): Promise<void>;
@@ -149,7 +153,11 @@ export async function startService(
     requireDispense: config.requireDispense,
     requireIntegration: config.requireIntegration,
   };
+  const consoleSessions = new ConsoleSessions(config.consoleIdleMinutes * 60_000);
+  const consoleStreams = new ConsoleStreams();
   const app = createApp({
+    consoleSessions,
+    consoleStreams,
     store,
     validator,
     log,
@@ -239,8 +247,10 @@ export async function startService(
     ...(ehr ? { ehr } : {}),
     outbox,
     syncNow,
+    consoleSessions,
     async close() {
       if (timer) clearInterval(timer);
+      consoleStreams.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

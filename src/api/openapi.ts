@@ -348,6 +348,54 @@ export const openApiDocument = {
         },
       },
     },
+    '/sessions': {
+      get: {
+        operationId: 'listUpcomingSessions',
+        summary:
+          "The practice's medicine sessions planned or under way in the coming days, each with its course's readiness at the session's start",
+        parameters: [
+          { name: 'date', in: 'query', required: false, schema: { type: 'string', format: 'date' } },
+          {
+            name: 'days',
+            in: 'query',
+            required: false,
+            description: 'How many days from `date` (today by default); 7 by default',
+            schema: { type: 'integer', minimum: 1, maximum: 31 },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The sessions by start, each with its course, patients and readiness',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['from', 'to', 'sessions'],
+                  properties: {
+                    from: { type: 'string', format: 'date' },
+                    to: { type: 'string', format: 'date' },
+                    sessions: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          session: { type: 'object' },
+                          episodeId: { type: 'string' },
+                          episodeType: { type: 'string', enum: ['individual', 'couples'] },
+                          patients: { type: 'array', items: { type: 'object' } },
+                          readiness: { $ref: '#/components/schemas/EpisodeReadiness' },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          '400': outcome,
+        },
+      },
+    },
   },
   components: {
     securitySchemes: {

@@ -93,8 +93,12 @@ const NAMES: Partial<Record<keyof Config, string>> = {
  * The configuration of `serve`, or of an operator job (sync, subscribe, outbox, reconcile) with the
  * variables it `needs`: a ConfigError names every wrong or missing variable.
  */
-export function commandConfig(purpose: 'serve' | 'job', needs: (keyof Config)[] = []): Config {
-  const config = loadConfig(process.env, purpose, [privateKeyCheck]);
+export function commandConfig(
+  purpose: 'serve' | 'job',
+  needs: (keyof Config)[] = [],
+  env: Record<string, string | undefined> = process.env,
+): Config {
+  const config = loadConfig(env, purpose, [privateKeyCheck]);
   const missing = needs.filter((k) => config[k] === undefined);
   if (missing.length) {
     throw new ConfigError([

@@ -9,6 +9,10 @@ import { ehrGateway, openStore, startService } from '../service.js';
 import { catchUp } from '../sync.js';
 import { createValidator } from '../validation/validator.js';
 import { type Command, commandConfig, commandRun, EXIT, UsageError } from './command.js';
+import { firstStartEnv, isFirstStart, localTokens } from './first-start.js';
+
+/** How long the first start's sign-in link works. */
+const SIGN_IN_LINK_MS = 15 * 60_000;
 
 const CONFIG_HELP = 'Configuration comes from environment variables; see the README, "Configuration".';
 
@@ -23,11 +27,20 @@ export const serve: Command = {
   name: 'serve',
   summary: 'run the service: /fhir for the EHR, /api/v1 for the therapist system',
   usage: SERVE_USAGE,
-  run: commandRun(SERVE_USAGE, async (args) => {
+  run: commandRun(SERVE_USAGE, async (args, io) => {
     noArguments(args);
-    const config = commandConfig('serve');
+    const first = isFirstStart(process.env);
+    const config = commandConfig('serve', [], {
+      ...process.env,
+      ...(first ? firstStartEnv(process.env) : {}),
+    });
+    const therapist = first ? localTokens(io.stdout) : undefined;
     const log = createLogger(config.logLevel);
     const service = await startService(config, log);
+    if (therapist) {
+      const code = service.consoleSessions.issueCode(therapist, SIGN_IN_LINK_MS);
+      io.stdout(`Sign in to the console (once, within 15 minutes): ${service.url}/console#code=${code}`);
+    }
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping');

@@ -20,6 +20,7 @@ import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
+import { upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
@@ -31,6 +32,7 @@ import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
   type Answered,
   allOk,
+  answered,
   badRequest,
   headersTooLarge,
   isClientErrorStatus,
@@ -59,11 +61,20 @@ import {
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
 import { reconciliation } from '../reconcile.js';
+import {
+  CONSOLE_CSP,
+  type ConsoleDeps,
+  type ConsoleStreams,
+  loadConsoleAssets,
+  signIn,
+  signOut,
+  whoIsSignedIn,
+} from './console.js';
 import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
-export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
+export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, ConsoleDeps {
   log: Logger;
   /** CDS Hooks: the EHR's FHIR base URL, the only `fhirServer` a hook request may name. */
   cdsFhirServer?: string;
@@ -72,6 +83,8 @@ export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps {
   outbox: CourseOutbox;
   /** Prometheus text for /metrics. */
   metrics?: () => Promise<string>;
+  /** The console's open event streams. */
+  consoleStreams: ConsoleStreams;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -471,15 +484,46 @@ export function createApp(deps: AppDeps): express.Express {
   );
   recordingRoute('requestClearance', 'ReferralRecording', (id, b, t) => requestClearance(id, b, deps, t));
 
+  const checkDays = parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' });
+  route('upcomingSessions', async (req, res) => {
+    const from = dateParam(req) ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
+    const days = req.query.days;
+    if (days !== undefined) checkDays(days);
+    const week = await upcomingSessions(tenantOf(res), { from, days: Number(days ?? 7) }, deps);
+    audited(res, ...week.sessions.map((s) => `EpisodeOfCare/${s.episodeId}`));
+    sendJson(res, answered(week));
+  });
+
+  const built = loadConsoleAssets();
+  const send = (res: Response, asset: { type: string; body: Buffer } | undefined) => {
+    if (!asset) throw fail(notFound('The console is not built here (npm run build).'));
+    res.writeHead(200, {
+      'Content-Type': asset.type,
+      'Content-Length': asset.body.length,
+      'Content-Security-Policy': CONSOLE_CSP,
+    });
+    res.end(asset.body);
+  };
+  route('consolePage', async (_req, res) => send(res, built.page));
+  route('consoleAsset', async (req, res) => send(res, built.assets.get(req.params.file as string)));
+  route('consoleSignIn', (req, res) => signIn(req, res, deps));
+  route('consoleSession', async (req, res) => whoIsSignedIn(req, res, principalOf(res), deps));
+  route('consoleSignOut', async (req, res) => signOut(req, res, deps));
+  route('consoleEvents', (req, res) =>
+    deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
+      deps.store.practiceChanges(tenantOf(res)),
+    ),
+  );
+
   // CDS Hooks for the prescriber's EHR (src/cds): discovery, the services, their feedback.
   const note = (event: string, fields: Record<string, string | number>) => deps.log.info(fields, event);
   route('cdsDiscovery', async (_req, res) => {
-    sendJson(res, discoveryDocument());
+    sendJson(res, answered(discoveryDocument()));
   });
   route('cdsService', async (req, res) => {
     const answer = await callService(idParam(req), req.body, { ...deps, note });
     audited(res, ...answer.patients);
-    sendJson(res, { cards: answer.cards });
+    sendJson(res, answered({ cards: answer.cards }));
   });
   route('cdsFeedback', async (req, res) => {
     takeFeedback(idParam(req), req.body, { note });

@@ -3,11 +3,18 @@
  * (429), of a kind and with a scope this route serves (403), about an object of their own practice
  * (404); and, for the routes that carry PHI, an audit record of the answer, whatever it was.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { AuditTrail } from '../audit/trail.js';
-import { authorize, type Owner, ownerCheck } from '../auth/access.js';
+import { authorize, ForbiddenError, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
+import {
+  type ConsoleSession,
+  type ConsoleSessions,
+  CSRF_HEADER,
+  SECURE_SESSION_COOKIE,
+  SESSION_COOKIE,
+  sameText,
+} from '../auth/console-sessions.js';
 import { parseScopes } from '../auth/scopes.js';
 import type { AuthenticateCdsClient } from '../cds/authentication.js';
 import { PATH_ID_PATTERN } from '../fhir/id.js';
@@ -30,6 +37,43 @@ export interface GuardDeps {
   authenticateCds?: AuthenticateCdsClient;
   /** How callers reach kap-bridge: a CDS client JWT's audience is this and the path called. */
   publicBaseUrl: string;
+  /** The console's signed-in people: their session cookie stands in for a bearer token. */
+  consoleSessions: ConsoleSessions;
+}
+
+/** The console session id the request's cookie carries, if any. */
+export function sessionCookieOf(req: Request): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const at = part.indexOf('=');
+    const name = part.slice(0, at).trim();
+    if (at > 0 && (name === SESSION_COOKIE || name === SECURE_SESSION_COOKIE))
+      return part.slice(at + 1).trim();
+  }
+  return undefined;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/**
+ * The console session a request without a bearer token comes with: unknown, tampered or idle too
+ * long is a 401; a write without the session's CSRF token is a 403.
+ */
+export function consoleSessionOf(
+  sessions: ConsoleSessions,
+  req: Request,
+  touch = true,
+): ConsoleSession | undefined {
+  const id = sessionCookieOf(req);
+  if (id === undefined) return undefined;
+  const session = sessions.get(id, touch);
+  if (!session)
+    throw new AuthenticationError(
+      'The console session is unknown or has expired; sign in again.',
+      'invalid_token',
+    );
+  if (!SAFE_METHODS.has(req.method) && !sameText(req.header(CSRF_HEADER) ?? '', session.csrf))
+    throw new ForbiddenError(`A write from the console needs the session's CSRF token in ${CSRF_HEADER}.`);
+  return session;
 }
 
 /** The caller, once the guard has let the request in. */
@@ -51,12 +95,6 @@ const SUBSCRIPTION_PRINCIPAL: Principal = {
   client: 'ehr-subscription',
   kind: 'ehr',
   scopes: parseScopes(KEPT_TYPES.map((t) => `system/${t}.cu`)),
-};
-
-const sameSecret = (given: string, expected: string): boolean => {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 };
 
 const BODY_ID = new RegExp(PATH_ID_PATTERN);
@@ -117,11 +155,14 @@ export function createGuard(deps: GuardDeps) {
         };
       }
       if (deps.subscriptionSecret !== undefined && secret !== undefined && req.path.startsWith('/fhir')) {
-        if (!sameSecret(secret, deps.subscriptionSecret))
+        if (!sameText(secret, deps.subscriptionSecret))
           throw new AuthenticationError('The subscription secret is not the one kap-bridge was given.');
         return { principal: SUBSCRIPTION_PRINCIPAL };
       }
-      return { principal: await deps.authenticate(req.header('authorization')) };
+      const authorization = req.header('authorization');
+      const session = authorization === undefined ? consoleSessionOf(deps.consoleSessions, req) : undefined;
+      if (session) return { principal: session.principal };
+      return { principal: await deps.authenticate(authorization) };
     } catch (refused) {
       return { refused };
     }

@@ -42,6 +42,8 @@ export interface BodyReference {
 const therapist = ['therapist'] as const;
 const ehr = ['ehr'] as const;
 const operator = ['operator'] as const;
+/** The console's people: a therapist of a practice, or an operator. */
+const people = ['therapist', 'operator'] as const;
 const readers = ['ehr', 'operator', 'therapist'] as const;
 
 export const ROUTES = {
@@ -203,6 +205,25 @@ export const ROUTES = {
     audit: 'C',
     owner: 'session',
     references: [{ field: 'patient', owner: 'patient' }],
+  },
+  upcomingSessions: {
+    method: 'GET',
+    path: '/api/v1/sessions',
+    clients: therapist,
+    scope: ['Encounter', 'r'],
+    audit: 'R',
+  },
+
+  consolePage: { method: 'GET', path: '/console', clients: 'public' },
+  consoleAsset: { method: 'GET', path: '/console/assets/:file', clients: 'public' },
+  consoleSignIn: { method: 'POST', path: '/console/session', clients: 'public' },
+  consoleSession: { method: 'GET', path: '/console/session', clients: people },
+  consoleSignOut: { method: 'POST', path: '/console/session/end', clients: people },
+  consoleEvents: {
+    method: 'GET',
+    path: '/console/events',
+    clients: therapist,
+    scope: ['EpisodeOfCare', 'r'],
   },
 
   cdsDiscovery: { method: 'GET', path: '/cds-services', clients: ehr, credential: 'cds-hooks' },

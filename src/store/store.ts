@@ -260,6 +260,26 @@ export class Store {
   episodesOf(patientId: string, tenant: string): Promise<Episode[]> {
     return this.direct.episodesOf(patientId, tenant);
   }
+  /** Every course of a practice, oldest first. */
+  async episodesOfPractice(tenant: string): Promise<Episode[]> {
+    const rows = await this.db.all<{ body: string }>(
+      'SELECT body FROM episodes WHERE tenant = ? ORDER BY created_at, id',
+      [tenant],
+    );
+    return rows.map((r) => JSON.parse(r.body) as Episode);
+  }
+  /**
+   * A mark that changes whenever a record of one of the practice's patients, or its list of
+   * patients, changes: what an open console page is told to read again.
+   */
+  async practiceChanges(tenant: string): Promise<string> {
+    const rows = await this.db.all<{ patients: number | string; changes: number | string | null }>(
+      `SELECT COUNT(*) AS patients, SUM(c.changes) AS changes
+       FROM patients p LEFT JOIN record_changes c ON c.scope = p.ehr_patient WHERE p.tenant = ?`,
+      [tenant],
+    );
+    return `${rows[0]?.patients ?? 0}/${rows[0]?.changes ?? 0}`;
+  }
   getCheckpoint(name: string): Promise<string | undefined> {
     return this.direct.getCheckpoint(name);
   }

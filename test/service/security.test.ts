@@ -78,6 +78,79 @@ function rawCall(method: string, path: string, token: string, body: unknown): Pr
   });
 }
 
+/** A console session: its cookie and CSRF token, signed in with `bearerToken` at POST /console/session. */
+async function consoleSignIn(
+  bearerToken: string,
+  host?: string,
+): Promise<{ cookie: string; csrf: string; setCookie: string }> {
+  // node:http, not fetch: fetch will not send a Host of the caller's choosing (a proxy's).
+  const { port } = new URL(service.url);
+  const body = JSON.stringify({ token: bearerToken });
+  const { status, setCookie, answer } = await new Promise<{
+    status: number;
+    setCookie: string;
+    answer: string;
+  }>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/console/session',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...(host ? { host } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            setCookie: res.headers['set-cookie']?.[0] ?? '',
+            answer: text,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+  expect(status).toBe(201);
+  return { cookie: setCookie.split(';')[0]!, csrf: (JSON.parse(answer) as Json).csrf, setCookie };
+}
+
+/** `call` with a console session cookie in place of a bearer token, and the CSRF header when given. */
+async function cookieCall(
+  method: string,
+  path: string,
+  cookie: string,
+  csrf?: string,
+  body?: unknown,
+): Promise<Answer> {
+  const res = await fetch(`${service.url}${path}`, {
+    method,
+    headers: {
+      cookie,
+      ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { status: res.status, headers: res.headers, body: '' };
+  }
+  const text = await res.text();
+  const json = res.headers.get('content-type')?.includes('json');
+  return { status: res.status, headers: res.headers, body: text && json ? JSON.parse(text) : text };
+}
+
 /** Each kind of client as a token would describe it, with all the scopes its kind uses. */
 const CLIENTS: Record<ClientKind | 'otherPractice', JWTPayload> = {
   therapist: { client_id: 'therapy-a', sub: 'dr-rivera', tenant: 'practice-a', scope: 'user/*.cruds' },
@@ -506,6 +579,87 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
     const r = await linked.store.getOwn(type, id, tenant);
     return r && { body: r.resource, ehrIdentifier: r.ehrIdentifier };
   }
+});
+
+describe('the console session in place of a bearer token', () => {
+  /** The routes a person signed in to the console may call, by the kind of client they are. */
+  const forPeople = guarded.filter(([, a]) =>
+    (a.clients as readonly ClientKind[]).some((k) => k === 'therapist' || k === 'operator'),
+  );
+
+  test.each(forPeople)(
+    '%s: no cookie, a tampered cookie, a write without the CSRF token, another practice: refused, nothing changed',
+    async (_name, access) => {
+      const path = pathOf(access);
+      const body = bodyOf(access);
+      const kind = (access.clients as readonly ClientKind[]).includes('therapist') ? 'therapist' : 'operator';
+      const own = await consoleSignIn(await token(kind));
+      const before = await fingerprint();
+
+      expect((await cookieCall(access.method, path, '', own.csrf, body)).status).toBe(401);
+      const [name, value] = own.cookie.split('=') as [string, string];
+      const tampered = `${name}=${value.slice(0, -2)}${value.endsWith('AA') ? 'BB' : 'AA'}`;
+      const refused = await cookieCall(access.method, path, tampered, own.csrf, body);
+      expect(refused.status).toBe(401);
+      expect(refused.body.resourceType).toBe('OperationOutcome');
+      if (access.method !== 'GET') {
+        expect((await cookieCall(access.method, path, own.cookie, undefined, body)).status).toBe(403);
+        expect((await cookieCall(access.method, path, own.cookie, `${own.csrf}x`, body)).status).toBe(403);
+      }
+      if (access.owner) {
+        const other = await consoleSignIn(await token('otherPractice'));
+        expect((await cookieCall(access.method, path, other.cookie, other.csrf, body)).status).toBe(404);
+      }
+      expect(await fingerprint()).toBe(before);
+
+      const allowed = await cookieCall(access.method, path, own.cookie, own.csrf, body);
+      expect([401, 403]).not.toContain(allowed.status);
+      if (access.owner) expect(allowed.status).not.toBe(404);
+    },
+  );
+
+  test('the cookie is HttpOnly and SameSite=Strict; Secure and __Host- unless reached on loopback http; gone at sign-out', async () => {
+    const local = await consoleSignIn(await token('therapist'));
+    expect(local.setCookie).toMatch(/^kap-console=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/);
+    const proxied = await consoleSignIn(await token('therapist'), 'kap.practice.example');
+    expect(proxied.setCookie).toMatch(
+      /^__Host-kap-console=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Secure$/,
+    );
+
+    expect((await cookieCall('GET', `/api/v1/patients/${PATIENT}`, local.cookie)).status).toBe(200);
+    expect((await cookieCall('POST', '/console/session/end', local.cookie, local.csrf)).status).toBe(204);
+    expect((await cookieCall('GET', `/api/v1/patients/${PATIENT}`, local.cookie)).status).toBe(401);
+  });
+
+  test('the EHR cannot sign in to the console, and a sign-in without a token names the field', async () => {
+    const ehr = await fetch(`${service.url}/console/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: await token('ehr') }),
+    });
+    expect(ehr.status).toBe(403);
+    expect(ehr.headers.get('set-cookie')).toBeNull();
+    const empty = await call('POST', '/console/session', undefined, {});
+    expect(empty.status).toBe(400);
+    expect(empty.body.issue[0].expression).toEqual(['token']);
+    const used = await call('POST', '/console/session', undefined, { code: 'never-issued' });
+    expect(used.status).toBe(401);
+  });
+
+  test('reads through the console are in the audit trail under the signed-in client', async () => {
+    const since = new Date().toISOString();
+    const own = await consoleSignIn(await token('therapist'));
+    expect((await cookieCall('GET', `/api/v1/episodes/${EPISODE}`, own.cookie)).status).toBe(200);
+    const trail = await call(
+      'GET',
+      `/audit/AuditEvent?entity=EpisodeOfCare/${EPISODE}&since=${since}`,
+      await token('operator'),
+    );
+    const events = (trail.body as Bundle<AuditEvent>).entry!.map((e) => e.resource!);
+    expect(events.map((e) => [e.agent[0]!.who!.identifier!.value, e.action, e.outcome])).toEqual([
+      ['therapy-a', 'R', '0'],
+    ]);
+  });
 });
 
 describe('tokens', () => {

@@ -1,0 +1,59 @@
+/**
+ * The practice's coming medicine sessions, each with its course's readiness at the session's start
+ * (a couples course once, over both partners): what a therapist looks at first in the week.
+ */
+import type { PatientLink } from '../domain/model.js';
+import type { EpisodeReadiness } from '../domain/readiness.js';
+import { readinessOn } from './episodes.js';
+import type { RecordingDeps } from './recording.js';
+import { type SessionView, sessionsOf, viewOf } from './sessions.js';
+
+export interface UpcomingSession {
+  session: SessionView;
+  episodeId: string;
+  episodeType: 'individual' | 'couples';
+  /** The course's patients, with the identifiers the therapist knows them by. */
+  patients: Pick<PatientLink, 'id' | 'identifiers'>[];
+  readiness: EpisodeReadiness;
+}
+
+export interface Week {
+  from: string;
+  to: string;
+  sessions: UpcomingSession[];
+}
+
+const DAY_MS = 86_400_000;
+const OPEN = new Set(['planned', 'in-progress']);
+
+/** Medicine sessions planned or under way that start in [from, from + days), by start. */
+export async function upcomingSessions(
+  tenant: string,
+  question: { from: string; days: number },
+  deps: RecordingDeps,
+): Promise<Week> {
+  const { store } = deps;
+  const start = Date.parse(`${question.from}T00:00:00Z`);
+  const end = start + question.days * DAY_MS;
+  const found: UpcomingSession[] = [];
+  for (const episode of await store.episodesOfPractice(tenant)) {
+    const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p)))).filter(
+      (l): l is PatientLink => l !== undefined,
+    );
+    const coming = (await viewOf(await sessionsOf(store, episode, links), deps)).filter((s) => {
+      const at = Date.parse(s.start ?? '');
+      return s.phase === 'medicine' && OPEN.has(s.status) && at >= start && at < end;
+    });
+    for (const session of coming) {
+      found.push({
+        session,
+        episodeId: episode.id,
+        episodeType: episode.type,
+        patients: links.map(({ id, identifiers }) => ({ id, identifiers })),
+        readiness: await readinessOn(store, episode, { at: session.start! }, deps),
+      });
+    }
+  }
+  found.sort((a, b) => Date.parse(a.session.start!) - Date.parse(b.session.start!));
+  return { from: question.from, to: new Date(end).toISOString().slice(0, 10), sessions: found };
+}

@@ -1,0 +1,180 @@
+/**
+ * The console's HTTP side: its page and assets (built by `npm run build` into generated/console),
+ * sign-in and sign-out with the session cookie, and the event stream that tells an open page that
+ * something it shows has changed. The pages themselves call /api/v1 like any therapist system, with
+ * the cookie in place of a bearer token (src/http/guard.ts).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Request, Response } from 'express';
+import { ForbiddenError } from '../auth/access.js';
+import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
+import {
+  type ConsoleSession,
+  type ConsoleSessions,
+  SECURE_SESSION_COOKIE,
+  SESSION_COOKIE,
+} from '../auth/console-sessions.js';
+import { badRequest, OperationOutcomeError } from '../fhir/outcome.js';
+import { consoleSessionOf, sessionCookieOf } from './guard.js';
+
+/** Where `npm run build` puts the console (console/ bundled by esbuild). */
+export const CONSOLE_ASSETS = fileURLToPath(new URL('../../generated/console/', import.meta.url));
+
+/** The console page's policy: its own scripts, styles and API only; nothing inline, nothing elsewhere. */
+export const CONSOLE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.map': 'application/json',
+};
+
+export interface Asset {
+  type: string;
+  body: Buffer;
+}
+
+/** The built console, read once: the page and each file under assets/. */
+export function loadConsoleAssets(dir = CONSOLE_ASSETS): { page?: Asset; assets: Map<string, Asset> } {
+  const assets = new Map<string, Asset>();
+  if (!existsSync(join(dir, 'index.html'))) return { assets };
+  for (const name of readdirSync(join(dir, 'assets'))) {
+    const type = TYPES[extname(name)];
+    if (type) assets.set(name, { type, body: readFileSync(join(dir, 'assets', name)) });
+  }
+  return { page: { type: TYPES['.html']!, body: readFileSync(join(dir, 'index.html')) }, assets };
+}
+
+const LOOPBACK_HOST = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
+
+/**
+ * The cookie is Secure (and named __Host-, pinned to this host) unless the browser reached
+ * kap-bridge itself on a loopback address over plain http, where a browser would not send it back.
+ */
+function sessionCookie(req: Request, value: string, maxAge?: number): string {
+  const secure = req.protocol === 'https' || !LOOPBACK_HOST.test(req.hostname);
+  return [
+    `${secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE}=${value}`,
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    ...(secure ? ['Secure'] : []),
+    ...(maxAge === undefined ? [] : [`Max-Age=${maxAge}`]),
+  ].join('; ');
+}
+
+/** What the page learns of its session: who is signed in, and the CSRF token for its writes. */
+const describe = (session: Pick<ConsoleSession, 'principal'> & { csrf?: string }, idleMs: number) => ({
+  client: session.principal.client,
+  kind: session.principal.kind,
+  ...(session.principal.tenant ? { tenant: session.principal.tenant } : {}),
+  ...(session.csrf ? { csrf: session.csrf } : {}),
+  idleMinutes: Math.round(idleMs / 60_000),
+});
+
+export interface ConsoleDeps {
+  consoleSessions: ConsoleSessions;
+  authenticate: Authenticate;
+}
+
+/** POST /console/session: a token, or a one-time sign-in code, for a session cookie. */
+export async function signIn(req: Request, res: Response, deps: ConsoleDeps): Promise<void> {
+  const body = (req.body ?? {}) as { token?: unknown; code?: unknown };
+  let principal: Principal | undefined;
+  if (typeof body.code === 'string') {
+    principal = deps.consoleSessions.redeem(body.code);
+    if (!principal)
+      throw new AuthenticationError('This sign-in link is unknown, used or expired; sign in with a token.');
+  } else if (typeof body.token === 'string') {
+    principal = await deps.authenticate(`Bearer ${body.token}`);
+  } else {
+    throw new OperationOutcomeError(
+      badRequest('Send the token to sign in with ({"token": "..."}).', 'token', 'required'),
+    );
+  }
+  if (principal.kind === 'ehr')
+    throw new ForbiddenError('The console is for therapists and operators; this token is the EHR.');
+  const session = deps.consoleSessions.open(principal);
+  res.setHeader('Set-Cookie', sessionCookie(req, session.id));
+  res.status(201).json(describe(session, deps.consoleSessions.idleMs));
+}
+
+/** GET /console/session: who is signed in (with the CSRF token when it is a console session). */
+export function whoIsSignedIn(req: Request, res: Response, principal: Principal, deps: ConsoleDeps): void {
+  const session = req.header('authorization') ? undefined : consoleSessionOf(deps.consoleSessions, req);
+  res.json(describe(session ?? { principal }, deps.consoleSessions.idleMs));
+}
+
+/** POST /console/session/end: the session is forgotten and the cookie cleared. */
+export function signOut(req: Request, res: Response, deps: ConsoleDeps): void {
+  const id = sessionCookieOf(req);
+  if (id !== undefined) deps.consoleSessions.close(id);
+  res.setHeader('Set-Cookie', sessionCookie(req, '', 0));
+  res.status(204).end();
+}
+
+/**
+ * The open event streams: each sends `change` when the practice's records change (an EHR push, a
+ * notification, a recording), and ends when its session does. All are ended when the service stops.
+ */
+export class ConsoleStreams {
+  private readonly open = new Set<() => void>();
+
+  constructor(private readonly tickMs = 1000) {}
+
+  /** GET /console/events, for a signed-in console page only (a system polls the API instead). */
+  stream(
+    req: Request,
+    res: Response,
+    sessions: ConsoleSessions,
+    changes: () => Promise<string>,
+  ): Promise<void> {
+    const id = req.header('authorization') ? undefined : sessionCookieOf(req);
+    if (id === undefined)
+      throw new OperationOutcomeError(
+        badRequest(
+          'The event stream is for a signed-in console page; a system polls the API.',
+          undefined,
+          'not-supported',
+        ),
+      );
+    return changes().then((first) => {
+      let last = first;
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' });
+      res.write('retry: 2000\n\n');
+      let busy = false;
+      const end = () => {
+        clearInterval(timer);
+        this.open.delete(end);
+        res.end();
+      };
+      const timer = setInterval(() => {
+        if (busy) return;
+        if (!sessions.get(id, false)) return end();
+        busy = true;
+        changes()
+          .then((now) => {
+            res.write(now === last ? ': still here\n\n' : 'event: change\ndata: {}\n\n');
+            last = now;
+          })
+          .catch(() => end())
+          .finally(() => {
+            busy = false;
+          });
+      }, this.tickMs);
+      this.open.add(end);
+      req.on('close', end);
+    });
+  }
+
+  closeAll(): void {
+    for (const end of [...this.open]) end();
+  }
+}

@@ -1,0 +1,102 @@
+/// <reference lib="dom" />
+/**
+ * The console in headless Chromium: sign-in with a token, This week with each course's verdict and
+ * reasons, the verdict changing live when the EHR puts the order on hold, sign-out, axe-core on
+ * each page at 1280 and 390 px, and nothing about a patient in the address, storage or console.
+ */
+import type { Browser } from 'puppeteer-core';
+import { CALLERS } from '../support/auth.js';
+import {
+  courseWithMedicineSession,
+  launchBrowser,
+  openPage,
+  push,
+  pushedPatient,
+  screenshot,
+  seriousViolations,
+  signIn,
+} from '../support/console.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+let service: TestService;
+let browser: Browser;
+
+beforeAll(async () => {
+  [service, browser] = await Promise.all([
+    startTestService({ KAP_SUBSCRIBE_ON_START: 'false' }),
+    launchBrowser(),
+  ]);
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+  await service?.close();
+});
+
+test('This week shows each coming medicine session with its verdict, and a hold from the EHR turns it live', async () => {
+  const { patient, order } = await pushedPatient(service);
+  const { episode } = await courseWithMedicineSession(service, [patient]);
+  const { page, seen } = await openPage(browser);
+  await signIn(page, service.url, 'therapist');
+
+  const card = `li.card[data-episode="${episode}"]`;
+  await page.waitForSelector(card);
+  // Ready but for the pre-dose blood pressure, taken on the day itself.
+  expect(await page.$eval(`${card} .verdict`, (e) => e.textContent)).toBe('Pending day-of checks');
+  expect(await page.$eval(card, (e) => e.textContent)).toContain('predose-blood-pressure');
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, 'this-week');
+
+  await push(service, {
+    ...order,
+    status: 'on-hold',
+    meta: { versionId: '2', lastUpdated: new Date().toISOString() },
+  });
+  await page.waitForFunction(
+    (sel) => document.querySelector(`${sel} .verdict`)?.textContent === 'Not ready',
+    { timeout: 10_000 },
+    card,
+  );
+  const reasons = await page.$eval(card, (e) => e.textContent ?? '');
+  expect(reasons).toContain('prescription-not-active');
+  expect(reasons).toContain(`MedicationRequest/${order.id}/_history/2`);
+
+  // Nothing about the patient leaves the page: not in an address, not in storage.
+  expect(seen.filter((s) => s.includes(patient))).toEqual([]);
+  expect(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie])).toEqual([
+    0,
+    0,
+    '',
+  ]);
+  expect(page.url()).not.toContain(patient);
+
+  await page.setViewport({ width: 390, height: 844 });
+  expect(await seriousViolations(page)).toEqual([]);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await screenshot(page, 'this-week-390');
+
+  await page.click('header button');
+  await page.waitForSelector('#token');
+  // Signed out: the old session no longer opens the page.
+  await page.reload();
+  await page.waitForSelector('#token');
+  await page.close();
+}, 60_000);
+
+test('sign-in refuses an unknown token and the EHR, and the form has no serious accessibility fault', async () => {
+  const { page } = await openPage(browser);
+  await page.goto(`${service.url}/console`);
+  await page.waitForSelector('#token');
+  expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, 'sign-in');
+  for (const token of ['not-a-token', CALLERS.ehr.token]) {
+    await page.$eval('#token', (e) => {
+      (e as HTMLInputElement).value = '';
+    });
+    await page.type('#token', token);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[role=alert]');
+    expect(await page.$('nav[aria-label="Pages"]')).toBeNull();
+  }
+  expect(await page.$eval('[role=alert]', (e) => e.textContent)).toContain('therapists and operators');
+  await page.close();
+}, 60_000);

@@ -1,0 +1,185 @@
+/// <reference lib="dom" />
+/**
+ * What the console suites share: headless Chromium (Debian's `chromium`, driven by puppeteer-core,
+ * never a downloaded browser), a practice whose EHR data arrives by push to kap-bridge's /fhir (no
+ * EHR server needed), axe-core run inside a page, and screenshots kept in test-output/console.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { MedicationDispense, MedicationRequest, Observation, Resource } from 'fhir/r4';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Service } from '../../src/service.js';
+import { bearer, CALLERS } from './auth.js';
+import { careTeam } from './care.js';
+import { type Json, post } from './course.js';
+import { fixture } from './fixtures.js';
+import { uniqueId } from './sandbox.js';
+
+export const SCREENSHOTS = join(process.cwd(), 'test-output', 'console');
+
+/** The system's Chromium: KAP_CHROMIUM, else `chromium` on the PATH (.ci/run installs Debian's). */
+export function chromiumPath(): string {
+  if (process.env.KAP_CHROMIUM) return process.env.KAP_CHROMIUM;
+  return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], {
+    encoding: 'utf8',
+  }).trim();
+}
+
+export const launchBrowser = (): Promise<Browser> =>
+  puppeteer.launch({
+    executablePath: chromiumPath(),
+    headless: true,
+    // Root in CI has no user namespace for Chromium's sandbox; the pages are our own.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+    protocolTimeout: 30_000,
+  });
+
+/** A page of `width` px, with every console message and failed request collected for the PHI check. */
+export async function openPage(browser: Browser, width = 1280): Promise<{ page: Page; seen: string[] }> {
+  const page = await browser.newPage();
+  await page.setViewport({ width, height: 900 });
+  page.setDefaultTimeout(15_000);
+  const seen: string[] = [];
+  page.on('console', (m) => seen.push(m.text()));
+  page.on('request', (r) => seen.push(r.url()));
+  return { page, seen };
+}
+
+/** Signs in through the form with a token of CALLERS. */
+export async function signIn(page: Page, url: string, caller: keyof typeof CALLERS): Promise<void> {
+  await page.goto(`${url}/console`);
+  await page.waitForSelector('#token');
+  await page.type('#token', CALLERS[caller].token);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('nav[aria-label="Pages"]');
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page as it stands (rule id and how many nodes). */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  // Evaluated through DevTools, so the page's CSP (no inline script) stays as it is.
+  await page.evaluate(AXE);
+  const result = (await page.evaluate(() =>
+    (window as unknown as { axe: { run: (o: object) => Promise<unknown> } }).axe.run({
+      resultTypes: ['violations'],
+    }),
+  )) as { violations: { id: string; impact: string; nodes: unknown[] }[] };
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.nodes.length})`);
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) as `${string}.png`, fullPage: true });
+}
+
+/** A day `n` days from today (UTC), as YYYY-MM-DD. */
+export const dayFromNow = (n: number): string =>
+  new Date(Date.now() + n * 86_400_000).toISOString().slice(0, 10);
+
+/** The EHR writes to kap-bridge's /fhir as the EHR does. */
+export async function push<T extends Resource & { id: string }>(
+  service: Service,
+  resource: T,
+): Promise<void> {
+  const res = await fetch(`${service.url}/fhir/${resource.resourceType}/${resource.id}`, {
+    method: 'PUT',
+    headers: { ...bearer('ehr'), 'content-type': 'application/fhir+json' },
+    body: JSON.stringify(resource),
+  });
+  if (res.status >= 300) throw new Error(`PUT ${resource.resourceType}: ${res.status} ${await res.text()}`);
+}
+
+/**
+ * A patient the prescriber cleared, prescribed for and dispensed to, pushed by the EHR, and
+ * registered by practice A. Returns the patient id and the order, to change it later.
+ */
+export async function pushedPatient(
+  service: Service,
+): Promise<{ patient: string; order: MedicationRequest & { id: string } }> {
+  const patient = uniqueId('con');
+  const subject = { reference: `Patient/${patient}` };
+  const meta = (v = '1') => ({ versionId: v, lastUpdated: new Date().toISOString() });
+  await push(service, {
+    resourceType: 'Patient',
+    id: patient,
+    meta: meta(),
+    identifier: [{ system: 'urn:mrn', value: patient }],
+  } as Resource & { id: string });
+  await push(service, { ...careTeam(patient), meta: meta() });
+  const clearance = fixture<Observation>('prescriber/clearance-cleared.fhir.json');
+  await push(service, {
+    ...clearance,
+    id: uniqueId('clr'),
+    meta: { ...clearance.meta, ...meta() },
+    subject,
+    effectivePeriod: { start: dayFromNow(-20), end: dayFromNow(150) },
+  } as Observation & { id: string });
+  const rx = fixture<MedicationRequest>('prescriber/prescription-ketamine-troche.fhir.json');
+  const order = {
+    ...rx,
+    id: uniqueId('rx'),
+    meta: { ...rx.meta, ...meta() },
+    subject,
+    authoredOn: `${dayFromNow(-19)}T10:00:00Z`,
+    dispenseRequest: {
+      ...rx.dispenseRequest,
+      validityPeriod: { start: dayFromNow(-19), end: dayFromNow(150) },
+    },
+  } as MedicationRequest & { id: string };
+  await push(service, order);
+  const dispense = fixture<MedicationDispense>('prescriber/dispense-troches.fhir.json');
+  await push(service, {
+    ...dispense,
+    id: uniqueId('disp'),
+    meta: { ...dispense.meta, ...meta() },
+    subject,
+    authorizingPrescription: [{ reference: `MedicationRequest/${order.id}` }],
+    whenHandedOver: `${dayFromNow(-18)}T12:00:00Z`,
+  } as MedicationDispense & { id: string });
+  await post(service, '/patients', {
+    id: patient,
+    identifiers: [{ system: 'urn:mrn', value: patient }],
+    ehrPatient: `Patient/${patient}`,
+  });
+  return { patient, order };
+}
+
+/**
+ * A course for the patients with consent signed and a preparation session done yesterday, and a
+ * medicine session scheduled `inDays` from now at 10:00 UTC. Returns the episode and session ids.
+ */
+export async function courseWithMedicineSession(
+  service: Service,
+  patients: string[],
+  inDays = 1,
+): Promise<{ episode: string; session: Json }> {
+  const episode = uniqueId('con-ep');
+  await post(service, '/episodes', {
+    id: episode,
+    type: patients.length === 2 ? 'couples' : 'individual',
+    patients,
+    start: dayFromNow(-14),
+  });
+  for (const p of patients)
+    await post(service, `/episodes/${episode}/consents`, {
+      patient: p,
+      signedAt: `${dayFromNow(-10)}T09:00:00Z`,
+      document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
+    });
+  const prep = await post(service, `/episodes/${episode}/sessions`, {
+    phase: 'preparation',
+    start: `${dayFromNow(-1)}T10:00:00Z`,
+  });
+  await post(service, `/sessions/${prep.id}/start`, { time: `${dayFromNow(-1)}T10:00:00Z` });
+  await post(service, `/sessions/${prep.id}/complete`, { time: `${dayFromNow(-1)}T11:00:00Z` });
+  const session = await post(service, `/episodes/${episode}/sessions`, {
+    phase: 'medicine',
+    start: `${dayFromNow(inDays)}T10:00:00Z`,
+  });
+  return { episode, session };
+}
