@@ -15,7 +15,6 @@ import {
   created,
   notRegistered,
   OperationOutcomeError,
-  unknownReference,
 } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { loadRecord } from '../record.js';
