@@ -3,7 +3,8 @@
 //
 //   package/                 the package as a folder: package.json, .index.json, every
 //                            StructureDefinition with its snapshot, the CodeSystems and ValueSets, the
-//                            ImplementationGuide, and example/ (the valid fixtures that claim a profile)
+//                            ImplementationGuide, a CapabilityStatement (the types and their
+//                            profiles) and example/ (the valid fixtures that claim a profile)
 //   generated/package.tgz    the same as a FHIR NPM package (what HAPI's package installer loads)
 //   profiles/pages/          a Markdown page per profile: its constraints and bindings
 //
@@ -25,7 +26,7 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { ensureJar, JAR_PATH, PACKAGE_TGZ } from './sandbox.mjs';
+import { ensureJar, JAR_PATH, PACKAGE_TGZ, withBuildLock } from './sandbox.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROFILES_DIR = join(ROOT, 'profiles');
@@ -80,9 +81,20 @@ export function packageIsStale() {
 /** The sandbox jar and the package it installs at start, each built when missing or older than what it is made from. */
 export async function ensurePackage({ log = noop } = {}) {
   await ensureJar({ log });
-  if (packageIsStale()) await buildPackage({ log });
-  return PACKAGE_TGZ;
+  if (!packageIsStale()) return PACKAGE_TGZ;
+  return withBuildLock(
+    log,
+    async () => {
+      if (packageIsStale()) await buildPackage({ log });
+      return PACKAGE_TGZ;
+    },
+    PACKAGE_LOCK,
+    'the FHIR package',
+  );
 }
+
+/** Held while the package is built: one build at a time in a work tree. */
+const PACKAGE_LOCK = join(dirname(PACKAGE_TGZ), '.package-build-lock');
 
 function runSnapshots(inDir, outDir) {
   return new Promise((resolve, reject) => {
@@ -132,6 +144,42 @@ function indexEntry(r) {
   return entry;
 }
 
+/**
+ * What a server that speaks kap-bridge's FHIR interface supports (`kind: requirements`): each
+ * resource type with the profiles of this package written for it. kap-bridge's own
+ * CapabilityStatement (`GET /fhir/metadata`) instantiates it.
+ */
+function capabilityStatement(version, profiles, date) {
+  const types = [...new Set(profiles.map((p) => p.type))].sort();
+  return {
+    resourceType: 'CapabilityStatement',
+    id: IG_ID,
+    url: `${CANONICAL}/CapabilityStatement/${IG_ID}`,
+    version,
+    name: 'KapBridgeServer',
+    title: "kap-bridge's FHIR interface: the resource types it keeps and their profiles",
+    status: 'active',
+    experimental: false,
+    date,
+    publisher: 'kap-bridge',
+    description:
+      "A server speaking kap-bridge's FHIR interface takes these resource types conforming to these profiles.",
+    kind: 'requirements',
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    implementationGuide: [`${CANONICAL}/ImplementationGuide/${IG_ID}`],
+    rest: [
+      {
+        mode: 'server',
+        resource: types.map((type) => ({
+          type,
+          supportedProfile: profiles.filter((p) => p.type === type).map((p) => p.url),
+        })),
+      },
+    ],
+  };
+}
+
 function implementationGuide(version, conformance, exampleList) {
   return {
     resourceType: 'ImplementationGuide',
@@ -171,7 +219,8 @@ function implementationGuide(version, conformance, exampleList) {
 export async function buildPackage({ log = noop } = {}) {
   const started = Date.now();
   const version = packageVersion();
-  const staging = `${PACKAGE_DIR}.tmp-${process.pid}`;
+  // Made in generated/ (not in git), then moved into place whole.
+  const staging = join(dirname(PACKAGE_TGZ), `package.tmp-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(join(staging, 'example'), { recursive: true });
   try {
@@ -193,6 +242,15 @@ export async function buildPackage({ log = noop } = {}) {
       if (source.resourceType !== 'StructureDefinition') writeJson(join(staging, f), resource);
       conformance.push(resource);
     }
+    const date = new Date().toISOString().slice(0, 10);
+    conformance.push(
+      capabilityStatement(
+        version,
+        conformance.filter((r) => r.resourceType === 'StructureDefinition'),
+        date,
+      ),
+    );
+    writeJson(join(staging, fileName(conformance.at(-1))), conformance.at(-1));
     const exampleList = examples();
     for (const { resource } of exampleList) writeJson(join(staging, 'example', fileName(resource)), resource);
     const ig = implementationGuide(version, conformance, exampleList);
@@ -403,7 +461,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const log = (m) => console.error(m);
   try {
     await ensureJar({ log });
-    await buildPackage({ log });
+    await withBuildLock(log, () => buildPackage({ log }), PACKAGE_LOCK, 'the FHIR package');
   } catch (err) {
     console.error(`[package] ${err.message}`);
     process.exit(1);

@@ -104,9 +104,17 @@ export async function ensureJar({ log = noop } = {}) {
   });
 }
 
-async function withBuildLock(log, fn) {
-  mkdirSync(join(HAPI_DIR, 'target'), { recursive: true });
-  const lockDir = join(HAPI_DIR, 'target', '.build-lock');
+/**
+ * Runs `fn` holding a lock folder, so that of several processes starting at once in one work tree
+ * one builds and the others wait for it (a lock whose holder died is taken over).
+ */
+export async function withBuildLock(
+  log,
+  fn,
+  lockDir = join(HAPI_DIR, 'target', '.build-lock'),
+  what = 'the sandbox jar',
+) {
+  mkdirSync(dirname(lockDir), { recursive: true });
   const deadline = Date.now() + 20 * 60_000;
   let told = false;
   for (;;) {
@@ -131,8 +139,8 @@ async function withBuildLock(log, fn) {
       continue;
     }
     if (Date.now() > deadline)
-      throw new Error(`Timed out waiting for another sandbox build (lock ${lockDir})`);
-    if (!told) log('[sandbox] another process is building the sandbox jar; waiting...');
+      throw new Error(`Timed out waiting for another build of ${what} (lock ${lockDir})`);
+    if (!told) log(`[sandbox] another process is building ${what}; waiting...`);
     told = true;
     await sleep(1000);
   }

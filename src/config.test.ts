@@ -5,7 +5,7 @@ import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { ConfigError, EHR_DEFAULT_SCOPES, loadConfig as loadVariables, VARIABLES } from './config.js';
 import { privateKeyCheck } from './ehr/private-key-check.js';
 import { KEPT_TYPES } from './intake.js';
-import { WRITTEN_TYPES } from './reconcile.js';
+import { WRITTEN_TYPES } from './reconcile/rules.js';
 
 /** As a command loads it: the variables, and the EHR's key file read where the EHR boundary reads it. */
 const loadConfig = (env: Record<string, string>, purpose: 'serve' | 'job' = 'serve') =>

@@ -32,6 +32,11 @@ export interface Config {
   publicBaseUrl?: string;
   subscriptionSecret?: string;
   subscribeOnStart: boolean;
+  /** The first wait before registration is tried again after a failure at start; doubled each time up to the max. */
+  subscribeRetryBaseMs: number;
+  subscribeRetryMaxMs: number;
+  /** OTLP/HTTP endpoint for traces; tracing is off when unset. */
+  otlpEndpoint?: string;
   syncIntervalSeconds: number;
   syncOverlapSeconds: number;
   systolicMax: number;
@@ -41,6 +46,14 @@ export interface Config {
   clearanceMaxDays: number;
   requireDispense: boolean;
   requireIntegration: boolean;
+  predoseWindowMinutes: number;
+  predoseChecks: string[];
+  boosterWithinMinutes: number;
+  monitoringMinutes: number;
+  checkInMinutes: number;
+  heartRateMin: number;
+  heartRateMax: number;
+  spo2Min: number;
   /** When a practice sees an EHR Patient's data: once the EHR confirms its care, or on the MRN alone. */
   patientLink: PatientLinkMode;
   /** The identifier system of a practice's Organization in the EHR (its value the practice id). */
@@ -417,6 +430,66 @@ export const VARIABLES: readonly Variable[] = [
     parse: boolean,
   }),
   v({
+    name: 'KAP_PREDOSE_WINDOW_MINUTES',
+    key: 'predoseWindowMinutes',
+    description:
+      'Medicine session: pre-dose readings count when taken in the session at most this long before the dose',
+    default: '60',
+    parse: integer(5, 360),
+  }),
+  v({
+    name: 'KAP_PREDOSE_CHECKS',
+    key: 'predoseChecks',
+    description:
+      'Medicine session: the vital signs a first dose needs in the session beforehand, within range (blood-pressure always; add heart-rate, spo2)',
+    default: 'blood-pressure',
+    parse: list(['blood-pressure', 'heart-rate', 'spo2']),
+  }),
+  v({
+    name: 'KAP_BOOSTER_WITHIN_MINUTES',
+    key: 'boosterWithinMinutes',
+    description:
+      "Medicine session: a booster (a later dose in the same session, within the order's dose per session) only this long after the first dose",
+    default: '60',
+    parse: integer(0, 240),
+  }),
+  v({
+    name: 'KAP_MONITORING_MINUTES',
+    key: 'monitoringMinutes',
+    description: 'Medicine session: monitoring time from the first dose before discharge',
+    default: '120',
+    parse: integer(30, 720),
+  }),
+  v({
+    name: 'KAP_CHECK_IN_MINUTES',
+    key: 'checkInMinutes',
+    description:
+      "Medicine session: a remote session's chaperone checks in at least this often from the first dose",
+    default: '15',
+    parse: integer(1, 120),
+  }),
+  v({
+    name: 'KAP_HEART_RATE_MIN',
+    key: 'heartRateMin',
+    description: 'Medicine session: a heart rate below this is out of range (/min)',
+    default: '50',
+    parse: integer(20, 200),
+  }),
+  v({
+    name: 'KAP_HEART_RATE_MAX',
+    key: 'heartRateMax',
+    description: 'Medicine session: a heart rate above this is out of range (/min)',
+    default: '110',
+    parse: integer(40, 300),
+  }),
+  v({
+    name: 'KAP_SPO2_MIN',
+    key: 'spo2Min',
+    description: 'Medicine session: an SpO2 below this is out of range (%)',
+    default: '92',
+    parse: integer(50, 100),
+  }),
+  v({
     name: 'KAP_PATIENT_LINK',
     key: 'patientLink',
     description:
@@ -607,6 +680,28 @@ export const VARIABLES: readonly Variable[] = [
     description: 'Most entries accepted in one Bundle POSTed to /fhir',
     default: '5000',
     parse: integer(1, 100_000),
+  }),
+  v({
+    name: 'KAP_SUBSCRIBE_RETRY_BASE_MS',
+    key: 'subscribeRetryBaseMs',
+    description:
+      'After a failed subscription registration at start, the first wait before trying again; doubled each time up to KAP_SUBSCRIBE_RETRY_MAX_MS',
+    default: '1000',
+    parse: integer(10, 3_600_000),
+  }),
+  v({
+    name: 'KAP_SUBSCRIBE_RETRY_MAX_MS',
+    key: 'subscribeRetryMaxMs',
+    description: 'The longest wait between subscription registration attempts',
+    default: '300000',
+    parse: integer(10, 86_400_000),
+  }),
+  v({
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    key: 'otlpEndpoint',
+    description:
+      'OpenTelemetry collector (OTLP over HTTP) that traces are sent to, e.g. http://127.0.0.1:4318; tracing is off when unset',
+    parse: url,
   }),
   v({
     name: 'KAP_CDS_ISSUERS',

@@ -4,6 +4,7 @@
  * timings, never bodies.
  */
 import { type Logger, pino } from 'pino';
+import { activeTraceId } from './telemetry/tracing.js';
 
 const PHI_KEYS = [
   'name',
@@ -39,7 +40,19 @@ const censor = (value: unknown, path: readonly unknown[]): unknown =>
   path.length === 2 && path[0] === 'err' && path[1] === 'name' ? value : '[redacted]';
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, base: { service: 'kap-bridge' }, redact: { paths: REDACT, censor } }, destination);
+  return pino(
+    {
+      level,
+      base: { service: 'kap-bridge' },
+      redact: { paths: REDACT, censor },
+      // The trace id of the span the line is written in, when tracing is on.
+      mixin: () => {
+        const traceId = activeTraceId();
+        return traceId ? { traceId } : {};
+      },
+    },
+    destination,
+  );
 }
 
 export type { Logger };

@@ -13,10 +13,11 @@ import { type Authenticate, createAuthenticator } from './auth/authentication.js
 import { ConsoleSessions } from './auth/console-sessions.js';
 import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError, inboundAuth } from './config.js';
+import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy, type VitalKind } from './domain/medicine-session.js';
 import type { ReadinessPolicy } from './domain/readiness.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
 import { BackendServices } from './ehr/backend-services.js';
-import { EhrGateway } from './ehr/gateway.js';
+import { type EhrCall, EhrGateway } from './ehr/gateway.js';
 import { privateKeyCheck } from './ehr/private-key-check.js';
 import { readPrivateKey } from './ehr/signing-key.js';
 import { registerSubscriptions } from './ehr/subscriptions.js';
@@ -31,6 +32,8 @@ import { enqueue, Outbox } from './outbox/outbox.js';
 import { OutboxWorker } from './outbox/worker.js';
 import { Store } from './store/store.js';
 import { catchUp, type SyncReport } from './sync.js';
+import { Metrics } from './telemetry/metrics.js';
+import { startTracing } from './telemetry/tracing.js';
 import { createValidator } from './validation/validator.js';
 
 export const VERSION: string = (
@@ -43,6 +46,7 @@ export interface Service {
   store: Store;
   ehr?: EhrGateway;
   outbox: Outbox;
+  metrics: Metrics;
   /** The console's signed-in people; a one-time sign-in link is a code issued here. */
   consoleSessions: ConsoleSessions;
   /** Runs one catch-up now (or joins the one running). */
@@ -50,7 +54,7 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export function ehrGateway(config: Config): EhrGateway | undefined {
+export function ehrGateway(config: Config, observer?: (call: EhrCall) => void): EhrGateway | undefined {
   if (!config.ehrBaseUrl) return undefined;
   // loadConfig has checked that what the chosen kind needs is set; the key is checked here, where it
   // is read (a command has run the same check at start, with the other variables).
@@ -70,7 +74,12 @@ export function ehrGateway(config: Config): EhrGateway | undefined {
       : config.ehrAuth === 'bearer'
         ? staticBearer(config.ehrBearerToken!)
         : noAuthentication;
-  return new EhrGateway({ baseUrl: config.ehrBaseUrl, timeoutMs: config.ehrTimeoutMs, auth });
+  return new EhrGateway({
+    baseUrl: config.ehrBaseUrl,
+    timeoutMs: config.ehrTimeoutMs,
+    auth,
+    ...(observer ? { observer } : {}),
+  });
 }
 
 export const openStore = (config: Config): Promise<Store> =>
@@ -89,6 +98,9 @@ export async function startService(
   } catch (e) {
     throw new ConfigError([(e as Error).message]);
   }
+  const tracing = config.otlpEndpoint
+    ? startTracing({ endpoint: config.otlpEndpoint, version: VERSION })
+    : undefined;
   let authenticateCds: AuthenticateCdsClient;
   try {
     authenticateCds = createCdsAuthenticator({
@@ -102,12 +114,24 @@ export async function startService(
   const cdsFhirServer = config.cdsFhirServer ?? config.ehrBaseUrl;
   const store = await openStore(config);
   const audit = new AuditTrail(store, log);
-  const ehr = ehrGateway(config);
+  const metrics = new Metrics();
+  // The EHR's state comes from the requests kap-bridge makes anyway: metrics, and a log line when it changes.
+  let ehrUp: boolean | undefined;
+  const ehr = ehrGateway(config, (call) => {
+    metrics.ehrDuration.observe({ operation: call.operation }, call.seconds);
+    metrics.ehrRequests.inc({ operation: call.operation, outcome: call.outcome });
+    metrics.ehrUp.set(call.up ? 1 : 0);
+    if (call.up !== ehrUp) {
+      if (call.up) log.info({ operation: call.operation }, 'the EHR answers');
+      else log.warn({ operation: call.operation, kind: call.outcome }, 'the EHR is failing');
+      ehrUp = call.up;
+    }
+  });
   const validator = createValidator();
   // The contraindication ValueSet is read now: a missing or broken one stops the start.
   loadContraindications();
   const outbox = new Outbox(store);
-  const outboxMetrics = new OutboxMetrics();
+  const outboxMetrics = new OutboxMetrics(metrics.registry, () => outbox.depth());
   // Listen first, so that the address (port 0 picks a free one) is known to the app and the subscriptions.
   // A slow or stalled client cannot hold a connection open: the headers and the whole request each
   // have a limit, checked twice a second (Node checks every 30 s by default, so a limit held late).
@@ -153,6 +177,17 @@ export async function startService(
     requireDispense: config.requireDispense,
     requireIntegration: config.requireIntegration,
   };
+  const medicine: MedicinePolicy = {
+    ...DEFAULT_MEDICINE_POLICY,
+    predoseWindowMinutes: config.predoseWindowMinutes,
+    predoseChecks: config.predoseChecks as VitalKind[],
+    boosterWithinMinutes: config.boosterWithinMinutes,
+    monitoringMinutes: config.monitoringMinutes,
+    checkInMinutes: config.checkInMinutes,
+    heartRateMin: config.heartRateMin,
+    heartRateMax: config.heartRateMax,
+    spo2Min: config.spo2Min,
+  };
   const consoleSessions = new ConsoleSessions(config.consoleIdleMinutes * 60_000);
   const consoleStreams = new ConsoleStreams();
   const app = createApp({
@@ -162,6 +197,7 @@ export async function startService(
     validator,
     log,
     policy,
+    medicine,
     patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
     version: VERSION,
     publicBaseUrl,
@@ -172,7 +208,24 @@ export async function startService(
     authenticate,
     audit,
     rateLimitPerSecond: config.rateLimitPerSecond,
-    metrics: async () => outboxMetrics.render(await outbox.depth()),
+    metrics,
+    probes: {
+      notReady: async () => {
+        await store.ping();
+        return (await store.schemaCurrent()) ? undefined : 'schema-not-current';
+      },
+      health: () => ({
+        ehr: ehr ? ehr.health() : { state: 'not configured' },
+        subscriptions:
+          !ehr || !config.subscribeOnStart || !config.subscriptionSecret
+            ? 'off'
+            : subscribed
+              ? 'registered'
+              : 'pending',
+        lastSyncAt: lastSyncAt ?? null,
+      }),
+    },
+    onIntake: (type, outcome) => metrics.intake.inc({ type, outcome, path: 'push' }),
     outbox: { enqueue, ehrRefOf: (type, identifier) => outbox.ehrRefOf(type, identifier) },
     ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
     ...(config.subscriptionSecret ? { subscriptionSecret: config.subscriptionSecret } : {}),
@@ -182,24 +235,52 @@ export async function startService(
   server.on('request', app);
   log.info({ url, engine: store.engine, ehr: config.ehrBaseUrl ?? null }, 'kap-bridge listening');
 
+  // Registration at start is retried with backoff until it succeeds (or the service stops), not left
+  // until the next catch-up: notifications are the fast path, and the EHR may start after us.
   let subscribed = false;
-  const subscribe = async () => {
-    if (!ehr || !config.subscribeOnStart || !config.subscriptionSecret || subscribed) return;
+  let lastSyncAt: string | undefined;
+  let subscribeTimer: NodeJS.Timeout | undefined;
+  let closing = false;
+  const wantsSubscriptions = Boolean(ehr && config.subscribeOnStart && config.subscriptionSecret);
+  metrics.subscriptionsRegistered.set(0);
+  let subscribing: Promise<boolean> | undefined;
+  // One registration at a time: the start's retries and a catch-up may both ask.
+  const subscribe = (): Promise<boolean> => {
+    subscribing ??= register().finally(() => {
+      subscribing = undefined;
+    });
+    return subscribing;
+  };
+  const register = async (): Promise<boolean> => {
+    if (!ehr || !wantsSubscriptions || subscribed) return subscribed;
     const endpoint = `${publicBaseUrl}/fhir`;
     try {
       const result = await registerSubscriptions(ehr, {
         endpoint,
-        secret: config.subscriptionSecret,
+        secret: config.subscriptionSecret!,
         types: KEPT_TYPES,
       });
       subscribed = true;
+      metrics.subscriptionAttempts.inc({ outcome: 'ok' });
+      metrics.subscriptionsRegistered.set(1);
       log.info({ subscriptions: result.map((r) => `${r.type}:${r.action}`) }, 'subscriptions registered');
     } catch (e) {
+      metrics.subscriptionAttempts.inc({ outcome: 'failed' });
       log.warn(
-        { err: { message: (e as Error).message } },
-        'subscriptions not registered yet; retried with the next catch-up',
+        { err: { name: (e as Error).name, message: (e as Error).message } },
+        'subscriptions not registered yet',
       );
     }
+    return subscribed;
+  };
+  const subscribeWithBackoff = (attempt: number): void => {
+    void subscribe().then((done) => {
+      if (done || closing) return;
+      const delay = Math.min(config.subscribeRetryMaxMs, config.subscribeRetryBaseMs * 2 ** attempt);
+      log.info({ retryInMs: delay, attempt: attempt + 1 }, 'subscription registration retried with backoff');
+      subscribeTimer = setTimeout(() => subscribeWithBackoff(attempt + 1), delay);
+      subscribeTimer.unref();
+    });
   };
 
   let running: Promise<SyncReport | undefined> | undefined;
@@ -207,6 +288,7 @@ export async function startService(
     if (!ehr) return Promise.resolve(undefined);
     running ??= (async () => {
       await subscribe();
+      const started = performance.now();
       try {
         const report = await catchUp({
           ehr,
@@ -218,13 +300,21 @@ export async function startService(
               { resource: `${r.resourceType}/${r.id}`, status: statusOf(e.outcome) },
               'EHR resource rejected',
             ),
+          onIntake: (type, outcome) => metrics.intake.inc({ type, outcome, path: 'catch-up' }),
         });
         log.info(
           { fetched: report.fetched, stored: report.stored, rejected: report.rejected },
           'catch-up done',
         );
+        metrics.syncDuration.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
+        metrics.syncResources.inc({ outcome: 'stored' }, report.stored);
+        metrics.syncResources.inc({ outcome: 'unchanged' }, report.unchanged);
+        metrics.syncResources.inc({ outcome: 'rejected' }, report.rejected);
+        lastSyncAt = new Date().toISOString();
+        metrics.syncLastSuccess.set(Date.parse(lastSyncAt) / 1000);
         return report;
       } catch (e) {
+        metrics.syncDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
         log.warn({ err: { message: (e as Error).message } }, 'catch-up failed; retried at the next interval');
         return undefined;
       } finally {
@@ -238,6 +328,7 @@ export async function startService(
     config.syncIntervalSeconds > 0
       ? setInterval(() => void syncNow(), config.syncIntervalSeconds * 1000)
       : undefined;
+  if (wantsSubscriptions) subscribeWithBackoff(0);
   if (ehr) void syncNow();
   worker?.start();
 
@@ -247,9 +338,12 @@ export async function startService(
     ...(ehr ? { ehr } : {}),
     outbox,
     syncNow,
+    metrics,
     consoleSessions,
     async close() {
+      closing = true;
       if (timer) clearInterval(timer);
+      if (subscribeTimer) clearTimeout(subscribeTimer);
       consoleStreams.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -259,6 +353,7 @@ export async function startService(
       await worker?.stop();
       await audit.flushed();
       await store.close();
+      await tracing?.shutdown();
       log.info('kap-bridge stopped');
     },
   };

@@ -7,7 +7,7 @@
 import type { Resource } from 'fhir/r4';
 import type { EhrGateway } from './ehr/gateway.js';
 import { OperationOutcomeError } from './fhir/outcome.js';
-import { checkInbound, KEPT_TYPES, keep, type ResourceValidator } from './intake.js';
+import { checkInbound, type IntakeOutcome, KEPT_TYPES, keep, type ResourceValidator } from './intake.js';
 import type { Store } from './store/store.js';
 
 export interface SyncDeps {
@@ -20,6 +20,8 @@ export interface SyncDeps {
   onProgress?: (p: SyncProgress) => void;
   /** Called for each resource the EHR holds that kap-bridge rejects (kept out, reported). */
   onRejected?: (resource: Resource, error: OperationOutcomeError) => void;
+  /** Called for each resource read, with what intake made of it (metrics). */
+  onIntake?: (type: string, outcome: IntakeOutcome | 'rejected') => void;
   pageSize?: number;
 }
 
@@ -60,10 +62,12 @@ async function catchUpType(type: string, deps: SyncDeps, report: SyncReport): Pr
     try {
       const checked = checkInbound(resource, deps.validator);
       const outcome = await deps.store.transaction((tx) => keep(checked, tx, at));
+      deps.onIntake?.(type, outcome);
       if (outcome === 'stored') report.stored++;
       else report.unchanged++;
     } catch (e) {
       if (!(e instanceof OperationOutcomeError)) throw e;
+      deps.onIntake?.(type, 'rejected');
       report.rejected++;
       deps.onRejected?.(resource, e);
     }

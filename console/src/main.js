@@ -37,7 +37,10 @@ function SignIn({ onSignedIn }) {
   </main>`;
 }
 
-const THERAPIST_NAV = [['week', 'This week'], ['course', 'Courses']];
+const THERAPIST_NAV = [
+  ['week', 'This week'],
+  ['course', 'Courses'],
+];
 const OPERATOR_NAV = [
   ['operator/outbox', 'Outbox'],
   ['operator/drift', 'Drift'],

@@ -1,12 +1,16 @@
 /**
  * The therapist API's in-session doses: a ketamine dose the patient takes in a medicine session
  * (MedicationAdministration, the patient as performer, the session as context). Refused (422,
- * every reason) unless the course is ready on that day: consent, clearance, an active
- * prescription with doses left, preparation done, no open safety flag; both partners in a couple.
+ * every reason, nothing written) unless the patient is ready at the instant of the dose (consent,
+ * clearance, an active prescription with sessions left, preparation done, no open safety flag) and
+ * the day-of checks hold: the pre-dose vitals recorded in this session within the window and
+ * within range; a booster within the order's dose per session and the time allowed after the first
+ * dose. In a couple each partner is checked alone: one partner's refusal does not stop the other's dose.
  */
 import { randomUUID } from 'node:crypto';
+import { doseChecks, type Finding, medicineFacts } from '../domain/medicine-session.js';
 import type { Administration, Dose, Route } from '../domain/model.js';
-import { currentOrder, type EpisodeReadiness } from '../domain/readiness.js';
+import { currentOrder, patientReadiness, type Reason } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
 import {
@@ -21,7 +25,7 @@ import {
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { loadRecord } from '../record.js';
-import { readinessOn } from './episodes.js';
+import { medicinePolicyOf, readinessQuery } from './patients.js';
 import { courseContext, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
 import { patientSession } from './sessions.js';
 
@@ -34,20 +38,21 @@ export interface DoseRecording {
   time: string;
 }
 
-/** The readiness reasons as a 422: one issue per reason, its code in `details`, the record it rests on in the sentence. */
-function notReady(readiness: EpisodeReadiness): OperationOutcomeError {
-  const { reasons } = readiness;
+/**
+ * Readiness reasons and day-of findings as one 422: an issue per reason, its code in `details`,
+ * the record it rests on in the sentence, the field it concerns in `expression`.
+ */
+export function refusal(reasons: readonly (Reason | Finding)[], patientId: string): OperationOutcomeError {
   const error = new OperationOutcomeError(
     businessRule(
-      reasons.map((r) => {
-        const whose = r.patientId ? `Patient ${r.patientId}: ` : '';
-        return issue(
+      reasons.map((r) =>
+        issue(
           'error',
           'business-rule',
-          `${whose}${r.message}${r.source ? ` (${r.source})` : ''}`,
-          'patient',
-        );
-      }),
+          `Patient ${patientId}: ${r.message}${r.source ? ` (${r.source})` : ''}`,
+          'expression' in r && r.expression ? r.expression : 'patient',
+        ),
+      ),
     ),
   );
   error.outcome.issue.forEach((i, n) => {
@@ -78,14 +83,29 @@ export async function recordDose(
     if (await tx.getOwn('MedicationAdministration', id, tenant)) {
       throw new OperationOutcomeError(conflict(`A dose ${id} is already recorded.`, 'id', 'duplicate'));
     }
-    // The verdict at the instant of the dose: every day-of check must have been recorded by then.
-    const readiness = await readinessOn(tx, episode, tenant, { at: input.time }, deps);
-    if (!readiness.ready) throw notReady(readiness);
     const link = links.find((l) => l.id === input.patient)!;
-    const { timeZone } = deps.policy;
-    const rx = currentOrder(await loadRecord(tx, link, tenant, deps.patientLink), (v) => spanOf(v, timeZone))
-      .rx!;
-    const prescribed = rx.dosePerSession;
+    const full = await loadRecord(tx, link, tenant, deps.patientLink);
+    // A booster is part of the session already counted against the order, not another session.
+    const others = { ...full, administrations: full.administrations.filter((a) => a.sessionId !== own.id) };
+    // The verdict at the instant of the dose: every day-of check must have been recorded by then.
+    const query = readinessQuery({ at: input.time }, deps, await tx.getCheckpoint('ehr:last-heard'));
+    const readiness = patientReadiness(others, query, deps.policy, episode);
+    const rx = currentOrder(others, (v) => spanOf(v, deps.policy.timeZone)).rx;
+    const findings = doseChecks(
+      medicineFacts(full, own, input.patient, rx?.dosePerSession),
+      input,
+      medicinePolicyOf(deps),
+    );
+    // The session's own pre-dose checks say more than readiness's "a blood pressure on the day";
+    // a reading readiness already refuses is not told twice.
+    const reasons = [
+      ...readiness.reasons.filter((r) => r.code !== 'predose-blood-pressure'),
+      ...findings.filter(
+        (f) => f.source === undefined || !readiness.reasons.some((r) => r.source === f.source),
+      ),
+    ];
+    if (reasons.length > 0) throw refusal(reasons, input.patient);
+    const prescribed = rx!.dosePerSession;
     if (prescribed !== undefined) {
       const [given, allowed] = [doseInMg(input.dose), doseInMg(prescribed)];
       const comparable = given !== undefined && allowed !== undefined;
@@ -102,7 +122,7 @@ export async function recordDose(
         );
       }
     }
-    const route = input.route ?? rx.route;
+    const route = input.route ?? rx!.route;
     if (!route)
       throw unprocessable('The prescription names no route: say which route the dose was taken by.', 'route');
     const administration: Administration = {
@@ -110,9 +130,9 @@ export async function recordDose(
       patientId: input.patient,
       sessionId: own.id,
       // The prescription as the EHR holds it (its resource id), whatever business id it carries.
-      prescriptionId: parseReference(rx.source)?.id ?? rx.id,
+      prescriptionId: parseReference(rx!.source)?.id ?? rx!.id,
       status: 'completed',
-      medication: rx.medication,
+      medication: rx!.medication,
       dose: input.dose,
       route,
       administeredAt: input.time,

@@ -4,11 +4,12 @@
  * optionally taken in a session.
  */
 import { randomUUID } from 'node:crypto';
-import type { KapObservation, ObservationValue } from '../domain/model.js';
+import type { KapObservation, ObservationValue, Session } from '../domain/model.js';
 import {
   type Answered,
   answered,
   badRequest,
+  businessRule,
   conflict,
   created,
   notRegistered,
@@ -26,6 +27,57 @@ export interface ObservationRecording {
   session?: string;
   status?: 'preliminary' | 'final' | 'amended';
   performer?: string;
+}
+
+/** Readings only a medicine session has: effects of the dose, and a remote session's check-ins. */
+const MEDICINE_ONLY: readonly ObservationValue['kind'][] = ['sedation', 'dissociation', 'check-in'];
+
+/**
+ * A reading in a medicine session is taken while it runs: not before it began nor after it ended. Effects of
+ * the dose are taken in a medicine session, a chaperone's check-in in a remote one.
+ */
+function inSessionTime(
+  input: ObservationRecording,
+  value: ObservationValue,
+  session: Session | undefined,
+): void {
+  if (MEDICINE_ONLY.includes(value.kind) && session?.phase !== 'medicine') {
+    throw new OperationOutcomeError(
+      businessRule(
+        session === undefined
+          ? `A ${value.kind} reading is taken in a medicine session: name the session.`
+          : `Session ${input.session} is a ${session.phase} session: a ${value.kind} reading is taken in a medicine session.`,
+        'session',
+      ),
+    );
+  }
+  if (value.kind === 'check-in' && session?.mode !== 'remote') {
+    throw new OperationOutcomeError(
+      businessRule(
+        `Session ${input.session} is in person: chaperones check in during a remote session.`,
+        'value.kind',
+      ),
+    );
+  }
+  // Questionnaires of other sessions may be filled in around them; a medicine session's readings are its monitoring.
+  if (session?.phase !== 'medicine') return;
+  const t = Date.parse(input.effective);
+  if (session.start !== undefined && t < Date.parse(session.start)) {
+    throw new OperationOutcomeError(
+      businessRule(
+        `The reading at ${input.effective} is before session ${input.session} began (${session.start}).`,
+        'effective',
+      ),
+    );
+  }
+  if (session.end !== undefined && session.status === 'finished' && t > Date.parse(session.end)) {
+    throw new OperationOutcomeError(
+      businessRule(
+        `The reading at ${input.effective} is after session ${input.session} ended (${session.end}).`,
+        'effective',
+      ),
+    );
+  }
 }
 
 export async function recordObservation(
@@ -61,6 +113,7 @@ export async function recordObservation(
         : await patientSession(tx, input.session, patientId, tenant, 'session').catch(
             namedIn('session', input.session, 'session'),
           );
+    inSessionTime(input, value, session?.own);
     const observation: KapObservation = {
       id,
       patientId,

@@ -113,6 +113,12 @@ const OBSERVATION_VALUES: Record<string, { required: string[]; properties: Recor
   spo2: { required: ['percent'], properties: { percent: number(50, 100) } },
   dissociation: { required: ['cadss'], properties: { cadss: integer(0, 92) } },
   sedation: { required: ['moaas'], properties: { moaas: integer(0, 5) } },
+  'check-in': {
+    required: [],
+    properties: {
+      note: { type: 'string', minLength: 1, maxLength: 2000, description: 'What the chaperone reported' },
+    },
+  },
 };
 
 const observationValue = {
@@ -179,6 +185,26 @@ export const openApiDocument = {
       },
     },
     '/episodes': {
+      get: {
+        operationId: 'listCourses',
+        summary: "The practice's courses, oldest first, each with its patients' identifiers",
+        responses: {
+          '200': {
+            description: 'The courses',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['episodes'],
+                  properties: {
+                    episodes: { type: 'array', items: { $ref: '#/components/schemas/Episode' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
       post: {
         operationId: 'registerEpisode',
         summary: 'Register a KAP course: individual (one patient) or couples (two)',
@@ -500,6 +526,17 @@ export const openApiDocument = {
           start: instant,
           end: instant,
           therapist: reference('Practitioner'),
+          mode: {
+            enum: ['in-person', 'remote'],
+            description:
+              'A medicine session in the office (default), or remote: the therapist on video, a chaperone in the room checking in',
+          },
+          chaperone: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 200,
+            description: 'Who stays with the patient in a remote medicine session; required for one',
+          },
         },
       },
       EpisodeStatusChange: {

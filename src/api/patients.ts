@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Patient } from 'fhir/r4';
+import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy } from '../domain/medicine-session.js';
 import type { PatientLink } from '../domain/model.js';
 import {
   patientReadiness,
@@ -31,10 +32,19 @@ export interface PatientsDeps {
   store: Store;
   ehr?: EhrGateway;
   policy: ReadinessPolicy;
+  /** The medicine session's checks and monitoring; the REMS defaults with readiness's blood pressure limits when absent. */
+  medicine?: MedicinePolicy;
   /** When a practice sees an EHR Patient's data; the EHR's confirmation by default. */
   patientLink?: PatientLinkPolicy;
   now?: () => Date;
 }
+
+/** The practice's medicine session policy; the blood pressure limits are readiness's. */
+export const medicinePolicyOf = (deps: Pick<PatientsDeps, 'policy' | 'medicine'>): MedicinePolicy => ({
+  ...(deps.medicine ?? DEFAULT_MEDICINE_POLICY),
+  systolicMax: deps.policy.systolicMax,
+  diastolicMax: deps.policy.diastolicMax,
+});
 
 export interface PatientRegistration {
   id?: string;

@@ -9,6 +9,7 @@ import type { Episode, PatientLink, Session, SessionPhase, SessionStatus } from 
 import {
   type Answered,
   answered,
+  badRequest,
   conflict,
   created,
   notRegistered,
@@ -31,6 +32,9 @@ export interface SessionScheduling {
   start: string;
   end?: string;
   therapist?: string;
+  /** A medicine session in the office, or remote with a named chaperone. */
+  mode?: 'in-person' | 'remote';
+  chaperone?: string;
 }
 
 export interface SessionView extends Session {
@@ -165,6 +169,20 @@ export async function scheduleSession(
     if (episode.status !== 'active' && episode.status !== 'planned') {
       throw unprocessable(`Episode ${episodeId} is ${episode.status}: no session can be scheduled in it.`);
     }
+    if (input.mode === 'remote' && input.chaperone === undefined) {
+      throw new OperationOutcomeError(
+        badRequest('A remote medicine session names the chaperone in the room.', 'chaperone', 'required'),
+      );
+    }
+    if ((input.mode !== undefined || input.chaperone !== undefined) && input.phase !== 'medicine') {
+      throw unprocessable(
+        'Only a medicine session is remote or in person with a chaperone.',
+        input.mode !== undefined ? 'mode' : 'chaperone',
+      );
+    }
+    if (input.chaperone !== undefined && input.mode !== 'remote') {
+      throw unprocessable('A chaperone is named for a remote medicine session.', 'chaperone');
+    }
     const links = await linksOf(tx, episode, tenant);
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('Encounter', id, tenant)) {
@@ -177,6 +195,7 @@ export async function scheduleSession(
       start: input.start,
       ...(input.end ? { end: input.end } : {}),
       ...(input.therapist ? { therapist: input.therapist } : {}),
+      ...(input.mode === 'remote' ? { mode: 'remote' as const, chaperone: input.chaperone! } : {}),
     };
     const [first, second] = episode.patients as [string, string?];
     const sessions: Session[] =

@@ -1,8 +1,8 @@
 /**
- * The practice's coming medicine sessions, each with its course's readiness at the session's start
+ * The practice's courses, and its coming medicine sessions, each with its course's readiness at the session's start
  * (a couples course once, over both partners): what a therapist looks at first in the week.
  */
-import type { PatientLink } from '../domain/model.js';
+import type { Episode, PatientLink } from '../domain/model.js';
 import type { EpisodeReadiness } from '../domain/readiness.js';
 import { readinessOn } from './episodes.js';
 import type { RecordingDeps } from './recording.js';
@@ -58,4 +58,26 @@ export async function upcomingSessions(
   }
   found.sort((a, b) => Date.parse(a.session.start!) - Date.parse(b.session.start!));
   return { from: question.from, to: new Date(end).toISOString().slice(0, 10), sessions: found };
+}
+
+export interface CourseListing extends Omit<Episode, 'patients'> {
+  patients: Pick<PatientLink, 'id' | 'identifiers'>[];
+}
+
+/** The practice's courses, oldest first, each with its patients' identifiers. */
+export async function practiceCourses(
+  tenant: string,
+  deps: RecordingDeps,
+): Promise<{ episodes: CourseListing[] }> {
+  const episodes = await deps.store.episodesOfPractice(tenant);
+  return {
+    episodes: await Promise.all(
+      episodes.map(async (e) => ({
+        ...e,
+        patients: (await Promise.all(e.patients.map((p) => deps.store.getPatient(p, tenant))))
+          .filter((l): l is PatientLink => l !== undefined)
+          .map(({ id, identifiers }) => ({ id, identifiers })),
+      })),
+    ),
+  };
 }

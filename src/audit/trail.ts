@@ -183,7 +183,7 @@ export class AuditTrail {
     const filter = where.length ? ` WHERE ${where.join(' AND ')}` : '';
     const limit = Math.min(query.count, MAX_AUDIT_COUNT);
     const offset = Math.max(0, Math.floor(query.offset ?? 0));
-    const [rows, total] = await this.store.transaction(
+    const [rows, total] = await this.store.read(
       async (tx) =>
         [
           await tx.sql.all<{ body: string }>(

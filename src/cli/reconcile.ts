@@ -1,16 +1,11 @@
 /**
  * `kap-bridge reconcile [--patient ID] [--fix]`: the drift between the local aligned record and the
- * EHR, per patient, and with --fix the healing the rules allow (src/reconcile.ts).
+ * EHR, per patient, and with --fix the healing the rules allow (src/reconcile/).
  */
 import { Outbox } from '../outbox/outbox.js';
-import {
-  type Drift,
-  heal,
-  type PatientReport,
-  type Repair,
-  reconcilePatient,
-  UnknownPatientError,
-} from '../reconcile.js';
+import { type PatientReport, reconcilePatient, UnknownPatientError } from '../reconcile/gather.js';
+import { heal, type Repair } from '../reconcile/heal.js';
+import type { Drift } from '../reconcile/rules.js';
 import { ehrGateway, openStore } from '../service.js';
 import { createValidator } from '../validation/validator.js';
 import {

@@ -68,6 +68,12 @@ export interface Session {
   start?: string;
   end?: string;
   therapist?: string;
+  /** A medicine session in the office, or remote: the therapist on video and a chaperone in the room. */
+  mode?: 'in-person' | 'remote';
+  /** Who stays with the patient in a remote medicine session (their name, as the therapist gives it). */
+  chaperone?: string;
+  /** How the patient goes home after a medicine session (no driving until the next day). */
+  transport?: string;
 }
 
 export type ConsentStatus = 'draft' | 'proposed' | 'active' | 'rejected' | 'inactive' | 'entered-in-error';
@@ -232,7 +238,9 @@ export type ObservationValue =
   /** CADSS total (0..92): Clinician-Administered Dissociative States Scale. */
   | { kind: 'dissociation'; cadss: number }
   /** MOAA/S score (0..5): Modified Observer's Assessment of Alertness/Sedation. */
-  | { kind: 'sedation'; moaas: number };
+  | { kind: 'sedation'; moaas: number }
+  /** A remote medicine session's chaperone checking in with the therapist; what they said, when given. */
+  | { kind: 'check-in'; note?: string };
 
 export type ObservationKind = ObservationValue['kind'];
 

@@ -557,9 +557,20 @@ const rows: Row[] = [
     name: 'a dose recorded without an order counts against the current one',
     change: (r) => ({
       ...r,
-      administrations: [...administered(2), ...administered(1, undefined).map((a) => ({ ...a, id: 'ax' }))],
+      administrations: [
+        ...administered(2),
+        ...administered(1, undefined).map((a) => ({ ...a, id: 'ax', sessionId: 'mx' })),
+      ],
     }),
     reasons: ['no-doses-left'],
+  },
+  {
+    name: 'a booster is part of its session: two doses in one session count as one session',
+    change: (r) => ({
+      ...r,
+      administrations: [...administered(2), ...administered(1).map((a) => ({ ...a, id: 'a-booster' }))],
+    }),
+    reasons: [],
   },
   {
     name: 'doses under an earlier order do not count against the current one',

@@ -289,13 +289,20 @@ interface CurrentOrder {
   taken: number;
 }
 
-/** Completed doses counted against an order: under it, or under no order. */
+/**
+ * Medicine sessions counted against an order: those with a completed dose under it, or under no
+ * order. A booster is part of its session's dose, not another session.
+ */
 const takenUnder = (record: PatientRecord, rx: Prescription): number =>
-  record.administrations.filter(
-    (a) =>
-      a.status === 'completed' &&
-      (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx)),
-  ).length;
+  new Set(
+    record.administrations
+      .filter(
+        (a) =>
+          a.status === 'completed' &&
+          (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx)),
+      )
+      .map((a) => a.sessionId),
+  ).size;
 
 /**
  * The current ketamine order, decided by supersession: an order another order names as its

@@ -7,6 +7,7 @@ import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome, Resour
 import { Client, type FhirResource, type SearchParams } from 'fhir-kit-client';
 import { PATH_ID } from '../fhir/id.js';
 import { badGateway, unavailable } from '../fhir/outcome.js';
+import { inSpan, traceHeaders } from '../telemetry/tracing.js';
 import { type EhrAuthentication, noAuthentication } from './authentication.js';
 
 export type EhrErrorKind =
@@ -135,6 +136,39 @@ export interface EhrGatewayOptions {
   /** How kap-bridge proves itself to the EHR; none by default. */
   auth?: EhrAuthentication;
   timeoutMs?: number;
+  /** Told of every HTTP request to the EHR once it is answered or has failed (metrics, logs). */
+  observer?: (call: EhrCall) => void;
+}
+
+/** The kinds of request kap-bridge makes to the EHR: the `operation` label of its metrics and spans. */
+export type EhrOperation =
+  | 'capabilities'
+  | 'read'
+  | 'update'
+  | 'create'
+  | 'transaction'
+  | 'batch'
+  | 'operation'
+  | 'validate'
+  | 'search';
+
+export interface EhrCall {
+  operation: EhrOperation;
+  seconds: number;
+  /** `ok`, or the EhrError's kind. */
+  outcome: 'ok' | EhrErrorKind;
+  /** Whether the EHR answered for itself (see EhrHealth). */
+  up: boolean;
+}
+
+/** The EHR's state as the last request found it. */
+export interface EhrHealth {
+  /** `up`: it answered; `failing`: unreachable, timed out, 5xx, 429 or refusing our credential; `unknown`: no request yet. */
+  state: 'up' | 'failing' | 'unknown';
+  lastCallAt?: string;
+  lastUpAt?: string;
+  /** The EhrError kind of the last request, when it failed. */
+  lastError?: EhrErrorKind;
 }
 
 export interface UpdateResult<T extends Resource> {
@@ -158,6 +192,8 @@ export class EhrGateway {
   private readonly client: Client;
   private readonly auth: EhrAuthentication;
   private readonly timeoutMs: number;
+  private readonly observer?: (call: EhrCall) => void;
+  private last?: EhrHealth;
 
   constructor(options: EhrGatewayOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -174,6 +210,7 @@ export class EhrGateway {
     });
     this.auth = options.auth ?? noAuthentication;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    if (options.observer) this.observer = options.observer;
   }
 
   /**
@@ -181,19 +218,20 @@ export class EhrGateway {
    * early: a renewable credential is renewed and the request sent once more; a second 401 is final.
    */
   private async call<T>(
+    operation: EhrOperation,
     what: string,
     headers: Record<string, string>,
     run: (options: object) => Promise<unknown>,
   ): Promise<T> {
     const authorization = await this.auth.authorization();
     try {
-      return await this.send<T>(what, headers, authorization, run);
+      return await this.send<T>(operation, what, headers, authorization, run);
     } catch (e) {
       if (!(e instanceof EhrError && e.status === 401 && authorization && this.auth.refused(authorization)))
         throw e;
     }
     try {
-      return await this.send<T>(what, headers, await this.auth.authorization(), run);
+      return await this.send<T>(operation, what, headers, await this.auth.authorization(), run);
     } catch (e) {
       if (!(e instanceof EhrError && e.status === 401)) throw e;
       throw new EhrError('unauthorized', `${e.message} (also with a fresh access token)`, {
@@ -203,34 +241,68 @@ export class EhrGateway {
     }
   }
 
+  /** One HTTP request to the EHR: timed, traced, and remembered as the EHR's last known state. */
   private async send<T>(
+    operation: EhrOperation,
     what: string,
     headers: Record<string, string>,
     authorization: string | undefined,
     run: (options: object) => Promise<unknown>,
   ): Promise<T> {
-    const options = {
-      headers: {
-        ...(authorization ? { authorization } : {}),
-        'cache-control': 'no-cache',
-        ...headers,
-      },
-      signal: AbortSignal.timeout(this.timeoutMs),
+    const started = performance.now();
+    return inSpan(`EHR ${operation}`, { 'kap.ehr.operation': operation }, async (span) => {
+      const options = {
+        headers: {
+          ...(authorization ? { authorization } : {}),
+          'cache-control': 'no-cache',
+          ...headers,
+          ...traceHeaders(),
+        },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      };
+      let result: unknown;
+      try {
+        result = await run(options);
+        if (
+          typeof result !== 'object' ||
+          result === null ||
+          typeof (result as Resource).resourceType !== 'string'
+        ) {
+          throw new EhrError('malformed', `${what}: the EHR answered without a FHIR resource`);
+        }
+      } catch (e) {
+        const error = normaliseError(e, what);
+        if (error.status) span.setAttribute('http.response.status_code', error.status);
+        this.observed(operation, started, error);
+        throw error;
+      }
+      this.observed(operation, started);
+      return result as T;
+    });
+  }
+
+  private observed(operation: EhrOperation, started: number, error?: EhrError): void {
+    const at = new Date().toISOString();
+    // Any answer the EHR gave itself (a 404, a conflict, a refusal of ours) shows it up; a network
+    // failure, a timeout, a 5xx or a refused credential shows it failing.
+    const up = !error || !(error.retryable || error.kind === 'unauthorized');
+    this.last = {
+      state: up ? 'up' : 'failing',
+      lastCallAt: at,
+      ...(up ? { lastUpAt: at } : this.last?.lastUpAt ? { lastUpAt: this.last.lastUpAt } : {}),
+      ...(error ? { lastError: error.kind } : {}),
     };
-    let result: unknown;
-    try {
-      result = await run(options);
-    } catch (e) {
-      throw normaliseError(e, what);
-    }
-    if (
-      typeof result !== 'object' ||
-      result === null ||
-      typeof (result as Resource).resourceType !== 'string'
-    ) {
-      throw new EhrError('malformed', `${what}: the EHR answered without a FHIR resource`);
-    }
-    return result as T;
+    this.observer?.({
+      operation,
+      seconds: (performance.now() - started) / 1000,
+      outcome: error?.kind ?? 'ok',
+      up,
+    });
+  }
+
+  /** What the last request to the EHR found, for /healthz and the logs; no request is made for it. */
+  health(): EhrHealth {
+    return this.last ?? { state: 'unknown' };
   }
 
   /** Refuses a type or id that would change the URL's path, before anything is sent. */
@@ -240,14 +312,14 @@ export class EhrGateway {
   }
 
   capabilities(): Promise<CapabilityStatement> {
-    return this.call('Reading the EHR capability statement', {}, (options) =>
+    return this.call('capabilities', 'Reading the EHR capability statement', {}, (options) =>
       this.client.capabilityStatement(options),
     );
   }
 
   async read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
     this.checkPath('Reading a resource', resourceType, id);
-    return this.call(`Reading ${resourceType}/${id}`, {}, (options) =>
+    return this.call('read', `Reading ${resourceType}/${id}`, {}, (options) =>
       this.client.read({ resourceType, id, options }),
     );
   }
@@ -257,7 +329,7 @@ export class EhrGateway {
     this.checkPath('Updating a resource', resource.resourceType, resource.id);
     const headers: Record<string, string> =
       ifMatchVersion === undefined ? {} : { 'if-match': `W/"${ifMatchVersion}"` };
-    return this.call(`Updating ${resource.resourceType}/${resource.id}`, headers, (options) =>
+    return this.call('update', `Updating ${resource.resourceType}/${resource.id}`, headers, (options) =>
       this.client.update({
         resourceType: resource.resourceType,
         id: resource.id,
@@ -268,7 +340,7 @@ export class EhrGateway {
   }
 
   create<T extends Resource>(resource: T): Promise<T> {
-    return this.call<T>(`Creating a ${resource.resourceType}`, {}, (options) =>
+    return this.call<T>('create', `Creating a ${resource.resourceType}`, {}, (options) =>
       this.client.create({
         resourceType: resource.resourceType,
         body: resource as unknown as FhirResource,
@@ -283,10 +355,14 @@ export class EhrGateway {
    */
   async transaction(bundle: Bundle): Promise<Bundle> {
     const what = `Sending a ${bundle.type} Bundle of ${bundle.entry?.length ?? 0} entries`;
-    const answer = await this.call<Bundle>(what, {}, (options) =>
-      bundle.type === 'batch'
-        ? this.client.batch({ body: bundle as unknown as FhirResource, options })
-        : this.client.transaction({ body: bundle as unknown as FhirResource, options }),
+    const answer = await this.call<Bundle>(
+      bundle.type === 'batch' ? 'batch' : 'transaction',
+      what,
+      {},
+      (options) =>
+        bundle.type === 'batch'
+          ? this.client.batch({ body: bundle as unknown as FhirResource, options })
+          : this.client.transaction({ body: bundle as unknown as FhirResource, options }),
     );
     for (const [i, entry] of (answer.entry ?? []).entries()) {
       const problem = entry.response?.location ? this.offOrigin(entry.response.location) : undefined;
@@ -302,7 +378,7 @@ export class EhrGateway {
     params: SearchParams,
     id?: string,
   ): Promise<T> {
-    return this.call<T>(`Calling ${resourceType}/${id ? `${id}/` : ''}${name}`, {}, (options) =>
+    return this.call<T>('operation', `Calling ${resourceType}/${id ? `${id}/` : ''}${name}`, {}, (options) =>
       this.client.operation({ name, resourceType, id, method: 'GET', input: params, options }),
     );
   }
@@ -314,6 +390,7 @@ export class EhrGateway {
     const query = profile ? `?profile=${encodeURIComponent(profile)}` : '';
     const headers = { 'content-type': 'application/fhir+json' };
     return this.call<OperationOutcome>(
+      'validate',
       `Validating a ${resource.resourceType} on the EHR`,
       headers,
       (options) =>
@@ -340,7 +417,7 @@ export class EhrGateway {
   ): AsyncGenerator<T> {
     const what = `Searching ${resourceType}`;
     this.checkPath(what, resourceType);
-    let page = await this.call<Bundle>(what, {}, (options) =>
+    let page = await this.call<Bundle>('search', what, {}, (options) =>
       this.client.search({ resourceType, searchParams: params, options }),
     );
     for (;;) {
@@ -349,7 +426,7 @@ export class EhrGateway {
       }
       const next = page.link?.find((l) => l.relation === 'next')?.url;
       if (!next) return;
-      page = await this.call<Bundle>(what, {}, (options) => this.client.request(next, { options }));
+      page = await this.call<Bundle>('search', what, {}, (options) => this.client.request(next, { options }));
     }
   }
 

@@ -76,6 +76,8 @@ export interface FhirEndpointDeps {
   maxBundleEntries?: number;
   /** Where callers get their tokens, for the CapabilityStatement, when known. */
   tokenUrl?: string;
+  /** Told what intake made of each resource once its transaction is committed (metrics). */
+  onIntake?: (type: string, outcome: IntakeOutcome | 'rejected') => void;
   /** When a practice sees an EHR Patient's data, for reads; the EHR's confirmation by default. */
   patientLink?: PatientLinkPolicy;
   /** The practice's time zone: a date-only `_lastUpdated` is a day there. */
@@ -195,10 +197,12 @@ async function store(
   offered: Resource,
   tx: StoreTx,
   receivedAt: string,
+  seen?: [string, IntakeOutcome][],
 ): Promise<{ created: boolean; outcome: IntakeOutcome; held: Resource }> {
   const before = await tx.getResource(offered.resourceType, offered.id!);
   const resource = versioned(offered, before?.resource, receivedAt);
   const outcome = await keep(resource, tx, receivedAt);
+  seen?.push([resource.resourceType, outcome]);
   const held = outcome === 'stale' || outcome === 'duplicate' ? (before?.resource ?? resource) : resource;
   return { created: before === undefined && outcome === 'stored', outcome, held };
 }
@@ -276,6 +280,7 @@ async function handlePut(
     }
     return store(resource, tx, at);
   });
+  deps.onIntake?.(type, result.outcome);
   return kept(result);
 }
 
@@ -310,6 +315,7 @@ async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): 
   const resource = checked.id ? checked : { ...checked, id: randomUUID() };
   const at = receivedAt(deps);
   const result = await deps.store.transaction((tx) => store(resource, tx, at));
+  deps.onIntake?.(type, result.outcome);
   return kept(result);
 }
 
@@ -400,11 +406,13 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       throw new OperationOutcomeError(toOutcome(issues, kind));
     }
     // All or nothing: every entry is kept in one store transaction.
+    const seen: [string, IntakeOutcome][] = [];
     const results = await deps.store.transaction(async (tx) => {
       const out: BundleEntry[] = [];
-      for (const c of checked) out.push(await responseEntry(c.resource!, tx, at, deps));
+      for (const c of checked) out.push(await responseEntry(c.resource!, tx, at, deps, seen));
       return out;
     });
+    for (const [type, outcome] of seen) deps.onIntake?.(type, outcome);
     return {
       outcome: allOk(),
       resource: { resourceType: 'Bundle', type: 'transaction-response', entry: results } as Bundle,
@@ -417,7 +425,9 @@ async function handleBundle(body: unknown, deps: FhirEndpointDeps): Promise<Fhir
       results.push({ response: { status: String(statusOf(c.error.outcome)), outcome: c.error.outcome } });
       continue;
     }
-    results.push(await deps.store.transaction((tx) => responseEntry(c.resource!, tx, at, deps)));
+    const seen: [string, IntakeOutcome][] = [];
+    results.push(await deps.store.transaction((tx) => responseEntry(c.resource!, tx, at, deps, seen)));
+    for (const [type, outcome] of seen) deps.onIntake?.(type, outcome);
   }
   return {
     outcome: allOk(),
@@ -470,6 +480,7 @@ async function responseEntry(
   tx: StoreTx,
   at: string,
   deps: FhirEndpointDeps,
+  seen: [string, IntakeOutcome][],
 ): Promise<BundleEntry> {
   if (!keeps(resource)) {
     return {
@@ -479,7 +490,7 @@ async function responseEntry(
       },
     };
   }
-  const result = await store(resource, tx, at);
+  const result = await store(resource, tx, at, seen);
   const where = locationOf(deps.publicBaseUrl, result.held);
   const warnings = readingWarnings(result.held);
   const outcome =

@@ -46,6 +46,8 @@ export const HL7_CODE = {
   optIn: 'OPTIN',
   /** Encounter class: ambulatory. */
   ambulatory: 'AMB',
+  /** Encounter class: virtual (a remote medicine session, the therapist on video). */
+  virtual: 'VR',
 } as const;
 
 /** RxNorm ingredient code for ketamine, the only RxNorm code confirmed from a primary source. */
@@ -109,6 +111,7 @@ export const KAP_CODE = {
   cadss: 'cadss',
   moaas: 'moaas',
   safetyReview: 'safety-review',
+  checkIn: 'chaperone-check-in',
 } as const;
 
 /**

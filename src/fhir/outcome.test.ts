@@ -10,6 +10,7 @@ import {
   forbidden,
   headersTooLarge,
   issue,
+  noContent,
   notAllowed,
   notFound,
   notRegistered,
@@ -41,6 +42,7 @@ test('each builder gives the status of its kind, and nothing else decides one', 
     [
       allOk(),
       created(),
+      noContent(),
       badRequest(said),
       unauthorized(said),
       forbidden(said),
@@ -58,7 +60,7 @@ test('each builder gives the status of its kind, and nothing else decides one', 
       badGateway(said),
       unavailable(said),
     ].map(statusOf),
-  ).toEqual([200, 201, 400, 401, 403, 404, 405, 408, 409, 412, 413, 415, 422, 429, 431, 500, 502, 503]);
+  ).toEqual([200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 412, 413, 415, 422, 429, 431, 500, 502, 503]);
   // An outcome that names no kind (an EHR's, say) is no answer of ours: a server error.
   expect(statusOf(toOutcome([issue('error', 'invalid', said)]))).toBe(500);
   expect(statusOf(outcomeWithStatus(415, said))).toBe(415);

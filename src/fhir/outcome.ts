@@ -27,6 +27,7 @@ export const issue = (severity: Severity, code: IssueCode, message: string, expr
 const STATUS = {
   ok: 200,
   created: 201,
+  'no-content': 204,
   'bad-request': 400,
   unauthorized: 401,
   forbidden: 403,
@@ -105,6 +106,9 @@ export const allOk = (message?: string): OperationOutcome =>
 /** Something new was kept. */
 export const created = (message?: string): OperationOutcome =>
   toOutcome(message === undefined ? [] : [issue('information', 'informational', message)], 'created');
+
+/** Done, and nothing to say back (a body-less answer). */
+export const noContent = (): OperationOutcome => toOutcome([], 'no-content');
 
 /** The request is malformed: a field, a parameter, the path or the body (code `invalid` unless said). */
 export const badRequest = build('bad-request', 'invalid');

@@ -20,7 +20,7 @@ import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
-import { upcomingSessions } from '../api/this-week.js';
+import { practiceCourses, upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
 import { MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
@@ -60,7 +60,9 @@ import {
 } from '../fhir-endpoint/handler.js';
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
-import { reconciliation } from '../reconcile.js';
+import { reconciliation } from '../reconcile/answer.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { bindContext, requestSpan } from '../telemetry/tracing.js';
 import {
   CONSOLE_CSP,
   type ConsoleDeps,
@@ -70,7 +72,14 @@ import {
   signOut,
   whoIsSignedIn,
 } from './console.js';
-import { audited, createBodyGuard, createGuard, type GuardDeps, principalOf } from './guard.js';
+import {
+  audited,
+  createBodyGuard,
+  createGuard,
+  type GuardDeps,
+  principalOf,
+  SUBSCRIPTION_CLIENT,
+} from './guard.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
@@ -81,10 +90,19 @@ export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, Cons
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
-  /** Prometheus text for /metrics. */
-  metrics?: () => Promise<string>;
+  /** The service's Prometheus metrics, shown at /metrics and fed by every request. */
+  metrics?: Metrics;
+  /** Says whether the service can serve (store reachable, schema current) and what it knows of the EHR. */
+  probes?: Probes;
   /** The console's open event streams. */
   consoleStreams: ConsoleStreams;
+}
+
+export interface Probes {
+  /** Readiness: undefined when ready, else why not (a short code). */
+  notReady(): Promise<string | undefined>;
+  /** Details for /healthz: the EHR as the last request found it, the subscriptions, the last catch-up. */
+  health(): Record<string, unknown>;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -222,23 +240,34 @@ export function createApp(deps: AppDeps): express.Express {
     const started = process.hrtime.bigint();
     res.setHeader('X-Request-Id', id);
     res.set(SECURITY_HEADERS);
+    // A span per request, continuing the caller's trace (`traceparent`); named once the route is known.
+    const span = requestSpan(req.method, req.headers);
     res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const who = res.locals.principal as Principal | undefined;
+      // The route's template, never the path: the ids in it are the client's, often an MRN.
+      const route = res.locals.route as string | undefined;
+      span.end(route, res.statusCode);
+      deps.metrics?.httpDuration.observe(
+        { method: req.method, route: route ?? 'unmatched', status: String(res.statusCode) },
+        seconds,
+      );
+      if (who?.client === SUBSCRIPTION_CLIENT)
+        deps.metrics?.notifications.inc({ status: String(res.statusCode) });
       deps.log.info(
         {
           requestId: id,
           method: req.method,
-          // The route's template, never the path: the ids in it are the client's, often an MRN.
-          route: res.locals.route,
+          route,
           status: res.statusCode,
-          ms: Math.round(ms * 10) / 10,
+          ms: Math.round(seconds * 1e4) / 10,
           ...(who ? { client: who.client } : {}),
+          ...(span.traceId ? { traceId: span.traceId } : {}),
         },
         'request',
       );
     });
-    next();
+    span.run(next);
   });
 
   /** Registers a route of the table: the guard, a JSON body where one is sent, then the handler. */
@@ -253,38 +282,26 @@ export function createApp(deps: AppDeps): express.Express {
     );
   };
 
+  // Liveness, with what the service knows of its surroundings; no request to the EHR is made for it.
   app.get('/healthz', guard('healthz'), (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok', ...(deps.probes?.health() ?? {}) });
   });
+  // Ready when the therapist side can be served: the store answers and its schema is current. An EHR
+  // outage is not a reason: the outbox keeps the therapist's writes until the EHR is back.
   app.get(
     '/readyz',
     guard('readyz'),
     answer(async (_req, res) => {
-      const checks: Record<string, unknown> = {};
-      let ready = true;
+      let reason: string | undefined;
       try {
-        await deps.store.ping();
-        checks.store = 'ok';
+        reason = await (deps.probes?.notReady() ?? deps.store.ping().then(() => undefined));
       } catch {
-        checks.store = 'unreachable';
-        ready = false;
+        reason = 'store-unreachable';
       }
-      if (deps.ehr) {
-        try {
-          await deps.ehr.capabilities();
-          checks.ehr = 'ok';
-        } catch (e) {
-          checks.ehr = e instanceof EhrError ? e.kind : 'unreachable';
-          ready = false;
-        }
-      } else {
-        checks.ehr = 'not configured';
-      }
-      checks.ehrLastHeardAt =
-        (await deps.store.getCheckpoint('ehr:last-heard').catch(() => undefined)) ?? null;
+      deps.metrics?.readyz.inc({ verdict: reason ? 'not-ready' : 'ready', reason: reason ?? 'none' });
       res
-        .status(statusOf(ready ? allOk() : unavailable('Not ready.')))
-        .json({ status: ready ? 'ready' : 'not ready', checks });
+        .status(statusOf(reason ? unavailable('Not ready.') : allOk()))
+        .json(reason ? { status: 'not ready', reason } : { status: 'ready', checks: { store: 'ok' } });
     }),
   );
 
@@ -295,19 +312,24 @@ export function createApp(deps: AppDeps): express.Express {
   });
   /** The one place a body is read: parsed, then measured before anything walks it. */
   const json = (req: Request, res: Response, next: NextFunction): void =>
-    parseJson(req, res, (err?: unknown) => {
-      if (err === undefined && nestedDeeperThan(req.body))
-        return next(
-          fail(
-            badRequest(`The body is nested more than ${MAX_NESTING} levels deep.`, undefined, 'too-costly'),
-          ),
-        );
-      next(err);
-    });
+    // The body arrives on the socket's events: the request's trace context is bound to what follows.
+    parseJson(
+      req,
+      res,
+      bindContext((err?: unknown) => {
+        if (err === undefined && nestedDeeperThan(req.body))
+          return next(
+            fail(
+              badRequest(`The body is nested more than ${MAX_NESTING} levels deep.`, undefined, 'too-costly'),
+            ),
+          );
+        next(err);
+      }),
+    );
 
   route('metrics', async (_req, res) => {
     if (!deps.metrics) throw fail(notFound('Metrics are not enabled.'));
-    res.type('text/plain; version=0.0.4').send(await deps.metrics());
+    res.type(deps.metrics.contentType).send(await deps.metrics.render());
   });
 
   const instant = parameterCheck('instant', {
@@ -433,7 +455,9 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, await getPatient(idParam(req), deps, tenantOf(res)));
   });
   route('medicationStatus', async (req, res) => {
-    sendJson(res, await medicationStatus(idParam(req), questionParams(req), deps, tenantOf(res)));
+    const status = await medicationStatus(idParam(req), questionParams(req), deps, tenantOf(res));
+    deps.metrics?.countReadiness(status.answer);
+    sendJson(res, status);
   });
   route('patientReconcile', async (req, res) => {
     sendJson(res, await reconciliation(idParam(req), deps, tenantOf(res)));
@@ -450,7 +474,9 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps, tenantOf(res)));
   });
   route('episodeReadiness', async (req, res) => {
-    sendJson(res, await readinessOfEpisode(idParam(req), questionParams(req), deps, tenantOf(res)));
+    const readiness = await readinessOfEpisode(idParam(req), questionParams(req), deps, tenantOf(res));
+    deps.metrics?.countReadiness(readiness.answer);
+    sendJson(res, readiness);
   });
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
@@ -484,6 +510,11 @@ export function createApp(deps: AppDeps): express.Express {
   );
   recordingRoute('requestClearance', 'ReferralRecording', (id, b, t) => requestClearance(id, b, deps, t));
 
+  route('practiceCourses', async (_req, res) => {
+    const courses = await practiceCourses(tenantOf(res), deps);
+    audited(res, ...courses.episodes.map((e) => `EpisodeOfCare/${e.id}`));
+    sendJson(res, answered(courses));
+  });
   const checkDays = parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' });
   route('upcomingSessions', async (req, res) => {
     const from = dateParam(req) ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
@@ -497,7 +528,7 @@ export function createApp(deps: AppDeps): express.Express {
   const built = loadConsoleAssets();
   const send = (res: Response, asset: { type: string; body: Buffer } | undefined) => {
     if (!asset) throw fail(notFound('The console is not built here (npm run build).'));
-    res.writeHead(200, {
+    res.writeHead(statusOf(allOk()), {
       'Content-Type': asset.type,
       'Content-Length': asset.body.length,
       'Content-Security-Policy': CONSOLE_CSP,
@@ -527,7 +558,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   route('cdsFeedback', async (req, res) => {
     takeFeedback(idParam(req), req.body, { note });
-    res.status(200).end();
+    res.status(statusOf(allOk())).end();
   });
 
   app.use((_req, _res, next) => next(fail(notFound('There is nothing at this path.'))));

@@ -16,7 +16,7 @@ import {
   SECURE_SESSION_COOKIE,
   SESSION_COOKIE,
 } from '../auth/console-sessions.js';
-import { badRequest, OperationOutcomeError } from '../fhir/outcome.js';
+import { allOk, badRequest, created, noContent, OperationOutcomeError, statusOf } from '../fhir/outcome.js';
 import { consoleSessionOf, sessionCookieOf } from './guard.js';
 
 /** Where `npm run build` puts the console (console/ bundled by esbuild). */
@@ -103,7 +103,7 @@ export async function signIn(req: Request, res: Response, deps: ConsoleDeps): Pr
     throw new ForbiddenError('The console is for therapists and operators; this token is the EHR.');
   const session = deps.consoleSessions.open(principal);
   res.setHeader('Set-Cookie', sessionCookie(req, session.id));
-  res.status(201).json(describe(session, deps.consoleSessions.idleMs));
+  res.status(statusOf(created())).json(describe(session, deps.consoleSessions.idleMs));
 }
 
 /** GET /console/session: who is signed in (with the CSRF token when it is a console session). */
@@ -117,7 +117,7 @@ export function signOut(req: Request, res: Response, deps: ConsoleDeps): void {
   const id = sessionCookieOf(req);
   if (id !== undefined) deps.consoleSessions.close(id);
   res.setHeader('Set-Cookie', sessionCookie(req, '', 0));
-  res.status(204).end();
+  res.status(statusOf(noContent())).end();
 }
 
 /**
@@ -147,7 +147,7 @@ export class ConsoleStreams {
       );
     return changes().then((first) => {
       let last = first;
-      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' });
+      res.writeHead(statusOf(allOk()), { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' });
       res.write('retry: 2000\n\n');
       let busy = false;
       const end = () => {

@@ -91,8 +91,10 @@ const ENTITY_TYPE: Record<Owner, string> = {
 };
 
 /** The EHR's subscription deliveries, authenticated by the shared secret: writes of the kept types only. */
+/** The client name of the EHR's REST-hook deliveries (the subscription secret's holder). */
+export const SUBSCRIPTION_CLIENT = 'ehr-subscription';
 const SUBSCRIPTION_PRINCIPAL: Principal = {
-  client: 'ehr-subscription',
+  client: SUBSCRIPTION_CLIENT,
   kind: 'ehr',
   scopes: parseScopes(KEPT_TYPES.map((t) => `system/${t}.cu`)),
 };

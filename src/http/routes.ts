@@ -206,6 +206,13 @@ export const ROUTES = {
     owner: 'session',
     references: [{ field: 'patient', owner: 'patient' }],
   },
+  practiceCourses: {
+    method: 'GET',
+    path: '/api/v1/episodes',
+    clients: therapist,
+    scope: ['EpisodeOfCare', 's'],
+    audit: 'R',
+  },
   upcomingSessions: {
     method: 'GET',
     path: '/api/v1/sessions',

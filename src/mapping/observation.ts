@@ -306,6 +306,12 @@ const findingsShape: Shape<{ findings: string }> = {
   },
 };
 
+/** A chaperone's check-in: what they said, when they said something. */
+const checkInShape: Shape<{ note?: string }> = {
+  write: ({ note }) => (note === undefined ? {} : { valueString: note }),
+  read: (observation) => (observation.valueString === undefined ? {} : { note: observation.valueString }),
+};
+
 const MMHG = ucum('mm[Hg]', 'mmHg');
 
 /** A pressure component in mmHg, converted through UCUM from the unit it was sent in (kPa, mm[Hg]). */
@@ -484,6 +490,13 @@ export const OBSERVATION_KINDS: { [K in ObservationKind]: KindSpec<K> } = {
     codes: [coding(SYSTEM.kap, KAP_CODE.moaas, 'MOAA/S score')],
     text: 'MOAA/S',
     shape: integerShape('moaas', 0, 5, 'MOAA/S'),
+  },
+  'check-in': {
+    profile: 'kap-check-in',
+    category: 'survey',
+    codes: [coding(SYSTEM.kap, KAP_CODE.checkIn, 'Chaperone check-in')],
+    text: 'Chaperone check-in',
+    shape: checkInShape,
   },
 };
 

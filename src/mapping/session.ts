@@ -30,6 +30,9 @@ const NEAREST_STATUS: Record<string, SessionStatus> = {
   onleave: 'in-progress',
 };
 
+/** The participant type of a remote session's chaperone, in words (no standard code says chaperone). */
+const CHAPERONE = 'chaperone';
+
 const phaseConcept = (phase: SessionPhase | 'joint'): CodeableConcept =>
   concept(SYSTEM.sessionPhase, phase, PHASE_DISPLAY[phase]);
 
@@ -60,15 +63,26 @@ export function sessionToFhir(session: Session, ctx: MappingContext): Encounter 
     meta: { profile: [profileUrl(joint ? 'kap-joint-session' : 'kap-session')] },
     identifier: [businessIdentifier('Encounter', session.id)],
     status: session.status,
-    class: { system: SYSTEM.actCode, code: HL7_CODE.ambulatory, display: 'ambulatory' },
+    class:
+      session.mode === 'remote'
+        ? { system: SYSTEM.actCode, code: HL7_CODE.virtual, display: 'virtual' }
+        : { system: SYSTEM.actCode, code: HL7_CODE.ambulatory, display: 'ambulatory' },
     type,
     subject: {
       reference: joint ? ctx.ref('Group', session.episodeId) : ctx.ref('Patient', session.patientId ?? ''),
     },
     episodeOfCare: [{ reference: ctx.ref('EpisodeOfCare', session.episodeId) }],
   };
-  if (session.therapist !== undefined)
-    encounter.participant = [{ individual: { reference: session.therapist } }];
+  const participant = [
+    ...(session.therapist === undefined ? [] : [{ individual: { reference: session.therapist } }]),
+    // The chaperone is named, not registered: a display with no reference.
+    ...(session.chaperone === undefined
+      ? []
+      : [{ type: [{ text: CHAPERONE }], individual: { display: session.chaperone } }]),
+  ];
+  if (participant.length > 0) encounter.participant = participant;
+  if (session.transport !== undefined)
+    encounter.hospitalization = { dischargeDisposition: { text: session.transport } };
   if (session.start !== undefined || session.end !== undefined) {
     encounter.period = {
       ...(session.start === undefined ? {} : { start: session.start }),
@@ -170,5 +184,11 @@ export function sessionFromFhir(encounter: Encounter, ctx: MappingContext, coupl
     ?.map((p) => p.individual?.reference)
     .find((r) => r?.includes('Practitioner'));
   if (therapist !== undefined) value.therapist = therapist;
+  if (encounter.class?.code === HL7_CODE.virtual) value.mode = 'remote';
+  const chaperone = encounter.participant?.find((p) => p.type?.some((t) => t.text === CHAPERONE))?.individual
+    ?.display;
+  if (chaperone !== undefined) value.chaperone = chaperone;
+  const transport = encounter.hospitalization?.dischargeDisposition?.text;
+  if (transport !== undefined) value.transport = transport;
   return { value, issues };
 }

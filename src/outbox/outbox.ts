@@ -224,8 +224,13 @@ export class Outbox {
     return this.store.transaction((tx) => fn(tx.sql));
   }
 
+  /** Reads only, on the store's read path. */
+  private read<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.store.read((tx) => fn(tx.sql));
+  }
+
   async get(id: string): Promise<OutboxMessage | undefined> {
-    const rows = await this.run((sql) => sql.all<MessageRow>('SELECT * FROM outbox WHERE id = ?', [id]));
+    const rows = await this.read((sql) => sql.all<MessageRow>('SELECT * FROM outbox WHERE id = ?', [id]));
     return rows[0] ? toMessage(rows[0]) : undefined;
   }
 
@@ -244,7 +249,7 @@ export class Outbox {
       params.push(filter.patientRef);
     }
     params.push(filter.limit ?? 1000);
-    const rows = await this.run((sql) =>
+    const rows = await this.read((sql) =>
       sql.all<MessageRow>(
         `SELECT * FROM outbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, patient_ref, seq LIMIT ?`,
         params,
@@ -291,7 +296,7 @@ export class Outbox {
 
   /** How many messages are in each status, and when the oldest undelivered one was queued. */
   async depth(): Promise<{ byStatus: Record<OutboxStatus, number>; oldestPendingAt?: string }> {
-    return this.run(async (sql) => {
+    return this.read(async (sql) => {
       const byStatus = { pending: 0, delivering: 0, delivered: 0, dead: 0 };
       for (const r of await sql.all<{ status: OutboxStatus; n: number | string }>(
         'SELECT status, COUNT(*) AS n FROM outbox GROUP BY status',
@@ -307,7 +312,7 @@ export class Outbox {
 
   /** The EHR's reference (`Type/id/_history/v`) of the last delivered change with this identifier. */
   async ehrRefOf(resourceType: string, identifier: BusinessIdentifier): Promise<string | undefined> {
-    const rows = await this.run((sql) =>
+    const rows = await this.read((sql) =>
       sql.all<{ ehr_ref: string }>(
         `SELECT ehr_ref FROM outbox WHERE resource_type = ? AND identifier_system = ? AND identifier_value = ?
            AND status = 'delivered' AND ehr_ref IS NOT NULL ORDER BY seq DESC, delivered_at DESC LIMIT 1`,

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from 'fhir/r4';
+import { Registry } from 'prom-client';
 import type { AuditTrail } from '../audit/trail.js';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
 import { contentOf } from '../fhir/content.js';
@@ -103,7 +104,7 @@ export class OutboxWorker {
     this.o = {
       leaseMs: 120_000,
       concurrency: 2,
-      metrics: new OutboxMetrics(),
+      metrics: new OutboxMetrics(new Registry(), () => options.outbox.depth()),
       random: Math.random,
       ...options,
     };
@@ -296,9 +297,7 @@ export class OutboxWorker {
   }
 
   private sendEntries(entry: BundleEntry[]): Promise<Bundle> {
-    return this.o.metrics.timed('transaction', () =>
-      this.o.ehr.transaction({ resourceType: 'Bundle', type: 'transaction', entry }),
-    );
+    return this.o.ehr.transaction({ resourceType: 'Bundle', type: 'transaction', entry });
   }
 
   /** Sends one change; returns the error when it is worth trying again later. */
@@ -325,9 +324,9 @@ export class OutboxWorker {
   private async resolveConflict(claim: Claim, w: Write, conflict: EhrError): Promise<EhrError | undefined> {
     const type = w.message.resourceType;
     const desired = w.entry.resource as Resource & { id: string };
-    this.o.metrics.count('kap_outbox_failures_total', { outcome: 'conflict', kind: conflict.kind });
+    this.o.metrics.failures.inc({ outcome: 'conflict', kind: conflict.kind });
     try {
-      const current = await this.o.metrics.timed('read', () => this.o.ehr.read(type as never, desired.id));
+      const current = await this.o.ehr.read(type as never, desired.id);
       if (contentOf(current) === contentOf(desired)) {
         await this.sendEntries([this.provenance(w.message, `${type}/${desired.id}`, 'UPDATE')]);
         return this.delivered(claim, w, undefined, current);
@@ -366,7 +365,7 @@ export class OutboxWorker {
     }
     await this.o.outbox.settle(w.message.id, claim.owner, { status: 'delivered', ehrRef });
     const outcome = w.target ? 'updated' : response?.status?.startsWith('200') ? 'matched' : 'created';
-    this.o.metrics.count('kap_outbox_deliveries_total', { outcome });
+    this.o.metrics.deliveries.inc({ outcome });
     this.audited(w.message, w.target ? 'U' : 'C', 200, ehrRef.split('/_history/')[0]!);
     return undefined;
   }
@@ -384,7 +383,7 @@ export class OutboxWorker {
 
   private async dead(claim: Claim, message: OutboxMessage, err: EhrError): Promise<void> {
     await this.o.outbox.settle(message.id, claim.owner, { status: 'dead', error: asError(err) });
-    this.o.metrics.count('kap_outbox_failures_total', { outcome: 'dead', kind: err.kind });
+    this.o.metrics.failures.inc({ outcome: 'dead', kind: err.kind });
     this.audited(message, 'C', err.status ?? 502);
     this.o.log?.warn(
       { outbox: message.id, patient: message.patientRef, status: err.status, kind: err.kind },
@@ -410,7 +409,7 @@ export class OutboxWorker {
           error: asError(err),
           countAttempt: true,
         });
-        this.o.metrics.count('kap_outbox_failures_total', { outcome: 'retry', kind: err.kind });
+        this.o.metrics.failures.inc({ outcome: 'retry', kind: err.kind });
       }
     }
   }

@@ -27,6 +27,12 @@ export const isUniqueViolation = (e: unknown): boolean => {
 export interface SqlEngine extends Sql {
   /** Runs `fn` in one transaction: all of it is kept, or none. */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /**
+   * For reads only: never takes a write lock nor waits behind a transaction, and sees only what is
+   * committed. SQLite: a read-only connection of its own (WAL lets it read while a write goes on);
+   * PostgreSQL: the pool, statement by statement.
+   */
+  readonly reader: Sql;
   close(): Promise<void>;
 }
 
@@ -52,6 +58,31 @@ function startCheckpointer(file: string): Worker {
   return worker;
 }
 
+function sqliteSql(db: Database.Database): Sql {
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string) => {
+    let s = statements.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      statements.set(sql, s);
+    }
+    return s;
+  };
+  return {
+    engine: 'sqlite',
+    all: async <T extends Row>(q: string, params: Param[] = []) => {
+      const s = prepare(q);
+      if (s.reader) return s.all(...params) as T[];
+      s.run(...params);
+      return [];
+    },
+    run: async (q, params = []) => prepare(q).run(...params).changes,
+    exec: async (q) => {
+      db.exec(q);
+    },
+  };
+}
+
 export function openSqlite(file: string): SqlEngine {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
@@ -65,31 +96,16 @@ export function openSqlite(file: string): SqlEngine {
     // Should the thread fail, the connection checkpoints itself again, as by default.
     checkpointer.on('error', () => db.pragma('wal_autocheckpoint = 1000'));
   }
-  const statements = new Map<string, Database.Statement>();
-  const prepare = (sql: string) => {
-    let s = statements.get(sql);
-    if (!s) {
-      s = db.prepare(sql);
-      statements.set(sql, s);
-    }
-    return s;
-  };
-  const sql: Sql = {
-    engine: 'sqlite',
-    all: async <T extends Row>(q: string, params: Param[] = []) => {
-      const s = prepare(q);
-      if (s.reader) return s.all(...params) as T[];
-      s.run(...params);
-      return [];
-    },
-    run: async (q, params = []) => prepare(q).run(...params).changes,
-    exec: async (q) => {
-      db.exec(q);
-    },
-  };
+  const sql = sqliteSql(db);
+  // An in-memory database exists on its one connection only.
+  const readDb =
+    file === ':memory:' ? undefined : new Database(file, { readonly: true, fileMustExist: true });
+  readDb?.pragma('busy_timeout = 5000');
+  const reader = readDb ? sqliteSql(readDb) : sql;
   let queue: Promise<unknown> = Promise.resolve();
   return {
     ...sql,
+    reader,
     transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       const next = queue.then(async () => {
         db.exec('BEGIN IMMEDIATE');
@@ -113,6 +129,7 @@ export function openSqlite(file: string): SqlEngine {
         checkpointer.postMessage('stop');
         await exited;
       }
+      readDb?.close();
       db.close();
     },
   };
@@ -139,8 +156,10 @@ export function openPostgres(connectionString: string): SqlEngine {
   const pool = new pg.Pool({ connectionString, max: 10 });
   // An idle connection dropped by the server must not bring the process down.
   pool.on('error', () => undefined);
+  const direct = pgSql(pool);
   return {
-    ...pgSql(pool),
+    ...direct,
+    reader: direct,
     async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       try {

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
+import { inSpan, SpanKind } from '../telemetry/tracing.js';
 import { MIGRATIONS } from './migrations.js';
 import { openPostgres, openSqlite, type Sql, type SqlEngine } from './sql.js';
 
@@ -118,6 +119,11 @@ export class Store {
       await tx.exec(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
       );
+      // A database a newer kap-bridge has migrated is not this instance's to use: its code does not
+      // know the tables' new meaning. It refuses to start rather than read or write them wrongly.
+      const rows = await tx.all<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
+      const found = Number(rows[0]?.v ?? 0);
+      if (found > SCHEMA_VERSION) throw new SchemaTooNewError(found);
       await this.applyPending(tx);
     });
   }
@@ -140,8 +146,15 @@ export class Store {
   }
 
   async schemaVersion(): Promise<number> {
-    const rows = await this.db.all<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
+    const rows = await this.db.reader.all<{ v: number | null }>(
+      'SELECT MAX(version) AS v FROM schema_migrations',
+    );
     return Number(rows[0]?.v ?? 0);
+  }
+
+  /** Whether the database's schema is the one this code knows (not migrated further by a newer instance). */
+  async schemaCurrent(): Promise<boolean> {
+    return (await this.schemaVersion()) === SCHEMA_VERSION;
   }
 
   close(): Promise<void> {
@@ -150,7 +163,7 @@ export class Store {
 
   /** A cheap round trip, for readiness checks. */
   async ping(): Promise<void> {
-    await this.db.all('SELECT 1 AS ok');
+    await this.db.reader.all('SELECT 1 AS ok');
   }
 
   /**
@@ -159,12 +172,26 @@ export class Store {
    * transactions hold their locks briefly and never wait on each other in a circle.
    */
   transaction<T>(fn: (store: StoreTx) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (sql) => {
-      const touched = new Set<string>();
-      const result = await fn(new StoreTx(sql, touched));
-      await raiseChanges(sql, touched);
-      return result;
-    });
+    return inSpan(
+      'store transaction',
+      { 'db.system.name': this.db.engine === 'postgres' ? 'postgresql' : 'sqlite' },
+      () =>
+        this.db.transaction(async (sql) => {
+          const touched = new Set<string>();
+          const result = await fn(new StoreTx(sql, touched));
+          await raiseChanges(sql, touched);
+          return result;
+        }),
+      { kind: SpanKind.INTERNAL },
+    );
+  }
+
+  /**
+   * Runs reads only, on the read path (SqlEngine.reader): no write lock is taken, and no read waits
+   * behind a write transaction. Each statement sees what is committed when it runs.
+   */
+  read<T>(fn: (store: StoreTx) => Promise<T>): Promise<T> {
+    return fn(this.reading);
   }
 
   /** Outside a transaction every call stands alone. */
@@ -172,11 +199,16 @@ export class Store {
     return new StoreTx(this.db);
   }
 
+  /** Reads outside a transaction, on the read path. */
+  private get reading(): StoreTx {
+    return new StoreTx(this.db.reader);
+  }
+
   savePatient(link: PatientLink, tenant?: string): Promise<void> {
     return this.transaction((tx) => tx.savePatient(link, tenant));
   }
   getPatient(id: string, tenant: string): Promise<PatientLink | undefined> {
-    return this.direct.getPatient(id, tenant);
+    return this.reading.getPatient(id, tenant);
   }
   /**
    * What a cached record of a registered patient is checked against, in one round trip: its EHR
@@ -189,7 +221,7 @@ export class Store {
     tenant: string,
     { shared, checkpoint }: { shared: string; checkpoint: string },
   ): Promise<RecordHead | undefined> {
-    const rows = await this.db.all<{
+    const rows = await this.db.reader.all<{
       ehr_patient: string | null;
       tenant: string;
       own: number | string | null;
@@ -213,52 +245,53 @@ export class Store {
     };
   }
   findPatient(identifier: BusinessIdentifier, tenant: string): Promise<PatientLink | undefined> {
-    return this.direct.findPatient(identifier, tenant);
+    return this.reading.findPatient(identifier, tenant);
   }
   findPatients(identifier: BusinessIdentifier): Promise<PracticePatient[]> {
-    return this.direct.findPatients(identifier);
+    return this.reading.findPatients(identifier);
   }
-
   patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
-    return this.direct.patientsLinkedTo(ehrPatient);
+    return this.reading.patientsLinkedTo(ehrPatient);
   }
   practicesOf(ehrPatient: string): Promise<string[]> {
-    return this.direct.practicesOf(ehrPatient);
+    return this.reading.practicesOf(ehrPatient);
   }
   searchResources(query: ResourceQuery): Promise<StoredResource[]> {
-    return this.direct.searchResources(query);
+    return this.reading.searchResources(query);
   }
   /** In a transaction of its own: the change counters rise with the resource, never apart from it. */
   putResource(stored: StoredResource): Promise<PutOutcome> {
     return this.transaction((tx) => tx.putResource(stored));
   }
   getResource(resourceType: string, id: string): Promise<StoredResource | undefined> {
-    return this.direct.getResource(resourceType, id);
+    return this.reading.getResource(resourceType, id);
   }
   getOwn(resourceType: string, id: string, tenant: string): Promise<StoredResource | undefined> {
-    return this.direct.getOwn(resourceType, id, tenant);
+    return this.reading.getOwn(resourceType, id, tenant);
   }
   ownByEhrIdentifier(resourceType: string, value: string): Promise<StoredResource | undefined> {
-    return this.direct.ownByEhrIdentifier(resourceType, value);
+    return this.reading.ownByEhrIdentifier(resourceType, value);
   }
   resourcesFor(patientRef: string, tenant: string): Promise<StoredResource[]> {
-    return this.direct.resourcesFor(patientRef, tenant);
+    return this.reading.resourcesFor(patientRef, tenant);
   }
   findEhrPatients(identifier: BusinessIdentifier): Promise<string[]> {
-    return this.direct.findEhrPatients(identifier);
+    return this.reading.findEhrPatients(identifier);
   }
   saveEpisode(episode: Episode, tenant?: string): Promise<void> {
     return this.transaction((tx) => tx.saveEpisode(episode, tenant));
   }
   getEpisode(id: string, tenant: string): Promise<Episode | undefined> {
-    return this.direct.getEpisode(id, tenant);
+    return this.reading.getEpisode(id, tenant);
   }
   /** Every registered patient, with its practice, in order. */
   async patientIds(): Promise<{ tenant: string; id: string }[]> {
-    return this.db.all<{ tenant: string; id: string }>('SELECT tenant, id FROM patients ORDER BY tenant, id');
+    return this.db.reader.all<{ tenant: string; id: string }>(
+      'SELECT tenant, id FROM patients ORDER BY tenant, id',
+    );
   }
   episodesOf(patientId: string, tenant: string): Promise<Episode[]> {
-    return this.direct.episodesOf(patientId, tenant);
+    return this.reading.episodesOf(patientId, tenant);
   }
   /** Every course of a practice, oldest first. */
   async episodesOfPractice(tenant: string): Promise<Episode[]> {
@@ -281,7 +314,7 @@ export class Store {
     return `${rows[0]?.patients ?? 0}/${rows[0]?.changes ?? 0}`;
   }
   getCheckpoint(name: string): Promise<string | undefined> {
-    return this.direct.getCheckpoint(name);
+    return this.reading.getCheckpoint(name);
   }
   setCheckpoint(name: string, value: string): Promise<void> {
     return this.direct.setCheckpoint(name, value);
@@ -697,6 +730,19 @@ export class StoreTx {
 }
 
 /** An identifier already links another patient: linking it twice would merge two people. */
+/** The schema version this code migrates to and knows: one per migration. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The database was migrated by a newer kap-bridge: this (older) instance does not start on it. */
+export class SchemaTooNewError extends Error {
+  constructor(readonly found: number) {
+    super(
+      `The database's schema is at version ${found}, newer than version ${SCHEMA_VERSION}, the last this kap-bridge knows: a newer kap-bridge has migrated it. Start the newer version instead; this one does not read or write a schema it does not know.`,
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
 export class IdentifierTakenError extends Error {
   constructor(readonly identifier: BusinessIdentifier) {
     super(`The identifier ${identifier.system}|${identifier.value} already belongs to another patient`);

@@ -17,6 +17,8 @@ interface Service {
   restart?: string;
   read_only?: boolean;
   env_file?: string | string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
   healthcheck?: { test?: string[] | string };
   depends_on?: Record<string, { condition: string }>;
 }
@@ -84,6 +86,21 @@ test('HAPI in compose gets every setting of the local sandbox, from the one file
     .split('\n')
     .filter((l) => /^hapi\.fhir\.[^=]+=/.test(l));
   expect(settings.length).toBeGreaterThan(3);
+});
+
+test("HAPI in compose installs kap-bridge's FHIR package, the one the build makes, like the sandbox", () => {
+  const { hapi } = compose().services;
+  const settings = JSON.parse(String(hapi.environment?.SPRING_APPLICATION_JSON)).hapi.fhir
+    .implementationguides['kap-bridge'];
+  const built = JSON.parse(readFileSync(join(ROOT, 'package', 'package.json'), 'utf8'));
+  expect(settings).toMatchObject({
+    name: built.name,
+    version: built.version,
+    installMode: 'STORE_AND_INSTALL',
+    fetchDependencies: false,
+  });
+  const mounted = hapi.volumes?.find((v) => v.startsWith('./generated/package.tgz:'));
+  expect(mounted?.split(':')[1]).toBe(new URL(settings.packageUrl).pathname);
 });
 
 /** `docker compose` (v2 plugin) where present, else `docker-compose` (v1), else none. */

@@ -9,8 +9,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { ImplementationGuide, OperationOutcome, Resource, StructureDefinition } from 'fhir/r4';
+import type {
+  CapabilityStatement,
+  ImplementationGuide,
+  OperationOutcome,
+  Resource,
+  StructureDefinition,
+} from 'fhir/r4';
 import { untar } from '../../src/fhir/fhir-package.js';
+import { PACKAGE_CAPABILITY } from '../../src/fhir-endpoint/capability.js';
 import { ROOT } from '../support/fixtures.js';
 import { sandboxGateway } from '../support/sandbox.js';
 
@@ -126,6 +133,17 @@ describe('the FHIR package', () => {
         .map((e) => e.id);
       expect({ profile: sd.id, notMustSupport }).toEqual({ profile: sd.id, notMustSupport: [] });
     }
+  });
+
+  test("the CapabilityStatement lists every profile under its type, and kap-bridge's /fhir instantiates it", () => {
+    const cs = resources.find((r) => r.resource.resourceType === 'CapabilityStatement')
+      ?.resource as unknown as CapabilityStatement;
+    expect(cs.url).toBe(PACKAGE_CAPABILITY);
+    expect(cs.kind).toBe('requirements');
+    const listed = (cs.rest?.[0]?.resource ?? []).flatMap((r) =>
+      (r.supportedProfile ?? []).map((p) => `${r.type} ${p}`),
+    );
+    expect(listed.sort()).toEqual(profiles.map((p) => `${p.type} ${p.url}`).sort());
   });
 
   test('the ImplementationGuide lists every resource and example, and names the package', () => {

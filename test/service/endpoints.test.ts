@@ -511,11 +511,15 @@ describe('the therapist API', () => {
   });
 
   test('health and readiness', async () => {
-    expect((await call('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    expect((await call('GET', '/healthz')).body).toEqual({
+      status: 'ok',
+      ehr: { state: 'not configured' },
+      subscriptions: 'off',
+      lastSyncAt: null,
+    });
     const ready = await call('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks.store).toBe('ok');
-    expect(ready.body.checks.ehr).toBe('not configured');
+    expect(ready.body).toEqual({ status: 'ready', checks: { store: 'ok' } });
   });
 
   test('an unknown path is a 404 OperationOutcome', async () => {

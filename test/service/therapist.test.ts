@@ -350,7 +350,7 @@ describe('a full individual course', () => {
       time: '2026-03-15T10:10:00Z',
     });
     expect(refused.status).toBe(422);
-    expect(codes(refused)).toEqual(['safety-phq9-item9', 'predose-blood-pressure']);
+    expect(codes(refused)).toEqual(['safety-phq9-item9', 'predose-missing']);
     await ok(`/sessions/${s.id}/cancel`, {}, 200);
     const timeline = (await get('/episodes/ep-lena?date=2026-03-15')).body;
     expect(timeline.readiness.ready).toBe(false);
@@ -481,14 +481,11 @@ describe('a full couples course', () => {
     });
     const waiting = await post('/sessions/med-ruiz-1/doses', dose('ana'));
     expect(waiting.status).toBe(422);
-    expect(codes(waiting)).toEqual(
-      expect.arrayContaining(['no-clearance', 'no-prescription', 'partner-not-ready']),
-    );
-    expect(waiting.body.issue.map((i: { diagnostics: string }) => i.diagnostics)).toContainEqual(
-      expect.stringMatching(/^Patient tomas: /),
-    );
-
-    await prescriberClears('ehr-tomas');
+    // Ana's own reasons only: her clearance is in, her pre-dose blood pressure is not.
+    expect(codes(waiting)).toEqual(['predose-missing']);
+    expect(waiting.body.issue.map((i: { diagnostics: string }) => i.diagnostics)).toEqual([
+      expect.stringMatching(/^Patient ana: No blood pressure is recorded in this session/),
+    ]);
     for (const p of ['ana', 'tomas']) {
       await ok(`/patients/${p}/observations`, {
         value: { kind: 'blood-pressure', systolic: 120, diastolic: 80 },
@@ -496,12 +493,21 @@ describe('a full couples course', () => {
         session: 'med-ruiz-1',
       });
     }
-    for (const p of ['ana', 'tomas']) {
-      const given = await ok('/sessions/med-ruiz-1/doses', dose(p));
-      expect(given.sessionId).toBe(
-        medicine.partners.find((s: { patientId: string }) => s.patientId === p).id,
-      );
-    }
+    // Tomás is not cleared yet: his dose is refused with his reasons, and Ana's goes ahead.
+    const tomasWaits = await post('/sessions/med-ruiz-1/doses', dose('tomas'));
+    expect(tomasWaits.status).toBe(422);
+    expect(codes(tomasWaits)).toEqual(expect.arrayContaining(['no-clearance', 'no-prescription']));
+    expect(codes(tomasWaits)).not.toContain('partner-not-ready');
+    const anaDose = await ok('/sessions/med-ruiz-1/doses', dose('ana'));
+    expect(anaDose.sessionId).toBe(
+      medicine.partners.find((s: { patientId: string }) => s.patientId === 'ana').id,
+    );
+
+    await prescriberClears('ehr-tomas');
+    const tomasDose = await ok('/sessions/med-ruiz-1/doses', dose('tomas'));
+    expect(tomasDose.sessionId).toBe(
+      medicine.partners.find((s: { patientId: string }) => s.patientId === 'tomas').id,
+    );
     await ok('/sessions/med-ruiz-1/complete', { time: '2026-04-09T12:30:00Z' }, 200);
     const integration = await holdSession('ep-ruiz', 'integration', '2026-04-12');
     for (const p of ['ana', 'tomas']) {

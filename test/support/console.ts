@@ -72,9 +72,9 @@ export async function seriousViolations(page: Page): Promise<string[]> {
     .map((v) => `${v.id} (${v.nodes.length})`);
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) as `${string}.png`, fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) as `${string}.png`, fullPage });
 }
 
 /** A day `n` days from today (UTC), as YYYY-MM-DD. */
@@ -100,6 +100,7 @@ export async function push<T extends Resource & { id: string }>(
  */
 export async function pushedPatient(
   service: Service,
+  { register = true }: { register?: boolean } = {},
 ): Promise<{ patient: string; order: MedicationRequest & { id: string } }> {
   const patient = uniqueId('con');
   const subject = { reference: `Patient/${patient}` };
@@ -141,11 +142,12 @@ export async function pushedPatient(
     authorizingPrescription: [{ reference: `MedicationRequest/${order.id}` }],
     whenHandedOver: `${dayFromNow(-18)}T12:00:00Z`,
   } as MedicationDispense & { id: string });
-  await post(service, '/patients', {
-    id: patient,
-    identifiers: [{ system: 'urn:mrn', value: patient }],
-    ehrPatient: `Patient/${patient}`,
-  });
+  if (register)
+    await post(service, '/patients', {
+      id: patient,
+      identifiers: [{ system: 'urn:mrn', value: patient }],
+      ehrPatient: `Patient/${patient}`,
+    });
   return { patient, order };
 }
 
@@ -182,4 +184,51 @@ export async function courseWithMedicineSession(
     start: `${dayFromNow(inDays)}T10:00:00Z`,
   });
   return { episode, session };
+}
+
+/** Fills a form field as a person would (the input event the page listens to). */
+export async function fill(page: Page, selector: string, value: string): Promise<void> {
+  await page.waitForSelector(selector);
+  const tag = await page.$eval(selector, (e) => e.tagName);
+  if (tag === 'SELECT') {
+    await page.select(selector, value);
+    return;
+  }
+  await page.$eval(
+    selector,
+    (e, v) => {
+      const input = e as HTMLInputElement;
+      input.value = v as string;
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    },
+    value,
+  );
+}
+
+/**
+ * Submits the form `id` with these field values and waits for its answer: what it recorded (the
+ * source or id), or the refusal's text.
+ */
+export async function submitForm(
+  page: Page,
+  id: string,
+  values: Record<string, string>,
+  { navigates = false }: { navigates?: boolean } = {},
+): Promise<{ recorded?: string; refused?: string }> {
+  for (const [name, value] of Object.entries(values)) await fill(page, `#${id}-${name}`, value);
+  const before = await page.$eval(`#${id}`, (f) => Number(f.getAttribute('data-answers')));
+  await page.click(`#${id} button[type=submit]`);
+  // A form whose success opens another page is gone once it has answered.
+  if (navigates) return {};
+  await page.waitForFunction(
+    (formId, n) =>
+      Number(document.getElementById(formId as string)?.getAttribute('data-answers')) > (n as number),
+    {},
+    id,
+    before,
+  );
+  return page.$eval(`#${id}`, (f) => ({
+    recorded: f.querySelector('.done code')?.textContent ?? undefined,
+    refused: f.querySelector('[role=alert]')?.textContent ?? undefined,
+  }));
 }

@@ -313,7 +313,7 @@ function administrationArb(patientId: string, date: string, i: number): fc.Arbit
       compact({
         id: `adm${i}`,
         patientId,
-        sessionId: 's1',
+        sessionId: `s${i}`,
         ...a,
         medication: ketamine,
         dose: { value: 100, unit: 'mg' },

@@ -355,17 +355,17 @@ function clearanceRule(record: PatientRecord, asked: Asked, policy: ReadinessPol
 
 const ORDER_INTENTS = ['order', 'original-order', 'instance-order', 'filler-order'];
 
-/** Completed doses counted against an order: under it, or under no order, up to the session. */
+/** Medicine sessions with a completed dose against an order: under it, or under no order, up to the session. */
 function dosesTaken(record: PatientRecord, rx: Prescription): number {
-  let taken = 0;
+  const sessions = new Set<string>();
   for (const a of record.administrations) {
     if (a.status !== 'completed') continue;
     if (a.prescriptionId !== undefined && a.prescriptionId !== rx.id) continue;
     // Reading (as README now says): every completed dose counts, whenever given: fewer are left.
-    // (First read as only doses up to the session.)
-    taken += 1;
+    // (First read as only doses up to the session.) A booster is its session's, not another session.
+    sessions.add(a.sessionId);
   }
-  return taken;
+  return sessions.size;
 }
 
 function orderCodes(record: PatientRecord, rx: Prescription, asked: Asked, tz: string): ReasonCode[] {

@@ -238,10 +238,12 @@ public class FhirServerConfig {
 		batch2JobRegisterer.start();
 		for (Map.Entry<String, PackageInstallationSpec> guide : guides.entrySet()) {
 			PackageInstallationSpec spec = guide.getValue();
+			long started = System.currentTimeMillis();
 			PackageInstallOutcomeJson outcome = installer.install(spec);
 			org.slf4j.LoggerFactory.getLogger(FhirServerConfig.class).info(
-					"FHIR package {}#{} installed from {}: {}",
-					spec.getName(), spec.getVersion(), spec.getPackageUrl(), outcome.getResourcesInstalled());
+					"FHIR package {}#{} installed from {} in {} ms: {}",
+					spec.getName(), spec.getVersion(), spec.getPackageUrl(),
+					System.currentTimeMillis() - started, outcome.getResourcesInstalled());
 			outcomes.put(guide.getKey(), outcome);
 		}
 		return new InstalledPackages(outcomes);

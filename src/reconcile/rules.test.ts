@@ -1,7 +1,7 @@
 import type { Encounter, Observation, Resource, Task } from 'fhir/r4';
-import { identifierSystem } from './fhir/codes.js';
-import { contentOf } from './fhir/content.js';
-import { compareRecords, type LocalResource } from './reconcile.js';
+import { identifierSystem } from '../fhir/codes.js';
+import { contentOf } from '../fhir/content.js';
+import { compareRecords, type LocalResource } from './rules.js';
 
 const heartRate = (id: string, value: number, extra: Partial<Observation> = {}): Observation => ({
   resourceType: 'Observation',

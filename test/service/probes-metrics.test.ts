@@ -1,0 +1,176 @@
+/**
+ * What an operator's tools see: /readyz says whether the therapist side can be served (an EHR
+ * outage is not a reason), /healthz says what the last EHR request found without asking the EHR
+ * again, subscription registration that fails at start is retried with backoff, and /metrics,
+ * parsed as Prometheus parses it, counts what happened.
+ */
+import { Store } from '../../src/store/store.js';
+import { kapFetch } from '../support/auth.js';
+import { careTeam } from '../support/care.js';
+import { type FakeEhr, startFakeEhr } from '../support/fake-ehr.js';
+import { parseMetrics, sampleValue } from '../support/prometheus.js';
+import { eventually } from '../support/sandbox.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+const SECRET = 'probe-secret';
+let ehr: FakeEhr;
+let service: TestService;
+
+beforeAll(async () => {
+  ehr = await startFakeEhr({ up: false });
+  service = await startTestService({
+    KAP_EHR_BASE_URL: ehr.baseUrl,
+    KAP_SUBSCRIPTION_SECRET: SECRET,
+    KAP_SYNC_INTERVAL_SECONDS: '0',
+    KAP_SUBSCRIBE_RETRY_BASE_MS: '100',
+    KAP_SUBSCRIBE_RETRY_MAX_MS: '400',
+    KAP_OUTBOX_POLL_MS: '200',
+  });
+});
+afterAll(async () => {
+  await service?.close();
+  await ehr?.close();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
+const json = async (path: string): Promise<{ status: number; body: any }> => {
+  const res = await kapFetch(`${service.url}${path}`);
+  return { status: res.status, body: await res.json() };
+};
+const metrics = async () => parseMetrics(await (await kapFetch(`${service.url}/metrics`)).text());
+
+test('with the EHR down, /readyz is ready and /healthz says the EHR is failing, from requests already made', async () => {
+  const health = await eventually('a failed EHR request', async () => {
+    const h = await json('/healthz');
+    return h.body.ehr.state === 'failing' ? h : undefined;
+  });
+  expect(health.status).toBe(200);
+  expect(health.body).toMatchObject({
+    status: 'ok',
+    ehr: { state: 'failing', lastError: 'unavailable' },
+    subscriptions: 'pending',
+  });
+  const ready = await json('/readyz');
+  expect(ready).toEqual({ status: 200, body: { status: 'ready', checks: { store: 'ok' } } });
+
+  // Probing costs the EHR nothing: no request to it per probe.
+  const before = ehr.requests.filter((r) => r.path.includes('metadata')).length;
+  for (let i = 0; i < 5; i++) {
+    await json('/readyz');
+    await json('/healthz');
+  }
+  expect(ehr.requests.filter((r) => r.path.includes('metadata')).length).toBe(before);
+});
+
+test('subscription registration failing at start is retried with backoff until the EHR is back', async () => {
+  await eventually('two failed registrations', async () => {
+    const m = await metrics();
+    return (sampleValue(m, 'kap_subscription_registrations_total', { outcome: 'failed' }) ?? 0) >= 2;
+  });
+  const m = await metrics();
+  expect(sampleValue(m, 'kap_subscriptions_registered')).toBe(0);
+  expect(sampleValue(m, 'kap_ehr_up')).toBe(0);
+  expect(
+    sampleValue(m, 'kap_ehr_requests_total', { operation: 'search', outcome: 'unavailable' }),
+  ).toBeGreaterThan(0);
+
+  ehr.up = true;
+  const health = await eventually(
+    'subscriptions registered',
+    async () => {
+      const h = await json('/healthz');
+      return h.body.subscriptions === 'registered' ? h : undefined;
+    },
+    10_000,
+    100,
+  );
+  expect(health.body.ehr).toMatchObject({ state: 'up' });
+  const created = ehr.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/fhir/Subscription'));
+  expect(created.length).toBeGreaterThan(0);
+  const after = await metrics();
+  expect(sampleValue(after, 'kap_subscriptions_registered')).toBe(1);
+  expect(sampleValue(after, 'kap_subscription_registrations_total', { outcome: 'ok' })).toBe(1);
+  expect(sampleValue(after, 'kap_ehr_up')).toBe(1);
+});
+
+test('/metrics: process, HTTP by route template, intake, notifications, readiness by verdict and reason, outbox', async () => {
+  // A notification (the subscription secret) and a registered patient asked about.
+  const put = await kapFetch(`${service.url}/fhir/CareTeam/care-probe`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/fhir+json', 'x-kap-subscription-secret': SECRET },
+    body: JSON.stringify({ ...careTeam('ehr-probe'), id: 'care-probe' }),
+  });
+  expect(put.status).toBe(201);
+  const registered = await kapFetch(`${service.url}/api/v1/patients`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      id: 'probe-1',
+      identifiers: [{ system: 'urn:therapist:client', value: 'probe-1' }],
+      ehrPatient: 'Patient/ehr-probe',
+    }),
+  });
+  expect(registered.status).toBe(201);
+  const status = await json('/api/v1/patients/probe-1/medication-status?date=2026-12-10');
+  expect(status.status).toBe(200);
+  await json('/nowhere');
+
+  const m = await metrics();
+  expect(m.get('process_cpu_user_seconds_total')?.type).toBe('COUNTER');
+  expect(m.get('nodejs_eventloop_lag_seconds')?.type).toBe('GAUGE');
+  expect(m.get('kap_http_request_duration_seconds')?.type).toBe('HISTOGRAM');
+  expect(
+    sampleValue(m, 'kap_http_request_duration_seconds_count', {
+      method: 'GET',
+      route: '/api/v1/patients/:id/medication-status',
+      status: '200',
+    }),
+  ).toBe(1);
+  expect(
+    sampleValue(m, 'kap_http_request_duration_seconds_count', { route: 'unmatched', status: '404' }),
+  ).toBe(1);
+  // No path with an id in it is ever a label value.
+  const routes = m.get('kap_http_request_duration_seconds')?.samples.map((s) => s.labels.route) ?? [];
+  expect(routes.filter((r) => r?.includes('probe'))).toEqual([]);
+
+  expect(
+    sampleValue(m, 'kap_intake_resources_total', { type: 'CareTeam', outcome: 'stored', path: 'push' }),
+  ).toBe(1);
+  expect(sampleValue(m, 'kap_subscription_notifications_total', { status: '201' })).toBe(1);
+
+  const verdict = status.body.verdict as string;
+  expect(sampleValue(m, 'kap_readiness_answers_total', { verdict })).toBe(1);
+  const codes = (status.body.reasons as { code: string }[]).map((r) => r.code);
+  expect(codes.length).toBeGreaterThan(0);
+  for (const code of new Set(codes)) {
+    expect(sampleValue(m, 'kap_readiness_reasons_total', { verdict, code })).toBe(
+      codes.filter((c) => c === code).length,
+    );
+  }
+  expect(sampleValue(m, 'kap_readyz_answers_total', { verdict: 'ready', reason: 'none' })).toBeGreaterThan(0);
+  expect(
+    m
+      .get('kap_outbox_messages')
+      ?.samples.map((s) => s.labels.status)
+      .sort(),
+  ).toEqual(['dead', 'delivered', 'delivering', 'pending']);
+  expect(sampleValue(m, 'kap_ehr_request_duration_seconds_count', { operation: 'create' })).toBeGreaterThan(
+    0,
+  );
+});
+
+test('a database a newer kap-bridge has migrated stops an older one at start, saying so', async () => {
+  const store = await Store.open({ sqliteFile: `${service.dir}/newer.db` });
+  const current = await store.schemaVersion();
+  expect(await store.schemaCurrent()).toBe(true);
+  await store.transaction((tx) =>
+    tx.sql.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [
+      current + 1,
+      new Date().toISOString(),
+    ]),
+  );
+  await store.close();
+  await expect(Store.open({ sqliteFile: `${service.dir}/newer.db` })).rejects.toThrow(
+    `The database's schema is at version ${current + 1}, newer than version ${current}, the last this kap-bridge knows`,
+  );
+});
