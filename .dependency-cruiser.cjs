@@ -27,7 +27,7 @@ module.exports = {
       comment: 'the guard in front of every route does not load the OpenAPI document, not even through another module',
       severity: 'error',
       from: { path: '^src/http/guard\\.ts$' },
-      to: { path: '^src/api/openapi\\.ts$', reachable: true },
+      to: { path: '^src/http/openapi\\.ts$', reachable: true },
     },
     {
       name: 'validation-not-mapping',

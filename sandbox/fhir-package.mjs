@@ -39,7 +39,12 @@ export { PACKAGE_TGZ };
 export const PACKAGE_NAME = 'kap-bridge.fhir';
 export const CANONICAL = 'https://fhir.kap-bridge.org';
 const IG_ID = 'kap-bridge';
-const CORE = { packageId: 'hl7.fhir.r4.core', version: '4.0.1', uri: 'http://hl7.org/fhir' };
+/** The R4 core, by package and by the ImplementationGuide resource of the specification itself. */
+const CORE = {
+  packageId: 'hl7.fhir.r4.core',
+  version: '4.0.1',
+  uri: 'http://hl7.org/fhir/ImplementationGuide/fhir',
+};
 /** Fixture folders whose resources are invalid on purpose: never examples. */
 const NOT_EXAMPLES = ['invalid', 'invalid-kap-rules'];
 
@@ -137,6 +142,10 @@ function examples() {
 }
 
 const fileName = (r) => `${r.resourceType}-${r.id}.json`;
+const narrative = (text) => ({
+  status: 'generated',
+  div: `<div xmlns="http://www.w3.org/1999/xhtml"><p>${text.replaceAll('&', '&amp;').replaceAll('<', '&lt;')}</p></div>`,
+});
 
 function indexEntry(r) {
   const entry = { filename: fileName(r), resourceType: r.resourceType, id: r.id };
@@ -164,6 +173,9 @@ function capabilityStatement(version, profiles, date) {
     publisher: 'kap-bridge',
     description:
       "A server speaking kap-bridge's FHIR interface takes these resource types conforming to these profiles.",
+    text: narrative(
+      `Resource types and their profiles: ${types.map((t) => `${t} (${profiles.filter((p) => p.type === t).length})`).join(', ')}.`,
+    ),
     kind: 'requirements',
     fhirVersion: '4.0.1',
     format: ['json'],
@@ -193,6 +205,9 @@ function implementationGuide(version, conformance, exampleList) {
     publisher: 'kap-bridge',
     description:
       "The profiles, code systems and value sets of kap-bridge's FHIR R4 interface, with examples.",
+    text: narrative(
+      `FHIR package ${PACKAGE_NAME}#${version}: ${conformance.length} conformance resources and ${exampleList.length} examples.`,
+    ),
     packageId: PACKAGE_NAME,
     license: 'Apache-2.0',
     fhirVersion: ['4.0.1'],

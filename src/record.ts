@@ -33,7 +33,7 @@ import { kindOf, observationFromFhir } from './mapping/observation.js';
 import { reviewFromFhir } from './mapping/review.js';
 import { sessionFromFhir } from './mapping/session.js';
 import { DEFAULT_PATIENT_LINK, ehrConfirmsCare, type PatientLinkPolicy } from './patient-link.js';
-import type { RecordHead, Store, StoredResource } from './store/store.js';
+import { type RecordHead, type Store, type StoredResource, StoreTx } from './store/store.js';
 import { checkKapRules } from './validation/kap-rules.js';
 
 /** What readiness relies on in each kind of Observation it reads, when the Observation cannot be read. */
@@ -47,7 +47,7 @@ const SAFETY_KIND: Partial<Record<ObservationKind, SourceKind>> = {
 type Lists = Omit<PatientRecord, 'patientId' | 'link' | 'episodes' | 'unreadable'>;
 
 /** One resource read into the domain: the record's list it belongs in, and what readiness relies on in it. */
-interface Readout<K extends keyof Lists = keyof Lists> {
+interface ReadoutInto<K extends keyof Lists> {
   into: K;
   read: Read<Lists[K][number]>;
   /** Set when readiness relies on it: an unreadable one is then a reason, never dropped. */
@@ -55,6 +55,9 @@ interface Readout<K extends keyof Lists = keyof Lists> {
   /** When it says it happened, as sent. */
   at?: string;
 }
+
+/** A readout of any list, told apart by `into`. */
+export type Readout = { [K in keyof Lists]: ReadoutInto<K> }[keyof Lists];
 
 const readout = <K extends keyof Lists>(
   into: K,
@@ -69,7 +72,10 @@ const readout = <K extends keyof Lists>(
     ...(typeof at === 'string' ? { at } : {}),
   }) as Readout;
 
-/** The one dispatch from a FHIR resource to the domain, shared by the record and intake. */
+/**
+ * The one dispatch from a FHIR resource to the domain, shared by the record, intake's warnings and
+ * the episode timeline (src/api/timeline.ts), each with its own mapping context.
+ */
 export function readResource(r: Resource, ctx: MappingContext): Readout | undefined {
   switch (r.resourceType) {
     case 'Observation': {
@@ -275,6 +281,20 @@ interface CachedRecord {
  */
 const caches = new WeakMap<object, LRUCache<string, CachedRecord>>();
 
+/**
+ * The cache of a store's records; none inside a transaction, whose reads must see its own writes
+ * (a dose checks readiness in the transaction that records it): it reads afresh.
+ */
+function cacheOf(store: object): LRUCache<string, CachedRecord> | undefined {
+  if (store instanceof StoreTx) return undefined;
+  let cache = caches.get(store);
+  if (!cache) {
+    cache = new LRUCache({ max: RECORD_CACHE_SIZE });
+    caches.set(store, cache);
+  }
+  return cache;
+}
+
 /** Cached records are shared by every answer: freezing them turns an accidental change into an error. */
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
@@ -298,7 +318,7 @@ export interface CurrentRecord {
  * next read; only when the head changed are the resources read and mapped again.
  */
 export async function currentRecord(
-  store: Pick<Store, 'recordHead' | 'resourcesFor' | 'getResource' | 'episodesOf'>,
+  store: Pick<StoreTx, 'recordHead' | 'resourcesFor' | 'getResource' | 'episodesOf'>,
   patientId: string,
   tenant: string,
   checkpoint: string,
@@ -312,13 +332,9 @@ export async function currentRecord(
   if (!head) return undefined;
   const withCheckpoint = (record: PatientRecord): CurrentRecord =>
     head.checkpoint === undefined ? { record } : { record, checkpoint: head.checkpoint };
-  let cache = caches.get(store);
-  if (!cache) {
-    cache = new LRUCache({ max: RECORD_CACHE_SIZE });
-    caches.set(store, cache);
-  }
+  const cache = cacheOf(store);
   const key = JSON.stringify([head.tenant, patientId, linkPolicy.mode, linkPolicy.practiceSystem]);
-  const cached = cache.get(key);
+  const cached = cache?.get(key);
   if (
     cached &&
     cached.tenant === head.tenant &&
@@ -340,6 +356,6 @@ export async function currentRecord(
       linkPolicy,
     ),
   );
-  cache.set(key, { ehrPatient: head.ehrPatient, tenant: head.tenant, mark: head.mark, record });
+  cache?.set(key, { ehrPatient: head.ehrPatient, tenant: head.tenant, mark: head.mark, record });
   return withCheckpoint(record);
 }

@@ -193,6 +193,7 @@ export async function startService(
   const app = createApp({
     consoleSessions,
     consoleStreams,
+    outboxQueue: outbox,
     store,
     validator,
     log,

@@ -8,15 +8,7 @@ import { type Answered, answered, conflict, created, OperationOutcomeError } fro
 import { consentToFhir } from '../mapping/consent.js';
 import { findEpisode } from './episodes.js';
 import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
-
-export interface ConsentRecording {
-  id?: string;
-  patient: string;
-  signedAt: string;
-  status?: 'active' | 'rejected' | 'inactive';
-  /** The signed agreement: a URL (with its type and title) or a DocumentReference. */
-  document: NonNullable<InformedConsent['document']>;
-}
+import type { ConsentRecording } from './schemas.js';
 
 export async function recordConsent(
   episodeId: string,

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { doseChecks, type Finding, medicineFacts } from '../domain/medicine-session.js';
-import type { Administration, Dose, Route } from '../domain/model.js';
+import type { Administration } from '../domain/model.js';
 import { currentOrder, patientReadiness, type Reason } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
@@ -24,19 +24,11 @@ import {
 } from '../fhir/outcome.js';
 import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
-import { loadRecord } from '../record.js';
+import { currentRecord } from '../record.js';
 import { medicinePolicyOf, readinessQuery } from './patients.js';
 import { courseContext, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import type { DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
-
-export interface DoseRecording {
-  id?: string;
-  patient: string;
-  dose: Dose;
-  /** The route taken; the prescription's when absent. */
-  route?: Route;
-  time: string;
-}
 
 /**
  * Readiness reasons and day-of findings as one 422: an issue per reason, its code in `details`,
@@ -84,11 +76,12 @@ export async function recordDose(
       throw new OperationOutcomeError(conflict(`A dose ${id} is already recorded.`, 'id', 'duplicate'));
     }
     const link = links.find((l) => l.id === input.patient)!;
-    const full = await loadRecord(tx, link, tenant, deps.patientLink);
+    const current = (await currentRecord(tx, link.id, tenant, 'ehr:last-heard', deps.patientLink))!;
+    const full = current.record;
     // A booster is part of the session already counted against the order, not another session.
     const others = { ...full, administrations: full.administrations.filter((a) => a.sessionId !== own.id) };
     // The verdict at the instant of the dose: every day-of check must have been recorded by then.
-    const query = readinessQuery({ at: input.time }, deps, await tx.getCheckpoint('ehr:last-heard'));
+    const query = readinessQuery({ at: input.time }, deps, current.checkpoint);
     const readiness = patientReadiness(others, query, deps.policy, episode);
     const rx = currentOrder(others, (v) => spanOf(v, deps.policy.timeZone)).rx;
     const findings = doseChecks(

@@ -4,7 +4,7 @@
  * for a medicine session on a date (a couples episode is ready only when both partners are).
  */
 import { randomUUID } from 'node:crypto';
-import type { Episode, EpisodeType } from '../domain/model.js';
+import type { Episode } from '../domain/model.js';
 import { type EpisodeReadiness, episodeReadiness } from '../domain/readiness.js';
 import {
   type Answered,
@@ -17,20 +17,11 @@ import {
   OperationOutcomeError,
 } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
-import { loadRecord } from '../record.js';
+import { currentRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
 import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
+import type { EpisodeRegistration, EpisodeStatusChange } from './schemas.js';
 import type { CourseReader } from './sessions.js';
-
-export interface EpisodeRegistration {
-  id?: string;
-  type: EpisodeType;
-  patients: string[];
-  /** The patient's own words for what they hope from the course: the Goal. */
-  intention?: string;
-  start?: string;
-  plannedSessions?: Partial<Episode['plannedSessions']>;
-}
 
 /** Registers a course of `tenant`'s practice; its patients must be the practice's own. */
 export async function registerEpisode(
@@ -76,12 +67,6 @@ export async function registerEpisode(
     );
   });
   return answered(episode, created());
-}
-
-export interface EpisodeStatusChange {
-  status: 'active' | 'onhold' | 'finished' | 'cancelled';
-  reason?: string;
-  time?: string;
 }
 
 /** Statuses a course does not leave: a finished or cancelled course is closed. */
@@ -138,27 +123,29 @@ export async function findEpisode(
 
 /**
  * Readiness of `tenant`'s course for a session on `date` (today when absent) or starting `at`, from
- * the partners' aligned records in `reader`. A partner whose record cannot be read is left out, and
- * the course is then not ready.
+ * the partners' aligned records in `reader`, read as every readiness answer reads them
+ * (`currentRecord`). A partner whose record cannot be read is left out, and the course is then
+ * not ready.
  */
 export async function readinessOn(
-  reader: CourseReader & Pick<PatientsDeps['store'], 'getCheckpoint'>,
+  reader: Parameters<typeof currentRecord>[0] & Pick<PatientsDeps['store'], 'getCheckpoint'>,
   episode: Episode,
   tenant: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
-  const records = await Promise.all(
-    episode.patients.map(async (p) => {
-      const link = await reader.getPatient(p, tenant);
-      return link === undefined ? undefined : loadRecord(reader, link, tenant, deps.patientLink);
-    }),
-  );
-  const query = readinessQuery(question, deps, await reader.getCheckpoint('ehr:last-heard'));
+  const current = (
+    await Promise.all(
+      episode.patients.map((p) => currentRecord(reader, p, tenant, 'ehr:last-heard', deps.patientLink)),
+    )
+  ).filter((c) => c !== undefined);
+  // Each record's head carries the checkpoint; a course with no readable record asks for it alone.
+  const lastHeard =
+    current.length > 0 ? current[0]!.checkpoint : await reader.getCheckpoint('ehr:last-heard');
   return episodeReadiness(
     episode,
-    records.filter((r) => r !== undefined),
-    query,
+    current.map((c) => c.record),
+    readinessQuery(question, deps, lastHeard),
     deps.policy,
   );
 }

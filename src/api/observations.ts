@@ -17,17 +17,8 @@ import {
 } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
 import { courseContext, linkedPatient, namedIn, type RecordingDeps, record, sourceOf } from './recording.js';
+import type { ObservationRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
-
-export interface ObservationRecording {
-  id?: string;
-  value: ObservationValue;
-  effective: string;
-  /** The session it was taken in: the patient's own, or a joint session they take part in. */
-  session?: string;
-  status?: 'preliminary' | 'final' | 'amended';
-  performer?: string;
-}
 
 /** Readings only a medicine session has: effects of the dose, and a remote session's check-ins. */
 const MEDICINE_ONLY: readonly ObservationValue['kind'][] = ['sedation', 'dissociation', 'check-in'];
@@ -86,7 +77,8 @@ export async function recordObservation(
   deps: RecordingDeps,
   tenant: string,
 ): Promise<Answered<KapObservation & { source: string }>> {
-  const { value } = input;
+  // The schema has taken the PHQ-9 items as exactly nine: the domain's tuple.
+  const value = input.value as ObservationValue;
   if (value.kind === 'phq9' && value.items && value.items.reduce((a, b) => a + b, 0) !== value.total) {
     throw new OperationOutcomeError(
       badRequest('The PHQ-9 total is not the sum of its items.', 'value.total', 'invariant'),

@@ -27,6 +27,7 @@ import { keep } from '../intake.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord } from '../record.js';
 import { IdentifierTakenError, type Store } from '../store/store.js';
+import type { PatientRegistration } from './schemas.js';
 
 export interface PatientsDeps {
   store: Store;
@@ -45,12 +46,6 @@ export const medicinePolicyOf = (deps: Pick<PatientsDeps, 'policy' | 'medicine'>
   systolicMax: deps.policy.systolicMax,
   diastolicMax: deps.policy.diastolicMax,
 });
-
-export interface PatientRegistration {
-  id?: string;
-  identifiers: { system: string; value: string }[];
-  ehrPatient?: string;
-}
 
 const unknownPatient = (id: string) => new OperationOutcomeError(notRegistered('patient', id));
 

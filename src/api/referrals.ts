@@ -24,16 +24,7 @@ import {
   sourceOf,
   unprocessable,
 } from './recording.js';
-
-export interface ReferralRecording {
-  id?: string;
-  /** The course the clearance is for. */
-  episode?: string;
-  reason?: string;
-  requester?: string;
-  performer?: string;
-  authoredOn?: string;
-}
+import type { ReferralRecording } from './schemas.js';
 
 export async function requestClearance(
   patientId: string,

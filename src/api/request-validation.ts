@@ -1,21 +1,21 @@
 /**
- * Requests to /api/v1 are checked against the OpenAPI document's own schemas; a failure is an
- * OperationOutcome whose expressions name the fields (`identifiers[0].system`).
+ * Requests to /api/v1 are checked against the schemas of ./schemas.ts, the same ones the OpenAPI
+ * document shows; a failure is an OperationOutcome whose expressions name the fields
+ * (`identifiers[0].system`).
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { badRequest, type Issue, issue, OperationOutcomeError } from '../fhir/outcome.js';
-import { openApiDocument } from './openapi.js';
+import { REQUEST_SCHEMAS, type RequestSchemaName } from './schemas.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
-ajv.addSchema({ $id: 'openapi', components: openApiDocument.components }, 'openapi');
 
 const compiled = new Map<string, ValidateFunction>();
-function validatorFor(schemaName: string): ValidateFunction {
+function validatorFor(schemaName: RequestSchemaName): ValidateFunction {
   let v = compiled.get(schemaName);
   if (!v) {
-    v = ajv.compile({ $ref: `openapi#/components/schemas/${schemaName}` });
+    v = ajv.compile(REQUEST_SCHEMAS[schemaName]);
     compiled.set(schemaName, v);
   }
   return v;
@@ -44,7 +44,7 @@ function sentence(e: ErrorObject): string {
 }
 
 /** Checks a value against a named schema of the document; throws a 400 OperationOutcomeError. */
-export function checkAgainst(schemaName: string, value: unknown, root = ''): void {
+export function checkAgainst(schemaName: RequestSchemaName, value: unknown, root = ''): void {
   const validate = validatorFor(schemaName);
   if (validate(value)) return;
   const issues: Issue[] = (validate.errors ?? []).map((e) =>

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Encounter, Group } from 'fhir/r4';
-import type { Episode, PatientLink, Session, SessionPhase, SessionStatus } from '../domain/model.js';
+import type { Episode, PatientLink, Session, SessionStatus } from '../domain/model.js';
 import {
   type Answered,
   answered,
@@ -19,23 +19,13 @@ import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
 import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import type { SessionScheduling } from './schemas.js';
 
 /** What the session operations read; a Store or a StoreTx. */
 export type CourseReader = Pick<
   StoreTx,
   'getResource' | 'getOwn' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf'
 >;
-
-export interface SessionScheduling {
-  id?: string;
-  phase: SessionPhase;
-  start: string;
-  end?: string;
-  therapist?: string;
-  /** A medicine session in the office, or remote with a named chaperone. */
-  mode?: 'in-person' | 'remote';
-  chaperone?: string;
-}
 
 export interface SessionView extends Session {
   source: string;

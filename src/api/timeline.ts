@@ -3,7 +3,7 @@
  * stands), consents, sessions by phase, doses, scores and vitals, and readiness for a medicine session, each item with the FHIR resource it rests on (the EHR's
  * `Type/id/_history/version` once delivered, kap-bridge's local `Type/id` until then).
  */
-import type { Consent, MedicationAdministration, Observation, ServiceRequest, Task } from 'fhir/r4';
+import type { ServiceRequest, Task } from 'fhir/r4';
 import type {
   Administration,
   ClearanceReferral,
@@ -15,14 +15,10 @@ import type {
 } from '../domain/model.js';
 import type { EpisodeReadiness } from '../domain/readiness.js';
 import { type Answered, answered } from '../fhir/outcome.js';
-import { administrationFromFhir } from '../mapping/administration.js';
-import { isClearanceObservation } from '../mapping/clearance.js';
-import { consentFromFhir } from '../mapping/consent.js';
 import { SESSION_PHASES } from '../mapping/episode.js';
-import { kindOf, observationFromFhir } from '../mapping/observation.js';
 import { referralFromFhir } from '../mapping/referral.js';
 import { DEFAULT_PATIENT_LINK } from '../patient-link.js';
-import { practiceView } from '../record.js';
+import { practiceView, readResource } from '../record.js';
 import { findEpisode, readinessOn } from './episodes.js';
 import { courseContext, type RecordingDeps, sourceOf } from './recording.js';
 import { type SessionView, sessionsOf, viewOf } from './sessions.js';
@@ -40,6 +36,9 @@ export interface Timeline extends Episode {
   observations: Sourced<KapObservation>[];
   readiness: EpisodeReadiness;
 }
+
+/** The types the timeline shows besides referrals: consents, doses, and scores and vitals. */
+const SHOWN = new Set(['Consent', 'MedicationAdministration', 'Observation']);
 
 const byTime =
   <T>(at: (t: T) => string | undefined) =>
@@ -70,21 +69,25 @@ export async function episodeTimeline(
       : undefined;
     for (const stored of view?.stored ?? []) {
       const r = stored.resource;
+      // A referral is read with its Task (where the prescriber's answer stands), which the record does not keep.
       if (r.resourceType === 'ServiceRequest' && stored.ours) {
         const task = await store.getOwn('Task', r.id!, tenant);
         const referral = referralFromFhir(r as ServiceRequest, task?.resource as Task | undefined, ctx).value;
         if (referral?.episodeId === id)
           referrals.push({ ...referral, source: await sourceOf(task ?? stored, deps) });
-      } else if (r.resourceType === 'Consent') {
-        const c = consentFromFhir(r as Consent, ctx).value;
+        continue;
+      }
+      // What else the timeline shows, through the record's one dispatch, read with the course's patients.
+      if (!SHOWN.has(r.resourceType)) continue;
+      const out = readResource(r, ctx);
+      if (out?.into === 'consents') {
+        const c = out.read.value;
         if (c?.episodeId === id) consents.push({ ...c, source: await sourceOf(stored, deps) });
-      } else if (r.resourceType === 'MedicationAdministration') {
-        const a = administrationFromFhir(r as MedicationAdministration, ctx).value;
+      } else if (out?.into === 'administrations') {
+        const a = out.read.value;
         if (a && inCourse.has(a.sessionId)) doses.push({ ...a, source: await sourceOf(stored, deps) });
-      } else if (r.resourceType === 'Observation') {
-        const o = r as Observation;
-        if (isClearanceObservation(o) || kindOf(o) === undefined) continue;
-        const value = observationFromFhir(o, ctx).value;
+      } else if (out?.into === 'observations') {
+        const value = out.read.value;
         if (value && (value.sessionId === undefined || inCourse.has(value.sessionId)))
           observations.push({ ...value, source: await sourceOf(stored, deps) });
       }

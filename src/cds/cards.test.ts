@@ -5,7 +5,14 @@
  */
 import { Ajv } from 'ajv';
 import { REASONS, type Readiness, type Reason, type ReasonCode } from '../domain/readiness.js';
-import { type Card, courseCards, noCourseCard, REASON_SUMMARIES, unreadableRecordCard } from './cards.js';
+import {
+  type Card,
+  courseCards,
+  type LastMedicineSession,
+  noCourseCard,
+  REASON_SUMMARIES,
+  unreadableRecordCard,
+} from './cards.js';
 import { CDS_HOOKS_SCHEMAS, SCHEMA_BASE } from './schema.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -42,9 +49,10 @@ const reasonOf = (code: ReasonCode): Reason => ({
   message: `The rule says ${code}.`,
   source: SOURCE,
 });
-const cardsOf = (r: Readiness) =>
+const cardsOf = (r: Readiness, lastMedicineSession?: LastMedicineSession) =>
   courseCards({
     readiness: r,
+    ...(lastMedicineSession ? { lastMedicineSession } : {}),
     ehrPatientId: 'ehr-1',
     publicBaseUrl: 'https://kap.example',
     now: '2026-12-03T09:00:00Z',
@@ -162,4 +170,36 @@ test('every card has its own uuid, and so has every suggestion', () => {
   const cards = cardsOf(readiness(codes.map(reasonOf)));
   const ids = cards.flatMap((c) => [c.uuid, ...(c.suggestions ?? []).map((s) => s.uuid)]);
   expect(new Set(ids).size).toBe(ids.length);
+});
+
+describe('the last medicine session card', () => {
+  const last = (outOfRange: { kind: 'heart-rate'; at: string; message: string; source?: string }[]) =>
+    cardsOf(readiness([reasonOf('no-integration-session')]), {
+      source: 'Encounter/med-1/_history/3',
+      at: '2026-12-01T10:00:00Z',
+      outOfRange,
+    }).find((c) => c.source.topic.code === 'last-medicine-session')!;
+  test('its readings out of range, each with its source: a warning', () => {
+    const card = last([
+      {
+        kind: 'heart-rate',
+        at: '2026-12-01T10:40:00Z',
+        message: 'heart rate 130/min is outside 50-110',
+        source: 'Observation/hr-1/_history/1',
+      },
+    ]);
+    expect(card).toMatchObject({
+      summary: 'Last medicine session (2026-12-01): 1 vital sign reading out of range',
+      indicator: 'warning',
+      source: { label: 'kap-bridge readiness: Encounter/med-1/_history/3' },
+    });
+    expect(card.detail).toContain('heart rate 130/min is outside 50-110 (`Observation/hr-1/_history/1`)');
+    expect(validCards([card])).toEqual([]);
+  });
+  test('none out of range: information', () => {
+    expect(last([])).toMatchObject({
+      summary: 'Last medicine session (2026-12-01): every vital sign reading within range',
+      indicator: 'info',
+    });
+  });
 });

@@ -7,6 +7,7 @@
  * Fails closed: a source kap-bridge holds but cannot read is a reason (readiness says so) and so a
  * card; a record that cannot be read at all is a critical card; "ready" is never said otherwise.
  */
+import type { OutOfRangeReading } from '../domain/medicine-session.js';
 import type { Readiness, Reason, ReasonCode, Warning } from '../domain/readiness.js';
 import { REASONS } from '../domain/readiness.js';
 import { CANONICAL_BASE } from '../fhir/codes.js';
@@ -34,6 +35,7 @@ export interface Card {
 export type CardKind =
   | ReasonCode
   | 'sessions'
+  | 'last-medicine-session'
   | 'interacting-medication'
   | 'ready'
   | 'no-course'
@@ -93,8 +95,18 @@ const indicatorOf = (r: Reason): Indicator => {
 
 const RANK: Record<Indicator, number> = { critical: 0, warning: 1, info: 2 };
 
+/** The course's last finished medicine session and the readings in it out of range. */
+export interface LastMedicineSession {
+  /** `Encounter/id/_history/n`. */
+  source: string;
+  /** When it began (or ended, when no start is known). */
+  at: string;
+  outOfRange: readonly OutOfRangeReading[];
+}
+
 export interface CourseQuestion {
   readiness: Readiness;
+  lastMedicineSession?: LastMedicineSession;
   /** The EHR Patient the hook is about (`context.patientId`). */
   ehrPatientId: string;
   /** kap-bridge's public base URL: the console's course page is under it. */
@@ -214,6 +226,30 @@ const warningCard = (q: CourseQuestion, w: Warning): Card =>
     w.source,
   );
 
+/** The last medicine session: its readings out of range, or that there were none. */
+function lastSessionCard(q: CourseQuestion): Card | undefined {
+  const last = q.lastMedicineSession;
+  if (!last) return undefined;
+  const day = last.at.slice(0, 10);
+  const n = last.outOfRange.length;
+  const summary =
+    n === 0
+      ? `Last medicine session (${day}): every vital sign reading within range`
+      : `Last medicine session (${day}): ${n} vital sign reading${n === 1 ? '' : 's'} out of range`;
+  const lines =
+    n === 0
+      ? ['No blood pressure, heart rate or SpO2 reading of the session was out of range.']
+      : last.outOfRange.map((r) => `- ${r.at}: ${r.message}${r.source ? ` (\`${r.source}\`)` : ''}`);
+  return card(
+    q,
+    'last-medicine-session',
+    summary,
+    n === 0 ? 'info' : 'warning',
+    details(q, lines, last.source),
+    last.source,
+  );
+}
+
 /** Every card for one course, most urgent first. */
 export function courseCards(q: CourseQuestion): Card[] {
   const { readiness } = q;
@@ -223,6 +259,8 @@ export function courseCards(q: CourseQuestion): Card[] {
   ];
   const sessions = sessionsCard(q);
   if (sessions) cards.push(sessions);
+  const last = lastSessionCard(q);
+  if (last) cards.push(last);
   if (readiness.verdict === 'ready') {
     cards.push(
       card(

@@ -7,15 +7,23 @@
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Bundle, MedicationRequest, Resource } from 'fhir/r4';
-import { readinessQuery } from '../api/patients.js';
-import { patientReadiness, type ReadinessPolicy } from '../domain/readiness.js';
+import { medicinePolicyOf, readinessQuery } from '../api/patients.js';
+import { type MedicinePolicy, medicineFacts, monitoringAt } from '../domain/medicine-session.js';
+import type { PatientRecord, ReadinessPolicy } from '../domain/readiness.js';
+import { patientReadiness } from '../domain/readiness.js';
 import { badRequest, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
-import { identityContext } from '../fhir/reference-context.js';
+import { identityContext, sourceOf } from '../fhir/reference-context.js';
 import { prescriptionFromFhir } from '../mapping/medication-request.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord, loadRecord } from '../record.js';
 import type { Store } from '../store/store.js';
-import { type Card, courseCards, noCourseCard, unreadableRecordCard } from './cards.js';
+import {
+  type Card,
+  courseCards,
+  type LastMedicineSession,
+  noCourseCard,
+  unreadableRecordCard,
+} from './cards.js';
 import { readPrefetch } from './prefetch.js';
 import { CDS_HOOKS_SCHEMAS, type HookName, SCHEMA_BASE } from './schema.js';
 import { type CdsService, serviceById } from './services.js';
@@ -23,6 +31,8 @@ import { type CdsService, serviceById } from './services.js';
 export interface CdsDeps {
   store: Store;
   policy: ReadinessPolicy;
+  /** The practice's medicine session policy: the limits a reading is out of range against. */
+  medicine?: MedicinePolicy;
   patientLink?: PatientLinkPolicy;
   publicBaseUrl: string;
   /** The EHR's FHIR base URL: a request naming another `fhirServer` speaks of other patients. */
@@ -115,6 +125,37 @@ function ketamineOrder(order: MedicationRequest, draftOrders: Bundle | undefined
   return read.value.medication.isKetamine ? 'yes' : 'no';
 }
 
+const instant = (value: string | undefined): number => (value ? Date.parse(value) : Number.NaN);
+
+/** The course's last finished medicine session of this patient, with its readings out of range. */
+async function lastMedicineSession(
+  record: PatientRecord,
+  episodeId: string | undefined,
+  deps: CdsDeps,
+): Promise<LastMedicineSession | undefined> {
+  const held = record.sessions.filter(
+    (s) =>
+      s.phase === 'medicine' &&
+      s.status === 'finished' &&
+      s.episodeId === episodeId &&
+      s.patientId === record.patientId &&
+      !Number.isNaN(instant(s.end ?? s.start)),
+  );
+  const last = held.sort((a, b) => instant(b.end ?? b.start) - instant(a.end ?? a.start))[0];
+  if (!last) return undefined;
+  const monitoring = monitoringAt(
+    medicineFacts(record, last, record.patientId),
+    last.end ?? last.start!,
+    medicinePolicyOf(deps),
+  );
+  const stored = await deps.store.getResource('Encounter', last.id);
+  return {
+    source: (stored && sourceOf(stored.resource)) ?? `Encounter/${last.id}`,
+    at: (last.start ?? last.end)!,
+    outOfRange: monitoring.outOfRange,
+  };
+}
+
 /** The courses' cards for the EHR Patient; what cannot be read is a critical card, never silence. */
 async function cardsFor(
   request: HookRequest,
@@ -159,9 +200,11 @@ async function cardsFor(
             },
           );
       const readiness = patientReadiness(record, readinessQuery({}, deps, ehrLastHeardAt), deps.policy);
+      const lastSession = await lastMedicineSession(record, readiness.episodeId, deps);
       cards.push(
         ...courseCards({
           readiness,
+          ...(lastSession ? { lastMedicineSession: lastSession } : {}),
           ehrPatientId,
           publicBaseUrl: deps.publicBaseUrl,
           now: now.toISOString(),

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   outbox: async () => (await import('./outbox.js')).outbox,
   reconcile: async () => (await import('./reconcile.js')).reconcile,
   audit: async () => (await import('./audit.js')).audit,
+  openapi: async () => (await import('./openapi.js')).openapi,
 };
 
 async function help(): Promise<string> {

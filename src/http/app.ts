@@ -14,11 +14,19 @@ import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
 import { recordObservation } from '../api/observations.js';
-import { openApiDocument } from '../api/openapi.js';
+import {
+  drift,
+  dropMessage,
+  OUTBOX_STATUSES,
+  outboxEntries,
+  retryMessage,
+  syncState,
+} from '../api/operator.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
 import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
+import type { RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { practiceCourses, upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
@@ -28,6 +36,7 @@ import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { callService, takeFeedback } from '../cds/hooks.js';
 import { discoveryDocument } from '../cds/services.js';
 import { EhrError, ehrFailure } from '../ehr/gateway.js';
+import { PATH_ID_PATTERN } from '../fhir/id.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
   type Answered,
@@ -60,6 +69,7 @@ import {
 } from '../fhir-endpoint/handler.js';
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
+import type { Outbox, OutboxStatus } from '../outbox/outbox.js';
 import { reconciliation } from '../reconcile/answer.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bindContext, requestSpan } from '../telemetry/tracing.js';
@@ -80,6 +90,7 @@ import {
   principalOf,
   SUBSCRIPTION_CLIENT,
 } from './guard.js';
+import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
@@ -94,6 +105,8 @@ export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, Cons
   metrics?: Metrics;
   /** Says whether the service can serve (store reachable, schema current) and what it knows of the EHR. */
   probes?: Probes;
+  /** The outbox itself, for the operator's pages. */
+  outboxQueue: Outbox;
   /** The console's open event streams. */
   consoleStreams: ConsoleStreams;
 }
@@ -481,7 +494,7 @@ export function createApp(deps: AppDeps): express.Express {
   /** A write on the course: the body checked against its schema, the answer what was recorded and its FHIR source. */
   const recordingRoute = (
     name: RouteName,
-    schema: string,
+    schema: RequestSchemaName,
     write: (id: string, body: never, tenant: string) => Promise<Answered<Written>>,
   ) =>
     route(name, async (req, res) => {
@@ -523,6 +536,58 @@ export function createApp(deps: AppDeps): express.Express {
     const week = await upcomingSessions(tenantOf(res), { from, days: Number(days ?? 7) }, deps);
     audited(res, ...week.sessions.map((s) => `EpisodeOfCare/${s.episodeId}`));
     sendJson(res, answered(week));
+  });
+
+  const status = parameterCheck('status', { enum: [...OUTBOX_STATUSES] });
+  const limit = parameterCheck('limit', { type: 'string', pattern: '^[1-9][0-9]{0,3}$' });
+  const patientParam = parameterCheck('patient', { type: 'string', pattern: PATH_ID_PATTERN });
+  route('operatorOutbox', async (req, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    if (q.status !== undefined) status(q.status);
+    if (q.limit !== undefined) limit(q.limit);
+    sendJson(
+      res,
+      answered(
+        await outboxEntries(deps.outboxQueue, {
+          ...(q.status ? { status: q.status as OutboxStatus } : {}),
+          limit: Number(q.limit ?? 200),
+        }),
+      ),
+    );
+  });
+  route('operatorRetry', async (req, res) => {
+    audited(res, `outbox/${idParam(req)}`);
+    sendJson(res, answered(await retryMessage(deps.outboxQueue, idParam(req))));
+  });
+  route('operatorDrop', async (req, res) => {
+    audited(res, `outbox/${idParam(req)}`);
+    sendJson(res, answered(await dropMessage(deps.outboxQueue, idParam(req))));
+  });
+  // The patient travels in the body, never in an address.
+  const fixParam = parameterCheck('fix', { type: 'boolean' });
+  const practiceParam = parameterCheck('practice', { type: 'string', minLength: 1, maxLength: 200 });
+  route('operatorReconcile', async (req, res) => {
+    const {
+      patient,
+      fix = false,
+      practice,
+    } = (req.body ?? {}) as {
+      patient?: unknown;
+      fix?: unknown;
+      practice?: unknown;
+    };
+    patientParam(patient);
+    fixParam(fix);
+    if (practice !== undefined) practiceParam(practice);
+    audited(res, `Patient/${patient as string}`);
+    const deliver = { ...deps, outbox: deps.outboxQueue };
+    sendJson(
+      res,
+      answered(await drift(patient as string, fix as boolean, deliver, practice as string | undefined)),
+    );
+  });
+  route('operatorSync', async (_req, res) => {
+    sendJson(res, answered(await syncState(deps.store)));
   });
 
   const built = loadConsoleAssets();

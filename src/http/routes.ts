@@ -74,7 +74,8 @@ export const ROUTES = {
     audit: 'R',
   },
 
-  openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: therapist },
+  // The therapist API's description, readable without a token (src/http/openapi.ts).
+  openApi: { method: 'GET', path: '/api/v1/openapi.json', clients: 'public' },
   registerPatient: {
     method: 'POST',
     path: '/api/v1/patients',
@@ -220,6 +221,12 @@ export const ROUTES = {
     scope: ['Encounter', 'r'],
     audit: 'R',
   },
+
+  operatorOutbox: { method: 'GET', path: '/operator/outbox', clients: operator, audit: 'E' },
+  operatorRetry: { method: 'POST', path: '/operator/outbox/:id/retry', clients: operator, audit: 'U' },
+  operatorDrop: { method: 'POST', path: '/operator/outbox/:id/drop', clients: operator, audit: 'D' },
+  operatorReconcile: { method: 'POST', path: '/operator/reconcile', clients: operator, audit: 'E' },
+  operatorSync: { method: 'GET', path: '/operator/sync', clients: operator },
 
   consolePage: { method: 'GET', path: '/console', clients: 'public' },
   consoleAsset: { method: 'GET', path: '/console/assets/:file', clients: 'public' },

@@ -210,39 +210,13 @@ export class Store {
   getPatient(id: string, tenant: string): Promise<PatientLink | undefined> {
     return this.reading.getPatient(id, tenant);
   }
-  /**
-   * What a cached record of a registered patient is checked against, in one round trip: its EHR
-   * link and a mark that changes with every write to the patient's resources or to resources of
-   * the `shared` type (about no patient, e.g. Medication), by this instance or any other sharing
-   * the database; and, alongside, the value of `checkpoint`. Undefined when the patient is unknown.
-   */
-  async recordHead(
+  /** See StoreTx.recordHead. */
+  recordHead(
     patientId: string,
     tenant: string,
-    { shared, checkpoint }: { shared: string; checkpoint: string },
+    at: { shared: string; checkpoint: string },
   ): Promise<RecordHead | undefined> {
-    const rows = await this.db.reader.all<{
-      ehr_patient: string | null;
-      tenant: string;
-      own: number | string | null;
-      shared: number | string | null;
-      checkpoint: string | null;
-    }>(
-      `SELECT p.ehr_patient, p.tenant,
-         (SELECT changes FROM record_changes WHERE scope = p.ehr_patient) AS own,
-         (SELECT changes FROM record_changes WHERE scope = ?) AS shared,
-         (SELECT value FROM checkpoints WHERE name = ?) AS checkpoint
-       FROM patients p WHERE p.tenant = ? AND p.id = ?`,
-      [shared, checkpoint, tenant, patientId],
-    );
-    const row = rows[0];
-    if (!row) return undefined;
-    return {
-      ehrPatient: row.ehr_patient,
-      tenant: row.tenant,
-      mark: `${row.own ?? 0}/${row.shared ?? 0}`,
-      ...(row.checkpoint === null ? {} : { checkpoint: row.checkpoint }),
-    };
+    return this.reading.recordHead(patientId, tenant, at);
   }
   findPatient(identifier: BusinessIdentifier, tenant: string): Promise<PatientLink | undefined> {
     return this.reading.findPatient(identifier, tenant);
@@ -351,7 +325,7 @@ const ROW =
   'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version, tenant, written_by, ehr_identifier';
 const OURS = 'kap-bridge';
 
-/** See Store.recordHead. */
+/** See StoreTx.recordHead. */
 export interface RecordHead {
   /** The EHR Patient the patient is linked to; null while unlinked. */
   ehrPatient: string | null;
@@ -391,6 +365,40 @@ export class StoreTx {
     private readonly touched?: Set<string>,
   ) {}
 
+  /**
+   * What a cached record of a practice's registered patient is checked against, in one round trip: its EHR
+   * link and a mark that changes with every write to the patient's resources or to resources of
+   * the `shared` type (about no patient, e.g. Medication), by this instance or any other sharing
+   * the database; and, alongside, the value of `checkpoint`. Undefined when the patient is unknown.
+   */
+  async recordHead(
+    patientId: string,
+    tenant: string,
+    { shared, checkpoint }: { shared: string; checkpoint: string },
+  ): Promise<RecordHead | undefined> {
+    const rows = await this.sql.all<{
+      ehr_patient: string | null;
+      tenant: string;
+      own: number | string | null;
+      shared: number | string | null;
+      checkpoint: string | null;
+    }>(
+      `SELECT p.ehr_patient, p.tenant,
+         (SELECT changes FROM record_changes WHERE scope = p.ehr_patient) AS own,
+         (SELECT changes FROM record_changes WHERE scope = ?) AS shared,
+         (SELECT value FROM checkpoints WHERE name = ?) AS checkpoint
+       FROM patients p WHERE p.tenant = ? AND p.id = ?`,
+      [shared, checkpoint, tenant, patientId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      ehrPatient: row.ehr_patient,
+      tenant: row.tenant,
+      mark: `${row.own ?? 0}/${row.shared ?? 0}`,
+      ...(row.checkpoint === null ? {} : { checkpoint: row.checkpoint }),
+    };
+  }
   /** Marks records as changed; always after the write, so a reader never pairs a new mark with old rows. */
   private async touch(...scopes: string[]): Promise<void> {
     if (this.touched) for (const s of scopes) this.touched.add(s);

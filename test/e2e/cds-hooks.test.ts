@@ -205,7 +205,7 @@ describe('cards, from courses built against HAPI', () => {
     }
   });
 
-  test('consent missing and integration overdue', async () => {
+  test('consent missing, integration overdue, and the last medicine session out of range', async () => {
     const patient = await coursePatient('unconsented', false);
     const episode = uniqueId('e2e-cds-ep');
     await post(service, '/episodes', {
@@ -214,16 +214,35 @@ describe('cards, from courses built against HAPI', () => {
       patients: [patient],
       start: dayFromToday(-14),
     });
-    const hold = async (phase: string, day: string) => {
+    const hold = async (phase: string, day: string, readings: object[] = []) => {
       const s = await post(service, `/episodes/${episode}/sessions`, { phase, start: `${day}T10:00:00Z` });
       await post(service, `/sessions/${s.id}/start`, { time: `${day}T10:00:00Z` });
+      for (const value of readings)
+        await post(service, `/patients/${patient}/observations`, {
+          value,
+          effective: `${day}T10:40:00Z`,
+          session: s.id,
+        });
       await post(service, `/sessions/${s.id}/complete`, { time: `${day}T11:00:00Z` });
     };
     await hold('preparation', dayFromToday(-5));
-    await hold('medicine', dayFromToday(-3));
+    await hold('medicine', dayFromToday(-3), [
+      { kind: 'heart-rate', perMinute: 130 },
+      { kind: 'spo2', percent: 97 },
+    ]);
     const got = await cards(plain, 'patient-view', patient);
-    expect(kinds(got)).toEqual(expect.arrayContaining(['no-consent', 'no-integration-session']));
+    expect(kinds(got)).toEqual(
+      expect.arrayContaining(['no-consent', 'no-integration-session', 'last-medicine-session']),
+    );
     expect(kinds(got)).not.toContain('ready');
+    // The last medicine session's reading out of range, with its source.
+    const last = got.find((c) => c.source.topic.code === 'last-medicine-session');
+    expect(last).toMatchObject({
+      indicator: 'warning',
+      summary: `Last medicine session (${dayFromToday(-3)}): 1 vital sign reading out of range`,
+    });
+    expect(last.source.label).toMatch(/Encounter\/[^/]+\/_history\/\d+$/);
+    expect(last.detail).toMatch(/heart rate 130\/min .*\(`Observation\/[^`]+`\)/);
   });
 
   test('ordering ketamine: the course cards at order-select and order-sign; other orders get none', async () => {

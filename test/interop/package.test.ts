@@ -6,6 +6,7 @@
  * holds every conformance resource of it, by URL and version, with the package's snapshot, and
  * validates every example against it.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -169,15 +170,26 @@ describe('the FHIR package', () => {
       expect(data.equals(readFileSync(join(PACKAGE_DIR, name.slice('package/'.length))))).toBe(true);
   });
 
-  test('profiles/pages/ are the pages of these profiles, one per profile', () => {
+  test('profiles/pages/ are the pages of these profiles, one per profile, as committed', () => {
     const pages = built.renderPages(profiles);
     expect(readdirSync(built.PAGES_DIR).sort()).toEqual([...pages.keys()].sort());
     for (const [name, text] of pages) expect(readFileSync(join(built.PAGES_DIR, name), 'utf8')).toBe(text);
+    // The build writes them; what it wrote must be what git holds, or the README links stale pages.
+    const git = spawnSync('git', ['status', '--porcelain', '--', 'profiles/pages'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(git.status).toBe(0);
+    expect(git.stdout).toBe('');
   });
 });
 
 describe("HAPI's package installer took the package", () => {
   const ehr = sandboxGateway();
+  const errorsOf = (outcome: OperationOutcome) =>
+    outcome.issue
+      .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+      .map((i) => `${i.expression?.[0] ?? ''}: ${i.diagnostics}`);
   const installed = index.filter((e) =>
     ['CodeSystem', 'ValueSet', 'StructureDefinition'].includes(e.resourceType),
   );
@@ -201,13 +213,16 @@ describe("HAPI's package installer took the package", () => {
     },
   );
 
+  test.each(['ImplementationGuide', 'CapabilityStatement'])('HAPI finds the %s valid', async (type) => {
+    const entry = index.find((e) => e.resourceType === type)!;
+    expect(errorsOf(await ehr.validate(readJson<Resource>(PACKAGE_DIR, entry.filename)))).toEqual([]);
+  });
+
   const examples = exampleIndex.map((e) => readJson<Resource>(PACKAGE_DIR, 'example', e.filename));
   test.each(examples.map((r) => [`${r.resourceType}/${r.id}`, r] as const))(
     'HAPI finds example %s valid against the profile it claims',
     async (_name, resource) => {
-      const outcome: OperationOutcome = await ehr.validate(resource, resource.meta!.profile![0]);
-      const errors = outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal');
-      expect(errors.map((i) => `${i.expression?.[0] ?? ''}: ${i.diagnostics}`)).toEqual([]);
+      expect(errorsOf(await ehr.validate(resource, resource.meta!.profile![0]))).toEqual([]);
     },
   );
 });

@@ -381,6 +381,12 @@ describe('bad input at the FHIR endpoint gets a 4xx OperationOutcome and changes
 describe('the therapist API', () => {
   const json = { 'content-type': 'application/json' };
 
+  test('serves its OpenAPI document to anyone, without a token', async () => {
+    const res = await fetch(`${base}/api/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { info: { title: string } }).info.title).toBe('kap-bridge therapist API');
+  });
+
   test('serves its OpenAPI document', async () => {
     const a = await call('GET', '/api/v1/openapi.json');
     expect(a.status).toBe(200);
