@@ -123,14 +123,15 @@ async function main(): Promise<void> {
     });
     const t0 = Date.now();
     await page.goto(`${kap.url}/console#/course/${TRENDS}-ep`);
+    await page.waitForFunction(() => document.querySelector('.plot canvas'), { polling: 'raf' });
+    const drawn = Date.now() - t0;
+    // The table view, asked for: its rows drawn count among the page's tasks too.
+    await page.click('button.table-toggle');
     await page.waitForFunction(
-      (n) =>
-        document.querySelectorAll('table.scores tbody tr').length >= (n as number) &&
-        document.querySelector('.plot canvas'),
+      (n) => document.querySelectorAll('table.scores tbody tr').length >= (n as number),
       {},
       WEEKS * 3,
     );
-    const drawn = Date.now() - t0;
     await new Promise((r) => setTimeout(r, 500));
     const tasks = (await page.evaluate(
       () => (window as unknown as { longTasks: number[] }).longTasks,

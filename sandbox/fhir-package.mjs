@@ -69,6 +69,8 @@ export const packageVersion = () => readJson(join(ROOT, 'package.json')).version
 /** What the package is made from; it is rebuilt when any of them is newer than generated/package.tgz. */
 function sources() {
   return [
+    // The folder itself: its time changes when a file is added or removed.
+    PROFILES_DIR,
     ...conformanceFiles().map((f) => join(PROFILES_DIR, f)),
     ...walk(FIXTURES_DIR),
     JAR_PATH,

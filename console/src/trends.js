@@ -3,7 +3,7 @@
  * bands behind them, a PHQ-9 whose item 9 was answered above 0 marked, and each dose a vertical
  * line. The same data is always in the table beneath the plot.
  */
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { html, when } from './ui.js';
 
@@ -38,6 +38,8 @@ export function seriesOf(observations) {
 
 export function Trends({ label, observations, doses, width }) {
   const box = useRef();
+  // The table is drawn when asked for: five years of weekly scores are hundreds of rows.
+  const [tableShown, setTableShown] = useState(false);
   useEffect(() => {
     const data = seriesOf(observations);
     if (data[0].length === 0) return undefined;
@@ -110,7 +112,10 @@ export function Trends({ label, observations, doses, width }) {
       <div ref=${box} role="img" aria-label=${`PHQ-9, GAD-7 and PCL-5 of ${label} over the course, with doses; the same data is in the table below`}></div>
       <figcaption class="muted">Shaded: PHQ-9 severity (minimal, mild, moderate, moderately severe, severe). Red dots: PHQ-9 item 9 above 0. Dashed lines: doses.</figcaption>
     </figure>
-    <div class="table-wrap" tabindex="0" role="region" aria-label="Table, scrolls sideways">
+    <button type="button" class="secondary table-toggle" aria-expanded=${tableShown} onClick=${() => setTableShown(!tableShown)}>
+      ${tableShown ? 'Hide the table' : `Table view (${rows.length + doses.length} rows)`}
+    </button>
+    ${tableShown ? html`<div class="table-wrap" tabindex="0" role="region" aria-label="Table, scrolls sideways">
       <table class="scores">
         <caption>Scores and doses of ${label} (table view)</caption>
         <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Value</th><th scope="col">Item 9</th><th scope="col">Source</th></tr></thead>
@@ -129,6 +134,6 @@ export function Trends({ label, observations, doses, width }) {
             )}
         </tbody>
       </table>
-    </div>
+    </div>` : null}
   </section>`;
 }

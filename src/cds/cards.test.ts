@@ -75,7 +75,7 @@ describe('a card per readiness reason', () => {
     expect(card.links).toEqual([
       {
         label: 'Open the course in the KAP console',
-        url: 'https://kap.example/console/courses/ep-1',
+        url: 'https://kap.example/console#/course/ep-1',
         type: 'absolute',
       },
     ]);

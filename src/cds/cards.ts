@@ -180,7 +180,7 @@ function withCourseLink(q: CourseQuestion, c: Card): Card {
     links: [
       {
         label: 'Open the course in the KAP console',
-        url: `${q.publicBaseUrl}/console/courses/${encodeURIComponent(episode)}`,
+        url: `${q.publicBaseUrl}/console#/course/${encodeURIComponent(episode)}`,
         type: 'absolute',
       },
     ],

@@ -78,6 +78,10 @@ export function capabilityStatement(
     date: '2026-12-06',
     publisher: 'kap-bridge',
     kind: 'instance',
+    text: {
+      status: 'generated',
+      div: `<div xmlns="http://www.w3.org/1999/xhtml"><p>kap-bridge ${version}: takes ${KEPT_TYPES.join(', ')} from the prescriber's EHR; reads and searches ${READABLE_TYPES.size} types it holds.</p></div>`,
+    },
     instantiates: [PACKAGE_CAPABILITY],
     software: { name: 'kap-bridge', version },
     implementation: {
@@ -108,22 +112,30 @@ export function capabilityStatement(
             },
           ],
           description:
-            'A bearer token (RFC 6750) with SMART v2 system scopes per resource type (system/MedicationRequest.cu); ' +
-            "the EHR's REST-hook notifications may authenticate with the shared secret in X-Kap-Subscription-Secret instead.",
-          ...(options.tokenUrl
-            ? {
-                extension: [
-                  {
-                    url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
-                    extension: [{ url: 'token', valueUri: options.tokenUrl }],
-                  },
-                ],
-              }
-            : {}),
+            'A bearer token (RFC 6750) with SMART v2 system scopes per resource type (system/MedicationRequest.cu)' +
+            (options.tokenUrl
+              ? `, from the token endpoint ${options.tokenUrl} (SMART Backend Services; also in ${publicBaseUrl}/fhir/.well-known/smart-configuration)`
+              : '') +
+            "; the EHR's REST-hook notifications may authenticate with the shared secret in X-Kap-Subscription-Secret instead.",
         },
         resource: [...READABLE_TYPES].sort().map(resource),
         interaction: [{ code: 'batch' }, { code: 'transaction' }],
       },
     ],
+  };
+}
+
+/**
+ * SMART's discovery document (`.well-known/smart-configuration`): where a backend client gets its
+ * token, and how. Only where the token endpoint is known (KAP_AUTH_TOKEN_URL).
+ */
+export function smartConfiguration(tokenUrl: string): Record<string, unknown> {
+  return {
+    token_endpoint: tokenUrl,
+    grant_types_supported: ['client_credentials'],
+    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
+    scopes_supported: ['system/*.cruds', 'user/*.cruds'],
+    capabilities: ['client-confidential-asymmetric', 'permission-v2'],
   };
 }

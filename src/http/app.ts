@@ -58,6 +58,7 @@ import {
   unsupportedMediaType,
 } from '../fhir/outcome.js';
 import { pageLinks } from '../fhir/paging.js';
+import { smartConfiguration } from '../fhir-endpoint/capability.js';
 import {
   allowedMethods,
   entitiesOf,
@@ -421,6 +422,11 @@ export function createApp(deps: AppDeps): express.Express {
       audited(res, ...(bundle.entry ?? []).map((e) => `${e.resource?.resourceType}/${e.resource?.id}`));
     sendFhir(req, res, answer, deps.publicBaseUrl);
   };
+  route('smartConfiguration', async (_req, res) => {
+    if (!deps.tokenUrl)
+      throw fail(notFound('kap-bridge is given no token endpoint to tell of (KAP_AUTH_TOKEN_URL).'));
+    res.json(smartConfiguration(deps.tokenUrl));
+  });
   route('fhirMetadata', fhir);
   route('fhirBatch', fhir);
   route('fhirCreate', fhir);

@@ -59,6 +59,8 @@ export const ROUTES = {
   },
 
   fhirMetadata: { method: 'GET', path: '/fhir/metadata', clients: 'public' },
+  // SMART discovery: where and how a backend client gets its token (KAP_AUTH_TOKEN_URL).
+  smartConfiguration: { method: 'GET', path: '/fhir/.well-known/smart-configuration', clients: 'public' },
   fhirBatch: { method: 'POST', path: '/fhir', clients: ehr, scope: 'per-resource', audit: 'E' },
   fhirCreate: { method: 'POST', path: '/fhir/:type', clients: ehr, scope: 'per-resource', audit: 'C' },
   fhirUpdate: { method: 'PUT', path: '/fhir/:type/:id', clients: ehr, scope: 'per-resource', audit: 'U' },

@@ -110,6 +110,7 @@ test('a course recorded through the forms: timeline, trends with item 9 marked, 
   await moveSession(page, 'medicine', 'Start', 'in-progress');
 
   // The table view of the trends lists each score, PHQ-9 item 9 among them.
+  await page.click('button.table-toggle');
   await page.waitForFunction(() => document.querySelectorAll('table.scores tbody tr').length === 5);
   expect(
     await page.$$eval('table.scores tbody tr', (rows) => rows.map((r) => r.children[1]?.textContent)),

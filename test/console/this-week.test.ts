@@ -100,3 +100,51 @@ test('sign-in refuses an unknown token and the EHR, and the form has no serious 
   expect(await page.$eval('[role=alert]', (e) => e.textContent)).toContain('therapists and operators');
   await page.close();
 }, 60_000);
+
+test('a couple is shown together: one session, both partners, one verdict over both', async () => {
+  const [a, b] = [await pushedPatient(service), await pushedPatient(service)];
+  const { episode } = await courseWithMedicineSession(service, [a.patient, b.patient], 2);
+  const { page } = await openPage(browser);
+  await signIn(page, service.url, 'therapist');
+  const card = `li.card[data-episode="${episode}"]`;
+  await page.waitForSelector(card);
+  expect(await page.$$eval(card, (cards) => cards.length)).toBe(1);
+  const heading = await page.$eval(`${card} h2`, (h) => h.textContent ?? '');
+  expect(heading).toContain(`${a.patient} & ${b.patient}`);
+  expect(heading).toContain('couple');
+  await page.close();
+}, 60_000);
+
+test('keyboard alone: sign in, move between pages, sign out', async () => {
+  const { page } = await openPage(browser);
+  await page.goto(`${service.url}/console`);
+  await page.waitForSelector('#token');
+  const focused = () =>
+    page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent);
+  await page.keyboard.press('Tab');
+  expect(await focused()).toBe('token');
+  await page.keyboard.type(CALLERS.therapist.token);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('nav[aria-label="Pages"]');
+  // Each page opens with the focus on its heading; the pages and sign-out are just before it.
+  await page.waitForFunction(() => document.activeElement?.textContent === 'This week');
+  await page.keyboard.down('Shift');
+  await page.keyboard.press('Tab');
+  expect(await focused()).toBe('Sign out');
+  await page.keyboard.press('Tab');
+  await page.keyboard.up('Shift');
+  expect(await focused()).toBe('Courses');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#register-patient');
+  expect(page.url()).toMatch(/#\/course$/);
+  await page.waitForFunction(
+    () => document.activeElement?.textContent === 'Courses' && document.activeElement.tagName === 'H1',
+  );
+  await page.keyboard.down('Shift');
+  await page.keyboard.press('Tab');
+  await page.keyboard.up('Shift');
+  expect(await focused()).toBe('Sign out');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#token');
+  await page.close();
+}, 60_000);

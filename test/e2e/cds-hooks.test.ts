@@ -184,7 +184,7 @@ describe('cards, from courses built against HAPI', () => {
         `Ketamine order: ${rx.dosesAdministered} of ${rx.dosesAuthorised} medicine sessions taken, ${rx.dosesRemaining} left`,
       );
       expect(sessions.source.label).toContain(rx.source);
-      expect(sessions.links[0].url).toBe(`${service.url}/console/courses/${status.episodeId}`);
+      expect(sessions.links[0].url).toBe(`${service.url}/console#/course/${status.episodeId}`);
     }
   });
 

@@ -193,16 +193,27 @@ describe('the CapabilityStatement', () => {
     expect(cs.instantiates).toEqual(['https://fhir.kap-bridge.org/CapabilityStatement/kap-bridge']);
   });
 
-  test('says how to get a token: SMART, at the configured token endpoint', () => {
+  test('says how to get a token: SMART, at the configured token endpoint, and SMART discovery says the same', async () => {
     const security = cs.rest![0]!.security!;
     expect(security.service![0]!.coding![0]).toEqual({
       system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
       code: 'SMART-on-FHIR',
     });
-    const oauth = security.extension!.find(
-      (e) => e.url === 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
-    );
-    expect(oauth?.extension).toEqual([{ url: 'token', valueUri: 'https://idp.example.org/oauth2/token' }]);
+    expect(security.description).toContain('https://idp.example.org/oauth2/token');
+    const smart = await call('GET', '/fhir/.well-known/smart-configuration', undefined, {
+      authorization: '',
+    });
+    expect(smart.status).toBe(200);
+    expect(smart.body).toMatchObject({
+      token_endpoint: 'https://idp.example.org/oauth2/token',
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    });
+  });
+
+  test('carries a narrative (dom-6)', () => {
+    expect(cs.text?.status).toBe('generated');
+    expect(cs.text?.div).toMatch(/^<div xmlns="http:\/\/www.w3.org\/1999\/xhtml">/);
   });
 
   test('lists every type it takes or holds, each with the profiles of profiles/ written for it', async () => {
@@ -480,4 +491,18 @@ describe('the audit search pages too', () => {
     );
     expect(new Set(ids).size).toBe(3);
   });
+});
+
+test('without a token endpoint configured, SMART discovery is a 404 saying so', async () => {
+  const bare = await startTestService();
+  try {
+    const res = await fetch(`${bare.url}/fhir/.well-known/smart-configuration`);
+    expect(res.status).toBe(404);
+    const outcome = (await res.json()) as OperationOutcome;
+    expect(outcome.issue[0]!.diagnostics).toContain('KAP_AUTH_TOKEN_URL');
+    const cs = (await (await fetch(`${bare.url}/fhir/metadata`)).json()) as CapabilityStatement;
+    expect(cs.rest![0]!.security!.description).not.toContain('token endpoint');
+  } finally {
+    await bare.close();
+  }
 });

@@ -36,9 +36,12 @@ export const launchBrowser = (): Promise<Browser> =>
     protocolTimeout: 30_000,
   });
 
-/** A page of `width` px, with every console message and failed request collected for the PHI check. */
+/**
+ * A page of `width` px in a browser context of its own (its own cookies), with every console
+ * message and request address collected for the PHI check.
+ */
 export async function openPage(browser: Browser, width = 1280): Promise<{ page: Page; seen: string[] }> {
-  const page = await browser.newPage();
+  const page = await (await browser.createBrowserContext()).newPage();
   await page.setViewport({ width, height: 900 });
   page.setDefaultTimeout(15_000);
   const seen: string[] = [];
