@@ -6,6 +6,9 @@
  * 10 concurrent connections (autocannon). HAPI: the searches the therapist system would make
  * (clearance, prescriptions, dispenses, consent, sessions, observations, administrations), in
  * parallel per answer, by 10 concurrent clients, over patients loaded into HAPI the same way.
+ * With DATABASE_URL (a PostgreSQL server whose user may create databases), the same patients in a
+ * fresh PostgreSQL database too, measured with one kap-bridge instance, then two behind a
+ * round-robin balancer on loopback, beside the SQLite figures.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +17,20 @@ import autocannon from 'autocannon';
 import type { Bundle } from 'fhir/r4';
 import { KAP_CODE, SYSTEM } from '../src/fhir/codes.js';
 import { patientRefOf } from '../src/intake.js';
-import { Store } from '../src/store/store.js';
+import { Store, type StoreOptions } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
 import { careTeam } from '../test/support/care.js';
 import { benchEpisode, benchRecord } from './course.js';
-import { fmt, percentile, postJson, startHapi, startKapBridge } from './support.js';
+import {
+  benchDatabase,
+  fmt,
+  PG_POOL,
+  percentile,
+  postJson,
+  startHapi,
+  startKapBridge,
+  startRoundRobin,
+} from './support.js';
 
 const PATIENTS = Number(process.env.BENCH_PATIENTS ?? 10_000);
 /** 0 leaves the HAPI path out (for profiling kap-bridge alone). */
@@ -29,8 +41,8 @@ const DATE = '2026-12-03';
 /** The therapist system's token (test/support/auth.ts), as every real caller sends one. */
 const KAP_HEADERS: Record<string, string> = bearer('therapist');
 
-async function seedKapBridge(file: string): Promise<void> {
-  const store = await Store.open({ sqliteFile: file });
+async function seedKapBridge(options: StoreOptions): Promise<void> {
+  const store = await Store.open(options);
   const at = new Date().toISOString();
   for (let start = 0; start < PATIENTS; start += 500) {
     await store.transaction(async (tx) => {
@@ -85,8 +97,11 @@ const figures = (r: Cannon, perSecond: number) => ({
  * answers for patients drawn at random, as a therapist system polls them (the record mapped once
  * and checked against the database on every answer).
  */
-async function benchKapBridge(file: string) {
-  const kap = await startKapBridge({ KAP_SQLITE_FILE: file });
+async function benchKapBridge(instances: Record<string, string>[]) {
+  const running = await Promise.all(instances.map((env) => startKapBridge(env)));
+  // Several instances: behind a round-robin balancer on loopback, as a practice would run them.
+  const balancer = running.length > 1 ? await startRoundRobin(running.map((r) => r.url)) : undefined;
+  const kap = { url: balancer?.url ?? running[0]!.url };
   const cannon = (options: Omit<autocannon.Options, 'url' | 'connections' | 'headers'>) =>
     autocannon({ url: kap.url, connections: CONNECTIONS, headers: KAP_HEADERS, ...options });
   try {
@@ -115,10 +130,11 @@ async function benchKapBridge(file: string) {
     return {
       first: figures(first, first.requests.total / first.duration),
       polled: figures(polled, polled.requests.average),
-      peakRssMb: kap.peakRssMb(),
+      peakRssMb: Math.max(...running.map((r) => r.peakRssMb())),
     };
   } finally {
-    await kap.stop();
+    await balancer?.close();
+    await Promise.all(running.map((r) => r.stop()));
   }
 }
 
@@ -196,13 +212,31 @@ async function benchHapi() {
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'kap-bench-status-'));
   const file = join(dir, 'kap.db');
+  const pgDb = await benchDatabase();
   try {
     let t = performance.now();
-    await seedKapBridge(file);
+    await seedKapBridge({ sqliteFile: file });
     console.log(
       `Seeded ${fmt(PATIENTS)} linked patients (8 resources each) into SQLite in ${fmt((performance.now() - t) / 1000, 1)} s`,
     );
-    const kap = await benchKapBridge(file);
+    const runs: [string, Awaited<ReturnType<typeof benchKapBridge>>][] = [
+      ['kap-bridge (one request)', await benchKapBridge([{ KAP_SQLITE_FILE: file }])],
+    ];
+    if (pgDb) {
+      t = performance.now();
+      await seedKapBridge({ databaseUrl: pgDb.url });
+      console.log(
+        `Seeded the same into PostgreSQL in ${fmt((performance.now() - t) / 1000, 1)} s (${PG_POOL})`,
+      );
+      runs.push(['PostgreSQL, 1 instance', await benchKapBridge([{ DATABASE_URL: pgDb.url }])]);
+      runs.push([
+        'PostgreSQL, 2 instances',
+        await benchKapBridge(
+          ['a', 'b'].map((owner) => ({ DATABASE_URL: pgDb.url, KAP_OUTBOX_OWNER: `bench-${owner}` })),
+        ),
+      ]);
+    }
+    const kap = runs[0]![1];
     t = performance.now();
     const hapi =
       HAPI_PATIENTS > 0
@@ -224,9 +258,13 @@ async function main() {
       console.log(
         `${name.padEnd(26)} ${fmt(r.perSecond).padStart(10)} ${fmt(r.p50, 1).padStart(9)} ${fmt(r.p99, 1).padStart(9)} ${fmt(r.total).padStart(9)} ${String(r.errors ?? 0).padStart(8)}`,
       );
-    line('kap-bridge (one request)', kap.polled);
-    line("  each patient's first", kap.first);
+    for (const [name, r] of runs) {
+      line(name, r.polled);
+      line("  each patient's first", r.first);
+    }
     line('HAPI direct (7 searches)', hapi);
+    if (runs.length > 1)
+      console.log(`(PostgreSQL rows: ${PG_POOL}; two instances behind a round-robin on loopback)`);
     console.log('');
     console.log(
       `ratio kap-bridge / HAPI direct: ${fmt(kap.polled.perSecond / hapi.perSecond, 1)}x answers per second (target >= 20x)`,
@@ -237,6 +275,7 @@ async function main() {
     console.log(`kap-bridge peak RSS: ${fmt(kap.peakRssMb)} MB`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    await pgDb?.drop();
   }
 }
 

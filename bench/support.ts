@@ -5,8 +5,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { authEnv } from '../test/support/auth.js';
 import { peerDataDir } from '../test/support/peer-data.js';
 import { freePort } from '../test/support/sandbox.js';
@@ -62,7 +64,9 @@ export async function startKapBridge(env: Record<string, string>): Promise<Runni
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {
-      ...process.env,
+      // The bench's own DATABASE_URL names the server its PostgreSQL runs use (benchDatabase), not
+      // the store of every kap-bridge it starts: a run on PostgreSQL passes its database itself.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'DATABASE_URL')),
       LOG_LEVEL: 'warn',
       KAP_SYNC_INTERVAL_SECONDS: '0',
       // The test suites' static tokens (test/support/auth.ts); no rate limit, one client is the whole load.
@@ -122,4 +126,63 @@ export async function postJson(
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** The connection pool each kap-bridge instance opens on PostgreSQL (src/store/sql.ts), for the reports. */
+export const PG_POOL = 'pg.Pool, max 10 connections per instance';
+
+/**
+ * A fresh database for a PostgreSQL run, on the server DATABASE_URL names (its user must be allowed
+ * to create databases); undefined when DATABASE_URL is not set. Dropped by `drop()`.
+ */
+export async function benchDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const admin = process.env.DATABASE_URL;
+  if (!admin) return undefined;
+  const name = `kap_bench_${process.pid}_${Date.now().toString(36)}`;
+  const run = async (sql: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/**
+ * A round-robin balancer on loopback, at the TCP level as a layer-4 load balancer: each new
+ * connection goes to the next instance in turn, and stays there (keep-alive requests with it).
+ */
+export async function startRoundRobin(urls: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const targets = urls.map((u) => new URL(u));
+  let next = 0;
+  const open = new Set<{ destroy(): void }>();
+  const server = createServer((client) => {
+    const target = targets[next++ % targets.length]!;
+    const upstream = connect(Number(target.port), target.hostname);
+    open.add(client);
+    open.add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of open) socket.destroy();
+      }),
+  };
 }

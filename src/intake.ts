@@ -12,6 +12,7 @@ import type {
   Resource,
 } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
+import { FHIR_ID, parseReference } from './fhir/ids.js';
 import { badRequest, businessRule, hasErrors, type Issue, OperationOutcomeError } from './fhir/outcome.js';
 import { identityContext } from './fhir/reference-context.js';
 import { isClearanceObservation } from './mapping/clearance.js';
@@ -75,8 +76,8 @@ export function patientRefOf(resource: Resource): string | undefined {
   if (resource.resourceType === 'Patient') return resource.id ? `Patient/${resource.id}` : undefined;
   const r = resource as { subject?: Reference; patient?: Reference; for?: Reference };
   const ref = (r.subject ?? r.patient ?? r.for)?.reference;
-  const match = ref ? /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/.*)?$/.exec(ref) : null;
-  return match ? `Patient/${match[1]}` : undefined;
+  const named = parseReference(ref);
+  return named?.type === 'Patient' ? `Patient/${named.id}` : undefined;
 }
 
 /**

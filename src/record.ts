@@ -20,6 +20,7 @@ import type {
 import { LRUCache } from 'lru-cache';
 import type { ObservationKind, PatientLink, Prescription, SourceKind } from './domain/model.js';
 import { emptyRecord, type PatientRecord } from './domain/readiness.js';
+import { referenceTo } from './fhir/ids.js';
 import type { Issue } from './fhir/outcome.js';
 import { identityContext, type MappingContext, type Read, sourceOf } from './fhir/reference-context.js';
 import { administrationFromFhir } from './mapping/administration.js';
@@ -129,6 +130,8 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
   }
 }
 
+const MEDICATION_REFERENCE = referenceTo('Medication');
+
 /** Statuses in which an order could authorise a dose, now or once released. */
 const AUTHORISING = new Set(['active', 'on-hold', 'draft', 'unknown']);
 
@@ -213,7 +216,7 @@ export async function loadRecord(
   const medications = new Map<string, Medication>();
   for (const r of resources) {
     const ref = (r as MedicationRequest).medicationReference?.reference;
-    const id = ref && /^Medication\/([A-Za-z0-9\-.]{1,64})$/.exec(ref)?.[1];
+    const id = ref && MEDICATION_REFERENCE.exec(ref)?.[1];
     if (id && !medications.has(ref)) {
       const found = await store.getResource('Medication', id);
       if (found) medications.set(ref, found.resource as Medication);

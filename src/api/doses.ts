@@ -13,6 +13,7 @@ import type { Administration } from '../domain/model.js';
 import { currentOrder, patientReadiness, type Reason } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
+import { parseReference } from '../fhir/ids.js';
 import {
   type Answered,
   answered,
@@ -22,7 +23,6 @@ import {
   issue,
   OperationOutcomeError,
 } from '../fhir/outcome.js';
-import { parseReference } from '../fhir/reference-context.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { currentRecord } from '../record.js';
 import { medicinePolicyOf, readinessQuery } from './patients.js';

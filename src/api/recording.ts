@@ -10,8 +10,9 @@
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
+import { parseReference, referencesIn } from '../fhir/ids.js';
 import { businessRule, hasErrors, OperationOutcomeError, unknownReference } from '../fhir/outcome.js';
-import { identityContext, type MappingContext, parseReference } from '../fhir/reference-context.js';
+import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
 import { ehrIdentifierValue, type StoredResource, type StoreTx } from '../store/store.js';
@@ -156,7 +157,7 @@ async function forEhr(tx: StoreTx, resource: Resource, tenant: string): Promise<
   const { id: _local, ...body } = resource;
   const ours = new Map<string, string>();
   const text = JSON.stringify(body);
-  for (const [, type, id] of text.matchAll(/"reference":"([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})"/g)) {
+  for (const [, type, id] of referencesIn(text)) {
     const held = type === 'Patient' ? undefined : await tx.getOwn(type!, id!, tenant);
     if (held?.ehrIdentifier !== undefined) {
       ours.set(

@@ -12,7 +12,7 @@ import {
   Type,
 } from '@sinclair/typebox';
 import { REASONS } from '../domain/readiness.js';
-import { PATH_ID_PATTERN } from '../fhir/id.js';
+import { PATH_ID_PATTERN, referencePattern } from '../fhir/ids.js';
 
 const Id = (description?: string) =>
   Type.String({ pattern: PATH_ID_PATTERN, ...(description ? { description } : {}) });
@@ -21,7 +21,7 @@ const Instant = (description?: string) =>
 const DateOnly = (description?: string) =>
   Type.String({ format: 'date', ...(description ? { description } : {}) });
 const Reference = (type: string, description?: string) =>
-  Type.String({ pattern: `^${type}/[A-Za-z0-9\\-.]{1,64}$`, ...(description ? { description } : {}) });
+  Type.String({ pattern: referencePattern(type), ...(description ? { description } : {}) });
 const Int = (minimum: number, maximum: number, description?: string) =>
   Type.Integer({ minimum, maximum, ...(description ? { description } : {}) });
 const Num = (minimum: number, maximum: number) => Type.Number({ minimum, maximum });

@@ -10,6 +10,7 @@
  * arrays minItems 1 and objects minProperties 1 wherever the spec allows no exception (an empty
  * `cards` or `services` array is allowed; a prefetch value may be null).
  */
+import { ID_PATTERN, referencePattern } from '../fhir/ids.js';
 
 /** Where the schemas' ids live; they refer to each other relative to it (`Card`). */
 export const SCHEMA_BASE = 'https://fhir.kap-bridge.org/cds-hooks/schema/';
@@ -161,8 +162,8 @@ export const fhirAuthorization = {
 } as const;
 
 /** `{ResourceType}/{id}` as the hooks' userId asks. */
-const userId = { type: 'string', pattern: '^[A-Z][A-Za-z]+/[A-Za-z0-9\\-.]{1,64}$' } as const;
-const fhirId = { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$' } as const;
+const userId = { type: 'string', pattern: referencePattern() } as const;
+const fhirId = { type: 'string', pattern: ID_PATTERN } as const;
 const bundle = {
   type: 'object',
   required: ['resourceType'],

@@ -5,7 +5,7 @@
  */
 import type { Bundle, BundleEntry, CapabilityStatement, OperationOutcome, Resource } from 'fhir/r4';
 import { Client, type FhirResource, type SearchParams } from 'fhir-kit-client';
-import { PATH_ID } from '../fhir/id.js';
+import { PATH_ID } from '../fhir/ids.js';
 import { badGateway, unavailable } from '../fhir/outcome.js';
 import { inSpan, traceHeaders } from '../telemetry/tracing.js';
 import { type EhrAuthentication, noAuthentication } from './authentication.js';

@@ -8,7 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from 'fhir/r4';
 import type { Need } from '../auth/access.js';
 import { contentOf } from '../fhir/content.js';
-import { PATH_ID } from '../fhir/id.js';
+import { ID, PATH_ID } from '../fhir/ids.js';
 import {
   allOk,
   badRequest,
@@ -319,6 +319,11 @@ async function handlePost(type: string, body: unknown, deps: FhirEndpointDeps): 
   return kept(result);
 }
 
+/** An entry's request.url: a type, and an id when it names one (a query may follow). */
+const ENTRY_URL = new RegExp(`^([A-Za-z]+)(?:/(${ID}))?(?:\\?.*)?$`);
+/** A transaction entry's `urn:uuid:` fullUrl, whose uuid is an id. */
+const UUID_URN = new RegExp(`^urn:uuid:(${ID})$`);
+
 interface CheckedEntry {
   index: number;
   resource?: Resource;
@@ -354,7 +359,7 @@ function checkEntry(entry: BundleEntry, index: number, deps: FhirEndpointDeps): 
       throw new OperationOutcomeError(toOutcome(issues, e.kind));
     }
     // The request names the type it writes: an entry saying one type and carrying another is refused.
-    const url = /^([A-Za-z]+)(?:\/([A-Za-z0-9\-.]{1,64}))?(?:\?.*)?$/.exec(entry.request?.url ?? '');
+    const url = ENTRY_URL.exec(entry.request?.url ?? '');
     if (entry.request?.url !== undefined && url?.[1] !== resource.resourceType)
       fail(badRequest(`The entry's request.url is not a ${resource.resourceType} URL.`, `${at}.request.url`));
     const urlId = url?.[2];
@@ -452,7 +457,7 @@ function resolveFullUrls(entries: BundleEntry[]): BundleEntry[] {
       !fullUrl.startsWith('urn:')
     )
       return e;
-    const id = r.id ?? /^urn:uuid:([A-Za-z0-9\-.]{1,64})$/.exec(fullUrl)?.[1] ?? randomUUID();
+    const id = r.id ?? UUID_URN.exec(fullUrl)?.[1] ?? randomUUID();
     ids.set(fullUrl, `${r.resourceType}/${id}`);
     return { ...e, resource: { ...r, id } };
   });

@@ -6,7 +6,7 @@
  */
 import type { Bundle, Identifier, Resource } from 'fhir/r4';
 import { spanOf } from '../domain/time.js';
-import { PATH_ID } from '../fhir/id.js';
+import { PATH_ID } from '../fhir/ids.js';
 import { badRequest, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { type Page, pageLinks } from '../fhir/paging.js';
 import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from '../patient-link.js';

@@ -4,7 +4,7 @@
  * context that knows the link (the store, or the default below where both ids are the same).
  */
 import type { Reference, Resource } from 'fhir/r4';
-import { PATH_ID } from './id.js';
+import { PATH_ID, parseReference } from './ids.js';
 import type { Issue } from './outcome.js';
 
 /** A FHIR resource type that domain values point at. */
@@ -85,19 +85,6 @@ export function resourceIdFor(
 ): string | undefined {
   const parsed = parseReference(ctx.ref(type, domainId));
   return parsed?.type === type ? parsed.id : undefined;
-}
-
-/** `Type/id` from a relative, versioned or absolute reference; undefined for anything else. */
-export function parseReference(
-  reference: Reference | string | undefined,
-): { type: string; id: string } | undefined {
-  const text = typeof reference === 'string' ? reference : reference?.reference;
-  if (text === undefined) return undefined;
-  const match = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(
-    text,
-  );
-  if (match === null) return undefined;
-  return { type: match[1]!, id: match[2]! };
 }
 
 /** The context where the EHR id and kap-bridge's id are the same (tests, a single shared server). */

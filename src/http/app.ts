@@ -36,7 +36,7 @@ import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { callService, takeFeedback } from '../cds/hooks.js';
 import { discoveryDocument } from '../cds/services.js';
 import { EhrError, ehrFailure } from '../ehr/gateway.js';
-import { PATH_ID_PATTERN } from '../fhir/id.js';
+import { PATH_ID_PATTERN } from '../fhir/ids.js';
 import { MAX_NESTING, nestedDeeperThan } from '../fhir/nesting.js';
 import {
   type Answered,

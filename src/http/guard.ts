@@ -17,7 +17,7 @@ import {
 } from '../auth/console-sessions.js';
 import { parseScopes } from '../auth/scopes.js';
 import type { AuthenticateCdsClient } from '../cds/authentication.js';
-import { PATH_ID_PATTERN } from '../fhir/id.js';
+import { PATH_ID_PATTERN } from '../fhir/ids.js';
 import { CLIENT_WENT_AWAY, OperationOutcomeError, throttled, unknownReference } from '../fhir/outcome.js';
 import { KEPT_TYPES } from '../intake.js';
 import type { Store } from '../store/store.js';

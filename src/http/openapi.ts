@@ -12,7 +12,7 @@ import {
   REQUEST_SCHEMAS,
   type RequestSchemaName,
 } from '../api/schemas.js';
-import { PATH_ID_PATTERN } from '../fhir/id.js';
+import { PATH_ID_PATTERN } from '../fhir/ids.js';
 import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
 export const API_BASE = '/api/v1';

@@ -5,8 +5,9 @@
 import type { Identifier, Patient } from 'fhir/r4';
 import type { BusinessIdentifier, PatientLink } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
+import { parseReference } from '../fhir/ids.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { type MappingContext, parseReference, type Read } from '../fhir/reference-context.js';
+import type { MappingContext, Read } from '../fhir/reference-context.js';
 
 const OURS = identifierSystem('Patient');
 

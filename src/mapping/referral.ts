@@ -6,14 +6,9 @@
 import type { ServiceRequest, Task } from 'fhir/r4';
 import type { ClearanceReferral } from '../domain/model.js';
 import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
+import { parseReference } from '../fhir/ids.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import {
-  domainIdOf,
-  type MappingContext,
-  parseReference,
-  type Read,
-  resourceIdFor,
-} from '../fhir/reference-context.js';
+import { domainIdOf, type MappingContext, type Read, resourceIdFor } from '../fhir/reference-context.js';
 
 type TaskStatus = ClearanceReferral['taskStatus'];
 

@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Resource } from 'fhir/r4';
 import type { BusinessIdentifier } from '../domain/model.js';
+import { referenceTo } from '../fhir/ids.js';
 import { isUniqueViolation, type Param, type Sql } from '../store/sql.js';
 import type { Store, StoreTx } from '../store/store.js';
 
@@ -85,6 +86,8 @@ const identifierOf = (change: OutboxChange): BusinessIdentifier => {
  */
 const ENQUEUE_ATTEMPTS = 100;
 
+const PATIENT_REFERENCE = referenceTo('Patient');
+
 /**
  * Queues a change inside the caller's transaction: if the transaction rolls back, nothing is queued.
  * Returns the message id. One identifier belongs to one patient's queue, which is what serialises
@@ -94,7 +97,7 @@ export async function enqueue(tx: StoreTx, change: OutboxChange): Promise<string
   const { sql } = tx;
   const identifier = identifierOf(change);
   const type = change.resource.resourceType;
-  if (!/^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(change.patientRef)) {
+  if (!PATIENT_REFERENCE.test(change.patientRef)) {
     throw new OutboxChangeError(`patientRef must be Patient/<id>; got '${change.patientRef}'`);
   }
   const owner = await sql.all<{ patient_ref: string }>(

@@ -14,6 +14,7 @@ import { Registry } from 'prom-client';
 import type { AuditTrail } from '../audit/trail.js';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
 import { contentOf } from '../fhir/content.js';
+import { ID } from '../fhir/ids.js';
 import type { Logger } from '../log.js';
 import { type ProvenanceActivity, provenanceFor, provenanceMatch } from '../mapping/provenance.js';
 import { OutboxMetrics } from './metrics.js';
@@ -57,12 +58,15 @@ export function backoffMs(
   return Math.floor(random() * ceiling);
 }
 
+/** Where the EHR kept a change: `Type/id/_history/version` in a Location. */
+const DELIVERED_AT = new RegExp(`([A-Za-z]+)/(${ID})/_history/([^/?]+)`);
+
 /** `Type/id/_history/v` from a response entry's location (absolute or relative) or its etag. */
 export function ehrRefFrom(
   response: BundleEntryResponse | undefined,
   resource?: Resource,
 ): string | undefined {
-  const m = /([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})\/_history\/([^/?]+)/.exec(response?.location ?? '');
+  const m = DELIVERED_AT.exec(response?.location ?? '');
   if (m) return `${m[1]}/${m[2]}/_history/${m[3]}`;
   const version = /W\/"([^"]+)"/.exec(response?.etag ?? '')?.[1] ?? resource?.meta?.versionId;
   return resource?.id && version ? `${resource.resourceType}/${resource.id}/_history/${version}` : undefined;

@@ -7,6 +7,7 @@ import type { Resource } from 'fhir/r4';
 import type { PatientLink } from '../domain/model.js';
 import { EhrError, type EhrGateway } from '../ehr/gateway.js';
 import { identifierSystem } from '../fhir/codes.js';
+import { referencesIn } from '../fhir/ids.js';
 import { keeps } from '../intake.js';
 import type { Outbox, OutboxMessage } from '../outbox/outbox.js';
 import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from '../patient-link.js';
@@ -175,9 +176,7 @@ async function gather(
   const aliases = new Map<string, string>();
   const written = new Set<string>(WRITTEN_TYPES);
   for (const r of ehr.values()) {
-    for (const [, type, id] of JSON.stringify(r).matchAll(
-      /"reference":"([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})"/g,
-    )) {
+    for (const [, type, id] of referencesIn(JSON.stringify(r))) {
       const ref = `${type}/${id}`;
       if (!written.has(type!) || ehr.has(ref) || aliases.has(ref)) continue;
       const target = await readIfThere(deps.ehr, ref);

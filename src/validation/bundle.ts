@@ -3,6 +3,8 @@
  * resource id, present where R4 needs them, unique unless versions differ) and the searchset
  * rules on search modes. Entries themselves are validated one by one by the validator.
  */
+
+import { ID, RESOURCE_TYPE } from '../fhir/ids.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import { article } from './values.js';
 
@@ -15,8 +17,7 @@ interface Entry {
 }
 
 const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
-const RESTFUL =
-  /^https?:\/\/.+\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const RESTFUL = new RegExp(`^https?://.+/(${RESOURCE_TYPE})/(${ID})(/_history/${ID})?$`);
 const FULL_URL_OPTIONAL = new Set(['transaction', 'transaction-response', 'batch', 'batch-response']);
 
 const entriesOf = (bundle: Json): Entry[] =>

@@ -5,6 +5,8 @@
  * JSON rules every element follows (no null, no empty object, array or string), for the base
  * definitions and, where the resource claims them, our profiles (including their slices).
  */
+
+import { ID, RESOURCE_TYPE } from '../fhir/ids.js';
 import { MAX_NESTING } from '../fhir/nesting.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import type { Constraint, Definitions, ElementDef } from './definitions.js';
@@ -70,7 +72,7 @@ const MAX_DEPTH = MAX_NESTING;
 const QUANTITIES = new Set(['Age', 'Count', 'Distance', 'Duration', 'MoneyQuantity', 'SimpleQuantity']);
 const NO_RULES: Rule[] = [];
 const NO_SCOPES: Scope[] = [];
-const REFERENCE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const REFERENCE = new RegExp(`(?:^|/)(${RESOURCE_TYPE})/${ID}(?:/_history/${ID})?$`);
 const upperFirst = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 const isPrimitive = (type: string): boolean => type.charCodeAt(0) >= 97 || type === 'System';
 const byProfile = (from?: string): string => (from ? ` (profile ${from})` : '');

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ID, RESOURCE_TYPE } from '../../src/fhir/ids.js';
 
 export interface FakeEhr {
   baseUrl: string;
@@ -35,7 +36,7 @@ export async function startFakeEhr(options: { up?: boolean } = {}): Promise<Fake
         });
         return;
       }
-      const read = /^\/fhir\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(req.url ?? '');
+      const read = new RegExp(`^/fhir/(${RESOURCE_TYPE})/(${ID})$`).exec(req.url ?? '');
       if (req.method === 'GET' && read) {
         send(200, {
           resourceType: read[1],

@@ -1,0 +1,48 @@
+/**
+ * FHIR ids and references: the one place their patterns are written. An id is the R4 `id`
+ * datatype (1-64 letters, digits, "-" and "."); a reference names a resource type and an id,
+ * relative (`Patient/p1`) or absolute, optionally at a version (`.../_history/2`).
+ */
+import type { Reference } from 'fhir/r4';
+
+/** The characters and length of a FHIR id, for building patterns. */
+export const ID = '[A-Za-z0-9\\-.]{1,64}';
+/** A resource type's name, for building patterns. */
+export const RESOURCE_TYPE = '[A-Z][A-Za-z]+';
+
+/** A whole FHIR id (for JSON schemas). */
+export const ID_PATTERN = `^${ID}$`;
+export const FHIR_ID = new RegExp(ID_PATTERN);
+
+/**
+ * An id as it may stand in a URL path: "." and ".." fit the datatype but would move the URL instead
+ * of naming a resource, so they are no id anywhere kap-bridge puts one in a path or reads one from it.
+ */
+export const PATH_ID_PATTERN = `^(?!\\.{1,2}$)${ID}$`;
+export const PATH_ID = new RegExp(PATH_ID_PATTERN);
+
+/** A relative reference `Type/id` to a resource of `type` (any type when not given), for JSON schemas. */
+export const referencePattern = (type: string = RESOURCE_TYPE): string => `^${type}/${ID}$`;
+
+/** A relative reference `Type/id` to a resource of `type`, its id captured. */
+export const referenceTo = (type: string): RegExp => new RegExp(`^${type}/(${ID})$`);
+
+/** A reference at the end of a URL or relative, optionally at a version: type, id and version captured. */
+const REFERENCE = new RegExp(`(?:^|/)(${RESOURCE_TYPE})/(${ID})(?:/_history/(${ID}))?$`);
+
+/** The type and id a reference names (relative or absolute, at a version or not); undefined when it names none. */
+export function parseReference(
+  reference: Reference | string | undefined,
+): { type: string; id: string; version?: string } | undefined {
+  const text = typeof reference === 'string' ? reference : reference?.reference;
+  if (text === undefined) return undefined;
+  const match = REFERENCE.exec(text);
+  if (match === null) return undefined;
+  return match[3] === undefined
+    ? { type: match[1]!, id: match[2]! }
+    : { type: match[1]!, id: match[2]!, version: match[3] };
+}
+
+/** Every relative reference in a resource's JSON text, `"reference":"Type/id"`: type and id captured. */
+export const referencesIn = (json: string): IterableIterator<RegExpMatchArray> =>
+  json.matchAll(new RegExp(`"reference":"(${RESOURCE_TYPE})/(${ID})"`, 'g'));
