@@ -12,7 +12,7 @@ import type {
   Resource,
 } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
-import { FHIR_ID, parseReference } from './fhir/ids.js';
+import { parseReference } from './fhir/ids.js';
 import { badRequest, businessRule, hasErrors, type Issue, OperationOutcomeError } from './fhir/outcome.js';
 import { identityContext } from './fhir/reference-context.js';
 import { isClearanceObservation } from './mapping/clearance.js';
