@@ -8,50 +8,19 @@
  * dose. In a couple each partner is checked alone: one partner's refusal does not stop the other's dose.
  */
 import { randomUUID } from 'node:crypto';
-import { doseChecks, type Finding, medicineFacts } from '../domain/medicine-session.js';
+import { doseChecks, medicineFacts } from '../domain/medicine-session.js';
 import type { Administration } from '../domain/model.js';
-import { currentOrder, patientReadiness, type Reason } from '../domain/readiness.js';
+import { currentOrder, patientReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
 import { parseReference } from '../fhir/ids.js';
-import {
-  type Answered,
-  answered,
-  businessRule,
-  conflict,
-  created,
-  issue,
-  OperationOutcomeError,
-} from '../fhir/outcome.js';
+import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { currentRecord } from '../record.js';
 import { medicinePolicyOf, readinessQuery } from './patients.js';
-import { courseContext, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import { courseContext, type RecordingDeps, record, refusal, sourceOf, unprocessable } from './recording.js';
 import type { DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
-
-/**
- * Readiness reasons and day-of findings as one 422: an issue per reason, its code in `details`,
- * the record it rests on in the sentence, the field it concerns in `expression`.
- */
-export function refusal(reasons: readonly (Reason | Finding)[], patientId: string): OperationOutcomeError {
-  const error = new OperationOutcomeError(
-    businessRule(
-      reasons.map((r) =>
-        issue(
-          'error',
-          'business-rule',
-          `Patient ${patientId}: ${r.message}${r.source ? ` (${r.source})` : ''}`,
-          'expression' in r && r.expression ? r.expression : 'patient',
-        ),
-      ),
-    ),
-  );
-  error.outcome.issue.forEach((i, n) => {
-    i.details = { text: reasons[n]!.code };
-  });
-  return error;
-}
 
 export async function recordDose(
   sessionId: string,

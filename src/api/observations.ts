@@ -16,6 +16,7 @@ import {
   OperationOutcomeError,
 } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
+import { vitalAlert } from './discharge.js';
 import { courseContext, linkedPatient, namedIn, type RecordingDeps, record, sourceOf } from './recording.js';
 import type { ObservationRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
@@ -119,6 +120,8 @@ export async function recordObservation(
     const queue = session ? session.links[0]!.ehrPatient : link.ehrPatient;
     const resource = observationToFhir(observation, courseContext([link]));
     await record(tx, [{ resource, queue }], deps, tenant);
+    // Kept first, so the alert about it reads it in the record.
+    if (session) await record(tx, await vitalAlert(tx, session, observation, deps), deps, tenant);
     return observation;
   });
   const stored = await deps.store.getOwn('Observation', observation.id, tenant);

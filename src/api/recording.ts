@@ -8,10 +8,12 @@
  * the EHR's copies sit under the same `patient_ref`.
  */
 import type { Resource } from 'fhir/r4';
+import type { Finding } from '../domain/medicine-session.js';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
+import type { Reason } from '../domain/readiness.js';
 import { identifierSystem } from '../fhir/codes.js';
 import { parseReference, referencesIn } from '../fhir/ids.js';
-import { businessRule, hasErrors, OperationOutcomeError, unknownReference } from '../fhir/outcome.js';
+import { businessRule, hasErrors, issue, OperationOutcomeError, unknownReference } from '../fhir/outcome.js';
 import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
@@ -28,6 +30,32 @@ export interface CourseOutbox {
 export interface RecordingDeps extends PatientsDeps {
   outbox: CourseOutbox;
   validator: ResourceValidator;
+}
+
+/**
+ * Readiness reasons and day-of findings as one 422: an issue per reason, its code in `details`,
+ * the record it rests on in the sentence, the field it concerns in `expression`.
+ */
+export function refusal(
+  reasons: readonly ((Reason | Finding) & { patientId?: string })[],
+  patientId?: string,
+): OperationOutcomeError {
+  const error = new OperationOutcomeError(
+    businessRule(
+      reasons.map((r) =>
+        issue(
+          'error',
+          'business-rule',
+          `Patient ${r.patientId ?? patientId}: ${r.message}${r.source ? ` (${r.source})` : ''}`,
+          'expression' in r && r.expression ? r.expression : 'patient',
+        ),
+      ),
+    ),
+  );
+  error.outcome.issue.forEach((i, n) => {
+    i.details = { text: reasons[n]!.code };
+  });
+  return error;
 }
 
 export const unprocessable = (message: string, expression?: string) =>
@@ -94,6 +122,8 @@ export interface Write {
    * partner's), so the couple Group and joint session reach the EHR before what refers to them.
    */
   queue: string;
+  /** Delivered ahead of the rest of the queue (an alert the prescriber must see at once). */
+  priority?: boolean;
 }
 
 /**
@@ -108,7 +138,7 @@ export async function record(
   tenant: string,
 ): Promise<void> {
   const at = (deps.now?.() ?? new Date()).toISOString();
-  for (const { resource, queue } of writes) {
+  for (const { resource, queue, priority } of writes) {
     const issues = deps.validator.validate(resource);
     if (hasErrors(issues)) throw new OperationOutcomeError(businessRule(issues));
     const held = await tx.getOwn(resource.resourceType, resource.id!, tenant);
@@ -128,6 +158,7 @@ export async function record(
     await deps.outbox.enqueue(tx, {
       patientRef: queue,
       resource: await forEhr(tx, known, tenant),
+      ...(priority ? { priority } : {}),
     });
   }
 }

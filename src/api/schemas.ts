@@ -149,7 +149,25 @@ export const SessionScheduling = Type.Object(
 export type SessionScheduling = Static<typeof SessionScheduling>;
 
 export const SessionMove = Type.Object(
-  { time: Type.Optional(Instant('When it happened; now when absent')) },
+  {
+    time: Type.Optional(Instant('When it happened; now when absent')),
+    transport: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 500,
+        description:
+          'Completing a medicine session: how the patient goes home (no driving until the next day); a discharge criterion',
+      }),
+    ),
+    override: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 2000,
+        description:
+          'Completing a medicine session whose discharge criteria do not hold: why it is completed anyway; reported to the prescriber',
+      }),
+    ),
+  },
   closed,
 );
 export type SessionMove = Static<typeof SessionMove>;
@@ -176,6 +194,78 @@ export const DoseRecording = Type.Object(
   closed,
 );
 export type DoseRecording = Static<typeof DoseRecording>;
+
+/** The kap-adverse-event codes (profiles/CodeSystem-kap-adverse-event.json; a test keeps the two the same). */
+export const ADVERSE_EVENTS = [
+  'nausea',
+  'vomiting',
+  'hypertension',
+  'tachycardia',
+  'desaturation',
+  'excessive-sedation',
+  'dissociation-distress',
+  'anxiety',
+  'dizziness',
+  'headache',
+  'fall',
+  'other',
+] as const;
+
+export const AdverseEventRecording = Type.Object(
+  {
+    id: Type.Optional(Id()),
+    patient: Id('Whose event it is (a partner, in a joint session)'),
+    event: Enum(ADVERSE_EVENTS, 'What happened (CodeSystem kap-adverse-event)'),
+    description: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+    severity: Enum(['mild', 'moderate', 'severe'] as const),
+    serious: Type.Boolean({
+      description:
+        "Serious: reaches the prescriber at once and stops the next dose until the prescriber's review",
+    }),
+    onset: Instant('When it began'),
+    actionTaken: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+    outcome: Enum(['resolved', 'recovering', 'ongoing', 'resolvedWithSequelae', 'fatal', 'unknown'] as const),
+  },
+  closed,
+);
+export type AdverseEventRecording = Static<typeof AdverseEventRecording>;
+
+const MonitoringPoint = Open({
+  id: Type.String({ description: 'pre-dose, post-dose-40, pre-discharge, check-in-<n>' }),
+  label: Type.String(),
+  kind: Type.String({ description: 'blood-pressure, heart-rate, spo2, sedation, dissociation, check-in' }),
+  status: Enum(['done', 'due', 'overdue', 'upcoming'] as const),
+  dueFrom: Type.Optional(Instant()),
+  dueBy: Type.Optional(Instant()),
+  takenAt: Type.Optional(Instant()),
+  source: Type.Optional(Type.String()),
+});
+
+export const Monitoring = Open({
+  sessionId: Type.String(),
+  at: Instant('The instant the answer is for'),
+  patients: Type.Array(
+    Open({
+      sessionId: Type.String({ description: "The patient's own session" }),
+      patientId: Type.String(),
+      mode: Enum(['in-person', 'remote'] as const),
+      chaperone: Type.Optional(Type.String()),
+      firstDoseAt: Type.Optional(Instant()),
+      monitoredUntil: Type.Optional(Instant('The first dose plus KAP_MONITORING_MINUTES')),
+      points: Type.Array(MonitoringPoint),
+      due: Type.Array(MonitoringPoint),
+      overdue: Type.Array(MonitoringPoint),
+      outOfRange: Type.Array(
+        Open({
+          kind: Type.String(),
+          at: Instant(),
+          message: Type.String(),
+          source: Type.Optional(Type.String()),
+        }),
+      ),
+    }),
+  ),
+});
 
 /** One branch per kind of the domain's ObservationValue: `kind` picks which fields it carries. */
 const OBSERVATION_VALUES = {
@@ -438,6 +528,7 @@ export const REQUEST_SCHEMAS = {
   SessionScheduling,
   SessionMove,
   DoseRecording,
+  AdverseEventRecording,
   ObservationRecording,
   ReferralRecording,
 } satisfies Record<string, TSchema>;
@@ -453,6 +544,7 @@ export const ANSWER_SCHEMAS = {
   Session,
   Recorded,
   Reconciliation,
+  Monitoring,
   Week,
   Courses,
   OperationOutcome,

@@ -18,7 +18,17 @@ import {
 import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
-import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import { dischargeFindings, partsOf, prescriberAlert, type SessionInCourse } from './discharge.js';
+import {
+  courseContext,
+  linksOf,
+  type RecordingDeps,
+  record,
+  refusal,
+  sourceOf,
+  unprocessable,
+  type Write,
+} from './recording.js';
 import type { SessionScheduling } from './schemas.js';
 
 /** What the session operations read; a Store or a StoreTx. */
@@ -31,15 +41,6 @@ export interface SessionView extends Session {
   source: string;
   /** A joint couples session: each partner's own session. */
   partners?: SessionView[];
-}
-
-/** A session with what surrounds it: its practice and course, the course's linked patients, a joint session's partner sessions. */
-export interface SessionInCourse {
-  tenant: string;
-  session: Session;
-  episode: Episode;
-  links: (PatientLink & { ehrPatient: string })[];
-  partners: Session[];
 }
 
 const couple = async (reader: CourseReader, episode: Episode, tenant: string): Promise<Group | undefined> =>
@@ -209,16 +210,59 @@ const MOVES: Record<SessionAction, { from: SessionStatus[]; to: SessionStatus }>
   cancel: { from: ['planned', 'in-progress'], to: 'cancelled' },
 };
 
+/**
+ * Whether each patient of a medicine session may go home at `time`: refused (422, every unmet
+ * criterion of every partner) unless the criteria hold, or an override says why; an override that
+ * passes over unmet criteria is reported to the prescriber (one alert per patient concerned).
+ */
+async function discharge(
+  tx: StoreTx,
+  found: SessionInCourse,
+  input: SessionMove & { time: string },
+  deps: RecordingDeps,
+): Promise<Write[]> {
+  const parts = await partsOf(tx, found, deps);
+  const findings = dischargeFindings(parts, input, deps);
+  if (findings.length === 0) return [];
+  if (input.override === undefined) throw refusal(findings);
+  return parts.flatMap((part) => {
+    const unmet = findings.filter((f) => f.patientId === part.own.patientId);
+    if (unmet.length === 0) return [];
+    return [
+      prescriberAlert(
+        'discharge-override',
+        `discharge-${part.own.id}`,
+        part,
+        found,
+        {
+          at: input.time,
+          message: `Discharged at ${input.time} although ${unmet.map((f) => f.message.replace(/\.$/, '')).join('; ')}. The therapist's reason: ${input.override}`,
+        },
+        deps,
+      ),
+    ];
+  });
+}
+
 /** Moves a session (and a joint session's partner sessions) along: planned, in progress, finished or cancelled. */
+export interface SessionMove {
+  time?: string;
+  /** Completing a medicine session: how the patient goes home (no driving until the next day). */
+  transport?: string;
+  /** Completing a medicine session whose discharge criteria do not hold: why; the prescriber is told. */
+  override?: string;
+}
+
 export async function moveSession(
   id: string,
   action: SessionAction,
-  input: { time?: string },
+  input: SessionMove,
   deps: RecordingDeps,
   tenant: string,
 ): Promise<Answered<SessionView>> {
   const moved = await deps.store.transaction(async (tx) => {
-    const { session, links, partners } = await findSession(tx, id, tenant);
+    const found = await findSession(tx, id, tenant);
+    const { session, links, partners } = found;
     if (session.jointSessionId !== undefined) {
       throw unprocessable(
         `Session ${id} is one partner's part of joint session ${session.jointSessionId}: move the joint session.`,
@@ -238,14 +282,29 @@ export async function moveSession(
     ) {
       throw unprocessable(`Session ${id} started at ${session.start}; it cannot end before.`, 'time');
     }
+    if (
+      (input.transport !== undefined || input.override !== undefined) &&
+      !(action === 'complete' && session.phase === 'medicine')
+    ) {
+      throw unprocessable(
+        'Transport home and a discharge override are said when completing a medicine session.',
+        input.transport !== undefined ? 'transport' : 'override',
+      );
+    }
+    const alerts =
+      action === 'complete' && session.phase === 'medicine'
+        ? await discharge(tx, found, { ...input, time }, deps)
+        : [];
     const next = (s: Session): Session => ({
       ...s,
       status: move.to,
       ...(action === 'start' ? { start: time } : {}),
       ...(action === 'complete' ? { end: time } : {}),
+      ...(action === 'complete' && input.transport !== undefined ? { transport: input.transport } : {}),
     });
     const sessions = [session, ...partners].map(next);
     await write(tx, sessions, { tenant, links }, deps);
+    await record(tx, alerts, deps, tenant);
     return sessions;
   });
   return answered((await viewOf(moved, tenant, deps))[0]!);

@@ -326,7 +326,31 @@ export interface KapAdverseEvent {
   serious: boolean;
   description?: string;
   sessionId?: string;
+  /** As the therapist records one in a medicine session: a kap-adverse-event code, and how it went. */
+  event?: string;
+  severity?: 'mild' | 'moderate' | 'severe';
+  outcome?: 'resolved' | 'recovering' | 'ongoing' | 'resolvedWithSequelae' | 'fatal' | 'unknown';
+  actionTaken?: string;
+  recordedAt?: string;
+  /** The doses of the session it may have come from (`MedicationAdministration/<id>`). */
+  suspects?: string[];
   source?: FhirSource;
+}
+
+export type AlertKind = 'serious-adverse-event' | 'vital-out-of-range' | 'discharge-override';
+
+/** What the prescriber must see at once about a medicine session (a Communication addressed to them). */
+export interface PrescriberAlert {
+  id: string;
+  patientId: string;
+  kind: AlertKind;
+  sessionId?: string;
+  sentAt: string;
+  /** The prescriber (Practitioner reference), when the current order names one. */
+  prescriber?: string;
+  message: string;
+  /** What it is about: `Type/id` of kap-bridge's own resources. */
+  about?: string[];
 }
 
 /** What a kept source holds that readiness relies on. */

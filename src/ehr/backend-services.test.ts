@@ -159,8 +159,6 @@ class FhirStub {
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function failure(promise: Promise<unknown>): Promise<EhrError> {
   try {
     await promise;
@@ -194,7 +192,7 @@ describe.each<SigningAlg>(['RS384', 'ES384'])('SMART Backend Services with %s', 
   let fhir: FhirStub;
   let gateway: EhrGateway;
 
-  const client = (key: KeyObject = signing.key) =>
+  const client = (key: KeyObject = signing.key, now?: () => number) =>
     new BackendServices({
       tokenUrl: tokens.url,
       clientId: CLIENT_ID,
@@ -202,6 +200,7 @@ describe.each<SigningAlg>(['RS384', 'ES384'])('SMART Backend Services with %s', 
       alg,
       keyId: signing.kid,
       scope: SCOPE,
+      ...(now ? { now } : {}),
     });
 
   beforeAll(async () => {
@@ -233,19 +232,27 @@ describe.each<SigningAlg>(['RS384', 'ES384'])('SMART Backend Services with %s', 
 
   test('the token is renewed before it expires, never used past its end', async () => {
     tokens.lifetimeSeconds = 2;
-    await gateway.read('Patient', 'a');
-    await sleep(300);
-    await gateway.read('Patient', 'b');
+    // The client's clock is driven by the test: time passes without waiting for it.
+    let now = Date.now();
+    const timed = new EhrGateway({ baseUrl: fhir.url, timeoutMs: 5000, auth: client(undefined, () => now) });
+    await timed.read('Patient', 'a');
+    now += 300;
+    await timed.read('Patient', 'b');
     expect(tokens.requests).toBe(1);
     // Past the renewal point (half of a short lifetime) but before the first token's end.
-    await sleep(900);
+    now += 900;
     const first = fhir.served[0]!;
-    expect(tokens.issued.get(first)!).toBeGreaterThan(Date.now());
-    await gateway.read('Patient', 'c');
-    expect(tokens.refusals).toEqual([]);
+    expect(tokens.issued.get(first)!).toBeGreaterThan(now);
+    await timed.read('Patient', 'c');
     expect(tokens.requests).toBe(2);
-    expect(fhir.unauthorized).toBe(0);
     expect(fhir.served[2]).not.toBe(first);
+    // Past the second token's end: it is not used again either.
+    now += 2_000;
+    await timed.read('Patient', 'd');
+    expect(tokens.requests).toBe(3);
+    expect(fhir.served[3]).not.toBe(fhir.served[2]);
+    expect(tokens.refusals).toEqual([]);
+    expect(fhir.unauthorized).toBe(0);
   });
 
   test('a 401 drops the token; one fresh token is asked for and the request sent once more', async () => {

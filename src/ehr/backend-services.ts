@@ -37,6 +37,8 @@ export interface BackendServicesOptions {
   timeoutMs?: number;
   /** How long before expiry a token is renewed; never more than half its lifetime. Default 60 s. */
   renewBeforeMs?: number;
+  /** The clock a token's lifetime is counted on (milliseconds); the system's by default. */
+  now?: () => number;
 }
 
 interface Token {
@@ -57,12 +59,16 @@ export class BackendServices implements EhrAuthentication {
   }
 
   async authorization(): Promise<string> {
-    if (this.token && Date.now() < this.token.renewAt) return this.token.authorization;
+    if (this.token && this.now() < this.token.renewAt) return this.token.authorization;
     this.pending ??= this.requestToken().finally(() => {
       this.pending = undefined;
     });
     this.token = await this.pending;
     return this.token.authorization;
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
   }
 
   refused(authorization: string): boolean {
@@ -95,7 +101,7 @@ export class BackendServices implements EhrAuthentication {
       client_assertion_type: CLIENT_ASSERTION_TYPE,
       client_assertion: await this.assertion(),
     });
-    const startedAt = Date.now();
+    const startedAt = this.now();
     let response: Response;
     try {
       response = await fetch(tokenUrl, {

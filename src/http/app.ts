@@ -13,6 +13,7 @@ import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
+import { recordAdverseEvent, sessionMonitoring } from '../api/medicine.js';
 import { recordObservation } from '../api/observations.js';
 import {
   drift,
@@ -524,6 +525,22 @@ export function createApp(deps: AppDeps): express.Express {
     recordingRoute(name, 'SessionMove', (id, b, t) => moveSession(id, action, b, deps, t));
   }
   recordingRoute('recordDose', 'DoseRecording', (id, b, t) => recordDose(id, b, deps, t));
+  recordingRoute('recordAdverseEvent', 'AdverseEventRecording', (id, b, t) =>
+    recordAdverseEvent(id, b, deps, t),
+  );
+  route('sessionMonitoring', async (req, res) => {
+    const at = req.query.at;
+    if (at !== undefined) checkInstant(at);
+    sendJson(
+      res,
+      await sessionMonitoring(
+        idParam(req),
+        at === undefined ? {} : { at: at as string },
+        deps,
+        tenantOf(res),
+      ),
+    );
+  });
   recordingRoute('recordObservation', 'ObservationRecording', (id, b, t) =>
     recordObservation(id, b, deps, t),
   );

@@ -343,7 +343,76 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
     answers: { '201': { description: 'Scheduled', schema: 'Session', example: SESSION_EXAMPLE } },
   },
   startSession: sessionMove('The session begins', '2026-03-02T10:02:00-05:00', 'in-progress'),
-  completeSession: sessionMove('The session is over', '2026-03-02T11:30:00-05:00', 'finished'),
+  completeSession: {
+    ...sessionMove('The session is over', '2026-03-02T11:30:00-05:00', 'finished'),
+    description:
+      'A medicine session is refused (422, every unmet criterion of every partner, its code in `details.text`) until its discharge criteria hold: the monitoring time from the first dose, heart rate, SpO2 and blood pressure after the dose with the last of each within range, MOAA/S fully alert, `transport` given, no missed monitoring point or check-in. `override` (a reason) completes it anyway, and the prescriber is told (a Communication ahead of the outbox queue).',
+  },
+  sessionMonitoring: {
+    summary:
+      "Where a medicine session's monitoring stands: per patient, each point of the plan (Spravato REMS by default: vitals before the dose, about 40 minutes after and before discharge; sedation and dissociation; a remote session's check-ins) done, due, overdue or upcoming with its times, and every reading out of range",
+    query: [
+      {
+        name: 'at',
+        description: 'The instant asked about (with its offset); now when absent',
+        schema: { type: 'string', format: 'date-time' },
+        example: '2026-03-12T11:00:00-05:00',
+      },
+    ],
+    answers: {
+      '200': {
+        description: 'The monitoring of each patient in the session',
+        schema: 'Monitoring',
+        example: {
+          sessionId: 'se-med-1',
+          at: '2026-03-12T16:00:00.000Z',
+          patients: [
+            {
+              sessionId: 'se-med-1',
+              patientId: 'pt-ana',
+              mode: 'in-person',
+              firstDoseAt: '2026-03-12T15:15:00.000Z',
+              monitoredUntil: '2026-03-12T17:15:00.000Z',
+              points: [],
+              due: [
+                {
+                  id: 'post-dose-40',
+                  label: 'about 40 minutes after the dose',
+                  kind: 'blood-pressure',
+                  status: 'due',
+                  dueFrom: '2026-03-12T15:45:00.000Z',
+                  dueBy: '2026-03-12T16:05:00.000Z',
+                },
+              ],
+              overdue: [],
+              outOfRange: [],
+            },
+          ],
+        },
+      },
+    },
+  },
+  recordAdverseEvent: {
+    summary:
+      "Record an adverse event of a medicine session (AdverseEvent, profile kap-adverse-event, local kap-adverse-event codes). A serious one reaches the prescriber at once (a Communication ahead of the rest of the queue) and keeps the patient not ready until the prescriber's review",
+    body: {
+      schema: 'AdverseEventRecording',
+      required: true,
+      example: {
+        patient: 'pt-ana',
+        event: 'nausea',
+        description: 'Nausea half an hour after the dose',
+        severity: 'mild',
+        serious: false,
+        onset: '2026-03-12T10:45:00-05:00',
+        actionTaken: 'Ginger tea and reassurance',
+        outcome: 'resolved',
+      },
+    },
+    answers: {
+      '201': recordedAnswer(recorded('ae-ana-1', 'AdverseEvent/ae-ana-1', { patientId: 'pt-ana' })),
+    },
+  },
   cancelSession: sessionMove('The session will not take place', '2026-03-01T17:00:00-05:00', 'cancelled'),
   practiceCourses: {
     summary: "The practice's courses, oldest first, each with its patients' identifiers",

@@ -200,6 +200,22 @@ export const ROUTES = {
     audit: 'U',
     owner: 'session',
   },
+  sessionMonitoring: {
+    method: 'GET',
+    path: '/api/v1/sessions/:id/monitoring',
+    clients: therapist,
+    scope: ['Observation', 'r'],
+    audit: 'R',
+    owner: 'session',
+  },
+  recordAdverseEvent: {
+    method: 'POST',
+    path: '/api/v1/sessions/:id/adverse-events',
+    clients: therapist,
+    scope: ['AdverseEvent', 'c'],
+    audit: 'C',
+    owner: 'session',
+  },
   recordDose: {
     method: 'POST',
     path: '/api/v1/sessions/:id/doses',

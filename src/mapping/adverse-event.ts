@@ -7,9 +7,16 @@
  */
 import type { AdverseEvent } from 'fhir/r4';
 import type { KapAdverseEvent } from '../domain/model.js';
-import { identifierSystem, SYSTEM } from '../fhir/codes.js';
+import { codeSystemUrl, identifierSystem, profileUrl, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
+import {
+  domainIdOf,
+  type MappingContext,
+  type Read,
+  resourceIdFor,
+  sourceOf,
+} from '../fhir/reference-context.js';
+import { businessIdentifier, concept } from './coding.js';
 import { conceptOf, dateTimeOf, fieldsOf, referenceOf, shellOf, textOf } from './received.js';
 
 /**
@@ -107,4 +114,42 @@ export function adverseEventFromFhir(resource: AdverseEvent, ctx: MappingContext
   const source = sourceOf(shell);
   if (source !== undefined) value.source = source;
   return { value, issues };
+}
+
+const SEVERITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/adverse-event-severity';
+const OUTCOME_SYSTEM = 'http://terminology.hl7.org/CodeSystem/adverse-event-outcome';
+
+/** An adverse event the therapist records in a medicine session, on the kap-adverse-event profile. */
+export function adverseEventToFhir(event: KapAdverseEvent, ctx: MappingContext): AdverseEvent {
+  const id = resourceIdFor(ctx, 'AdverseEvent', event.id);
+  return {
+    resourceType: 'AdverseEvent',
+    ...(id === undefined ? {} : { id }),
+    meta: { profile: [profileUrl('kap-adverse-event')] },
+    ...(event.actionTaken === undefined
+      ? {}
+      : { extension: [{ url: profileUrl('kap-action-taken'), valueString: event.actionTaken }] }),
+    identifier: businessIdentifier('AdverseEvent', event.id),
+    actuality: 'actual',
+    event: {
+      ...(event.event === undefined
+        ? {}
+        : { coding: [{ system: codeSystemUrl('kap-adverse-event'), code: event.event }] }),
+      ...(event.description === undefined ? {} : { text: event.description }),
+    },
+    subject: { reference: ctx.ref('Patient', event.patientId) },
+    ...(event.sessionId === undefined
+      ? {}
+      : { encounter: { reference: ctx.ref('Encounter', event.sessionId) } }),
+    date: event.occurredAt,
+    ...(event.recordedAt === undefined ? {} : { recordedDate: event.recordedAt }),
+    seriousness: event.serious
+      ? concept(SYSTEM.adverseEventSeriousness, 'Serious', 'Serious')
+      : concept(SYSTEM.adverseEventSeriousness, 'Non-serious', 'Non-serious'),
+    ...(event.severity === undefined ? {} : { severity: concept(SEVERITY_SYSTEM, event.severity) }),
+    ...(event.outcome === undefined ? {} : { outcome: concept(OUTCOME_SYSTEM, event.outcome) }),
+    ...(event.suspects?.length
+      ? { suspectEntity: event.suspects.map((reference) => ({ instance: { reference } })) }
+      : {}),
+  };
 }

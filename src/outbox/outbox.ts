@@ -33,6 +33,8 @@ export interface OutboxChange {
   resource: Resource;
   /** The business identifier the EHR knows it by; by default the resource's first identifier. */
   identifier?: BusinessIdentifier;
+  /** Delivered ahead of the rest of the queue: what the prescriber must see at once. */
+  priority?: boolean;
 }
 
 /** Why the last attempt failed: the EHR's status and OperationOutcome when it answered. */
@@ -70,7 +72,10 @@ export class OutboxChangeError extends Error {
 
 const identifierOf = (change: OutboxChange): BusinessIdentifier => {
   if (change.identifier) return change.identifier;
-  const first = (change.resource as { identifier?: { system?: string; value?: string }[] }).identifier?.[0];
+  // Most resources carry a list of identifiers; a few (AdverseEvent, in R4) carry one.
+  type Id = { system?: string; value?: string };
+  const ids = (change.resource as { identifier?: Id[] | Id }).identifier;
+  const first = Array.isArray(ids) ? ids[0] : ids;
   if (!first?.system || !first.value) {
     throw new OutboxChangeError(
       `A ${change.resource.resourceType} needs a business identifier (system and value) to be sent to the EHR`,
@@ -121,6 +126,7 @@ export async function enqueue(tx: StoreTx, change: OutboxChange): Promise<string
     JSON.stringify(change.resource),
     now,
     now,
+    change.priority ? 1 : 0,
   ];
   // Two transactions may read the same MAX(seq) for one patient: the unique (patient_ref, seq) index
   // refuses the second insert once the first commits, and it is tried again on the new MAX (PostgreSQL
@@ -130,8 +136,8 @@ export async function enqueue(tx: StoreTx, change: OutboxChange): Promise<string
     await sql.exec('SAVEPOINT outbox_enqueue');
     try {
       await sql.run(
-        `INSERT INTO outbox (id, patient_ref, seq, resource_type, identifier_system, identifier_value, payload, status, attempts, next_attempt_at, created_at)
-         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE patient_ref = ?), ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+        `INSERT INTO outbox (id, patient_ref, seq, resource_type, identifier_system, identifier_value, payload, status, attempts, next_attempt_at, created_at, priority)
+         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE patient_ref = ?), ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
         params,
       );
       await sql.exec('RELEASE SAVEPOINT outbox_enqueue');
@@ -337,9 +343,9 @@ export class Outbox {
       sql.all<{ patient_ref: string }>(
         `SELECT o.patient_ref FROM outbox o
           WHERE o.${OPEN} AND o.next_attempt_at <= ?
-            AND o.seq = (SELECT MIN(i.seq) FROM outbox i WHERE i.patient_ref = o.patient_ref AND i.${OPEN})
+            AND (o.priority > 0 OR o.seq = (SELECT MIN(i.seq) FROM outbox i WHERE i.patient_ref = o.patient_ref AND i.${OPEN}))
             AND NOT EXISTS (SELECT 1 FROM outbox_leases l WHERE l.patient_ref = o.patient_ref AND l.expires_at > ?)
-          ORDER BY o.next_attempt_at, o.patient_ref LIMIT 20`,
+          ORDER BY o.priority DESC, o.next_attempt_at, o.patient_ref LIMIT 20`,
         [now, now],
       ),
     );
@@ -355,7 +361,7 @@ export class Outbox {
       if (taken === 0) continue;
       const messages = await this.run(async (sql) => {
         const rows = await sql.all<MessageRow>(
-          `SELECT * FROM outbox WHERE patient_ref = ? AND ${OPEN} ORDER BY seq, created_at, id LIMIT ?`,
+          `SELECT * FROM outbox WHERE patient_ref = ? AND ${OPEN} ORDER BY priority DESC, seq, created_at, id LIMIT ?`,
           [patientRef, options.batchSize],
         );
         // Someone else may have delivered the patient between our look and our lease.

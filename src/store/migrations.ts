@@ -157,6 +157,11 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     'ALTER TABLE resources ADD COLUMN written_by TEXT',
   ],
   [
+    // A change the prescriber must see at once (a serious adverse event, a vital out of range) goes
+    // ahead of the rest of its patient's queue, and its patient ahead of the others.
+    'ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0',
+  ],
+  [
     // Each practice has its own id space: a patient, course or recorded resource is known by its
     // practice and its id together, so two practices may choose the same id without meeting.
     `CREATE TABLE practice_patients (

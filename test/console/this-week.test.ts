@@ -53,7 +53,7 @@ test('This week shows each coming medicine session with its verdict, and a hold 
   });
   await page.waitForFunction(
     (sel) => document.querySelector(`${sel} .verdict`)?.textContent === 'Not ready',
-    { timeout: 10_000 },
+    { timeout: 20_000 },
     card,
   );
   const reasons = await page.$eval(card, (e) => e.textContent ?? '');

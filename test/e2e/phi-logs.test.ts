@@ -13,7 +13,7 @@ import { createLogger } from '../../src/log.js';
 import type { Service } from '../../src/service.js';
 import { kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
-import { courseSettings, type Json, outboxDelivered, post, prepareEhr } from '../support/course.js';
+import { courseSettings, type Json, outboxDelivered, post, prepareEhr, VITALS } from '../support/course.js';
 import { fixture } from '../support/fixtures.js';
 import { linesWith, logCapture, phiOf } from '../support/phi.js';
 import {
@@ -234,7 +234,25 @@ test('the prescriber pushes PHI, the therapist records a course, bad inputs are 
       time: '2026-12-03T10:20:00Z',
     });
   }
-  await record(`/sessions/${session.id}/complete`, { time: '2026-12-03T12:00:00Z' });
+  for (const p of patients) {
+    for (const [time, value] of [
+      ...VITALS.map((v) => ['11:00', v] as const),
+      ['11:00', { kind: 'dissociation', cadss: 12 }],
+      ['11:00', { kind: 'sedation', moaas: 4 }],
+      ...VITALS.map((v) => ['12:15', v] as const),
+      ['12:15', { kind: 'sedation', moaas: 5 }],
+    ] as const) {
+      await record(`/patients/${p.id}/observations`, {
+        value,
+        effective: `2026-12-03T${time}:00Z`,
+        session: session.id,
+      });
+    }
+  }
+  await record(`/sessions/${session.id}/complete`, {
+    time: '2026-12-03T12:30:00Z',
+    transport: 'Driven home by a friend',
+  });
 
   // Bad inputs carrying PHI: each refused with a 4xx that does not echo the name or the birth date.
   const echoes = [maren, own].flatMap((p) => [p.name![0]!.family!, ...p.name![0]!.given!, p.birthDate!]);

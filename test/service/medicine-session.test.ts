@@ -184,3 +184,170 @@ describe('day-of checks the practice configures', () => {
     }
   });
 });
+
+describe('monitoring, adverse events and discharge', () => {
+  beforeAll(() => clearedPatient('ines'));
+
+  test('the monitoring answer says what is due, overdue and out of range, with times; readings of the wrong session or time are refused', async () => {
+    await medicineSession(['ines'], 'med-ines-1', { mode: 'remote', chaperone: 'Her sister Ana' });
+    await reading('ines', 'med-ines-1', bp(124, 80), '10:05');
+    await ok('/sessions/med-ines-1/doses', dose('ines', '10:20', 150, 'dose-ines-1'));
+    await reading('ines', 'med-ines-1', { kind: 'check-in', note: 'Resting' }, '10:33');
+    await reading('ines', 'med-ines-1', { kind: 'spo2', percent: 89 }, '10:45', 'spo2-ines-low');
+    const m = await get(`/sessions/med-ines-1/monitoring?at=${encodeURIComponent(at('10:55'))}`);
+    expect(m.status).toBe(200);
+    const [ines] = m.body.patients;
+    expect(ines).toMatchObject({
+      mode: 'remote',
+      chaperone: 'Her sister Ana',
+      firstDoseAt: '2026-06-04T10:20:00.000Z',
+    });
+    // The plan's pre-dose heart rate and SpO2 were never taken; the chaperone's second check-in is late.
+    expect(
+      ines.overdue.map((p: { id: string; kind: string; dueBy: string }) => [p.id, p.kind, p.dueBy]),
+    ).toEqual([
+      ['pre-dose', 'heart-rate', '2026-06-04T10:20:00.000Z'],
+      ['pre-dose', 'spo2', '2026-06-04T10:20:00.000Z'],
+      ['check-in-2', 'check-in', '2026-06-04T10:48:00.000Z'],
+    ]);
+    expect(ines.due.map((p: { id: string; kind: string }) => `${p.id}:${p.kind}`)).toEqual(
+      expect.arrayContaining(['post-dose-40:blood-pressure', 'post-dose-40:sedation']),
+    );
+    expect(ines.outOfRange).toEqual([
+      expect.objectContaining({
+        kind: 'spo2',
+        at: at('10:45'),
+        source: expect.stringMatching(/^Observation\/spo2-ines-low/),
+      }),
+    ]);
+    // The out-of-range reading during monitoring reached the prescriber's queue ahead of the rest.
+    const alerts = (await service.outbox.list({ patientRef: 'Patient/ehr-ines' })).filter(
+      (x) => x.resourceType === 'Communication',
+    );
+    expect(
+      alerts.map(
+        (a) =>
+          (a.resource as unknown as { category: { coding: { code: string }[] }[] }).category[0]!.coding[0]!
+            .code,
+      ),
+    ).toEqual(['vital-out-of-range']);
+
+    // Bad input: each a 4xx naming the field, nothing written.
+    const before = (await service.outbox.list({ patientRef: 'Patient/ehr-ines' })).length;
+    const early = await post('/patients/ines/observations', {
+      value: bp(120, 80),
+      effective: '2026-06-04T09:40:00Z',
+      session: 'med-ines-1',
+    });
+    expect([early.status, expressions(early)]).toEqual([422, ['effective']]);
+    const prepCheckIn = await post('/patients/ines/observations', {
+      value: { kind: 'check-in' },
+      effective: '2026-06-02T10:30:00Z',
+      session: (await get('/episodes/ep-med-ines-1')).body.phases[0].sessions[0].id,
+    });
+    expect([prepCheckIn.status, expressions(prepCheckIn)]).toEqual([422, ['session']]);
+    const tooHigh = await post('/patients/ines/observations', {
+      value: { kind: 'heart-rate', perMinute: 400 },
+      effective: at('10:50'),
+      session: 'med-ines-1',
+    });
+    expect(tooHigh.status).toBe(400);
+    expect(expressions(tooHigh)[0]).toMatch(/^value/);
+    const notMedicine = await get(
+      `/sessions/${(await get('/episodes/ep-med-ines-1')).body.phases[0].sessions[0].id}/monitoring`,
+    );
+    expect(notMedicine.status).toBe(422);
+    expect((await service.outbox.list({ patientRef: 'Patient/ehr-ines' })).length).toBe(before);
+  });
+
+  test('a mild adverse event is kept on its profile with the session doses as suspects, and does not alert', async () => {
+    const mild = await ok('/sessions/med-ines-1/adverse-events', {
+      id: 'ae-ines-nausea',
+      patient: 'ines',
+      event: 'nausea',
+      description: 'Nausea 30 minutes after the dose',
+      severity: 'mild',
+      serious: false,
+      onset: at('10:50'),
+      actionTaken: 'Ginger tea, reassurance',
+      outcome: 'resolved',
+    });
+    expect(mild).toMatchObject({
+      id: 'ae-ines-nausea',
+      serious: false,
+      source: 'AdverseEvent/ae-ines-nausea',
+    });
+    const kept = (await service.store.getResource('AdverseEvent', 'ae-ines-nausea'))!.resource;
+    expect(kept).toMatchObject({
+      meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-adverse-event'] },
+      suspectEntity: [{ instance: { reference: 'MedicationAdministration/dose-ines-1' } }],
+    });
+    expect(await service.store.getResource('Communication', 'ae-ae-ines-nausea')).toBeUndefined();
+    const bad = await post('/sessions/med-ines-1/adverse-events', {
+      patient: 'ines',
+      event: 'nausea',
+      severity: 'mild',
+      serious: false,
+      onset: '2026-06-04T09:00:00Z',
+      outcome: 'resolved',
+    });
+    expect([bad.status, expressions(bad)]).toEqual([422, ['onset']]);
+    const stranger = await post('/sessions/med-ines-1/adverse-events', {
+      patient: 'mira',
+      event: 'nausea',
+      severity: 'mild',
+      serious: false,
+      onset: at('10:50'),
+      outcome: 'resolved',
+    });
+    expect([stranger.status, expressions(stranger)]).toEqual([422, ['patient']]);
+  });
+
+  test('discharge is refused with every unmet criterion; when they hold it completes', async () => {
+    const refused = await post('/sessions/med-ines-1/complete', { time: at('12:00') });
+    expect(refused.status).toBe(422);
+    expect(codes(refused)).toEqual(
+      expect.arrayContaining([
+        'monitoring-time',
+        'discharge-vitals-missing',
+        'not-alert',
+        'transport-not-confirmed',
+        'monitoring-overdue',
+      ]),
+    );
+    expect((await get('/sessions/med-ines-1/monitoring')).body.patients[0].firstDoseAt).toBeDefined();
+    const stillOpen = await service.store.getResource('Encounter', 'med-ines-1');
+    expect((stillOpen!.resource as unknown as { status: string }).status).toBe('in-progress');
+  });
+
+  test('a serious adverse event reaches the prescriber ahead of the queue and stops the next dose until reviewed', async () => {
+    const serious = await ok('/sessions/med-ines-1/adverse-events', {
+      id: 'ae-ines-bp',
+      patient: 'ines',
+      event: 'hypertension',
+      severity: 'severe',
+      serious: true,
+      onset: at('11:05'),
+      actionTaken: 'Prescriber called; monitored lying down',
+      outcome: 'recovering',
+    });
+    expect(serious.serious).toBe(true);
+    const queued = await service.outbox.list({ patientRef: 'Patient/ehr-ines' });
+    const alert = queued.find(
+      (m) => m.resourceType === 'Communication' && m.identifier.value === 'ae-ae-ines-bp',
+    )!;
+    expect(alert.resource).toMatchObject({
+      priority: 'urgent',
+      recipient: [{ reference: expect.stringMatching(/^Practitioner\//) }],
+      about: [{ type: 'AdverseEvent', identifier: { value: 'ae-ines-bp' } }],
+    });
+    // Claimed first, although queued after the course's other changes.
+    const claim = await service.outbox.claim('test-claim', { batchSize: 1, leaseMs: 1000 });
+    expect(claim?.messages.map((m) => m.identifier.value)).toEqual([
+      queued.filter((m) => m.resourceType === 'Communication')[0]!.identifier.value,
+    ]);
+    await service.outbox.release(claim!.patientRef, 'test-claim');
+    const status = await get(`/patients/ines/medication-status?date=2026-06-11`);
+    expect(status.body.reasons.map((r: { code: string }) => r.code)).toContain('safety-adverse-event');
+  });
+});

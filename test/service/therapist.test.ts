@@ -256,7 +256,20 @@ describe('a full individual course', () => {
       effective: '2026-03-05T11:01:00Z',
       session: 'med-lena-1',
     });
-    await ok('/sessions/med-lena-1/complete', { time: '2026-03-05T12:30:00Z' }, 200);
+    // Not all the discharge criteria hold (no vitals after the dose, MOAA/S 4): refused, each named.
+    const early = await post('/sessions/med-lena-1/complete', { time: '2026-03-05T12:30:00Z' });
+    expect(early.status).toBe(422);
+    expect(codes(early)).toEqual(
+      expect.arrayContaining(['discharge-vitals-missing', 'not-alert', 'transport-not-confirmed']),
+    );
+    // Completed anyway, with the reason: the prescriber is told.
+    await ok(
+      '/sessions/med-lena-1/complete',
+      { time: '2026-03-05T12:30:00Z', override: 'Her partner collected her; she was alert and talking.' },
+      200,
+    );
+    const alert = (await service.store.getResource('Communication', 'discharge-med-lena-1'))!.resource;
+    expect(alert).toMatchObject({ category: [{ coding: [{ code: 'discharge-override' }] }] });
     // The session is over: no more doses in it.
     expect((await post('/sessions/med-lena-1/doses', dose)).status).toBe(422);
 
@@ -508,7 +521,11 @@ describe('a full couples course', () => {
     expect(tomasDose.sessionId).toBe(
       medicine.partners.find((s: { patientId: string }) => s.patientId === 'tomas').id,
     );
-    await ok('/sessions/med-ruiz-1/complete', { time: '2026-04-09T12:30:00Z' }, 200);
+    await ok(
+      '/sessions/med-ruiz-1/complete',
+      { time: '2026-04-09T12:30:00Z', override: 'Monitored in person throughout; vitals kept on paper.' },
+      200,
+    );
     const integration = await holdSession('ep-ruiz', 'integration', '2026-04-12');
     for (const p of ['ana', 'tomas']) {
       await ok(`/patients/${p}/observations`, {

@@ -43,7 +43,7 @@ export const launchBrowser = (): Promise<Browser> =>
 export async function openPage(browser: Browser, width = 1280): Promise<{ page: Page; seen: string[] }> {
   const page = await (await browser.createBrowserContext()).newPage();
   await page.setViewport({ width, height: 900 });
-  page.setDefaultTimeout(15_000);
+  page.setDefaultTimeout(30_000);
   const seen: string[] = [];
   page.on('console', (m) => seen.push(m.text()));
   page.on('request', (r) => seen.push(r.url()));

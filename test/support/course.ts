@@ -135,6 +135,39 @@ async function holdSession(service: Service, episode: string, phase: string, day
 const complete = (service: Service, s: Json, day: string, end = '11:00') =>
   post(service, `/sessions/${s.id}/complete`, { time: `${day}T${end}:00Z` });
 
+/** A vital signs reading in three parts: blood pressure, heart rate, SpO2. */
+export const VITALS = [
+  { kind: 'blood-pressure', systolic: 124, diastolic: 80 },
+  { kind: 'heart-rate', perMinute: 74 },
+  { kind: 'spo2', percent: 97 },
+] as const;
+
+/**
+ * The monitoring of a dose taken at 10:20 on `day` (Spravato REMS): vitals, CADSS and MOAA/S about
+ * 40 minutes after it, and vitals and a fully alert MOAA/S before discharge at 12:15.
+ */
+export async function monitored(
+  service: Service,
+  patient: string,
+  session: string,
+  day: string,
+): Promise<void> {
+  const readings: [string, object][] = [
+    ...VITALS.map((v) => ['11:00', v] as [string, object]),
+    ['11:00', { kind: 'dissociation', cadss: 20 }],
+    ['11:00', { kind: 'sedation', moaas: 4 }],
+    ...VITALS.map((v) => ['12:15', v] as [string, object]),
+    ['12:15', { kind: 'sedation', moaas: 5 }],
+  ];
+  for (const [time, value] of readings) {
+    await post(service, `/patients/${patient}/observations`, {
+      value,
+      effective: `${day}T${time}:00Z`,
+      session,
+    });
+  }
+}
+
 /**
  * A course made ready through the therapist API for one patient on `day`: the course, the signed
  * consent, a preparation session done the day before and the pre-dose blood pressure that morning.
@@ -217,18 +250,12 @@ export async function recordCourse(
       dose: { value: 150, unit: 'mg' },
       time: '2026-03-05T10:20:00Z',
     });
-    for (const value of [
-      { kind: 'dissociation', cadss: 20 },
-      { kind: 'sedation', moaas: 4 },
-    ]) {
-      await post(service, `/patients/${p}/observations`, {
-        value,
-        effective: '2026-03-05T11:00:00Z',
-        session: medicine.id,
-      });
-    }
+    await monitored(service, p, medicine.id, '2026-03-05');
   }
-  await complete(service, medicine, '2026-03-05', '12:30');
+  await post(service, `/sessions/${medicine.id}/complete`, {
+    time: '2026-03-05T12:30:00Z',
+    transport: 'Driven home by a friend',
+  });
   const integration = await holdSession(service, episode, 'integration', '2026-03-07');
   for (const p of patients) {
     for (const value of [

@@ -1,0 +1,128 @@
+/**
+ * The therapist API's medicine session beyond doses and discharge: where each patient's monitoring
+ * stands, and the adverse events of the session. Each partner of a joint session is monitored on
+ * their own part of it (their own session). Transport-free; src/http translates.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Monitoring, monitoringAt } from '../domain/medicine-session.js';
+import type { KapAdverseEvent } from '../domain/model.js';
+import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
+import { adverseEventToFhir } from '../mapping/adverse-event.js';
+import { medicineOnly, partsOf, prescriberAlert } from './discharge.js';
+import { medicinePolicyOf } from './patients.js';
+import {
+  courseContext,
+  type RecordingDeps,
+  record,
+  sourceOf,
+  unprocessable,
+  type Write,
+} from './recording.js';
+import { findSession, patientSession } from './sessions.js';
+
+export interface MonitoringAnswer {
+  sessionId: string;
+  /** The instant the answer is for. */
+  at: string;
+  patients: Monitoring[];
+}
+
+/** Where the monitoring of each patient in medicine session `id` stands at `at` (now when absent). */
+export async function sessionMonitoring(
+  id: string,
+  question: { at?: string },
+  deps: RecordingDeps,
+  tenant: string,
+): Promise<Answered<MonitoringAnswer>> {
+  const found = medicineOnly(await findSession(deps.store, id, tenant), id);
+  const at = question.at ?? (deps.now?.() ?? new Date()).toISOString();
+  const policy = medicinePolicyOf(deps);
+  const parts = await partsOf(deps.store, found, deps);
+  return answered({
+    sessionId: id,
+    at,
+    patients: parts.map(({ facts }) => monitoringAt(facts, at, policy)),
+  });
+}
+
+export interface AdverseEventRecording {
+  id?: string;
+  /** Whose event it is (a partner, in a joint session). */
+  patient: string;
+  /** What happened: a code of the kap-adverse-event code system. */
+  event: string;
+  description?: string;
+  severity: 'mild' | 'moderate' | 'severe';
+  serious: boolean;
+  onset: string;
+  actionTaken?: string;
+  outcome: NonNullable<KapAdverseEvent['outcome']>;
+}
+
+/**
+ * Records an adverse event of a medicine session (AdverseEvent, `kap-adverse-event`), the session's
+ * doses as its suspects. A serious one is also an alert to the prescriber, queued ahead of the rest,
+ * and a safety flag: the patient is not ready for the next dose until the prescriber's review.
+ */
+export async function recordAdverseEvent(
+  sessionId: string,
+  input: AdverseEventRecording,
+  deps: RecordingDeps,
+  tenant: string,
+): Promise<Answered<KapAdverseEvent & { source: string }>> {
+  const event = await deps.store.transaction(async (tx) => {
+    const found = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
+    medicineOnly(found, sessionId);
+    if (found.own.start !== undefined && Date.parse(input.onset) < Date.parse(found.own.start)) {
+      throw unprocessable(
+        `The onset ${input.onset} is before session ${sessionId} began (${found.own.start}).`,
+        'onset',
+      );
+    }
+    const id = input.id ?? randomUUID();
+    if (await tx.getOwn('AdverseEvent', id, tenant)) {
+      throw new OperationOutcomeError(
+        conflict(`An adverse event ${id} is already recorded.`, 'id', 'duplicate'),
+      );
+    }
+    const part = (await partsOf(tx, found, deps)).find((p) => p.own.id === found.own.id)!;
+    const now = (deps.now?.() ?? new Date()).toISOString();
+    const event: KapAdverseEvent = {
+      id,
+      patientId: input.patient,
+      sessionId: found.own.id,
+      occurredAt: input.onset,
+      recordedAt: now,
+      serious: input.serious,
+      event: input.event,
+      severity: input.severity,
+      outcome: input.outcome,
+      ...(input.description === undefined ? {} : { description: input.description }),
+      ...(input.actionTaken === undefined ? {} : { actionTaken: input.actionTaken }),
+      suspects: part.facts.administrations.map((a) => `MedicationAdministration/${a.id}`),
+    };
+    const writes: Write[] = [
+      { resource: adverseEventToFhir(event, courseContext(found.links)), queue: found.links[0]!.ehrPatient },
+    ];
+    if (input.serious) {
+      writes.push(
+        prescriberAlert(
+          'serious-adverse-event',
+          `ae-${id}`,
+          part,
+          found,
+          {
+            at: now,
+            message: `A serious adverse event (${input.event}, ${input.severity}) began at ${input.onset} in the medicine session${input.description ? `: ${input.description}` : ''}. Action taken: ${input.actionTaken ?? 'none recorded'}. Outcome: ${input.outcome}. The next dose waits for your review.`,
+            about: [`AdverseEvent/${id}`],
+          },
+          deps,
+        ),
+      );
+    }
+    await record(tx, writes, deps, tenant);
+    return event;
+  });
+  const stored = await deps.store.getOwn('AdverseEvent', event.id, tenant);
+  return answered({ ...event, source: await sourceOf(stored!, deps) }, created());
+}
