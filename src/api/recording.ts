@@ -197,10 +197,25 @@ async function forEhr(tx: StoreTx, resource: Resource, tenant: string): Promise<
       );
     }
   }
-  return JSON.parse(text, (key, value) =>
-    key === 'reference' && typeof value === 'string' ? (ours.get(value) ?? value) : value,
-  ) as Resource;
+  // Logical references to the practice's own resources (by kap-bridge's identifier) name them as the EHR knows them.
+  const logical = new Map<string, string>();
+  for (const [, type, id] of text.matchAll(LOGICAL)) {
+    const held = await tx.getOwn(type!, id!, tenant);
+    if (held?.ehrIdentifier !== undefined)
+      logical.set(`${identifierSystem(type!)}|${id}`, held.ehrIdentifier);
+  }
+  return JSON.parse(text, (key, value) => {
+    if (key === 'reference' && typeof value === 'string') return ours.get(value) ?? value;
+    const known = key === 'identifier' && logical.get(`${value?.system}|${value?.value}`);
+    return known ? { ...value, value: known } : value;
+  }) as Resource;
 }
+
+/** A logical reference's identifier under kap-bridge's system for a type: the type and the id. */
+const LOGICAL = new RegExp(
+  `"identifier":\\{"system":"${identifierSystem('').replace(/[.]/g, '\\.')}([A-Z][A-Za-z]+)","value":"([A-Za-z0-9\\-.]{1,64})"\\}`,
+  'g',
+);
 
 /**
  * Where a recorded resource can be found: the EHR's `Type/id/_history/version` once delivered (as

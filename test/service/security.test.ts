@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
+import { ADVERSE_EVENTS } from '../../src/api/schemas.js';
 import type { Owner } from '../../src/auth/access.js';
 import type { ClientKind } from '../../src/auth/authentication.js';
 import { loadConfig } from '../../src/config.js';
@@ -383,6 +384,15 @@ const REUSE_BODIES: Record<string, (id: string, mine: Record<Owner, string>) => 
     value: { kind: 'heart-rate', perMinute: mine.patient === 'ref-a-pat' ? 70 : 80 },
     effective: '2026-03-02T10:05:00Z',
   }),
+  recordAdverseEvent: (id, mine) => ({
+    id,
+    patient: mine.patient,
+    event: ADVERSE_EVENTS[0],
+    severity: 'mild',
+    serious: false,
+    onset: '2026-03-02T10:15:00Z',
+    outcome: 'resolved',
+  }),
   requestClearance: (id, mine) => ({
     id,
     episode: mine.episode,
@@ -550,8 +560,11 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
       });
       expect(again.status).toBe(first.status);
       if (first.status !== 201) {
-        // A dose is refused in a preparation session, for both practices alike.
-        expect({ name, status: first.status }).toEqual({ name: 'recordDose', status: 422 });
+        // A dose or an adverse event is refused in a preparation session, for both practices alike.
+        expect({ name, status: first.status }).toEqual({
+          name: expect.stringMatching(/^(recordDose|recordAdverseEvent)$/),
+          status: 422,
+        });
         return;
       }
       // Both records live side by side, each its practice's own, each known to the EHR apart.

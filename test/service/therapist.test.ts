@@ -268,7 +268,7 @@ describe('a full individual course', () => {
       { time: '2026-03-05T12:30:00Z', override: 'Her partner collected her; she was alert and talking.' },
       200,
     );
-    const alert = (await service.store.getResource('Communication', 'discharge-med-lena-1'))!.resource;
+    const alert = (await service.store.getOwn('Communication', 'discharge-med-lena-1', PRACTICE))!.resource;
     expect(alert).toMatchObject({ category: [{ coding: [{ code: 'discharge-override' }] }] });
     // The session is over: no more doses in it.
     expect((await post('/sessions/med-lena-1/doses', dose)).status).toBe(422);
