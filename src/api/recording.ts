@@ -12,7 +12,7 @@ import type { Finding } from '../domain/medicine-session.js';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import type { Reason } from '../domain/readiness.js';
 import { identifierSystem } from '../fhir/codes.js';
-import { parseReference, referencesIn } from '../fhir/ids.js';
+import { ID, parseReference, RESOURCE_TYPE, referencesIn } from '../fhir/ids.js';
 import { businessRule, hasErrors, issue, OperationOutcomeError, unknownReference } from '../fhir/outcome.js';
 import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
@@ -213,7 +213,7 @@ async function forEhr(tx: StoreTx, resource: Resource, tenant: string): Promise<
 
 /** A logical reference's identifier under kap-bridge's system for a type: the type and the id. */
 const LOGICAL = new RegExp(
-  `"identifier":\\{"system":"${identifierSystem('').replace(/[.]/g, '\\.')}([A-Z][A-Za-z]+)","value":"([A-Za-z0-9\\-.]{1,64})"\\}`,
+  `"identifier":\\{"system":"${identifierSystem('').replace(/[.]/g, '\\.')}(${RESOURCE_TYPE})","value":"(${ID})"\\}`,
   'g',
 );
 
