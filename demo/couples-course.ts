@@ -834,11 +834,57 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
       `${c.source}, ${m.source}`,
     );
   }
-  const medDone = await post(`/sessions/${med.id}/complete`, { time: at(D.thursday, '12:30') });
+  // The monitoring of the Spravato REMS pattern: vitals about 40 minutes after the dose and before discharge.
+  const vitalsAt = async (p: Partner, time: string, moaas?: number) => {
+    for (const value of [
+      ...vitals(p).slice(0, 3),
+      ...(moaas === undefined ? [] : [{ kind: 'sedation', moaas }]),
+    ]) {
+      await post(`/patients/${p.id}/observations`, {
+        value,
+        effective: at(D.thursday, time),
+        session: med.id,
+      });
+    }
+  };
+  for (const p of couple) await vitalsAt(p, '10:56');
+  const ae = await post(`/sessions/${med.id}/adverse-events`, {
+    patient: ana.id,
+    event: 'nausea',
+    description: 'Nausea about 40 minutes after the dose',
+    severity: 'mild',
+    serious: false,
+    onset: at(D.thursday, '10:58'),
+    actionTaken: 'Ginger tea, a bowl at hand, reassurance',
+    outcome: 'resolved',
+  });
+  event(
+    at(D.thursday, '10:58'),
+    'therapist',
+    `${ana.given} feels sick for a while: a mild adverse event`,
+    ae.source,
+  );
+  const midway = await get(
+    `/sessions/${med.id}/monitoring?at=${encodeURIComponent(at(D.thursday, '11:30'))}`,
+  );
+  for (const m of midway.patients as Json[]) {
+    const done = (m.points as Json[]).filter((x) => x.status === 'done').length;
+    event(
+      at(D.thursday, '11:30'),
+      'therapist',
+      `${nameOf(m.patientId)} monitoring: ${done} of ${m.points.length} points done, ${m.due.length} due, ${m.overdue.length} overdue, ${m.outOfRange.length} out of range; monitored until ${m.monitoredUntil}`,
+      `GET /api/v1/sessions/${med.id}/monitoring`,
+    );
+  }
+  for (const p of couple) await vitalsAt(p, '12:20', 5);
+  const medDone = await post(`/sessions/${med.id}/complete`, {
+    time: at(D.thursday, '12:30'),
+    transport: 'Driven home by a friend; no driving until tomorrow',
+  });
   event(
     at(D.thursday, '12:30'),
     'therapist',
-    `medicine session ${medDone.status}; both went home accompanied`,
+    `medicine session ${medDone.status}: discharge criteria met (2 h monitored, vitals in range, MOAA/S 5); both went home accompanied`,
     medDone.source,
   );
 

@@ -54,6 +54,8 @@ function Shell({ who, onSignOut }) {
   useEffect(() => {
     const changed = () => setRoute(currentRoute());
     addEventListener('hashchange', changed);
+    // The address may have changed between the first render and this listener.
+    changed();
     return () => removeEventListener('hashchange', changed);
   }, []);
   const nav = who.kind === 'operator' ? OPERATOR_NAV : THERAPIST_NAV;

@@ -94,7 +94,7 @@ import {
 } from './guard.js';
 import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
-import { ROUTES, type RouteAccess, type RouteName } from './routes.js';
+import { FHIR_OTHER, ROUTES, type RouteName } from './routes.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, ConsoleDeps {
   log: Logger;
@@ -121,8 +121,6 @@ export interface Probes {
 }
 
 const FHIR_JSON = 'application/fhir+json';
-/** Anything else under /fhir: answered by the endpoint itself (404, 405), to an authenticated EHR. */
-const FHIR_OTHER: RouteAccess = { method: 'GET', path: '/fhir/*', clients: ['ehr'], audit: 'E' };
 
 /** An outcome as the answer: its status from the outcome (statusOf), the outcome as the body. */
 function sendOutcome(res: Response, outcome: OperationOutcome): void {

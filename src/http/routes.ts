@@ -275,3 +275,6 @@ export const ROUTES = {
 } as const satisfies Record<string, RouteAccess>;
 
 export type RouteName = keyof typeof ROUTES;
+
+/** Anything else under /fhir: answered by the endpoint itself (404, 405), to an authenticated EHR. */
+export const FHIR_OTHER: RouteAccess = { method: 'GET', path: '/fhir/*', clients: ehr, audit: 'E' };

@@ -222,7 +222,15 @@ export type Settlement =
 
 /** The outbox's queue operations on a Store: for the worker, the CLI and metrics. */
 export class Outbox {
-  constructor(private readonly store: Store) {}
+  /** `clock`: the time leases and retries are counted on (milliseconds); the system's by default. */
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  private stamp(): string {
+    return new Date(this.clock()).toISOString();
+  }
 
   /** The same as the module's `enqueue`, for callers handed an Outbox. */
   enqueue(tx: StoreTx, change: OutboxChange): Promise<string> {
@@ -272,7 +280,7 @@ export class Outbox {
     const n = await this.run((sql) =>
       sql.run(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL WHERE id = ? AND status = 'dead'",
-        [new Date().toISOString(), id],
+        [this.stamp(), id],
       ),
     );
     return n > 0;
@@ -283,7 +291,7 @@ export class Outbox {
     return this.run((sql) =>
       sql.run(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL WHERE status = 'dead'",
-        [new Date().toISOString()],
+        [this.stamp()],
       ),
     );
   }
@@ -338,7 +346,7 @@ export class Outbox {
    * transaction, so two processes on one PostgreSQL database never hold the same patient.
    */
   async claim(owner: string, options: { batchSize: number; leaseMs: number }): Promise<Claim | undefined> {
-    const now = new Date().toISOString();
+    const now = this.stamp();
     const heads = await this.run((sql) =>
       sql.all<{ patient_ref: string }>(
         `SELECT o.patient_ref FROM outbox o
@@ -355,7 +363,7 @@ export class Outbox {
           `INSERT INTO outbox_leases (patient_ref, owner, expires_at) VALUES (?, ?, ?)
            ON CONFLICT (patient_ref) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
            WHERE outbox_leases.expires_at <= ?`,
-          [patientRef, owner, later(options.leaseMs), new Date().toISOString()],
+          [patientRef, owner, later(options.leaseMs, this.clock()), this.stamp()],
         ),
       );
       if (taken === 0) continue;
@@ -365,7 +373,7 @@ export class Outbox {
           [patientRef, options.batchSize],
         );
         // Someone else may have delivered the patient between our look and our lease.
-        if (!rows[0] || rows[0].next_attempt_at > new Date().toISOString()) return [];
+        if (!rows[0] || rows[0].next_attempt_at > this.stamp()) return [];
         const seen = new Set<string>();
         const batch: MessageRow[] = [];
         for (const r of rows) {
@@ -376,7 +384,7 @@ export class Outbox {
         }
         await sql.run(
           `UPDATE outbox SET status = 'delivering', lease_owner = ?, lease_expires_at = ? WHERE id IN (${marks(batch.length)})`,
-          [owner, later(options.leaseMs), ...batch.map((r) => r.id)],
+          [owner, later(options.leaseMs, this.clock()), ...batch.map((r) => r.id)],
         );
         return batch.map((r) => ({ ...toMessage(r), status: 'delivering' as const, leaseOwner: owner }));
       });
@@ -389,10 +397,10 @@ export class Outbox {
   /** Extends our lease; false when it is no longer ours (expired and taken), and we must stop. */
   renew(patientRef: string, owner: string, leaseMs: number): Promise<boolean> {
     return this.run(async (sql) => {
-      const expires = later(leaseMs);
+      const expires = later(leaseMs, this.clock());
       const n = await sql.run(
         'UPDATE outbox_leases SET expires_at = ? WHERE patient_ref = ? AND owner = ? AND expires_at > ?',
-        [expires, patientRef, owner, new Date().toISOString()],
+        [expires, patientRef, owner, this.stamp()],
       );
       if (n > 0)
         await sql.run(
@@ -436,7 +444,7 @@ export class Outbox {
 
   /** Records an attempt's result, only while the message is still ours; false when it was not. */
   async settle(id: string, owner: string, s: Settlement): Promise<boolean> {
-    const now = new Date().toISOString();
+    const now = this.stamp();
     const common =
       "lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ? AND status = 'delivering'";
     const n = await this.run((sql) => {

@@ -98,6 +98,9 @@ const asError = (e: EhrError): OutboxError => ({
   ...(e.outcome ? { outcome: e.outcome } : {}),
 });
 
+/** Types R4 gives no `identifier` search parameter: created by a PUT on kap-bridge's id instead. */
+const NO_IDENTIFIER_SEARCH = new Set(['AdverseEvent']);
+
 export class OutboxWorker {
   private readonly o: Required<Omit<WorkerOptions, 'log' | 'audit'>> & Pick<WorkerOptions, 'log' | 'audit'>;
   private stopping = false;
@@ -247,6 +250,18 @@ export class OutboxWorker {
       };
     }
     const { system, value } = message.identifier;
+    if (NO_IDENTIFIER_SEARCH.has(type)) {
+      // No conditional create without the search: the id is kap-bridge's, so a retry updates, never duplicates.
+      return {
+        message,
+        provenance: this.provenance(message, fullUrl, 'CREATE'),
+        entry: {
+          fullUrl,
+          resource: { ...body, id: value } as Resource,
+          request: { method: 'PUT', url: `${type}/${value}` },
+        },
+      };
+    }
     return {
       message,
       provenance: this.provenance(message, fullUrl, 'CREATE'),

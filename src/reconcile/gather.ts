@@ -202,19 +202,11 @@ export async function reconcilePatient(
   const link = await deps.store.getPatient(patientId, tenant);
   if (!link) throw new UnknownPatientError(`No patient ${patientId} is registered.`);
   const checkedAt = (deps.now?.() ?? new Date()).toISOString();
-  if (!link.ehrPatient) {
-    return {
-      report: {
-        patient: link.id,
-        checkedAt,
-        here: 0,
-        there: 0,
-        matched: 0,
-        drift: [],
-        skipped: 'not linked to an EHR Patient yet',
-      },
-    };
-  }
+  /** A patient not compared, and why: nothing counted on either side. */
+  const skipped = (why: string) => ({
+    report: { patient: link.id, checkedAt, here: 0, there: 0, matched: 0, drift: [], skipped: why },
+  });
+  if (!link.ehrPatient) return skipped('not linked to an EHR Patient yet');
   const { confirmed } = await practiceView(
     deps.store,
     link.ehrPatient,
@@ -223,17 +215,7 @@ export async function reconcilePatient(
   );
   if (!confirmed) {
     // Until the EHR confirms the practice's care, nothing of the EHR's record is shown to it, nor counted.
-    return {
-      report: {
-        patient: link.id,
-        checkedAt,
-        here: 0,
-        there: 0,
-        matched: 0,
-        drift: [],
-        skipped: "the prescriber's EHR has not confirmed this practice's care of the patient yet",
-      },
-    };
+    return skipped("the prescriber's EHR has not confirmed this practice's care of the patient yet");
   }
   const gathered = await gather(link as PatientLink & { ehrPatient: string }, tenant, deps);
   const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases, gathered.others);

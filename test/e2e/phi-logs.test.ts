@@ -221,11 +221,13 @@ test('the prescriber pushes PHI, the therapist records a course, bad inputs are 
       effective: '2026-12-03T10:05:00Z',
       session: session.id,
     });
-    await record(`/patients/${p.id}/observations`, {
-      value: { kind: 'blood-pressure', systolic: 124, diastolic: 80 },
-      effective: '2026-12-03T10:06:00Z',
-      session: session.id,
-    });
+    for (const value of VITALS) {
+      await record(`/patients/${p.id}/observations`, {
+        value,
+        effective: '2026-12-03T10:06:00Z',
+        session: session.id,
+      });
+    }
   }
   for (const p of patients) {
     await record(`/sessions/${session.id}/doses`, {

@@ -108,16 +108,21 @@ describe.each(ENGINES)('outbox contract on $name', (engine) => {
 
   test('an expired lease is taken over, and its old owner can no longer record anything', async () => {
     await store.transaction((tx) => enqueue(tx, { patientRef: 'Patient/a', resource: obs('a1') }));
-    const stale = await outbox.claim('slow', { batchSize: 5, leaseMs: 1 });
-    await new Promise((r) => setTimeout(r, 10));
-    expect(await outbox.renew('Patient/a', 'slow', 60_000)).toBe(false);
-    const fresh = await outbox.claim('fast', lease);
+    // The outbox's clock is driven by the test: the lease runs out without waiting for it.
+    let now = Date.now();
+    const timed = new Outbox(store, () => now);
+    const stale = await timed.claim('slow', { batchSize: 5, leaseMs: 30_000 });
+    now += 10_000;
+    expect(await timed.claim('fast', lease)).toBeUndefined();
+    now += 20_001;
+    expect(await timed.renew('Patient/a', 'slow', 60_000)).toBe(false);
+    const fresh = await timed.claim('fast', lease);
     expect(fresh?.messages[0]?.id).toBe(stale?.messages[0]?.id);
     expect(
-      await outbox.settle(stale!.messages[0]!.id, 'slow', { status: 'dead', error: { message: 'late' } }),
+      await timed.settle(stale!.messages[0]!.id, 'slow', { status: 'dead', error: { message: 'late' } }),
     ).toBe(false);
     expect(
-      await outbox.settle(fresh!.messages[0]!.id, 'fast', {
+      await timed.settle(fresh!.messages[0]!.id, 'fast', {
         status: 'delivered',
         ehrRef: 'Observation/1/_history/1',
       }),

@@ -3,7 +3,9 @@
  * day-of checks and booster limits at the dose, the monitoring answer, discharge, adverse events
  * and the session report. What is refused names every reason and writes nothing.
  */
+import { readFileSync } from 'node:fs';
 import type { MedicationDispense, MedicationRequest, Observation, OperationOutcome } from 'fhir/r4';
+import { ADVERSE_EVENTS } from '../../src/api/schemas.js';
 import type { Service } from '../../src/service.js';
 import { ehrIdentifierValue } from '../../src/store/store.js';
 import { CALLERS, kapFetch } from '../support/auth.js';
@@ -365,4 +367,11 @@ describe('monitoring, adverse events and discharge', () => {
     const status = await get(`/patients/ines/medication-status?date=2026-06-11`);
     expect(status.body.reasons.map((r: { code: string }) => r.code)).toContain('safety-adverse-event');
   });
+});
+
+test('the adverse events the API takes are the codes of the kap-adverse-event CodeSystem', () => {
+  const cs = JSON.parse(
+    readFileSync(new URL('../../profiles/CodeSystem-kap-adverse-event.json', import.meta.url), 'utf8'),
+  ) as { concept: { code: string }[] };
+  expect([...ADVERSE_EVENTS]).toEqual(cs.concept.map((c) => c.code));
 });

@@ -15,7 +15,7 @@ import type { Owner } from '../../src/auth/access.js';
 import type { ClientKind } from '../../src/auth/authentication.js';
 import { loadConfig } from '../../src/config.js';
 import { openApiDocument } from '../../src/http/openapi.js';
-import { ROUTES, type RouteAccess } from '../../src/http/routes.js';
+import { FHIR_OTHER, ROUTES, type RouteAccess } from '../../src/http/routes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import { CDS_ISSUER, CdsClient, cdsClientKeys, type SignOptions } from '../support/cds-client.js';
@@ -169,6 +169,8 @@ const pathOf = (access: RouteAccess): string =>
   access.path
     .replace(':type', 'MedicationRequest')
     .replace(':version', '1')
+    // The catch-all: a path no route of the table takes.
+    .replace('*', 'Basic/1/nothing/here')
     .replace(
       ':id',
       access.owner === 'patient'
@@ -259,9 +261,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const guarded = Object.entries(ROUTES as Record<string, RouteAccess>).filter(
-  ([, a]) => a.clients !== 'public',
-);
+/** Every route of the table that needs a caller, and the /fhir catch-all behind the same guard. */
+const guarded: [string, RouteAccess][] = [
+  ...Object.entries(ROUTES as Record<string, RouteAccess>).filter(([, a]) => a.clients !== 'public'),
+  ['fhirOther', FHIR_OTHER],
+];
 
 describe('every route of the table', () => {
   test.each(guarded)('%s: refuses who it must, and lets in its own client', async (_name, access) => {
