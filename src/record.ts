@@ -108,8 +108,18 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
       return readout('consents', consentFromFhir(r as Consent, ctx));
     case 'Encounter':
       return readout('sessions', sessionFromFhir(r as Encounter, ctx));
-    case 'MedicationAdministration':
-      return readout('administrations', administrationFromFhir(r as MedicationAdministration, ctx));
+    case 'MedicationAdministration': {
+      // A dose that may have been taken counts against its order: one that cannot be read leaves the
+      // sessions left unknown. One the EHR says was not taken (or never happened) counts for nothing.
+      const a = r as MedicationAdministration;
+      const taken = !NOT_TAKEN.has(String(a.status));
+      return readout(
+        'administrations',
+        administrationFromFhir(a, ctx),
+        taken ? 'administration' : undefined,
+        a.effectiveDateTime ?? a.effectivePeriod?.start,
+      );
+    }
     case 'Condition':
     case 'AllergyIntolerance':
       return readout(
@@ -131,6 +141,9 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
 }
 
 const MEDICATION_REFERENCE = referenceTo('Medication');
+
+/** Administration statuses that say no dose was taken: such a record never counts against an order. */
+const NOT_TAKEN = new Set(['not-done', 'entered-in-error', 'in-progress', 'on-hold', 'stopped']);
 
 /** Statuses in which an order could authorise a dose, now or once released. */
 const AUTHORISING = new Set(['active', 'on-hold', 'draft', 'unknown']);

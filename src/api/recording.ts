@@ -12,12 +12,12 @@ import type { Finding } from '../domain/medicine-session.js';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import type { Reason } from '../domain/readiness.js';
 import { identifierSystem } from '../fhir/codes.js';
-import { ID, parseReference, RESOURCE_TYPE, referencesIn } from '../fhir/ids.js';
+import { ehrIdentifierValue, ID, parseReference, RESOURCE_TYPE, referencesIn } from '../fhir/ids.js';
 import { businessRule, hasErrors, issue, OperationOutcomeError, unknownReference } from '../fhir/outcome.js';
 import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
-import { ehrIdentifierValue, type StoredResource, type StoreTx } from '../store/store.js';
+import type { StoredResource, StoreTx } from '../store/store.js';
 import type { PatientsDeps } from './patients.js';
 
 /** What the API needs of the outbox (src/outbox): queue a change in the caller's transaction. */

@@ -85,7 +85,8 @@ export async function episodeTimeline(
         if (c?.episodeId === id) consents.push({ ...c, source: await sourceOf(stored, deps) });
       } else if (out?.into === 'administrations') {
         const a = out.read.value;
-        if (a && inCourse.has(a.sessionId)) doses.push({ ...a, source: await sourceOf(stored, deps) });
+        if (a?.sessionId !== undefined && inCourse.has(a.sessionId))
+          doses.push({ ...a, source: await sourceOf(stored, deps) });
       } else if (out?.into === 'observations') {
         const value = out.read.value;
         if (value && (value.sessionId === undefined || inCourse.has(value.sessionId)))

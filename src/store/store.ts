@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
+import { ehrIdentifierValue } from '../fhir/ids.js';
 import { inSpan, SpanKind } from '../telemetry/tracing.js';
 import { MIGRATIONS } from './migrations.js';
 import { openPostgres, openSqlite, type Sql, type SqlEngine } from './sql.js';
@@ -30,14 +31,6 @@ export interface StoredResource {
    */
   ehrIdentifier?: string;
 }
-
-/**
- * The value of kap-bridge's business identifier a practice's resource is sent to the EHR with:
- * `<practice>/<id>`, unique across practices (an id has no "/"), so two practices' resources with
- * the same id are two resources in the EHR, and a conditional create never finds another
- * practice's. A resource sent before ids were per practice keeps the bare id it was sent with.
- */
-export const ehrIdentifierValue = (tenant: string, id: string): string => `${tenant}/${id}`;
 
 /** The key a practice's own resource is stored under: its EHR identifier value's form, which no EHR id takes. */
 const ownKey = (tenant: string, id: string): string => `${tenant}/${id}`;

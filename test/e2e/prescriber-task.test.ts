@@ -7,7 +7,7 @@
  */
 import type { Observation, Task } from 'fhir/r4';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import { ehrIdentifierValue } from '../../src/store/store.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import { CALLERS, kapFetch } from '../support/auth.js';
 import { clearedPatient, type Json, outboxDelivered, post, startCourseService } from '../support/course.js';
 import { sandboxGateway, uniqueId } from '../support/sandbox.js';

@@ -7,7 +7,7 @@
 import type { Condition, Observation } from 'fhir/r4';
 import { run } from '../../src/cli/main.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import { ehrIdentifierValue } from '../../src/store/store.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import { CALLERS, kapFetch } from '../support/auth.js';
 import {
   clearedPatient,

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import type { MedicationDispense, MedicationRequest, Observation, OperationOutcome } from 'fhir/r4';
 import { ADVERSE_EVENTS } from '../../src/api/schemas.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { Service } from '../../src/service.js';
-import { ehrIdentifierValue } from '../../src/store/store.js';
 import { CALLERS, kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';

@@ -6,7 +6,7 @@
 import type { Observation } from 'fhir/r4';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import { ehrIdentifierValue } from '../../src/store/store.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import { CALLERS } from './auth.js';
 
 const OBSERVATION = identifierSystem('Observation');
