@@ -89,7 +89,7 @@ describe.each(ENGINES)('the audit record of a write, on $name', (engine) => {
       identifiers: [{ system: 'urn:therapist:client', value: 'AUDIT-KEPT' }],
     });
     expect(res.status).toBe(409);
-    expect(await service.store.getPatient('audit-refused')).toBeUndefined();
+    expect(await service.store.getPatient('audit-refused', 'practice-a')).toBeUndefined();
     expect(await eventsNaming('Patient/audit-refused')).toEqual([]);
     // Recorded after the answer, once, with the refusal's status ('close' comes just after the answer).
     const deadline = Date.now() + 2000;
