@@ -371,7 +371,9 @@ describe('bad input at the FHIR endpoint gets a 4xx OperationOutcome and changes
         fc.constantFrom('MedicationRequest', 'Observation', 'Patient'),
         async (body, type) => {
           // No JSON value the generator makes is a resource of the type: each is a bad request.
-          expect((await call('PUT', `/fhir/${type}/fuzz`, JSON.stringify(body))).status).toBe(statusOf(badRequest('')));
+          expect((await call('PUT', `/fhir/${type}/fuzz`, JSON.stringify(body))).status).toBe(
+            statusOf(badRequest('')),
+          );
         },
       ),
       { numRuns: 150, interruptAfterTimeLimit: 15_000 },

@@ -12,9 +12,9 @@ import type {
   Observation,
   OperationOutcome,
 } from 'fhir/r4';
-import type { Service } from '../../src/service.js';
 import { API_BASE, type ApiRoute, OPERATIONS } from '../../src/http/openapi.js';
 import { ROUTES } from '../../src/http/routes.js';
+import type { Service } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
 import { CALLERS, kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
