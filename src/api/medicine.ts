@@ -12,7 +12,6 @@ import { medicineOnly, partsOf, prescriberAlert } from './discharge.js';
 import { medicinePolicyOf } from './patients.js';
 import {
   courseContext,
-  practiceOf,
   type RecordingDeps,
   record,
   sourceOf,
@@ -33,8 +32,9 @@ export async function sessionMonitoring(
   id: string,
   question: { at?: string },
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<MonitoringAnswer>> {
-  const found = medicineOnly(await findSession(deps.store, id), id);
+  const found = medicineOnly(await findSession(deps.store, id, tenant), id);
   const at = question.at ?? (deps.now?.() ?? new Date()).toISOString();
   const policy = medicinePolicyOf(deps);
   const parts = await partsOf(deps.store, found, deps);
@@ -68,9 +68,10 @@ export async function recordAdverseEvent(
   sessionId: string,
   input: AdverseEventRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<KapAdverseEvent & { source: string }>> {
   const event = await deps.store.transaction(async (tx) => {
-    const found = await patientSession(tx, sessionId, input.patient, 'patient');
+    const found = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
     medicineOnly(found, sessionId);
     if (found.own.start !== undefined && Date.parse(input.onset) < Date.parse(found.own.start)) {
       throw unprocessable(
@@ -79,7 +80,7 @@ export async function recordAdverseEvent(
       );
     }
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('AdverseEvent', id)) {
+    if (await tx.getOwn('AdverseEvent', id, tenant)) {
       throw new OperationOutcomeError(
         conflict(`An adverse event ${id} is already recorded.`, 'id', 'duplicate'),
       );
@@ -119,9 +120,9 @@ export async function recordAdverseEvent(
         ),
       );
     }
-    await record(tx, writes, deps, await practiceOf(tx, 'episode', found.episode.id));
+    await record(tx, writes, deps, tenant);
     return event;
   });
-  const stored = await deps.store.getResource('AdverseEvent', event.id);
+  const stored = await deps.store.getOwn('AdverseEvent', event.id, tenant);
   return answered({ ...event, source: await sourceOf(stored!, deps) }, created());
 }
