@@ -11,8 +11,9 @@
  */
 import type { Communication, MedicationAdministration, Observation, Resource } from 'fhir/r4';
 import { codeSystemUrl, identifierSystem } from '../../src/fhir/codes.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { OutboxMessage } from '../../src/outbox/outbox.js';
-import { kapFetch } from '../support/auth.js';
+import { CALLERS, kapFetch } from '../support/auth.js';
 import {
   clearedPatient,
   courseSettings,
@@ -32,6 +33,8 @@ const prescriber = uniqueId('e2e-med-prescriber');
 const DAY = '2026-03-12';
 const NEXT_WEEK = '2026-03-19';
 const at = (hhmm: string) => `${DAY}T${hhmm}:00Z`;
+/** The value of kap-bridge's identifier the EHR holds a practice's resource `id` under. */
+const inEhrAs = (id: string) => ehrIdentifierValue(CALLERS.therapist.tenant, id);
 
 let proxy: EhrProxy;
 let service: TestService;
@@ -188,7 +191,7 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
   });
   expect(given.map((a) => a.dosage?.dose?.value).sort()).toEqual([100, 50].sort());
   const sessions = await inEhr<Resource & { status: string }>('Encounter', {
-    identifier: `${identifierSystem('Encounter')}|${session}`,
+    identifier: `${identifierSystem('Encounter')}|${inEhrAs(session)}`,
   });
   expect(sessions.map((e) => e.status)).toEqual(['finished']);
   expect(await inEhr<Communication>('Communication', { subject: `Patient/${patient}` })).toEqual([]);
@@ -278,7 +281,7 @@ describe('a serious adverse event', () => {
 
     const delivered = await service.outbox.list({ status: 'delivered' });
     const alert = delivered.find(
-      (m) => m.resourceType === 'Communication' && m.identifier.value === `ae-${eventId}`,
+      (m) => m.resourceType === 'Communication' && m.identifier.value === inEhrAs(`ae-${eventId}`),
     )!;
     const earlier = delivered.filter((m) => before.some((b) => b.id === m.id));
     expect(earlier).toHaveLength(before.length);
@@ -286,7 +289,7 @@ describe('a serious adverse event', () => {
 
     // In HAPI: the alert, addressed to the prescriber, was written before any of the waiting readings.
     const [communication] = await inEhr<Communication>('Communication', {
-      identifier: `${identifierSystem('Communication')}|ae-${eventId}`,
+      identifier: `${identifierSystem('Communication')}|${inEhrAs(`ae-${eventId}`)}`,
     });
     expect(communication).toMatchObject({
       status: 'completed',
