@@ -674,7 +674,7 @@ export class StoreTx {
   }
 
   async saveEpisode(episode: Episode, tenant = DEFAULT_TENANT): Promise<void> {
-    this.written?.push(`EpisodeOfCare/${episode.id}`);
+    this.written?.push(`EpisodeOfCare/${episode.id}`, ...episode.patients.map((p) => `Patient/${p}`));
     for (const p of episode.patients) {
       if (!(await this.getPatient(p, tenant)))
         throw new Error(`Episode ${episode.id} names patient ${p}, who is not registered`);

@@ -67,6 +67,7 @@ describe.each(ENGINES)('the audit record of a write, on $name', (engine) => {
     const res = await post('/api/v1/patients', {
       id: 'audit-kept',
       identifiers: [{ system: 'urn:therapist:client', value: 'AUDIT-KEPT' }],
+      ehrPatient: 'Patient/audit-ehr',
     });
     expect(res.status).toBe(201);
     const events = await eventsNaming('Patient/audit-kept');
@@ -80,6 +81,22 @@ describe.each(ENGINES)('the audit record of a write, on $name', (engine) => {
     });
     // Not asked of the group commit as well: recorded once.
     expect(groupCommitted.filter((g) => g.startsWith('POST /api/v1/patients'))).toEqual([]);
+  });
+
+  test("an episode's record, kept in its transaction, names the episode and its patient", async () => {
+    const res = await post('/api/v1/episodes', {
+      id: 'audit-episode',
+      type: 'individual',
+      patients: ['audit-kept'],
+    });
+    expect(res.status).toBe(201);
+    const [event, ...more] = await eventsNaming('EpisodeOfCare/audit-episode');
+    expect(more).toEqual([]);
+    // The episode, its patient (named in the body) and whatever else the transaction wrote (its CarePlan).
+    expect(event?.entity?.map((e) => e.what?.reference)).toEqual(
+      expect.arrayContaining(['EpisodeOfCare/audit-episode', 'Patient/audit-kept', 'CarePlan/audit-episode']),
+    );
+    expect(groupCommitted.filter((g) => g.startsWith('POST /api/v1/episodes'))).toEqual([]);
   });
 
   test('a write rolled back leaves no row and one record, of the refusal, after the answer', async () => {
@@ -107,7 +124,10 @@ describe.each(ENGINES)('the audit record of a write, on $name', (engine) => {
     while (!groupCommitted.includes('GET /api/v1/patients/:id 200') && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 10));
     expect(groupCommitted).toContain('GET /api/v1/patients/:id 200');
-    // Only the write's record is in the store: the read's went to the group commit alone.
-    expect(await eventsNaming('Patient/audit-kept')).toHaveLength(1);
+    // Only the writes' records are in the store: the read's went to the group commit alone.
+    expect((await eventsNaming('Patient/audit-kept')).map((e) => e.outcomeDesc).sort()).toEqual([
+      'POST /api/v1/episodes committed its write',
+      'POST /api/v1/patients committed its write',
+    ]);
   });
 });
