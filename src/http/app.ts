@@ -13,7 +13,7 @@ import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
-import { recordAdverseEvent, sessionMonitoring } from '../api/medicine.js';
+import { recordAdverseEvent, sessionMonitoring, sessionReport } from '../api/medicine.js';
 import { recordObservation } from '../api/observations.js';
 import {
   drift,
@@ -526,6 +526,15 @@ export function createApp(deps: AppDeps): express.Express {
     const at = req.query.at;
     if (at !== undefined) checkInstant(at);
     sendJson(res, await sessionMonitoring(idParam(req), at === undefined ? {} : { at: at as string }, deps));
+  });
+  const checkReportPatient = parameterCheck('patient', { type: 'string', pattern: PATH_ID_PATTERN });
+  route('sessionReport', async (req, res) => {
+    const patient = req.query.patient;
+    if (patient !== undefined) checkReportPatient(patient);
+    sendJson(
+      res,
+      await sessionReport(idParam(req), patient === undefined ? {} : { patient: patient as string }, deps),
+    );
   });
   recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
   recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
