@@ -21,7 +21,10 @@ test('the report is a FHIR document, its Composition first, identified and timed
   expect(compositionOf(sampleReport())).toMatchObject({
     resourceType: 'Composition',
     status: 'final',
-    subject: { type: 'Patient', identifier: { system: 'https://ehr.example/identifier/mrn', value: 'MRN-1' } },
+    subject: {
+      type: 'Patient',
+      identifier: { system: 'https://ehr.example/identifier/mrn', value: 'MRN-1' },
+    },
     encounter: { identifier: { value: 's-1' } },
   });
 });
