@@ -19,6 +19,9 @@ import { createServer } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The practice the demo's therapist system acts for. */
+const PRACTICE = 'demo-practice';
+
 // biome-ignore lint/suspicious/noExplicitAny: the demo reads JSON answers field by field, as a client would
 type Json = any;
 
@@ -228,7 +231,7 @@ async function startKapBridge(): Promise<KapBridge> {
           sha256: sha256(THERAPIST_TOKEN),
           client: 'demo-therapy',
           kind: 'therapist',
-          tenant: 'demo-practice',
+          tenant: PRACTICE,
           scope: 'user/*.cruds',
         },
         {
@@ -639,7 +642,8 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
     // The prescriber closes the referral's Task with the decision as its output.
     const found = await fhir(
       'GET',
-      `Task?identifier=${encodeURIComponent(`https://fhir.kap-bridge.org/identifier/Task|${tasks[p.id]}`)}`,
+      // kap-bridge's identifier on what a practice writes: `<practice>/<id>`.
+      `Task?identifier=${encodeURIComponent(`https://fhir.kap-bridge.org/identifier/Task|${PRACTICE}/${tasks[p.id]}`)}`,
     );
     const task = found.entry?.[0]?.resource;
     if (!task) throw new DemoError(`The referral Task ${tasks[p.id]} is not in HAPI.`);

@@ -3,7 +3,7 @@ import { identifierSystem, SYSTEM } from './fhir/codes.js';
 import { identityContext } from './fhir/reference-context.js';
 import { checkInbound, keep } from './intake.js';
 import { readingWarnings, recordFrom } from './record.js';
-import { Store } from './store/store.js';
+import { DEFAULT_TENANT, Store } from './store/store.js';
 import { createValidator } from './validation/validator.js';
 
 const ours: Task = {
@@ -37,6 +37,8 @@ describe("the EHR's copy of our Task", () => {
         resource: ours,
         receivedAt: '2026-03-01T09:00:00Z',
         ours: true,
+        // Sent before ids were per practice: the EHR knows it by its bare id.
+        ehrIdentifier: 'ref-1',
         patientRef: 'Patient/p1',
       }),
     );
@@ -45,7 +47,7 @@ describe("the EHR's copy of our Task", () => {
 
   test('as delivered: attached, nothing else changes', async () => {
     expect(await keepNow(ehrCopy('1'))).toBe('duplicate');
-    const held = await store.getResource('Task', 'ref-1');
+    const held = await store.getOwn('Task', 'ref-1', DEFAULT_TENANT);
     expect(held).toMatchObject({ ours: true, ehrSource: 'Task/ehr-77/_history/1', resource: ours });
   });
 
@@ -59,7 +61,7 @@ describe("the EHR's copy of our Task", () => {
       requester: { reference: 'Practitioner/someone-else' },
     });
     expect(await keepNow(completed)).toBe('stored');
-    const held = await store.getResource('Task', 'ref-1');
+    const held = await store.getOwn('Task', 'ref-1', DEFAULT_TENANT);
     expect(held?.ehrSource).toBe('Task/ehr-77/_history/3');
     expect(held?.patientRef).toBe('Patient/p1');
     expect(held?.resource).toEqual({
@@ -71,7 +73,9 @@ describe("the EHR's copy of our Task", () => {
       note: completed.note,
     });
     expect(await keepNow(ehrCopy('2', { status: 'accepted' }))).toBe('duplicate');
-    expect((await store.getResource('Task', 'ref-1'))?.resource).toMatchObject({ status: 'completed' });
+    expect((await store.getOwn('Task', 'ref-1', DEFAULT_TENANT))?.resource).toMatchObject({
+      status: 'completed',
+    });
   });
 });
 

@@ -12,7 +12,7 @@ import type {
   Resource,
 } from 'fhir/r4';
 import { identifierSystem } from './fhir/codes.js';
-import { FHIR_ID, parseReference } from './fhir/ids.js';
+import { parseReference } from './fhir/ids.js';
 import { badRequest, businessRule, hasErrors, type Issue, OperationOutcomeError } from './fhir/outcome.js';
 import { identityContext } from './fhir/reference-context.js';
 import { isClearanceObservation } from './mapping/clearance.js';
@@ -175,9 +175,11 @@ async function attachOwnCopy(
   const system = identifierSystem(resource.resourceType);
   const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
   const value = Array.isArray(identifiers) ? identifiers.find((i) => i?.system === system)?.value : undefined;
-  if (typeof value !== 'string' || !FHIR_ID.test(value)) return undefined;
-  const local = await tx.getResource(resource.resourceType, value);
-  if (!local?.ours) return undefined;
+  if (typeof value !== 'string') return undefined;
+  // The identifier value names the practice and its id (see ehrIdentifierValue).
+  const local = await tx.ownByEhrIdentifier(resource.resourceType, value);
+  if (!local) return undefined;
+  const tenant = local.tenant ?? DEFAULT_TENANT;
   const owned = PRESCRIBER_OWNED[resource.resourceType] ?? [];
   const held = Number(local.ehrSource?.split('/_history/')[1] ?? 0);
   const offered = Number(resource.meta?.versionId);
@@ -203,26 +205,24 @@ async function attachOwnCopy(
         receivedAt,
         ours: true,
         // Still the recording practice's own.
-        ...(local.tenant ? { tenant: local.tenant } : {}),
+        tenant,
         ...(local.patientRef ? { patientRef: local.patientRef } : {}),
       });
       outcome = 'stored';
     }
   }
   const ehrRef = `${resource.resourceType}/${resource.id}`;
-  await tx.attachEhrCopy(resource.resourceType, value, ehrRef, resource.meta?.versionId);
+  await tx.attachEhrCopy(
+    resource.resourceType,
+    { id: local.resource.id!, tenant },
+    ehrRef,
+    resource.meta?.versionId,
+  );
   // The EHR's copy is also kept as the EHR's data, under the EHR's id and marked with the practice
   // that wrote it: other practices caring for the patient see it as such, while to the writer its
-  // own row stands for it (Store.resourcesFor). Never over a row of ours with the same id.
-  if (!(await tx.getResource(resource.resourceType, resource.id))?.ours) {
-    const patientRef = patientRefOf(resource);
-    await tx.putResource({
-      resource,
-      receivedAt,
-      writtenBy: local.tenant ?? DEFAULT_TENANT,
-      ...(patientRef ? { patientRef } : {}),
-    });
-  }
+  // own row stands for it (Store.resourcesFor).
+  const patientRef = patientRefOf(resource);
+  await tx.putResource({ resource, receivedAt, writtenBy: tenant, ...(patientRef ? { patientRef } : {}) });
   return outcome;
 }
 
@@ -231,9 +231,9 @@ async function linkEhrPatient(patient: Patient, tx: StoreTx): Promise<void> {
   for (const i of patient.identifier ?? []) {
     await tx.indexEhrIdentifier(ref, i.system, i.value);
     if (!i.system || !i.value) continue;
-    for (const link of await tx.findPatients({ system: i.system, value: i.value })) {
+    for (const { tenant, link } of await tx.findPatients({ system: i.system, value: i.value })) {
       if (!link.ehrPatient && matchPatient([link], patient).length === 1) {
-        await tx.savePatient({ ...link, ehrPatient: ref });
+        await tx.savePatient({ ...link, ehrPatient: ref }, tenant);
       }
     }
   }

@@ -108,8 +108,18 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
       return readout('consents', consentFromFhir(r as Consent, ctx));
     case 'Encounter':
       return readout('sessions', sessionFromFhir(r as Encounter, ctx));
-    case 'MedicationAdministration':
-      return readout('administrations', administrationFromFhir(r as MedicationAdministration, ctx));
+    case 'MedicationAdministration': {
+      // A dose that may have been taken counts against its order: one that cannot be read leaves the
+      // sessions left unknown. One the EHR says was not taken (or never happened) counts for nothing.
+      const a = r as MedicationAdministration;
+      const taken = !NOT_TAKEN.has(String(a.status));
+      return readout(
+        'administrations',
+        administrationFromFhir(a, ctx),
+        taken ? 'administration' : undefined,
+        a.effectiveDateTime ?? a.effectivePeriod?.start,
+      );
+    }
     case 'Condition':
     case 'AllergyIntolerance':
       return readout(
@@ -131,6 +141,9 @@ export function readResource(r: Resource, ctx: MappingContext): Readout | undefi
 }
 
 const MEDICATION_REFERENCE = referenceTo('Medication');
+
+/** Administration statuses that say no dose was taken: such a record never counts against an order. */
+const NOT_TAKEN = new Set(['not-done', 'entered-in-error', 'in-progress', 'on-hold', 'stopped']);
 
 /** Statuses in which an order could authorise a dose, now or once released. */
 const AUTHORISING = new Set(['active', 'on-hold', 'draft', 'unknown']);
@@ -226,7 +239,7 @@ export async function loadRecord(
     ...identityContext,
     resolve: (ref) => medications.get(ref),
   });
-  record.episodes = await store.episodesOf(link.id);
+  record.episodes = await store.episodesOf(link.id, tenant);
   if (!confirmed) record.link = 'pending';
   return record;
 }
@@ -315,7 +328,7 @@ export interface CurrentRecord {
 }
 
 /**
- * The record of a registered patient (undefined when not registered), as `loadRecord` builds it,
+ * The record of a practice's registered patient (undefined when not registered), as `loadRecord` builds it,
  * kept mapped between reads. Every read asks the database for the record's head (EHR link and
  * change mark) in one round trip, so a write by any instance sharing the database is seen by the
  * next read; only when the head changed are the resources read and mapped again.
@@ -323,11 +336,12 @@ export interface CurrentRecord {
 export async function currentRecord(
   store: Pick<StoreTx, 'recordHead' | 'resourcesFor' | 'getResource' | 'episodesOf'>,
   patientId: string,
+  tenant: string,
   checkpoint: string,
   linkPolicy: PatientLinkPolicy = DEFAULT_PATIENT_LINK,
 ): Promise<CurrentRecord | undefined> {
   // Medications are the only resources about no patient that a record reads (see loadRecord).
-  const head: RecordHead | undefined = await store.recordHead(patientId, {
+  const head: RecordHead | undefined = await store.recordHead(patientId, tenant, {
     shared: 'Medication',
     checkpoint,
   });

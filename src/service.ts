@@ -166,6 +166,7 @@ export async function startService(
         metrics: outboxMetrics,
         audit,
         log,
+        practiceSystem: config.practiceIdentifierSystem,
       })
     : undefined;
   const policy: ReadinessPolicy = {

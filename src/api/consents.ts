@@ -7,30 +7,23 @@ import type { InformedConsent } from '../domain/model.js';
 import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { consentToFhir } from '../mapping/consent.js';
 import { findEpisode } from './episodes.js';
-import {
-  courseContext,
-  linksOf,
-  practiceOf,
-  type RecordingDeps,
-  record,
-  sourceOf,
-  unprocessable,
-} from './recording.js';
+import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
 import type { ConsentRecording } from './schemas.js';
 
 export async function recordConsent(
   episodeId: string,
   input: ConsentRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<InformedConsent & { source: string }>> {
   const consent = await deps.store.transaction(async (tx) => {
-    const episode = await findEpisode(tx, episodeId);
+    const episode = await findEpisode(tx, episodeId, tenant);
     if (!episode.patients.includes(input.patient)) {
       throw unprocessable(`Patient ${input.patient} is not in episode ${episodeId}.`, 'patient');
     }
-    const links = await linksOf(tx, episode);
+    const links = await linksOf(tx, episode, tenant);
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('Consent', id)) {
+    if (await tx.getOwn('Consent', id, tenant)) {
       throw new OperationOutcomeError(conflict(`A consent ${id} is already recorded.`, 'id', 'duplicate'));
     }
     const consent: InformedConsent = {
@@ -45,10 +38,10 @@ export async function recordConsent(
       tx,
       [{ resource: consentToFhir(consent, courseContext(links)), queue: links[0]!.ehrPatient }],
       deps,
-      await practiceOf(tx, 'episode', episodeId),
+      tenant,
     );
     return consent;
   });
-  const stored = await deps.store.getResource('Consent', consent.id);
+  const stored = await deps.store.getOwn('Consent', consent.id, tenant);
   return answered({ ...consent, source: await sourceOf(stored!, deps) }, created());
 }

@@ -21,17 +21,18 @@ import { sessionReportToFhir } from '../mapping/session-report.js';
 import { loadRecord } from '../record.js';
 import type { StoreTx } from '../store/store.js';
 import { medicinePolicyOf } from './patients.js';
-import { courseContext, practiceOf, type RecordingDeps, unprocessable, type Write } from './recording.js';
+import { courseContext, type RecordingDeps, unprocessable, type Write } from './recording.js';
 
-/** A session with its course, as src/api/sessions.ts finds it. */
+/** A session with its practice and course, as src/api/sessions.ts finds it. */
 export interface SessionInCourse {
+  tenant: string;
   session: Session;
   episode: Episode;
   links: (PatientLink & { ehrPatient: string })[];
   partners: Session[];
 }
 
-type CourseReader = Pick<StoreTx, 'tenantOf'> & Parameters<typeof loadRecord>[0];
+type CourseReader = Parameters<typeof loadRecord>[0];
 
 /** Each patient's own session in a medicine session: the session itself, or a joint one's partner sessions. */
 const ownSessions = ({ session, partners }: SessionInCourse): Session[] =>
@@ -51,7 +52,7 @@ export async function partsOf(
   found: SessionInCourse,
   deps: Pick<RecordingDeps, 'patientLink'>,
 ) {
-  const tenant = await practiceOf(reader, 'episode', found.episode.id);
+  const { tenant } = found;
   return Promise.all(
     ownSessions(found).map(async (own) => {
       const link = found.links.find((l) => l.id === own.patientId) as PatientLink;

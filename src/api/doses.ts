@@ -18,15 +18,7 @@ import { type Answered, answered, conflict, created, OperationOutcomeError } fro
 import { administrationToFhir } from '../mapping/administration.js';
 import { currentRecord } from '../record.js';
 import { medicinePolicyOf, readinessQuery } from './patients.js';
-import {
-  courseContext,
-  practiceOf,
-  type RecordingDeps,
-  record,
-  refusal,
-  sourceOf,
-  unprocessable,
-} from './recording.js';
+import { courseContext, type RecordingDeps, record, refusal, sourceOf, unprocessable } from './recording.js';
 import type { DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
 
@@ -34,9 +26,10 @@ export async function recordDose(
   sessionId: string,
   input: DoseRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<Administration & { source: string }>> {
   const administration = await deps.store.transaction(async (tx) => {
-    const { own, episode, links } = await patientSession(tx, sessionId, input.patient, 'patient');
+    const { own, episode, links } = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
     if (own.phase !== 'medicine') {
       throw unprocessable(
         `Session ${sessionId} is a ${own.phase} session: doses are taken in a medicine session.`,
@@ -48,12 +41,11 @@ export async function recordDose(
       );
     }
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('MedicationAdministration', id)) {
+    if (await tx.getOwn('MedicationAdministration', id, tenant)) {
       throw new OperationOutcomeError(conflict(`A dose ${id} is already recorded.`, 'id', 'duplicate'));
     }
     const link = links.find((l) => l.id === input.patient)!;
-    const tenant = await practiceOf(tx, 'episode', episode.id);
-    const current = (await currentRecord(tx, link.id, 'ehr:last-heard', deps.patientLink))!;
+    const current = (await currentRecord(tx, link.id, tenant, 'ehr:last-heard', deps.patientLink))!;
     const full = current.record;
     // A booster is part of the session already counted against the order, not another session.
     const others = { ...full, administrations: full.administrations.filter((a) => a.sessionId !== own.id) };
@@ -111,6 +103,6 @@ export async function recordDose(
     await record(tx, [{ resource, queue: links[0]!.ehrPatient }], deps, tenant);
     return administration;
   });
-  const stored = await deps.store.getResource('MedicationAdministration', administration.id);
+  const stored = await deps.store.getOwn('MedicationAdministration', administration.id, tenant);
   return answered({ ...administration, source: await sourceOf(stored!, deps) }, created());
 }

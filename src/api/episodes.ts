@@ -15,7 +15,6 @@ import {
   created,
   notRegistered,
   OperationOutcomeError,
-  unknownReference,
 } from '../fhir/outcome.js';
 import { episodeToFhir } from '../mapping/episode.js';
 import { currentRecord } from '../record.js';
@@ -51,14 +50,9 @@ export async function registerEpisode(
     ...(input.start ? { start: input.start } : {}),
   };
   await deps.store.transaction(async (tx) => {
-    for (const [i, p] of episode.patients.entries()) {
-      // Another practice's patient is answered as an unknown one.
-      if ((await tx.tenantOf('patient', p)) !== tenant) {
-        throw new OperationOutcomeError(unknownReference('patient', p, `patients[${i}]`));
-      }
-    }
-    const links = await linksOf(tx, episode);
-    if (await tx.getEpisode(id)) {
+    // The patients are the practice's own: another practice's with the same id are other patients.
+    const links = await linksOf(tx, episode, tenant);
+    if (await tx.getEpisode(id, tenant)) {
       throw new OperationOutcomeError(conflict(`An episode ${id} is already registered.`, 'id', 'duplicate'));
     }
     await tx.saveEpisode(episode, tenant);
@@ -86,9 +80,10 @@ export async function changeEpisodeStatus(
   id: string,
   input: EpisodeStatusChange,
   deps: RecordingDeps & { now?: () => Date },
+  tenant: string,
 ): Promise<Answered<Episode & { source: string }>> {
   return deps.store.transaction(async (tx) => {
-    const current = await findEpisode(tx, id);
+    const current = await findEpisode(tx, id, tenant);
     if (CLOSED.includes(current.status) && input.status !== current.status) {
       throw new OperationOutcomeError(
         businessRule(`Episode ${id} is ${current.status}: a closed course does not change.`, 'status'),
@@ -102,8 +97,7 @@ export async function changeEpisodeStatus(
       ...(input.reason === undefined ? {} : { statusReason: input.reason }),
       ...(CLOSED.includes(input.status) ? { end: time.slice(0, 10) } : {}),
     };
-    const links = await linksOf(tx, episode);
-    const tenant = (await tx.tenantOf('episode', id))!;
+    const links = await linksOf(tx, episode, tenant);
     await tx.saveEpisode(episode, tenant);
     const { episodeOfCare, carePlan } = episodeToFhir(episode, courseContext(links));
     await record(
@@ -116,27 +110,33 @@ export async function changeEpisodeStatus(
   });
 }
 
-export async function findEpisode(reader: Pick<CourseReader, 'getEpisode'>, id: string): Promise<Episode> {
-  const episode = await reader.getEpisode(id);
+/** The practice's course with this id. */
+export async function findEpisode(
+  reader: Pick<CourseReader, 'getEpisode'>,
+  id: string,
+  tenant: string,
+): Promise<Episode> {
+  const episode = await reader.getEpisode(id, tenant);
   if (!episode) throw new OperationOutcomeError(notRegistered('episode', id));
   return episode;
 }
 
 /**
- * Readiness of a course for a session on `date` (today when absent) or starting `at`, from the
- * partners' aligned records in `reader`, read as every readiness answer reads them
+ * Readiness of `tenant`'s course for a session on `date` (today when absent) or starting `at`, from
+ * the partners' aligned records in `reader`, read as every readiness answer reads them
  * (`currentRecord`). A partner whose record cannot be read is left out, and the course is then
  * not ready.
  */
 export async function readinessOn(
   reader: Parameters<typeof currentRecord>[0] & Pick<PatientsDeps['store'], 'getCheckpoint'>,
   episode: Episode,
+  tenant: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
 ): Promise<EpisodeReadiness> {
   const current = (
     await Promise.all(
-      episode.patients.map((p) => currentRecord(reader, p, 'ehr:last-heard', deps.patientLink)),
+      episode.patients.map((p) => currentRecord(reader, p, tenant, 'ehr:last-heard', deps.patientLink)),
     )
   ).filter((c) => c !== undefined);
   // Each record's head carries the checkpoint; a course with no readable record asks for it alone.
@@ -154,6 +154,9 @@ export async function readinessOfEpisode(
   id: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
+  tenant: string,
 ): Promise<Answered<EpisodeReadiness>> {
-  return answered(await readinessOn(deps.store, await findEpisode(deps.store, id), question, deps));
+  return answered(
+    await readinessOn(deps.store, await findEpisode(deps.store, id, tenant), tenant, question, deps),
+  );
 }

@@ -13,7 +13,6 @@ import { medicineOnly, partsOf, prescriberAlert, reportIdOf } from './discharge.
 import { medicinePolicyOf } from './patients.js';
 import {
   courseContext,
-  practiceOf,
   type RecordingDeps,
   record,
   sourceOf,
@@ -34,8 +33,9 @@ export async function sessionMonitoring(
   id: string,
   question: { at?: string },
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<MonitoringAnswer>> {
-  const found = medicineOnly(await findSession(deps.store, id), id);
+  const found = medicineOnly(await findSession(deps.store, id, tenant), id);
   const at = question.at ?? (deps.now?.() ?? new Date()).toISOString();
   const policy = medicinePolicyOf(deps);
   const parts = await partsOf(deps.store, found, deps);
@@ -69,9 +69,10 @@ export async function recordAdverseEvent(
   sessionId: string,
   input: AdverseEventRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<KapAdverseEvent & { source: string }>> {
   const event = await deps.store.transaction(async (tx) => {
-    const found = await patientSession(tx, sessionId, input.patient, 'patient');
+    const found = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
     medicineOnly(found, sessionId);
     if (found.own.start !== undefined && Date.parse(input.onset) < Date.parse(found.own.start)) {
       throw unprocessable(
@@ -80,7 +81,7 @@ export async function recordAdverseEvent(
       );
     }
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('AdverseEvent', id)) {
+    if (await tx.getOwn('AdverseEvent', id, tenant)) {
       throw new OperationOutcomeError(
         conflict(`An adverse event ${id} is already recorded.`, 'id', 'duplicate'),
       );
@@ -120,10 +121,10 @@ export async function recordAdverseEvent(
         ),
       );
     }
-    await record(tx, writes, deps, await practiceOf(tx, 'episode', found.episode.id));
+    await record(tx, writes, deps, tenant);
     return event;
   });
-  const stored = await deps.store.getResource('AdverseEvent', event.id);
+  const stored = await deps.store.getOwn('AdverseEvent', event.id, tenant);
   return answered({ ...event, source: await sourceOf(stored!, deps) }, created());
 }
 
@@ -135,11 +136,12 @@ export async function sessionReport(
   id: string,
   question: { patient?: string },
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<Bundle>> {
-  const found = medicineOnly(await findSession(deps.store, id), id);
+  const found = medicineOnly(await findSession(deps.store, id, tenant), id);
   let own: Session;
   if (question.patient !== undefined) {
-    own = (await patientSession(deps.store, id, question.patient, 'patient')).own;
+    own = (await patientSession(deps.store, id, question.patient, tenant, 'patient')).own;
   } else if (found.session.couple !== undefined) {
     throw unprocessable(
       `Session ${id} is a couple's: say whose report (patient), each partner has their own.`,
@@ -154,7 +156,7 @@ export async function sessionReport(
       'session',
     );
   }
-  const stored = await deps.store.getResource('Bundle', reportIdOf(own.id));
+  const stored = await deps.store.getOwn('Bundle', reportIdOf(own.id), tenant);
   if (!stored) {
     throw unprocessable(`Session ${id} completed without a report being written.`, 'session');
   }

@@ -17,15 +17,7 @@ import {
 } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
 import { vitalAlert } from './discharge.js';
-import {
-  courseContext,
-  linkedPatient,
-  namedIn,
-  practiceOf,
-  type RecordingDeps,
-  record,
-  sourceOf,
-} from './recording.js';
+import { courseContext, linkedPatient, namedIn, type RecordingDeps, record, sourceOf } from './recording.js';
 import type { ObservationRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
 
@@ -84,6 +76,7 @@ export async function recordObservation(
   patientId: string,
   input: ObservationRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<KapObservation & { source: string }>> {
   // The schema has taken the PHQ-9 items as exactly nine: the domain's tuple.
   const value = input.value as ObservationValue;
@@ -98,11 +91,11 @@ export async function recordObservation(
     );
   }
   const observation = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId)))
+    if (!(await tx.getPatient(patientId, tenant)))
       throw new OperationOutcomeError(notRegistered('patient', patientId));
-    const link = await linkedPatient(tx, patientId, 'id');
+    const link = await linkedPatient(tx, patientId, tenant, 'id');
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('Observation', id)) {
+    if (await tx.getOwn('Observation', id, tenant)) {
       throw new OperationOutcomeError(
         conflict(`An observation ${id} is already recorded.`, 'id', 'duplicate'),
       );
@@ -110,7 +103,7 @@ export async function recordObservation(
     const session =
       input.session === undefined
         ? undefined
-        : await patientSession(tx, input.session, patientId, 'session').catch(
+        : await patientSession(tx, input.session, patientId, tenant, 'session').catch(
             namedIn('session', input.session, 'session'),
           );
     inSessionTime(input, value, session?.own);
@@ -126,12 +119,11 @@ export async function recordObservation(
     // In a session it travels with the course; otherwise in the patient's own queue.
     const queue = session ? session.links[0]!.ehrPatient : link.ehrPatient;
     const resource = observationToFhir(observation, courseContext([link]));
-    const tenant = await practiceOf(tx, 'patient', patientId);
     await record(tx, [{ resource, queue }], deps, tenant);
     // Kept first, so the alert about it reads it in the record.
     if (session) await record(tx, await vitalAlert(tx, session, observation, deps), deps, tenant);
     return observation;
   });
-  const stored = await deps.store.getResource('Observation', observation.id);
+  const stored = await deps.store.getOwn('Observation', observation.id, tenant);
   return answered({ ...observation, source: await sourceOf(stored!, deps) }, created());
 }

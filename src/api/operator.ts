@@ -3,7 +3,7 @@
  * drop), one patient's drift from the EHR with the healing the rules allow, and when the EHR was
  * last heard from, per type caught up and by notification.
  */
-import { conflict, notRegistered, OperationOutcomeError, unavailable } from '../fhir/outcome.js';
+import { badRequest, conflict, notRegistered, OperationOutcomeError, unavailable } from '../fhir/outcome.js';
 import { KEPT_TYPES, type ResourceValidator } from '../intake.js';
 import type { Outbox, OutboxMessage, OutboxStatus } from '../outbox/outbox.js';
 import {
@@ -52,17 +52,30 @@ export async function dropMessage(outbox: Outbox, id: string): Promise<{ id: str
 export type DriftDeps = Omit<ReconcileDeps, 'ehr'> &
   Partial<Pick<ReconcileDeps, 'ehr'>> & { validator: ResourceValidator };
 
-/** One patient's drift, and with `fix` what was healed and what is left for a person. */
+/**
+ * One patient's drift, and with `fix` what was healed and what is left for a person. Each practice
+ * has its own ids: the patient is the one of `practice`, or of the one practice that has the id.
+ */
 export async function drift(
   patient: string,
   fix: boolean,
   deps: DriftDeps,
+  practice?: string,
 ): Promise<{ report: PatientReport; repairs?: Repair[] }> {
   if (!deps.ehr) throw new OperationOutcomeError(unavailable('No EHR is configured (KAP_EHR_BASE_URL).'));
   const full = { ...deps, ehr: deps.ehr };
+  const practices =
+    practice === undefined
+      ? (await deps.store.patientIds()).filter((p) => p.id === patient).map((p) => p.tenant)
+      : [practice];
+  if (practices.length > 1) {
+    throw new OperationOutcomeError(
+      badRequest(`Patient ${patient} is registered by several practices: name the practice.`, 'practice'),
+    );
+  }
   let found: Awaited<ReturnType<typeof reconcilePatient>>;
   try {
-    found = await reconcilePatient(patient, full);
+    found = await reconcilePatient(patient, practices[0] ?? '', full);
   } catch (e) {
     if (e instanceof UnknownPatientError)
       throw new OperationOutcomeError(notRegistered('patient', patient, 'patient'));

@@ -88,7 +88,7 @@ export async function registerPatient(
   if (ehrPatient) link.ehrPatient = ehrPatient;
   try {
     await deps.store.transaction(async (tx) => {
-      if (await tx.getPatient(link.id)) {
+      if (await tx.getPatient(link.id, tenant)) {
         throw new OperationOutcomeError(
           conflict(`A patient ${link.id} is already registered.`, 'id', 'duplicate'),
         );
@@ -106,8 +106,12 @@ export async function registerPatient(
   return answered(link, created());
 }
 
-export async function getPatient(id: string, deps: PatientsDeps): Promise<Answered<PatientLink>> {
-  const link = await deps.store.getPatient(id);
+export async function getPatient(
+  id: string,
+  deps: PatientsDeps,
+  tenant: string,
+): Promise<Answered<PatientLink>> {
+  const link = await deps.store.getPatient(id, tenant);
   if (!link) throw unknownPatient(id);
   return answered(link);
 }
@@ -159,9 +163,10 @@ export async function medicationStatus(
   id: string,
   question: { date?: string; at?: string },
   deps: PatientsDeps,
+  tenant: string,
 ): Promise<Answered<MedicationStatusAnswer>> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
-  const current = await currentRecord(deps.store, id, 'ehr:last-heard', deps.patientLink);
+  const current = await currentRecord(deps.store, id, tenant, 'ehr:last-heard', deps.patientLink);
   if (!current) throw unknownPatient(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
   const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);

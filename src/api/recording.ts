@@ -12,15 +12,8 @@ import type { Finding } from '../domain/medicine-session.js';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import type { Reason } from '../domain/readiness.js';
 import { identifierSystem } from '../fhir/codes.js';
-import { parseReference, referencesIn } from '../fhir/ids.js';
-import {
-  businessRule,
-  hasErrors,
-  issue,
-  notRegistered,
-  OperationOutcomeError,
-  unknownReference,
-} from '../fhir/outcome.js';
+import { ehrIdentifierValue, ID, parseReference, RESOURCE_TYPE, referencesIn } from '../fhir/ids.js';
+import { businessRule, hasErrors, issue, OperationOutcomeError, unknownReference } from '../fhir/outcome.js';
 import { identityContext, type MappingContext } from '../fhir/reference-context.js';
 import { patientRefOf, type ResourceValidator } from '../intake.js';
 import type { OutboxChange } from '../outbox/outbox.js';
@@ -80,13 +73,14 @@ export const namedIn =
     throw e;
   };
 
-/** A patient linked to its EHR Patient: only those can have a course recorded and sent. */
+/** The practice's patient linked to its EHR Patient: only those can have a course recorded and sent. */
 export async function linkedPatient(
   tx: Pick<StoreTx, 'getPatient'>,
   id: string,
+  tenant: string,
   expression: string,
 ): Promise<PatientLink & { ehrPatient: string }> {
-  const link = await tx.getPatient(id);
+  const link = await tx.getPatient(id, tenant);
   if (!link) throw new OperationOutcomeError(unknownReference('patient', id, expression));
   if (!link.ehrPatient) {
     throw unprocessable(
@@ -97,19 +91,8 @@ export async function linkedPatient(
   return link as PatientLink & { ehrPatient: string };
 }
 
-/** The practice a course or patient belongs to: what is recorded on it is that practice's own. */
-export async function practiceOf(
-  tx: Pick<StoreTx, 'tenantOf'>,
-  kind: 'patient' | 'episode',
-  id: string,
-): Promise<string> {
-  const tenant = await tx.tenantOf(kind, id);
-  if (tenant === undefined) throw new OperationOutcomeError(notRegistered(kind, id));
-  return tenant;
-}
-
-export const linksOf = (tx: Pick<StoreTx, 'getPatient'>, episode: Episode) =>
-  Promise.all(episode.patients.map((p, i) => linkedPatient(tx, p, `patients[${i}]`)));
+export const linksOf = (tx: Pick<StoreTx, 'getPatient'>, episode: Episode, tenant: string) =>
+  Promise.all(episode.patients.map((p, i) => linkedPatient(tx, p, tenant, `patients[${i}]`)));
 
 /**
  * Domain ids to references and back for a course: patients are their EHR Patients, everything
@@ -158,48 +141,81 @@ export async function record(
   for (const { resource, queue, priority } of writes) {
     const issues = deps.validator.validate(resource);
     if (hasErrors(issues)) throw new OperationOutcomeError(businessRule(issues));
-    const held = await tx.getResource(resource.resourceType, resource.id!);
+    const held = await tx.getOwn(resource.resourceType, resource.id!, tenant);
     const versionId = String(Number(held?.resource.meta?.versionId ?? 0) + 1);
-    const local = { ...resource, meta: { ...resource.meta, versionId, lastUpdated: at } };
+    const ehrIdentifier = held?.ehrIdentifier ?? ehrIdentifierValue(tenant, resource.id!);
+    const known = knownBy(resource, ehrIdentifier);
+    const local = { ...known, meta: { ...resource.meta, versionId, lastUpdated: at } };
     const patientRef = patientRefOf(resource);
     await tx.putResource({
       resource: local,
       receivedAt: at,
       ours: true,
       tenant,
+      ehrIdentifier,
       ...(patientRef ? { patientRef } : {}),
     });
     await deps.outbox.enqueue(tx, {
       patientRef: queue,
-      resource: await forEhr(tx, resource),
+      resource: await forEhr(tx, known, tenant),
       ...(priority ? { priority } : {}),
     });
   }
 }
 
 /**
- * The resource as the EHR should get it: no id (the EHR assigns its own), and references to
- * kap-bridge's own resources as conditional references on their business identifiers, which the
- * EHR resolves to its ids when it takes the change. Patients and the EHR's resources keep their ids.
+ * The resource with kap-bridge's identifier carrying the value the EHR knows it by (unique across
+ * practices; see ehrIdentifierValue) in place of the practice's id, which stays the resource's id.
  */
-async function forEhr(tx: StoreTx, resource: Resource): Promise<Resource> {
+function knownBy(resource: Resource, ehrIdentifier: string): Resource {
+  const system = identifierSystem(resource.resourceType);
+  const identifiers = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
+  if (!Array.isArray(identifiers)) return resource;
+  return {
+    ...resource,
+    identifier: identifiers.map((i) =>
+      i.system === system && i.value === resource.id ? { ...i, value: ehrIdentifier } : i,
+    ),
+  } as Resource;
+}
+
+/**
+ * The resource as the EHR should get it: no id (the EHR assigns its own), and references to the
+ * practice's own resources as conditional references on their identifiers, which the EHR resolves
+ * to its ids when it takes the change. Patients and the EHR's resources keep their ids.
+ */
+async function forEhr(tx: StoreTx, resource: Resource, tenant: string): Promise<Resource> {
   const { id: _local, ...body } = resource;
   const ours = new Map<string, string>();
   const text = JSON.stringify(body);
   for (const [, type, id] of referencesIn(text)) {
-    const held = type === 'Patient' ? undefined : await tx.getResource(type!, id!);
-    if (held?.ours) {
-      const system = identifierSystem(type!);
+    const held = type === 'Patient' ? undefined : await tx.getOwn(type!, id!, tenant);
+    if (held?.ehrIdentifier !== undefined) {
       ours.set(
         `${type}/${id}`,
-        `${type}?identifier=${encodeURIComponent(system)}|${encodeURIComponent(id!)}`,
+        `${type}?identifier=${encodeURIComponent(identifierSystem(type!))}|${encodeURIComponent(held.ehrIdentifier)}`,
       );
     }
   }
-  return JSON.parse(text, (key, value) =>
-    key === 'reference' && typeof value === 'string' ? (ours.get(value) ?? value) : value,
-  ) as Resource;
+  // Logical references to the practice's own resources (by kap-bridge's identifier) name them as the EHR knows them.
+  const logical = new Map<string, string>();
+  for (const [, type, id] of text.matchAll(LOGICAL)) {
+    const held = await tx.getOwn(type!, id!, tenant);
+    if (held?.ehrIdentifier !== undefined)
+      logical.set(`${identifierSystem(type!)}|${id}`, held.ehrIdentifier);
+  }
+  return JSON.parse(text, (key, value) => {
+    if (key === 'reference' && typeof value === 'string') return ours.get(value) ?? value;
+    const known = key === 'identifier' && logical.get(`${value?.system}|${value?.value}`);
+    return known ? { ...value, value: known } : value;
+  }) as Resource;
 }
+
+/** A logical reference's identifier under kap-bridge's system for a type: the type and the id. */
+const LOGICAL = new RegExp(
+  `"identifier":\\{"system":"${identifierSystem('').replace(/[.]/g, '\\.')}(${RESOURCE_TYPE})","value":"(${ID})"\\}`,
+  'g',
+);
 
 /**
  * Where a recorded resource can be found: the EHR's `Type/id/_history/version` once delivered (as
@@ -210,7 +226,7 @@ export async function sourceOf(stored: StoredResource, deps: RecordingDeps): Pro
   if (stored.ehrSource) return stored.ehrSource;
   const delivered = await deps.outbox.ehrRefOf(resourceType, {
     system: identifierSystem(resourceType),
-    value: id!,
+    value: stored.ehrIdentifier ?? id!,
   });
   return delivered ?? `${resourceType}/${id}`;
 }

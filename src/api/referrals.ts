@@ -19,7 +19,6 @@ import {
   linkedPatient,
   linksOf,
   namedIn,
-  practiceOf,
   type RecordingDeps,
   record,
   sourceOf,
@@ -31,23 +30,24 @@ export async function requestClearance(
   patientId: string,
   input: ReferralRecording,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<ClearanceReferral & { sources: { serviceRequest: string; task: string } }>> {
   const referral = await deps.store.transaction(async (tx) => {
-    if (!(await tx.getPatient(patientId)))
+    if (!(await tx.getPatient(patientId, tenant)))
       throw new OperationOutcomeError(notRegistered('patient', patientId));
-    const link = await linkedPatient(tx, patientId, 'id');
+    const link = await linkedPatient(tx, patientId, tenant, 'id');
     let queue = link.ehrPatient;
     if (input.episode !== undefined) {
-      const episode = await findEpisode(tx, input.episode).catch(
+      const episode = await findEpisode(tx, input.episode, tenant).catch(
         namedIn('episode', input.episode, 'episode'),
       );
       if (!episode.patients.includes(patientId)) {
         throw unprocessable(`Patient ${patientId} is not in episode ${input.episode}.`, 'episode');
       }
-      queue = (await linksOf(tx, episode))[0]!.ehrPatient;
+      queue = (await linksOf(tx, episode, tenant))[0]!.ehrPatient;
     }
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('ServiceRequest', id)) {
+    if (await tx.getOwn('ServiceRequest', id, tenant)) {
       throw new OperationOutcomeError(conflict(`A referral ${id} already exists.`, 'id', 'duplicate'));
     }
     const referral: ClearanceReferral = {
@@ -65,13 +65,13 @@ export async function requestClearance(
       tx,
       [serviceRequest, task].map((resource) => ({ resource, queue })),
       deps,
-      await practiceOf(tx, 'patient', patientId),
+      tenant,
     );
     return referral;
   });
   const [sr, task] = await Promise.all([
-    deps.store.getResource('ServiceRequest', referral.id),
-    deps.store.getResource('Task', referral.id),
+    deps.store.getOwn('ServiceRequest', referral.id, tenant),
+    deps.store.getOwn('Task', referral.id, tenant),
   ]);
   return answered(
     {

@@ -28,7 +28,6 @@ import {
 import {
   courseContext,
   linksOf,
-  practiceOf,
   type RecordingDeps,
   record,
   refusal,
@@ -41,7 +40,7 @@ import type { SessionScheduling } from './schemas.js';
 /** What the session operations read; a Store or a StoreTx. */
 export type CourseReader = Pick<
   StoreTx,
-  'getResource' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf' | 'tenantOf'
+  'getResource' | 'getOwn' | 'resourcesFor' | 'getEpisode' | 'getPatient' | 'episodesOf'
 >;
 
 export interface SessionView extends Session {
@@ -50,20 +49,20 @@ export interface SessionView extends Session {
   partners?: SessionView[];
 }
 
-const couple = async (reader: CourseReader, episode: Episode): Promise<Group | undefined> =>
+const couple = async (reader: CourseReader, episode: Episode, tenant: string): Promise<Group | undefined> =>
   episode.type === 'couples'
-    ? ((await reader.getResource('Group', episode.id))?.resource as Group)
+    ? ((await reader.getOwn('Group', episode.id, tenant))?.resource as Group)
     : undefined;
 
-/** Every session of the course: its Encounters under the partners' records, joint ones by their id. */
+/** Every session of the practice's course: its Encounters under the partners' records, joint ones by their id. */
 export async function sessionsOf(
   reader: CourseReader,
   episode: Episode,
   links: readonly PatientLink[],
+  tenant: string,
 ): Promise<Session[]> {
   const ctx = courseContext(links);
-  const group = await couple(reader, episode);
-  const tenant = await practiceOf(reader, 'episode', episode.id);
+  const group = await couple(reader, episode, tenant);
   const ours = (await Promise.all(links.map((l) => reader.resourcesFor(l.ehrPatient ?? '', tenant)))).flat();
   const sessions = ours
     .filter((s) => s.ours && s.resource.resourceType === 'Encounter')
@@ -71,29 +70,37 @@ export async function sessionsOf(
     .filter((s): s is Session => s?.episodeId === episode.id);
   const jointIds = [...new Set(sessions.map((s) => s.jointSessionId).filter((id) => id !== undefined))];
   for (const id of jointIds) {
-    const joint = await reader.getResource('Encounter', id);
+    const joint = await reader.getOwn('Encounter', id, tenant);
     const read = joint && sessionFromFhir(joint.resource as Encounter, ctx, group).value;
     if (read) sessions.push(read);
   }
   return sessions;
 }
 
-export async function findSession(reader: CourseReader, id: string): Promise<SessionInCourse> {
-  const stored = await reader.getResource('Encounter', id);
-  // Sessions are the practice's own Encounters: the EHR's (another practice's) are not sessions here.
-  if (!stored?.ours) throw new OperationOutcomeError(notRegistered('session', id));
+/** The practice's session: its own Encounter; the EHR's (another practice's among them) are not sessions here. */
+export async function findSession(
+  reader: CourseReader,
+  id: string,
+  tenant: string,
+): Promise<SessionInCourse> {
+  const stored = await reader.getOwn('Encounter', id, tenant);
+  if (!stored) throw new OperationOutcomeError(notRegistered('session', id));
   const encounter = stored.resource as Encounter;
   const episodeId = identityContext.idOf('EpisodeOfCare', encounter.episodeOfCare?.[0]?.reference);
-  const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId);
+  const episode = episodeId === undefined ? undefined : await reader.getEpisode(episodeId, tenant);
   if (!episode) throw new OperationOutcomeError(notRegistered('session', id));
-  const links = await linksOf(reader, episode);
-  const session = sessionFromFhir(encounter, courseContext(links), await couple(reader, episode)).value;
+  const links = await linksOf(reader, episode, tenant);
+  const session = sessionFromFhir(
+    encounter,
+    courseContext(links),
+    await couple(reader, episode, tenant),
+  ).value;
   if (!session) throw new OperationOutcomeError(notRegistered('session', id));
   const partners =
     session.couple === undefined
       ? []
-      : (await sessionsOf(reader, episode, links)).filter((s) => s.jointSessionId === session.id);
-  return { session, episode, links, partners };
+      : (await sessionsOf(reader, episode, links, tenant)).filter((s) => s.jointSessionId === session.id);
+  return { tenant, session, episode, links, partners };
 }
 
 /** The patient's own session in `id`: the session itself, or their partner session of a joint one. */
@@ -101,9 +108,10 @@ export async function patientSession(
   reader: CourseReader,
   id: string,
   patientId: string,
+  tenant: string,
   expression: string,
 ): Promise<SessionInCourse & { own: Session }> {
-  const found = await findSession(reader, id);
+  const found = await findSession(reader, id, tenant);
   const own =
     found.session.patientId === patientId
       ? found.session
@@ -112,9 +120,13 @@ export async function patientSession(
   return { ...found, own };
 }
 
-export async function viewOf(sessions: readonly Session[], deps: RecordingDeps): Promise<SessionView[]> {
+export async function viewOf(
+  sessions: readonly Session[],
+  tenant: string,
+  deps: RecordingDeps,
+): Promise<SessionView[]> {
   const view = async (s: Session): Promise<SessionView> => {
-    const stored = await deps.store.getResource('Encounter', s.id);
+    const stored = await deps.store.getOwn('Encounter', s.id, tenant);
     return { ...s, source: stored ? await sourceOf(stored, deps) : `Encounter/${s.id}` };
   };
   const joints = sessions.filter((s) => s.jointSessionId === undefined);
@@ -132,23 +144,24 @@ export async function viewOf(sessions: readonly Session[], deps: RecordingDeps):
 const write = async (
   tx: StoreTx,
   sessions: Session[],
-  { episode, links }: Pick<SessionInCourse, 'episode' | 'links'>,
+  { tenant, links }: Pick<SessionInCourse, 'tenant' | 'links'>,
   deps: RecordingDeps,
 ) =>
   record(
     tx,
     sessions.map((s) => ({ resource: sessionToFhir(s, courseContext(links)), queue: links[0]!.ehrPatient })),
     deps,
-    await practiceOf(tx, 'episode', episode.id),
+    tenant,
   );
 
 export async function scheduleSession(
   episodeId: string,
   input: SessionScheduling,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<SessionView>> {
   const sessions = await deps.store.transaction(async (tx) => {
-    const episode = await tx.getEpisode(episodeId);
+    const episode = await tx.getEpisode(episodeId, tenant);
     if (!episode) throw new OperationOutcomeError(notRegistered('episode', episodeId));
     if (episode.status !== 'active' && episode.status !== 'planned') {
       throw unprocessable(`Episode ${episodeId} is ${episode.status}: no session can be scheduled in it.`);
@@ -167,9 +180,9 @@ export async function scheduleSession(
     if (input.chaperone !== undefined && input.mode !== 'remote') {
       throw unprocessable('A chaperone is named for a remote medicine session.', 'chaperone');
     }
-    const links = await linksOf(tx, episode);
+    const links = await linksOf(tx, episode, tenant);
     const id = input.id ?? randomUUID();
-    if (await tx.getResource('Encounter', id)) {
+    if (await tx.getOwn('Encounter', id, tenant)) {
       throw new OperationOutcomeError(conflict(`A session ${id} already exists.`, 'id', 'duplicate'));
     }
     const base: Omit<Session, 'id'> = {
@@ -189,10 +202,10 @@ export async function scheduleSession(
             { ...base, id, couple: [first, second] },
             ...[first, second].map((p) => ({ ...base, id: randomUUID(), patientId: p, jointSessionId: id })),
           ];
-    await write(tx, sessions, { episode, links }, deps);
+    await write(tx, sessions, { tenant, links }, deps);
     return sessions;
   });
-  return answered((await viewOf(sessions, deps))[0]!, created());
+  return answered((await viewOf(sessions, tenant, deps))[0]!, created());
 }
 
 export type SessionAction = 'start' | 'complete' | 'cancel';
@@ -256,10 +269,11 @@ export async function moveSession(
   action: SessionAction,
   input: SessionMove,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<SessionView>> {
   const moved = await deps.store.transaction(async (tx) => {
-    const found = await findSession(tx, id);
-    const { session, episode, links, partners } = found;
+    const found = await findSession(tx, id, tenant);
+    const { session, links, partners } = found;
     if (session.jointSessionId !== undefined) {
       throw unprocessable(
         `Session ${id} is one partner's part of joint session ${session.jointSessionId}: move the joint session.`,
@@ -298,9 +312,9 @@ export async function moveSession(
         ? await discharge(tx, found, { ...input, time }, next, deps)
         : [];
     const sessions = [session, ...partners].map(next);
-    await write(tx, sessions, { episode, links }, deps);
-    await record(tx, alerts, deps, await practiceOf(tx, 'episode', episode.id));
+    await write(tx, sessions, { tenant, links }, deps);
+    await record(tx, alerts, deps, tenant);
     return sessions;
   });
-  return answered((await viewOf(moved, deps))[0]!);
+  return answered((await viewOf(moved, tenant, deps))[0]!);
 }

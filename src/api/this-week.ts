@@ -37,20 +37,22 @@ export async function upcomingSessions(
   const end = start + question.days * DAY_MS;
   const found: UpcomingSession[] = [];
   for (const episode of await store.episodesOfPractice(tenant)) {
-    const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p)))).filter(
+    const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p, tenant)))).filter(
       (l): l is PatientLink => l !== undefined,
     );
-    const coming = (await viewOf(await sessionsOf(store, episode, links), deps)).filter((s) => {
-      const at = Date.parse(s.start ?? '');
-      return s.phase === 'medicine' && OPEN.has(s.status) && at >= start && at < end;
-    });
+    const coming = (await viewOf(await sessionsOf(store, episode, links, tenant), tenant, deps)).filter(
+      (s) => {
+        const at = Date.parse(s.start ?? '');
+        return s.phase === 'medicine' && OPEN.has(s.status) && at >= start && at < end;
+      },
+    );
     for (const session of coming) {
       found.push({
         session,
         episodeId: episode.id,
         episodeType: episode.type,
         patients: links.map(({ id, identifiers }) => ({ id, identifiers })),
-        readiness: await readinessOn(store, episode, { at: session.start! }, deps),
+        readiness: await readinessOn(store, episode, tenant, { at: session.start! }, deps),
       });
     }
   }
@@ -72,7 +74,7 @@ export async function practiceCourses(
     episodes: await Promise.all(
       episodes.map(async (e) => ({
         ...e,
-        patients: (await Promise.all(e.patients.map((p) => deps.store.getPatient(p))))
+        patients: (await Promise.all(e.patients.map((p) => deps.store.getPatient(p, tenant))))
           .filter((l): l is PatientLink => l !== undefined)
           .map(({ id, identifiers }) => ({ id, identifiers })),
       })),

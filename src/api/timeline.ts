@@ -20,7 +20,7 @@ import { referralFromFhir } from '../mapping/referral.js';
 import { DEFAULT_PATIENT_LINK } from '../patient-link.js';
 import { practiceView, readResource } from '../record.js';
 import { findEpisode, readinessOn } from './episodes.js';
-import { courseContext, practiceOf, type RecordingDeps, sourceOf } from './recording.js';
+import { courseContext, type RecordingDeps, sourceOf } from './recording.js';
 import { type SessionView, sessionsOf, viewOf } from './sessions.js';
 
 type Sourced<T> = T & { source: string };
@@ -49,20 +49,20 @@ export async function episodeTimeline(
   id: string,
   date: string | undefined,
   deps: RecordingDeps,
+  tenant: string,
 ): Promise<Answered<Timeline>> {
   const { store } = deps;
-  const episode = await findEpisode(store, id);
-  const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p)))).filter(
+  const episode = await findEpisode(store, id, tenant);
+  const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p, tenant)))).filter(
     (l): l is PatientLink => l !== undefined,
   );
   const ctx = courseContext(links);
-  const sessions = await sessionsOf(store, episode, links);
+  const sessions = await sessionsOf(store, episode, links, tenant);
   const inCourse = new Set(sessions.map((s) => s.id));
   const referrals: Sourced<ClearanceReferral>[] = [];
   const consents: Sourced<InformedConsent>[] = [];
   const doses: Sourced<Administration>[] = [];
   const observations: Sourced<KapObservation>[] = [];
-  const tenant = await practiceOf(store, 'episode', id);
   for (const link of links) {
     const view = link.ehrPatient
       ? await practiceView(store, link.ehrPatient, tenant, deps.patientLink ?? DEFAULT_PATIENT_LINK)
@@ -71,7 +71,7 @@ export async function episodeTimeline(
       const r = stored.resource;
       // A referral is read with its Task (where the prescriber's answer stands), which the record does not keep.
       if (r.resourceType === 'ServiceRequest' && stored.ours) {
-        const task = await store.getResource('Task', r.id!);
+        const task = await store.getOwn('Task', r.id!, tenant);
         const referral = referralFromFhir(r as ServiceRequest, task?.resource as Task | undefined, ctx).value;
         if (referral?.episodeId === id)
           referrals.push({ ...referral, source: await sourceOf(task ?? stored, deps) });
@@ -85,7 +85,8 @@ export async function episodeTimeline(
         if (c?.episodeId === id) consents.push({ ...c, source: await sourceOf(stored, deps) });
       } else if (out?.into === 'administrations') {
         const a = out.read.value;
-        if (a && inCourse.has(a.sessionId)) doses.push({ ...a, source: await sourceOf(stored, deps) });
+        if (a?.sessionId !== undefined && inCourse.has(a.sessionId))
+          doses.push({ ...a, source: await sourceOf(stored, deps) });
       } else if (out?.into === 'observations') {
         const value = out.read.value;
         if (value && (value.sessionId === undefined || inCourse.has(value.sessionId)))
@@ -93,8 +94,8 @@ export async function episodeTimeline(
       }
     }
   }
-  const views = (await viewOf(sessions, deps)).sort(byTime((s) => s.start));
-  const episodeOfCare = await store.getResource('EpisodeOfCare', id);
+  const views = (await viewOf(sessions, tenant, deps)).sort(byTime((s) => s.start));
+  const episodeOfCare = await store.getOwn('EpisodeOfCare', id, tenant);
   return answered({
     ...episode,
     source: episodeOfCare ? await sourceOf(episodeOfCare, deps) : `EpisodeOfCare/${id}`,
@@ -107,6 +108,6 @@ export async function episodeTimeline(
     })),
     doses: doses.sort(byTime((d) => d.administeredAt)),
     observations: observations.sort(byTime((o) => o.effective)),
-    readiness: await readinessOn(store, episode, date === undefined ? {} : { date }, deps),
+    readiness: await readinessOn(store, episode, tenant, date === undefined ? {} : { date }, deps),
   });
 }

@@ -54,37 +54,38 @@ export function authorize(principal: Principal, kinds: readonly ClientKind[], ne
   }
 }
 
-/** The practice that owns a patient, an episode or a session (through its episode). */
-async function ownerTenant(store: Store, owner: Owner, id: string): Promise<string | undefined> {
-  if (owner !== 'session') return store.tenantOf(owner, id);
-  // A session is a practice's own Encounter, of its course; the EHR's Encounters (another
-  // practice's delivered sessions among them) are no one's here.
-  const stored = await store.getResource('Encounter', id);
+/** Whether the practice has a patient, an episode or a session (its own Encounter, of its course) with this id. */
+async function exists(store: Store, owner: Owner, id: string, tenant: string): Promise<boolean> {
+  if (owner === 'patient') return (await store.getPatient(id, tenant)) !== undefined;
+  if (owner === 'episode') return (await store.getEpisode(id, tenant)) !== undefined;
+  // The EHR's Encounters (another practice's delivered sessions among them) are no one's session here.
+  const stored = await store.getOwn('Encounter', id, tenant);
   const episodeId = identityContext.idOf(
     'EpisodeOfCare',
     (stored?.resource as Encounter | undefined)?.episodeOfCare?.[0]?.reference,
   );
-  return episodeId === undefined || !stored?.ours ? undefined : store.tenantOf('episode', episodeId);
+  return episodeId !== undefined && (await store.getEpisode(episodeId, tenant)) !== undefined;
 }
 
 /**
- * The object-level check: an id of another practice answers 404 exactly like an unknown one, and
- * before anything else about the request (its body) is looked at, so no answer tells them apart.
+ * The object-level check: each practice has its own id space, so a path's id names the caller's
+ * practice's object or nothing; another practice's object with the same id is not looked at, and an
+ * id only another practice uses answers 404 exactly like an unknown one, before anything else about
+ * the request (its body) is looked at, so no answer tells them apart.
  *
- * An object's practice never changes once it exists (nor does a session's episode), so what was
+ * An object never stops existing once it does (nor does a session's episode change), so what was
  * found is remembered: one lookup per object, not per request, and still right when several
  * instances share the database. Unknown ids are not remembered; they may be registered later.
  */
 export function ownerCheck(store: Store, limit = 50_000) {
   // The least recently used entry makes room, as in the record cache (src/record.ts).
-  const known = new LRUCache<string, string>({ max: limit });
+  const known = new LRUCache<string, true>({ max: limit });
   return async (principal: Principal, owner: Owner, id: string): Promise<void> => {
-    const key = `${owner}/${id}`;
-    let tenant = known.get(key);
-    if (tenant === undefined) {
-      tenant = await ownerTenant(store, owner, id);
-      if (tenant !== undefined) known.set(key, tenant);
-    }
-    if (tenant !== principal.tenant) throw new OperationOutcomeError(notRegistered(owner, id));
+    const tenant = principal.tenant;
+    if (tenant === undefined) throw new OperationOutcomeError(notRegistered(owner, id));
+    const key = JSON.stringify([tenant, owner, id]);
+    if (known.get(key)) return;
+    if (!(await exists(store, owner, id, tenant))) throw new OperationOutcomeError(notRegistered(owner, id));
+    known.set(key, true);
   };
 }

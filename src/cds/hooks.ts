@@ -193,10 +193,12 @@ async function cardsFor(
             ),
             ehrLastHeardAt: await deps.store.getCheckpoint('ehr:last-heard'),
           }
-        : await currentRecord(deps.store, link.id, 'ehr:last-heard', deps.patientLink).then((c) => {
-            if (!c) throw new Error('the linked patient is gone');
-            return { record: c.record, ehrLastHeardAt: c.checkpoint };
-          });
+        : await currentRecord(deps.store, link.id, link.tenant, 'ehr:last-heard', deps.patientLink).then(
+            (c) => {
+              if (!c) throw new Error('the linked patient is gone');
+              return { record: c.record, ehrLastHeardAt: c.checkpoint };
+            },
+          );
       const readiness = patientReadiness(record, readinessQuery({}, deps, ehrLastHeardAt), deps.policy);
       const lastSession = await lastMedicineSession(record, readiness.episodeId, deps);
       cards.push(

@@ -67,12 +67,16 @@ async function runReconcile(args: string[], io: CliIo): Promise<number> {
       validator: createValidator(),
       patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
     };
-    const patients = patient ? [patient] : await store.patientIds();
+    // Each practice has its own ids: --patient names the patient with that id in every practice that has one.
+    const all = await store.patientIds();
+    const patients = patient ? all.filter((p) => p.id === patient) : all;
+    if (patient && patients.length === 0)
+      throw new UnknownPatientError(`No patient ${patient} is registered.`);
     let left = 0;
     let drifted = 0;
-    for (const [n, id] of patients.entries()) {
+    for (const [n, { tenant, id }] of patients.entries()) {
       if (patients.length > 1) io.stderr(`reconcile: patient ${n + 1}/${patients.length} (${id})`);
-      const { report, gathered } = await reconcilePatient(id, deps);
+      const { report, gathered } = await reconcilePatient(id, tenant, deps);
       print(report, io);
       drifted += report.drift.length;
       if (!fix || !gathered || report.drift.length === 0) {

@@ -204,7 +204,11 @@ export interface Dispense {
 export interface Administration {
   id: string;
   patientId: string;
-  sessionId: string;
+  /**
+   * The session it was taken in. The EHR may hold doses recorded without one (by the prescriber, or
+   * another system): they count against their order all the same.
+   */
+  sessionId?: string;
   prescriptionId?: string;
   status: 'in-progress' | 'not-done' | 'on-hold' | 'completed' | 'entered-in-error' | 'stopped' | 'unknown';
   medication: Medication;
@@ -354,7 +358,12 @@ export interface PrescriberAlert {
 }
 
 /** What a kept source holds that readiness relies on. */
-export type SourceKind = 'clearance' | 'prescription' | 'blood-pressure' | 'safety-finding';
+export type SourceKind =
+  | 'clearance'
+  | 'prescription'
+  | 'administration'
+  | 'blood-pressure'
+  | 'safety-finding';
 
 /**
  * A resource kap-bridge keeps but cannot read, where readiness would need it: never a silent pass.

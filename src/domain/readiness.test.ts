@@ -573,6 +573,48 @@ const rows: Row[] = [
     reasons: [],
   },
   {
+    name: "a dose the EHR holds for the order without a session (another practice's, the prescriber's) counts",
+    change: (r) => ({
+      ...r,
+      administrations: [
+        ...administered(2),
+        ...administered(1).map(({ sessionId: _none, ...a }) => ({ ...a, id: 'ehr-dose' })),
+      ],
+    }),
+    reasons: ['no-doses-left'],
+  },
+  {
+    name: 'two doses the EHR holds without a session are two sessions, never one session and its booster',
+    change: (r) => ({
+      ...r,
+      administrations: [
+        ...administered(1),
+        ...administered(2).map(({ sessionId: _none, ...a }, i) => ({
+          ...a,
+          id: `ehr-dose-${i}`,
+          source: `MedicationAdministration/ehr-dose-${i}/_history/1`,
+        })),
+      ],
+    }),
+    reasons: ['no-doses-left'],
+  },
+  {
+    name: 'a dose that may have been taken but cannot be read leaves the sessions left unknown',
+    change: (r) => ({
+      ...r,
+      unreadable: [
+        {
+          kind: 'administration',
+          source: 'MedicationAdministration/ma9/_history/1',
+          at: '2026-11-28T10:00:00Z',
+          problem:
+            'The administration does not say how much was taken. (MedicationAdministration.dosage.dose)',
+        },
+      ],
+    }),
+    reasons: ['doses-unknown'],
+  },
+  {
     name: 'doses under an earlier order do not count against the current one',
     change: (r) => ({ ...r, administrations: administered(3, 'rx0') }),
     reasons: [],

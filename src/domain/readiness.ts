@@ -301,7 +301,8 @@ const takenUnder = (record: PatientRecord, rx: Prescription): number =>
           a.status === 'completed' &&
           (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx)),
       )
-      .map((a) => a.sessionId),
+      // A dose the EHR holds without a session is a session of its own: never merged with another.
+      .map((a) => a.sessionId ?? `no-session/${a.source ?? a.id}`),
   ).size;
 
 /**
@@ -626,12 +627,24 @@ const prescriptionRule: Check = (f) => {
       );
     }
   }
+  // A dose kept but not readable may be one taken under this order, whenever it was given.
+  const unreadDoses = f.record.unreadable.filter((u) => u.kind === 'administration');
   if (rx.dosesAuthorised === undefined) {
     reasons.push(
       reason(
         'doses-unknown',
         `How many medicine sessions the order supplies cannot be told: ${rx.sessionsUnknown ?? 'the supply or the dose per session is missing'}.`,
         rx.source,
+      ),
+    );
+  } else if (unreadDoses.length > 0) {
+    reasons.push(
+      ...unreadDoses.map((u) =>
+        reason(
+          'doses-unknown',
+          `A dose was received but cannot be read, so the sessions left under the order cannot be counted: ${u.problem}`,
+          u.source,
+        ),
       ),
     );
   } else if (taken >= rx.dosesAuthorised) {

@@ -68,7 +68,9 @@ export async function readResource(
   if (!PATH_ID.test(id)) throw invalid(`"${id.slice(0, 80)}" is not a valid FHIR id.`, 'id');
   if (version !== undefined && !PATH_ID.test(version))
     throw invalid(`"${version.slice(0, 80)}" is not a valid version id.`, '_history');
-  const stored = await deps.store.getResource(type, id);
+  // A practice reads its own records by its ids (its id space), and the EHR's data by the EHR's ids.
+  const own = tenant === undefined ? undefined : await deps.store.getOwn(type, id, tenant);
+  const stored = own ?? (await deps.store.getResource(type, id));
   if (!stored || !(await visibleTo(deps, tenant)(stored))) throw notHeld(type, id);
   const held = stored.resource.meta?.versionId;
   if (version !== undefined && version !== held) {

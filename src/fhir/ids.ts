@@ -46,3 +46,17 @@ export function parseReference(
 /** Every relative reference in a resource's JSON text, `"reference":"Type/id"`: type and id captured. */
 export const referencesIn = (json: string): IterableIterator<RegExpMatchArray> =>
   json.matchAll(new RegExp(`"reference":"(${RESOURCE_TYPE})/(${ID})"`, 'g'));
+
+/**
+ * The value of kap-bridge's business identifier a practice's resource is sent to the EHR with:
+ * `<practice>/<id>`, unique across practices (an id has no "/"), so two practices' resources with
+ * the same id are two resources in the EHR, and a conditional create never finds another
+ * practice's. A resource sent before ids were per practice keeps the bare id it was sent with.
+ */
+export const ehrIdentifierValue = (practice: string, id: string): string => `${practice}/${id}`;
+
+/** The practice that wrote a resource, from its identifier value; undefined for a bare id. */
+export function practiceOfIdentifier(value: string): string | undefined {
+  const slash = value.lastIndexOf('/');
+  return slash > 0 ? value.slice(0, slash) : undefined;
+}

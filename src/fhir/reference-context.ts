@@ -4,7 +4,7 @@
  * context that knows the link (the store, or the default below where both ids are the same).
  */
 import type { Reference, Resource } from 'fhir/r4';
-import { parseReference } from './ids.js';
+import { PATH_ID, parseReference } from './ids.js';
 import type { Issue } from './outcome.js';
 
 /** A FHIR resource type that domain values point at. */
@@ -60,7 +60,11 @@ export function sourceOf(resource: Resource): string | undefined {
   return resource.meta?.versionId === undefined ? base : `${base}/_history/${resource.meta.versionId}`;
 }
 
-/** The domain id of a resource: kap-bridge's business identifier when present, else its own id via the context. */
+/**
+ * The domain id of a resource: kap-bridge's business identifier when it is an id, else the
+ * resource's own id via the context. A practice's identifier value (`<practice>/<id>`) is not an
+ * id: its resource's id is the practice's, and the EHR's copy is the EHR's data under the EHR's id.
+ */
 export function domainIdOf(
   ctx: MappingContext,
   resource: Resource & { identifier?: { system?: string; value?: string }[] },
@@ -68,7 +72,7 @@ export function domainIdOf(
   system: string,
 ): string | undefined {
   const ours = resource.identifier?.find((i) => i.system === system && i.value !== undefined)?.value;
-  if (ours !== undefined) return ours;
+  if (ours !== undefined && PATH_ID.test(ours)) return ours;
   if (resource.id === undefined) return undefined;
   return ctx.idOf(type, `${type}/${resource.id}`);
 }

@@ -470,15 +470,15 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, registered);
   });
   route('patient', async (req, res) => {
-    sendJson(res, await getPatient(idParam(req), deps));
+    sendJson(res, await getPatient(idParam(req), deps, tenantOf(res)));
   });
   route('medicationStatus', async (req, res) => {
-    const status = await medicationStatus(idParam(req), questionParams(req), deps);
+    const status = await medicationStatus(idParam(req), questionParams(req), deps, tenantOf(res));
     deps.metrics?.countReadiness(status.answer);
     sendJson(res, status);
   });
   route('patientReconcile', async (req, res) => {
-    sendJson(res, await reconciliation(idParam(req), deps));
+    sendJson(res, await reconciliation(idParam(req), deps, tenantOf(res)));
   });
   route('registerEpisode', async (req, res) => {
     checkAgainst('EpisodeRegistration', req.body);
@@ -489,10 +489,10 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, registered);
   });
   route('episodeTimeline', async (req, res) => {
-    sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps));
+    sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps, tenantOf(res)));
   });
   route('episodeReadiness', async (req, res) => {
-    const readiness = await readinessOfEpisode(idParam(req), questionParams(req), deps);
+    const readiness = await readinessOfEpisode(idParam(req), questionParams(req), deps, tenantOf(res));
     deps.metrics?.countReadiness(readiness.answer);
     sendJson(res, readiness);
   });
@@ -500,32 +500,44 @@ export function createApp(deps: AppDeps): express.Express {
   const recordingRoute = (
     name: RouteName,
     schema: RequestSchemaName,
-    write: (id: string, body: never) => Promise<Answered<Written>>,
+    write: (id: string, body: never, tenant: string) => Promise<Answered<Written>>,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
       const body = sentBody(req) ? req.body : {};
       checkAgainst(schema, body);
-      const written = await write(id, body as never);
+      const written = await write(id, body as never, tenantOf(res));
       audited(res, written.answer.source, ...Object.values(written.answer.sources ?? {}));
       sendJson(res, written);
     });
-  recordingRoute('changeEpisodeStatus', 'EpisodeStatusChange', (id, b) => changeEpisodeStatus(id, b, deps));
-  recordingRoute('recordConsent', 'ConsentRecording', (id, b) => recordConsent(id, b, deps));
-  recordingRoute('scheduleSession', 'SessionScheduling', (id, b) => scheduleSession(id, b, deps));
+  recordingRoute('changeEpisodeStatus', 'EpisodeStatusChange', (id, b, t) =>
+    changeEpisodeStatus(id, b, deps, t),
+  );
+  recordingRoute('recordConsent', 'ConsentRecording', (id, b, t) => recordConsent(id, b, deps, t));
+  recordingRoute('scheduleSession', 'SessionScheduling', (id, b, t) => scheduleSession(id, b, deps, t));
   for (const [name, action] of [
     ['startSession', 'start'],
     ['completeSession', 'complete'],
     ['cancelSession', 'cancel'],
   ] as const) {
-    recordingRoute(name, 'SessionMove', (id, b) => moveSession(id, action, b, deps));
+    recordingRoute(name, 'SessionMove', (id, b, t) => moveSession(id, action, b, deps, t));
   }
-  recordingRoute('recordDose', 'DoseRecording', (id, b) => recordDose(id, b, deps));
-  recordingRoute('recordAdverseEvent', 'AdverseEventRecording', (id, b) => recordAdverseEvent(id, b, deps));
+  recordingRoute('recordDose', 'DoseRecording', (id, b, t) => recordDose(id, b, deps, t));
+  recordingRoute('recordAdverseEvent', 'AdverseEventRecording', (id, b, t) =>
+    recordAdverseEvent(id, b, deps, t),
+  );
   route('sessionMonitoring', async (req, res) => {
     const at = req.query.at;
     if (at !== undefined) checkInstant(at);
-    sendJson(res, await sessionMonitoring(idParam(req), at === undefined ? {} : { at: at as string }, deps));
+    sendJson(
+      res,
+      await sessionMonitoring(
+        idParam(req),
+        at === undefined ? {} : { at: at as string },
+        deps,
+        tenantOf(res),
+      ),
+    );
   });
   const checkReportPatient = parameterCheck('patient', { type: 'string', pattern: PATH_ID_PATTERN });
   route('sessionReport', async (req, res) => {
@@ -533,11 +545,18 @@ export function createApp(deps: AppDeps): express.Express {
     if (patient !== undefined) checkReportPatient(patient);
     sendJson(
       res,
-      await sessionReport(idParam(req), patient === undefined ? {} : { patient: patient as string }, deps),
+      await sessionReport(
+        idParam(req),
+        patient === undefined ? {} : { patient: patient as string },
+        deps,
+        tenantOf(res),
+      ),
     );
   });
-  recordingRoute('recordObservation', 'ObservationRecording', (id, b) => recordObservation(id, b, deps));
-  recordingRoute('requestClearance', 'ReferralRecording', (id, b) => requestClearance(id, b, deps));
+  recordingRoute('recordObservation', 'ObservationRecording', (id, b, t) =>
+    recordObservation(id, b, deps, t),
+  );
+  recordingRoute('requestClearance', 'ReferralRecording', (id, b, t) => requestClearance(id, b, deps, t));
 
   route('practiceCourses', async (_req, res) => {
     const courses = await practiceCourses(tenantOf(res), deps);
@@ -581,14 +600,25 @@ export function createApp(deps: AppDeps): express.Express {
   });
   // The patient travels in the body, never in an address.
   const fixParam = parameterCheck('fix', { type: 'boolean' });
+  const practiceParam = parameterCheck('practice', { type: 'string', minLength: 1, maxLength: 200 });
   route('operatorReconcile', async (req, res) => {
-    const { patient, fix = false } = (req.body ?? {}) as { patient?: unknown; fix?: unknown };
+    const {
+      patient,
+      fix = false,
+      practice,
+    } = (req.body ?? {}) as {
+      patient?: unknown;
+      fix?: unknown;
+      practice?: unknown;
+    };
     patientParam(patient);
     fixParam(fix);
+    if (practice !== undefined) practiceParam(practice);
     audited(res, `Patient/${patient as string}`);
+    const deliver = { ...deps, outbox: deps.outboxQueue };
     sendJson(
       res,
-      answered(await drift(patient as string, fix as boolean, { ...deps, outbox: deps.outboxQueue })),
+      answered(await drift(patient as string, fix as boolean, deliver, practice as string | undefined)),
     );
   });
   route('operatorSync', async (_req, res) => {

@@ -69,7 +69,7 @@ const administration: fc.Arbitrary<Administration> = fc.record(
     administeredAt: instant,
   },
   {
-    requiredKeys: ['id', 'patientId', 'sessionId', 'status', 'medication', 'dose', 'route', 'administeredAt'],
+    requiredKeys: ['id', 'patientId', 'status', 'medication', 'dose', 'route', 'administeredAt'],
   },
 );
 
@@ -110,15 +110,24 @@ describe('reading is tolerant', () => {
     });
   });
 
-  test('without dose or session: errors naming the element, no value, no throw', () => {
+  test('without a session (recorded by the prescriber, or another system): a dose all the same, under its order', () => {
     const { context: _c, ...noContext } = administration;
     const read = administrationFromFhir(
-      { ...noContext, dosage: { route: administration.dosage!.route! } },
+      { ...noContext, request: { reference: 'MedicationRequest/rx-1' } },
+      ctx,
+    );
+    expect(read.issues).toEqual([]);
+    expect(read.value).toMatchObject({ id: 'ehr-a1', status: 'completed', prescriptionId: 'rx-1' });
+    expect(read.value).not.toHaveProperty('sessionId');
+  });
+
+  test('without a dose: an error naming the element, no value, no throw', () => {
+    const read = administrationFromFhir(
+      { ...administration, dosage: { route: administration.dosage!.route! } },
       ctx,
     );
     expect(read.value).toBeUndefined();
     expect(read.issues.map((i) => [i.severity, i.expression])).toEqual([
-      ['error', 'MedicationAdministration.context'],
       ['error', 'MedicationAdministration.dosage.dose'],
     ]);
   });

@@ -45,7 +45,9 @@ export function administrationToFhir(
     status: administration.status,
     ...medication,
     subject: patient,
-    context: { reference: ctx.ref('Encounter', administration.sessionId) },
+    ...(administration.sessionId === undefined
+      ? {}
+      : { context: { reference: ctx.ref('Encounter', administration.sessionId) } }),
     effectiveDateTime: administration.administeredAt,
     performer: [{ actor: patient }],
     ...(administration.prescriptionId === undefined
@@ -71,8 +73,8 @@ export function administrationFromFhir(
   if (id === undefined) at('id', 'The administration has no id.');
   const patientId = ctx.idOf('Patient', resource.subject);
   if (patientId === undefined) at('subject', 'The administration names no known patient.');
+  // A dose without a session (or in one kap-bridge does not know) is a dose all the same.
   const sessionId = ctx.idOf('Encounter', resource.context);
-  if (sessionId === undefined) at('context', 'The administration names no known session.');
   const status = STATUSES.find((s) => s === resource.status);
   if (status === undefined)
     at('status', `The administration status "${resource.status}" cannot be used.`, 'code-invalid');
@@ -89,7 +91,6 @@ export function administrationFromFhir(
   if (
     id === undefined ||
     patientId === undefined ||
-    sessionId === undefined ||
     status === undefined ||
     medication.value === undefined ||
     dose === undefined ||
@@ -101,7 +102,7 @@ export function administrationFromFhir(
   const value: Administration = {
     id,
     patientId,
-    sessionId,
+    ...(sessionId === undefined ? {} : { sessionId }),
     status,
     medication: medication.value,
     dose,

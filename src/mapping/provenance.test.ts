@@ -64,3 +64,16 @@ test('kap-provenance refuses a Provenance without kap-bridge or without its mess
   const found = errors(bare);
   expect(found.map((f) => f.message.match(/\((kap-prov-\d)\)/)?.[1])).toEqual(['kap-prov-1', 'kap-prov-2']);
 });
+
+test('names the practice whose record it is, as its Organization by the practice id, beside kap-bridge', () => {
+  const practice = { system: 'https://fhir.kap-bridge.org/identifier/practice', value: 'practice-b' };
+  const p = provenanceFor({ ...change(), practice });
+  expect(errors(p)).toEqual([]);
+  expect(
+    p.agent.map((a) => [a.type?.coding?.[0]?.code, a.who.type, a.who.identifier ?? a.who.reference]),
+  ).toEqual([
+    ['assembler', 'Device', { system: 'https://fhir.kap-bridge.org/device', value: 'kap-bridge' }],
+    ['author', 'Organization', practice],
+    ['author', undefined, 'Practitioner/therapist-1'],
+  ]);
+});

@@ -1,7 +1,9 @@
 /**
  * Provenance for what kap-bridge writes to the EHR (HIPAA integrity and audit): which resource was
- * written, when the change was recorded, whether it created or updated it, that kap-bridge wrote it
- * and, where the change names one, the practitioner behind it. One Provenance per outbox message:
+ * written, when the change was recorded, whether it created or updated it, that kap-bridge wrote it,
+ * the practice whose record it is (its Organization, by the practice id: another practice reading
+ * the resource back as the EHR's data sees who wrote it) and, where the change names one, the
+ * practitioner behind it. One Provenance per outbox message:
  * R4 Provenance has no `identifier`, so the message id is both its source entity (a logical
  * reference, for a reader of the audit trail) and a `meta.tag` (searchable on every server as
  * `_tag`), which a retried or redelivered change matches by conditional create instead of adding a
@@ -32,6 +34,8 @@ export interface WrittenChange {
   recorded: string;
   /** The resource as written: the practitioner it names is the Provenance's author. */
   resource: Resource;
+  /** The practice that recorded it, as its Organization's identifier in the EHR. */
+  practice?: { system: string; value: string };
 }
 
 type Refs = (r: Record<string, unknown>) => (Reference | undefined)[];
@@ -82,6 +86,14 @@ export function provenanceFor(change: WrittenChange): Provenance {
         type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler' }] },
         who: { type: 'Device', identifier: { ...KAP_BRIDGE_DEVICE }, display: 'kap-bridge' },
       },
+      ...(change.practice
+        ? [
+            {
+              type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author' }] },
+              who: { type: 'Organization', identifier: { ...change.practice } },
+            },
+          ]
+        : []),
       ...(author
         ? [
             {

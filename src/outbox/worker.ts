@@ -14,11 +14,21 @@ import { Registry } from 'prom-client';
 import type { AuditTrail } from '../audit/trail.js';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
 import { contentOf } from '../fhir/content.js';
-import { ID } from '../fhir/ids.js';
+import { ID, practiceOfIdentifier } from '../fhir/ids.js';
 import type { Logger } from '../log.js';
 import { type ProvenanceActivity, provenanceFor, provenanceMatch } from '../mapping/provenance.js';
+import { PRACTICE_IDENTIFIER_SYSTEM } from '../patient-link.js';
 import { OutboxMetrics } from './metrics.js';
 import type { Claim, Outbox, OutboxError, OutboxMessage } from './outbox.js';
+
+/** The practice whose change a message carries, from the identifier value it is sent with (`<practice>/<id>`). */
+function practiceOf(
+  message: OutboxMessage,
+  system: string | undefined,
+): { practice?: { system: string; value: string } } {
+  const value = system === undefined ? undefined : practiceOfIdentifier(message.identifier.value);
+  return value === undefined || system === undefined ? {} : { practice: { system, value } };
+}
 
 export interface WorkerOptions {
   outbox: Outbox;
@@ -43,6 +53,12 @@ export interface WorkerOptions {
   metrics?: OutboxMetrics;
   /** Where each delivery to the EHR, and each change given up on, is recorded as an AuditEvent. */
   audit?: AuditTrail;
+  /**
+   * The identifier system of practices' Organizations in the EHR (KAP_PRACTICE_IDENTIFIER_SYSTEM):
+   * each Provenance names the practice that recorded the change under it. By default the patient
+   * link's.
+   */
+  practiceSystem?: string;
   log?: Logger;
   random?: () => number;
 }
@@ -113,6 +129,7 @@ export class OutboxWorker {
       concurrency: 2,
       metrics: new OutboxMetrics(new Registry(), () => options.outbox.depth()),
       random: Math.random,
+      practiceSystem: PRACTICE_IDENTIFIER_SYSTEM,
       ...options,
     };
   }
@@ -223,6 +240,7 @@ export class OutboxWorker {
         activity,
         recorded: message.createdAt,
         resource: message.resource,
+        ...practiceOf(message, this.o.practiceSystem),
       }),
       request: { method: 'POST', url: 'Provenance', ifNoneExist: provenanceMatch(message.id) },
     };

@@ -13,6 +13,7 @@ import { type PatientReport, reconcilePatient, UnknownPatientError } from './gat
 export async function reconciliation(
   patientId: string,
   deps: { store: Store; ehr?: EhrGateway; now?: () => Date; patientLink?: PatientLinkPolicy },
+  tenant: string,
 ): Promise<Answered<PatientReport>> {
   if (!deps.ehr) {
     throw new OperationOutcomeError(
@@ -24,7 +25,7 @@ export async function reconciliation(
     );
   }
   try {
-    const { report } = await reconcilePatient(patientId, {
+    const { report } = await reconcilePatient(patientId, tenant, {
       store: deps.store,
       ehr: deps.ehr,
       outbox: new Outbox(deps.store),

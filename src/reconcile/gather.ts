@@ -17,6 +17,7 @@ import {
   type Comparison,
   compareRecords,
   key,
+  knownAs,
   type LocalResource,
   ourIdentifier,
   RECONCILED_TYPES,
@@ -46,7 +47,7 @@ export interface Gathered {
   local: LocalResource[];
   ehr: Resource[];
   aliases: Map<string, string>;
-  /** The last queued message per `Type|identifier value` of our resources: what is sent again. */
+  /** The last queued message per `Type/id` of the practice's own resources: what is sent again. */
   latest: Map<string, OutboxMessage>;
   /** The EHR's resources another practice wrote, of the kept types: this practice's EHR data. */
   others: Set<string>;
@@ -74,25 +75,35 @@ async function readIfThere(ehr: EhrGateway, ref: string): Promise<Resource | und
 }
 
 /** The outbox queues a patient's changes travel in: their own, and a couples course's (its first partner's). */
-async function queuesOf(deps: ReconcileDeps, link: PatientLink & { ehrPatient: string }): Promise<string[]> {
+async function queuesOf(
+  deps: ReconcileDeps,
+  link: PatientLink & { ehrPatient: string },
+  tenant: string,
+): Promise<string[]> {
   const queues = new Set([link.ehrPatient]);
-  for (const episode of await deps.store.episodesOf(link.id)) {
-    const first = episode.patients[0] ? await deps.store.getPatient(episode.patients[0]) : undefined;
+  for (const episode of await deps.store.episodesOf(link.id, tenant)) {
+    const first = episode.patients[0] ? await deps.store.getPatient(episode.patients[0], tenant) : undefined;
     if (first?.ehrPatient) queues.add(first.ehrPatient);
   }
   return [...queues];
 }
 
-async function gather(link: PatientLink & { ehrPatient: string }, deps: ReconcileDeps): Promise<Gathered> {
+async function gather(
+  link: PatientLink & { ehrPatient: string },
+  tenant: string,
+  deps: ReconcileDeps,
+): Promise<Gathered> {
   const patientRef = link.ehrPatient;
   // The practice's own record against the EHR: another practice's changes share the EHR Patient's
   // queue, and are not this practice's to compare, count or send again.
-  const tenant = (await deps.store.tenantOf('patient', link.id))!;
   const latest = new Map<string, OutboxMessage>();
-  for (const queue of await queuesOf(deps, link)) {
+  const queued = new Map<string, StoredResource>();
+  for (const queue of await queuesOf(deps, link, tenant)) {
     for (const m of await deps.outbox.list({ patientRef: queue, limit: 1_000_000 })) {
-      const k = `${m.resourceType}|${m.identifier.value}`;
-      if ((await deps.store.getResource(m.resourceType, m.identifier.value))?.tenant !== tenant) continue;
+      const own = await deps.store.ownByEhrIdentifier(m.resourceType, m.identifier.value);
+      if (own?.tenant !== tenant) continue;
+      const k = key(own.resource);
+      queued.set(k, own);
       const held = latest.get(k);
       if (!held || m.seq > held.seq) latest.set(k, m);
     }
@@ -102,11 +113,9 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
   // couple's Group, which names both partners, and the joint sessions, which name the Group. Each
   // partner's record holds them, as the EHR's searches find them for each partner.
   const patientless: StoredResource[] = [];
-  for (const k of latest.keys()) {
-    const [type, id] = k.split('|');
-    if (stored.some((s) => s.resource.resourceType === type && s.resource.id === id)) continue;
-    const held = await deps.store.getResource(type!, id!);
-    if (held?.ours && !held.patientRef) patientless.push(held);
+  for (const [k, held] of queued) {
+    if (stored.some((s) => s.ours && key(s.resource) === k)) continue;
+    if (!held.patientRef) patientless.push(held);
   }
   const refersTo = (s: StoredResource, ref: string) => JSON.stringify(s.resource).includes(`"${ref}"`);
   const couples = patientless.filter((s) => s.resource.resourceType === 'Group' && refersTo(s, patientRef));
@@ -120,8 +129,11 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
       local.push({ resource: s.resource, ours: false });
       continue;
     }
-    const identifier = { system: identifierSystem(s.resource.resourceType), value: s.resource.id! };
-    const m = latest.get(`${s.resource.resourceType}|${identifier.value}`);
+    const identifier = {
+      system: identifierSystem(s.resource.resourceType),
+      value: s.ehrIdentifier ?? s.resource.id!,
+    };
+    const m = latest.get(key(s.resource));
     const delivered = await deps.outbox.ehrRefOf(s.resource.resourceType, identifier);
     local.push({
       resource: s.resource,
@@ -143,7 +155,7 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
   // Ours the patient search cannot find (a joint session's subject is the couple's Group): by where they were delivered.
   const found = new Set([...ehr.values()].map((r) => `${r.resourceType}/${ourIdentifier(r)}`));
   for (const l of local) {
-    if (!l.ours || !l.delivered || found.has(key(l.resource))) continue;
+    if (!l.ours || !l.delivered || found.has(knownAs(l.resource))) continue;
     const ref = l.delivered.split('/_history/')[0]!;
     if (ehr.has(ref)) continue;
     const r = await readIfThere(deps.ehr, ref);
@@ -154,8 +166,9 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
   const others = new Set<string>();
   for (const r of [...ehr.values()]) {
     const value = ourIdentifier(r);
-    const writer = value === undefined ? undefined : await deps.store.getResource(r.resourceType, value);
-    if (!writer?.ours || writer.tenant === tenant) continue;
+    const writer =
+      value === undefined ? undefined : await deps.store.ownByEhrIdentifier(r.resourceType, value);
+    if (!writer || writer.tenant === tenant) continue;
     if (keeps(r)) others.add(key(r));
     else ehr.delete(key(r));
   }
@@ -168,7 +181,8 @@ async function gather(link: PatientLink & { ehrPatient: string }, deps: Reconcil
       if (!written.has(type!) || ehr.has(ref) || aliases.has(ref)) continue;
       const target = await readIfThere(deps.ehr, ref);
       const value = target && ourIdentifier(target);
-      aliases.set(ref, value ? `${type}/${value}` : ref);
+      const own = value === undefined ? undefined : await deps.store.ownByEhrIdentifier(type!, value);
+      aliases.set(ref, own?.tenant === tenant ? key(own.resource) : ref);
     }
   }
   return { link, local, ehr: [...ehr.values()], aliases, latest, others };
@@ -182,9 +196,10 @@ export class UnknownPatientError extends Error {
 /** The drift report of one patient, and what healing needs. */
 export async function reconcilePatient(
   patientId: string,
+  tenant: string,
   deps: ReconcileDeps,
 ): Promise<{ report: PatientReport; gathered?: Gathered }> {
-  const link = await deps.store.getPatient(patientId);
+  const link = await deps.store.getPatient(patientId, tenant);
   if (!link) throw new UnknownPatientError(`No patient ${patientId} is registered.`);
   const checkedAt = (deps.now?.() ?? new Date()).toISOString();
   /** A patient not compared, and why: nothing counted on either side. */
@@ -192,7 +207,6 @@ export async function reconcilePatient(
     report: { patient: link.id, checkedAt, here: 0, there: 0, matched: 0, drift: [], skipped: why },
   });
   if (!link.ehrPatient) return skipped('not linked to an EHR Patient yet');
-  const tenant = (await deps.store.tenantOf('patient', link.id))!;
   const { confirmed } = await practiceView(
     deps.store,
     link.ehrPatient,
@@ -203,7 +217,7 @@ export async function reconcilePatient(
     // Until the EHR confirms the practice's care, nothing of the EHR's record is shown to it, nor counted.
     return skipped("the prescriber's EHR has not confirmed this practice's care of the patient yet");
   }
-  const gathered = await gather(link as PatientLink & { ehrPatient: string }, deps);
+  const gathered = await gather(link as PatientLink & { ehrPatient: string }, tenant, deps);
   const comparison = compareRecords(gathered.local, gathered.ehr, gathered.aliases, gathered.others);
   return {
     report: { patient: link.id, ehrPatient: link.ehrPatient, checkedAt, ...comparison },

@@ -38,8 +38,7 @@ export async function heal(
         continue;
       }
       const ref = drift.here!.split('/_history/')[0]!;
-      const [type, id] = ref.split('/');
-      const message = gathered.latest.get(`${type}|${id}`);
+      const message = gathered.latest.get(ref);
       if (!message) {
         repairs.push({ drift, outcome: 'failed', detail: 'No queued change to send again.' });
         continue;

@@ -68,12 +68,14 @@ export interface Comparison {
 export const at = (r: Resource): string =>
   r.meta?.versionId ? `${r.resourceType}/${r.id}/_history/${r.meta.versionId}` : `${r.resourceType}/${r.id}`;
 export const key = (r: Resource): string => `${r.resourceType}/${r.id}`;
+/** How the EHR knows a resource of ours: `Type/<our identifier's value>`. */
+export const knownAs = (r: Resource): string => `${r.resourceType}/${ourIdentifier(r) ?? r.id}`;
 const versionOf = (ref: string | undefined): number | undefined => {
   const v = ref?.split('/_history/')[1];
   return v === undefined ? undefined : Number(v);
 };
 
-/** Our business identifier's value on a resource (the local id of what kap-bridge wrote). */
+/** Our business identifier's value on a resource: `<practice>/<id>`, or the bare id of what was written before ids were per practice. */
 export function ourIdentifier(resource: Resource): string | undefined {
   const system = identifierSystem(resource.resourceType);
   const ids = (resource as { identifier?: { system?: string; value?: string }[] }).identifier;
@@ -100,7 +102,8 @@ export function compareRecords(
   const theirs = new Map<string, LocalResource>();
   const byDelivery = new Map<string, LocalResource>();
   for (const l of local) {
-    (l.ours ? ours : theirs).set(key(l.resource), l);
+    if (l.ours) ours.set(knownAs(l.resource), l);
+    else theirs.set(key(l.resource), l);
     if (l.ours && l.delivered) byDelivery.set(l.delivered.split('/_history/')[0]!, l);
   }
   const pairs: [LocalResource, Resource][] = [];

@@ -161,4 +161,60 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     // ahead of the rest of its patient's queue, and its patient ahead of the others.
     'ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0',
   ],
+  [
+    // Each practice has its own id space: a patient, course or recorded resource is known by its
+    // practice and its id together, so two practices may choose the same id without meeting.
+    `CREATE TABLE practice_patients (
+       tenant TEXT NOT NULL,
+       id TEXT NOT NULL,
+       ehr_patient TEXT,
+       created_at TEXT NOT NULL,
+       PRIMARY KEY (tenant, id)
+     )`,
+    'INSERT INTO practice_patients (tenant, id, ehr_patient, created_at) SELECT tenant, id, ehr_patient, created_at FROM patients',
+    `CREATE TABLE practice_patient_identifiers (
+       tenant TEXT NOT NULL,
+       system TEXT NOT NULL,
+       value TEXT NOT NULL,
+       patient_id TEXT NOT NULL,
+       PRIMARY KEY (tenant, system, value),
+       FOREIGN KEY (tenant, patient_id) REFERENCES practice_patients (tenant, id)
+     )`,
+    'INSERT INTO practice_patient_identifiers (tenant, system, value, patient_id) SELECT tenant, system, value, patient_id FROM patient_identifiers',
+    `CREATE TABLE practice_episodes (
+       tenant TEXT NOT NULL,
+       id TEXT NOT NULL,
+       body TEXT NOT NULL,
+       created_at TEXT NOT NULL,
+       PRIMARY KEY (tenant, id)
+     )`,
+    'INSERT INTO practice_episodes (tenant, id, body, created_at) SELECT tenant, id, body, created_at FROM episodes',
+    `CREATE TABLE practice_episode_patients (
+       tenant TEXT NOT NULL,
+       episode_id TEXT NOT NULL,
+       patient_id TEXT NOT NULL,
+       PRIMARY KEY (tenant, episode_id, patient_id),
+       FOREIGN KEY (tenant, episode_id) REFERENCES practice_episodes (tenant, id),
+       FOREIGN KEY (tenant, patient_id) REFERENCES practice_patients (tenant, id)
+     )`,
+    `INSERT INTO practice_episode_patients (tenant, episode_id, patient_id)
+       SELECT e.tenant, p.episode_id, p.patient_id FROM episode_patients p JOIN episodes e ON e.id = p.episode_id`,
+    'DROP TABLE episode_patients',
+    'DROP TABLE episodes',
+    'DROP TABLE patient_identifiers',
+    'DROP TABLE patients',
+    'ALTER TABLE practice_patients RENAME TO patients',
+    'ALTER TABLE practice_patient_identifiers RENAME TO patient_identifiers',
+    'ALTER TABLE practice_episodes RENAME TO episodes',
+    'ALTER TABLE practice_episode_patients RENAME TO episode_patients',
+    'CREATE INDEX patients_ehr_patient ON patients (ehr_patient)',
+    'CREATE INDEX patient_identifiers_patient ON patient_identifiers (tenant, patient_id)',
+    'CREATE INDEX episode_patients_patient ON episode_patients (tenant, patient_id)',
+    // A practice's own resources are kept under `<practice>/<id>`, a key no EHR id can take (an id has
+    // no "/"). The EHR knows each by the value of kap-bridge's identifier it was first sent with
+    // (ehr_identifier): the bare id for what was written before, `<practice>/<id>` from now on.
+    'ALTER TABLE resources ADD COLUMN ehr_identifier TEXT',
+    "UPDATE resources SET ehr_identifier = id, id = tenant || '/' || id WHERE origin = 'kap-bridge'",
+    'CREATE INDEX resources_ehr_identifier ON resources (resource_type, ehr_identifier)',
+  ],
 ];

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
+import { ehrIdentifierValue } from '../fhir/ids.js';
 import { inSpan, SpanKind } from '../telemetry/tracing.js';
 import { MIGRATIONS } from './migrations.js';
 import { openPostgres, openSqlite, type Sql, type SqlEngine } from './sql.js';
@@ -24,6 +25,20 @@ export interface StoredResource {
   tenant?: string;
   /** For the EHR's copy of a resource kap-bridge wrote: the practice that wrote it. */
   writtenBy?: string;
+  /**
+   * For a resource kap-bridge wrote: the value of kap-bridge's identifier the EHR knows it by (see
+   * ehrIdentifierValue), fixed when it is first stored.
+   */
+  ehrIdentifier?: string;
+}
+
+/** The key a practice's own resource is stored under: its EHR identifier value's form, which no EHR id takes. */
+const ownKey = (tenant: string, id: string): string => `${tenant}/${id}`;
+
+/** A registered patient with the practice it belongs to. */
+export interface PracticePatient {
+  tenant: string;
+  link: PatientLink;
 }
 
 /** See StoreTx.searchResources. */
@@ -185,27 +200,25 @@ export class Store {
   savePatient(link: PatientLink, tenant?: string): Promise<void> {
     return this.transaction((tx) => tx.savePatient(link, tenant));
   }
-  getPatient(id: string): Promise<PatientLink | undefined> {
-    return this.reading.getPatient(id);
+  getPatient(id: string, tenant: string): Promise<PatientLink | undefined> {
+    return this.reading.getPatient(id, tenant);
   }
   /** See StoreTx.recordHead. */
-  recordHead(patientId: string, at: { shared: string; checkpoint: string }): Promise<RecordHead | undefined> {
-    return this.reading.recordHead(patientId, at);
+  recordHead(
+    patientId: string,
+    tenant: string,
+    at: { shared: string; checkpoint: string },
+  ): Promise<RecordHead | undefined> {
+    return this.reading.recordHead(patientId, tenant, at);
   }
   findPatient(identifier: BusinessIdentifier, tenant: string): Promise<PatientLink | undefined> {
     return this.reading.findPatient(identifier, tenant);
   }
-  findPatients(identifier: BusinessIdentifier): Promise<PatientLink[]> {
+  findPatients(identifier: BusinessIdentifier): Promise<PracticePatient[]> {
     return this.reading.findPatients(identifier);
   }
-  tenantOf(kind: 'patient' | 'episode', id: string): Promise<string | undefined> {
-    return this.reading.tenantOf(kind, id);
-  }
-  findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
-    return this.reading.findPatientByEhrRef(ehrPatient);
-  }
   patientsLinkedTo(ehrPatient: string): Promise<{ id: string; tenant: string }[]> {
-    return this.direct.patientsLinkedTo(ehrPatient);
+    return this.reading.patientsLinkedTo(ehrPatient);
   }
   practicesOf(ehrPatient: string): Promise<string[]> {
     return this.reading.practicesOf(ehrPatient);
@@ -220,6 +233,12 @@ export class Store {
   getResource(resourceType: string, id: string): Promise<StoredResource | undefined> {
     return this.reading.getResource(resourceType, id);
   }
+  getOwn(resourceType: string, id: string, tenant: string): Promise<StoredResource | undefined> {
+    return this.reading.getOwn(resourceType, id, tenant);
+  }
+  ownByEhrIdentifier(resourceType: string, value: string): Promise<StoredResource | undefined> {
+    return this.reading.ownByEhrIdentifier(resourceType, value);
+  }
   resourcesFor(patientRef: string, tenant: string): Promise<StoredResource[]> {
     return this.reading.resourcesFor(patientRef, tenant);
   }
@@ -229,15 +248,17 @@ export class Store {
   saveEpisode(episode: Episode, tenant?: string): Promise<void> {
     return this.transaction((tx) => tx.saveEpisode(episode, tenant));
   }
-  getEpisode(id: string): Promise<Episode | undefined> {
-    return this.reading.getEpisode(id);
+  getEpisode(id: string, tenant: string): Promise<Episode | undefined> {
+    return this.reading.getEpisode(id, tenant);
   }
-  /** Every registered patient's id, in order. */
-  async patientIds(): Promise<string[]> {
-    return (await this.db.reader.all<{ id: string }>('SELECT id FROM patients ORDER BY id')).map((r) => r.id);
+  /** Every registered patient, with its practice, in order. */
+  async patientIds(): Promise<{ tenant: string; id: string }[]> {
+    return this.db.reader.all<{ tenant: string; id: string }>(
+      'SELECT tenant, id FROM patients ORDER BY tenant, id',
+    );
   }
-  episodesOf(patientId: string): Promise<Episode[]> {
-    return this.reading.episodesOf(patientId);
+  episodesOf(patientId: string, tenant: string): Promise<Episode[]> {
+    return this.reading.episodesOf(patientId, tenant);
   }
   /** Every course of a practice, oldest first. */
   async episodesOfPractice(tenant: string): Promise<Episode[]> {
@@ -277,6 +298,7 @@ interface ResourceRow {
   ehr_version: string | null;
   tenant: string | null;
   written_by: string | null;
+  ehr_identifier: string | null;
   [key: string]: unknown;
 }
 
@@ -285,13 +307,15 @@ const toStored = (r: ResourceRow): StoredResource => ({
   ...(r.patient_ref === null ? {} : { patientRef: r.patient_ref }),
   receivedAt: r.received_at,
   ...(r.origin === OURS ? { ours: true, tenant: r.tenant ?? DEFAULT_TENANT } : {}),
+  ...(r.ehr_identifier === null ? {} : { ehrIdentifier: r.ehr_identifier }),
   ...(r.written_by === null ? {} : { writtenBy: r.written_by }),
   ...(r.ehr_ref === null
     ? {}
     : { ehrSource: r.ehr_version === null ? r.ehr_ref : `${r.ehr_ref}/_history/${r.ehr_version}` }),
 });
 
-const ROW = 'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version, tenant, written_by';
+const ROW =
+  'body, patient_ref, received_at, version_rank, origin, ehr_ref, ehr_version, tenant, written_by, ehr_identifier';
 const OURS = 'kap-bridge';
 
 /** See StoreTx.recordHead. */
@@ -335,13 +359,14 @@ export class StoreTx {
   ) {}
 
   /**
-   * What a cached record of a registered patient is checked against, in one round trip: its EHR
+   * What a cached record of a practice's registered patient is checked against, in one round trip: its EHR
    * link and a mark that changes with every write to the patient's resources or to resources of
    * the `shared` type (about no patient, e.g. Medication), by this instance or any other sharing
    * the database; and, alongside, the value of `checkpoint`. Undefined when the patient is unknown.
    */
   async recordHead(
     patientId: string,
+    tenant: string,
     { shared, checkpoint }: { shared: string; checkpoint: string },
   ): Promise<RecordHead | undefined> {
     const rows = await this.sql.all<{
@@ -355,8 +380,8 @@ export class StoreTx {
          (SELECT changes FROM record_changes WHERE scope = p.ehr_patient) AS own,
          (SELECT changes FROM record_changes WHERE scope = ?) AS shared,
          (SELECT value FROM checkpoints WHERE name = ?) AS checkpoint
-       FROM patients p WHERE p.id = ?`,
-      [shared, checkpoint, patientId],
+       FROM patients p WHERE p.tenant = ? AND p.id = ?`,
+      [shared, checkpoint, tenant, patientId],
     );
     const row = rows[0];
     if (!row) return undefined;
@@ -377,34 +402,35 @@ export class StoreTx {
   async savePatient(link: PatientLink, tenant = DEFAULT_TENANT): Promise<void> {
     const now = new Date().toISOString();
     await this.sql.run(
-      'INSERT INTO patients (id, ehr_patient, created_at, tenant) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET ehr_patient = excluded.ehr_patient',
+      'INSERT INTO patients (id, ehr_patient, created_at, tenant) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET ehr_patient = excluded.ehr_patient',
       [link.id, link.ehrPatient ?? null, now, tenant],
     );
     for (const i of link.identifiers) {
       const taken = await this.sql.run(
-        'INSERT INTO patient_identifiers (tenant, system, value, patient_id) SELECT tenant, ?, ?, id FROM patients WHERE id = ? ON CONFLICT (tenant, system, value) DO NOTHING',
-        [i.system, i.value, link.id],
+        'INSERT INTO patient_identifiers (tenant, system, value, patient_id) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, system, value) DO NOTHING',
+        [tenant, i.system, i.value, link.id],
       );
       if (taken === 0) {
         const owner = await this.sql.all<{ patient_id: string }>(
-          'SELECT i.patient_id FROM patient_identifiers i JOIN patients p ON p.tenant = i.tenant WHERE p.id = ? AND i.system = ? AND i.value = ?',
-          [link.id, i.system, i.value],
+          'SELECT patient_id FROM patient_identifiers WHERE tenant = ? AND system = ? AND value = ?',
+          [tenant, i.system, i.value],
         );
         if (owner[0]?.patient_id !== link.id) throw new IdentifierTakenError(i);
       }
     }
   }
 
-  async getPatient(id: string): Promise<PatientLink | undefined> {
+  /** The practice's patient with this id; another practice's patient with the same id is another patient. */
+  async getPatient(id: string, tenant: string): Promise<PatientLink | undefined> {
     const rows = await this.sql.all<{ id: string; ehr_patient: string | null }>(
-      'SELECT id, ehr_patient FROM patients WHERE id = ?',
-      [id],
+      'SELECT id, ehr_patient FROM patients WHERE tenant = ? AND id = ?',
+      [tenant, id],
     );
     const row = rows[0];
     if (!row) return undefined;
     const identifiers = await this.sql.all<{ system: string; value: string }>(
-      'SELECT system, value FROM patient_identifiers WHERE patient_id = ? ORDER BY system, value',
-      [id],
+      'SELECT system, value FROM patient_identifiers WHERE tenant = ? AND patient_id = ? ORDER BY system, value',
+      [tenant, id],
     );
     return {
       id: row.id,
@@ -413,32 +439,33 @@ export class StoreTx {
     };
   }
 
-  /** The practice a patient or an episode belongs to; undefined when there is none with this id. */
-  async tenantOf(kind: 'patient' | 'episode', id: string): Promise<string | undefined> {
-    const rows = await this.sql.all<{ tenant: string }>(
-      `SELECT tenant FROM ${kind === 'patient' ? 'patients' : 'episodes'} WHERE id = ?`,
-      [id],
-    );
-    return rows[0]?.tenant;
-  }
-
   /** The practice's patient carrying this identifier. */
   async findPatient(identifier: BusinessIdentifier, tenant: string): Promise<PatientLink | undefined> {
     const rows = await this.sql.all<{ patient_id: string }>(
       'SELECT patient_id FROM patient_identifiers WHERE tenant = ? AND system = ? AND value = ?',
       [tenant, identifier.system, identifier.value],
     );
-    return rows[0] ? this.getPatient(rows[0].patient_id) : undefined;
+    return rows[0] ? this.getPatient(rows[0].patient_id, tenant) : undefined;
+  }
+
+  private async practicePatients(rows: { tenant: string; id: string }[]): Promise<PracticePatient[]> {
+    const found = await Promise.all(
+      rows.map(async ({ tenant, id }) => {
+        const link = await this.getPatient(id, tenant);
+        return link && { tenant, link };
+      }),
+    );
+    return found.filter((p) => p !== undefined);
   }
 
   /** Every practice's patient carrying this identifier: an EHR Patient may be in care with several. */
-  async findPatients(identifier: BusinessIdentifier): Promise<PatientLink[]> {
-    const rows = await this.sql.all<{ patient_id: string }>(
-      'SELECT patient_id FROM patient_identifiers WHERE system = ? AND value = ? ORDER BY patient_id',
-      [identifier.system, identifier.value],
-    );
-    const links = await Promise.all(rows.map((r) => this.getPatient(r.patient_id)));
-    return links.filter((l) => l !== undefined);
+  findPatients(identifier: BusinessIdentifier): Promise<PracticePatient[]> {
+    return this.sql
+      .all<{ tenant: string; id: string }>(
+        'SELECT tenant, patient_id AS id FROM patient_identifiers WHERE system = ? AND value = ? ORDER BY tenant, patient_id',
+        [identifier.system, identifier.value],
+      )
+      .then((rows) => this.practicePatients(rows));
   }
 
   /** Every practice's patient linked to this EHR Patient, with the practice. */
@@ -447,13 +474,6 @@ export class StoreTx {
       'SELECT id, tenant FROM patients WHERE ehr_patient = ? ORDER BY tenant, id',
       [ehrPatient],
     );
-  }
-
-  async findPatientByEhrRef(ehrPatient: string): Promise<PatientLink | undefined> {
-    const rows = await this.sql.all<{ id: string }>('SELECT id FROM patients WHERE ehr_patient = ?', [
-      ehrPatient,
-    ]);
-    return rows[0] ? this.getPatient(rows[0].id) : undefined;
   }
 
   /** The practices with a patient linked to this EHR Patient (`Patient/<id>`). */
@@ -498,9 +518,12 @@ export class StoreTx {
     ours,
     tenant,
     writtenBy,
+    ehrIdentifier,
   }: StoredResource): Promise<PutOutcome> {
     if (!resource.id) throw new Error('A resource without an id cannot be stored');
-    const { resourceType, id } = resource;
+    const { resourceType } = resource;
+    // A practice's own resource is kept in the practice's id space; the EHR's under the EHR's id.
+    const id = ours ? ownKey(tenant ?? DEFAULT_TENANT, resource.id) : resource.id;
     const rank = versionRank(resource);
     const values = [
       resource.meta?.versionId ?? null,
@@ -512,14 +535,15 @@ export class StoreTx {
       ours ? OURS : null,
       ours ? (tenant ?? DEFAULT_TENANT) : null,
       ours ? null : (writtenBy ?? null),
+      ours ? (ehrIdentifier ?? ehrIdentifierValue(tenant ?? DEFAULT_TENANT, resource.id)) : null,
     ];
     // The stored version is read (and on PostgreSQL locked) first: a newer version may move the
     // resource to another patient, and that patient's record changes too.
     let held = await this.heldVersion(resourceType, id);
     if (!held) {
       const inserted = await this.sql.run(
-        `INSERT INTO resources (version_id, version_rank, last_updated, patient_ref, body, received_at, origin, tenant, written_by, resource_type, id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id) DO NOTHING`,
+        `INSERT INTO resources (version_id, version_rank, last_updated, patient_ref, body, received_at, origin, tenant, written_by, ehr_identifier, resource_type, id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id) DO NOTHING`,
         [...values, resourceType, id],
       );
       if (inserted > 0) {
@@ -533,7 +557,8 @@ export class StoreTx {
     if (held.rank >= rank) return held.rank === rank ? 'duplicate' : 'stale';
     await this.sql.run(
       `UPDATE resources SET version_id = ?, version_rank = ?, last_updated = ?, patient_ref = ?, body = ?,
-         received_at = ?, origin = ?, tenant = ?, written_by = ? WHERE resource_type = ? AND id = ?`,
+         received_at = ?, origin = ?, tenant = ?, written_by = ?, ehr_identifier = COALESCE(ehr_identifier, ?)
+       WHERE resource_type = ? AND id = ?`,
       [...values, resourceType, id],
     );
     await this.touch(scopeOf(resourceType, held.patientRef), scopeOf(resourceType, patientRef));
@@ -561,9 +586,25 @@ export class StoreTx {
     return rows[0];
   }
 
+  /** A resource the EHR holds, under the EHR's id. */
   async getResource(resourceType: string, id: string): Promise<StoredResource | undefined> {
     const row = await this.getRow(resourceType, id);
     return row ? toStored(row) : undefined;
+  }
+
+  /** A resource the practice recorded, under its id in the practice's id space. */
+  async getOwn(resourceType: string, id: string, tenant: string): Promise<StoredResource | undefined> {
+    const row = await this.getRow(resourceType, ownKey(tenant, id));
+    return row ? toStored(row) : undefined;
+  }
+
+  /** The practice's own resource the EHR knows by this value of kap-bridge's identifier, whichever practice's. */
+  async ownByEhrIdentifier(resourceType: string, value: string): Promise<StoredResource | undefined> {
+    const rows = await this.sql.all<ResourceRow>(
+      `SELECT ${ROW} FROM resources WHERE resource_type = ? AND ehr_identifier = ? AND origin = '${OURS}'`,
+      [resourceType, value],
+    );
+    return rows[0] ? toStored(rows[0]) : undefined;
   }
 
   /**
@@ -583,15 +624,16 @@ export class StoreTx {
   }
 
   /**
-   * Remembers that the EHR holds a copy of a resource kap-bridge wrote (`ehrRef` = `Type/id`), at
+   * Remembers that the EHR holds a copy of a practice's own resource (`ehrRef` = `Type/id`), at
    * `ehrVersion`; an older version never replaces a newer one. False when there is no such local resource.
    */
   async attachEhrCopy(
     resourceType: string,
-    id: string,
+    own: { id: string; tenant: string },
     ehrRef: string,
     ehrVersion?: string,
   ): Promise<boolean> {
+    const id = ownKey(own.tenant, own.id);
     const row = await this.getRow(resourceType, id);
     if (!row) return false;
     const held = Number(row.ehr_version);
@@ -607,37 +649,46 @@ export class StoreTx {
 
   async saveEpisode(episode: Episode, tenant = DEFAULT_TENANT): Promise<void> {
     for (const p of episode.patients) {
-      if (!(await this.getPatient(p)))
+      if (!(await this.getPatient(p, tenant)))
         throw new Error(`Episode ${episode.id} names patient ${p}, who is not registered`);
     }
     await this.sql.run(
-      'INSERT INTO episodes (id, body, created_at, tenant) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
+      'INSERT INTO episodes (id, body, created_at, tenant) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET body = excluded.body',
       [episode.id, JSON.stringify(episode), new Date().toISOString(), tenant],
     );
-    await this.sql.run('DELETE FROM episode_patients WHERE episode_id = ?', [episode.id]);
+    await this.sql.run('DELETE FROM episode_patients WHERE tenant = ? AND episode_id = ?', [
+      tenant,
+      episode.id,
+    ]);
     const scopes: string[] = [];
     for (const p of episode.patients) {
-      await this.sql.run('INSERT INTO episode_patients (episode_id, patient_id) VALUES (?, ?)', [
+      await this.sql.run('INSERT INTO episode_patients (tenant, episode_id, patient_id) VALUES (?, ?, ?)', [
+        tenant,
         episode.id,
         p,
       ]);
-      const ehrPatient = (await this.getPatient(p))?.ehrPatient;
+      const ehrPatient = (await this.getPatient(p, tenant))?.ehrPatient;
       if (ehrPatient !== undefined) scopes.push(ehrPatient);
     }
     // Each partner's record holds the course: a change to it changes their records.
     await this.touch(...scopes);
   }
 
-  async getEpisode(id: string): Promise<Episode | undefined> {
-    const rows = await this.sql.all<{ body: string }>('SELECT body FROM episodes WHERE id = ?', [id]);
+  /** The practice's course with this id. */
+  async getEpisode(id: string, tenant: string): Promise<Episode | undefined> {
+    const rows = await this.sql.all<{ body: string }>(
+      'SELECT body FROM episodes WHERE tenant = ? AND id = ?',
+      [tenant, id],
+    );
     return rows[0] ? (JSON.parse(rows[0].body) as Episode) : undefined;
   }
 
   /** The episodes a patient takes part in, oldest first. */
-  async episodesOf(patientId: string): Promise<Episode[]> {
+  async episodesOf(patientId: string, tenant: string): Promise<Episode[]> {
     const rows = await this.sql.all<{ body: string }>(
-      'SELECT e.body FROM episodes e JOIN episode_patients p ON p.episode_id = e.id WHERE p.patient_id = ? ORDER BY e.created_at, e.id',
-      [patientId],
+      `SELECT e.body FROM episodes e JOIN episode_patients p ON p.tenant = e.tenant AND p.episode_id = e.id
+       WHERE p.tenant = ? AND p.patient_id = ? ORDER BY e.created_at, e.id`,
+      [tenant, patientId],
     );
     return rows.map((r) => JSON.parse(r.body) as Episode);
   }

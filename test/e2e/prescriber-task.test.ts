@@ -7,7 +7,8 @@
  */
 import type { Observation, Task } from 'fhir/r4';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import { kapFetch } from '../support/auth.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
+import { CALLERS, kapFetch } from '../support/auth.js';
 import { clearedPatient, type Json, outboxDelivered, post, startCourseService } from '../support/course.js';
 import { sandboxGateway, uniqueId } from '../support/sandbox.js';
 import type { TestService } from '../support/service.js';
@@ -49,13 +50,15 @@ test('the prescriber accepts, then completes our clearance Task: taken into the 
   });
   await outboxDelivered(service);
   await service.syncNow(); // our own copies come back: nothing changes
-  expect((await service.store.getResource('Task', referral.id))?.resource).toMatchObject({
-    status: 'requested',
-    meta: { versionId: '1' },
-  });
+  expect((await service.store.getOwn('Task', referral.id, CALLERS.therapist.tenant))?.resource).toMatchObject(
+    {
+      status: 'requested',
+      meta: { versionId: '1' },
+    },
+  );
   const ehrTask = (await service.outbox.ehrRefOf('Task', {
     system: identifierSystem('Task'),
-    value: referral.id,
+    value: ehrIdentifierValue(CALLERS.therapist.tenant, referral.id),
   }))!.split('/')[1]!;
 
   // Accepted: before the catch-up, reconcile names the prescriber's change as one to take in.
@@ -69,11 +72,13 @@ test('the prescriber accepts, then completes our clearance Task: taken into the 
     expect.objectContaining({ kind: 'different-content', resourceType: 'Task', remedy: 'pull' }),
   ]);
   await service.syncNow();
-  expect((await service.store.getResource('Task', referral.id))?.resource).toMatchObject({
-    status: 'accepted',
-    businessStatus: { text: 'Intake booked' },
-    meta: { versionId: '2' },
-  });
+  expect((await service.store.getOwn('Task', referral.id, CALLERS.therapist.tenant))?.resource).toMatchObject(
+    {
+      status: 'accepted',
+      businessStatus: { text: 'Intake booked' },
+      meta: { versionId: '2' },
+    },
+  );
   expect((await get(`/patients/${patient}/reconcile`)).drift).toEqual([]);
 
   // Completed, with the clearance decision the prescriber wrote as output and a note.
@@ -101,7 +106,7 @@ test('the prescriber accepts, then completes our clearance Task: taken into the 
     note: [{ text: 'No contraindication found.' }],
   }));
   await service.syncNow();
-  const local = (await service.store.getResource('Task', referral.id))!;
+  const local = (await service.store.getOwn('Task', referral.id, CALLERS.therapist.tenant))!;
   expect(local.resource).toMatchObject({
     status: 'completed',
     businessStatus: { text: 'Cleared for KAP' },

@@ -7,7 +7,8 @@
 import type { Condition, Observation } from 'fhir/r4';
 import { run } from '../../src/cli/main.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
-import { kapFetch } from '../support/auth.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
+import { CALLERS, kapFetch } from '../support/auth.js';
 import {
   clearedPatient,
   courseEnv,
@@ -46,7 +47,10 @@ afterAll(async () => {
 
 /** Where the EHR keeps one of our recorded resources, `Type/id`. */
 async function ehrCopy(type: string, localId: string): Promise<string> {
-  const ref = await service.outbox.ehrRefOf(type, { system: identifierSystem(type), value: localId });
+  const ref = await service.outbox.ehrRefOf(type, {
+    system: identifierSystem(type),
+    value: ehrIdentifierValue(CALLERS.therapist.tenant, localId),
+  });
   return ref!.split('/_history/')[0]!;
 }
 

@@ -61,7 +61,7 @@ test('an individual and a couples course reach the EHR, each resource once and v
       count: 1,
     });
     const held = await ehr.read<Resource>(type as never, id!);
-    const local = await service.store.getResource(m.resourceType, m.identifier.value);
+    const local = await service.store.ownByEhrIdentifier(m.resourceType, m.identifier.value);
     const profile = local!.resource.meta!.profile![0]!;
     expect(held.meta?.profile).toEqual([profile]);
     const outcome = await ehr.validate(held, profile);

@@ -1,5 +1,7 @@
-import type { Task } from 'fhir/r4';
-import { identifierSystem } from '../../src/fhir/codes.js';
+import type { MedicationAdministration, Provenance, Task } from 'fhir/r4';
+import { identifierSystem, RXNORM_KETAMINE, SYSTEM } from '../../src/fhir/codes.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
+import { PRACTICE_IDENTIFIER_SYSTEM } from '../../src/patient-link.js';
 import type { Service } from '../../src/service.js';
 import { bearer, CALLERS, type Caller } from '../support/auth.js';
 import { clearedPatient, type Json, outboxDelivered, startCourseService } from '../support/course.js';
@@ -125,7 +127,7 @@ test("A's link waits for the prescriber's acceptance; then A sees the EHR's reco
   expect(codes(await statusOf(A, patient))).toContain('link-pending');
   const ehrTask = (await service.outbox.ehrRefOf('Task', {
     system: identifierSystem('Task'),
-    value: referral.id,
+    value: ehrIdentifierValue(CALLERS.therapist.tenant, referral.id),
   }))!.split('/')[1]!;
   const task = await ehr.read<Task>('Task', ehrTask);
   await ehr.update({ ...task, status: 'accepted' } as Task & { id: string }, task.meta?.versionId);
@@ -144,11 +146,18 @@ test("A's link waits for the prescriber's acceptance; then A sees the EHR's reco
   const bDose = seen.filter((s) => s.resource.resourceType === 'MedicationAdministration');
   const delivered = await service.outbox.ehrRefOf('MedicationAdministration', {
     system: identifierSystem('MedicationAdministration'),
-    value: dose.id,
+    value: ehrIdentifierValue(CALLERS.otherPractice.tenant, dose.id),
   });
   expect(bDose.map((s) => [s.ours, `${s.resource.resourceType}/${s.resource.id}`])).toEqual([
     [undefined, delivered!.split('/_history/')[0]],
   ]);
+  // B's dose, as A sees it in the EHR, is attributed to B: its Provenance names B's Organization.
+  const provenances: Provenance[] = [];
+  for await (const p of ehr.search<Provenance>('Provenance', { target: delivered!.split('/_history/')[0]! }))
+    provenances.push(p);
+  expect(
+    provenances.map((p) => p.agent.map((a) => a.who.type === 'Organization' && a.who.identifier)),
+  ).toEqual([[false, { system: PRACTICE_IDENTIFIER_SYSTEM, value: CALLERS.otherPractice.tenant }]]);
   // A's reconcile: its own records and the EHR's, B's among them as EHR data; no drift.
   const reconciled = await api(A, 'GET', `/patients/${patient}/reconcile`);
   expect(reconciled.status).toBe(200);
@@ -171,4 +180,26 @@ test("A's link waits for the prescriber's acceptance; then A sees the EHR's reco
   expect(verdict(await statusOf(B, own))).toEqual(verdict(bBefore));
   await service.syncNow();
   expect(codes(await statusOf(B, own))).toContain('safety-cssrs-risk');
+
+  // The prescriber records a dose in the EHR for the order, in no session: it counts for both practices.
+  const order = confirmed.status.prescription.source.split('/_history/')[0];
+  await ehr.create<MedicationAdministration>({
+    resourceType: 'MedicationAdministration',
+    status: 'completed',
+    medicationCodeableConcept: { coding: [{ system: SYSTEM.rxnorm, code: RXNORM_KETAMINE }] },
+    subject: { reference: ehrPatient },
+    request: { reference: order },
+    effectiveDateTime: '2026-03-04T10:00:00Z',
+    dosage: {
+      route: { coding: [{ system: SYSTEM.snomed, code: '37839007' }] },
+      dose: { value: 150, unit: 'mg', system: SYSTEM.ucum, code: 'mg' },
+    },
+  });
+  await service.syncNow();
+  for (const [who, id] of [
+    [A, patient],
+    [B, own],
+  ] as const) {
+    expect((await statusOf(who, id)).status.prescription).toMatchObject({ dosesAdministered: 2 });
+  }
 }, 240_000);

@@ -5,7 +5,7 @@
 import type { Observation } from 'fhir/r4';
 import { enqueue, Outbox, OutboxChangeError } from '../../src/outbox/outbox.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import { Store } from '../../src/store/store.js';
+import { DEFAULT_TENANT, Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
 
 const SYSTEM = 'https://fhir.kap-bridge.org/identifier/observation';
@@ -49,7 +49,7 @@ describe.each(ENGINES)('outbox contract on $name', (engine) => {
         throw new Error('the local change failed');
       }),
     ).rejects.toThrow('the local change failed');
-    expect(await store.getPatient('p2')).toBeUndefined();
+    expect(await store.getPatient('p2', DEFAULT_TENANT)).toBeUndefined();
     const all = await outbox.list();
     expect(all.map((m) => [m.identifier.value, m.status, m.seq])).toEqual([['kept', 'pending', 1]]);
     expect(all[0]?.resource).toEqual(obs('kept'));

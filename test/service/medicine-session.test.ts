@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import type { MedicationDispense, MedicationRequest, Observation, OperationOutcome } from 'fhir/r4';
 import { ADVERSE_EVENTS } from '../../src/api/schemas.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { Service } from '../../src/service.js';
-import { kapFetch } from '../support/auth.js';
+import { CALLERS, kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
@@ -129,7 +130,9 @@ describe('day-of checks at the dose', () => {
     const refused = await post('/sessions/med-mira-1/doses', dose('mira', '10:20', 100, 'dose-mira-early'));
     expect(refused.status).toBe(422);
     expect(codes(refused)).toEqual(['predose-missing']);
-    expect(await service.store.getResource('MedicationAdministration', 'dose-mira-early')).toBeUndefined();
+    expect(
+      await service.store.getOwn('MedicationAdministration', 'dose-mira-early', CALLERS.therapist.tenant),
+    ).toBeUndefined();
     const queued = await service.outbox.list({ patientRef: 'Patient/ehr-mira' });
     expect(queued.filter((m) => m.resourceType === 'MedicationAdministration')).toEqual([]);
   });
@@ -147,7 +150,9 @@ describe('day-of checks at the dose', () => {
     expect(both.status).toBe(422);
     expect(codes(both)).toEqual(['booster-too-late', 'booster-above-dose']);
     expect(expressions(both)).toEqual(['time', 'dose.value']);
-    expect(await service.store.getResource('MedicationAdministration', 'dose-mira-too-much')).toBeUndefined();
+    expect(
+      await service.store.getOwn('MedicationAdministration', 'dose-mira-too-much', CALLERS.therapist.tenant),
+    ).toBeUndefined();
     const earlier = await post('/sessions/med-mira-1/doses', dose('mira', '10:15', 50));
     expect(codes(earlier)).toEqual(['booster-out-of-order']);
     await ok('/sessions/med-mira-1/doses', dose('mira', '10:50', 50, 'dose-mira-booster'));
@@ -279,12 +284,15 @@ describe('monitoring, adverse events and discharge', () => {
       serious: false,
       source: 'AdverseEvent/ae-ines-nausea',
     });
-    const kept = (await service.store.getResource('AdverseEvent', 'ae-ines-nausea'))!.resource;
+    const kept = (await service.store.getOwn('AdverseEvent', 'ae-ines-nausea', CALLERS.therapist.tenant))!
+      .resource;
     expect(kept).toMatchObject({
       meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-adverse-event'] },
       suspectEntity: [{ instance: { reference: 'MedicationAdministration/dose-ines-1' } }],
     });
-    expect(await service.store.getResource('Communication', 'ae-ae-ines-nausea')).toBeUndefined();
+    expect(
+      await service.store.getOwn('Communication', 'ae-ae-ines-nausea', CALLERS.therapist.tenant),
+    ).toBeUndefined();
     const bad = await post('/sessions/med-ines-1/adverse-events', {
       patient: 'ines',
       event: 'nausea',
@@ -318,7 +326,7 @@ describe('monitoring, adverse events and discharge', () => {
       ]),
     );
     expect((await get('/sessions/med-ines-1/monitoring')).body.patients[0].firstDoseAt).toBeDefined();
-    const stillOpen = await service.store.getResource('Encounter', 'med-ines-1');
+    const stillOpen = await service.store.getOwn('Encounter', 'med-ines-1', CALLERS.therapist.tenant);
     expect((stillOpen!.resource as unknown as { status: string }).status).toBe('in-progress');
   });
 
@@ -336,12 +344,19 @@ describe('monitoring, adverse events and discharge', () => {
     expect(serious.serious).toBe(true);
     const queued = await service.outbox.list({ patientRef: 'Patient/ehr-ines' });
     const alert = queued.find(
-      (m) => m.resourceType === 'Communication' && m.identifier.value === 'ae-ae-ines-bp',
+      (m) =>
+        m.resourceType === 'Communication' &&
+        m.identifier.value === ehrIdentifierValue(CALLERS.therapist.tenant, 'ae-ae-ines-bp'),
     )!;
     expect(alert.resource).toMatchObject({
       priority: 'urgent',
       recipient: [{ reference: expect.stringMatching(/^Practitioner\//) }],
-      about: [{ type: 'AdverseEvent', identifier: { value: 'ae-ines-bp' } }],
+      about: [
+        {
+          type: 'AdverseEvent',
+          identifier: { value: ehrIdentifierValue(CALLERS.therapist.tenant, 'ae-ines-bp') },
+        },
+      ],
     });
     // Claimed first, although queued after the course's other changes.
     const claim = await service.outbox.claim('test-claim', { batchSize: 1, leaseMs: 1000 });

@@ -174,7 +174,7 @@ describe('two practices, one EHR Patient', () => {
     });
     expect(codes(await status(A, 'pa-shared', DAY))).toContain('link-pending');
     // The prescriber accepts A's referral in the EHR; its Task comes back with the new status.
-    const task = (await service.store.getResource('Task', 'ref-a-shared'))!.resource as Task;
+    const task = (await service.store.getOwn('Task', 'ref-a-shared', 'practice-a'))!.resource as Task;
     const { id: _taskId, meta: _taskMeta, ...taskBody } = task;
     const accepted = { ...taskBody, id: 'ehr-task-a', meta: { versionId: '2' }, status: 'accepted' };
     expect((await call(A, 'PUT', '/fhir/Task/ehr-task-a', accepted)).status).toBe(201);
@@ -215,7 +215,7 @@ describe('two practices, one EHR Patient', () => {
 
     // B's dose delivered and read back: the EHR holds it for the order, so it counts for A too, as
     // the EHR's (under the EHR's id); B counts its own row once, not its EHR copy again.
-    const local = (await service.store.getResource('MedicationAdministration', 'dose-b-shared'))!
+    const local = (await service.store.getOwn('MedicationAdministration', 'dose-b-shared', 'practice-b'))!
       .resource as MedicationAdministration;
     const { id: _id, meta: _meta, ...body } = local;
     const copy = {
@@ -226,7 +226,7 @@ describe('two practices, one EHR Patient', () => {
       request: { reference: 'MedicationRequest/rx-shared' },
     };
     expect(copy.identifier).toEqual([
-      { system: identifierSystem('MedicationAdministration'), value: 'dose-b-shared' },
+      { system: identifierSystem('MedicationAdministration'), value: 'practice-b/dose-b-shared' },
     ]);
     // The EHR's copy of ours is not a new record for kap-bridge: it is acknowledged as known.
     expect((await call(A, 'PUT', '/fhir/MedicationAdministration/ehr-ma-1', copy)).status).toBe(200);

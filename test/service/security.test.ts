@@ -10,8 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
+import { ADVERSE_EVENTS } from '../../src/api/schemas.js';
+import type { Owner } from '../../src/auth/access.js';
 import type { ClientKind } from '../../src/auth/authentication.js';
 import { loadConfig } from '../../src/config.js';
+import { openApiDocument } from '../../src/http/openapi.js';
 import { FHIR_OTHER, ROUTES, type RouteAccess } from '../../src/http/routes.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
@@ -352,6 +355,67 @@ const bodyReferences = guarded.flatMap(([name, access]) =>
   (access.references ?? []).map((ref) => [name, access, ref] as const),
 );
 
+/**
+ * A body for each route that takes a client-chosen `id` (the API's request schemas with an `id`),
+ * naming the calling practice's own objects; each practice's differs from the other's.
+ */
+const REUSE_BODIES: Record<string, (id: string, mine: Record<Owner, string>) => unknown> = {
+  registerPatient: (id, mine) => ({
+    id,
+    identifiers: [{ system: 'urn:mrn', value: `MRN-${id}-${mine.patient}` }],
+  }),
+  registerEpisode: (id, mine) => ({ id, type: 'individual', patients: [mine.patient] }),
+  recordConsent: (id, mine) => ({
+    id,
+    patient: mine.patient,
+    signedAt: '2026-03-01T09:00:00Z',
+    document: { url: `https://therapist.example/${mine.episode}.pdf`, contentType: 'application/pdf' },
+  }),
+  scheduleSession: (id, mine) => ({
+    id,
+    phase: 'preparation',
+    start: '2026-03-03T10:00:00Z',
+    therapist: `Practitioner/${mine.patient}`,
+  }),
+  recordDose: (id, mine) => ({
+    id,
+    patient: mine.patient,
+    dose: { value: 1, unit: 'mg' },
+    time: '2026-03-02T10:10:00Z',
+  }),
+  recordObservation: (id, mine) => ({
+    id,
+    value: { kind: 'heart-rate', perMinute: mine.patient === 'ref-a-pat' ? 70 : 80 },
+    effective: '2026-03-02T10:05:00Z',
+  }),
+  recordAdverseEvent: (id, mine) => ({
+    id,
+    patient: mine.patient,
+    event: ADVERSE_EVENTS[0],
+    severity: 'mild',
+    serious: false,
+    onset: '2026-03-02T10:15:00Z',
+    outcome: 'resolved',
+  }),
+  requestClearance: (id, mine) => ({
+    id,
+    episode: mine.episode,
+    requester: `Practitioner/${mine.patient}`,
+    reason: 'KAP course planned',
+    authoredOn: '2026-03-01T08:00:00Z',
+  }),
+};
+
+/** The routes whose request body takes a client-chosen id, from the OpenAPI document the API validates against. */
+const creating = guarded.filter(([name]) => {
+  const operation = Object.values(openApiDocument.paths)
+    .flatMap((p) => Object.values(p as Record<string, { operationId?: string; requestBody?: Json }>))
+    .find((o) => o.operationId === name);
+  const ref: string | undefined = operation?.requestBody?.content['application/json'].schema.$ref;
+  const schema = ref && (openApiDocument.components.schemas as Record<string, Json>)[ref.split('/').pop()!];
+  return schema?.properties?.id !== undefined;
+});
+
 describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=%s', (link) => {
   let linked: Service;
   let linkedDir: string;
@@ -362,7 +426,7 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
       body: JSON.stringify(body),
     }).then(async (res) => ({ status: res.status, body: (await res.json()) as Json }));
   /** Each practice's own patient, episode and session in this service. */
-  const own = {
+  const own: Record<'a' | 'b', Record<Owner, string>> = {
     a: { patient: 'ref-a-pat', episode: 'ref-a-ep', session: '' },
     b: { patient: 'ref-b-pat', episode: 'ref-b-ep', session: '' },
   };
@@ -450,7 +514,7 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
     async (_name, access, ref) => {
       const b = await token('otherPractice');
       // Practice B on its own path object, naming practice A's object, an unknown one, and its own.
-      const path = access.path.replace(':id', own.b[access.owner ?? 'patient']);
+      const path = access.path.replace(':id', own.b[access.owner!]);
       const named = (id: string) => ({ [ref.field]: ref.list ? [id] : id });
       const foreignId = own.a[ref.owner];
       const foreign = await at(access.method, path, b, named(foreignId));
@@ -465,12 +529,73 @@ describe.each(['ehr-confirmed', 'mrn'])('body references, with KAP_PATIENT_LINK=
       expect(foreign.status).toBe(422);
       expect(foreign.body.issue[0].expression).toEqual([ref.list ? `${ref.field}[0]` : ref.field]);
       // Its own object passes this check (whatever else the body lacks).
-      if (ref.owner !== 'session') {
-        const mine = await at(access.method, path, b, named(own.b[ref.owner]));
-        expect(mine.body.issue?.[0]?.diagnostics ?? '').not.toMatch(/is registered/);
-      }
+      const mine = await at(access.method, path, b, named(own.b[ref.owner]));
+      expect(mine.body.issue?.[0]?.diagnostics ?? '').not.toMatch(/is registered/);
     },
   );
+
+  test('the table and the API declare the routes that take a client-chosen id', () => {
+    expect(creating.map(([name]) => name).sort()).toEqual(Object.keys(REUSE_BODIES).sort());
+  });
+
+  test.each(creating)(
+    "%s: an id another practice chose is an ordinary create, its record kept beside the other's",
+    async (name, access) => {
+      const [a, b] = [await token('therapist'), await token('otherPractice')];
+      const send = (who: 'a' | 'b', t: string, id: string) =>
+        at(
+          access.method,
+          access.path.replace(':id', access.owner ? own[who][access.owner] : ''),
+          t,
+          REUSE_BODIES[name]!(id, own[who]),
+        );
+      const reused = `reuse-${name}-${link}`;
+      const first = await send('a', a, reused);
+      // Practice B reusing A's id is answered as B choosing an id nobody used: same status, same text.
+      const again = await send('b', b, reused);
+      const fresh = await send('b', b, `fresh-${name}-${link}`);
+      const said = (answer: { status: number; body: Json }, id: string) => ({
+        status: answer.status,
+        said: answer.status < 300 ? answer.body.id : JSON.stringify(answer.body.issue).replaceAll(id, 'ID'),
+      });
+      expect(said(again, reused)).toEqual({
+        ...said(fresh, `fresh-${name}-${link}`),
+        ...(fresh.status < 300 ? { said: reused } : {}),
+      });
+      expect(again.status).toBe(first.status);
+      if (first.status !== 201) {
+        // A dose or an adverse event is refused in a preparation session, for both practices alike.
+        expect({ name, status: first.status }).toEqual({
+          name: expect.stringMatching(/^(recordDose|recordAdverseEvent)$/),
+          status: 422,
+        });
+        return;
+      }
+      // Both records live side by side, each its practice's own, each known to the EHR apart.
+      const kept = await Promise.all(
+        (['practice-a', 'practice-b'] as const).map((tenant) => keptUnder(access, reused, tenant)),
+      );
+      expect(kept.every((k) => k !== undefined)).toBe(true);
+      expect(new Set(kept.map((k) => k!.ehrIdentifier)).size).toBe(2);
+      expect(JSON.stringify(kept[0]!.body)).not.toBe(JSON.stringify(kept[1]!.body));
+    },
+  );
+
+  /** What a practice keeps under an id: a patient or course as registered, else its own resource of the route's type. */
+  async function keptUnder(access: RouteAccess, id: string, tenant: string) {
+    const type = (access.scope as readonly [string, string])[0];
+    if (type === 'Patient') {
+      const p = await linked.store.getPatient(id, tenant);
+      return p && { body: p, ehrIdentifier: tenant };
+    }
+    if (type === 'EpisodeOfCare') {
+      const e = await linked.store.getEpisode(id, tenant);
+      const r = await linked.store.getOwn(type, id, tenant);
+      return e && r && { body: e, ehrIdentifier: r.ehrIdentifier };
+    }
+    const r = await linked.store.getOwn(type, id, tenant);
+    return r && { body: r.resource, ehrIdentifier: r.ehrIdentifier };
+  }
 });
 
 describe('the console session in place of a bearer token', () => {

@@ -14,10 +14,13 @@ import type {
 } from 'fhir/r4';
 import type { Service } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
-import { kapFetch } from '../support/auth.js';
+import { CALLERS, kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
+
+/** The practice the therapist's token acts for. */
+const PRACTICE = CALLERS.therapist.tenant;
 
 const SECRET = 'test-shared-secret';
 
@@ -140,7 +143,7 @@ async function expectAllWrittenValid(patientRef: string): Promise<number> {
   const validator = createValidator();
   const messages = await service.outbox.list({ patientRef });
   for (const m of messages) {
-    const local = await service.store.getResource(m.resourceType, m.identifier.value);
+    const local = await service.store.ownByEhrIdentifier(m.resourceType, m.identifier.value);
     expect(local).toBeDefined();
     expect(m.identifier.system).toBe(`https://fhir.kap-bridge.org/identifier/${m.resourceType}`);
     const profile = (local!.resource.meta?.profile ?? [])[0];
@@ -199,7 +202,7 @@ describe('a full individual course', () => {
     const refused = await post('/sessions/med-lena-1/doses', { ...dose, id: 'dose-early' });
     expect(refused.status).toBe(422);
     expect(codes(refused)).toEqual(expect.arrayContaining(['no-consent', 'no-clearance', 'no-prescription']));
-    expect(await service.store.getResource('MedicationAdministration', 'dose-early')).toBeUndefined();
+    expect(await service.store.getOwn('MedicationAdministration', 'dose-early', PRACTICE)).toBeUndefined();
 
     const consent = await ok('/episodes/ep-lena/consents', {
       id: 'cons-lena',
@@ -265,7 +268,7 @@ describe('a full individual course', () => {
       { time: '2026-03-05T12:30:00Z', override: 'Her partner collected her; she was alert and talking.' },
       200,
     );
-    const alert = (await service.store.getResource('Communication', 'discharge-med-lena-1'))!.resource;
+    const alert = (await service.store.getOwn('Communication', 'discharge-med-lena-1', PRACTICE))!.resource;
     expect(alert).toMatchObject({ category: [{ coding: [{ code: 'discharge-override' }] }] });
     // The session is over: no more doses in it.
     expect((await post('/sessions/med-lena-1/doses', dose)).status).toBe(422);
@@ -342,7 +345,7 @@ describe('a full individual course', () => {
     expect(queued.every((m) => m.resource.id === undefined)).toBe(true);
     const encounter = queued.find((m) => m.resourceType === 'Encounter')!.resource as Encounter;
     expect(encounter.episodeOfCare?.[0]?.reference).toBe(
-      'EpisodeOfCare?identifier=https%3A%2F%2Ffhir.kap-bridge.org%2Fidentifier%2FEpisodeOfCare|ep-lena',
+      'EpisodeOfCare?identifier=https%3A%2F%2Ffhir.kap-bridge.org%2Fidentifier%2FEpisodeOfCare|practice-a%2Fep-lena',
     );
     expect(await expectAllWrittenValid('Patient/ehr-lena')).toBe(queued.length);
   });
@@ -371,7 +374,8 @@ describe('a full individual course', () => {
   });
 
   test("the EHR's copy of one of our resources is attached to it, not a second record of the practice's", async () => {
-    const local = (await service.store.getResource('Observation', 'bp-lena-high'))!.resource as Observation;
+    const local = (await service.store.getOwn('Observation', 'bp-lena-high', PRACTICE))!
+      .resource as Observation;
     const { meta: _meta, ...body } = local;
     const copy = {
       ...body,
@@ -391,7 +395,7 @@ describe('a full individual course', () => {
         .map((r) => r.resource.id)
         .filter((id) => id === 'ehr-obs-9001' || id === 'bp-lena-high'),
     ).toEqual(['bp-lena-high']);
-    expect((await service.store.getResource('Observation', 'bp-lena-high'))?.ehrSource).toBe(
+    expect((await service.store.getOwn('Observation', 'bp-lena-high', PRACTICE))?.ehrSource).toBe(
       'Observation/ehr-obs-9001/_history/1',
     );
     // An older version of the EHR's copy does not move it back.

@@ -5,7 +5,7 @@
 import type { CareTeam, Medication, MedicationRequest } from 'fhir/r4';
 import { DEFAULT_PATIENT_LINK, type PatientLinkPolicy } from '../../src/patient-link.js';
 import { currentRecord } from '../../src/record.js';
-import { Store } from '../../src/store/store.js';
+import { DEFAULT_TENANT, Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
 
 const at = '2026-11-26T12:00:00Z';
@@ -67,7 +67,7 @@ describe.each(ENGINES)('current record on $name', (engine) => {
   });
 
   const prescriptions = async () =>
-    (await currentRecord(reader, 'p1', CHECKPOINT, MRN))?.record.prescriptions;
+    (await currentRecord(reader, 'p1', DEFAULT_TENANT, CHECKPOINT, MRN))?.record.prescriptions;
 
   test("follows another instance's writes to the patient's resources and to a referenced Medication", async () => {
     await writer.putResource({ resource: medication('1', 'ketamine 100 mg troche'), receivedAt: at });
@@ -89,7 +89,7 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       });
       await tx.setCheckpoint(CHECKPOINT, at);
     });
-    const current = await currentRecord(reader, 'p1', CHECKPOINT, MRN);
+    const current = await currentRecord(reader, 'p1', DEFAULT_TENANT, CHECKPOINT, MRN);
     expect(current?.record.prescriptions).toMatchObject([{ status: 'stopped' }]);
     expect(current?.checkpoint).toBe(at);
 
@@ -110,7 +110,9 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       receivedAt: at,
     });
     expect(await prescriptions()).toHaveLength(1);
-    expect((await currentRecord(reader, 'p2', CHECKPOINT, MRN))?.record.prescriptions).toEqual([]);
+    expect(
+      (await currentRecord(reader, 'p2', DEFAULT_TENANT, CHECKPOINT, MRN))?.record.prescriptions,
+    ).toEqual([]);
 
     await writer.putResource({
       resource: prescription('2', 'active', 'ehr-2'),
@@ -118,7 +120,9 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       receivedAt: at,
     });
     expect(await prescriptions()).toEqual([]);
-    expect((await currentRecord(reader, 'p2', CHECKPOINT, MRN))?.record.prescriptions).toHaveLength(1);
+    expect(
+      (await currentRecord(reader, 'p2', DEFAULT_TENANT, CHECKPOINT, MRN))?.record.prescriptions,
+    ).toHaveLength(1);
 
     await writer.savePatient({
       id: 'p1',
@@ -135,7 +139,7 @@ describe.each(ENGINES)('current record on $name', (engine) => {
       patientRef: 'Patient/ehr-1',
       receivedAt: at,
     });
-    const seen = async () => (await currentRecord(reader, 'p1', CHECKPOINT))!.record;
+    const seen = async () => (await currentRecord(reader, 'p1', DEFAULT_TENANT, CHECKPOINT))!.record;
     expect(await seen()).toMatchObject({ link: 'pending', prescriptions: [] });
     await writer.putResource({
       resource: {
@@ -154,13 +158,13 @@ describe.each(ENGINES)('current record on $name', (engine) => {
   });
 
   test('is nothing for an unregistered patient, and shared records cannot be changed by a reader', async () => {
-    expect(await currentRecord(reader, 'nobody', CHECKPOINT)).toBeUndefined();
+    expect(await currentRecord(reader, 'nobody', DEFAULT_TENANT, CHECKPOINT)).toBeUndefined();
     await writer.putResource({
       resource: prescription('1', 'active'),
       patientRef: 'Patient/ehr-1',
       receivedAt: at,
     });
-    const record = (await currentRecord(reader, 'p1', CHECKPOINT, MRN))!.record;
+    const record = (await currentRecord(reader, 'p1', DEFAULT_TENANT, CHECKPOINT, MRN))!.record;
     expect(() => record.prescriptions.push(record.prescriptions[0]!)).toThrow(TypeError);
   });
 });

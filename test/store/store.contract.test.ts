@@ -2,7 +2,7 @@
  * One contract, two engines: the same tests run on SQLite (a real file) and on PostgreSQL (the
  * server at KAP_TEST_DATABASE_URL, by default postgres@127.0.0.1:5432), each in a fresh database.
  */
-import type { MedicationRequest } from 'fhir/r4';
+import type { Consent, MedicationRequest } from 'fhir/r4';
 import { AuditTrail } from '../../src/audit/trail.js';
 import type { Principal } from '../../src/auth/authentication.js';
 import { createLogger } from '../../src/log.js';
@@ -57,11 +57,10 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       ehrPatient: 'Patient/ehr-1',
     };
     await store.savePatient(link);
-    expect(await store.getPatient('p1')).toEqual(link);
+    expect(await store.getPatient('p1', DEFAULT_TENANT)).toEqual(link);
     expect(
       (await store.findPatient({ system: 'urn:therapist:client', value: 'C-7' }, DEFAULT_TENANT))?.id,
     ).toBe('p1');
-    expect((await store.findPatientByEhrRef('Patient/ehr-1'))?.id).toBe('p1');
     expect(await store.patientsLinkedTo('Patient/ehr-1')).toEqual([{ id: 'p1', tenant: DEFAULT_TENANT }]);
     expect(await store.patientsLinkedTo('Patient/ehr-unknown')).toEqual([]);
     expect(
@@ -76,11 +75,16 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     expect((await store.findPatient(mrn, 'practice-a'))?.id).toBe('pa');
     expect((await store.findPatient(mrn, 'practice-b'))?.id).toBe('pb');
     expect(await store.findPatient(mrn, 'practice-c')).toBeUndefined();
-    expect((await store.findPatients(mrn)).map((p) => p.id)).toEqual(['pa', 'pb']);
-    expect(await store.tenantOf('patient', 'pa')).toBe('practice-a');
+    expect((await store.findPatients(mrn)).map((p) => [p.tenant, p.link.id])).toEqual([
+      ['practice-a', 'pa'],
+      ['practice-b', 'pb'],
+    ]);
+    expect(await store.getPatient('pa', 'practice-a')).toBeDefined();
+    expect(await store.getPatient('pa', 'practice-b')).toBeUndefined();
     // A later save (the EHR link appearing) never moves a patient to another practice.
-    await store.savePatient({ id: 'pa', identifiers: [mrn], ehrPatient: 'Patient/e1' });
-    expect(await store.tenantOf('patient', 'pa')).toBe('practice-a');
+    await store.savePatient({ id: 'pa', identifiers: [mrn], ehrPatient: 'Patient/e1' }, 'practice-a');
+    expect((await store.getPatient('pa', 'practice-a'))?.ehrPatient).toBe('Patient/e1');
+    expect(await store.getPatient('pa', DEFAULT_TENANT)).toBeUndefined();
     await store.saveEpisode(
       {
         id: 'ep',
@@ -91,8 +95,69 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       },
       'practice-b',
     );
-    expect(await store.tenantOf('episode', 'ep')).toBe('practice-b');
-    expect(await store.tenantOf('episode', 'nope')).toBeUndefined();
+    expect(await store.getEpisode('ep', 'practice-b')).toBeDefined();
+    expect(await store.getEpisode('ep', 'practice-a')).toBeUndefined();
+    expect(await store.getEpisode('nope', 'practice-b')).toBeUndefined();
+  });
+
+  test('gives each practice its own id space: the same ids in two practices are two patients, courses and records', async () => {
+    const at = '2026-11-26T12:00:00Z';
+    const course = (patient: string) => ({
+      id: 'course-1',
+      type: 'individual' as const,
+      status: 'active' as const,
+      patients: [patient],
+      plannedSessions: { preparation: 1, medicine: 1, integration: 1 },
+    });
+    const consent = (note: string) =>
+      ({
+        resourceType: 'Consent',
+        id: 'consent-1',
+        status: 'active',
+        patient: { reference: 'Patient/ehr-1' },
+        identifier: [{ system: 'urn:x', value: note }],
+      }) as unknown as MedicationRequest;
+    for (const [tenant, mrn] of [
+      ['practice-a', 'MRN-A'],
+      ['practice-b', 'MRN-B'],
+    ] as const) {
+      await store.savePatient(
+        {
+          id: 'patient-1',
+          identifiers: [{ system: 'urn:ehr:mrn', value: mrn }],
+          ehrPatient: 'Patient/ehr-1',
+        },
+        tenant,
+      );
+      await store.saveEpisode(course('patient-1'), tenant);
+      expect(
+        await store.putResource({
+          resource: consent(tenant),
+          patientRef: 'Patient/ehr-1',
+          receivedAt: at,
+          ours: true,
+          tenant,
+        }),
+      ).toBe('stored');
+    }
+    for (const [tenant, mrn] of [
+      ['practice-a', 'MRN-A'],
+      ['practice-b', 'MRN-B'],
+    ] as const) {
+      expect((await store.getPatient('patient-1', tenant))?.identifiers).toEqual([
+        { system: 'urn:ehr:mrn', value: mrn },
+      ]);
+      expect((await store.episodesOf('patient-1', tenant)).map((e) => e.id)).toEqual(['course-1']);
+      const own = await store.getOwn('Consent', 'consent-1', tenant);
+      expect(own).toMatchObject({ tenant, ehrIdentifier: `${tenant}/consent-1` });
+      expect((own?.resource as unknown as Consent | undefined)?.identifier?.[0]?.value).toBe(tenant);
+      expect(await store.ownByEhrIdentifier('Consent', `${tenant}/consent-1`)).toEqual(own);
+      expect((await store.resourcesFor('Patient/ehr-1', tenant)).map((s) => s.tenant)).toEqual([tenant]);
+    }
+    // A practice's own row is never the EHR's resource with the same id, nor the other way round.
+    expect(await store.getResource('Consent', 'consent-1')).toBeUndefined();
+    expect(await store.getOwn('Consent', 'consent-1', 'practice-c')).toBeUndefined();
+    expect(await store.patientsLinkedTo('Patient/ehr-1')).toHaveLength(2);
   });
 
   test('refuses to give one identifier to two patients, and keeps nothing of the attempt', async () => {
@@ -106,7 +171,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
         ],
       }),
     ).rejects.toBeInstanceOf(IdentifierTakenError);
-    expect(await store.getPatient('p2')).toBeUndefined();
+    expect(await store.getPatient('p2', DEFAULT_TENANT)).toBeUndefined();
     expect(await store.findPatient({ system: 's2', value: 'x' }, DEFAULT_TENANT)).toBeUndefined();
   });
 
@@ -132,16 +197,18 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       patientRef: 'Patient/ehr-9',
       receivedAt: at,
     });
-    expect(await store.findPatientByEhrRef('Patient/ehr-9')).toBeUndefined();
+    expect(await store.patientsLinkedTo('Patient/ehr-9')).toEqual([]);
     await store.savePatient({
       id: 'p9',
       identifiers: [{ system: 'urn:ehr:mrn', value: '9' }],
       ehrPatient: 'Patient/ehr-9',
     });
-    const link = await store.findPatientByEhrRef('Patient/ehr-9');
-    expect((await store.resourcesFor(link!.ehrPatient!, 'default')).map((s) => s.resource.id)).toEqual([
-      'rx9',
-    ]);
+    const [found] = await store.patientsLinkedTo('Patient/ehr-9');
+    expect(
+      (
+        await store.resourcesFor((await store.getPatient(found!.id, found!.tenant))!.ehrPatient!, 'default')
+      ).map((s) => s.resource.id),
+    ).toEqual(['rx9']);
   });
 
   test("gives each practice its own records and the EHR's data, never another practice's own rows", async () => {
@@ -176,12 +243,12 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       (await store.resourcesFor('Patient/ehr-1', tenant)).map((s) => s.resource.id);
     expect(await ids('practice-a')).toEqual(['a-consent', 'ehr-rx']);
     expect(await ids('practice-b')).toEqual(['b-consent', 'ehr-rx']);
-    expect((await store.getResource('Consent', 'b-consent'))?.tenant).toBe('practice-b');
+    expect((await store.getOwn('Consent', 'b-consent', 'practice-b'))?.tenant).toBe('practice-b');
     // B's consent delivered and read back (twice, the EHR having lost the first copy): the EHR's
     // copies are data to A; to B its own row stands for them.
     await store.transaction(async (tx) => {
       for (const id of ['900', '901']) {
-        await tx.attachEhrCopy('Consent', 'b-consent', `Consent/${id}`, '1');
+        await tx.attachEhrCopy('Consent', { id: 'b-consent', tenant: 'practice-b' }, `Consent/${id}`, '1');
         await tx.putResource({
           resource: { ...consent(id), meta: { versionId: '1' } },
           patientRef: 'Patient/ehr-1',
@@ -196,13 +263,14 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     expect((await store.getResource('Consent', '901'))?.writtenBy).toBe('practice-b');
   });
 
-  test('gives what kap-bridge wrote before practices were kept apart the practice of its course, patient or queue', async () => {
+  test('gives what kap-bridge wrote before practices were kept apart the practice of its course, patient or queue, and the bare id the EHR knows it by', async () => {
     await store.close();
     await db.drop();
     db = await engine.create();
     const { databaseUrl, sqliteFile } = db.options;
     const raw = databaseUrl ? openPostgres(databaseUrl) : openSqlite(sqliteFile!);
-    const before = MIGRATIONS.length - 1;
+    // Up to the migration that gave resources their practice; it and the per-practice id spaces follow.
+    const before = MIGRATIONS.findIndex((m) => m.some((s) => s.includes('ADD COLUMN written_by')));
     const at = '2026-11-26T12:00:00Z';
     await raw.transaction(async (tx) => {
       await tx.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
@@ -236,16 +304,28 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     });
     await raw.close();
     store = await Store.open(db.options);
-    const tenants = await Promise.all(
+    const owners = await Promise.all(
       [
-        ['Consent', 'c1'],
-        ['Group', 'ep-b'],
-        ['Encounter', 'joint-1'],
-        ['Encounter', 'lost-1'],
-        ['MedicationRequest', 'rx1'],
-      ].map(async ([type, id]) => (await store.getResource(type!, id!))?.tenant),
+        ['Consent', 'c1', 'practice-b'],
+        ['Group', 'ep-b', 'practice-b'],
+        ['Encounter', 'joint-1', 'practice-b'],
+        ['Encounter', 'lost-1', 'default'],
+      ].map(async ([type, id, tenant]) => {
+        const own = await store.getOwn(type!, id!, tenant!);
+        return [own?.tenant, own?.ehrIdentifier];
+      }),
     );
-    expect(tenants).toEqual(['practice-b', 'practice-b', 'practice-b', 'default', undefined]);
+    expect(owners).toEqual([
+      ['practice-b', 'c1'],
+      ['practice-b', 'ep-b'],
+      ['practice-b', 'joint-1'],
+      ['default', 'lost-1'],
+    ]);
+    expect((await store.ownByEhrIdentifier('Consent', 'c1'))?.tenant).toBe('practice-b');
+    expect(await store.getResource('Consent', 'c1')).toBeUndefined();
+    expect((await store.getResource('MedicationRequest', 'rx1'))?.tenant).toBeUndefined();
+    expect((await store.getPatient('pb', 'practice-b'))?.ehrPatient).toBe('Patient/e1');
+    expect(await store.getEpisode('ep-b', 'practice-b')).toEqual({});
   });
 
   test('a transaction is all or nothing', async () => {
@@ -279,10 +359,10 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       plannedSessions: { preparation: 2, medicine: 1, integration: 1 },
     };
     await store.saveEpisode(episode);
-    expect(await store.getEpisode('ep1')).toEqual(episode);
-    expect((await store.episodesOf('b')).map((e) => e.id)).toEqual(['ep1']);
+    expect(await store.getEpisode('ep1', DEFAULT_TENANT)).toEqual(episode);
+    expect((await store.episodesOf('b', DEFAULT_TENANT)).map((e) => e.id)).toEqual(['ep1']);
     await expect(store.saveEpisode({ ...episode, id: 'ep2', patients: ['a', 'nobody'] })).rejects.toThrow();
-    expect(await store.getEpisode('ep2')).toBeUndefined();
+    expect(await store.getEpisode('ep2', DEFAULT_TENANT)).toBeUndefined();
   });
 
   test('checkpoints overwrite', async () => {
@@ -304,7 +384,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     });
     await store.close();
     store = await Store.open(db.options);
-    expect((await store.getPatient('p1'))?.ehrPatient).toBe('Patient/e1');
+    expect((await store.getPatient('p1', DEFAULT_TENANT))?.ehrPatient).toBe('Patient/e1');
     expect((await store.getResource('MedicationRequest', 'rx1'))?.resource).toMatchObject({
       status: 'on-hold',
     });
@@ -323,7 +403,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
   describe('record marks', () => {
     const at = '2026-11-26T12:00:00Z';
     const head = (s: Store = store) =>
-      s.recordHead('p1', { shared: 'Medication', checkpoint: 'ehr:last-heard' });
+      s.recordHead('p1', DEFAULT_TENANT, { shared: 'Medication', checkpoint: 'ehr:last-heard' });
     const medication = (versionId: string) => ({
       resourceType: 'Medication' as const,
       id: 'med1',
@@ -340,7 +420,10 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
 
     test('name the link and the checkpoint asked for, in one answer; nothing for an unknown patient', async () => {
       expect(
-        await store.recordHead('nobody', { shared: 'Medication', checkpoint: 'ehr:last-heard' }),
+        await store.recordHead('nobody', DEFAULT_TENANT, {
+          shared: 'Medication',
+          checkpoint: 'ehr:last-heard',
+        }),
       ).toBeUndefined();
       expect(await head()).toEqual({
         ehrPatient: 'Patient/ehr-1',
@@ -351,7 +434,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       expect((await head())?.checkpoint).toBe(at);
       await store.savePatient({ id: 'p2', identifiers: [{ system: 's', value: 'p2' }] });
       expect(
-        (await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.ehrPatient,
+        (await store.recordHead('p2', DEFAULT_TENANT, { shared: 'Medication', checkpoint: 'x' }))?.ehrPatient,
       ).toBeNull();
     });
 
@@ -389,7 +472,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
         identifiers: [{ system: 's', value: 'p2' }],
         ehrPatient: 'Patient/ehr-2',
       });
-      const head2 = () => store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' });
+      const head2 = () => store.recordHead('p2', DEFAULT_TENANT, { shared: 'Medication', checkpoint: 'x' });
       await store.putResource({
         resource: rx('rx1', '1', 'active'),
         patientRef: 'Patient/ehr-1',
@@ -442,7 +525,12 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       });
       const before = (await head())?.mark;
       await store.transaction((tx) =>
-        tx.attachEhrCopy('MedicationRequest', 'ours1', 'MedicationRequest/e9', '1'),
+        tx.attachEhrCopy(
+          'MedicationRequest',
+          { id: 'ours1', tenant: DEFAULT_TENANT },
+          'MedicationRequest/e9',
+          '1',
+        ),
       );
       expect((await head())?.mark).not.toBe(before);
     });
@@ -485,7 +573,7 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       });
       const before = [
         (await head())?.mark,
-        (await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.mark,
+        (await store.recordHead('p2', DEFAULT_TENANT, { shared: 'Medication', checkpoint: 'x' }))?.mark,
       ];
       let firstDone!: () => void;
       const firsts = [
@@ -515,9 +603,9 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
       await Promise.all([write(['ehr-1', 'ehr-2'], 'a'), write(['ehr-2', 'ehr-1'], 'b')]);
       expect((await store.resourcesFor('Patient/ehr-1', 'default')).length).toBe(2);
       expect((await head())?.mark).not.toBe(before[0]);
-      expect((await store.recordHead('p2', { shared: 'Medication', checkpoint: 'x' }))?.mark).not.toBe(
-        before[1],
-      );
+      expect(
+        (await store.recordHead('p2', DEFAULT_TENANT, { shared: 'Medication', checkpoint: 'x' }))?.mark,
+      ).not.toBe(before[1]);
     });
   });
 

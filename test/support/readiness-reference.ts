@@ -362,8 +362,9 @@ function dosesTaken(record: PatientRecord, rx: Prescription): number {
     if (a.status !== 'completed') continue;
     if (a.prescriptionId !== undefined && a.prescriptionId !== rx.id) continue;
     // Reading (as README now says): every completed dose counts, whenever given: fewer are left.
-    // (First read as only doses up to the session.) A booster is its session's, not another session.
-    sessions.add(a.sessionId);
+    // (First read as only doses up to the session.) A booster is its session's, not another session;
+    // a dose the EHR holds in no session is a session of its own.
+    sessions.add(a.sessionId ?? `dose ${a.id}`);
   }
   return sessions.size;
 }

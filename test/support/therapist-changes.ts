@@ -6,6 +6,8 @@
 import type { Observation } from 'fhir/r4';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
 import { identifierSystem } from '../../src/fhir/codes.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
+import { CALLERS } from './auth.js';
 
 const OBSERVATION = identifierSystem('Observation');
 
@@ -38,17 +40,25 @@ export async function inParallel(
   );
 }
 
-/** How many Observations the EHR holds under each of our identifier values (searched 50 at a time). */
-export async function countInEhr(ehr: EhrGateway, values: readonly string[]): Promise<Map<string, number>> {
-  const counts = new Map<string, number>(values.map((v) => [v, 0]));
-  for (let i = 0; i < values.length; i += 50) {
-    const identifier = values
+/**
+ * How many Observations the EHR holds for each of the practice's ids (searched 50 at a time, by the
+ * identifier value the practice writes them with).
+ */
+export async function countInEhr(
+  ehr: EhrGateway,
+  ids: readonly string[],
+  tenant: string = CALLERS.therapist.tenant,
+): Promise<Map<string, number>> {
+  const counts = new Map<string, number>(ids.map((id) => [id, 0]));
+  const idOf = new Map(ids.map((id) => [ehrIdentifierValue(tenant, id), id]));
+  for (let i = 0; i < ids.length; i += 50) {
+    const identifier = ids
       .slice(i, i + 50)
-      .map((v) => `${OBSERVATION}|${v}`)
+      .map((id) => `${OBSERVATION}|${ehrIdentifierValue(tenant, id)}`)
       .join(',');
     for await (const o of ehr.search<Observation>('Observation', { identifier, _count: '100' })) {
-      const value = o.identifier?.find((x) => x.system === OBSERVATION)?.value ?? '';
-      if (counts.has(value)) counts.set(value, counts.get(value)! + 1);
+      const id = idOf.get(o.identifier?.find((x) => x.system === OBSERVATION)?.value ?? '');
+      if (id !== undefined) counts.set(id, counts.get(id)! + 1);
     }
   }
   return counts;
