@@ -19,7 +19,6 @@ import { CANONICAL_BASE } from '../fhir/codes.js';
 import { alertToFhir } from '../mapping/prescriber-alert.js';
 import { sessionReportToFhir } from '../mapping/session-report.js';
 import { loadRecord } from '../record.js';
-import type { StoreTx } from '../store/store.js';
 import { medicinePolicyOf } from './patients.js';
 import { courseContext, type RecordingDeps, unprocessable, type Write } from './recording.js';
 

@@ -439,7 +439,9 @@ describe('the session report', () => {
     const queued = (await service.outbox.list({ patientRef: 'Patient/ehr-lena' })).filter(
       (m) => m.resourceType === 'Bundle',
     );
-    expect(queued.map((m) => m.identifier.value)).toEqual(['report-med-lena-1']);
+    expect(queued.map((m) => m.identifier.value)).toEqual([
+      ehrIdentifierValue(CALLERS.therapist.tenant, 'report-med-lena-1'),
+    ]);
   });
 
   test("in a couple's session each partner has their own report, asked for by patient", async () => {
