@@ -17,6 +17,7 @@ export class ApiError extends Error {
   constructor(status, outcome) {
     const issues = (outcome?.issue ?? []).map((i) => ({
       text: i.diagnostics ?? i.details?.text ?? i.code,
+      code: i.diagnostics ? i.details?.text : undefined,
       field: (i.expression ?? [])[0],
     }));
     super(issues.map((i) => i.text).join(' ') || `The server answered ${status}.`);

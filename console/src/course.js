@@ -44,13 +44,14 @@ export function observationValue({ kind, score, items }) {
 
 const allSessions = (timeline) => timeline.phases.flatMap((p) => p.sessions);
 
-function SessionRow({ s, onChange }) {
+function SessionRow({ s, episode, onChange }) {
   const [error, setError] = useState();
   const move = (action) => () =>
     api('POST', `/api/v1/sessions/${s.id}/${action}`, {}).then(onChange, setError);
   return html`<li class="session">
     <span>${when(s.start)} · ${s.status}</span>
     <code class="source">${s.source}</code>
+    ${s.phase === 'medicine' ? html`<a class="open-session" href=${`#/session/${episode}/${s.id}`}>Open</a>` : null}
     ${s.status === 'planned' ? html`<button type="button" class="secondary" onClick=${move('start')}>Start</button>` : null}
     ${s.status === 'in-progress' ? html`<button type="button" class="secondary" onClick=${move('complete')}>Complete</button>` : null}
     ${s.status === 'planned' || s.status === 'in-progress' ? html`<button type="button" class="secondary" onClick=${move('cancel')}>Cancel</button>` : null}
@@ -102,7 +103,7 @@ export function Course({ id }) {
       <ul>${timeline.consents.map((c) => html`<li>${c.patientId}: ${c.status}, signed ${when(c.dateTime)} <code class="source">${c.source}</code></li>`)}</ul>
       ${timeline.phases.map(
         (p) => html`<h3>${p.phase} (${p.sessions.length} of ${p.planned} planned)</h3>
-          <ul class="sessions">${p.sessions.map((s) => html`<${SessionRow} s=${s} onChange=${done} />`)}</ul>`,
+          <ul class="sessions">${p.sessions.map((s) => html`<${SessionRow} s=${s} episode=${id} onChange=${done} />`)}</ul>`,
       )}
       <h3>Doses</h3>
       <ul>${timeline.doses.map((d) => html`<li>${d.patientId}: ${d.dose.value} ${d.dose.unit} ${d.route}, ${when(d.administeredAt)} <code class="source">${d.source}</code></li>`)}</ul>

@@ -1,12 +1,14 @@
 /**
- * The console: sign-in, then the pages by the hash (#/week, #/course/<id>, #/operator/...), which
- * never carries anything about a patient but the course's id. Nothing is kept in browser storage.
+ * The console: sign-in, then the pages by the hash (#/week, #/course/<id>, #/session/<course>/<session>,
+ * #/operator/...), which never carries anything about a patient but a course's and a session's ids.
+ * Nothing is kept in browser storage.
  */
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, setCsrf, whenSignedOut } from './api.js';
 import { Course } from './course.js';
 import { Operator } from './operator.js';
+import { Session } from './session.js';
 import { Problem, html } from './ui.js';
 import { Week } from './week.js';
 
@@ -66,6 +68,7 @@ function Shell({ who, onSignOut }) {
   }, [here]);
   let body;
   if (who.kind === 'operator') body = html`<${Operator} view=${rest[0] ?? 'outbox'} />`;
+  else if (page === 'session') body = html`<${Session} episode=${rest[0]} id=${rest[1]} />`;
   else if (page === 'course') body = html`<${Course} id=${rest[0]} />`;
   else body = html`<${Week} />`;
   return html`<a class="skip" href="#main" onClick=${(e) => {

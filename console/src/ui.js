@@ -30,10 +30,15 @@ export const Reasons = ({ reasons }) =>
 export const Problem = ({ error }) =>
   error
     ? html`<div class="problem" role="alert">
-        <p>${error.message}</p>
-        ${error.issues?.some((i) => i.field)
-          ? html`<ul>${error.issues.filter((i) => i.field).map((i) => html`<li>field <code>${i.field}</code></li>`)}</ul>`
-          : null}
+        ${(error.issues?.length ?? 0) > 1
+          ? html`<p>Refused for ${error.issues.length} reasons:</p>
+              <ul class="refusals">
+                ${error.issues.map(
+                  (i) => html`<li>${i.text}${i.code ? html` <code>${i.code}</code>` : null}${i.field ? html` (field <code>${i.field}</code>)` : null}</li>`,
+                )}
+              </ul>`
+          : html`<p>${error.message}${error.issues?.[0]?.code ? html` <code>${error.issues[0].code}</code>` : null}</p>
+              ${error.issues?.[0]?.field ? html`<ul><li>field <code>${error.issues[0].field}</code></li></ul>` : null}`}
       </div>`
     : null;
 

@@ -38,7 +38,8 @@ export function Week() {
             <a href=${`#/course/${s.episodeId}`}>${s.patients.map(patientLabel).join(' & ')}</a>
             ${s.episodeType === 'couples' ? html` <span class="tag">couple</span>` : null}
           </h2>
-          <p>${when(s.session.start)} · <${Verdict} verdict=${s.readiness.verdict} /></p>
+          <p>${when(s.session.start)} · <${Verdict} verdict=${s.readiness.verdict} />
+            · <a class="open-session" href=${`#/session/${s.episodeId}/${s.session.id}`}>Open the medicine session</a></p>
           <${Reasons} reasons=${s.readiness.reasons} />
         </li>`,
       )}
