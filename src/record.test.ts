@@ -1,7 +1,14 @@
-import type { MedicationAdministration } from 'fhir/r4';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Encounter, MedicationAdministration } from 'fhir/r4';
 import { RXNORM_KETAMINE, SYSTEM } from './fhir/codes.js';
 import { identityContext } from './fhir/reference-context.js';
-import { recordFrom } from './record.js';
+import { DEFAULT_PATIENT_LINK } from './patient-link.js';
+import { loadRecord, recordFrom } from './record.js';
+import type { StoredResource } from './store/store.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A dose as the EHR may hold it: recorded by the prescriber or another practice, with no session. */
 const dose = (over: Partial<MedicationAdministration> = {}): MedicationAdministration => ({
@@ -45,4 +52,58 @@ describe("the EHR's doses in the record readiness counts them from", () => {
       expect(record.unreadable).toEqual([]);
     },
   );
+});
+
+describe("the EHR's sessions and the practice's own are separate id spaces", () => {
+  /** A store holding the practice's own dose in its session 12 and the EHR's dose under its Encounter 12. */
+  const store = (stored: StoredResource[]) => ({
+    resourcesFor: async () => stored,
+    getResource: async () => undefined,
+    episodesOf: async () => [],
+  });
+  const receivedAt = '2026-11-20T12:00:00Z';
+  const own = dose({ id: 'ma-own', context: { reference: 'Encounter/12' } });
+  const theirs = dose({ id: 'ma-ehr', context: { reference: 'Encounter/12' } });
+
+  test("a dose the EHR holds under its Encounter 12 is not one taken in the practice's session 12", async () => {
+    const record = await loadRecord(
+      store([
+        { resource: own, ours: true, receivedAt },
+        { resource: theirs, receivedAt },
+      ]),
+      { id: 'p1', identifiers: [], ehrPatient: 'Patient/p1' },
+      'practice-a',
+      { ...DEFAULT_PATIENT_LINK, mode: 'mrn' },
+    );
+    const sessions = Object.fromEntries(record.administrations.map((a) => [a.id, a.sessionId]));
+    expect(sessions['ma-own']).toBe('12');
+    expect(sessions['ma-ehr']).not.toBe('12');
+    expect(new Set(Object.values(sessions)).size).toBe(2);
+  });
+
+  test("the EHR's dose and the EHR's Encounter it names still meet", async () => {
+    // Another practice's medicine session as the EHR holds it, under the EHR's id 12.
+    const encounter: Encounter = {
+      ...(JSON.parse(
+        readFileSync(
+          join(ROOT, 'fixtures', 'individual-course', 'Encounter-enc-lena-medicine-1.fhir.json'),
+          'utf8',
+        ),
+      ) as Encounter),
+      id: '12',
+      identifier: [{ system: 'https://fhir.kap-bridge.org/identifier/Encounter', value: 'practice-b/enc-1' }],
+      subject: { reference: 'Patient/p1' },
+    };
+    const record = await loadRecord(
+      store([
+        { resource: theirs, receivedAt },
+        { resource: encounter, receivedAt },
+      ]),
+      { id: 'p1', identifiers: [], ehrPatient: 'Patient/p1' },
+      'practice-a',
+      { ...DEFAULT_PATIENT_LINK, mode: 'mrn' },
+    );
+    expect(record.sessions.map((s) => s.id)).toHaveLength(1);
+    expect(record.administrations.map((a) => a.sessionId)).toEqual(record.sessions.map((s) => s.id));
+  });
 });

@@ -158,11 +158,11 @@ const firstError = (issues: readonly Issue[]): Issue | undefined =>
 export function recordFrom(
   patientId: string,
   resources: readonly Resource[],
-  ctx: MappingContext,
+  ctx: MappingContext | ((r: Resource) => MappingContext),
 ): PatientRecord {
   const record = emptyRecord(patientId);
   for (const r of resources) {
-    const out = readResource(r, ctx);
+    const out = readResource(r, typeof ctx === 'function' ? ctx(r) : ctx);
     if (out === undefined) continue;
     const problem = firstError(out.read.issues);
     if (out.read.value !== undefined) (record[out.into] as unknown[]).push(out.read.value);
@@ -208,6 +208,18 @@ export function readingWarnings(resource: Resource): Issue[] {
 }
 
 /**
+ * The session an EHR resource names, told apart from the practice's own sessions: the EHR's
+ * Encounter ids and the practice's session ids are separate id spaces that may hold the same
+ * value, and a dose or reading the EHR holds under its Encounter 12 is not one taken in the
+ * practice's session 12 (that would merge two sessions into one when counting those taken, or
+ * take the EHR's reading as the session's pre-dose check). A colon is never in a FHIR id.
+ */
+const ehrSessionIdOf: MappingContext['idOf'] = (type, reference) => {
+  const id = identityContext.idOf(type, reference);
+  return type === 'Encounter' && id !== undefined ? `ehr:${id}` : id;
+};
+
+/**
  * The record of a linked patient as their practice (`tenant`) sees it: what the practice recorded
  * and what the EHR holds, never another practice's own rows; with the courses they take part in.
  * Empty, its link pending, while the EHR Patient is not known yet. Built anew on every call.
@@ -224,7 +236,8 @@ export async function loadRecord(
   if (!link.ehrPatient) return { ...emptyRecord(link.id), link: 'pending' };
   const view = await practiceView(store, link.ehrPatient, tenant, linkPolicy);
   const { confirmed } = view;
-  const resources = confirmed ? withNewer(view.resources, fromEhr) : view.resources;
+  const ours = new Set(view.stored.filter((s) => s.ours).map((s) => s.resource));
+  const resources = confirmed ? withNewer(view.resources, fromEhr, ours) : view.resources;
   // Referenced Medications are looked up once, so the mapping can tell whether they are ketamine.
   const medications = new Map<string, Medication>();
   for (const r of resources) {
@@ -235,10 +248,9 @@ export async function loadRecord(
       if (found) medications.set(ref, found.resource as Medication);
     }
   }
-  const record = recordFrom(link.id, resources, {
-    ...identityContext,
-    resolve: (ref) => medications.get(ref),
-  });
+  const own: MappingContext = { ...identityContext, resolve: (ref) => medications.get(ref) };
+  const ehr: MappingContext = { ...own, idOf: ehrSessionIdOf };
+  const record = recordFrom(link.id, resources, (r) => (ours.has(r) ? own : ehr));
   record.episodes = await store.episodesOf(link.id, tenant);
   if (!confirmed) record.link = 'pending';
   return record;
@@ -251,9 +263,16 @@ const versionOf = (r: Resource): number => Number(r.meta?.versionId ?? 0) || 0;
  * given copy takes the place of the stored one of the same type and id unless that one is newer.
  * Nothing stored is dropped for being absent from what was given: a search page may be partial.
  */
-function withNewer(stored: readonly Resource[], given: readonly Resource[]): Resource[] {
+function withNewer(
+  stored: readonly Resource[],
+  given: readonly Resource[],
+  ours: ReadonlySet<Resource>,
+): Resource[] {
   if (given.length === 0) return [...stored];
-  const byKey = new Map(stored.map((r) => [`${r.resourceType}/${r.id}`, r]));
+  // A practice's own resources are known by the practice's ids, which the EHR's may equal: they are
+  // never replaced by what the EHR gives.
+  const keyOf = (r: Resource) => `${ours.has(r) ? 'own:' : ''}${r.resourceType}/${r.id}`;
+  const byKey = new Map(stored.map((r) => [keyOf(r), r]));
   for (const r of given) {
     const key = `${r.resourceType}/${r.id}`;
     const held = byKey.get(key);

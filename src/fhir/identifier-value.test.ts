@@ -1,4 +1,4 @@
-import { ehrIdentifierValue, PATH_ID, practiceOfIdentifier } from './ids.js';
+import { ehrIdentifierValue, ehrIdForIdentifier, FHIR_ID, PATH_ID, practiceOfIdentifier } from './ids.js';
 
 describe("the value of kap-bridge's identifier a practice's resource is sent with", () => {
   test('two practices choosing the same id are known to the EHR apart, and each value names its practice', () => {
@@ -18,4 +18,14 @@ describe("the value of kap-bridge's identifier a practice's resource is sent wit
   test('a bare id, sent before ids were per practice, names no practice', () => {
     expect(practiceOfIdentifier('consent-1')).toBeUndefined();
   });
+});
+
+test('a resource the EHR cannot search by identifier is PUT on an id made from the value: a FHIR id, stable, apart across practices', () => {
+  const a = ehrIdForIdentifier(ehrIdentifierValue('practice-a', 'ae-1'));
+  const b = ehrIdForIdentifier(ehrIdentifierValue('practice-b', 'ae-1'));
+  expect([FHIR_ID.test(a), FHIR_ID.test(b)]).toEqual([true, true]);
+  expect(a).not.toBe(b);
+  expect(ehrIdForIdentifier(ehrIdentifierValue('practice-a', 'ae-1'))).toBe(a);
+  // One sent before ids were per practice keeps the bare id it was created with.
+  expect(ehrIdForIdentifier('ae-1')).toBe('ae-1');
 });

@@ -3,6 +3,7 @@
  * datatype (1-64 letters, digits, "-" and "."); a reference names a resource type and an id,
  * relative (`Patient/p1`) or absolute, optionally at a version (`.../_history/2`).
  */
+import { createHash } from 'node:crypto';
 import type { Reference } from 'fhir/r4';
 
 /** The characters and length of a FHIR id, for building patterns. */
@@ -54,6 +55,14 @@ export const referencesIn = (json: string): IterableIterator<RegExpMatchArray> =
  * practice's. A resource sent before ids were per practice keeps the bare id it was sent with.
  */
 export const ehrIdentifierValue = (practice: string, id: string): string => `${practice}/${id}`;
+
+/**
+ * The EHR id of a resource created by a PUT on kap-bridge's identifier (a type R4 cannot search
+ * by identifier): the bare id as it is, a `<practice>/<id>` value, which is no FHIR id, as the
+ * SHA-256 of the value in hex (64 characters), the same on every retry and apart across practices.
+ */
+export const ehrIdForIdentifier = (value: string): string =>
+  FHIR_ID.test(value) ? value : createHash('sha256').update(value).digest('hex');
 
 /** The practice that wrote a resource, from its identifier value; undefined for a bare id. */
 export function practiceOfIdentifier(value: string): string | undefined {

@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import type { AuditTrail } from '../audit/trail.js';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
 import { contentOf } from '../fhir/content.js';
-import { ID, practiceOfIdentifier } from '../fhir/ids.js';
+import { ehrIdForIdentifier, ID, practiceOfIdentifier } from '../fhir/ids.js';
 import type { Logger } from '../log.js';
 import { type ProvenanceActivity, provenanceFor, provenanceMatch } from '../mapping/provenance.js';
 import { PRACTICE_IDENTIFIER_SYSTEM } from '../patient-link.js';
@@ -275,8 +275,8 @@ export class OutboxWorker {
         provenance: this.provenance(message, fullUrl, 'CREATE'),
         entry: {
           fullUrl,
-          resource: { ...body, id: value } as Resource,
-          request: { method: 'PUT', url: `${type}/${value}` },
+          resource: { ...body, id: ehrIdForIdentifier(value) } as Resource,
+          request: { method: 'PUT', url: `${type}/${ehrIdForIdentifier(value)}` },
         },
       };
     }

@@ -29,14 +29,11 @@ consoleSuite((s, b) => {
   browser = b;
 });
 
-/** An instant `minutes` after `start`, to the second, in UTC. */
-const after = (start: number, minutes: number) =>
-  `${new Date(start + minutes * 60_000).toISOString().slice(0, 19)}Z`;
-
-const text = (page: Page, selector: string) => page.$eval(selector, (e) => e.textContent ?? '');
-
-test('a medicine session through the forms: a dose refused with its reasons, monitoring, discharge refused then completed', async () => {
-  // Registered under an id of the practice's own; the medical record number is what must not leave the page.
+/**
+ * A patient pushed by the EHR, registered under an id of the practice's own: the medical record
+ * number is what must not leave the page. Returns the id and the record number.
+ */
+async function registered(): Promise<[string, string]> {
   const { patient: mrn } = await pushedPatient(service, { register: false });
   const patient = randomUUID();
   await post(service, '/patients', {
@@ -44,6 +41,17 @@ test('a medicine session through the forms: a dose refused with its reasons, mon
     identifiers: [{ system: 'urn:mrn', value: mrn }],
     ehrPatient: `Patient/${mrn}`,
   });
+  return [patient, mrn];
+}
+
+/** An instant `minutes` after `start`, to the second, in UTC. */
+const after = (start: number, minutes: number) =>
+  `${new Date(start + minutes * 60_000).toISOString().slice(0, 19)}Z`;
+
+const text = (page: Page, selector: string) => page.$eval(selector, (e) => e.textContent ?? '');
+
+test('a medicine session through the forms: a dose refused with its reasons, monitoring, discharge refused then completed', async () => {
+  const [patient, mrn] = await registered();
   const { episode } = await courseWithMedicineSession(service, [patient]);
   // Today's medicine session began two and a half hours ago, so the monitoring time is over.
   const began = Math.floor((Date.now() - 150 * 60_000) / 60_000) * 60_000;
@@ -86,6 +94,9 @@ test('a medicine session through the forms: a dose refused with its reasons, mon
   expect((await submitForm(page, 'dose-0', { mg: '150', time: after(began, 10) })).recorded).toMatch(
     /^MedicationAdministration\//,
   );
+  // The 40-minute reading was due by 50 minutes after the dose; the server says it is overdue.
+  await page.waitForSelector('.monitoring .overdue');
+  expect(await text(page, '.monitoring .overdue')).toContain('about 40 minutes after the dose');
   // Taken within the pre-dose window before the dose, the pre-dose readings now count.
   await page.waitForFunction(() =>
     document.querySelector('.partner .checks')?.textContent?.includes('Recorded: Blood pressure'),
@@ -141,5 +152,37 @@ test('a medicine session through the forms: a dose refused with its reasons, mon
   expect(seen.filter((s) => s.includes(mrn))).toEqual([]);
   expect(page.url()).not.toContain(mrn);
   expect(await page.evaluate(() => [localStorage.length, sessionStorage.length])).toEqual([0, 0]);
+  await page.close();
+}, 120_000);
+
+test("a couple's medicine session has a column per partner, and one partner's refusal is theirs alone", async () => {
+  const [[ana, anaMrn], [tomas, tomasMrn]] = await Promise.all([registered(), registered()]);
+  const { episode, session } = await courseWithMedicineSession(service, [ana, tomas]);
+  const { page, seen } = await openPage(browser);
+  await signIn(page, service.url, 'therapist');
+  const open = `li.card[data-episode="${episode}"] a.open-session`;
+  await page.waitForSelector(open);
+  await page.click(open);
+  await page.waitForSelector('#dose-1');
+  expect(page.url()).toBe(`${service.url}/console#/session/${episode}/${session.id}`);
+  expect(await page.$$eval('.partner h2', (hs) => hs.map((h) => h.textContent))).toEqual([ana, tomas]);
+  // Each column lists its own missing pre-dose readings.
+  for (const column of await page.$$('.partner'))
+    expect(await column.$eval('.checks', (e) => e.textContent)).toContain('Missing: Blood pressure');
+
+  // A dose for the second partner before the session is started is refused in their column only.
+  const refused = await submitForm(page, 'dose-1', {
+    mg: '150',
+    time: `${session.start.slice(0, 10)}T09:00:00Z`,
+  });
+  expect(refused.recorded).toBeUndefined();
+  expect(refused.refused).toContain('in progress');
+  expect(await page.$('#dose-0 [role=alert]')).toBeNull();
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.setViewport({ width: 390, height: 844 });
+  expect(await seriousViolations(page)).toEqual([]);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await screenshot(page, 'medicine-session-couple-390');
+  expect(seen.filter((s) => s.includes(anaMrn) || s.includes(tomasMrn))).toEqual([]);
   await page.close();
 }, 120_000);

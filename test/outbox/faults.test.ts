@@ -9,8 +9,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Patient, Provenance } from 'fhir/r4';
@@ -19,106 +17,13 @@ import { Outbox } from '../../src/outbox/outbox.js';
 import type { Service } from '../../src/service.js';
 import { Store } from '../../src/store/store.js';
 import { authEnv, kapFetch } from '../support/auth.js';
+import { EhrProxy } from '../support/ehr-proxy.js';
 import { ROOT } from '../support/fixtures.js';
-import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from '../support/sandbox.js';
+import { eventually, sandboxGateway, uniqueId } from '../support/sandbox.js';
 import { startTestService } from '../support/service.js';
 import { countInEhr, inParallel, therapistObservation } from '../support/therapist-changes.js';
 
 const ehr = sandboxGateway();
-
-/**
- * An HTTP proxy in front of HAPI that the test turns on and off: `down` stops listening (connection
- * refused), `flaky` resets every other request before HAPI sees it and cuts the connection of the
- * others once HAPI has answered (the write is kept, its answer lost), `hold` keeps HAPI's answers to
- * transaction Bundles after the first `passBeforeHold` (the write is kept, the caller waits), `up`
- * passes everything.
- */
-class EhrProxy {
-  mode: 'up' | 'down' | 'flaky' | 'hold' = 'up';
-  passBeforeHold = 0;
-  readonly seen = { refused: 0, answerLost: 0, held: 0, transactions: 0 };
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  private readonly held: ServerResponse[] = [];
-  private port = 0;
-  private flakyTurn = 0;
-  private readonly target = new URL(sandboxBaseUrl());
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const transaction = req.method === 'POST' && req.url?.replace(/\/$/, '') === this.target.pathname;
-      if (transaction) this.seen.transactions++;
-      const flaky = this.mode === 'flaky' ? this.flakyTurn++ % 2 : -1;
-      if (flaky === 0) {
-        this.seen.refused++;
-        req.socket.destroy();
-        return;
-      }
-      const upstream = request(
-        {
-          host: this.target.hostname,
-          port: this.target.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-        },
-        (answer) => {
-          if (flaky === 1) {
-            this.seen.answerLost++;
-            answer.resume();
-            req.socket.destroy();
-          } else if (transaction && this.mode === 'hold' && this.passBeforeHold-- <= 0) {
-            this.seen.held++;
-            answer.resume();
-            this.held.push(res);
-          } else {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
-          }
-        },
-      );
-      upstream.on('error', () => req.socket.destroy());
-      req.pipe(upstream);
-    });
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-  }
-
-  get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}${this.target.pathname}`;
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-  }
-
-  /** Stops listening and drops every open connection: the EHR is gone. */
-  async down(): Promise<void> {
-    this.mode = 'down';
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  async up(): Promise<void> {
-    if (!this.server.listening) await this.listen();
-    this.mode = 'up';
-  }
-
-  /** Drops the answers held back, and their connections. */
-  dropHeld(): void {
-    for (const res of this.held.splice(0)) res.socket?.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.dropHeld();
-    if (!this.server.listening) return;
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
 type Json = any;

@@ -127,7 +127,13 @@ const signed = (patient: string) => ({
   document: { url: 'https://therapist.example/agreements/kap.pdf', contentType: 'application/pdf' },
 });
 
-async function holdSession(service: Service, episode: string, phase: string, day: string): Promise<Json> {
+/** A session of `phase` in the course, begun at 10:00 on `day`. */
+export async function holdSession(
+  service: Service,
+  episode: string,
+  phase: string,
+  day: string,
+): Promise<Json> {
   const s = await post(service, `/episodes/${episode}/sessions`, { phase, start: `${day}T10:00:00Z` });
   await post(service, `/sessions/${s.id}/start`, { time: `${day}T10:00:00Z` });
   return s;
@@ -169,29 +175,38 @@ export async function monitored(
 }
 
 /**
- * A course made ready through the therapist API for one patient on `day`: the course, the signed
- * consent, a preparation session done the day before and the pre-dose blood pressure that morning.
- * Returns the episode id.
+ * A course made ready through the therapist API on `day` for one patient, or a couple: the course,
+ * the signed consents, a preparation session done the day before and each one's pre-dose blood
+ * pressure that morning. Returns the episode id.
  */
-export async function preparedCourse(service: Service, patient: string, day: string): Promise<string> {
+export async function preparedCourse(
+  service: Service,
+  patient: string | readonly string[],
+  day: string,
+): Promise<string> {
+  const patients = typeof patient === 'string' ? [patient] : patient;
   const daysBefore = (n: number) =>
     new Date(Date.parse(`${day}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
   const episode = uniqueId('e2e-ep');
   await post(service, '/episodes', {
     id: episode,
-    type: 'individual',
-    patients: [patient],
+    type: patients.length === 2 ? 'couples' : 'individual',
+    patients,
     start: daysBefore(14),
   });
-  await post(service, `/episodes/${episode}/consents`, {
-    ...signed(patient),
-    signedAt: `${daysBefore(10)}T09:00:00Z`,
-  });
+  for (const p of patients) {
+    await post(service, `/episodes/${episode}/consents`, {
+      ...signed(p),
+      signedAt: `${daysBefore(10)}T09:00:00Z`,
+    });
+  }
   await complete(service, await holdSession(service, episode, 'preparation', daysBefore(1)), daysBefore(1));
-  await post(service, `/patients/${patient}/observations`, {
-    value: { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
-    effective: `${day}T08:30:00Z`,
-  });
+  for (const p of patients) {
+    await post(service, `/patients/${p}/observations`, {
+      value: { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
+      effective: `${day}T08:30:00Z`,
+    });
+  }
   return episode;
 }
 
