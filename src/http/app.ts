@@ -31,7 +31,7 @@ import type { RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { practiceCourses, upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
-import { MAX_AUDIT_COUNT } from '../audit/trail.js';
+import { MAX_AUDIT_COUNT, withWriteAudit } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { callService, takeFeedback } from '../cds/hooks.js';
@@ -91,6 +91,7 @@ import {
   type GuardDeps,
   principalOf,
   SUBSCRIPTION_CLIENT,
+  writeAuditOf,
 } from './guard.js';
 import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
@@ -197,7 +198,8 @@ function sendFhir(req: Request, res: Response, answer: FhirAnswer, publicBaseUrl
 const answer =
   (handle: (req: Request, res: Response) => Promise<unknown>) =>
   (req: Request, res: Response, next: NextFunction): void => {
-    handle(req, res).catch(next);
+    const write = writeAuditOf(res);
+    (write ? withWriteAudit(write, () => handle(req, res)) : handle(req, res)).catch(next);
   };
 
 const sentBody = (req: Request): boolean =>
