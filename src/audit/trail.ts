@@ -130,14 +130,23 @@ export interface WriteAudit {
   entry(): Omit<AuditEntry, 'status'>;
   /** The stored record's id and the entities it is indexed under, once a transaction carried it. */
   stored?: { id: string; entities: Set<string> };
-  /** Set once the request is answered: no transaction carries its record after that. */
+  /** Settles when the handler has finished (set by withWriteAudit). */
+  handled?: Promise<void>;
+  /** Set once the request is answered and its handler finished: no transaction carries its record after that. */
   closed?: boolean;
 }
 
 const writeAudits = new AsyncLocalStorage<WriteAudit>();
 
 /** Runs a write request's handler with its audit record, for the transactions it opens to carry. */
-export const withWriteAudit = <T>(audit: WriteAudit, fn: () => T): T => writeAudits.run(audit, fn);
+export const withWriteAudit = <T>(audit: WriteAudit, fn: () => Promise<T>): Promise<T> => {
+  const running = writeAudits.run(audit, fn);
+  audit.handled = running.then(
+    () => undefined,
+    () => undefined,
+  );
+  return running;
+};
 
 async function insertRows(sql: Sql, into: string, rows: Param[][]): Promise<void> {
   for (let i = 0; i < rows.length; i += 100) {

@@ -220,9 +220,12 @@ export function createGuard(deps: GuardDeps) {
         res.locals.writeAudit = write;
         // 'close' comes whether the answer was sent or the client went away first (recorded as CLIENT_WENT_AWAY).
         res.once('close', () => {
-          if (write) write.closed = true;
-          if (write?.stored) return;
-          deps.audit.record({ ...entry(), status: res.writableFinished ? res.statusCode : CLIENT_WENT_AWAY });
+          const status = res.writableFinished ? res.statusCode : CLIENT_WENT_AWAY;
+          // A client gone while its write runs: the write's transaction may still commit, carrying the record.
+          void (write?.handled ?? Promise.resolve()).then(() => {
+            if (write) write.closed = true;
+            if (!write?.stored) deps.audit.record({ ...entry(), status });
+          });
         });
       }
       // The object named in the path, so that refused attempts on it are in its trail too.

@@ -4,16 +4,22 @@
  * and the session report. What is refused names every reason and writes nothing.
  */
 import { readFileSync } from 'node:fs';
-import type { MedicationDispense, MedicationRequest, Observation, OperationOutcome } from 'fhir/r4';
+import type { MedicationDispense, MedicationRequest, Observation } from 'fhir/r4';
 import { ADVERSE_EVENTS } from '../../src/api/schemas.js';
 import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { Service } from '../../src/service.js';
-import { CALLERS, kapFetch } from '../support/auth.js';
+import { CALLERS } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
+import {
+  type Answer,
+  codes,
+  expressions,
+  SUBSCRIPTION_SECRET as SECRET,
+  therapistApi,
+} from '../support/therapist-api.js';
 
-const SECRET = 'test-shared-secret';
 let service: Service;
 
 beforeAll(async () => {
@@ -21,36 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => service.close());
 
-interface Answer {
-  status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
-  body: any;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<Answer> {
-  const fhir = path.startsWith('/fhir');
-  const res = await kapFetch(`${service.url}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': fhir ? 'application/fhir+json' : 'application/json' }),
-      ...(fhir ? { 'x-kap-subscription-secret': SECRET } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-const post = (path: string, body: unknown = {}) => call('POST', `/api/v1${path}`, body);
-const get = (path: string) => call('GET', `/api/v1${path}`);
-async function ok(path: string, body: unknown = {}, status = 201) {
-  const a = await post(path, body);
-  if (a.status !== status) throw new Error(`POST ${path}: ${a.status} ${JSON.stringify(a.body)}`);
-  return a.body;
-}
-const codes = (a: Answer): string[] =>
-  (a.body as OperationOutcome).issue.map((i) => i.details?.text ?? '').filter(Boolean);
-const expressions = (a: Answer): string[] =>
-  (a.body as OperationOutcome).issue.flatMap((i) => i.expression ?? []);
+const { call, post, get, ok } = therapistApi(() => service.url);
 
 const DAY = '2026-06-04';
 const at = (hhmm: string) => `${DAY}T${hhmm}:00Z`;
