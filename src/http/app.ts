@@ -13,7 +13,7 @@ import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
-import { recordAdverseEvent, sessionMonitoring } from '../api/medicine.js';
+import { recordAdverseEvent, sessionMonitoring, sessionReport } from '../api/medicine.js';
 import { recordObservation } from '../api/observations.js';
 import {
   drift,
@@ -536,6 +536,20 @@ export function createApp(deps: AppDeps): express.Express {
       await sessionMonitoring(
         idParam(req),
         at === undefined ? {} : { at: at as string },
+        deps,
+        tenantOf(res),
+      ),
+    );
+  });
+  const checkReportPatient = parameterCheck('patient', { type: 'string', pattern: PATH_ID_PATTERN });
+  route('sessionReport', async (req, res) => {
+    const patient = req.query.patient;
+    if (patient !== undefined) checkReportPatient(patient);
+    sendJson(
+      res,
+      await sessionReport(
+        idParam(req),
+        patient === undefined ? {} : { patient: patient as string },
         deps,
         tenantOf(res),
       ),

@@ -346,6 +346,107 @@ describe('monitoring, adverse events and discharge', () => {
   });
 });
 
+describe('the session report', () => {
+  beforeAll(async () => {
+    await clearedPatient('lena');
+    await clearedPatient('kai');
+    await clearedPatient('noor');
+  });
+
+  test('refused before completion; on completion each patient has a FHIR document that summarises the session and is queued for the EHR', async () => {
+    await medicineSession(['lena'], 'med-lena-1');
+    const vitals = async (hhmm: string, systolic: number, suffix: string) => {
+      await reading('lena', 'med-lena-1', bp(systolic, 80), hhmm, `bp-lena-${suffix}`);
+      await reading('lena', 'med-lena-1', { kind: 'heart-rate', perMinute: 76 }, hhmm, `hr-lena-${suffix}`);
+      await reading('lena', 'med-lena-1', { kind: 'spo2', percent: 98 }, hhmm, `spo2-lena-${suffix}`);
+    };
+    await vitals('10:05', 124, 'pre');
+    await ok('/sessions/med-lena-1/doses', dose('lena', '10:20', 100, 'dose-lena-1'));
+    await vitals('11:00', 138, '40');
+    await reading('lena', 'med-lena-1', { kind: 'sedation', moaas: 4 }, '11:00', 'moaas-lena-40');
+    await reading('lena', 'med-lena-1', { kind: 'dissociation', cadss: 18 }, '11:00', 'cadss-lena-40');
+    await ok('/sessions/med-lena-1/adverse-events', {
+      id: 'ae-lena-nausea',
+      patient: 'lena',
+      event: 'nausea',
+      severity: 'mild',
+      serious: false,
+      onset: at('10:50'),
+      outcome: 'resolved',
+    });
+    await vitals('12:10', 126, 'end');
+    await reading('lena', 'med-lena-1', { kind: 'sedation', moaas: 5 }, '12:10', 'moaas-lena-end');
+
+    const early = await get('/sessions/med-lena-1/report');
+    expect([early.status, expressions(early)]).toEqual([422, ['session']]);
+
+    await ok(
+      '/sessions/med-lena-1/complete',
+      { time: at('12:25'), transport: 'Picked up by her husband', note: 'Grief work; <calm> at the end' },
+      200,
+    );
+    const report = await get('/sessions/med-lena-1/report');
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ resourceType: 'Bundle', type: 'document', timestamp: at('12:25') });
+    const composition = report.body.entry[0].resource;
+    expect(composition).toMatchObject({
+      resourceType: 'Composition',
+      meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-session-report'] },
+      subject: { identifier: { system: 'urn:therapist:client', value: 'lena' } },
+      encounter: { identifier: { value: 'med-lena-1' } },
+    });
+    expect(composition.text.div).toContain('Grief work; &lt;calm&gt; at the end');
+    expect(composition.text.div).toContain('125 minutes from the first dose to discharge');
+    expect(composition.text.div).toContain('Picked up by her husband');
+    const summarised = report.body.entry
+      .slice(1)
+      .map(
+        (e: { resource: { resourceType: string; id: string } }) =>
+          `${e.resource.resourceType}/${e.resource.id}`,
+      );
+    expect(summarised).toEqual(
+      expect.arrayContaining([
+        'MedicationAdministration/dose-lena-1',
+        'AdverseEvent/ae-lena-nausea',
+        'Observation/bp-lena-40',
+        'Observation/moaas-lena-end',
+        'Observation/cadss-lena-40',
+      ]),
+    );
+    const queued = (await service.outbox.list({ patientRef: 'Patient/ehr-lena' })).filter(
+      (m) => m.resourceType === 'Bundle',
+    );
+    expect(queued.map((m) => m.identifier.value)).toEqual([
+      ehrIdentifierValue(CALLERS.therapist.tenant, 'report-med-lena-1'),
+    ]);
+  });
+
+  test("in a couple's session each partner has their own report, asked for by patient", async () => {
+    await medicineSession(['kai', 'noor'], 'med-kai-noor');
+    await ok('/sessions/med-kai-noor/complete', { time: at('12:00'), transport: 'Taxi' }, 200);
+    const unnamed = await get('/sessions/med-kai-noor/report');
+    expect([unnamed.status, expressions(unnamed)]).toEqual([422, ['patient']]);
+    const stranger = await get('/sessions/med-kai-noor/report?patient=lena');
+    expect([stranger.status, expressions(stranger)]).toEqual([422, ['patient']]);
+    const subjects = [];
+    for (const p of ['kai', 'noor']) {
+      const own = await get(`/sessions/med-kai-noor/report?patient=${p}`);
+      expect(own.status).toBe(200);
+      subjects.push(own.body.entry[0].resource.subject.identifier.value);
+    }
+    expect(subjects).toEqual(['kai', 'noor']);
+  });
+
+  test('a note is said only when completing a medicine session', async () => {
+    const prep = await ok('/episodes/ep-med-lena-1/sessions', {
+      phase: 'preparation',
+      start: '2026-06-08T10:00:00Z',
+    });
+    const refused = await post(`/sessions/${prep.id}/start`, { note: 'not here' });
+    expect([refused.status, expressions(refused)]).toEqual([422, ['note']]);
+  });
+});
+
 test('the adverse events the API takes are the codes of the kap-adverse-event CodeSystem', () => {
   const cs = JSON.parse(
     readFileSync(new URL('../../profiles/CodeSystem-kap-adverse-event.json', import.meta.url), 'utf8'),
