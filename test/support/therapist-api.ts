@@ -1,6 +1,7 @@
 /**
- * kap-bridge's own HTTP API as the suites call it (`send`), and as the therapist's client and the EHR's
- * a service with no EHR: each answer's status and parsed body, and what an OperationOutcome says.
+ * kap-bridge's own HTTP API as the suites call it: one request and its answer (`send`), and the
+ * therapist's client with the EHR's pushes for suites that run a service with no EHR (`therapistApi`);
+ * what an OperationOutcome says.
  */
 import type { OperationOutcome } from 'fhir/r4';
 import { kapFetch } from './auth.js';
