@@ -161,7 +161,9 @@ function indexEntry(r) {
  * CapabilityStatement (`GET /fhir/metadata`) instantiates it.
  */
 function capabilityStatement(version, profiles, date) {
-  const types = [...new Set(profiles.map((p) => p.type))].sort();
+  // Resource profiles only: an extension's definition names no resource type a server takes.
+  const resourceProfiles = profiles.filter((p) => p.kind === 'resource');
+  const types = [...new Set(resourceProfiles.map((p) => p.type))].sort();
   return {
     resourceType: 'CapabilityStatement',
     id: IG_ID,
@@ -176,7 +178,7 @@ function capabilityStatement(version, profiles, date) {
     description:
       "A server speaking kap-bridge's FHIR interface takes these resource types conforming to these profiles.",
     text: narrative(
-      `Resource types and their profiles: ${types.map((t) => `${t} (${profiles.filter((p) => p.type === t).length})`).join(', ')}.`,
+      `Resource types and their profiles: ${types.map((t) => `${t} (${resourceProfiles.filter((p) => p.type === t).length})`).join(', ')}.`,
     ),
     kind: 'requirements',
     fhirVersion: '4.0.1',
@@ -187,7 +189,7 @@ function capabilityStatement(version, profiles, date) {
         mode: 'server',
         resource: types.map((type) => ({
           type,
-          supportedProfile: profiles.filter((p) => p.type === type).map((p) => p.url),
+          supportedProfile: resourceProfiles.filter((p) => p.type === type).map((p) => p.url),
         })),
       },
     ],

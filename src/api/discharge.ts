@@ -15,9 +15,10 @@ import {
 import type { AlertKind, Episode, KapObservation, PatientLink, Session } from '../domain/model.js';
 import { currentOrder, type PatientRecord } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
+import { CANONICAL_BASE } from '../fhir/codes.js';
 import { alertToFhir } from '../mapping/prescriber-alert.js';
+import { sessionReportToFhir } from '../mapping/session-report.js';
 import { loadRecord } from '../record.js';
-import type { StoreTx } from '../store/store.js';
 import { medicinePolicyOf } from './patients.js';
 import { courseContext, type RecordingDeps, unprocessable, type Write } from './recording.js';
 
@@ -60,12 +61,14 @@ export async function partsOf(
   );
 }
 
+export type DischargeFinding = Finding<DischargeCheckCode> & { patientId: string };
+
 /** What stands between each patient of the session and discharge at `time`, with whose it is. */
 export function dischargeFindings(
   parts: Awaited<ReturnType<typeof partsOf>>,
   discharge: { time: string; transport?: string },
   deps: Pick<RecordingDeps, 'policy' | 'medicine'>,
-): (Finding<DischargeCheckCode> & { patientId: string })[] {
+): DischargeFinding[] {
   const policy = medicinePolicyOf(deps);
   return parts.flatMap(({ own, facts }) =>
     dischargeChecks(facts, discharge, policy).map((f) => ({ ...f, patientId: own.patientId! })),
@@ -133,4 +136,43 @@ export async function vitalAlert(
       deps,
     ),
   ];
+}
+
+/** The id of a patient's report of their own session. */
+export const reportIdOf = (ownSessionId: string) => `report-${ownSessionId}`;
+
+/**
+ * Each patient's report of a medicine session completed at `input.time`: their part of it with the
+ * session as it ends, their adverse events in it, their active orders for other medicines, the
+ * discharge criteria that did not hold, the override and the therapist's note.
+ */
+export function completionReports(
+  parts: Awaited<ReturnType<typeof partsOf>>,
+  found: SessionInCourse,
+  ended: (s: Session) => Session,
+  discharge: { time: string; override?: string; note?: string },
+  findings: readonly DischargeFinding[],
+  deps: Pick<RecordingDeps, 'policy' | 'medicine'>,
+): Write[] {
+  return parts.map(({ own, link, record, facts }) => {
+    const session = ended(own);
+    const unmet = findings.filter((f) => f.patientId === own.patientId);
+    const identifier = link.identifiers.find((i) => !i.system.startsWith(CANONICAL_BASE));
+    const resource = sessionReportToFhir(
+      {
+        id: reportIdOf(own.id),
+        issuedAt: discharge.time,
+        facts: { ...facts, session },
+        ...(identifier === undefined ? {} : { patientIdentifier: identifier }),
+        adverseEvents: record.adverseEvents.filter((e) => e.sessionId === own.id),
+        concomitant: record.prescriptions.filter((p) => p.status === 'active' && !p.medication.isKetamine),
+        unmet,
+        ...(unmet.length > 0 && discharge.override !== undefined ? { override: discharge.override } : {}),
+        ...(discharge.note === undefined ? {} : { note: discharge.note }),
+      },
+      medicinePolicyOf(deps),
+      courseContext(found.links),
+    );
+    return { resource, queue: found.links[0]!.ehrPatient! };
+  });
 }

@@ -4,11 +4,12 @@
  * their own part of it (their own session). Transport-free; src/http translates.
  */
 import { randomUUID } from 'node:crypto';
+import type { Bundle } from 'fhir/r4';
 import { type Monitoring, monitoringAt } from '../domain/medicine-session.js';
-import type { KapAdverseEvent } from '../domain/model.js';
+import type { KapAdverseEvent, Session } from '../domain/model.js';
 import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { adverseEventToFhir } from '../mapping/adverse-event.js';
-import { medicineOnly, partsOf, prescriberAlert } from './discharge.js';
+import { medicineOnly, partsOf, prescriberAlert, reportIdOf } from './discharge.js';
 import { medicinePolicyOf } from './patients.js';
 import {
   courseContext,
@@ -125,4 +126,39 @@ export async function recordAdverseEvent(
   });
   const stored = await deps.store.getOwn('AdverseEvent', event.id, tenant);
   return answered({ ...event, source: await sourceOf(stored!, deps) }, created());
+}
+
+/**
+ * The report of medicine session `id` for a patient: the patient's own when the session is a
+ * couple's (`patient` names which partner), refused (422 `session`) before the session completed.
+ */
+export async function sessionReport(
+  id: string,
+  question: { patient?: string },
+  deps: RecordingDeps,
+  tenant: string,
+): Promise<Answered<Bundle>> {
+  const found = medicineOnly(await findSession(deps.store, id, tenant), id);
+  let own: Session;
+  if (question.patient !== undefined) {
+    own = (await patientSession(deps.store, id, question.patient, tenant, 'patient')).own;
+  } else if (found.session.couple !== undefined) {
+    throw unprocessable(
+      `Session ${id} is a couple's: say whose report (patient), each partner has their own.`,
+      'patient',
+    );
+  } else {
+    own = found.session;
+  }
+  if (own.status !== 'finished') {
+    throw unprocessable(
+      `Session ${id} is ${own.status}: its report is written when it completes.`,
+      'session',
+    );
+  }
+  const stored = await deps.store.getOwn('Bundle', reportIdOf(own.id), tenant);
+  if (!stored) {
+    throw unprocessable(`Session ${id} completed without a report being written.`, 'session');
+  }
+  return answered(stored.resource as Bundle);
 }

@@ -167,6 +167,13 @@ export const SessionMove = Type.Object(
           'Completing a medicine session whose discharge criteria do not hold: why it is completed anyway; reported to the prescriber',
       }),
     ),
+    note: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4000,
+        description: "Completing a medicine session: the therapist's short note for the session report",
+      }),
+    ),
   },
   closed,
 );
@@ -240,6 +247,27 @@ const MonitoringPoint = Open({
   takenAt: Type.Optional(Instant()),
   source: Type.Optional(Type.String()),
 });
+
+export const SessionReport = Open(
+  {
+    resourceType: Enum(['Bundle'] as const),
+    id: Type.String(),
+    identifier: Open({ system: Type.String(), value: Type.String() }),
+    type: Enum(['document'] as const),
+    timestamp: Instant('When the report was written: the discharge'),
+    entry: Type.Array(
+      Open({
+        fullUrl: Type.String(),
+        resource: Open({ resourceType: Type.String() }),
+      }),
+      {
+        description:
+          'The Composition (kap-session-report) first, its sections with their narrative; then the MedicationAdministrations, Observations and AdverseEvents it summarises',
+      },
+    ),
+  },
+  { description: "One patient's medicine session report: a FHIR document" },
+);
 
 export const Monitoring = Open({
   sessionId: Type.String(),
@@ -545,6 +573,7 @@ export const ANSWER_SCHEMAS = {
   Recorded,
   Reconciliation,
   Monitoring,
+  SessionReport,
   Week,
   Courses,
   OperationOutcome,

@@ -18,7 +18,13 @@ import {
 import { identityContext } from '../fhir/reference-context.js';
 import { sessionFromFhir, sessionToFhir } from '../mapping/session.js';
 import type { StoreTx } from '../store/store.js';
-import { dischargeFindings, partsOf, prescriberAlert, type SessionInCourse } from './discharge.js';
+import {
+  completionReports,
+  dischargeFindings,
+  partsOf,
+  prescriberAlert,
+  type SessionInCourse,
+} from './discharge.js';
 import {
   courseContext,
   linksOf,
@@ -213,19 +219,21 @@ const MOVES: Record<SessionAction, { from: SessionStatus[]; to: SessionStatus }>
 /**
  * Whether each patient of a medicine session may go home at `time`: refused (422, every unmet
  * criterion of every partner) unless the criteria hold, or an override says why; an override that
- * passes over unmet criteria is reported to the prescriber (one alert per patient concerned).
+ * passes over unmet criteria is reported to the prescriber (one alert per patient concerned). Each
+ * patient's session report is written with it.
  */
 async function discharge(
   tx: StoreTx,
   found: SessionInCourse,
   input: SessionMove & { time: string },
+  ended: (s: Session) => Session,
   deps: RecordingDeps,
 ): Promise<Write[]> {
   const parts = await partsOf(tx, found, deps);
   const findings = dischargeFindings(parts, input, deps);
-  if (findings.length === 0) return [];
-  if (input.override === undefined) throw refusal(findings);
-  return parts.flatMap((part) => {
+  if (findings.length > 0 && input.override === undefined) throw refusal(findings);
+  const reports = completionReports(parts, found, ended, input, findings, deps);
+  const alerts = parts.flatMap((part) => {
     const unmet = findings.filter((f) => f.patientId === part.own.patientId);
     if (unmet.length === 0) return [];
     return [
@@ -242,6 +250,7 @@ async function discharge(
       ),
     ];
   });
+  return [...alerts, ...reports];
 }
 
 /** Moves a session (and a joint session's partner sessions) along: planned, in progress, finished or cancelled. */
@@ -251,6 +260,8 @@ export interface SessionMove {
   transport?: string;
   /** Completing a medicine session whose discharge criteria do not hold: why; the prescriber is told. */
   override?: string;
+  /** Completing a medicine session: the therapist's short note for the session report. */
+  note?: string;
 }
 
 export async function moveSession(
@@ -282,19 +293,13 @@ export async function moveSession(
     ) {
       throw unprocessable(`Session ${id} started at ${session.start}; it cannot end before.`, 'time');
     }
-    if (
-      (input.transport !== undefined || input.override !== undefined) &&
-      !(action === 'complete' && session.phase === 'medicine')
-    ) {
+    const medicineOnly = (['transport', 'override', 'note'] as const).find((f) => input[f] !== undefined);
+    if (medicineOnly !== undefined && !(action === 'complete' && session.phase === 'medicine')) {
       throw unprocessable(
-        'Transport home and a discharge override are said when completing a medicine session.',
-        input.transport !== undefined ? 'transport' : 'override',
+        'Transport home, a discharge override and a note for the report are said when completing a medicine session.',
+        medicineOnly,
       );
     }
-    const alerts =
-      action === 'complete' && session.phase === 'medicine'
-        ? await discharge(tx, found, { ...input, time }, deps)
-        : [];
     const next = (s: Session): Session => ({
       ...s,
       status: move.to,
@@ -302,6 +307,10 @@ export async function moveSession(
       ...(action === 'complete' ? { end: time } : {}),
       ...(action === 'complete' && input.transport !== undefined ? { transport: input.transport } : {}),
     });
+    const alerts =
+      action === 'complete' && session.phase === 'medicine'
+        ? await discharge(tx, found, { ...input, time }, next, deps)
+        : [];
     const sessions = [session, ...partners].map(next);
     await write(tx, sessions, { tenant, links }, deps);
     await record(tx, alerts, deps, tenant);

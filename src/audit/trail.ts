@@ -3,10 +3,13 @@
  * when, outcome), kept in the store and queryable by an operator. Append-only: nothing here updates
  * or deletes a row, and no route does either.
  *
- * Writes are group-committed: events recorded within a few milliseconds, or while a flush is
- * running, go in one transaction, so auditing every request costs one insert batch per burst, not
- * one transaction per request.
+ * The record of a write is committed in the write's own transaction (Store.beforeEveryCommit): the
+ * write is never in the store without its record. Every other record (reads, and writes that wrote
+ * nothing: refused, rolled back) is group-committed after the answer: events recorded within a few
+ * milliseconds, or while a flush is running, go in one transaction, so auditing every read costs one
+ * insert batch per burst, not one transaction per request.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AuditEvent, Bundle } from 'fhir/r4';
 import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../auth/authentication.js';
@@ -25,8 +28,8 @@ export interface AuditEntry {
   route: string;
   /** Resources read or written, `Type/id`. */
   entities: readonly string[];
-  /** HTTP status of the answer. */
-  status: number;
+  /** HTTP status of the answer; 'committed' for the record kept in the write's own transaction, before the answer. */
+  status: number | 'committed';
   /** The caller's network address. */
   address?: string;
   recorded?: string;
@@ -46,8 +49,8 @@ const UNVERIFIED = 'unverified';
 const timeOrderedId = (): string => uuidv7();
 
 /** 0 success, 4 the client's mistake or refusal, 8 the service failed (FHIR AuditEvent.outcome). */
-const outcomeOf = (status: number): '0' | '4' | '8' =>
-  isSuccessStatus(status) ? '0' : isClientErrorStatus(status) ? '4' : '8';
+const outcomeOf = (status: number | 'committed'): '0' | '4' | '8' =>
+  status === 'committed' || isSuccessStatus(status) ? '0' : isClientErrorStatus(status) ? '4' : '8';
 
 export function auditEvent(entry: AuditEntry): AuditEvent {
   const { principal } = entry;
@@ -58,7 +61,10 @@ export function auditEvent(entry: AuditEntry): AuditEvent {
     action: entry.action,
     recorded: entry.recorded ?? new Date().toISOString(),
     outcome: outcomeOf(entry.status),
-    outcomeDesc: `${entry.route} answered ${entry.status}`,
+    outcomeDesc:
+      entry.status === 'committed'
+        ? `${entry.route} committed its write`
+        : `${entry.route} answered ${entry.status}`,
     agent: [
       {
         requestor: true,
@@ -71,7 +77,7 @@ export function auditEvent(entry: AuditEntry): AuditEvent {
       observer: { display: 'kap-bridge' },
       ...(principal?.tenant ? { site: principal.tenant } : {}),
     },
-    entity: entry.entities.map((reference) => ({ what: { reference } })),
+    entity: [...new Set(entry.entities)].map((reference) => ({ what: { reference } })),
   };
 }
 
@@ -93,6 +99,55 @@ export interface AuditQuery {
   offset?: number;
 }
 
+/** Events and the entities they name, many rows per statement (one round trip per hundred events). */
+async function insertEvents(sql: Sql, batch: { event: AuditEvent; tenant: string | null }[]): Promise<void> {
+  const events: Param[][] = batch.map(({ event, tenant }) => [
+    event.id!,
+    event.recorded!,
+    tenant,
+    event.agent[0]?.who?.identifier?.value ?? UNVERIFIED,
+    event.action ?? 'E',
+    event.outcome ?? '0',
+    JSON.stringify(event),
+  ]);
+  const entities: Param[][] = batch.flatMap(({ event }) =>
+    (event.entity ?? [])
+      .map((e) => e.what?.reference ?? '')
+      .filter(Boolean)
+      .map((reference) => [event.id!, reference]),
+  );
+  await insertRows(sql, 'audit_events (id, recorded, tenant, client, action, outcome, body)', events);
+  await insertRows(sql, 'audit_entities (audit_id, reference)', entities);
+}
+
+/**
+ * The audit record of a write request, while its handler runs: the first transaction that commits
+ * within it carries the record; a later one adds the objects it wrote to the record's entity index.
+ * A request whose record is stored so is not recorded again after the answer.
+ */
+export interface WriteAudit {
+  /** The record as known when a transaction commits (the entities named so far). */
+  entry(): Omit<AuditEntry, 'status'>;
+  /** The stored record's id and the entities it is indexed under, once a transaction carried it. */
+  stored?: { id: string; entities: Set<string> };
+  /** Settles when the handler has finished (set by withWriteAudit). */
+  handled?: Promise<void>;
+  /** Set once the request is answered and its handler finished: no transaction carries its record after that. */
+  closed?: boolean;
+}
+
+const writeAudits = new AsyncLocalStorage<WriteAudit>();
+
+/** Runs a write request's handler with its audit record, for the transactions it opens to carry. */
+export const withWriteAudit = <T>(audit: WriteAudit, fn: () => Promise<T>): Promise<T> => {
+  const running = writeAudits.run(audit, fn);
+  audit.handled = running.then(
+    () => undefined,
+    () => undefined,
+  );
+  return running;
+};
+
 async function insertRows(sql: Sql, into: string, rows: Param[][]): Promise<void> {
   for (let i = 0; i < rows.length; i += 100) {
     const chunk = rows.slice(i, i + 100);
@@ -108,7 +163,37 @@ export class AuditTrail {
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
-  ) {}
+  ) {
+    store.beforeEveryCommit(async (tx) => {
+      const audit = writeAudits.getStore();
+      if (!audit || audit.closed) return undefined;
+      if (audit.stored) {
+        const { id, entities } = audit.stored;
+        const more = [...new Set(tx.written)].filter((r) => !entities.has(r));
+        await insertRows(
+          tx.sql,
+          'audit_entities (audit_id, reference)',
+          more.map((r) => [id, r]),
+        );
+        return () => {
+          for (const r of more) entities.add(r);
+        };
+      }
+      const entry = audit.entry();
+      const event = auditEvent({
+        ...entry,
+        entities: [...entry.entities, ...(tx.written ?? [])],
+        status: 'committed',
+      });
+      await insertEvents(tx.sql, [{ event, tenant: entry.principal?.tenant ?? null }]);
+      return () => {
+        audit.stored = {
+          id: event.id!,
+          entities: new Set((event.entity ?? []).map((e) => e.what?.reference ?? '')),
+        };
+      };
+    });
+  }
 
   /** Queues the event; it is in the store once `flushed()` resolves. */
   record(entry: AuditEntry): void {
@@ -129,29 +214,8 @@ export class AuditTrail {
     const batch = this.pending;
     this.pending = [];
     try {
-      const events: Param[][] = batch.map(({ event, tenant }) => [
-        event.id!,
-        event.recorded!,
-        tenant,
-        event.agent[0]?.who?.identifier?.value ?? UNVERIFIED,
-        event.action ?? 'E',
-        event.outcome ?? '0',
-        JSON.stringify(event),
-      ]);
-      const entities: Param[][] = batch.flatMap(({ event }) =>
-        [...new Set((event.entity ?? []).map((e) => e.what?.reference ?? ''))]
-          .filter(Boolean)
-          .map((reference) => [event.id!, reference]),
-      );
-      // Many rows per statement: one round trip per hundred events, on PostgreSQL as on SQLite.
-      await this.store.transaction(async (tx) => {
-        await insertRows(
-          tx.sql,
-          'audit_events (id, recorded, tenant, client, action, outcome, body)',
-          events,
-        );
-        await insertRows(tx.sql, 'audit_entities (audit_id, reference)', entities);
-      });
+      // Outside any request's context: this transaction carries no write's record but the batch.
+      await writeAudits.exit(() => this.store.transaction((tx) => insertEvents(tx.sql, batch)));
     } catch (e) {
       // Kept for the next flush (the next request's): a passing store failure drops no audit record.
       this.pending = [...batch, ...this.pending];

@@ -131,6 +131,7 @@ const instant = (value: string | undefined): number => (value ? Date.parse(value
 async function lastMedicineSession(
   record: PatientRecord,
   episodeId: string | undefined,
+  tenant: string,
   deps: CdsDeps,
 ): Promise<LastMedicineSession | undefined> {
   const held = record.sessions.filter(
@@ -148,7 +149,8 @@ async function lastMedicineSession(
     last.end ?? last.start!,
     medicinePolicyOf(deps),
   );
-  const stored = await deps.store.getResource('Encounter', last.id);
+  // The course's sessions are the practice's own, known by their ids in the practice's id space.
+  const stored = await deps.store.getOwn('Encounter', last.id, tenant);
   return {
     source: (stored && sourceOf(stored.resource)) ?? `Encounter/${last.id}`,
     at: (last.start ?? last.end)!,
@@ -200,7 +202,7 @@ async function cardsFor(
             },
           );
       const readiness = patientReadiness(record, readinessQuery({}, deps, ehrLastHeardAt), deps.policy);
-      const lastSession = await lastMedicineSession(record, readiness.episodeId, deps);
+      const lastSession = await lastMedicineSession(record, readiness.episodeId, link.tenant, deps);
       cards.push(
         ...courseCards({
           readiness,

@@ -16,7 +16,9 @@ export const PACKAGE_CAPABILITY = `${CANONICAL_BASE}/CapabilityStatement/kap-bri
 const PROFILES_BY_TYPE: ReadonlyMap<string, string[]> = (() => {
   const byType = new Map<string, string[]>();
   for (const sd of readConformance('StructureDefinition-')) {
-    if (sd.derivation !== 'constraint' || typeof sd.type !== 'string' || typeof sd.url !== 'string') continue;
+    // Resource profiles only: an extension's definition constrains no resource type.
+    if (sd.derivation !== 'constraint' || sd.kind !== 'resource') continue;
+    if (typeof sd.type !== 'string' || typeof sd.url !== 'string') continue;
     byType.set(sd.type, [...(byType.get(sd.type) ?? []), sd.url]);
   }
   return byType;

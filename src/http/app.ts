@@ -13,7 +13,7 @@ import type { Bundle, OperationOutcome, Resource } from 'fhir/r4';
 import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
-import { recordAdverseEvent, sessionMonitoring } from '../api/medicine.js';
+import { recordAdverseEvent, sessionMonitoring, sessionReport } from '../api/medicine.js';
 import { recordObservation } from '../api/observations.js';
 import {
   drift,
@@ -31,7 +31,7 @@ import type { RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { practiceCourses, upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
-import { MAX_AUDIT_COUNT } from '../audit/trail.js';
+import { MAX_AUDIT_COUNT, withWriteAudit } from '../audit/trail.js';
 import { authorize, ForbiddenError } from '../auth/access.js';
 import { AuthenticationError, type Principal } from '../auth/authentication.js';
 import { callService, takeFeedback } from '../cds/hooks.js';
@@ -91,6 +91,7 @@ import {
   type GuardDeps,
   principalOf,
   SUBSCRIPTION_CLIENT,
+  writeAuditOf,
 } from './guard.js';
 import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
@@ -197,7 +198,8 @@ function sendFhir(req: Request, res: Response, answer: FhirAnswer, publicBaseUrl
 const answer =
   (handle: (req: Request, res: Response) => Promise<unknown>) =>
   (req: Request, res: Response, next: NextFunction): void => {
-    handle(req, res).catch(next);
+    const write = writeAuditOf(res);
+    (write ? withWriteAudit(write, () => handle(req, res)) : handle(req, res)).catch(next);
   };
 
 const sentBody = (req: Request): boolean =>
@@ -534,6 +536,20 @@ export function createApp(deps: AppDeps): express.Express {
       await sessionMonitoring(
         idParam(req),
         at === undefined ? {} : { at: at as string },
+        deps,
+        tenantOf(res),
+      ),
+    );
+  });
+  const checkReportPatient = parameterCheck('patient', { type: 'string', pattern: PATH_ID_PATTERN });
+  route('sessionReport', async (req, res) => {
+    const patient = req.query.patient;
+    if (patient !== undefined) checkReportPatient(patient);
+    sendJson(
+      res,
+      await sessionReport(
+        idParam(req),
+        patient === undefined ? {} : { patient: patient as string },
         deps,
         tenantOf(res),
       ),

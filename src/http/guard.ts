@@ -4,7 +4,7 @@
  * (404); and, for the routes that carry PHI, an audit record of the answer, whatever it was.
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { AuditTrail } from '../audit/trail.js';
+import type { AuditTrail, WriteAudit } from '../audit/trail.js';
 import { authorize, ForbiddenError, type Owner, ownerCheck } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
 import {
@@ -78,6 +78,10 @@ export function consoleSessionOf(
 
 /** The caller, once the guard has let the request in. */
 export const principalOf = (res: Response): Principal => res.locals.principal as Principal;
+
+/** The audit record a write request's transactions carry (see createGuard); undefined for reads and unaudited routes. */
+export const writeAuditOf = (res: Response): WriteAudit | undefined =>
+  res.locals.writeAudit as WriteAudit | undefined;
 
 /** Resources the answer created or named, for the audit record (the path's own object is added by the guard). */
 export const audited = (res: Response, ...references: (string | undefined)[]): void => {
@@ -203,17 +207,26 @@ export function createGuard(deps: GuardDeps) {
       if (access.audit) {
         const action = access.audit;
         const route = `${req.method} ${access.path}`;
+        const entry = () => ({
+          principal: res.locals.principal as Principal | undefined,
+          action,
+          route,
+          entities: res.locals.entities as string[],
+          ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
+        });
+        // A write's record goes in the transaction that commits the write (the handler runs with it:
+        // writeAuditOf); a read's, or a write's that committed nothing, after the answer.
+        const write: WriteAudit | undefined = SAFE_METHODS.has(req.method) ? undefined : { entry };
+        res.locals.writeAudit = write;
         // 'close' comes whether the answer was sent or the client went away first (recorded as CLIENT_WENT_AWAY).
-        res.once('close', () =>
-          deps.audit.record({
-            principal: res.locals.principal as Principal | undefined,
-            action,
-            route,
-            entities: res.locals.entities as string[],
-            status: res.writableFinished ? res.statusCode : CLIENT_WENT_AWAY,
-            ...(req.socket.remoteAddress ? { address: req.socket.remoteAddress } : {}),
-          }),
-        );
+        res.once('close', () => {
+          const status = res.writableFinished ? res.statusCode : CLIENT_WENT_AWAY;
+          // A client gone while its write runs: the write's transaction may still commit, carrying the record.
+          void (write?.handled ?? Promise.resolve()).then(() => {
+            if (write) write.closed = true;
+            if (!write?.stored) deps.audit.record({ ...entry(), status });
+          });
+        });
       }
       // The object named in the path, so that refused attempts on it are in its trail too.
       if (access.owner) audited(res, `${ENTITY_TYPE[access.owner]}/${req.params.id ?? ''}`);

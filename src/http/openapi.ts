@@ -346,7 +346,7 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
   completeSession: {
     ...sessionMove('The session is over', '2026-03-02T11:30:00-05:00', 'finished'),
     description:
-      'A medicine session is refused (422, every unmet criterion of every partner, its code in `details.text`) until its discharge criteria hold: the monitoring time from the first dose, heart rate, SpO2 and blood pressure after the dose with the last of each within range, MOAA/S fully alert, `transport` given, no missed monitoring point or check-in. `override` (a reason) completes it anyway, and the prescriber is told (a Communication ahead of the outbox queue).',
+      "A medicine session is refused (422, every unmet criterion of every partner, its code in `details.text`) until its discharge criteria hold: the monitoring time from the first dose, heart rate, SpO2 and blood pressure after the dose with the last of each within range, MOAA/S fully alert, `transport` given, no missed monitoring point or check-in. `override` (a reason) completes it anyway, and the prescriber is told (a Communication ahead of the outbox queue). `note` is the therapist's short note for the session report, which each patient gets on completion (GET .../report).",
   },
   sessionMonitoring: {
     summary:
@@ -386,6 +386,39 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
               ],
               overdue: [],
               outOfRange: [],
+            },
+          ],
+        },
+      },
+    },
+  },
+  sessionReport: {
+    summary:
+      "The report of a completed medicine session, as the prescriber reads and signs it: a FHIR document (Bundle type document, Composition kap-session-report first) with setting, who monitored, doses, monitoring time, vitals, sedation and dissociation at each point, adverse events, concomitant medications, the discharge and the therapist's note, each a section with its narrative, and the Observations, MedicationAdministrations and AdverseEvents it summarises",
+    description:
+      "Refused (422 `session`) before the session completed. In a couple's session each partner has their own report: `patient` names whose (422 `patient` when absent).",
+    query: [
+      {
+        name: 'patient',
+        description: "Whose report, in a couple's session (kap-bridge's patient id)",
+        schema: { type: 'string' },
+        example: 'pt-ana',
+      },
+    ],
+    answers: {
+      '200': {
+        description: "The patient's session report",
+        schema: 'SessionReport',
+        example: {
+          resourceType: 'Bundle',
+          id: 'report-se-med-1',
+          identifier: { system: 'https://fhir.kap-bridge.org/identifier/Bundle', value: 'report-se-med-1' },
+          type: 'document',
+          timestamp: '2026-03-12T17:20:00.000Z',
+          entry: [
+            {
+              fullUrl: 'https://fhir.kap-bridge.org/Composition/report-se-med-1',
+              resource: { resourceType: 'Composition' },
             },
           ],
         },

@@ -208,6 +208,14 @@ export const ROUTES = {
     audit: 'R',
     owner: 'session',
   },
+  sessionReport: {
+    method: 'GET',
+    path: '/api/v1/sessions/:id/report',
+    clients: therapist,
+    scope: ['Composition', 'r'],
+    audit: 'R',
+    owner: 'session',
+  },
   recordAdverseEvent: {
     method: 'POST',
     path: '/api/v1/sessions/:id/adverse-events',

@@ -4,7 +4,7 @@ import { readsAnyJson } from '../../test/support/any-json.js';
 import { fixture } from '../../test/support/fixtures.js';
 import { isError } from '../fhir/outcome.js';
 import { identityContext as ctx } from '../fhir/reference-context.js';
-import { adverseEventFromFhir } from './adverse-event.js';
+import { adverseEventFromFhir, adverseEventToFhir } from './adverse-event.js';
 
 const SERIOUSNESS = 'http://terminology.hl7.org/CodeSystem/adverse-event-seriousness';
 // biome-ignore lint/suspicious/noExplicitAny: tests change resources field by field, as a sender would
@@ -28,7 +28,30 @@ test('the EHR fixture reads as a serious event of a session', () => {
     serious: true,
     description: 'Blood pressure 186/112 forty minutes after the dose, with headache',
     sessionId: 'enc-lindqvist-medicine-1',
+    severity: 'severe',
+    recordedAt: '2026-03-12T13:35:00-05:00',
     source: 'AdverseEvent/ae-30417/_history/2',
+  });
+});
+
+test('an event the therapist recorded reads back whole: code, severity, outcome, action taken, suspects', () => {
+  const recorded = {
+    id: 'ae-ours-2',
+    patientId: 'p-1',
+    sessionId: 's-1',
+    occurredAt: '2026-03-12T10:45:00-05:00',
+    recordedAt: '2026-03-12T10:50:00-05:00',
+    serious: false,
+    event: 'nausea',
+    description: 'Nausea after the dose',
+    severity: 'mild' as const,
+    outcome: 'resolved' as const,
+    actionTaken: 'Ginger tea',
+    suspects: ['MedicationAdministration/ma-1'],
+  };
+  expect(adverseEventFromFhir(adverseEventToFhir(recorded, ctx), ctx).value).toEqual({
+    ...recorded,
+    source: 'AdverseEvent/ae-ours-2',
   });
 });
 

@@ -111,9 +111,43 @@ export function adverseEventFromFhir(resource: AdverseEvent, ctx: MappingContext
       issue('warning', 'value', 'The adverse event names no known session.', 'AdverseEvent.encounter'),
     );
   }
+  readRecorded(resource, value);
   const source = sourceOf(shell);
   if (source !== undefined) value.source = source;
   return { value, issues };
+}
+
+const SEVERITIES = ['mild', 'moderate', 'severe'] as const;
+const OUTCOMES = ['resolved', 'recovering', 'ongoing', 'resolvedWithSequelae', 'fatal', 'unknown'] as const;
+const codeIn = <T extends string>(concept: unknown, system: string, known: readonly T[]): T | undefined =>
+  known.find((k) => conceptOf(concept)?.coding?.some((c) => c.system === system && c.code === k));
+
+/**
+ * What the therapist records of an event in a medicine session, where the resource says it: its
+ * kap-adverse-event code, severity, outcome, action taken, when it was recorded and its suspects.
+ * None of it decides readiness (seriousness does), so what is not understood is left out.
+ */
+function readRecorded(resource: AdverseEvent, value: KapAdverseEvent): void {
+  const fields = fieldsOf(resource) ?? {};
+  const event = conceptOf(fields.event)?.coding?.find(
+    (c) => c.system === codeSystemUrl('kap-adverse-event'),
+  )?.code;
+  if (event !== undefined) value.event = event;
+  const severity = codeIn(fields.severity, SEVERITY_SYSTEM, SEVERITIES);
+  if (severity !== undefined) value.severity = severity;
+  const outcome = codeIn(fields.outcome, OUTCOME_SYSTEM, OUTCOMES);
+  if (outcome !== undefined) value.outcome = outcome;
+  const extensions = Array.isArray(fields.extension) ? (fields.extension as unknown[]) : [];
+  const action = extensions.map(fieldsOf).find((e) => e?.url === profileUrl('kap-action-taken'))?.valueString;
+  if (typeof action === 'string') value.actionTaken = action;
+  const recorded = dateTimeOf(fields.recordedDate);
+  if (recorded !== undefined) value.recordedAt = recorded;
+  const entities = Array.isArray(fields.suspectEntity) ? (fields.suspectEntity as unknown[]) : [];
+  const suspects = entities.flatMap((s) => {
+    const ref = referenceOf(fieldsOf(s)?.instance)?.reference;
+    return ref === undefined ? [] : [ref];
+  });
+  if (suspects.length > 0) value.suspects = suspects;
 }
 
 const SEVERITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/adverse-event-severity';

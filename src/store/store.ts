@@ -168,15 +168,31 @@ export class Store {
     return inSpan(
       'store transaction',
       { 'db.system.name': this.db.engine === 'postgres' ? 'postgresql' : 'sqlite' },
-      () =>
-        this.db.transaction(async (sql) => {
+      async () => {
+        let committed: (() => void) | undefined;
+        const result = await this.db.transaction(async (sql) => {
           const touched = new Set<string>();
-          const result = await fn(new StoreTx(sql, touched));
+          const tx = new StoreTx(sql, touched, []);
+          const result = await fn(tx);
           await raiseChanges(sql, touched);
+          committed = await this.lastStep?.(tx);
           return result;
-        }),
+        });
+        committed?.();
+        return result;
+      },
       { kind: SpanKind.INTERNAL },
     );
+  }
+
+  private lastStep: LastStep | undefined;
+
+  /**
+   * Gives every transaction a last write before it commits (src/audit: the audit record of the
+   * request the transaction serves, so that the write and its record are kept together or not at all).
+   */
+  beforeEveryCommit(step: LastStep): void {
+    this.lastStep = step;
   }
 
   /**
@@ -347,6 +363,12 @@ async function raiseChanges(sql: Sql, scopes: ReadonlySet<string>): Promise<void
 }
 
 /** The store's operations on one connection or transaction. */
+/**
+ * A transaction's last write, given the transaction; what it answers is called once the transaction
+ * has committed (never when it rolled back).
+ */
+export type LastStep = (tx: StoreTx) => Promise<(() => void) | undefined>;
+
 export class StoreTx {
   /**
    * `sql` is public so that modules with tables of their own (src/outbox) write in the same
@@ -356,6 +378,8 @@ export class StoreTx {
   constructor(
     readonly sql: Sql,
     private readonly touched?: Set<string>,
+    /** The patients, episodes and resources the transaction wrote, `Type/id` (in a transaction only). */
+    readonly written?: string[],
   ) {}
 
   /**
@@ -400,6 +424,7 @@ export class StoreTx {
 
   /** Registers or updates a patient link; `tenant` is its practice on first save and never changes after. */
   async savePatient(link: PatientLink, tenant = DEFAULT_TENANT): Promise<void> {
+    this.written?.push(`Patient/${link.id}`);
     const now = new Date().toISOString();
     await this.sql.run(
       'INSERT INTO patients (id, ehr_patient, created_at, tenant) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET ehr_patient = excluded.ehr_patient',
@@ -524,6 +549,7 @@ export class StoreTx {
     const { resourceType } = resource;
     // A practice's own resource is kept in the practice's id space; the EHR's under the EHR's id.
     const id = ours ? ownKey(tenant ?? DEFAULT_TENANT, resource.id) : resource.id;
+    this.written?.push(`${resourceType}/${resource.id}`);
     const rank = versionRank(resource);
     const values = [
       resource.meta?.versionId ?? null,
@@ -648,6 +674,7 @@ export class StoreTx {
   }
 
   async saveEpisode(episode: Episode, tenant = DEFAULT_TENANT): Promise<void> {
+    this.written?.push(`EpisodeOfCare/${episode.id}`);
     for (const p of episode.patients) {
       if (!(await this.getPatient(p, tenant)))
         throw new Error(`Episode ${episode.id} names patient ${p}, who is not registered`);

@@ -7,7 +7,7 @@
  */
 import type { Browser, Page } from 'puppeteer-core';
 import {
-  launchBrowser,
+  consoleSuite,
   openPage,
   pushedPatient,
   screenshot,
@@ -15,20 +15,14 @@ import {
   signIn,
   submitForm,
 } from '../support/console.js';
-import { startTestService, type TestService } from '../support/service.js';
+import type { TestService } from '../support/service.js';
 
 let service: TestService;
 let browser: Browser;
 
-beforeAll(async () => {
-  [service, browser] = await Promise.all([
-    startTestService({ KAP_SUBSCRIBE_ON_START: 'false' }),
-    launchBrowser(),
-  ]);
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  await service?.close();
+consoleSuite((s, b) => {
+  service = s;
+  browser = b;
 });
 
 const day = (n: number) => new Date(Date.now() + n * 86_400_000).toISOString().slice(0, 10);

@@ -9,8 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Browser, Page } from 'puppeteer-core';
 import {
+  consoleSuite,
   courseWithMedicineSession,
-  launchBrowser,
   openPage,
   pushedPatient,
   screenshot,
@@ -19,20 +19,14 @@ import {
   submitForm,
 } from '../support/console.js';
 import { post } from '../support/course.js';
-import { startTestService, type TestService } from '../support/service.js';
+import type { TestService } from '../support/service.js';
 
 let service: TestService;
 let browser: Browser;
 
-beforeAll(async () => {
-  [service, browser] = await Promise.all([
-    startTestService({ KAP_SUBSCRIBE_ON_START: 'false' }),
-    launchBrowser(),
-  ]);
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  await service?.close();
+consoleSuite((s, b) => {
+  service = s;
+  browser = b;
 });
 
 /**

@@ -7,8 +7,8 @@
  */
 import type { Browser } from 'puppeteer-core';
 import {
+  consoleSuite,
   courseWithMedicineSession,
-  launchBrowser,
   openPage,
   pushedPatient,
   screenshot,
@@ -16,20 +16,14 @@ import {
   signIn,
   submitForm,
 } from '../support/console.js';
-import { startTestService, type TestService } from '../support/service.js';
+import type { TestService } from '../support/service.js';
 
 let service: TestService;
 let browser: Browser;
 
-beforeAll(async () => {
-  [service, browser] = await Promise.all([
-    startTestService({ KAP_SUBSCRIBE_ON_START: 'false' }),
-    launchBrowser(),
-  ]);
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  await service?.close();
+consoleSuite((s, b) => {
+  service = s;
+  browser = b;
 });
 
 test('the operator pages: outbox retry and drop, drift, audit search, sync and metrics, each accessible', async () => {

@@ -7,8 +7,8 @@
 import type { Browser } from 'puppeteer-core';
 import { CALLERS } from '../support/auth.js';
 import {
+  consoleSuite,
   courseWithMedicineSession,
-  launchBrowser,
   openPage,
   push,
   pushedPatient,
@@ -16,20 +16,14 @@ import {
   seriousViolations,
   signIn,
 } from '../support/console.js';
-import { startTestService, type TestService } from '../support/service.js';
+import type { TestService } from '../support/service.js';
 
 let service: TestService;
 let browser: Browser;
 
-beforeAll(async () => {
-  [service, browser] = await Promise.all([
-    startTestService({ KAP_SUBSCRIBE_ON_START: 'false' }),
-    launchBrowser(),
-  ]);
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-  await service?.close();
+consoleSuite((s, b) => {
+  service = s;
+  browser = b;
 });
 
 test('This week shows each coming medicine session with its verdict, and a hold from the EHR turns it live', async () => {

@@ -9,7 +9,7 @@
  * wait in the outbox behind it; kap-bridge delivers one change at a time, one patient at a time, so the order of arrival is the
  * order of delivery.
  */
-import type { Communication, MedicationAdministration, Observation, Resource } from 'fhir/r4';
+import type { Bundle, Communication, MedicationAdministration, Observation, Resource } from 'fhir/r4';
 import { codeSystemUrl, identifierSystem } from '../../src/fhir/codes.js';
 import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { OutboxMessage } from '../../src/outbox/outbox.js';
@@ -195,6 +195,16 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
   });
   expect(sessions.map((e) => e.status)).toEqual(['finished']);
   expect(await inEhr<Communication>('Communication', { subject: `Patient/${patient}` })).toEqual([]);
+  // The session report is in HAPI: a document, its Composition first, the doses among its entries.
+  const reports = await inEhr<Bundle>('Bundle', {
+    identifier: `${identifierSystem('Bundle')}|${inEhrAs(`report-${session}`)}`,
+  });
+  expect(reports.map((b) => [b.type, b.entry?.[0]?.resource?.resourceType])).toEqual([
+    ['document', 'Composition'],
+  ]);
+  expect(
+    reports[0]!.entry!.filter((e) => e.resource?.resourceType === 'MedicationAdministration'),
+  ).toHaveLength(2);
 }, 180_000);
 
 test('a couple: one partner refused at the pre-dose check while the other doses', async () => {

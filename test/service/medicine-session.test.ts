@@ -4,16 +4,22 @@
  * and the session report. What is refused names every reason and writes nothing.
  */
 import { readFileSync } from 'node:fs';
-import type { MedicationDispense, MedicationRequest, Observation, OperationOutcome } from 'fhir/r4';
+import type { MedicationDispense, MedicationRequest, Observation } from 'fhir/r4';
 import { ADVERSE_EVENTS } from '../../src/api/schemas.js';
 import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { Service } from '../../src/service.js';
-import { CALLERS, kapFetch } from '../support/auth.js';
+import { CALLERS } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
+import {
+  type Answer,
+  codes,
+  expressions,
+  SUBSCRIPTION_SECRET as SECRET,
+  therapistApi,
+} from '../support/therapist-api.js';
 
-const SECRET = 'test-shared-secret';
 let service: Service;
 
 beforeAll(async () => {
@@ -21,36 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => service.close());
 
-interface Answer {
-  status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
-  body: any;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<Answer> {
-  const fhir = path.startsWith('/fhir');
-  const res = await kapFetch(`${service.url}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': fhir ? 'application/fhir+json' : 'application/json' }),
-      ...(fhir ? { 'x-kap-subscription-secret': SECRET } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-const post = (path: string, body: unknown = {}) => call('POST', `/api/v1${path}`, body);
-const get = (path: string) => call('GET', `/api/v1${path}`);
-async function ok(path: string, body: unknown = {}, status = 201) {
-  const a = await post(path, body);
-  if (a.status !== status) throw new Error(`POST ${path}: ${a.status} ${JSON.stringify(a.body)}`);
-  return a.body;
-}
-const codes = (a: Answer): string[] =>
-  (a.body as OperationOutcome).issue.map((i) => i.details?.text ?? '').filter(Boolean);
-const expressions = (a: Answer): string[] =>
-  (a.body as OperationOutcome).issue.flatMap((i) => i.expression ?? []);
+const { call, post, get, ok } = therapistApi(() => service.url);
 
 const DAY = '2026-06-04';
 const at = (hhmm: string) => `${DAY}T${hhmm}:00Z`;
@@ -366,6 +343,107 @@ describe('monitoring, adverse events and discharge', () => {
     await service.outbox.release(claim!.patientRef, 'test-claim');
     const status = await get(`/patients/ines/medication-status?date=2026-06-11`);
     expect(status.body.reasons.map((r: { code: string }) => r.code)).toContain('safety-adverse-event');
+  });
+});
+
+describe('the session report', () => {
+  beforeAll(async () => {
+    await clearedPatient('lena');
+    await clearedPatient('kai');
+    await clearedPatient('noor');
+  });
+
+  test('refused before completion; on completion each patient has a FHIR document that summarises the session and is queued for the EHR', async () => {
+    await medicineSession(['lena'], 'med-lena-1');
+    const vitals = async (hhmm: string, systolic: number, suffix: string) => {
+      await reading('lena', 'med-lena-1', bp(systolic, 80), hhmm, `bp-lena-${suffix}`);
+      await reading('lena', 'med-lena-1', { kind: 'heart-rate', perMinute: 76 }, hhmm, `hr-lena-${suffix}`);
+      await reading('lena', 'med-lena-1', { kind: 'spo2', percent: 98 }, hhmm, `spo2-lena-${suffix}`);
+    };
+    await vitals('10:05', 124, 'pre');
+    await ok('/sessions/med-lena-1/doses', dose('lena', '10:20', 100, 'dose-lena-1'));
+    await vitals('11:00', 138, '40');
+    await reading('lena', 'med-lena-1', { kind: 'sedation', moaas: 4 }, '11:00', 'moaas-lena-40');
+    await reading('lena', 'med-lena-1', { kind: 'dissociation', cadss: 18 }, '11:00', 'cadss-lena-40');
+    await ok('/sessions/med-lena-1/adverse-events', {
+      id: 'ae-lena-nausea',
+      patient: 'lena',
+      event: 'nausea',
+      severity: 'mild',
+      serious: false,
+      onset: at('10:50'),
+      outcome: 'resolved',
+    });
+    await vitals('12:10', 126, 'end');
+    await reading('lena', 'med-lena-1', { kind: 'sedation', moaas: 5 }, '12:10', 'moaas-lena-end');
+
+    const early = await get('/sessions/med-lena-1/report');
+    expect([early.status, expressions(early)]).toEqual([422, ['session']]);
+
+    await ok(
+      '/sessions/med-lena-1/complete',
+      { time: at('12:25'), transport: 'Picked up by her husband', note: 'Grief work; <calm> at the end' },
+      200,
+    );
+    const report = await get('/sessions/med-lena-1/report');
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ resourceType: 'Bundle', type: 'document', timestamp: at('12:25') });
+    const composition = report.body.entry[0].resource;
+    expect(composition).toMatchObject({
+      resourceType: 'Composition',
+      meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-session-report'] },
+      subject: { identifier: { system: 'urn:therapist:client', value: 'lena' } },
+      encounter: { identifier: { value: 'med-lena-1' } },
+    });
+    expect(composition.text.div).toContain('Grief work; &lt;calm&gt; at the end');
+    expect(composition.text.div).toContain('125 minutes from the first dose to discharge');
+    expect(composition.text.div).toContain('Picked up by her husband');
+    const summarised = report.body.entry
+      .slice(1)
+      .map(
+        (e: { resource: { resourceType: string; id: string } }) =>
+          `${e.resource.resourceType}/${e.resource.id}`,
+      );
+    expect(summarised).toEqual(
+      expect.arrayContaining([
+        'MedicationAdministration/dose-lena-1',
+        'AdverseEvent/ae-lena-nausea',
+        'Observation/bp-lena-40',
+        'Observation/moaas-lena-end',
+        'Observation/cadss-lena-40',
+      ]),
+    );
+    const queued = (await service.outbox.list({ patientRef: 'Patient/ehr-lena' })).filter(
+      (m) => m.resourceType === 'Bundle',
+    );
+    expect(queued.map((m) => m.identifier.value)).toEqual([
+      ehrIdentifierValue(CALLERS.therapist.tenant, 'report-med-lena-1'),
+    ]);
+  });
+
+  test("in a couple's session each partner has their own report, asked for by patient", async () => {
+    await medicineSession(['kai', 'noor'], 'med-kai-noor');
+    await ok('/sessions/med-kai-noor/complete', { time: at('12:00'), transport: 'Taxi' }, 200);
+    const unnamed = await get('/sessions/med-kai-noor/report');
+    expect([unnamed.status, expressions(unnamed)]).toEqual([422, ['patient']]);
+    const stranger = await get('/sessions/med-kai-noor/report?patient=lena');
+    expect([stranger.status, expressions(stranger)]).toEqual([422, ['patient']]);
+    const subjects = [];
+    for (const p of ['kai', 'noor']) {
+      const own = await get(`/sessions/med-kai-noor/report?patient=${p}`);
+      expect(own.status).toBe(200);
+      subjects.push(own.body.entry[0].resource.subject.identifier.value);
+    }
+    expect(subjects).toEqual(['kai', 'noor']);
+  });
+
+  test('a note is said only when completing a medicine session', async () => {
+    const prep = await ok('/episodes/ep-med-lena-1/sessions', {
+      phase: 'preparation',
+      start: '2026-06-08T10:00:00Z',
+    });
+    const refused = await post(`/sessions/${prep.id}/start`, { note: 'not here' });
+    expect([refused.status, expressions(refused)]).toEqual([422, ['note']]);
   });
 });
 

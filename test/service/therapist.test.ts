@@ -16,16 +16,15 @@ import { API_BASE, type ApiRoute, OPERATIONS } from '../../src/http/openapi.js';
 import { ROUTES } from '../../src/http/routes.js';
 import type { Service } from '../../src/service.js';
 import { createValidator } from '../../src/validation/validator.js';
-import { CALLERS, kapFetch } from '../support/auth.js';
+import { CALLERS } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { statusOfApiBody } from '../support/expected-status.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
+import { codes, expressions, SUBSCRIPTION_SECRET as SECRET, therapistApi } from '../support/therapist-api.js';
 
 /** The practice the therapist's token acts for. */
 const PRACTICE = CALLERS.therapist.tenant;
-
-const SECRET = 'test-shared-secret';
 
 let service: Service;
 
@@ -34,39 +33,7 @@ beforeAll(async () => {
 });
 afterAll(() => service.close());
 
-interface Answer {
-  status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
-  body: any;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<Answer> {
-  const fhir = path.startsWith('/fhir');
-  const res = await kapFetch(`${service.url}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': fhir ? 'application/fhir+json' : 'application/json' }),
-      ...(fhir ? { 'x-kap-subscription-secret': SECRET } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-const post = (path: string, body: unknown = {}) => call('POST', `/api/v1${path}`, body);
-const get = (path: string) => call('GET', `/api/v1${path}`);
-
-/** Posts and expects success; the answer's body. */
-async function ok(path: string, body: unknown = {}, status = 201) {
-  const a = await post(path, body);
-  if (a.status !== status) throw new Error(`POST ${path}: ${a.status} ${JSON.stringify(a.body)}`);
-  return a.body;
-}
-
-const codes = (a: Answer): string[] =>
-  (a.body as OperationOutcome).issue.map((i) => i.details?.text ?? '').filter(Boolean);
-const expressions = (a: Answer): string[] =>
-  (a.body as OperationOutcome).issue.flatMap((i) => i.expression ?? []);
+const { call, post, get, ok } = therapistApi(() => service.url);
 
 /** The prescriber's EHR clears the patient and prescribes 150 mg sublingual troches, 3 sessions. */
 async function prescriberClears(ehrPatient: string): Promise<void> {

@@ -3,7 +3,7 @@
  * server at KAP_TEST_DATABASE_URL, by default postgres@127.0.0.1:5432), each in a fresh database.
  */
 import type { Consent, MedicationRequest } from 'fhir/r4';
-import { AuditTrail } from '../../src/audit/trail.js';
+import { AuditTrail, type WriteAudit, withWriteAudit } from '../../src/audit/trail.js';
 import type { Principal } from '../../src/auth/authentication.js';
 import { createLogger } from '../../src/log.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
@@ -637,6 +637,54 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
         })
       ).entry,
     ).toHaveLength(4);
+  });
+
+  test("a write's audit record commits in the write's transaction, and rolls back with it", async () => {
+    const trail = new AuditTrail(store, createLogger('silent'));
+    const principal: Principal = { client: 'therapy-a', kind: 'therapist', tenant: 'practice-a', scopes: [] };
+    const request = (): WriteAudit => ({
+      entry: () => ({ principal, action: 'C', route: 'POST /api/v1/patients', entities: [] }),
+    });
+    // The group commit intercepted: whatever is asked of it is counted and never stored.
+    let groupCommitted = 0;
+    trail.record = () => {
+      groupCommitted++;
+    };
+    const events = async (entity: string) =>
+      ((await trail.search({ entity, count: 500 })).entry ?? []).map((e) => e.resource!);
+
+    const kept = request();
+    await withWriteAudit(kept, async () => {
+      await store.transaction((tx) => tx.savePatient({ id: 'p-kept', identifiers: [] }, 'practice-a'));
+      // A later transaction of the same request: what it writes is indexed under the same record.
+      await store.transaction((tx) =>
+        tx.putResource({ resource: rx('rx-kept', '1', 'active'), receivedAt: '2026-11-26T10:00:00Z' }),
+      );
+    });
+    const [event, ...more] = await events('Patient/p-kept');
+    expect(more).toEqual([]);
+    expect(event).toMatchObject({
+      id: kept.stored?.id,
+      outcome: '0',
+      outcomeDesc: 'POST /api/v1/patients committed its write',
+      source: { site: 'practice-a' },
+    });
+    expect((await events('MedicationRequest/rx-kept')).map((e) => e.id)).toEqual([event!.id]);
+
+    const refused = request();
+    await expect(
+      withWriteAudit(refused, () =>
+        store.transaction(async (tx) => {
+          await tx.savePatient({ id: 'p-refused', identifiers: [] }, 'practice-a');
+          throw new Error('refused after writing');
+        }),
+      ),
+    ).rejects.toThrow('refused after writing');
+    expect(await store.getPatient('p-refused', 'practice-a')).toBeUndefined();
+    expect(refused.stored).toBeUndefined();
+    expect(await events('Patient/p-refused')).toEqual([]);
+    // The group commit was never asked for either record: the kept one is in the store without it.
+    expect(groupCommitted).toBe(0);
   });
 });
 

@@ -16,6 +16,7 @@ import { careTeam } from './care.js';
 import { type Json, post } from './course.js';
 import { fixture } from './fixtures.js';
 import { uniqueId } from './sandbox.js';
+import { startTestService, type TestService } from './service.js';
 
 export const SCREENSHOTS = join(process.cwd(), 'test-output', 'console');
 
@@ -35,6 +36,22 @@ export const launchBrowser = (): Promise<Browser> =>
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
     protocolTimeout: 30_000,
   });
+
+/**
+ * A console suite's service (no EHR, no subscription) and browser, started before its tests and
+ * closed after them; `use` is given both once they are up.
+ */
+export function consoleSuite(use: (service: TestService, browser: Browser) => void): void {
+  let started: [TestService, Browser] | undefined;
+  beforeAll(async () => {
+    started = await Promise.all([startTestService({ KAP_SUBSCRIBE_ON_START: 'false' }), launchBrowser()]);
+    use(...started);
+  }, 60_000);
+  afterAll(async () => {
+    await started?.[1].close();
+    await started?.[0].close();
+  });
+}
 
 /**
  * A page of `width` px in a browser context of its own (its own cookies), with every console
