@@ -2,7 +2,7 @@
  * A medicine session: the day-of checks (readiness for its day, what is recorded and what is still
  * missing before the dose), each patient's monitoring with what is due and overdue and the time left
  * to the 40-minute reading and the end of monitoring, and the forms to start it, record readings,
- * doses and boosters, adverse events, and discharge. A couple has a column per partner. Every time
+ * doses and boosters, adverse events, and discharge; once completed, each patient's session report. A couple has a column per partner. Every time
  * shown counts down to an instant the server answered, on the server's clock; when one runs out the
  * page asks the server again, which alone says what is due or overdue.
  */
@@ -95,6 +95,26 @@ function PatientMonitoring({ m, serverNow }) {
   </div>`;
 }
 
+/** Plain text of a FHIR narrative (XHTML), never put into the page as markup. */
+const narrative = (div) => (div ? new DOMParser().parseFromString(div, 'text/html').body.textContent : '');
+
+/** A completed session's report for one patient (a FHIR document): its Composition's sections. */
+function Report({ id, patient, index }) {
+  const [report, setReport] = useState();
+  const [error, setError] = useState();
+  useEffect(() => {
+    api('GET', `/api/v1/sessions/${id}/report?patient=${encodeURIComponent(patient)}`).then(setReport, setError);
+  }, [id, patient]);
+  const composition = report?.entry?.find((e) => e.resource?.resourceType === 'Composition')?.resource;
+  return html`<section class="report" aria-labelledby=${`report-${index}-title`}>
+    <h3 id=${`report-${index}-title`}>Session report${composition?.title ? `: ${composition.title}` : ''}</h3>
+    <${Problem} error=${error} />
+    ${(composition?.section ?? []).map(
+      (sec) => html`<h4>${sec.title}</h4><p>${narrative(sec.text?.div)}</p>`,
+    )}
+  </section>`;
+}
+
 /** The server's clock: the instant of its last answer, moved on by the time passed since. */
 function useServerNow(answer) {
   const [now, setNow] = useState(0);
@@ -184,6 +204,7 @@ export function Session({ episode, id }) {
             )}
           </ul>
           <${Reasons} reasons=${mine} />
+          ${session?.status === 'finished' ? html`<${Report} id=${id} patient=${m.patientId} index=${i} />` : null}
           <h3>Monitoring</h3>
           <${PatientMonitoring} m=${m} serverNow=${serverNow} />
           <${ApiForm} id=${`readings-${i}`} title="Vitals, sedation and dissociation" onDone=${load}

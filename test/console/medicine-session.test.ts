@@ -144,6 +144,9 @@ test('a medicine session through the forms: a dose refused with its reasons, mon
     { navigates: true },
   );
   await page.waitForFunction(() => document.getElementById('session-status')?.textContent === 'finished');
+  // Completed, the session's report is shown, its sections read from the FHIR document.
+  await page.waitForSelector('.report h4');
+  expect(await text(page, '.report')).toContain('Session report');
 
   await page.setViewport({ width: 390, height: 844 });
   expect(await seriousViolations(page)).toEqual([]);

@@ -9,11 +9,11 @@ import { badRequest, statusOf } from '../../src/fhir/outcome.js';
 import { type ApiRoute, OPERATIONS } from '../../src/http/openapi.js';
 import { ROUTES } from '../../src/http/routes.js';
 import type { Service } from '../../src/service.js';
-import { kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { statusOfApiBody } from '../support/expected-status.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
+import { type Answer, send } from '../support/therapist-api.js';
 
 const SECRET = 'test-shared-secret';
 
@@ -26,31 +26,17 @@ beforeAll(async () => {
 });
 afterAll(() => service.close());
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
-  body: any;
-}
-
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  const res = await kapFetch(`${base}${path}`, {
+const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  send(
+    `${base}${path}`,
     method,
-    headers: {
+    body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    {
       ...(body === undefined ? {} : { 'content-type': 'application/fhir+json' }),
       ...(path.startsWith('/fhir') ? { 'x-kap-subscription-secret': SECRET } : {}),
       ...headers,
     },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
+  );
 
 const put = <T extends Resource>(r: T, headers?: Record<string, string>) =>
   call('PUT', `/fhir/${r.resourceType}/${r.id}`, r, headers);

@@ -7,10 +7,11 @@ import type { CapabilityStatement, MedicationRequest, OperationOutcome } from 'f
 import { readConformance } from '../../src/fhir/conformance.js';
 import { READABLE_TYPES } from '../../src/fhir-endpoint/capability.js';
 import { KEPT_TYPES } from '../../src/intake.js';
-import { bearer, type Caller, kapFetch } from '../support/auth.js';
+import { bearer, type Caller } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { type Answer, send } from '../support/therapist-api.js';
 
 let service: TestService;
 let base: string;
@@ -21,28 +22,11 @@ beforeAll(async () => {
 });
 afterAll(() => service.close());
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
-  body: any;
-}
-
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  const res = await kapFetch(`${base}${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/fhir+json' }), ...headers },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  send(`${base}${path}`, method, body === undefined ? undefined : JSON.stringify(body), {
+    ...(body === undefined ? {} : { 'content-type': 'application/fhir+json' }),
+    ...headers,
   });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : undefined };
-}
 
 /** A ketamine order as an EHR sends it on a create: no server-assigned id, version or time. */
 const order = (id: string): MedicationRequest => {

@@ -1,6 +1,7 @@
 /**
- * kap-bridge's own HTTP API as the therapist's client and the EHR's push call it, for suites that run
- * a service with no EHR: each answer's status and parsed body, and what an OperationOutcome says.
+ * kap-bridge's own HTTP API as the suites call it: one request and its answer (`send`), and the
+ * therapist's client with the EHR's pushes for suites that run a service with no EHR (`therapistApi`);
+ * what an OperationOutcome says.
  */
 import type { OperationOutcome } from 'fhir/r4';
 import { kapFetch } from './auth.js';
@@ -10,26 +11,37 @@ export const SUBSCRIPTION_SECRET = 'test-shared-secret';
 
 export interface Answer {
   status: number;
+  headers: Headers;
+  text: string;
   // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
   body: any;
+}
+
+/** Sends `text` (when given) with `headers` as a test client; the answer with its body parsed. */
+export async function send(
+  url: string,
+  method: string,
+  text: string | undefined,
+  headers: Record<string, string>,
+): Promise<Answer> {
+  const res = await kapFetch(url, { method, headers, ...(text === undefined ? {} : { body: text }) });
+  const answer = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    text: answer,
+    body: answer ? JSON.parse(answer) : undefined,
+  };
 }
 
 /** Calls on the service at `url()` (read when called: the service starts in a beforeAll). */
 export function therapistApi(url: () => string) {
   async function call(method: string, path: string, body?: unknown): Promise<Answer> {
     const fhir = path.startsWith('/fhir');
-    const res = await kapFetch(`${url()}${path}`, {
-      method,
-      headers: {
-        ...(body === undefined
-          ? {}
-          : { 'content-type': fhir ? 'application/fhir+json' : 'application/json' }),
-        ...(fhir ? { 'x-kap-subscription-secret': SUBSCRIPTION_SECRET } : {}),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    return send(`${url()}${path}`, method, body === undefined ? undefined : JSON.stringify(body), {
+      ...(body === undefined ? {} : { 'content-type': fhir ? 'application/fhir+json' : 'application/json' }),
+      ...(fhir ? { 'x-kap-subscription-secret': SUBSCRIPTION_SECRET } : {}),
     });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
   const post = (path: string, body: unknown = {}) => call('POST', `/api/v1${path}`, body);
   const get = (path: string) => call('GET', `/api/v1${path}`);
