@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import type {
+  Bundle,
   Encounter,
   MedicationDispense,
   MedicationRequest,
@@ -116,7 +117,12 @@ async function expectAllWrittenValid(patientRef: string): Promise<number> {
     const local = await service.store.ownByEhrIdentifier(m.resourceType, m.identifier.value);
     expect(local).toBeDefined();
     expect(m.identifier.system).toBe(`https://fhir.kap-bridge.org/identifier/${m.resourceType}`);
-    const profile = (local!.resource.meta?.profile ?? [])[0];
+    // A document (the session report) claims its profile on its Composition, the first entry.
+    const claimant =
+      local!.resource.resourceType === 'Bundle'
+        ? (local!.resource as Bundle).entry?.[0]?.resource
+        : local!.resource;
+    const profile = (claimant?.meta?.profile ?? [])[0];
     expect(profile).toMatch(/^https:\/\/fhir\.kap-bridge\.org\/StructureDefinition\/kap-/);
     const errors = validator
       .validate(local!.resource)
