@@ -16,12 +16,11 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import type { Bundle, Resource } from 'fhir/r4';
 import { PREFETCH_TYPES } from '../src/cds/services.js';
-import { patientRefOf } from '../src/intake.js';
 import { Store } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
 import { careTeam } from '../test/support/care.js';
 import { CDS_ISSUER, CdsClient, cdsClientKeys } from '../test/support/cds-client.js';
-import { benchEpisode, benchRecord } from './course.js';
+import { benchEpisode, benchRecord, storedBench } from './course.js';
 import { fmt, startKapBridge } from './support.js';
 
 const PATIENTS = Number(process.env.BENCH_PATIENTS ?? 1_000);
@@ -42,7 +41,7 @@ async function seed(file: string): Promise<void> {
         CALLERS.therapist.tenant,
       );
       for (const r of [...benchRecord(id), careTeam(id)])
-        await tx.putResource({ resource: r, receivedAt: at, patientRef: patientRefOf(r) ?? `Patient/${id}` });
+        await tx.putResource(storedBench(r, id, CALLERS.therapist.tenant, at));
       await tx.saveEpisode(benchEpisode(id), CALLERS.therapist.tenant);
     }
   });

@@ -11,12 +11,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { patientRefOf } from '../src/intake.js';
 import { Store } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
 import { careTeam } from '../test/support/care.js';
 import { launchBrowser, signIn } from '../test/support/console.js';
-import { benchEpisode, benchRecord } from './course.js';
+import { benchEpisode, benchRecord, storedBench } from './course.js';
 import { fmt, percentile, postJson, startKapBridge } from './support.js';
 
 const PATIENTS = Number(process.env.BENCH_PATIENTS ?? 200);
@@ -36,7 +35,7 @@ async function seed(file: string): Promise<void> {
         CALLERS.therapist.tenant,
       );
       for (const r of [...benchRecord(id), careTeam(id)])
-        await tx.putResource({ resource: r, receivedAt: at, patientRef: patientRefOf(r) ?? `Patient/${id}` });
+        await tx.putResource(storedBench(r, id, CALLERS.therapist.tenant, at));
       await tx.saveEpisode(benchEpisode(id), CALLERS.therapist.tenant);
     }
     await tx.setCheckpoint('ehr:last-heard', at);

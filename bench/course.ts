@@ -7,6 +7,7 @@
 import type { Resource } from 'fhir/r4';
 import type { Episode } from '../src/domain/model.js';
 import { identityContext as ctx } from '../src/fhir/reference-context.js';
+import { patientRefOf } from '../src/intake.js';
 import { clearanceToFhir } from '../src/mapping/clearance.js';
 import { consentToFhir } from '../src/mapping/consent.js';
 import { episodeToFhir } from '../src/mapping/episode.js';
@@ -14,6 +15,7 @@ import { dispenseToFhir } from '../src/mapping/medication-dispense.js';
 import { prescriptionToFhir } from '../src/mapping/medication-request.js';
 import { observationToFhir } from '../src/mapping/observation.js';
 import { sessionToFhir } from '../src/mapping/session.js';
+import type { StoredResource } from '../src/store/store.js';
 
 /** The patient's course, as the store keeps it beside its EpisodeOfCare. */
 export const benchEpisode = (patientId: string): Episode => ({
@@ -121,3 +123,19 @@ export function benchRecord(patientId: string): Resource[] {
     ),
   ].map((r) => ({ ...r, meta: { ...r.meta, versionId: '1', lastUpdated: '2026-11-20T12:00:00Z' } }));
 }
+
+/** What the practice records itself (its course, consent and sessions); the rest is the EHR's. */
+const PRACTICE_RECORDED: ReadonlySet<string> = new Set(['EpisodeOfCare', 'CarePlan', 'Consent', 'Encounter']);
+
+/** A bench resource as the store keeps it: the practice's own records in the practice's id space. */
+export const storedBench = (
+  r: Resource,
+  patientId: string,
+  tenant: string,
+  receivedAt: string,
+): StoredResource => ({
+  resource: r,
+  receivedAt,
+  patientRef: patientRefOf(r) ?? `Patient/${patientId}`,
+  ...(PRACTICE_RECORDED.has(r.resourceType) ? { ours: true, tenant } : {}),
+});

@@ -16,11 +16,10 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import type { Bundle } from 'fhir/r4';
 import { KAP_CODE, SYSTEM } from '../src/fhir/codes.js';
-import { patientRefOf } from '../src/intake.js';
 import { Store, type StoreOptions } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
 import { careTeam } from '../test/support/care.js';
-import { benchEpisode, benchRecord } from './course.js';
+import { benchEpisode, benchRecord, storedBench } from './course.js';
 import {
   benchDatabase,
   fmt,
@@ -59,11 +58,7 @@ async function seedKapBridge(options: StoreOptions): Promise<void> {
         await tx.setCheckpoint('ehr:last-heard', at);
         // The EHR confirms the practice's care, so the status reads the whole record.
         for (const r of [...benchRecord(id), careTeam(id)])
-          await tx.putResource({
-            resource: r,
-            receivedAt: at,
-            patientRef: patientRefOf(r) ?? `Patient/${id}`,
-          });
+          await tx.putResource(storedBench(r, id, CALLERS.therapist.tenant, at));
         await tx.saveEpisode(benchEpisode(id), CALLERS.therapist.tenant);
       }
     });

@@ -214,9 +214,10 @@ export function readingWarnings(resource: Resource): Issue[] {
  * practice's session 12 (that would merge two sessions into one when counting those taken, or
  * take the EHR's reading as the session's pre-dose check). A colon is never in a FHIR id.
  */
+const PRACTICE_SPACES: ReadonlySet<string> = new Set(['Encounter', 'EpisodeOfCare']);
 const ehrSessionIdOf: MappingContext['idOf'] = (type, reference) => {
   const id = identityContext.idOf(type, reference);
-  return type === 'Encounter' && id !== undefined ? `ehr:${id}` : id;
+  return PRACTICE_SPACES.has(type) && id !== undefined ? `ehr:${id}` : id;
 };
 
 /**
