@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Encounter, MedicationAdministration } from 'fhir/r4';
+import type { Consent, Encounter, MedicationAdministration } from 'fhir/r4';
 import { RXNORM_KETAMINE, SYSTEM } from './fhir/codes.js';
 import { identityContext } from './fhir/reference-context.js';
 import { DEFAULT_PATIENT_LINK } from './patient-link.js';
@@ -105,5 +105,32 @@ describe("the EHR's sessions and the practice's own are separate id spaces", () 
     );
     expect(record.sessions.map((s) => s.id)).toHaveLength(1);
     expect(record.administrations.map((a) => a.sessionId)).toEqual(record.sessions.map((s) => s.id));
+  });
+
+  test("another practice's consent, as the EHR holds it under its course 42, never counts for the practice's own course 42", async () => {
+    const fixture = JSON.parse(
+      readFileSync(
+        join(ROOT, 'fixtures', 'individual-course', 'Consent-cons-lena-kap-2026.fhir.json'),
+        'utf8',
+      ),
+    ) as Consent;
+    const theirs: Consent = {
+      ...fixture,
+      id: '77',
+      identifier: [{ system: 'https://fhir.kap-bridge.org/identifier/Consent', value: 'practice-b/c-1' }],
+      patient: { reference: 'Patient/p1' },
+      provision: {
+        ...fixture.provision,
+        data: [{ meaning: 'dependents', reference: { reference: 'EpisodeOfCare/42' } }],
+      },
+    };
+    const record = await loadRecord(
+      store([{ resource: theirs, receivedAt }]),
+      { id: 'p1', identifiers: [], ehrPatient: 'Patient/p1' },
+      'practice-a',
+      { ...DEFAULT_PATIENT_LINK, mode: 'mrn' },
+    );
+    expect(record.consents).toHaveLength(1);
+    expect(record.consents.map((c) => c.episodeId)).not.toContain('42');
   });
 });
