@@ -18,9 +18,8 @@ import type { Bundle, Resource } from 'fhir/r4';
 import { PREFETCH_TYPES } from '../src/cds/services.js';
 import { Store } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
-import { careTeam } from '../test/support/care.js';
 import { CDS_ISSUER, CdsClient, cdsClientKeys } from '../test/support/cds-client.js';
-import { benchEpisode, benchRecord, storedBench } from './course.js';
+import { benchRecord, seedBenchPatient } from './course.js';
 import { fmt, startKapBridge } from './support.js';
 
 const PATIENTS = Number(process.env.BENCH_PATIENTS ?? 1_000);
@@ -36,13 +35,7 @@ async function seed(file: string): Promise<void> {
     await tx.setCheckpoint('ehr:last-heard', at);
     for (let i = 0; i < PATIENTS; i++) {
       const id = `bench-${i}`;
-      await tx.savePatient(
-        { id, identifiers: [{ system: 'urn:bench:mrn', value: id }], ehrPatient: `Patient/${id}` },
-        CALLERS.therapist.tenant,
-      );
-      for (const r of [...benchRecord(id), careTeam(id)])
-        await tx.putResource(storedBench(r, id, CALLERS.therapist.tenant, at));
-      await tx.saveEpisode(benchEpisode(id), CALLERS.therapist.tenant);
+      await seedBenchPatient(tx, id, CALLERS.therapist.tenant, at);
     }
   });
   await store.close();

@@ -13,9 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
-import { careTeam } from '../test/support/care.js';
 import { launchBrowser, signIn } from '../test/support/console.js';
-import { benchEpisode, benchRecord, storedBench } from './course.js';
+import { seedBenchPatient } from './course.js';
 import { fmt, percentile, postJson, startKapBridge } from './support.js';
 
 const PATIENTS = Number(process.env.BENCH_PATIENTS ?? 200);
@@ -30,13 +29,7 @@ async function seed(file: string): Promise<void> {
   const at = new Date().toISOString();
   await store.transaction(async (tx) => {
     for (const id of [...Array.from({ length: PATIENTS }, (_, i) => `bench-${i}`), TRENDS]) {
-      await tx.savePatient(
-        { id, identifiers: [{ system: 'urn:bench:mrn', value: id }], ehrPatient: `Patient/${id}` },
-        CALLERS.therapist.tenant,
-      );
-      for (const r of [...benchRecord(id), careTeam(id)])
-        await tx.putResource(storedBench(r, id, CALLERS.therapist.tenant, at));
-      await tx.saveEpisode(benchEpisode(id), CALLERS.therapist.tenant);
+      await seedBenchPatient(tx, id, CALLERS.therapist.tenant, at);
     }
     await tx.setCheckpoint('ehr:last-heard', at);
   });

@@ -15,7 +15,8 @@ import { dispenseToFhir } from '../src/mapping/medication-dispense.js';
 import { prescriptionToFhir } from '../src/mapping/medication-request.js';
 import { observationToFhir } from '../src/mapping/observation.js';
 import { sessionToFhir } from '../src/mapping/session.js';
-import type { StoredResource } from '../src/store/store.js';
+import type { StoredResource, StoreTx } from '../src/store/store.js';
+import { careTeam } from '../test/support/care.js';
 
 /** The patient's course, as the store keeps it beside its EpisodeOfCare. */
 export const benchEpisode = (patientId: string): Episode => ({
@@ -128,14 +129,23 @@ export function benchRecord(patientId: string): Resource[] {
 const PRACTICE_RECORDED: ReadonlySet<string> = new Set(['EpisodeOfCare', 'CarePlan', 'Consent', 'Encounter']);
 
 /** A bench resource as the store keeps it: the practice's own records in the practice's id space. */
-export const storedBench = (
-  r: Resource,
-  patientId: string,
-  tenant: string,
-  receivedAt: string,
-): StoredResource => ({
+const storedBench = (r: Resource, patientId: string, tenant: string, receivedAt: string): StoredResource => ({
   resource: r,
   receivedAt,
   patientRef: patientRefOf(r) ?? `Patient/${patientId}`,
   ...(PRACTICE_RECORDED.has(r.resourceType) ? { ours: true, tenant } : {}),
 });
+
+/**
+ * One bench patient in the store, linked to its EHR Patient whose care the EHR confirms (a
+ * CareTeam naming the practice), so an answer reads the whole record: the course, the record and
+ * the EHR's data.
+ */
+export async function seedBenchPatient(tx: StoreTx, id: string, tenant: string, at: string): Promise<void> {
+  await tx.savePatient(
+    { id, identifiers: [{ system: 'urn:bench:mrn', value: id }], ehrPatient: `Patient/${id}` },
+    tenant,
+  );
+  for (const r of [...benchRecord(id), careTeam(id)]) await tx.putResource(storedBench(r, id, tenant, at));
+  await tx.saveEpisode(benchEpisode(id), tenant);
+}

@@ -18,8 +18,7 @@ import type { Bundle } from 'fhir/r4';
 import { KAP_CODE, SYSTEM } from '../src/fhir/codes.js';
 import { Store, type StoreOptions } from '../src/store/store.js';
 import { bearer, CALLERS } from '../test/support/auth.js';
-import { careTeam } from '../test/support/care.js';
-import { benchEpisode, benchRecord, storedBench } from './course.js';
+import { benchRecord, seedBenchPatient } from './course.js';
 import {
   benchDatabase,
   fmt,
@@ -47,19 +46,8 @@ async function seedKapBridge(options: StoreOptions): Promise<void> {
     await store.transaction(async (tx) => {
       for (let i = start; i < Math.min(PATIENTS, start + 500); i++) {
         const id = `bench-${i}`;
-        await tx.savePatient(
-          {
-            id,
-            identifiers: [{ system: 'urn:bench:mrn', value: id }],
-            ehrPatient: `Patient/${id}`,
-          },
-          CALLERS.therapist.tenant,
-        );
         await tx.setCheckpoint('ehr:last-heard', at);
-        // The EHR confirms the practice's care, so the status reads the whole record.
-        for (const r of [...benchRecord(id), careTeam(id)])
-          await tx.putResource(storedBench(r, id, CALLERS.therapist.tenant, at));
-        await tx.saveEpisode(benchEpisode(id), CALLERS.therapist.tenant);
+        await seedBenchPatient(tx, id, CALLERS.therapist.tenant, at);
       }
     });
   }
