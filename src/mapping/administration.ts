@@ -6,18 +6,12 @@
  */
 import type { MedicationAdministration } from 'fhir/r4';
 import type { Administration } from '../domain/model.js';
-import { identifierSystem, profileUrl } from '../fhir/codes.js';
+import { identifierSystem } from '../fhir/codes.js';
 import { doseFromQuantity, doseToQuantity, routeFromConcept, routeToConcept } from '../fhir/dosage.js';
 import { readMedication, writeMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import {
-  domainIdOf,
-  type MappingContext,
-  type Read,
-  resourceIdFor,
-  sourceOf,
-} from '../fhir/reference-context.js';
-import { businessIdentifier } from './coding.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
+import { ownOpening } from './coding.js';
 
 const STATUSES: readonly Administration['status'][] = [
   'in-progress',
@@ -33,15 +27,11 @@ export function administrationToFhir(
   administration: Administration,
   ctx: MappingContext,
 ): MedicationAdministration {
-  const id = resourceIdFor(ctx, 'MedicationAdministration', administration.id);
   const patient = { reference: ctx.ref('Patient', administration.patientId) };
   const { contained, ...medication } = writeMedication(administration.medication);
   return {
-    resourceType: 'MedicationAdministration',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl('kap-medication-administration')] },
+    ...ownOpening(ctx, 'MedicationAdministration', administration.id, 'kap-medication-administration'),
     ...(contained === undefined ? {} : { contained }),
-    identifier: [businessIdentifier('MedicationAdministration', administration.id)],
     status: administration.status,
     ...medication,
     subject: patient,

@@ -4,16 +4,10 @@
  */
 import type { Observation } from 'fhir/r4';
 import type { ClearanceDecision, ClearanceResult } from '../domain/model.js';
-import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
+import { identifierSystem, KAP_CODE, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import {
-  domainIdOf,
-  type MappingContext,
-  type Read,
-  resourceIdFor,
-  sourceOf,
-} from '../fhir/reference-context.js';
-import { readStatus } from './coding.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
+import { ownOpening, readStatus } from './coding.js';
 
 const RESULTS: readonly ClearanceResult[] = ['cleared', 'not-cleared', 'needs-review'];
 const RESULT_DISPLAY: Record<ClearanceResult, string> = {
@@ -45,12 +39,8 @@ export const isClearanceObservation = (observation: Observation): boolean =>
   );
 
 export function clearanceToFhir(decision: ClearanceDecision, ctx: MappingContext): Observation {
-  const id = resourceIdFor(ctx, 'Observation', decision.id);
   const observation: Observation = {
-    resourceType: 'Observation',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl('kap-clearance')] },
-    identifier: [{ system: identifierSystem('Observation'), value: decision.id }],
+    ...ownOpening(ctx, 'Observation', decision.id, 'kap-clearance'),
     status: decision.status,
     code: {
       coding: [

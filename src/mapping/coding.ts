@@ -3,8 +3,9 @@
  * looks for a system and code anywhere in a concept's codings, whatever else the sender added.
  */
 import type { CodeableConcept, Coding, Identifier } from 'fhir/r4';
-import { identifierSystem } from '../fhir/codes.js';
+import { identifierSystem, profileUrl } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
+import { type MappingContext, type ReferencedType, resourceIdFor } from '../fhir/reference-context.js';
 
 export const coding = (system: string, code: string, display?: string): Coding =>
   display === undefined ? { system, code } : { system, code, display };
@@ -35,6 +36,25 @@ export const businessIdentifier = (resourceType: string, domainId: string): Iden
   system: identifierSystem(resourceType),
   value: domainId,
 });
+
+/**
+ * How every resource kap-bridge writes opens: its type, its id where the context gives one (the
+ * EHR's, once known), its profile when it has one, and kap-bridge's business identifier.
+ */
+export function ownOpening<T extends ReferencedType>(
+  ctx: MappingContext,
+  resourceType: T,
+  domainId: string,
+  profile: string | undefined,
+): { resourceType: T; id?: string; meta?: { profile: string[] }; identifier: Identifier[] } {
+  const id = resourceIdFor(ctx, resourceType, domainId);
+  return {
+    resourceType,
+    ...(id === undefined ? {} : { id }),
+    ...(profile === undefined ? {} : { meta: { profile: [profileUrl(profile)] } }),
+    identifier: [businessIdentifier(resourceType, domainId)],
+  };
+}
 
 /**
  * A status read into the domain's words: a known one as it is, one the domain has no word for as

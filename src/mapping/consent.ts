@@ -5,16 +5,10 @@
  */
 import type { Consent } from 'fhir/r4';
 import type { ConsentStatus, InformedConsent } from '../domain/model.js';
-import { HL7_CODE, identifierSystem, LOINC, profileUrl, SYSTEM } from '../fhir/codes.js';
+import { HL7_CODE, identifierSystem, LOINC, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import {
-  domainIdOf,
-  type MappingContext,
-  type Read,
-  resourceIdFor,
-  sourceOf,
-} from '../fhir/reference-context.js';
-import { businessIdentifier, concept, hasCode } from './coding.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
+import { concept, hasCode, ownOpening } from './coding.js';
 
 const STATUSES: readonly ConsentStatus[] = [
   'draft',
@@ -26,12 +20,8 @@ const STATUSES: readonly ConsentStatus[] = [
 ];
 
 export function consentToFhir(consent: InformedConsent, ctx: MappingContext): Consent {
-  const id = resourceIdFor(ctx, 'Consent', consent.id);
   const resource: Consent = {
-    resourceType: 'Consent',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl('kap-consent')] },
-    identifier: [businessIdentifier('Consent', consent.id)],
+    ...ownOpening(ctx, 'Consent', consent.id, 'kap-consent'),
     status: consent.status,
     scope: concept(SYSTEM.consentScope, HL7_CODE.treatment, 'Treatment'),
     category: [{ ...concept(SYSTEM.loinc, LOINC.consentCategory), text: 'Informed consent agreement' }],

@@ -7,10 +7,10 @@
  */
 import type { CarePlan, CarePlanActivity, EpisodeOfCare, Goal, Group, Reference } from 'fhir/r4';
 import type { Episode, EpisodeStatus, EpisodeType, SessionPhase } from '../domain/model.js';
-import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
+import { identifierSystem, KAP_CODE, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor } from '../fhir/reference-context.js';
-import { businessIdentifier, codesIn, concept } from './coding.js';
+import { domainIdOf, type MappingContext, type Read } from '../fhir/reference-context.js';
+import { codesIn, concept, ownOpening } from './coding.js';
 
 export const SESSION_PHASES: readonly SessionPhase[] = ['preparation', 'medicine', 'integration'];
 export const PHASE_DISPLAY: Record<SessionPhase | 'joint', string> = {
@@ -57,12 +57,8 @@ export interface EpisodeResources {
 
 /** The couple of a couples course, keyed by the course: `Group/<episode id>` with the default context. */
 export function coupleToFhir(episodeId: string, partners: readonly string[], ctx: MappingContext): Group {
-  const id = resourceIdFor(ctx, 'Group', episodeId);
   return {
-    resourceType: 'Group',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl('kap-couple')] },
-    identifier: [businessIdentifier('Group', episodeId)],
+    ...ownOpening(ctx, 'Group', episodeId, 'kap-couple'),
     type: 'person',
     actual: true,
     quantity: partners.length,
@@ -94,13 +90,8 @@ export function episodeToFhir(episode: Episode, ctx: MappingContext): EpisodeRes
           ...(episode.start === undefined ? {} : { start: episode.start }),
           ...(episode.end === undefined ? {} : { end: episode.end }),
         };
-
-  const episodeOfCareId = resourceIdFor(ctx, 'EpisodeOfCare', episode.id);
   const episodeOfCare: EpisodeOfCare = {
-    resourceType: 'EpisodeOfCare',
-    ...(episodeOfCareId === undefined ? {} : { id: episodeOfCareId }),
-    meta: { profile: [profileUrl('kap-episode')] },
-    identifier: [businessIdentifier('EpisodeOfCare', episode.id)],
+    ...ownOpening(ctx, 'EpisodeOfCare', episode.id, 'kap-episode'),
     status: episode.status,
     type: [concept(SYSTEM.episodeType, episode.type, TYPE_DISPLAY[episode.type])],
     patient: { reference: ctx.ref('Patient', episode.patients[0] ?? '') },
@@ -116,12 +107,8 @@ export function episodeToFhir(episode: Episode, ctx: MappingContext): EpisodeRes
       },
     })),
   );
-  const carePlanId = resourceIdFor(ctx, 'CarePlan', episode.id);
   const carePlan: CarePlan = {
-    resourceType: 'CarePlan',
-    ...(carePlanId === undefined ? {} : { id: carePlanId }),
-    meta: { profile: [profileUrl('kap-care-plan')] },
-    identifier: [businessIdentifier('CarePlan', episode.id)],
+    ...ownOpening(ctx, 'CarePlan', episode.id, 'kap-care-plan'),
     status: STATUS_AS[episode.status].carePlan,
     intent: 'plan',
     category: [concept(SYSTEM.kap, KAP_CODE.kapCourse, 'Ketamine-assisted psychotherapy course')],
@@ -137,12 +124,8 @@ export function episodeToFhir(episode: Episode, ctx: MappingContext): EpisodeRes
 
   const resources: EpisodeResources = { episodeOfCare, carePlan };
   if (episode.intention !== undefined) {
-    const goalId = resourceIdFor(ctx, 'Goal', episode.id);
     resources.goal = {
-      resourceType: 'Goal',
-      ...(goalId === undefined ? {} : { id: goalId }),
-      meta: { profile: [profileUrl('kap-goal')] },
-      identifier: [businessIdentifier('Goal', episode.id)],
+      ...ownOpening(ctx, 'Goal', episode.id, 'kap-goal'),
       lifecycleStatus: STATUS_AS[episode.status].goal,
       description: { text: episode.intention },
       subject,

@@ -1,11 +1,12 @@
 /** MedicationDispense <-> Dispense: the pharmacy handing the ketamine to the patient, when the EHR knows it. */
+
 import type { MedicationDispense } from 'fhir/r4';
 import type { Dispense } from '../domain/model.js';
-import { identifierSystem, profileUrl } from '../fhir/codes.js';
 import { doseFromQuantity, doseToQuantity } from '../fhir/dosage.js';
 import { readMedicationOrder, writeMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { type MappingContext, type Read, resourceIdFor, sourceOf } from '../fhir/reference-context.js';
+import { type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
+import { ownOpening } from './coding.js';
 
 /** Every status the domain has a word for. */
 export const DISPENSE_STATUSES: readonly Dispense['status'][] = [
@@ -21,14 +22,10 @@ export const DISPENSE_STATUSES: readonly Dispense['status'][] = [
 ];
 
 export function dispenseToFhir(dispense: Dispense, ctx: MappingContext): MedicationDispense {
-  const id = resourceIdFor(ctx, 'MedicationDispense', dispense.id);
   const { contained, ...medication } = writeMedication(dispense.medication);
   const resource: MedicationDispense = {
-    resourceType: 'MedicationDispense',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl('kap-medication-dispense')] },
+    ...ownOpening(ctx, 'MedicationDispense', dispense.id, 'kap-medication-dispense'),
     ...(contained === undefined ? {} : { contained }),
-    identifier: [{ system: identifierSystem('MedicationDispense'), value: dispense.id }],
     status: dispense.status,
     ...medication,
     subject: { reference: ctx.ref('Patient', dispense.patientId) },

@@ -3,9 +3,9 @@
  * ketamine as a code, text, contained or referenced Medication, dosage structured or as text);
  * writing always produces our kap-medication-request profile.
  */
+
 import type { Dosage, MedicationRequest } from 'fhir/r4';
 import type { Prescription, PrescriptionStatus } from '../domain/model.js';
-import { identifierSystem, profileUrl } from '../fhir/codes.js';
 import {
   doseFromQuantity,
   doseFromText,
@@ -17,7 +17,8 @@ import {
 } from '../fhir/dosage.js';
 import { readMedicationOrder, writeMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { type MappingContext, type Read, resourceIdFor, sourceOf } from '../fhir/reference-context.js';
+import { type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
+import { ownOpening } from './coding.js';
 import { interactingClass } from './interacting.js';
 
 /** Every status the domain has a word for. */
@@ -33,14 +34,10 @@ export const PRESCRIPTION_STATUSES: readonly PrescriptionStatus[] = [
 ];
 
 export function prescriptionToFhir(prescription: Prescription, ctx: MappingContext): MedicationRequest {
-  const id = resourceIdFor(ctx, 'MedicationRequest', prescription.id);
   const { contained, ...medication } = writeMedication(prescription.medication);
   const request: MedicationRequest = {
-    resourceType: 'MedicationRequest',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl('kap-medication-request')] },
+    ...ownOpening(ctx, 'MedicationRequest', prescription.id, 'kap-medication-request'),
     ...(contained === undefined ? {} : { contained }),
-    identifier: [{ system: identifierSystem('MedicationRequest'), value: prescription.id }],
     status: prescription.status,
     ...(prescription.statusReason === undefined ? {} : { statusReason: { text: prescription.statusReason } }),
     intent: prescription.intent as MedicationRequest['intent'],

@@ -23,21 +23,14 @@ import {
   KAP_CODE,
   LOINC,
   PHQ9_ANSWERS,
-  profileUrl,
   SUICIDE_RISK,
   SYSTEM,
 } from '../fhir/codes.js';
 import { doseFromQuantity } from '../fhir/dosage.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import {
-  domainIdOf,
-  type MappingContext,
-  type Read,
-  resourceIdFor,
-  sourceOf,
-} from '../fhir/reference-context.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
 import { convert } from '../fhir/ucum.js';
-import { businessIdentifier, codesIn, coding, concept, hasCode } from './coding.js';
+import { codesIn, coding, concept, hasCode, ownOpening } from './coding.js';
 
 type ValueOf<K extends ObservationKind> = Extract<ObservationValue, { kind: K }>;
 type Written = Pick<
@@ -516,13 +509,9 @@ export function kindOf(observation: Observation): ObservationKind | undefined {
 export function observationToFhir(observation: KapObservation, ctx: MappingContext): Observation {
   const spec = OBSERVATION_KINDS[observation.value.kind] as KindSpec<ObservationKind>;
   const { kind: _kind, ...value } = observation.value;
-  const id = resourceIdFor(ctx, 'Observation', observation.id);
   const category = HL7_CODE[spec.category === 'vital-signs' ? 'vitalSigns' : spec.category];
   return {
-    resourceType: 'Observation',
-    ...(id === undefined ? {} : { id }),
-    ...(spec.profile === undefined ? {} : { meta: { profile: [profileUrl(spec.profile)] } }),
-    identifier: [businessIdentifier('Observation', observation.id)],
+    ...ownOpening(ctx, 'Observation', observation.id, spec.profile),
     status: observation.status,
     category: [concept(SYSTEM.observationCategory, category, CATEGORY_DISPLAY[spec.category])],
     code: { coding: [...spec.codes], text: spec.text },

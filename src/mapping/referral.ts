@@ -3,12 +3,14 @@
  * clearance (ServiceRequest, local code clearance-request) and the Task tracks the prescriber's
  * work; when done, Task.output points at the decision Observation.
  */
+
 import type { ServiceRequest, Task } from 'fhir/r4';
 import type { ClearanceReferral } from '../domain/model.js';
-import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
+import { identifierSystem, KAP_CODE, SYSTEM } from '../fhir/codes.js';
 import { parseReference } from '../fhir/ids.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor } from '../fhir/reference-context.js';
+import { domainIdOf, type MappingContext, type Read } from '../fhir/reference-context.js';
+import { ownOpening } from './coding.js';
 
 type TaskStatus = ClearanceReferral['taskStatus'];
 
@@ -61,12 +63,8 @@ export interface ReferralResources {
 
 export function referralToFhir(referral: ClearanceReferral, ctx: MappingContext): ReferralResources {
   const patient = { reference: ctx.ref('Patient', referral.patientId) };
-  const srId = resourceIdFor(ctx, 'ServiceRequest', referral.id);
   const serviceRequest: ServiceRequest = {
-    resourceType: 'ServiceRequest',
-    ...(srId === undefined ? {} : { id: srId }),
-    meta: { profile: [profileUrl('kap-clearance-request')] },
-    identifier: [{ system: identifierSystem('ServiceRequest'), value: referral.id }],
+    ...ownOpening(ctx, 'ServiceRequest', referral.id, 'kap-clearance-request'),
     status: SERVICE_REQUEST_STATUS[referral.taskStatus],
     intent: 'order',
     code: { coding: [REQUEST_CODE] },
@@ -79,12 +77,8 @@ export function referralToFhir(referral: ClearanceReferral, ctx: MappingContext)
   if (referral.episodeId !== undefined) {
     serviceRequest.supportingInfo = [{ reference: ctx.ref('EpisodeOfCare', referral.episodeId) }];
   }
-  const taskId = resourceIdFor(ctx, 'Task', referral.id);
   const task: Task = {
-    resourceType: 'Task',
-    ...(taskId === undefined ? {} : { id: taskId }),
-    meta: { profile: [profileUrl('kap-clearance-task')] },
-    identifier: [{ system: identifierSystem('Task'), value: referral.id }],
+    ...ownOpening(ctx, 'Task', referral.id, 'kap-clearance-task'),
     status: referral.taskStatus,
     intent: 'order',
     focus: { reference: ctx.ref('ServiceRequest', referral.id) },

@@ -6,16 +6,10 @@
  */
 import type { ClinicalImpression } from 'fhir/r4';
 import type { PrescriberReview } from '../domain/model.js';
-import { identifierSystem, KAP_CODE, profileUrl, SYSTEM } from '../fhir/codes.js';
+import { identifierSystem, KAP_CODE, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import {
-  domainIdOf,
-  type MappingContext,
-  type Read,
-  resourceIdFor,
-  sourceOf,
-} from '../fhir/reference-context.js';
-import { businessIdentifier, concept, hasCode } from './coding.js';
+import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
+import { concept, hasCode, ownOpening } from './coding.js';
 import { conceptOf, dateTimeOf, fieldsOf, listOf, referenceOf, shellOf, textOf } from './received.js';
 
 const REVIEW_DISPLAY = 'Prescriber review of KAP safety flags';
@@ -27,12 +21,8 @@ export const isSafetyReview = (resource: ClinicalImpression): boolean =>
   hasCode(conceptOf(fieldsOf(resource)?.code), SYSTEM.kap, KAP_CODE.safetyReview);
 
 export function reviewToFhir(review: PrescriberReview, ctx: MappingContext): ClinicalImpression {
-  const id = resourceIdFor(ctx, 'ClinicalImpression', review.id);
   const resource: ClinicalImpression = {
-    resourceType: 'ClinicalImpression',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl('kap-safety-review')] },
-    identifier: [businessIdentifier('ClinicalImpression', review.id)],
+    ...ownOpening(ctx, 'ClinicalImpression', review.id, 'kap-safety-review'),
     status: 'completed',
     code: concept(SYSTEM.kap, KAP_CODE.safetyReview, REVIEW_DISPLAY),
     subject: { reference: ctx.ref('Patient', review.patientId) },

@@ -10,10 +10,10 @@
  */
 import type { CodeableConcept, Encounter, Group } from 'fhir/r4';
 import type { Session, SessionPhase, SessionStatus } from '../domain/model.js';
-import { CPT, HL7_CODE, identifierSystem, profileUrl, SYSTEM } from '../fhir/codes.js';
+import { CPT, HL7_CODE, identifierSystem, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
-import { domainIdOf, type MappingContext, type Read, resourceIdFor } from '../fhir/reference-context.js';
-import { businessIdentifier, codesIn, concept, readStatus } from './coding.js';
+import { domainIdOf, type MappingContext, type Read } from '../fhir/reference-context.js';
+import { codesIn, concept, ownOpening, readStatus } from './coding.js';
 import { coupleFromFhir, PHASE_DISPLAY, SESSION_PHASES } from './episode.js';
 
 const STATUSES: readonly SessionStatus[] = [
@@ -50,7 +50,6 @@ function cptFor(session: Session): CodeableConcept | undefined {
 
 export function sessionToFhir(session: Session, ctx: MappingContext): Encounter {
   const joint = session.couple !== undefined;
-  const id = resourceIdFor(ctx, 'Encounter', session.id);
   const cpt = cptFor(session);
   const type = [
     ...(joint ? [phaseConcept('joint')] : []),
@@ -58,10 +57,7 @@ export function sessionToFhir(session: Session, ctx: MappingContext): Encounter 
     ...(cpt ? [cpt] : []),
   ];
   const encounter: Encounter = {
-    resourceType: 'Encounter',
-    ...(id === undefined ? {} : { id }),
-    meta: { profile: [profileUrl(joint ? 'kap-joint-session' : 'kap-session')] },
-    identifier: [businessIdentifier('Encounter', session.id)],
+    ...ownOpening(ctx, 'Encounter', session.id, joint ? 'kap-joint-session' : 'kap-session'),
     status: session.status,
     class:
       session.mode === 'remote'
