@@ -3,9 +3,10 @@
 # writes (run it with --read-only; its SQLite folder /data is a volume).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-RUN apt-get update -qq && apt-get install -y -qq python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+# Nothing is compiled: better-sqlite3 ships its SQLite binding built for Linux x64 and arm64 against
+# Node-API, so no install script runs; the build stops here if that binding does not load.
+RUN npm ci --ignore-scripts && node -e "new (require('better-sqlite3'))(':memory:').close()"
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY console ./console

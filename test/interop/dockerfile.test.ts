@@ -2,7 +2,7 @@
  * The Dockerfile cannot be built here (no Docker engine), so it is checked at the level of a linter:
  * its instructions, read as Docker reads them (continuation lines joined, comments dropped).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../support/fixtures.js';
 
@@ -55,6 +55,19 @@ test('the final stage builds nothing: the validator code made at build time is c
   expect(runs).toContainEqual(expect.stringContaining('dist/validation/generated.js'));
   const build = dockerfile[0]?.filter((i) => i.op === 'RUN').map((i) => i.args) ?? [];
   expect(build).toContainEqual(expect.stringContaining('npm run build'));
+});
+
+test('the build stage compiles nothing: better-sqlite3 brings its binding for both Linux architectures, loaded once', () => {
+  const build = (dockerfile[0] ?? []).filter((i) => i.op === 'RUN').map((i) => i.args);
+  expect(build.join('\n')).not.toMatch(/g\+\+|node-gyp|npm rebuild/);
+  expect(build).toContainEqual(
+    expect.stringMatching(/^npm ci --ignore-scripts && .*require\('better-sqlite3'\)/),
+  );
+  for (const arch of ['x64', 'arm64']) {
+    expect(existsSync(join(ROOT, 'node_modules', 'better-sqlite3', 'prebuilds', `linux-${arch}.node`))).toBe(
+      true,
+    );
+  }
 });
 
 test('it runs as a non-root user, with a healthcheck and an exec-form command', () => {
