@@ -2,14 +2,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
-import { ConfigError, EHR_DEFAULT_SCOPES, loadConfig as loadVariables, VARIABLES } from './config.js';
+import { ConfigError, loadConfig as loadVariables, VARIABLES } from './config.js';
+import { EHR_DEFAULT_SCOPES } from './ehr/config.js';
 import { privateKeyCheck } from './ehr/private-key-check.js';
 import { KEPT_TYPES } from './intake.js';
 import { WRITTEN_TYPES } from './reconcile/rules.js';
 
 /** As a command loads it: the variables, and the EHR's key file read where the EHR boundary reads it. */
 const loadConfig = (env: Record<string, string>, purpose: 'serve' | 'job' = 'serve') =>
-  loadVariables(env, purpose, [privateKeyCheck]);
+  loadVariables(env, purpose, [(config) => privateKeyCheck(config.ehr)]);
 
 const problems = (env: Record<string, string>): string[] => {
   try {
@@ -27,13 +28,12 @@ const STATIC = { KAP_AUTH_MODE: 'static', KAP_AUTH_STATIC_TOKENS_FILE: './tokens
 test('defaults give a runnable embedded configuration', () => {
   const config = loadConfig(STATIC);
   expect(config).toMatchObject({
-    host: '127.0.0.1',
-    port: 8080,
-    sqliteFile: './data/kap-bridge.db',
-    systolicMax: 140,
+    http: { host: '127.0.0.1', port: 8080 },
+    store: { sqliteFile: './data/kap-bridge.db' },
+    readiness: { systolicMax: 140 },
   });
-  expect(config.databaseUrl).toBeUndefined();
-  expect(config.publicBaseUrl).toBeUndefined();
+  expect(config.store.databaseUrl).toBeUndefined();
+  expect(config.http.publicBaseUrl).toBeUndefined();
 });
 
 test('every mistake is named at once, with the variable and what it must be', () => {
@@ -61,9 +61,9 @@ test('subscriptions need a shared secret', () => {
 });
 
 test("the patient link is the EHR's confirmation by default; MRN alone is refused for more than one practice", () => {
-  expect(loadConfig(STATIC)).toMatchObject({
-    patientLink: 'ehr-confirmed',
-    practiceIdentifierSystem: 'https://fhir.kap-bridge.org/identifier/practice',
+  expect(loadConfig(STATIC).patientLink).toEqual({
+    mode: 'ehr-confirmed',
+    practiceSystem: 'https://fhir.kap-bridge.org/identifier/practice',
   });
   const dir = mkdtempSync(join(tmpdir(), 'kap-link-'));
   const tokens = (...tenants: string[]) => {
@@ -80,7 +80,7 @@ test("the patient link is the EHR's confirmation by default; MRN alone is refuse
   };
   try {
     expect(problems(tokens('practice-a', 'practice-a'))).toEqual([]);
-    expect(loadConfig(tokens('practice-a')).patientLink).toBe('mrn');
+    expect(loadConfig(tokens('practice-a')).patientLink.mode).toBe('mrn');
     expect(problems(tokens('practice-a', 'practice-b'))).toEqual([
       "KAP_PATIENT_LINK=mrn serves one practice, and KAP_AUTH_STATIC_TOKENS_FILE names 2 (practice-a, practice-b): an MRN is not a key to another practice's patient. Use KAP_PATIENT_LINK=ehr-confirmed",
     ]);
@@ -116,7 +116,7 @@ test('production refuses static tokens unless asked for explicitly', () => {
 });
 
 test('slow clients: the headers limit fits within the whole request limit', () => {
-  expect(loadConfig(STATIC)).toMatchObject({ headersTimeoutMs: 20_000, requestTimeoutMs: 60_000 });
+  expect(loadConfig(STATIC).http).toMatchObject({ headersTimeoutMs: 20_000, requestTimeoutMs: 60_000 });
   expect(problems({ ...STATIC, KAP_HEADERS_TIMEOUT_MS: '30000', KAP_REQUEST_TIMEOUT_MS: '10000' })).toEqual([
     'KAP_HEADERS_TIMEOUT_MS must not be longer than KAP_REQUEST_TIMEOUT_MS (10000); got 30000',
   ]);
@@ -172,20 +172,20 @@ describe('SMART Backend Services settings', () => {
 
   test('a complete setting loads; the algorithm and kid come from the key when not given', () => {
     const config = loadConfig(smart({ KAP_EHR_PRIVATE_KEY_FILE: ecJwk }));
-    expect(config).toMatchObject({
-      ehrAuth: 'smart-backend',
-      ehrSigningAlg: 'ES384',
-      ehrKeyId: 'kap-ec-1',
-      ehrScopes: EHR_DEFAULT_SCOPES,
+    expect(config.ehr).toMatchObject({
+      auth: 'smart-backend',
+      signingAlg: 'ES384',
+      keyId: 'kap-ec-1',
+      scopes: EHR_DEFAULT_SCOPES,
     });
     expect(
-      loadConfig(smart({ KAP_EHR_PRIVATE_KEY_FILE: rsaPem, KAP_EHR_KEY_ID: 'kap-rsa-1' })),
-    ).toMatchObject({ ehrSigningAlg: 'RS384', ehrKeyId: 'kap-rsa-1' });
+      loadConfig(smart({ KAP_EHR_PRIVATE_KEY_FILE: rsaPem, KAP_EHR_KEY_ID: 'kap-rsa-1' })).ehr,
+    ).toMatchObject({ signingAlg: 'RS384', keyId: 'kap-rsa-1' });
   });
 
   test('the kind of authentication follows the bearer token when not given', () => {
-    expect(loadConfig(STATIC).ehrAuth).toBe('none');
-    expect(loadConfig({ ...STATIC, KAP_EHR_BEARER_TOKEN: 't' }).ehrAuth).toBe('bearer');
+    expect(loadConfig(STATIC).ehr.auth).toBe('none');
+    expect(loadConfig({ ...STATIC, KAP_EHR_BEARER_TOKEN: 't' }).ehr.auth).toBe('bearer');
   });
 
   test('what smart-backend needs is named, with what it is', () => {

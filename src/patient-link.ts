@@ -11,6 +11,7 @@ import type { CareTeam, Identifier, Reference, Task } from 'fhir/r4';
 import { CANONICAL_BASE } from './fhir/codes.js';
 import { patientRefOf } from './intake.js';
 import type { StoredResource } from './store/store.js';
+import { type Declarations, oneOf, text } from './variables.js';
 
 export const PATIENT_LINK_MODES = ['ehr-confirmed', 'mrn'] as const;
 export type PatientLinkMode = (typeof PATIENT_LINK_MODES)[number];
@@ -26,6 +27,24 @@ export const PRACTICE_IDENTIFIER_SYSTEM = `${CANONICAL_BASE}/identifier/practice
 export const DEFAULT_PATIENT_LINK: PatientLinkPolicy = {
   mode: 'ehr-confirmed',
   practiceSystem: PRACTICE_IDENTIFIER_SYSTEM,
+};
+
+/** The patient link's section of the configuration: the policy itself. */
+export const PATIENT_LINK_VARIABLES: Declarations<PatientLinkPolicy> = {
+  mode: {
+    name: 'KAP_PATIENT_LINK',
+    description:
+      "When a practice sees an EHR Patient's data: ehr-confirmed (once the EHR confirms the practice's care: an accepted referral Task or an active CareTeam naming the practice's Organization) or mrn (the MRN alone; only for a deployment serving one practice)",
+    default: 'ehr-confirmed',
+    parse: oneOf(...PATIENT_LINK_MODES),
+  },
+  practiceSystem: {
+    name: 'KAP_PRACTICE_IDENTIFIER_SYSTEM',
+    description:
+      "The identifier system under which a practice's Organization in the EHR carries the practice id (the token's tenant)",
+    default: PRACTICE_IDENTIFIER_SYSTEM,
+    parse: text,
+  },
 };
 
 /** Task statuses that say the prescriber took the referral on. */

@@ -12,11 +12,11 @@ import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
 import { ConsoleSessions } from './auth/console-sessions.js';
 import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
-import { type Config, ConfigError, inboundAuth } from './config.js';
-import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy, type VitalKind } from './domain/medicine-session.js';
-import type { ReadinessPolicy } from './domain/readiness.js';
+import { type Config, ConfigError } from './config.js';
+import { DEFAULT_MEDICINE_POLICY } from './domain/medicine-session.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
 import { BackendServices } from './ehr/backend-services.js';
+import type { EhrConfig } from './ehr/config.js';
 import { type EhrCall, EhrGateway } from './ehr/gateway.js';
 import { privateKeyCheck } from './ehr/private-key-check.js';
 import { readPrivateKey } from './ehr/signing-key.js';
@@ -54,70 +54,65 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export function ehrGateway(config: Config, observer?: (call: EhrCall) => void): EhrGateway | undefined {
-  if (!config.ehrBaseUrl) return undefined;
+export function ehrGateway(config: EhrConfig, observer?: (call: EhrCall) => void): EhrGateway | undefined {
+  if (!config.baseUrl) return undefined;
   // loadConfig has checked that what the chosen kind needs is set; the key is checked here, where it
   // is read (a command has run the same check at start, with the other variables).
   const keyProblems = privateKeyCheck(config);
   if (keyProblems.length) throw new ConfigError(keyProblems);
   const auth =
-    config.ehrAuth === 'smart-backend'
+    config.auth === 'smart-backend'
       ? new BackendServices({
-          tokenUrl: config.ehrTokenUrl!,
-          clientId: config.ehrClientId!,
-          key: readPrivateKey(config.ehrPrivateKeyFile!).key,
-          alg: config.ehrSigningAlg!,
-          keyId: config.ehrKeyId!,
-          scope: config.ehrScopes,
-          timeoutMs: config.ehrTimeoutMs,
+          tokenUrl: config.tokenUrl!,
+          clientId: config.clientId!,
+          key: readPrivateKey(config.privateKeyFile!).key,
+          alg: config.signingAlg!,
+          keyId: config.keyId!,
+          scope: config.scopes,
+          timeoutMs: config.timeoutMs,
         })
-      : config.ehrAuth === 'bearer'
-        ? staticBearer(config.ehrBearerToken!)
+      : config.auth === 'bearer'
+        ? staticBearer(config.bearerToken!)
         : noAuthentication;
   return new EhrGateway({
-    baseUrl: config.ehrBaseUrl,
-    timeoutMs: config.ehrTimeoutMs,
+    baseUrl: config.baseUrl,
+    timeoutMs: config.timeoutMs,
     auth,
     ...(observer ? { observer } : {}),
   });
 }
 
-export const openStore = (config: Config): Promise<Store> =>
-  Store.open({
-    sqliteFile: config.sqliteFile,
-    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
-  });
-
 export async function startService(
   config: Config,
-  log: Logger = createLogger(config.logLevel),
+  log: Logger = createLogger(config.telemetry.logLevel),
 ): Promise<Service> {
   let authenticate: Authenticate;
   try {
-    authenticate = createAuthenticator(inboundAuth(config));
+    authenticate = createAuthenticator(config.auth);
   } catch (e) {
     throw new ConfigError([(e as Error).message]);
   }
-  const tracing = config.otlpEndpoint
-    ? startTracing({ endpoint: config.otlpEndpoint, version: VERSION })
+  const { http, ehr: ehrConfig, sync, outbox: outboxConfig, cds } = config;
+  const tracing = config.telemetry.otlpEndpoint
+    ? startTracing({ endpoint: config.telemetry.otlpEndpoint, version: VERSION })
     : undefined;
   let authenticateCds: AuthenticateCdsClient;
   try {
     authenticateCds = createCdsAuthenticator({
-      issuers: config.cdsIssuers,
-      ...(config.cdsJwks ? { jwks: config.cdsJwks } : {}),
-      algorithms: config.authAlgorithms,
+      issuers: cds.issuers,
+      ...(cds.jwks ? { jwks: cds.jwks } : {}),
+      algorithms: config.auth.algorithms,
     });
   } catch (e) {
     throw new ConfigError([`KAP_CDS_JWKS cannot be read as a JWK Set: ${(e as Error).message}`]);
   }
-  const cdsFhirServer = config.cdsFhirServer ?? config.ehrBaseUrl;
-  const store = await openStore(config);
+  const cdsFhirServer = cds.fhirServer ?? ehrConfig.baseUrl;
+  const store = await Store.open(config.store);
   const audit = new AuditTrail(store, log);
   const metrics = new Metrics();
   // The EHR's state comes from the requests kap-bridge makes anyway: metrics, and a log line when it changes.
   let ehrUp: boolean | undefined;
-  const ehr = ehrGateway(config, (call) => {
+  const ehr = ehrGateway(ehrConfig, (call) => {
     metrics.ehrDuration.observe({ operation: call.operation }, call.seconds);
     metrics.ehrRequests.inc({ operation: call.operation, outcome: call.outcome });
     metrics.ehrUp.set(call.up ? 1 : 0);
@@ -136,60 +131,35 @@ export async function startService(
   // A slow or stalled client cannot hold a connection open: the headers and the whole request each
   // have a limit, checked twice a second (Node checks every 30 s by default, so a limit held late).
   const server: Server = createServer({
-    headersTimeout: config.headersTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: http.headersTimeoutMs,
+    requestTimeout: http.requestTimeoutMs,
     keepAliveTimeout: 5_000,
     connectionsCheckingInterval: 500,
   });
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
+    server.listen(http.port, http.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  const url = `http://${config.host}:${port}`;
-  const publicBaseUrl = config.publicBaseUrl ?? url;
+  const url = `http://${http.host}:${port}`;
+  const publicBaseUrl = http.publicBaseUrl ?? url;
   const worker = ehr
     ? new OutboxWorker({
+        ...outboxConfig,
         outbox,
         ehr,
-        pollMs: config.outboxPollMs,
-        maxAttempts: config.outboxMaxAttempts,
-        backoffBaseMs: config.outboxBackoffBaseMs,
-        backoffMaxMs: config.outboxBackoffMaxMs,
-        batchSize: config.outboxBatchSize,
-        concurrency: config.outboxConcurrency,
         // Stable across restarts of this instance, so that it takes back at once what it held when killed.
-        owner: config.outboxOwner ?? `${hostname()}:${port}`,
+        owner: outboxConfig.owner ?? `${hostname()}:${port}`,
         // A lease outlives the slowest EHR request, so a slow answer never lets a second instance in.
-        leaseMs: config.outboxLeaseMs ?? Math.max(60_000, 3 * config.ehrTimeoutMs),
+        leaseMs: outboxConfig.leaseMs ?? Math.max(60_000, 3 * ehrConfig.timeoutMs),
         metrics: outboxMetrics,
         audit,
         log,
-        practiceSystem: config.practiceIdentifierSystem,
+        practiceSystem: config.patientLink.practiceSystem,
       })
     : undefined;
-  const policy: ReadinessPolicy = {
-    systolicMax: config.systolicMax,
-    diastolicMax: config.diastolicMax,
-    ehrFreshnessHours: config.ehrFreshnessHours,
-    timeZone: config.practiceTimeZone,
-    clearanceMaxDays: config.clearanceMaxDays,
-    requireDispense: config.requireDispense,
-    requireIntegration: config.requireIntegration,
-  };
-  const medicine: MedicinePolicy = {
-    ...DEFAULT_MEDICINE_POLICY,
-    predoseWindowMinutes: config.predoseWindowMinutes,
-    predoseChecks: config.predoseChecks as VitalKind[],
-    boosterWithinMinutes: config.boosterWithinMinutes,
-    monitoringMinutes: config.monitoringMinutes,
-    checkInMinutes: config.checkInMinutes,
-    heartRateMin: config.heartRateMin,
-    heartRateMax: config.heartRateMax,
-    spo2Min: config.spo2Min,
-  };
-  const consoleSessions = new ConsoleSessions(config.consoleIdleMinutes * 60_000);
+  const consoleSessions = new ConsoleSessions(config.auth.consoleIdleMinutes * 60_000);
   const consoleStreams = new ConsoleStreams();
   const app = createApp({
     consoleSessions,
@@ -198,18 +168,18 @@ export async function startService(
     store,
     validator,
     log,
-    policy,
-    medicine,
-    patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
+    policy: config.readiness,
+    medicine: { ...DEFAULT_MEDICINE_POLICY, ...config.medicine },
+    patientLink: config.patientLink,
     version: VERSION,
     publicBaseUrl,
-    bodyLimitBytes: config.bodyLimitBytes,
-    maxBundleEntries: config.maxBundleEntries,
-    ...(config.authTokenUrl ? { tokenUrl: config.authTokenUrl } : {}),
-    timeZone: config.practiceTimeZone,
+    bodyLimitBytes: http.bodyLimitBytes,
+    maxBundleEntries: http.maxBundleEntries,
+    ...(config.auth.tokenUrl ? { tokenUrl: config.auth.tokenUrl } : {}),
+    timeZone: config.readiness.timeZone,
     authenticate,
     audit,
-    rateLimitPerSecond: config.rateLimitPerSecond,
+    rateLimitPerSecond: http.rateLimitPerSecond,
     metrics,
     probes: {
       notReady: async () => {
@@ -219,7 +189,7 @@ export async function startService(
       health: () => ({
         ehr: ehr ? ehr.health() : { state: 'not configured' },
         subscriptions:
-          !ehr || !config.subscribeOnStart || !config.subscriptionSecret
+          !ehr || !sync.subscribeOnStart || !sync.subscriptionSecret
             ? 'off'
             : subscribed
               ? 'registered'
@@ -230,12 +200,12 @@ export async function startService(
     onIntake: (type, outcome) => metrics.intake.inc({ type, outcome, path: 'push' }),
     outbox: { enqueue, ehrRefOf: (type, identifier) => outbox.ehrRefOf(type, identifier) },
     ...(ehr ? { ehr, fetchFromEhr: (type: string, id: string) => ehr.read(type as never, id) } : {}),
-    ...(config.subscriptionSecret ? { subscriptionSecret: config.subscriptionSecret } : {}),
+    ...(sync.subscriptionSecret ? { subscriptionSecret: sync.subscriptionSecret } : {}),
     authenticateCds,
     ...(cdsFhirServer ? { cdsFhirServer } : {}),
   });
   server.on('request', app);
-  log.info({ url, engine: store.engine, ehr: config.ehrBaseUrl ?? null }, 'kap-bridge listening');
+  log.info({ url, engine: store.engine, ehr: ehrConfig.baseUrl ?? null }, 'kap-bridge listening');
 
   // Registration at start is retried with backoff until it succeeds (or the service stops), not left
   // until the next catch-up: notifications are the fast path, and the EHR may start after us.
@@ -243,7 +213,7 @@ export async function startService(
   let lastSyncAt: string | undefined;
   let subscribeTimer: NodeJS.Timeout | undefined;
   let closing = false;
-  const wantsSubscriptions = Boolean(ehr && config.subscribeOnStart && config.subscriptionSecret);
+  const wantsSubscriptions = Boolean(ehr && sync.subscribeOnStart && sync.subscriptionSecret);
   metrics.subscriptionsRegistered.set(0);
   let subscribing: Promise<boolean> | undefined;
   // One registration at a time: the start's retries and a catch-up may both ask.
@@ -259,7 +229,7 @@ export async function startService(
     try {
       const result = await registerSubscriptions(ehr, {
         endpoint,
-        secret: config.subscriptionSecret!,
+        secret: sync.subscriptionSecret!,
         types: KEPT_TYPES,
       });
       subscribed = true;
@@ -278,7 +248,7 @@ export async function startService(
   const subscribeWithBackoff = (attempt: number): void => {
     void subscribe().then((done) => {
       if (done || closing) return;
-      const delay = Math.min(config.subscribeRetryMaxMs, config.subscribeRetryBaseMs * 2 ** attempt);
+      const delay = Math.min(sync.subscribeRetryMaxMs, sync.subscribeRetryBaseMs * 2 ** attempt);
       log.info({ retryInMs: delay, attempt: attempt + 1 }, 'subscription registration retried with backoff');
       subscribeTimer = setTimeout(() => subscribeWithBackoff(attempt + 1), delay);
       subscribeTimer.unref();
@@ -296,7 +266,7 @@ export async function startService(
           ehr,
           store,
           validator,
-          overlapSeconds: config.syncOverlapSeconds,
+          overlapSeconds: sync.overlapSeconds,
           onRejected: (r, e) =>
             log.warn(
               { resource: `${r.resourceType}/${r.id}`, status: statusOf(e.outcome) },
@@ -327,9 +297,7 @@ export async function startService(
   };
 
   const timer =
-    config.syncIntervalSeconds > 0
-      ? setInterval(() => void syncNow(), config.syncIntervalSeconds * 1000)
-      : undefined;
+    sync.intervalSeconds > 0 ? setInterval(() => void syncNow(), sync.intervalSeconds * 1000) : undefined;
   if (wantsSubscriptions) subscribeWithBackoff(0);
   if (ehr) void syncNow();
   worker?.start();

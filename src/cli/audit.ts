@@ -5,7 +5,7 @@
 import type { AuditEvent } from 'fhir/r4';
 import { AuditTrail, MAX_AUDIT_COUNT } from '../audit/trail.js';
 import { createLogger } from '../log.js';
-import { openStore } from '../service.js';
+import { Store } from '../store/store.js';
 import {
   type CliIo,
   type Command,
@@ -62,7 +62,7 @@ async function runAudit(args: string[], io: CliIo): Promise<number> {
   }
   if (!/^[1-9]\d{0,5}$/.test(limit) || Number(limit) > MAX_AUDIT_COUNT)
     throw new UsageError(`--limit must be a whole number from 1 to ${MAX_AUDIT_COUNT}; got '${limit}'.`);
-  const store = await openStore(commandConfig('job'));
+  const store = await Store.open(commandConfig('job').store);
   try {
     const bundle = await new AuditTrail(store, createLogger('silent')).search({
       ...(entity ? { entity } : {}),

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfig } from '../config.js';
+import { type Config, ConfigError, isSet, loadConfig } from '../config.js';
 import { EhrError } from '../ehr/gateway.js';
 import { privateKeyCheck } from '../ehr/private-key-check.js';
 
@@ -83,28 +83,18 @@ export function parseOptions<const O extends Record<string, OptionSpec>>(
 
 const CONFIG_HELP = 'Configuration comes from environment variables; see the README, "Configuration".';
 
-const NAMES: Partial<Record<keyof Config, string>> = {
-  ehrBaseUrl: 'KAP_EHR_BASE_URL',
-  subscriptionSecret: 'KAP_SUBSCRIPTION_SECRET',
-  publicBaseUrl: 'KAP_PUBLIC_BASE_URL',
-};
-
 /**
  * The configuration of `serve`, or of an operator job (sync, subscribe, outbox, reconcile) with the
- * variables it `needs`: a ConfigError names every wrong or missing variable.
+ * variables it `needs` (by name): a ConfigError names every wrong or missing variable.
  */
 export function commandConfig(
   purpose: 'serve' | 'job',
-  needs: (keyof Config)[] = [],
+  needs: string[] = [],
   env: Record<string, string | undefined> = process.env,
 ): Config {
-  const config = loadConfig(env, purpose, [privateKeyCheck]);
-  const missing = needs.filter((k) => config[k] === undefined);
-  if (missing.length) {
-    throw new ConfigError([
-      `This command needs ${missing.map((k) => NAMES[k] ?? k).join(' and ')} to be set.`,
-    ]);
-  }
+  const config = loadConfig(env, purpose, [(c) => privateKeyCheck(c.ehr)]);
+  const missing = needs.filter((name) => !isSet(config, name));
+  if (missing.length) throw new ConfigError([`This command needs ${missing.join(' and ')} to be set.`]);
   return config;
 }
 

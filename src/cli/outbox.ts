@@ -3,7 +3,7 @@
  * on the store the service uses (same environment variables).
  */
 import { OUTBOX_STATUSES, Outbox, type OutboxMessage, type OutboxStatus } from '../outbox/outbox.js';
-import { openStore } from '../service.js';
+import { Store } from '../store/store.js';
 import {
   type CliIo,
   type Command,
@@ -61,7 +61,7 @@ async function runOutbox(args: string[], io: CliIo): Promise<number> {
     throw new UsageError(action ? `Unexpected arguments for '${action}'.` : 'No action given.');
   }
   const config = commandConfig('job');
-  const store = await openStore(config);
+  const store = await Store.open(config.store);
   try {
     const outbox = new Outbox(store);
     const id = rest[0] ?? '';

@@ -6,7 +6,8 @@ import { Outbox } from '../outbox/outbox.js';
 import { type PatientReport, reconcilePatient, UnknownPatientError } from '../reconcile/gather.js';
 import { heal, type Repair } from '../reconcile/heal.js';
 import type { Drift } from '../reconcile/rules.js';
-import { ehrGateway, openStore } from '../service.js';
+import { ehrGateway } from '../service.js';
+import { Store } from '../store/store.js';
 import { createValidator } from '../validation/validator.js';
 import {
   type CliIo,
@@ -56,16 +57,16 @@ function parse(args: string[]): { patient?: string; fix: boolean } {
 
 async function runReconcile(args: string[], io: CliIo): Promise<number> {
   const { patient, fix } = parse(args);
-  const config = commandConfig('job', ['ehrBaseUrl']);
-  const ehr = ehrGateway(config)!;
-  const store = await openStore(config);
+  const config = commandConfig('job', ['KAP_EHR_BASE_URL']);
+  const ehr = ehrGateway(config.ehr)!;
+  const store = await Store.open(config.store);
   try {
     const deps = {
       store,
       ehr,
       outbox: new Outbox(store),
       validator: createValidator(),
-      patientLink: { mode: config.patientLink, practiceSystem: config.practiceIdentifierSystem },
+      patientLink: config.patientLink,
     };
     // Each practice has its own ids: --patient names the patient with that id in every practice that has one.
     const all = await store.patientIds();

@@ -5,7 +5,8 @@
 import { registerSubscriptions } from '../ehr/subscriptions.js';
 import { KEPT_TYPES } from '../intake.js';
 import { createLogger } from '../log.js';
-import { ehrGateway, openStore, startService } from '../service.js';
+import { ehrGateway, startService } from '../service.js';
+import { Store } from '../store/store.js';
 import { catchUp } from '../sync.js';
 import { createValidator } from '../validation/validator.js';
 import { type Command, commandConfig, commandRun, EXIT, UsageError } from './command.js';
@@ -35,7 +36,7 @@ export const serve: Command = {
       ...(first ? firstStartEnv(process.env) : {}),
     });
     const therapist = first ? localTokens(io.stdout) : undefined;
-    const log = createLogger(config.logLevel);
+    const log = createLogger(config.telemetry.logLevel);
     const service = await startService(config, log);
     if (therapist) {
       const code = service.consoleSessions.issueCode(therapist, SIGN_IN_LINK_MS);
@@ -62,14 +63,14 @@ export const sync: Command = {
   usage: SYNC_USAGE,
   run: commandRun(SYNC_USAGE, async (args, io) => {
     noArguments(args);
-    const config = commandConfig('job', ['ehrBaseUrl']);
-    const store = await openStore(config);
+    const config = commandConfig('job', ['KAP_EHR_BASE_URL']);
+    const store = await Store.open(config.store);
     try {
       const report = await catchUp({
-        ehr: ehrGateway(config)!,
+        ehr: ehrGateway(config.ehr)!,
         store,
         validator: createValidator(),
-        overlapSeconds: config.syncOverlapSeconds,
+        overlapSeconds: config.sync.overlapSeconds,
         onProgress: (p) => io.stderr(`  ${p.type.padEnd(20)} ${p.fetched} read`),
         onRejected: (r, e) =>
           io.stderr(
@@ -94,10 +95,14 @@ export const subscribe: Command = {
   usage: SUBSCRIBE_USAGE,
   run: commandRun(SUBSCRIBE_USAGE, async (args, io) => {
     noArguments(args);
-    const config = commandConfig('job', ['ehrBaseUrl', 'subscriptionSecret', 'publicBaseUrl']);
-    const registered = await registerSubscriptions(ehrGateway(config)!, {
-      endpoint: `${config.publicBaseUrl}/fhir`,
-      secret: config.subscriptionSecret!,
+    const config = commandConfig('job', [
+      'KAP_EHR_BASE_URL',
+      'KAP_SUBSCRIPTION_SECRET',
+      'KAP_PUBLIC_BASE_URL',
+    ]);
+    const registered = await registerSubscriptions(ehrGateway(config.ehr)!, {
+      endpoint: `${config.http.publicBaseUrl}/fhir`,
+      secret: config.sync.subscriptionSecret!,
       types: KEPT_TYPES,
     });
     for (const r of registered)

@@ -6,10 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportPKCS8, generateKeyPair, jwtVerify } from 'jose';
-import type { SigningAlg } from '../config.js';
 import { loadConfig } from '../config.js';
 import { ehrGateway } from '../service.js';
 import { BackendServices } from './backend-services.js';
+import type { SigningAlg } from './config.js';
 import { EhrError, EhrGateway } from './gateway.js';
 import { readPrivateKey } from './signing-key.js';
 
@@ -355,7 +355,7 @@ test('configured from the environment, the service gateway reads with SMART acce
       },
       'job',
     );
-    const gateway = ehrGateway(config)!;
+    const gateway = ehrGateway(config.ehr)!;
     expect((await gateway.read('Patient', 'a')).id).toBe('a');
     expect((await gateway.read('Patient', 'b')).id).toBe('b');
     expect(tokens.refusals).toEqual([]);

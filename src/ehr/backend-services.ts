@@ -9,8 +9,9 @@
 import type { KeyObject, webcrypto } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { type SigningAlg, tokenUrlProblem } from '../config.js';
+import { tokenUrlProblem } from '../variables.js';
 import type { EhrAuthentication } from './authentication.js';
+import type { SigningAlg } from './config.js';
 import { EhrError, type EhrErrorKind, parseRetryAfter } from './gateway.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';

@@ -3,7 +3,7 @@
  * file is read, its key matched to the signing algorithm and its kid to KAP_EHR_KEY_ID, one message
  * per mistake with its fix. Run with the configuration's own checks (loadConfig's `checks`).
  */
-import type { Config, SigningAlg, StartCheck } from '../config.js';
+import type { EhrConfig, SigningAlg } from './config.js';
 import {
   algorithmFor,
   describeKey,
@@ -22,21 +22,21 @@ const GENERATE: Record<SigningAlg, string> = {
   ES384: 'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out',
 };
 
-/** Settles the key's algorithm and kid on the config when the key file says them. */
-export const privateKeyCheck: StartCheck = (config: Config): string[] => {
-  const path = config.ehrPrivateKeyFile;
-  if (config.ehrAuth !== 'smart-backend' || !path) return [];
+/** Settles the key's algorithm and kid on the EHR's section when the key file says them. */
+export const privateKeyCheck = (ehr: EhrConfig): string[] => {
+  const path = ehr.privateKeyFile;
+  if (ehr.auth !== 'smart-backend' || !path) return [];
   const problems: string[] = [];
   let file: PrivateKeyFile;
   try {
     file = readPrivateKey(path);
   } catch (e) {
     if (!(e instanceof KeyFileError)) throw e;
-    problems.push(keyFileProblem(e, path, config.ehrSigningAlg ?? 'ES384'));
+    problems.push(keyFileProblem(e, path, ehr.signingAlg ?? 'ES384'));
     return problems;
   }
   const fits = algorithmFor(file.key);
-  const alg = config.ehrSigningAlg ?? fits;
+  const alg = ehr.signingAlg ?? fits;
   if (!fits) {
     problems.push(
       `KAP_EHR_PRIVATE_KEY_FILE ${path} holds ${describeKey(file.key)}; kap-bridge signs with RS384 (${NEEDS.RS384}) or ES384 (${NEEDS.ES384})`,
@@ -50,8 +50,8 @@ export const privateKeyCheck: StartCheck = (config: Config): string[] => {
       `KAP_EHR_PRIVATE_KEY_FILE ${path} is a JWK for ${file.alg}, but kap-bridge signs with ${alg}; make them agree`,
     );
   }
-  if (alg) config.ehrSigningAlg = alg;
-  const kid = config.ehrKeyId ?? file.kid;
+  if (alg) ehr.signingAlg = alg;
+  const kid = ehr.keyId ?? file.kid;
   if (!kid) {
     problems.push(
       "KAP_EHR_KEY_ID must be set when KAP_EHR_AUTH is smart-backend (the kid of kap-bridge's public key in the JWKS registered with the EHR)",
@@ -61,7 +61,7 @@ export const privateKeyCheck: StartCheck = (config: Config): string[] => {
       `KAP_EHR_KEY_ID is "${kid}", but the JWK in KAP_EHR_PRIVATE_KEY_FILE ${path} has kid "${file.kid}"; make them agree`,
     );
   }
-  config.ehrKeyId = kid;
+  ehr.keyId = kid;
   return problems;
 };
 

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { SigningAlg } from '../config.js';
+import type { SigningAlg } from './config.js';
 
 export interface PrivateKeyFile {
   key: KeyObject;
