@@ -7,7 +7,7 @@
  * own on conditional create. References to patients are the EHR Patients, so the local record and
  * the EHR's copies sit under the same `patient_ref`.
  */
-import type { Resource } from 'fhir/r4';
+import type { Bundle, Resource } from 'fhir/r4';
 import type { Finding } from '../domain/medicine-session.js';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import type { Reason } from '../domain/readiness.js';
@@ -182,13 +182,21 @@ function knownBy(resource: Resource, ehrIdentifier: string): Resource {
 /**
  * The resource as the EHR should get it: no id (the EHR assigns its own), and references to the
  * practice's own resources as conditional references on their identifiers, which the EHR resolves
- * to its ids when it takes the change. Patients and the EHR's resources keep their ids.
+ * to its ids when it takes the change (inside a Bundle, the outbox resolves them before sending it:
+ * src/outbox/worker.ts). Patients and the EHR's resources keep their ids, and a Bundle's references
+ * to its own entries stay as they are, resolving inside it.
  */
 async function forEhr(tx: StoreTx, resource: Resource, tenant: string): Promise<Resource> {
   const { id: _local, ...body } = resource;
   const ours = new Map<string, string>();
   const text = JSON.stringify(body);
+  const inside = new Set(
+    resource.resourceType === 'Bundle'
+      ? ((resource as Bundle).entry ?? []).map((e) => `${e.resource?.resourceType}/${e.resource?.id}`)
+      : [],
+  );
   for (const [, type, id] of referencesIn(text)) {
+    if (inside.has(`${type}/${id}`)) continue;
     const held = type === 'Patient' ? undefined : await tx.getOwn(type!, id!, tenant);
     if (held?.ehrIdentifier !== undefined) {
       ours.set(

@@ -12,9 +12,10 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from 'fhir/r4';
 import { Registry } from 'prom-client';
 import type { AuditTrail } from '../audit/trail.js';
+import type { BusinessIdentifier } from '../domain/model.js';
 import { EhrError, type EhrGateway, normaliseError } from '../ehr/gateway.js';
 import { contentOf } from '../fhir/content.js';
-import { ehrIdForIdentifier, ID, practiceOfIdentifier } from '../fhir/ids.js';
+import { ehrIdForIdentifier, ID, practiceOfIdentifier, RESOURCE_TYPE } from '../fhir/ids.js';
 import type { Logger } from '../log.js';
 import { type ProvenanceActivity, provenanceFor, provenanceMatch } from '../mapping/provenance.js';
 import { PRACTICE_IDENTIFIER_SYSTEM } from '../patient-link.js';
@@ -113,6 +114,39 @@ const asError = (e: EhrError): OutboxError => ({
   ...(e.status === undefined ? {} : { status: e.status }),
   ...(e.outcome ? { outcome: e.outcome } : {}),
 });
+
+/** A conditional reference on a business identifier, `Type?identifier=system|value` (each part URI-encoded). */
+const CONDITIONAL = new RegExp(`^(${RESOURCE_TYPE})\\?identifier=([^|]+)\\|([^|&]+)$`);
+
+/**
+ * A Bundle's conditional references as the EHR's `Type/id`: the EHR keeps a Bundle (a document) as
+ * it is, without resolving them as it does a transaction's, so the outbox resolves each to the copy
+ * the EHR holds. The references not yet in the EHR come back as `missing`, and the Bundle is not sent.
+ */
+async function resolveInside(
+  bundle: Resource,
+  ehrRefOf: (type: string, identifier: BusinessIdentifier) => Promise<string | undefined>,
+): Promise<{ resource: Resource; missing: string[] }> {
+  const resolved = new Map<string, string | undefined>();
+  JSON.stringify(bundle, (key, value) => {
+    if (key === 'reference' && typeof value === 'string' && CONDITIONAL.test(value))
+      resolved.set(value, undefined);
+    return value;
+  });
+  for (const reference of resolved.keys()) {
+    const [, type, system, value] = CONDITIONAL.exec(reference)!;
+    const ref = await ehrRefOf(type!, {
+      system: decodeURIComponent(system!),
+      value: decodeURIComponent(value!),
+    });
+    resolved.set(reference, ref?.split('/_history/')[0]);
+  }
+  const missing = [...resolved].filter(([, ref]) => ref === undefined).map(([reference]) => reference);
+  const resource = JSON.parse(JSON.stringify(bundle), (key, value) =>
+    key === 'reference' && typeof value === 'string' ? (resolved.get(value) ?? value) : value,
+  ) as Resource;
+  return { resource, missing };
+}
 
 /** Types R4 gives no `identifier` search parameter: created by a PUT on kap-bridge's id instead. */
 const NO_IDENTIFIER_SEARCH = new Set(['AdverseEvent']);
@@ -246,9 +280,27 @@ export class OutboxWorker {
     };
   }
 
-  private async plan(message: OutboxMessage): Promise<Write> {
+  /**
+   * The message as a write, or why it waits: a Bundle naming resources that have not reached the
+   * EHR yet is not sent with references the EHR cannot resolve.
+   */
+  private async plan(message: OutboxMessage): Promise<Write | { waits: EhrError }> {
+    if (message.resource.resourceType !== 'Bundle') return this.planWrite(message, message.resource);
+    const { resource, missing } = await resolveInside(message.resource, (type, identifier) =>
+      this.o.outbox.ehrRefOf(type, identifier),
+    );
+    if (missing.length === 0) return this.planWrite(message, resource);
+    return {
+      waits: new EhrError(
+        'not-found',
+        `Waits for what it names to reach the EHR: ${missing.map((r) => r.split('?')[0]).join(', ')}`,
+      ),
+    };
+  }
+
+  private async planWrite(message: OutboxMessage, resource: Resource): Promise<Write> {
     // The EHR assigns id and version; the profiles the resource claims travel with it.
-    const { id: _id, meta, ...local } = message.resource;
+    const { id: _id, meta, ...local } = resource;
     const body = meta?.profile ? { ...local, meta: { profile: meta.profile } } : local;
     const type = message.resourceType;
     const ref = await this.o.outbox.ehrRefOf(type, message.identifier);
@@ -295,9 +347,21 @@ export class OutboxWorker {
     };
   }
 
+  /**
+   * Delivers the batch up to the first change that waits for others (what precedes it may be what
+   * it waits for): the rest goes back to the queue as it was, and the next claim plans it again.
+   * A change that waits at the head of the queue is tried again later, counted as an attempt.
+   */
   private async deliver(claim: Claim, heartbeat: Heartbeat): Promise<void> {
     const writes: Write[] = [];
-    for (const m of claim.messages) writes.push(await this.plan(m));
+    for (const m of claim.messages) {
+      const w = await this.plan(m);
+      if ('waits' in w) {
+        if (writes.length === 0) return this.retryLater(claim, claim.messages, w.waits);
+        break;
+      }
+      writes.push(w);
+    }
     if (writes.length > 1) {
       try {
         const response = await this.send(writes);
@@ -307,7 +371,12 @@ export class OutboxWorker {
         return;
       } catch (e) {
         const err = normaliseError(e, 'Delivering the outbox');
-        if (transient(err)) return this.retryLater(claim, claim.messages, err);
+        if (transient(err))
+          return this.retryLater(
+            claim,
+            writes.map((w) => w.message),
+            err,
+          );
         this.o.log?.info(
           { patient: claim.patientRef, status: err.status },
           'outbox batch refused; sent one by one',

@@ -10,7 +10,7 @@
  * order of delivery.
  */
 import type { Bundle, Communication, MedicationAdministration, Observation, Resource } from 'fhir/r4';
-import { codeSystemUrl, identifierSystem } from '../../src/fhir/codes.js';
+import { codeSystemUrl, identifierSystem, profileUrl } from '../../src/fhir/codes.js';
 import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { OutboxMessage } from '../../src/outbox/outbox.js';
 import { CALLERS, kapFetch } from '../support/auth.js';
@@ -205,6 +205,13 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
   expect(
     reports[0]!.entry!.filter((e) => e.resource?.resourceType === 'MedicationAdministration'),
   ).toHaveLength(2);
+  // As HAPI keeps it, it passes $validate: the document's rules, its Composition on the profile it
+  // claims (kap-session-report), each entry on its own; every reference is one HAPI can resolve.
+  const [report] = reports as [Bundle];
+  expect(report.entry![0]!.resource!.meta?.profile).toEqual([profileUrl('kap-session-report')]);
+  const outcome = await ehr.validate(report);
+  expect(outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal')).toEqual([]);
+  expect(JSON.stringify(report)).not.toContain('?identifier=');
 }, 180_000);
 
 test('a couple: one partner refused at the pre-dose check while the other doses', async () => {
