@@ -5,25 +5,16 @@
  * course started, consent, sessions scheduled, started and completed, scores with PHQ-9 item 9
  * answered above 0; the trends drawn with their table; a dose refused with every reason shown.
  */
-import type { Browser, Page } from 'puppeteer-core';
+import type { Page } from 'puppeteer-core';
 import {
   consoleSuite,
-  openPage,
   pushedPatient,
   screenshot,
   seriousViolations,
-  signIn,
   submitForm,
 } from '../support/console.js';
-import type { TestService } from '../support/service.js';
 
-let service: TestService;
-let browser: Browser;
-
-consoleSuite((s, b) => {
-  service = s;
-  browser = b;
-});
+const suite = consoleSuite();
 
 const day = (n: number) => new Date(Date.now() + n * 86_400_000).toISOString().slice(0, 10);
 
@@ -57,10 +48,9 @@ async function moveSession(page: Page, phase: string, button: string, after: str
 }
 
 test('a course recorded through the forms: timeline, trends with item 9 marked, a dose refused with its reasons', async () => {
-  const { patient: mrn } = await pushedPatient(service, { register: false });
-  const { page, seen } = await openPage(browser);
-  await signIn(page, service.url, 'therapist');
-  await page.goto(`${service.url}/console#/course`);
+  const { patient: mrn } = await pushedPatient(suite.service, { register: false });
+  const { page, seen } = await suite.page({ caller: 'therapist' });
+  await page.goto(`${suite.service.url}/console#/course`);
   await page.waitForSelector('#register-patient');
   expect(await seriousViolations(page)).toEqual([]);
 

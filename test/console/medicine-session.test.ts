@@ -7,36 +7,27 @@
  * px, and nothing about the patient in an address or storage.
  */
 import { randomUUID } from 'node:crypto';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Page } from 'puppeteer-core';
 import {
   consoleSuite,
   courseWithMedicineSession,
-  openPage,
   pushedPatient,
   screenshot,
   seriousViolations,
-  signIn,
   submitForm,
 } from '../support/console.js';
 import { post } from '../support/course.js';
-import type { TestService } from '../support/service.js';
 
-let service: TestService;
-let browser: Browser;
-
-consoleSuite((s, b) => {
-  service = s;
-  browser = b;
-});
+const suite = consoleSuite();
 
 /**
  * A patient pushed by the EHR, registered under an id of the practice's own: the medical record
  * number is what must not leave the page. Returns the id and the record number.
  */
 async function registered(): Promise<[string, string]> {
-  const { patient: mrn } = await pushedPatient(service, { register: false });
+  const { patient: mrn } = await pushedPatient(suite.service, { register: false });
   const patient = randomUUID();
-  await post(service, '/patients', {
+  await post(suite.service, '/patients', {
     id: patient,
     identifiers: [{ system: 'urn:mrn', value: mrn }],
     ehrPatient: `Patient/${mrn}`,
@@ -52,24 +43,23 @@ const text = (page: Page, selector: string) => page.$eval(selector, (e) => e.tex
 
 test('a medicine session through the forms: a dose refused with its reasons, monitoring, discharge refused then completed', async () => {
   const [patient, mrn] = await registered();
-  const { episode } = await courseWithMedicineSession(service, [patient]);
+  const { episode } = await courseWithMedicineSession(suite.service, [patient]);
   // Today's medicine session began two and a half hours ago, so the monitoring time is over.
   const began = Math.floor((Date.now() - 150 * 60_000) / 60_000) * 60_000;
-  const session = await post(service, `/episodes/${episode}/sessions`, {
+  const session = await post(suite.service, `/episodes/${episode}/sessions`, {
     phase: 'medicine',
     start: after(began, 0),
   });
-  const { page, seen } = await openPage(browser);
-  await signIn(page, service.url, 'therapist');
+  const { page, seen } = await suite.page({ caller: 'therapist' });
 
   // Reached from This week (the tomorrow's session of the course) and from the course page.
   await page.waitForSelector(`li.card[data-episode="${episode}"] a.open-session`);
-  await page.goto(`${service.url}/console#/course/${episode}`);
+  await page.goto(`${suite.service.url}/console#/course/${episode}`);
   const open = `a.open-session[href="#/session/${episode}/${session.id}"]`;
   await page.waitForSelector(open);
   await page.click(open);
   await page.waitForSelector('#start');
-  expect(page.url()).toBe(`${service.url}/console#/session/${episode}/${session.id}`);
+  expect(page.url()).toBe(`${suite.service.url}/console#/session/${episode}/${session.id}`);
 
   // The day-of checks: the pre-dose blood pressure is missing, and the readiness says so.
   await page.waitForFunction(() =>
@@ -160,14 +150,13 @@ test('a medicine session through the forms: a dose refused with its reasons, mon
 
 test("a couple's medicine session has a column per partner, and one partner's refusal is theirs alone", async () => {
   const [[ana, anaMrn], [tomas, tomasMrn]] = await Promise.all([registered(), registered()]);
-  const { episode, session } = await courseWithMedicineSession(service, [ana, tomas]);
-  const { page, seen } = await openPage(browser);
-  await signIn(page, service.url, 'therapist');
+  const { episode, session } = await courseWithMedicineSession(suite.service, [ana, tomas]);
+  const { page, seen } = await suite.page({ caller: 'therapist' });
   const open = `li.card[data-episode="${episode}"] a.open-session`;
   await page.waitForSelector(open);
   await page.click(open);
   await page.waitForSelector('#dose-1');
-  expect(page.url()).toBe(`${service.url}/console#/session/${episode}/${session.id}`);
+  expect(page.url()).toBe(`${suite.service.url}/console#/session/${episode}/${session.id}`);
   expect(await page.$$eval('.partner h2', (hs) => hs.map((h) => h.textContent))).toEqual([ana, tomas]);
   // Each column lists its own missing pre-dose readings.
   for (const column of await page.$$('.partner'))

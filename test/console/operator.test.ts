@@ -5,41 +5,30 @@
  * EHR configured, said plainly), the audit trail search, sync state and the metrics summary; axe-core
  * on each page at 1280 and 390 px.
  */
-import type { Browser } from 'puppeteer-core';
 import {
   consoleSuite,
   courseWithMedicineSession,
-  openPage,
   pushedPatient,
   screenshot,
   seriousViolations,
-  signIn,
   submitForm,
 } from '../support/console.js';
-import type { TestService } from '../support/service.js';
 
-let service: TestService;
-let browser: Browser;
-
-consoleSuite((s, b) => {
-  service = s;
-  browser = b;
-});
+const suite = consoleSuite();
 
 test('the operator pages: outbox retry and drop, drift, audit search, sync and metrics, each accessible', async () => {
   // With no EHR configured nothing is delivered: the course's changes wait in the outbox.
-  const { patient } = await pushedPatient(service);
-  await courseWithMedicineSession(service, [patient]);
-  const [dead, doomed] = await service.outbox.list({ status: 'pending', limit: 2 });
-  await service.store.transaction((tx) =>
+  const { patient } = await pushedPatient(suite.service);
+  await courseWithMedicineSession(suite.service, [patient]);
+  const [dead, doomed] = await suite.service.outbox.list({ status: 'pending', limit: 2 });
+  await suite.service.store.transaction((tx) =>
     tx.sql.run("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?", [
       JSON.stringify({ message: 'HAPI-0450: the EHR refused it' }),
       dead!.id,
     ]),
   );
 
-  const { page, seen } = await openPage(browser);
-  await signIn(page, service.url, 'operator');
+  const { page, seen } = await suite.page({ caller: 'operator' });
   expect(await page.$$eval('nav a', (as) => as.map((a) => a.textContent))).toEqual([
     'Outbox',
     'Drift',
@@ -59,18 +48,18 @@ test('the operator pages: outbox retry and drop, drift, audit search, sync and m
     {},
     row(dead!.id),
   );
-  expect((await service.outbox.get(dead!.id))?.status).toBe('pending');
+  expect((await suite.service.outbox.get(dead!.id))?.status).toBe('pending');
   const drop = await page.$$(`${row(doomed!.id)} button`);
   await drop[drop.length - 1]!.click();
   await page.waitForFunction((sel) => !document.querySelector(sel), {}, row(doomed!.id));
-  expect(await service.outbox.get(doomed!.id)).toBeUndefined();
+  expect(await suite.service.outbox.get(doomed!.id)).toBeUndefined();
 
-  await page.goto(`${service.url}/console#/operator/drift`);
+  await page.goto(`${suite.service.url}/console#/operator/drift`);
   const driftAnswer = await submitForm(page, 'drift', { patient });
   expect(driftAnswer.refused).toContain('No EHR is configured');
   expect(await seriousViolations(page)).toEqual([]);
 
-  await page.goto(`${service.url}/console#/operator/audit`);
+  await page.goto(`${suite.service.url}/console#/operator/audit`);
   const audit = await submitForm(page, 'audit', { entity: `Patient/${patient}` });
   expect(audit.refused).toBeUndefined();
   await page.waitForSelector('table tbody tr');
@@ -78,11 +67,11 @@ test('the operator pages: outbox retry and drop, drift, audit search, sync and m
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, 'operator-audit');
 
-  await page.goto(`${service.url}/console#/operator/sync`);
+  await page.goto(`${suite.service.url}/console#/operator/sync`);
   await page.waitForFunction(() => document.querySelector('main p strong')?.textContent !== 'never');
   expect(await seriousViolations(page)).toEqual([]);
 
-  await page.goto(`${service.url}/console#/operator/metrics`);
+  await page.goto(`${suite.service.url}/console#/operator/metrics`);
   await page.waitForFunction(() => document.querySelectorAll('table tbody tr').length > 0);
   expect(await page.$$eval('table tbody td code', (cs) => cs.map((c) => c.textContent))).toContain(
     'kap_outbox_messages',
@@ -91,7 +80,7 @@ test('the operator pages: outbox retry and drop, drift, audit search, sync and m
 
   await page.setViewport({ width: 390, height: 844 });
   for (const view of ['outbox', 'drift', 'audit', 'sync', 'metrics']) {
-    await page.goto(`${service.url}/console#/operator/${view}`);
+    await page.goto(`${suite.service.url}/console#/operator/${view}`);
     await page.waitForSelector('main h1');
     expect({ view, violations: await seriousViolations(page) }).toEqual({ view, violations: [] });
   }

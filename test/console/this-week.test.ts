@@ -4,33 +4,22 @@
  * reasons, the verdict changing live when the EHR puts the order on hold, sign-out, axe-core on
  * each page at 1280 and 390 px, and nothing about a patient in the address, storage or console.
  */
-import type { Browser } from 'puppeteer-core';
 import { CALLERS } from '../support/auth.js';
 import {
   consoleSuite,
   courseWithMedicineSession,
-  openPage,
   push,
   pushedPatient,
   screenshot,
   seriousViolations,
-  signIn,
 } from '../support/console.js';
-import type { TestService } from '../support/service.js';
 
-let service: TestService;
-let browser: Browser;
-
-consoleSuite((s, b) => {
-  service = s;
-  browser = b;
-});
+const suite = consoleSuite();
 
 test('This week shows each coming medicine session with its verdict, and a hold from the EHR turns it live', async () => {
-  const { patient, order } = await pushedPatient(service);
-  const { episode } = await courseWithMedicineSession(service, [patient]);
-  const { page, seen } = await openPage(browser);
-  await signIn(page, service.url, 'therapist');
+  const { patient, order } = await pushedPatient(suite.service);
+  const { episode } = await courseWithMedicineSession(suite.service, [patient]);
+  const { page, seen } = await suite.page({ caller: 'therapist' });
 
   const card = `li.card[data-episode="${episode}"]`;
   await page.waitForSelector(card);
@@ -40,7 +29,7 @@ test('This week shows each coming medicine session with its verdict, and a hold 
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, 'this-week');
 
-  await push(service, {
+  await push(suite.service, {
     ...order,
     status: 'on-hold',
     meta: { versionId: '2', lastUpdated: new Date().toISOString() },
@@ -77,8 +66,8 @@ test('This week shows each coming medicine session with its verdict, and a hold 
 }, 60_000);
 
 test('sign-in refuses an unknown token and the EHR, and the form has no serious accessibility fault', async () => {
-  const { page } = await openPage(browser);
-  await page.goto(`${service.url}/console`);
+  const { page } = await suite.page();
+  await page.goto(`${suite.service.url}/console`);
   await page.waitForSelector('#token');
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, 'sign-in');
@@ -96,10 +85,9 @@ test('sign-in refuses an unknown token and the EHR, and the form has no serious 
 }, 60_000);
 
 test('a couple is shown together: one session, both partners, one verdict over both', async () => {
-  const [a, b] = [await pushedPatient(service), await pushedPatient(service)];
-  const { episode } = await courseWithMedicineSession(service, [a.patient, b.patient], 2);
-  const { page } = await openPage(browser);
-  await signIn(page, service.url, 'therapist');
+  const [a, b] = [await pushedPatient(suite.service), await pushedPatient(suite.service)];
+  const { episode } = await courseWithMedicineSession(suite.service, [a.patient, b.patient], 2);
+  const { page } = await suite.page({ caller: 'therapist' });
   const card = `li.card[data-episode="${episode}"]`;
   await page.waitForSelector(card);
   expect(await page.$$eval(card, (cards) => cards.length)).toBe(1);
@@ -110,8 +98,8 @@ test('a couple is shown together: one session, both partners, one verdict over b
 }, 60_000);
 
 test('keyboard alone: sign in, move between pages, sign out', async () => {
-  const { page } = await openPage(browser);
-  await page.goto(`${service.url}/console`);
+  const { page } = await suite.page();
+  await page.goto(`${suite.service.url}/console`);
   await page.waitForSelector('#token');
   const focused = () =>
     page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent);

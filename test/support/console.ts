@@ -37,20 +37,44 @@ export const launchBrowser = (): Promise<Browser> =>
     protocolTimeout: 30_000,
   });
 
+/** A console suite's service and browser, with the pages it opens on them. */
+export interface ConsoleSuite {
+  readonly service: TestService;
+  readonly browser: Browser;
+  /** A page of `width` px in a browser context of its own (openPage), signed in as `caller` when given. */
+  page(options?: { width?: number; caller?: keyof typeof CALLERS }): Promise<{ page: Page; seen: string[] }>;
+}
+
 /**
  * A console suite's service (no EHR, no subscription) and browser, started before its tests and
- * closed after them; `use` is given both once they are up.
+ * closed after them; read them from the suite once its tests run.
  */
-export function consoleSuite(use: (service: TestService, browser: Browser) => void): void {
+export function consoleSuite(): ConsoleSuite {
   let started: [TestService, Browser] | undefined;
   beforeAll(async () => {
     started = await Promise.all([startTestService({ KAP_SUBSCRIBE_ON_START: 'false' }), launchBrowser()]);
-    use(...started);
   }, 60_000);
   afterAll(async () => {
     await started?.[1].close();
     await started?.[0].close();
   });
+  const up = (): [TestService, Browser] => {
+    if (!started) throw new Error('The console suite is not started: read it inside a test');
+    return started;
+  };
+  return {
+    get service() {
+      return up()[0];
+    },
+    get browser() {
+      return up()[1];
+    },
+    async page({ width, caller } = {}) {
+      const opened = await openPage(up()[1], width);
+      if (caller) await signIn(opened.page, up()[0].url, caller);
+      return opened;
+    },
+  };
 }
 
 /**
