@@ -5,324 +5,86 @@
  * Calloway, LMFT) and a fictional prescriber (Dr Tobias Okafor). The therapist's side goes
  * through kap-bridge's JSON API; the prescriber plays the EHR and writes straight into HAPI, and
  * kap-bridge hears of it through its REST-hook subscriptions. A readable timeline is printed as
- * it goes; at the end, the episode timeline from kap-bridge and a count of what HAPI holds.
+ * it goes (demo/timeline.ts); at the end, the episode timeline from kap-bridge and a count of what
+ * HAPI holds.
  *
- * HAPI: KAP_FHIR_BASE_URL, or the local sandbox started here (`node sandbox/run.mjs`, detached)
- * and LEFT RUNNING at the end so the data can be looked at. kap-bridge: `kap-bridge serve` in a
- * child process on its embedded defaults (SQLite under data/demo, subscriptions on, a shared
- * secret), stopped at the end.
+ * A scenario on the end-to-end suites' pieces (test/support/): HAPI is KAP_FHIR_BASE_URL or the
+ * local sandbox started as the test run starts it (sandbox/fhir-server.mjs), but LEFT RUNNING at
+ * the end so the data can be looked at; kap-bridge is a course's service (`startCourseService`:
+ * in this process, its subscriptions on, the test callers' static tokens), its store and log in
+ * data/demo, stopped at the end; the therapist's calls are the suites' client (`get`, `post`), the
+ * prescriber's writes go through the EHR gateway, and every wait is `eventually`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Bundle, Resource } from 'fhir/r4';
+import pino from 'pino';
+import { type FhirServer, provideFhirServer } from '../sandbox/fhir-server.mjs';
+import { identifierSystem } from '../src/fhir/codes.js';
+import { ehrIdentifierValue } from '../src/fhir/ids.js';
+import { createLogger } from '../src/log.js';
+import { CALLERS } from '../test/support/auth.js';
+import * as course from '../test/support/course.js';
+import { type Json, outboxDelivered, startCourseService } from '../test/support/course.js';
+import { fixture, ROOT } from '../test/support/fixtures.js';
+import { eventually, sandboxGateway, subscriptionsOff, subscriptionsTo } from '../test/support/sandbox.js';
+import type { TestService } from '../test/support/service.js';
+import {
+  countLines,
+  dayOf,
+  elapsed,
+  episodeLines,
+  event,
+  heading,
+  note,
+  readinessLines,
+  say,
+  versioned,
+} from './timeline.js';
 
-/** The practice the demo's therapist system acts for. */
-const PRACTICE = 'demo-practice';
+/** Where kap-bridge's store and log are left: data/demo, or `--data DIR`. */
+const DATA = resolve(
+  parseArgs({ options: { data: { type: 'string' } } }).values.data ?? join(ROOT, 'data', 'demo'),
+);
+/** kap-bridge's SQLite store (`startTestService` keeps it as kap.db in its folder) and its log. */
+const STORE = join(DATA, 'kap.db');
+const LOG = join(DATA, 'kap-bridge.log');
 
-// biome-ignore lint/suspicious/noExplicitAny: the demo reads JSON answers field by field, as a client would
-type Json = any;
+/** The prescriber's EHR: HAPI, once KAP_FHIR_BASE_URL names it. */
+let ehr: ReturnType<typeof sandboxGateway>;
+/** kap-bridge, while it runs. */
+let service: TestService | undefined;
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DATA = join(ROOT, 'data', 'demo');
-const SECRET = 'kap-demo-shared-secret';
-const STARTED = Date.now();
-
-/** A failure the demo explains in one message (no stack trace). */
-class DemoError extends Error {}
-
-// ---------------------------------------------------------------- printing
-
-const clock = (): string => {
-  const s = (Date.now() - STARTED) / 1000;
-  return `${String(Math.floor(s / 60)).padStart(2, ' ')}:${(s % 60).toFixed(1).padStart(4, '0')}`;
+const kap = (): TestService => {
+  if (!service) throw new Error('kap-bridge is not running.');
+  return service;
 };
-const say = (text = '') => process.stdout.write(`${text}\n`);
-const heading = (text: string) => say(`\n== ${text}`);
-const DAY_FMT = new Intl.DateTimeFormat('en-GB', {
-  weekday: 'short',
-  day: '2-digit',
-  month: 'short',
-  timeZone: 'UTC',
-});
-const dayOf = (iso: string): string => DAY_FMT.format(new Date(iso));
-/** A course time as `Thu 19 Nov 10:15` (UTC); blank for what happens in the replay itself. */
-const whenOf = (iso?: string): string => (iso ? `${dayOf(iso)} ${iso.slice(11, 16)}` : '');
-/** One timeline line: wall clock, course day, who, what, and the FHIR resource it is kept as. */
-function event(at: string | undefined, who: string, what: string, resource?: string): void {
-  say(`${clock()}  ${whenOf(at).padEnd(16)} ${who.padEnd(10)} ${what}${resource ? `  -> ${resource}` : ''}`);
-}
-const note = (text: string) => say(`${' '.repeat(37)}${text}`);
+const post = (path: string, body: unknown = {}) => course.post(kap(), path, body);
+const get = (path: string) => course.get(kap(), path);
 
-// ---------------------------------------------------------------- HTTP
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function http(
-  url: string,
-  init: RequestInit & { timeoutMs?: number } = {},
-): Promise<{ status: number; body: Json; headers: Headers }> {
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs ?? 30_000) });
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-    throw new DemoError(`${init.method ?? 'GET'} ${url} failed: ${cause}`);
-  }
-  const text = await res.text();
-  let body: Json = text;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: res.status, body, headers: res.headers };
+/** What the practice wrote as `id`, as the EHR holds it (by kap-bridge's identifier `<practice>/<id>`), if it does. */
+async function ownInEhr(type: Resource['resourceType'], id: string): Promise<Json> {
+  const identifier = `${identifierSystem(type)}|${ehrIdentifierValue(CALLERS.therapist.tenant, id)}`;
+  for await (const r of ehr.search(type, { identifier })) return r;
+  return undefined;
 }
 
-const brief = (body: Json): string => {
-  if (body?.resourceType === 'OperationOutcome') {
-    return (body.issue ?? []).map((i: Json) => i.diagnostics ?? i.details?.text ?? i.code).join('; ');
-  }
-  return JSON.stringify(body).slice(0, 400);
-};
-
-/** Polls until `check` returns a value, or fails with a message saying what did not happen. */
-async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new DemoError(`Timed out after ${timeoutMs / 1000} s waiting for ${what}.`);
-    await sleep(250);
-  }
+/** kap-bridge on a fresh store in data/demo, logging there, its REST-hook Subscriptions active in HAPI. */
+async function startKapBridge(): Promise<TestService> {
+  for (const f of [STORE, `${STORE}-wal`, `${STORE}-shm`]) rmSync(f, { force: true });
+  const log = createLogger('info', pino.destination({ dest: LOG, sync: true }));
+  service = await startCourseService([], { subscribed: true, dir: DATA, log });
+  return service;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-const tail = (file: string, lines = 25): string => {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-};
-
-// ---------------------------------------------------------------- HAPI (the prescriber's EHR)
-
-let fhirBase = '';
-
-async function fhir(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await http(/^https?:/.test(path) ? path : `${fhirBase}/${path}`, {
-    method,
-    headers: {
-      accept: 'application/fhir+json',
-      'cache-control': 'no-cache',
-      ...(body === undefined ? {} : { 'content-type': 'application/fhir+json' }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    timeoutMs: 60_000,
-  });
-  if (res.status >= 300) throw new DemoError(`HAPI ${method} ${path}: HTTP ${res.status} ${brief(res.body)}`);
-  return res.body;
-}
-const versioned = (r: Json): string => `${r.resourceType}/${r.id}/_history/${r.meta?.versionId}`;
-
-interface Sandbox {
-  url: string;
-  /** The pid of `node sandbox/run.mjs` when this script started it. */
-  pid?: number;
-  log?: string;
-}
-
-/** The sandbox this script is starting, until it is up: an interrupt stops it rather than leave it half started. */
-let startingSandbox: ChildProcess | undefined;
-
-/** KAP_FHIR_BASE_URL, or the local sandbox started in its own process group and left running. */
-async function ensureHapi(): Promise<Sandbox> {
-  const external = process.env.KAP_FHIR_BASE_URL?.replace(/\/+$/, '');
-  if (external) {
-    say(`HAPI FHIR: ${external} (KAP_FHIR_BASE_URL)`);
-    await waitFor(`${external}/metadata to answer (is the server running?)`, 30_000, async () => {
-      const r = await http(`${external}/metadata`, { timeoutMs: 10_000 }).catch(() => undefined);
-      return r?.status === 200 ? true : undefined;
-    });
-    return { url: external };
-  }
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}/fhir`;
-  const log = join(DATA, 'sandbox.log');
-  say(`HAPI FHIR: starting the local sandbox at ${url} (its output in ${relative(ROOT, log)})`);
-  say('  it takes 30-60 s to start; the first time, building it with Maven takes a few minutes more');
-  const fd = openSync(log, 'w');
-  const child = spawn(process.execPath, [join(ROOT, 'sandbox', 'run.mjs'), '--port', String(port)], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  let exited = false;
-  child.on('exit', () => {
-    exited = true;
-  });
-  child.unref();
-  startingSandbox = child;
-  const started = Date.now();
-  let told = Date.now();
-  await waitFor('the HAPI sandbox to start', 20 * 60_000, async () => {
-    if (exited) {
-      throw new DemoError(`The HAPI sandbox did not start. Last lines of ${log}:\n${tail(log)}`);
-    }
-    const r = await http(`${url}/metadata`, { timeoutMs: 10_000 }).catch(() => undefined);
-    if (r?.status === 200) return true;
-    if (Date.now() - told > 20_000) {
-      told = Date.now();
-      say(`  still waiting for the sandbox (${Math.round((Date.now() - started) / 1000)} s)`);
-    }
-    return undefined;
-  });
-  startingSandbox = undefined;
-  say(`  sandbox up after ${Math.round((Date.now() - started) / 1000)} s (pid ${child.pid})`);
-  return { url, pid: child.pid!, log };
-}
-
-// ---------------------------------------------------------------- kap-bridge
-
-interface KapBridge {
-  url: string;
-  log: string;
-  child: ChildProcess;
-}
-
-/** The demo's therapist system's and operator's tokens, new for every run. */
-const THERAPIST_TOKEN = randomBytes(24).toString('base64url');
-const OPERATOR_TOKEN = randomBytes(24).toString('base64url');
-
-async function startKapBridge(): Promise<KapBridge> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const sqlite = join(DATA, 'kap-bridge.db');
-  for (const f of [sqlite, `${sqlite}-wal`, `${sqlite}-shm`]) rmSync(f, { force: true });
-  const log = join(DATA, 'kap-bridge.log');
-  const fd = openSync(log, 'w');
-  // Embedded defaults: nothing from the caller's KAP_* or DATABASE_URL, only what the demo needs.
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('KAP_') && k !== 'DATABASE_URL' && k !== 'PORT' && k !== 'HOST') {
-      env[k] = v;
-    }
-  }
-  // One practice without an identity provider: a static token for the demo's therapist system.
-  const tokens = join(DATA, 'tokens.json');
-  const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
-  writeFileSync(
-    tokens,
-    JSON.stringify({
-      tokens: [
-        {
-          sha256: sha256(THERAPIST_TOKEN),
-          client: 'demo-therapy',
-          kind: 'therapist',
-          tenant: PRACTICE,
-          scope: 'user/*.cruds',
-        },
-        {
-          sha256: sha256(OPERATOR_TOKEN),
-          client: 'demo-operator',
-          kind: 'operator',
-          scope: 'system/AuditEvent.rs',
-        },
-      ],
-    }),
-  );
-  Object.assign(env, {
-    KAP_AUTH_MODE: 'static',
-    KAP_AUTH_STATIC_TOKENS_FILE: tokens,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    KAP_SQLITE_FILE: sqlite,
-    KAP_EHR_BASE_URL: fhirBase,
-    KAP_SUBSCRIPTION_SECRET: SECRET,
-    LOG_LEVEL: 'info',
-  });
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', fd, fd],
-  });
-  closeSync(fd);
-  let exited = false;
-  child.on('exit', () => {
-    exited = true;
-  });
-  kapBridge = { url, log, child };
-  await waitFor(`kap-bridge to answer ${url}/healthz`, 60_000, async () => {
-    if (exited) throw new DemoError(`kap-bridge stopped at start. Last lines of ${log}:\n${tail(log)}`);
-    const r = await http(`${url}/healthz`, { timeoutMs: 5_000 }).catch(() => undefined);
-    return r?.status === 200 ? true : undefined;
-  });
-  return kapBridge;
-}
-
-let kapBridge: KapBridge | undefined;
-
-async function stopKapBridge(): Promise<void> {
-  const child = kapBridge?.child;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await gone;
-  clearTimeout(timer);
-}
-
-async function api(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Json> {
-  const res = await http(`${kapBridge!.url}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${THERAPIST_TOKEN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (res.status >= 300)
-    throw new DemoError(`kap-bridge ${method} /api/v1${path}: HTTP ${res.status} ${brief(res.body)}`);
-  return res.body;
-}
-const post = (path: string, body: unknown = {}) => api('POST', path, body);
-const get = (path: string) => api('GET', path);
-
-async function outboxDepth(): Promise<Record<string, number>> {
-  const res = await http(`${kapBridge!.url}/metrics`, {
-    headers: { authorization: `Bearer ${OPERATOR_TOKEN}` },
-  });
-  if (res.status !== 200) throw new DemoError(`kap-bridge /metrics: HTTP ${res.status} ${brief(res.body)}`);
-  const depth: Record<string, number> = {};
-  for (const m of String(res.body).matchAll(/^kap_outbox_messages\{status="(\w+)"\} (\d+)/gm)) {
-    depth[m[1]!] = Number(m[2]);
-  }
-  return depth;
-}
-
-/** Waits until the outbox has delivered everything to HAPI; fails on the first dead message. */
-async function outboxDrained(timeoutMs = 60_000): Promise<Record<string, number>> {
-  return waitFor('the outbox to deliver everything to HAPI', timeoutMs, async () => {
-    const d = await outboxDepth();
-    if ((d.dead ?? 0) > 0) {
-      throw new DemoError(
-        `${d.dead} outbox message(s) could not be delivered to HAPI: see \`KAP_SQLITE_FILE=${relative(ROOT, join(DATA, 'kap-bridge.db'))} npx kap-bridge outbox list --status dead\``,
-      );
-    }
-    return (d.pending ?? 0) + (d.delivering ?? 0) === 0 ? d : undefined;
-  });
+/** kap-bridge goes away, and its Subscriptions with it, so HAPI does not keep calling a closed port. */
+async function retireKapBridge(): Promise<void> {
+  const running = service;
+  service = undefined;
+  if (!running) return;
+  await running.close();
+  await subscriptionsOff(ehr, `${running.url}/fhir`).catch(() => undefined);
 }
 
 // ---------------------------------------------------------------- the course
@@ -402,77 +164,32 @@ const D = courseDays();
 const at = (day: string, time: string) => `${day}T${time}:00Z`;
 const THURSDAY_QUESTION = `"May Ana and Tomás dose on Thursday ${dayOf(D.thursday).replace(/^\w+,? /, '')}?"`;
 
-function readinessLines(answer: Json): void {
-  if (answer.ready) {
-    note(`READY: both partners may dose on ${dayOf(answer.date)}`);
-    return;
-  }
-  note(
-    answer.verdict === 'pending-day-of-checks'
-      ? `READY BUT FOR THE DAY-OF CHECKS on ${dayOf(answer.date)}:`
-      : `NOT YET for ${dayOf(answer.date)}:`,
-  );
-  for (const r of answer.reasons) {
-    note(`- ${nameOf(r.patientId)}: ${r.message}${r.source ? ` [${r.source}]` : ''}`);
-  }
-}
-
 async function askReadiness(asked: string, episode: string, date: string, question: string): Promise<Json> {
   const answer = await get(`/episodes/${episode}/readiness?date=${date}`);
   event(asked, 'therapist', question, `GET /api/v1/episodes/${episode}/readiness?date=${date}`);
-  readinessLines(answer);
+  readinessLines(answer, nameOf);
   return answer;
 }
 
-async function ourSubscriptions(): Promise<Json[]> {
-  const bundle = await fhir(
-    'GET',
-    `Subscription?url=${encodeURIComponent(`${kapBridge!.url}/fhir`)}&_count=100`,
-  );
-  return (bundle.entry ?? []).map((e: Json) => e.resource);
-}
-
 /** The prescriber's clearance decision, written into the EHR. */
-const clearance = (p: Partner) => ({
-  resourceType: 'Observation',
-  id: `clr-${p.ehrId}`,
-  meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-clearance'] },
-  identifier: [
-    { system: 'https://ehr.lakeshore-psychiatry.example/identifier/clearance', value: `clr-${p.ehrId}` },
-  ],
-  status: 'final',
-  code: {
-    coding: [
-      {
-        system: 'https://fhir.kap-bridge.org/CodeSystem/kap-observation',
-        code: 'clearance-decision',
-        display: 'Medical clearance decision for KAP',
-      },
+function clearance(p: Partner) {
+  const { meta, ...obs } = fixture<Json>('prescriber/clearance-cleared.fhir.json');
+  return {
+    ...obs,
+    id: `clr-${p.ehrId}`,
+    meta: { profile: meta.profile },
+    identifier: [
+      { system: 'https://ehr.lakeshore-psychiatry.example/identifier/clearance', value: `clr-${p.ehrId}` },
     ],
-    text: 'KAP medical clearance',
-  },
-  subject: { reference: `Patient/${p.ehrId}`, display: p.name },
-  effectivePeriod: { start: D.clearance, end: D.validUntil },
-  performer: [{ reference: `Practitioner/${prescriber.id}`, display: prescriber.display }],
-  valueCodeableConcept: {
-    coding: [
-      {
-        system: 'https://fhir.kap-bridge.org/CodeSystem/kap-clearance-result',
-        code: 'cleared',
-        display: 'Cleared',
-      },
-    ],
-  },
-  note: [
-    { text: 'Medical history, medication review and mental status examination done. No contraindication.' },
-  ],
-});
+    subject: { reference: `Patient/${p.ehrId}`, display: p.name },
+    effectivePeriod: { start: D.clearance, end: D.validUntil },
+    performer: [{ reference: `Practitioner/${prescriber.id}`, display: prescriber.display }],
+  };
+}
 
 /** The prescriber's ketamine prescription: compounded sublingual troches, one dose per medicine session. */
 function prescription(p: Partner) {
-  const rx = JSON.parse(
-    readFileSync(join(ROOT, 'fixtures', 'prescriber', 'prescription-ketamine-troche.fhir.json'), 'utf8'),
-  ) as Json;
+  const rx = fixture<Json>('prescriber/prescription-ketamine-troche.fhir.json');
   delete rx.meta.versionId;
   delete rx.meta.lastUpdated;
   const troches = p.doseMg / 50;
@@ -502,9 +219,7 @@ function prescription(p: Partner) {
 
 /** The pharmacy's dispense of the prescription: the patient brings the troches to the session. */
 function dispense(p: Partner) {
-  const d = JSON.parse(
-    readFileSync(join(ROOT, 'fixtures', 'prescriber', 'dispense-troches.fhir.json'), 'utf8'),
-  ) as Json;
+  const d = fixture<Json>('prescriber/dispense-troches.fhir.json');
   delete d.meta;
   delete d.performer;
   return {
@@ -518,17 +233,17 @@ function dispense(p: Partner) {
   };
 }
 
-async function playCourse(sandbox: Sandbox): Promise<void> {
+async function playCourse(hapi: FhirServer): Promise<void> {
   heading('The EHR and kap-bridge');
   for (const pr of [therapist, prescriber]) {
-    await fhir('PUT', `Practitioner/${pr.id}`, {
+    await ehr.update({
       resourceType: 'Practitioner',
       id: pr.id,
       name: [{ family: pr.family, given: [pr.given] }],
     });
   }
   for (const p of couple) {
-    const created = await fhir('PUT', `Patient/${p.ehrId}`, {
+    const created = await ehr.update({
       resourceType: 'Patient',
       id: p.ehrId,
       identifier: [
@@ -547,15 +262,8 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
     );
   }
   const kb = await startKapBridge();
-  event(undefined, 'kap-bridge', `serving at ${kb.url} (SQLite, log ${relative(ROOT, kb.log)})`);
-  const subs = await waitFor(
-    "kap-bridge's REST-hook Subscriptions to become active in HAPI",
-    60_000,
-    async () => {
-      const found = await ourSubscriptions();
-      return found.length > 0 && found.every((s) => s.status === 'active') ? found : undefined;
-    },
-  );
+  event(undefined, 'kap-bridge', `serving at ${kb.url} (SQLite, log ${relative(ROOT, LOG)})`);
+  const subs = await subscriptionsTo(ehr, `${kb.url}/fhir`);
   event(
     undefined,
     'kap-bridge',
@@ -571,7 +279,7 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
         { system: CLIENT, value: p.client },
       ],
     });
-    if (!link.ehrPatient) throw new DemoError(`${p.name} was registered but not linked to the EHR Patient.`);
+    if (!link.ehrPatient) throw new Error(`${p.name} was registered but not linked to the EHR Patient.`);
     event(
       at(D.referral, '09:00'),
       'therapist',
@@ -615,7 +323,7 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
   await askReadiness(at(D.referral, '09:15'), episode, D.thursday, THURSDAY_QUESTION);
 
   heading('Clearance and prescriptions (the prescriber, in the EHR)');
-  const drained = await outboxDrained();
+  const drained = await outboxDelivered(kap());
   event(
     undefined,
     'kap-bridge',
@@ -623,16 +331,16 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
   );
   const heardFrom = Date.now();
   for (const p of couple) {
-    const obs = await fhir('PUT', `Observation/clr-${p.ehrId}`, clearance(p));
+    const obs = await ehr.update(clearance(p));
     event(at(D.clearance, '15:30'), 'prescriber', `clears ${p.given} until ${D.validUntil}`, versioned(obs));
-    const rx = await fhir('PUT', `MedicationRequest/${p.rxId}`, prescription(p));
+    const rx = await ehr.update(prescription(p));
     event(
       at(D.clearance, '16:00'),
       'prescriber',
       `prescribes ketamine ${p.doseMg} mg sublingual troche, 3 sessions`,
       versioned(rx),
     );
-    const handed = await fhir('PUT', `MedicationDispense/disp-${p.ehrId}`, dispense(p));
+    const handed = await ehr.update(dispense(p));
     event(
       at(D.consent, '12:00'),
       'pharmacy',
@@ -640,37 +348,17 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
       versioned(handed),
     );
     // The prescriber closes the referral's Task with the decision as its output.
-    const found = await fhir(
-      'GET',
-      // kap-bridge's identifier on what a practice writes: `<practice>/<id>`.
-      `Task?identifier=${encodeURIComponent(`https://fhir.kap-bridge.org/identifier/Task|${PRACTICE}/${tasks[p.id]}`)}`,
-    );
-    const task = found.entry?.[0]?.resource;
-    if (!task) throw new DemoError(`The referral Task ${tasks[p.id]} is not in HAPI.`);
-    const done = await fhir(
-      'PUT',
-      `Task/${task.id}`,
+    const task = await ownInEhr('Task', tasks[p.id]!);
+    if (!task) throw new Error(`The referral Task ${tasks[p.id]} is not in HAPI.`);
+    const done = await ehr.update(
       {
         ...task,
         status: 'completed',
         lastModified: at(D.clearance, '15:30'),
         owner: { reference: `Practitioner/${prescriber.id}`, display: prescriber.display },
-        output: [
-          {
-            type: {
-              coding: [
-                {
-                  system: 'https://fhir.kap-bridge.org/CodeSystem/kap-observation',
-                  code: 'clearance-decision',
-                  display: 'Medical clearance decision for KAP',
-                },
-              ],
-            },
-            valueReference: { reference: `Observation/${obs.id}` },
-          },
-        ],
+        output: [{ type: obs.code, valueReference: { reference: `Observation/${obs.id}` } }],
       },
-      { 'if-match': `W/"${task.meta.versionId}"` },
+      task.meta.versionId,
     );
     event(
       at(D.clearance, '15:31'),
@@ -679,9 +367,8 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
       versioned(done),
     );
   }
-  const statuses = await waitFor(
+  const statuses = await eventually(
     'kap-bridge to hear of both clearances and prescriptions (REST-hook notifications from HAPI)',
-    30_000,
     async () => {
       const all = await Promise.all(
         couple.map((p) => get(`/patients/${p.id}/medication-status?date=${D.thursday}`)),
@@ -692,7 +379,9 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
         ? all
         : undefined;
     },
+    30_000,
   );
+
   event(
     undefined,
     'kap-bridge',
@@ -887,6 +576,17 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
     `medicine session ${medDone.status}: discharge criteria met (2 h monitored, vitals in range, MOAA/S 5); both went home accompanied`,
     medDone.source,
   );
+  const reports: [Partner, Json][] = [];
+  for (const p of couple) {
+    const report = await get(`/sessions/${med.id}/report?patient=${p.id}`);
+    reports.push([p, report]);
+    event(
+      at(D.thursday, '12:30'),
+      'kap-bridge',
+      `${p.given}'s session report for the prescriber to sign: a FHIR document of ${report.entry.length} entries`,
+      `GET /api/v1/sessions/${med.id}/report?patient=${p.id}`,
+    );
+  }
 
   heading('Integration');
   const integ = await post(`/episodes/${episode}/sessions`, {
@@ -915,22 +615,29 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
   }
   const intDone = await post(`/sessions/${integ.id}/complete`, { time: at(D.integration, '18:00') });
   event(at(D.integration, '18:00'), 'therapist', `integration session ${intDone.status}`, intDone.source);
-  const delivered = await outboxDrained();
+  const delivered = await outboxDelivered(kap());
   event(
     undefined,
     'kap-bridge',
-    `outbox: everything delivered to HAPI (${delivered.delivered ?? 0} messages in all)`,
+    `outbox: everything delivered to HAPI (${delivered.delivered} messages in all)`,
   );
+  const reportsInHapi: Json[] = [];
+  for (const [p, report] of reports) {
+    const inHapi = await ownInEhr('Bundle', report.identifier.value);
+    if (!inHapi) throw new Error(`${p.given}'s session report ${report.identifier.value} is not in HAPI.`);
+    reportsInHapi.push(inHapi);
+    note(`${p.given}'s session report in HAPI: ${hapi.baseUrl}/Bundle/${inHapi.id}`);
+  }
 
   heading("A safety flag, and the prescriber's review");
   const nextQuestion = `"And for the next medicine session, ${dayOf(D.nextThursday)}?"`;
   const flagged = await askReadiness(new Date().toISOString(), episode, D.nextThursday, nextQuestion);
   if (!flagged.reasons.some((r: Json) => r.code === 'safety-phq9-item9' && r.patientId === tomas.id)) {
-    throw new DemoError(
+    throw new Error(
       `Expected Tomás's PHQ-9 item 9 to stop the next session; it said ${JSON.stringify(flagged.reasons)}.`,
     );
   }
-  const review = await fhir('PUT', `ClinicalImpression/review-${tomas.ehrId}`, {
+  const review = await ehr.update({
     resourceType: 'ClinicalImpression',
     id: `review-${tomas.ehrId}`,
     meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-safety-review'] },
@@ -957,9 +664,8 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
     "reviews Tomás's PHQ-9: safe to continue",
     versioned(review),
   );
-  await waitFor(
+  await eventually(
     "kap-bridge to hear of the prescriber's review (REST-hook notification from HAPI)",
-    30_000,
     async () => {
       const s = await get(`/patients/${tomas.id}/medication-status?date=${D.nextThursday}`);
       return s.reasons?.some((r: Json) => r.code === 'safety-phq9-item9') ? undefined : s;
@@ -973,12 +679,10 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
   await askReadiness(new Date().toISOString(), episode, D.nextThursday, nextQuestion);
 
   heading('The prescriber puts a prescription on hold');
-  const current = await fhir('GET', `MedicationRequest/${tomas.rxId}`);
-  const held = await fhir(
-    'PUT',
-    `MedicationRequest/${tomas.rxId}`,
+  const current = await ehr.read<Json>('MedicationRequest', tomas.rxId);
+  const held = await ehr.update(
     { ...current, status: 'on-hold', statusReason: { text: 'Blood pressure to be reviewed' } },
-    { 'if-match': `W/"${current.meta.versionId}"` },
+    current.meta.versionId,
   );
   const holdAt = Date.now();
   event(
@@ -987,7 +691,7 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
     `puts Tomás's prescription on hold (blood pressure to be reviewed)`,
     versioned(held),
   );
-  await waitFor('kap-bridge to hear of the hold (REST-hook notification from HAPI)', 30_000, async () => {
+  await eventually('kap-bridge to hear of the hold (REST-hook notification from HAPI)', async () => {
     const s = await get(`/patients/${tomas.id}/medication-status?date=${D.nextThursday}`);
     return s.status?.prescription?.status === 'on-hold' ? s : undefined;
   });
@@ -995,94 +699,61 @@ async function playCourse(sandbox: Sandbox): Promise<void> {
   const after = await askReadiness(new Date().toISOString(), episode, D.nextThursday, nextQuestion);
   const reason = after.reasons.find((r: Json) => r.code === 'prescription-not-active');
   if (!reason || reason.source !== versioned(held)) {
-    throw new DemoError(
+    throw new Error(
       `Expected the readiness to cite ${versioned(held)} for the hold; it said ${JSON.stringify(after.reasons)}.`,
     );
   }
 
   heading(`Episode timeline: GET /api/v1/episodes/${episode}?date=${D.nextThursday}`);
-  const tl = await get(`/episodes/${episode}?date=${D.nextThursday}`);
-  say(
-    `${tl.type} course ${tl.id} (${tl.status}) for ${tl.patients.map(nameOf).join(' and ')}  [${tl.source}]`,
-  );
-  for (const c of tl.consents) say(`  consent    ${nameOf(c.patientId)} signed ${c.dateTime}  [${c.source}]`);
-  for (const ph of tl.phases) {
-    say(`  ${ph.phase.padEnd(11)}${ph.sessions.length} of ${ph.planned} planned`);
-    for (const s of ph.sessions) {
-      say(`    ${s.status} ${s.start ?? ''}  [${s.source}]`);
-      for (const part of s.partners ?? []) say(`      ${nameOf(part.patientId).padEnd(6)} [${part.source}]`);
-    }
-  }
-  for (const d of tl.doses) {
-    say(
-      `  dose       ${nameOf(d.patientId).padEnd(6)} ${d.dose?.value} ${d.dose?.unit} ${d.route ?? ''} ${d.administeredAt ?? ''}  [${d.source}]`,
-    );
-  }
-  for (const o of tl.observations) {
-    const v = { ...o.value };
-    const kind = v.kind;
-    delete v.kind;
-    say(
-      `  ${String(kind).padEnd(15)}${nameOf(o.patientId).padEnd(6)} ${JSON.stringify(v)} ${o.effective ?? ''}  [${o.source}]`,
-    );
-  }
-  say(`  readiness on ${tl.readiness.date}: ${tl.readiness.ready ? 'ready' : 'not ready'}`);
-  for (const r of tl.readiness.reasons)
-    say(`    - ${nameOf(r.patientId)}: ${r.code}${r.source ? ` [${r.source}]` : ''}`);
+  episodeLines(await get(`/episodes/${episode}?date=${D.nextThursday}`), nameOf);
 
   heading('What HAPI holds for this course');
   const counts = new Map<string, Set<string>>();
-  const tally = async (first: string) => {
-    let url: string | undefined = first;
-    while (url) {
-      const page: Json = await fhir('GET', url);
-      for (const e of page.entry ?? []) {
-        const r = e.resource;
-        if (!counts.has(r.resourceType)) counts.set(r.resourceType, new Set());
-        counts.get(r.resourceType)!.add(r.id);
-      }
-      url = page.link?.find((l: Json) => l.relation === 'next')?.url;
-    }
+  const count = (r: Resource) => {
+    if (!counts.has(r.resourceType)) counts.set(r.resourceType, new Set());
+    counts.get(r.resourceType)!.add(r.id!);
   };
-  for (const p of couple) await tally(`Patient/${p.ehrId}/$everything?_count=500`);
+  for (const p of couple) {
+    const everything = await ehr.operation<Bundle>('Patient', '$everything', { _count: 500 }, p.ehrId);
+    for (const e of everything.entry ?? []) count(e.resource!);
+  }
   // The couple's own resources (the joint sessions, the care plan, the intention) have the Group as subject.
   for (const group of counts.get('Group') ?? []) {
-    for (const type of ['Encounter', 'CarePlan', 'Goal'])
-      await tally(`${type}?subject=Group/${group}&_count=500`);
+    for (const type of ['Encounter', 'CarePlan', 'Goal'] as const) {
+      for await (const r of ehr.search(type, { subject: `Group/${group}` })) count(r);
+    }
   }
-  for (const [t, ids] of [...counts].sort(([a], [b]) => a.localeCompare(b)))
-    say(`  ${t.padEnd(26)}${ids.size}`);
-  const total = [...counts.values()].reduce((n, ids) => n + ids.size, 0);
-  say(`  ${'in all'.padEnd(26)}${total}`);
-  say(`  (Patient/$everything for both partners, and what has their Group as subject)`);
+  for (const report of reportsInHapi) count(report);
+  countLines(counts);
+  say('  (Patient/$everything for both partners, what has their Group as subject, and the session reports)');
 
   await retireKapBridge();
 
-  heading(`Done in ${Math.round((Date.now() - STARTED) / 1000)} s`);
-  say(`HAPI FHIR:  ${sandbox.url}  (e.g. ${sandbox.url}/Patient/${ana.ehrId}/$everything)`);
-  if (sandbox.pid) {
-    say(`            left running (pid ${sandbox.pid}); stop it with: kill ${sandbox.pid}`);
-    say(`            run the demo again on it: KAP_FHIR_BASE_URL=${sandbox.url} npm run demo`);
+  heading(`Done in ${elapsed()} s`);
+  say(`HAPI FHIR:  ${hapi.baseUrl}  (e.g. ${hapi.baseUrl}/Patient/${ana.ehrId}/$everything)`);
+  if (hapi.pid) {
+    say(`            left running (pid ${hapi.pid}); stop it with: kill ${hapi.pid}`);
+    say(`            run the demo again on it: KAP_FHIR_BASE_URL=${hapi.baseUrl} npm run demo`);
   }
-  say(
-    `kap-bridge: stopped; its SQLite store is ${relative(ROOT, join(DATA, 'kap-bridge.db'))}, its log ${relative(ROOT, kapBridge!.log)}`,
-  );
+  say(`kap-bridge: stopped; its SQLite store is ${relative(ROOT, STORE)}, its log ${relative(ROOT, LOG)}`);
 }
 
 // ---------------------------------------------------------------- main
 
-/** kap-bridge goes away: its subscriptions off first (best effort), so HAPI does not keep calling a closed port. */
-async function retireKapBridge(): Promise<void> {
-  if (!kapBridge) return;
-  if (fhirBase) {
-    try {
-      for (const s of await ourSubscriptions())
-        await fhir('PUT', `Subscription/${s.id}`, { ...s, status: 'off' });
-    } catch {
-      // HAPI may be what failed; nothing more to do
-    }
+/** KAP_FHIR_BASE_URL, or the local sandbox, started here and left running. */
+async function startHapi(): Promise<FhirServer> {
+  const external = process.env.KAP_FHIR_BASE_URL;
+  if (external) say(`HAPI FHIR: ${external} (KAP_FHIR_BASE_URL)`);
+  else {
+    say('HAPI FHIR: starting the local sandbox');
+    say('  it takes 30-60 s to start; the first time, building it with Maven takes a few minutes more');
   }
-  await stopKapBridge();
+  const hapi = await provideFhirServer({ leaveRunning: true, log: (msg) => say(`  ${msg}`) });
+  if (hapi.pid) say(`  sandbox up at ${hapi.baseUrl} after ${elapsed()} s (pid ${hapi.pid})`);
+  // The suites' EHR gateway and course service read it from here.
+  process.env.KAP_FHIR_BASE_URL = hapi.baseUrl;
+  ehr = sandboxGateway();
+  return hapi;
 }
 
 async function main(): Promise<void> {
@@ -1090,30 +761,26 @@ async function main(): Promise<void> {
   let interrupted = false;
   process.once('SIGINT', () => {
     interrupted = true;
-    if (startingSandbox) {
-      say('\nInterrupted: stopping the HAPI sandbox that was starting.');
-      startingSandbox.kill('SIGTERM');
-      process.exit(130);
-    }
-    say('\nInterrupted: stopping kap-bridge.');
-    void retireKapBridge().then(() => process.exit(130));
+    // A sandbox still starting is stopped as this process ends (sandbox/sandbox.mjs).
+    say(service ? '\nInterrupted: stopping kap-bridge.' : '\nInterrupted.');
+    void retireKapBridge().finally(() => process.exit(130));
   });
   say('kap-bridge demo: a couples KAP course (Ana and Tomás Ruiz; therapist Miriam Calloway, LMFT;');
   say(
     'prescriber Tobias Okafor, MD; all fictional). Times: elapsed, course day, who, what -> FHIR resource.',
   );
-  const sandbox = await ensureHapi();
-  fhirBase = sandbox.url;
+  const hapi = await startHapi();
   try {
-    await playCourse(sandbox);
+    await playCourse(hapi);
   } catch (e) {
     if (interrupted) return new Promise<void>(() => undefined); // the SIGINT handler exits
+    const running = service !== undefined;
     await retireKapBridge();
-    const log = kapBridge ? `\nkap-bridge log: ${relative(ROOT, kapBridge.log)}` : '';
-    const left = sandbox.pid
-      ? `\nThe HAPI sandbox is left running at ${sandbox.url} (stop it: kill ${sandbox.pid}).`
+    const log = running ? `\nkap-bridge log: ${relative(ROOT, LOG)}` : '';
+    const left = hapi.pid
+      ? `\nThe HAPI sandbox is left running at ${hapi.baseUrl} (stop it: kill ${hapi.pid}).`
       : '';
-    throw new DemoError(`${(e as Error).message}${log}${left}`);
+    throw new Error(`${(e as Error).message}${log}${left}`);
   }
 }
 

@@ -260,7 +260,9 @@ export async function waitForMetadata(
 
 /**
  * Starts the sandbox jar: java -jar kap-hapi-sandbox.jar, FHIR R4 at http://127.0.0.1:<port>/fhir.
- * @param {{port?: number, dbFile?: string, timeoutMs?: number, log?: (msg: string) => void, jar?: string, javaOpts?: string[]}} [opts]
+ * It stops when this process ends; with `leaveRunning`, only until it is up: then it runs on in its
+ * own process group (its pid is returned for stopping it).
+ * @param {{port?: number, dbFile?: string, timeoutMs?: number, log?: (msg: string) => void, jar?: string, javaOpts?: string[], leaveRunning?: boolean}} [opts]
  * @returns {Promise<{baseUrl: string, port: number, pid: number, logFile: string, startupMs: number, stop: () => Promise<void>}>}
  */
 export async function startSandbox({
@@ -270,6 +272,7 @@ export async function startSandbox({
   log = noop,
   jar = JAR_PATH,
   javaOpts,
+  leaveRunning = false,
 } = {}) {
   if (!existsSync(jar))
     throw new Error(
@@ -304,7 +307,7 @@ export async function startSandbox({
     cwd: HAPI_DIR,
     env,
     stdio: ['ignore', fd, fd],
-    detached: false,
+    detached: leaveRunning,
   });
   closeSync(fd);
   let exited = null;
@@ -349,6 +352,10 @@ export async function startSandbox({
     throw err;
   }
   const startupMs = Date.now() - started;
+  if (leaveRunning) {
+    process.removeListener('exit', onExit);
+    child.unref();
+  }
   return {
     baseUrl,
     port: thePort,

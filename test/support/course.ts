@@ -5,27 +5,38 @@
  */
 import type { MedicationDispense, MedicationRequest, Observation, Patient, Resource } from 'fhir/r4';
 import type { EhrGateway } from '../../src/ehr/gateway.js';
+import type { Logger } from '../../src/log.js';
+import type { OutboxStatus } from '../../src/outbox/outbox.js';
 import type { Service } from '../../src/service.js';
 import { CALLERS, kapFetch } from './auth.js';
 import { careTeam } from './care.js';
 import { fixture } from './fixtures.js';
-import { eventually, sandboxBaseUrl, sandboxGateway, uniqueId } from './sandbox.js';
+import { eventually, sandboxBaseUrl, sandboxGateway, subscriptionsActive, uniqueId } from './sandbox.js';
 import { serviceEnv, startTestService, type TestService } from './service.js';
+import { SUBSCRIPTION_SECRET } from './therapist-api.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as a client would
 export type Json = any;
 
-/** POST to the therapist API; a 3xx-5xx answer fails the test with its OperationOutcome. */
-export async function post(service: Service, path: string, body: unknown = {}): Promise<Json> {
+/** A call on the therapist API as its client makes it; a 3xx-5xx answer fails with its OperationOutcome. */
+async function call(service: Service, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Json> {
   const res = await kapFetch(`${service.url}/api/v1${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
   });
   const answer = await res.json();
-  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(answer)}`);
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(answer)}`);
   return answer;
 }
+
+/** POST to the therapist API; a 3xx-5xx answer fails the test with its OperationOutcome. */
+export const post = (service: Service, path: string, body: unknown = {}): Promise<Json> =>
+  call(service, 'POST', path, body);
+
+/** GET from the therapist API; a 3xx-5xx answer fails the test with its OperationOutcome. */
+export const get = (service: Service, path: string): Promise<Json> => call(service, 'GET', path);
 
 /**
  * An EHR Patient whom the prescriber cleared and prescribed ketamine for (written into the EHR),
@@ -104,18 +115,17 @@ export async function clearedPatient(
   return id;
 }
 
-/** Waits until the outbox has delivered everything; fails with the first dead message. */
-export async function outboxDelivered(service: Service): Promise<void> {
-  await eventually(
+/** Waits until the outbox has delivered everything; fails with the first dead message. How many are in each status. */
+export async function outboxDelivered(service: Service): Promise<Record<OutboxStatus, number>> {
+  return eventually(
     'the outbox to deliver',
     async () => {
-      const dead = await service.outbox.list({ status: 'dead' });
-      if (dead.length) throw new Error(`Not delivered: ${JSON.stringify(dead[0])}`);
-      const open = [
-        ...(await service.outbox.list({ status: 'pending' })),
-        ...(await service.outbox.list({ status: 'delivering' })),
-      ];
-      return open.length === 0 ? true : undefined;
+      const { byStatus } = await service.outbox.depth();
+      if (byStatus.dead > 0) {
+        const [dead] = await service.outbox.list({ status: 'dead', limit: 1 });
+        throw new Error(`Not delivered: ${JSON.stringify(dead)}`);
+      }
+      return byStatus.pending + byStatus.delivering === 0 ? byStatus : undefined;
     },
     120_000,
   );
@@ -312,11 +322,30 @@ export async function prepareEhr(ehr: EhrGateway, practitioners: readonly string
 
 /**
  * kap-bridge on `courseEnv(service.dir)` with the EHR prepared for `practitioners`, its start-up
- * catch-up over before the prescriber writes.
+ * catch-up over before the prescriber writes. `subscribed`: it also registers its REST-hook
+ * Subscriptions in HAPI (with SUBSCRIPTION_SECRET), active before it is returned; `subscriptionsOff`
+ * after closing it. `dir` and `log` as for `startTestService`.
  */
-export async function startCourseService(practitioners: readonly string[]): Promise<TestService> {
-  await prepareEhr(sandboxGateway(), practitioners);
-  const service = await startTestService(courseSettings());
-  await service.syncNow();
+export async function startCourseService(
+  practitioners: readonly string[],
+  options: { subscribed?: boolean; dir?: string; log?: Logger } = {},
+): Promise<TestService> {
+  const { subscribed = false, ...where } = options;
+  const ehr = sandboxGateway();
+  await prepareEhr(ehr, practitioners);
+  const service = await startTestService(
+    {
+      ...courseSettings(),
+      ...(subscribed ? { KAP_SUBSCRIBE_ON_START: 'true', KAP_SUBSCRIPTION_SECRET: SUBSCRIPTION_SECRET } : {}),
+    },
+    where,
+  );
+  try {
+    if (subscribed) await subscriptionsActive(ehr, `${service.url}/fhir`);
+    await service.syncNow();
+  } catch (e) {
+    await service.close();
+    throw e;
+  }
   return service;
 }
