@@ -72,7 +72,7 @@ async function ownInEhr(type: Resource['resourceType'], id: string): Promise<Jso
 
 /** kap-bridge on a fresh store in data/demo, logging there, its REST-hook Subscriptions active in HAPI. */
 async function startKapBridge(): Promise<TestService> {
-  for (const f of [STORE, `${STORE}-wal`, `${STORE}-shm`]) rmSync(f, { force: true });
+  for (const f of [STORE, `${STORE}-wal`, `${STORE}-shm`, LOG]) rmSync(f, { force: true });
   const log = createLogger('info', pino.destination({ dest: LOG, sync: true }));
   service = await startCourseService([], { subscribed: true, dir: DATA, log });
   return service;
@@ -748,7 +748,11 @@ async function startHapi(): Promise<FhirServer> {
     say('HAPI FHIR: starting the local sandbox');
     say('  it takes 30-60 s to start; the first time, building it with Maven takes a few minutes more');
   }
-  const hapi = await provideFhirServer({ leaveRunning: true, log: (msg) => say(`  ${msg}`) });
+  const hapi = await provideFhirServer({
+    leaveRunning: true,
+    timeoutMs: 20 * 60_000,
+    log: (msg) => say(`  ${msg}`),
+  });
   if (hapi.pid) say(`  sandbox up at ${hapi.baseUrl} after ${elapsed()} s (pid ${hapi.pid})`);
   // The suites' EHR gateway and course service read it from here.
   process.env.KAP_FHIR_BASE_URL = hapi.baseUrl;
