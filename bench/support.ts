@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { provideFhirServer } from '../sandbox/fhir-server.mjs';
 import { authEnv } from '../test/support/auth.js';
 import { peerDataDir } from '../test/support/peer-data.js';
 import { freePort } from '../test/support/sandbox.js';
@@ -82,26 +83,18 @@ export async function startKapBridge(env: Record<string, string>): Promise<Runni
   return { url, pid: child.pid!, peakRssMb: peakRss(child.pid!), stop: stopChild(child) };
 }
 
-/** The HAPI server to compare with: KAP_FHIR_BASE_URL, or the local sandbox (built and started here). */
+/** The HAPI server to compare with, started as the test run starts it (sandbox/fhir-server.mjs): KAP_FHIR_BASE_URL, or the local sandbox. */
 export async function startHapi(): Promise<Running> {
-  const external = process.env.KAP_FHIR_BASE_URL;
-  if (external) {
-    await waitFor(`${external}/metadata`, 60_000);
-    return { url: external, pid: 0, peakRssMb: () => Number.NaN, stop: async () => undefined };
-  }
-  const { ensurePackage } = (await import(join(ROOT, 'sandbox', 'fhir-package.mjs'))) as {
-    ensurePackage(o: { log: (m: string) => void }): Promise<string>;
+  const hapi = await provideFhirServer({
+    timeoutMs: 240_000,
+    log: (m: string) => process.stderr.write(`${m}\n`),
+  });
+  return {
+    url: hapi.baseUrl,
+    pid: hapi.pid ?? 0,
+    peakRssMb: hapi.pid ? peakRss(hapi.pid) : () => Number.NaN,
+    stop: () => hapi.stop(),
   };
-  const sandbox = (await import(join(ROOT, 'sandbox', 'sandbox.mjs'))) as {
-    startSandbox(o: {
-      timeoutMs: number;
-      log: (m: string) => void;
-    }): Promise<{ baseUrl: string; pid: number; stop(): Promise<void> }>;
-  };
-  const log = (m: string) => process.stderr.write(`${m}\n`);
-  await ensurePackage({ log });
-  const s = await sandbox.startSandbox({ timeoutMs: 240_000, log });
-  return { url: s.baseUrl, pid: s.pid, peakRssMb: peakRss(s.pid), stop: () => s.stop() };
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
