@@ -61,6 +61,22 @@ module.exports = {
       to: { path: '^src/ehr/', pathNot: '^src/ehr/config\\.ts$', reachable: true },
     },
     {
+      name: 'store-engine-is-the-stores',
+      comment:
+        "only src/store reaches the SQL engines (src/store/sql.ts): a module with tables of its own is handed its statements, bound to the store's transaction (StoreTx.tables); test suites may make a database as an older version left it",
+      severity: 'error',
+      from: { pathNot: '^(src/store|test)/' },
+      to: { path: '^src/store/sql\\.ts$' },
+    },
+    {
+      name: 'own-tables',
+      comment:
+        "a module's tables (src/<module>/migrations.ts, the key StoreTx.tables hands their statements for) are reached by that module and by the store, which migrates them: by no other",
+      severity: 'error',
+      from: { path: '^src/([^/]+)', pathNot: ['^src/store/', '\\.test\\.ts$'] },
+      to: { path: '^src/[^/]+/migrations\\.ts$', pathNot: '^src/$1/' },
+    },
+    {
       name: 'no-circular',
       comment: 'no module depends on itself through others',
       severity: 'error',

@@ -15,8 +15,9 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../auth/authentication.js';
 import { isClientErrorStatus, isSuccessStatus } from '../fhir/outcome.js';
 import type { Logger } from '../log.js';
-import type { Param, Sql } from '../store/sql.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/store.js';
+import type { Param, TableSql } from '../store/tables.js';
+import { AUDIT_TABLES } from './migrations.js';
 
 export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
 
@@ -100,7 +101,10 @@ export interface AuditQuery {
 }
 
 /** Events and the entities they name, many rows per statement (one round trip per hundred events). */
-async function insertEvents(sql: Sql, batch: { event: AuditEvent; tenant: string | null }[]): Promise<void> {
+async function insertEvents(
+  sql: TableSql,
+  batch: { event: AuditEvent; tenant: string | null }[],
+): Promise<void> {
   const events: Param[][] = batch.map(({ event, tenant }) => [
     event.id!,
     event.recorded!,
@@ -138,6 +142,9 @@ export interface WriteAudit {
 
 const writeAudits = new AsyncLocalStorage<WriteAudit>();
 
+/** The audit tables, in the store transaction (or read) `tx`. */
+const auditTables = (tx: StoreTx): TableSql => tx.tables(AUDIT_TABLES);
+
 /** Runs a write request's handler with its audit record, for the transactions it opens to carry. */
 export const withWriteAudit = <T>(audit: WriteAudit, fn: () => Promise<T>): Promise<T> => {
   const running = writeAudits.run(audit, fn);
@@ -148,7 +155,7 @@ export const withWriteAudit = <T>(audit: WriteAudit, fn: () => Promise<T>): Prom
   return running;
 };
 
-async function insertRows(sql: Sql, into: string, rows: Param[][]): Promise<void> {
+async function insertRows(sql: TableSql, into: string, rows: Param[][]): Promise<void> {
   for (let i = 0; i < rows.length; i += 100) {
     const chunk = rows.slice(i, i + 100);
     const row = `(${chunk[0]!.map(() => '?').join(', ')})`;
@@ -171,7 +178,7 @@ export class AuditTrail {
         const { id, entities } = audit.stored;
         const more = [...new Set(tx.written)].filter((r) => !entities.has(r));
         await insertRows(
-          tx.sql,
+          auditTables(tx),
           'audit_entities (audit_id, reference)',
           more.map((r) => [id, r]),
         );
@@ -185,7 +192,7 @@ export class AuditTrail {
         entities: [...entry.entities, ...(tx.written ?? [])],
         status: 'committed',
       });
-      await insertEvents(tx.sql, [{ event, tenant: entry.principal?.tenant ?? null }]);
+      await insertEvents(auditTables(tx), [{ event, tenant: entry.principal?.tenant ?? null }]);
       return () => {
         audit.stored = {
           id: event.id!,
@@ -215,7 +222,7 @@ export class AuditTrail {
     this.pending = [];
     try {
       // Outside any request's context: this transaction carries no write's record but the batch.
-      await writeAudits.exit(() => this.store.transaction((tx) => insertEvents(tx.sql, batch)));
+      await writeAudits.exit(() => this.store.transaction((tx) => insertEvents(auditTables(tx), batch)));
     } catch (e) {
       // Kept for the next flush (the next request's): a passing store failure drops no audit record.
       this.pending = [...batch, ...this.pending];
@@ -250,13 +257,13 @@ export class AuditTrail {
     const [rows, total] = await this.store.read(
       async (tx) =>
         [
-          await tx.sql.all<{ body: string }>(
+          await auditTables(tx).all<{ body: string }>(
             `SELECT body FROM audit_events${filter} ORDER BY recorded DESC, id DESC LIMIT ${limit} OFFSET ${offset}`,
             params,
           ),
           Number(
             (
-              await tx.sql.all<{ n: number | string }>(
+              await auditTables(tx).all<{ n: number | string }>(
                 `SELECT COUNT(*) AS n FROM audit_events${filter}`,
                 params,
               )

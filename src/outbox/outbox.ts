@@ -15,8 +15,9 @@ import { randomUUID } from 'node:crypto';
 import type { OperationOutcome, Resource } from 'fhir/r4';
 import type { BusinessIdentifier } from '../domain/model.js';
 import { referenceTo } from '../fhir/ids.js';
-import { isUniqueViolation, type Param, type Sql } from '../store/sql.js';
 import type { Store, StoreTx } from '../store/store.js';
+import { isUniqueViolation, type Param, type TableSql } from '../store/tables.js';
+import { OUTBOX_TABLES } from './migrations.js';
 
 export type OutboxStatus = 'pending' | 'delivering' | 'delivered' | 'dead';
 export const OUTBOX_STATUSES: readonly OutboxStatus[] = ['pending', 'delivering', 'delivered', 'dead'];
@@ -93,13 +94,16 @@ const ENQUEUE_ATTEMPTS = 100;
 
 const PATIENT_REFERENCE = referenceTo('Patient');
 
+/** The outbox's tables, in the store transaction (or read) `tx`. */
+const outboxTables = (tx: StoreTx): TableSql => tx.tables(OUTBOX_TABLES);
+
 /**
  * Queues a change inside the caller's transaction: if the transaction rolls back, nothing is queued.
  * Returns the message id. One identifier belongs to one patient's queue, which is what serialises
  * writes per identifier (conditional create is not safe under concurrency on HAPI).
  */
 export async function enqueue(tx: StoreTx, change: OutboxChange): Promise<string> {
-  const { sql } = tx;
+  const sql = outboxTables(tx);
   const identifier = identifierOf(change);
   const type = change.resource.resourceType;
   if (!PATIENT_REFERENCE.test(change.patientRef)) {
@@ -133,18 +137,18 @@ export async function enqueue(tx: StoreTx, change: OutboxChange): Promise<string
   // reads it afresh per statement; SQLite's transactions never overlap). The savepoint keeps the
   // caller's transaction usable after a refusal.
   for (let attempt = 1; ; attempt++) {
-    await sql.exec('SAVEPOINT outbox_enqueue');
+    await sql.run('SAVEPOINT outbox_enqueue');
     try {
       await sql.run(
         `INSERT INTO outbox (id, patient_ref, seq, resource_type, identifier_system, identifier_value, payload, status, attempts, next_attempt_at, created_at, priority)
          VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE patient_ref = ?), ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
         params,
       );
-      await sql.exec('RELEASE SAVEPOINT outbox_enqueue');
+      await sql.run('RELEASE SAVEPOINT outbox_enqueue');
       return id;
     } catch (e) {
-      await sql.exec('ROLLBACK TO SAVEPOINT outbox_enqueue');
-      await sql.exec('RELEASE SAVEPOINT outbox_enqueue');
+      await sql.run('ROLLBACK TO SAVEPOINT outbox_enqueue');
+      await sql.run('RELEASE SAVEPOINT outbox_enqueue');
       if (!isUniqueViolation(e) || attempt === ENQUEUE_ATTEMPTS) throw e;
     }
   }
@@ -159,7 +163,7 @@ export async function forgetEhrCopy(
   resourceType: string,
   identifier: { system: string; value: string },
 ): Promise<void> {
-  await tx.sql.run(
+  await outboxTables(tx).run(
     "UPDATE outbox SET ehr_ref = NULL WHERE resource_type = ? AND identifier_system = ? AND identifier_value = ? AND status = 'delivered'",
     [resourceType, identifier.system, identifier.value],
   );
@@ -237,13 +241,13 @@ export class Outbox {
     return enqueue(tx, change);
   }
 
-  private run<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-    return this.store.transaction((tx) => fn(tx.sql));
+  private run<T>(fn: (sql: TableSql) => Promise<T>): Promise<T> {
+    return this.store.transaction((tx) => fn(outboxTables(tx)));
   }
 
   /** Reads only, on the store's read path. */
-  private read<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-    return this.store.read((tx) => fn(tx.sql));
+  private read<T>(fn: (sql: TableSql) => Promise<T>): Promise<T> {
+    return this.store.read((tx) => fn(outboxTables(tx)));
   }
 
   async get(id: string): Promise<OutboxMessage | undefined> {

@@ -1,8 +1,10 @@
 /**
- * Schema changes, in order; each entry is one migration. Never edit an applied one: add another.
- * The SQL is the common ground of SQLite and PostgreSQL.
+ * The store's own tables: patients and their identifiers, courses (episodes), the resources held,
+ * the EHR's identifiers, the record change counters and the sync checkpoints.
  */
-export const MIGRATIONS: readonly (readonly string[])[] = [
+import type { Tables } from './tables.js';
+
+const migrations: Tables['migrations'] = [
   [
     `CREATE TABLE patients (
        id TEXT PRIMARY KEY,
@@ -60,32 +62,6 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     'ALTER TABLE resources ADD COLUMN ehr_version TEXT',
   ],
   [
-    // The outbox: therapist-side changes on their way to the EHR, in order per patient (seq).
-    `CREATE TABLE outbox (
-       id TEXT PRIMARY KEY,
-       patient_ref TEXT NOT NULL,
-       seq BIGINT NOT NULL,
-       resource_type TEXT NOT NULL,
-       identifier_system TEXT NOT NULL,
-       identifier_value TEXT NOT NULL,
-       payload TEXT NOT NULL,
-       status TEXT NOT NULL CHECK (status IN ('pending', 'delivering', 'delivered', 'dead')),
-       attempts INTEGER NOT NULL DEFAULT 0,
-       next_attempt_at TEXT NOT NULL,
-       last_error TEXT,
-       created_at TEXT NOT NULL,
-       delivered_at TEXT,
-       ehr_ref TEXT,
-       lease_owner TEXT,
-       lease_expires_at TEXT
-     )`,
-    'CREATE INDEX outbox_queue ON outbox (patient_ref, status, seq)',
-    'CREATE INDEX outbox_status ON outbox (status, next_attempt_at)',
-    'CREATE INDEX outbox_identifier ON outbox (identifier_system, identifier_value, resource_type)',
-    // One row per patient being delivered: who delivers it, until when.
-    'CREATE TABLE outbox_leases (patient_ref TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at TEXT NOT NULL)',
-  ],
-  [
     // Tenancy: each patient and episode belongs to one practice (tenant). A practice's identifiers are
     // its own, so the same MRN may be registered by two practices without one seeing the other.
     "ALTER TABLE patients ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'",
@@ -104,45 +80,17 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     'CREATE INDEX patient_identifiers_patient ON patient_identifiers (patient_id)',
   ],
   [
-    // The audit trail: one AuditEvent per read or write of PHI through kap-bridge. Append-only: the
-    // store has no statement that changes or deletes a row here.
-    `CREATE TABLE audit_events (
-       id TEXT PRIMARY KEY,
-       recorded TEXT NOT NULL,
-       tenant TEXT,
-       client TEXT NOT NULL,
-       action TEXT NOT NULL,
-       outcome TEXT NOT NULL,
-       body TEXT NOT NULL
-     )`,
-    'CREATE INDEX audit_events_recorded ON audit_events (recorded)',
-    `CREATE TABLE audit_entities (
-       audit_id TEXT NOT NULL REFERENCES audit_events (id),
-       reference TEXT NOT NULL,
-       PRIMARY KEY (reference, audit_id)
-     )`,
-  ],
-  [
     // A change counter per record scope (an EHR Patient ref, or the type of a resource about no
     // patient, such as Medication), raised by every write: a cached record is current while its
     // counters are unchanged, whichever instance wrote.
     'CREATE TABLE record_changes (scope TEXT PRIMARY KEY, changes BIGINT NOT NULL)',
   ],
   [
-    // One place per change in a patient's outbox queue: two enqueues could read the same MAX(seq).
-    // Places already given twice are renumbered first, keeping the order delivery follows.
-    `CREATE TABLE outbox_places AS
-       SELECT id, ROW_NUMBER() OVER (PARTITION BY patient_ref ORDER BY seq, created_at, id) AS seq FROM outbox`,
-    'CREATE INDEX outbox_places_id ON outbox_places (id)',
-    'UPDATE outbox SET seq = (SELECT p.seq FROM outbox_places p WHERE p.id = outbox.id)',
-    'DROP TABLE outbox_places',
-    'CREATE UNIQUE INDEX outbox_patient_seq ON outbox (patient_ref, seq)',
-  ],
-  [
     // A practice's own records are its own: what kap-bridge wrote is kept with the practice that
     // recorded it (tenant); what the EHR sent has none. Rows written before are given the practice of
     // their course (a couple's Group is named by it), else of the first patient linked to their EHR
     // Patient, else of the patient whose outbox queue carried them (a joint session names no patient).
+    // (The outbox's tables are migrated before the store's for it: src/store/schema.ts.)
     'ALTER TABLE resources ADD COLUMN tenant TEXT',
     `UPDATE resources SET tenant = COALESCE(
        (SELECT e.tenant FROM episodes e
@@ -155,11 +103,6 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     // The EHR's copy of what a practice wrote is kept as the EHR's data, marked with the practice
     // that wrote it: to that practice its own row stands for it.
     'ALTER TABLE resources ADD COLUMN written_by TEXT',
-  ],
-  [
-    // A change the prescriber must see at once (a serious adverse event, a vital out of range) goes
-    // ahead of the rest of its patient's queue, and its patient ahead of the others.
-    'ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0',
   ],
   [
     // Each practice has its own id space: a patient, course or recorded resource is known by its
@@ -218,3 +161,5 @@ export const MIGRATIONS: readonly (readonly string[])[] = [
     'CREATE INDEX resources_ehr_identifier ON resources (resource_type, ehr_identifier)',
   ],
 ];
+
+export const STORE_TABLES: Tables = { module: 'store', migrations };

@@ -2,27 +2,18 @@
  * The two SQL engines behind the store, reduced to what the store needs. Queries are written once
  * with `?` placeholders; the PostgreSQL driver numbers them. SQLite runs on one connection, so its
  * transactions are serialised by a queue; PostgreSQL gives each transaction its own connection.
+ * The store's alone: another module is handed statements on its own tables (./tables.ts).
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import type { Param, Row, TableSql } from './tables.js';
 
-export type Param = string | number | null;
-export type Row = Record<string, unknown>;
-
-export interface Sql {
+export interface Sql extends TableSql {
   readonly engine: 'sqlite' | 'postgres';
-  all<T extends Row = Row>(sql: string, params?: Param[]): Promise<T[]>;
-  run(sql: string, params?: Param[]): Promise<number>;
   exec(sql: string): Promise<void>;
 }
-
-/** Whether a statement was refused by a unique index or key, on either engine. */
-export const isUniqueViolation = (e: unknown): boolean => {
-  const code = (e as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-};
 
 export interface SqlEngine extends Sql {
   /** Runs `fn` in one transaction: all of it is kept, or none. */

@@ -9,8 +9,9 @@ import type { Resource } from 'fhir/r4';
 import type { BusinessIdentifier, Episode, PatientLink } from '../domain/model.js';
 import { ehrIdentifierValue } from '../fhir/ids.js';
 import { inSpan, SpanKind } from '../telemetry/tracing.js';
-import { MIGRATIONS } from './migrations.js';
+import { isCurrent, migrate, SCHEMA, schemaVersions } from './schema.js';
 import { openPostgres, openSqlite, type Sql, type SqlEngine } from './sql.js';
+import type { Param, Row, TableSql, Tables } from './tables.js';
 
 export interface StoredResource {
   resource: Resource;
@@ -101,53 +102,26 @@ export class Store {
   }
 
   /**
-   * Applies every migration not yet applied, in order, in one transaction that first takes the
+   * Migrates every module's tables (src/store/schema.ts) in one transaction that first takes the
    * migration lock: several instances may start together on one empty database, and nothing may
-   * touch the schema (not even creating schema_migrations) until one has the lock. On SQLite the
+   * touch the schema (not even creating its record) until one has the lock. On SQLite the
    * transaction's write lock is that lock.
    */
   private async migrate(): Promise<void> {
     await this.db.transaction(async (tx) => {
       if (tx.engine === 'postgres') await tx.exec(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
-      await tx.exec(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
-      );
-      // A database a newer kap-bridge has migrated is not this instance's to use: its code does not
-      // know the tables' new meaning. It refuses to start rather than read or write them wrongly.
-      const rows = await tx.all<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
-      const found = Number(rows[0]?.v ?? 0);
-      if (found > SCHEMA_VERSION) throw new SchemaTooNewError(found);
-      await this.applyPending(tx);
+      await migrate(tx);
     });
   }
 
-  private async applyPending(tx: Sql): Promise<void> {
-    const done = new Set(
-      (await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) =>
-        Number(r.version),
-      ),
-    );
-    for (const [i, statements] of MIGRATIONS.entries()) {
-      const version = i + 1;
-      if (done.has(version)) continue;
-      for (const statement of statements) await tx.exec(statement);
-      await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [
-        version,
-        new Date().toISOString(),
-      ]);
-    }
-  }
-
-  async schemaVersion(): Promise<number> {
-    const rows = await this.db.reader.all<{ v: number | null }>(
-      'SELECT MAX(version) AS v FROM schema_migrations',
-    );
-    return Number(rows[0]?.v ?? 0);
+  /** Each module's applied schema version. */
+  schemaVersions(): Promise<Record<string, number>> {
+    return schemaVersions(this.db.reader);
   }
 
   /** Whether the database's schema is the one this code knows (not migrated further by a newer instance). */
   async schemaCurrent(): Promise<boolean> {
-    return (await this.schemaVersion()) === SCHEMA_VERSION;
+    return isCurrent(await this.schemaVersions());
   }
 
   close(): Promise<void> {
@@ -362,21 +336,20 @@ async function raiseChanges(sql: Sql, scopes: ReadonlySet<string>): Promise<void
   }
 }
 
-/** The store's operations on one connection or transaction. */
 /**
  * A transaction's last write, given the transaction; what it answers is called once the transaction
  * has committed (never when it rolled back).
  */
 export type LastStep = (tx: StoreTx) => Promise<(() => void) | undefined>;
 
+/** The store's operations on one connection or transaction. */
 export class StoreTx {
   /**
-   * `sql` is public so that modules with tables of their own (src/outbox) write in the same
-   * transaction. `touched` collects the record scopes written, raised when the transaction ends;
-   * without it (no transaction) they are raised right after each write.
+   * `touched` collects the record scopes written, raised when the transaction ends; without it (no
+   * transaction) they are raised right after each write.
    */
   constructor(
-    readonly sql: Sql,
+    private readonly sql: Sql,
     private readonly touched?: Set<string>,
     /** The patients, episodes and resources the transaction wrote, `Type/id` (in a transaction only). */
     readonly written?: string[],
@@ -416,6 +389,20 @@ export class StoreTx {
       ...(row.checkpoint === null ? {} : { checkpoint: row.checkpoint }),
     };
   }
+
+  /**
+   * The statements of a module's own tables (src/outbox, src/audit), bound to this transaction or
+   * read: a module's rows are kept or dropped with the writes beside them. Given only to a module
+   * whose tables the store migrates, and nothing else of the engine.
+   */
+  tables(owner: Tables): TableSql {
+    if (!SCHEMA.includes(owner)) throw new Error(`The store migrates no tables of '${owner.module}'`);
+    return {
+      all: <T extends Row>(q: string, params?: Param[]) => this.sql.all<T>(q, params),
+      run: (q, params) => this.sql.run(q, params),
+    };
+  }
+
   /** Marks records as changed; always after the write, so a reader never pairs a new mark with old rows. */
   private async touch(...scopes: string[]): Promise<void> {
     if (this.touched) for (const s of scopes) this.touched.add(s);
@@ -758,19 +745,6 @@ export class StoreTx {
 }
 
 /** An identifier already links another patient: linking it twice would merge two people. */
-/** The schema version this code migrates to and knows: one per migration. */
-export const SCHEMA_VERSION = MIGRATIONS.length;
-
-/** The database was migrated by a newer kap-bridge: this (older) instance does not start on it. */
-export class SchemaTooNewError extends Error {
-  constructor(readonly found: number) {
-    super(
-      `The database's schema is at version ${found}, newer than version ${SCHEMA_VERSION}, the last this kap-bridge knows: a newer kap-bridge has migrated it. Start the newer version instead; this one does not read or write a schema it does not know.`,
-    );
-    this.name = 'SchemaTooNewError';
-  }
-}
-
 export class IdentifierTakenError extends Error {
   constructor(readonly identifier: BusinessIdentifier) {
     super(`The identifier ${identifier.system}|${identifier.value} already belongs to another patient`);

@@ -5,6 +5,7 @@
  * EHR configured, said plainly), the audit trail search, sync state and the metrics summary; axe-core
  * on each page at 1280 and 390 px.
  */
+import { OUTBOX_TABLES } from '../../src/outbox/migrations.js';
 import {
   consoleSuite,
   courseWithMedicineSession,
@@ -22,10 +23,12 @@ test('the operator pages: outbox retry and drop, drift, audit search, sync and m
   await courseWithMedicineSession(suite.service, [patient]);
   const [dead, doomed] = await suite.service.outbox.list({ status: 'pending', limit: 2 });
   await suite.service.store.transaction((tx) =>
-    tx.sql.run("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?", [
-      JSON.stringify({ message: 'HAPI-0450: the EHR refused it' }),
-      dead!.id,
-    ]),
+    tx
+      .tables(OUTBOX_TABLES)
+      .run("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?", [
+        JSON.stringify({ message: 'HAPI-0450: the EHR refused it' }),
+        dead!.id,
+      ]),
   );
 
   const { page, seen } = await suite.page({ caller: 'operator' });

@@ -3,8 +3,8 @@
  * one owner per patient at a time, and the operator's retry and drop.
  */
 import type { Observation } from 'fhir/r4';
+import { OUTBOX_TABLES } from '../../src/outbox/migrations.js';
 import { enqueue, Outbox, OutboxChangeError } from '../../src/outbox/outbox.js';
-import { MIGRATIONS } from '../../src/store/migrations.js';
 import { DEFAULT_TENANT, Store } from '../../src/store/store.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
 
@@ -148,21 +148,25 @@ describe.each(ENGINES)('outbox contract on $name', (engine) => {
   });
 
   test('a database from before the unique queue places has places given twice renumbered in order', async () => {
-    const migration = MIGRATIONS.findIndex((m) => m.some((s) => s.includes('outbox_patient_seq'))) + 1;
+    const migration =
+      OUTBOX_TABLES.migrations.findIndex((m) => m.some((s) => s.includes('outbox_patient_seq'))) + 1;
     const ids = await store.transaction(async (tx) => {
       const queued = [];
       for (const v of ['a1', 'a2', 'a3'])
         queued.push(await enqueue(tx, { patientRef: 'Patient/a', resource: obs(v) }));
       await enqueue(tx, { patientRef: 'Patient/b', resource: obs('b1') });
       // As before the migration: a2 given a1's place, a3 a later one.
-      await tx.sql.exec('DROP INDEX outbox_patient_seq');
+      const outboxTables = tx.tables(OUTBOX_TABLES);
+      await outboxTables.run('DROP INDEX outbox_patient_seq');
       for (const [i, seq] of [1, 1, 7].entries())
-        await tx.sql.run('UPDATE outbox SET seq = ?, created_at = ? WHERE id = ?', [
+        await outboxTables.run('UPDATE outbox SET seq = ?, created_at = ? WHERE id = ?', [
           seq,
           `2026-03-01T10:00:0${i}.000Z`,
           queued[i]!,
         ]);
-      await tx.sql.run('DELETE FROM schema_migrations WHERE version = ?', [migration]);
+      await outboxTables.run("DELETE FROM module_migrations WHERE module = 'outbox' AND version = ?", [
+        migration,
+      ]);
       return queued;
     });
     await store.close();

@@ -12,8 +12,11 @@ import type { Bundle, MedicationRequest } from 'fhir/r4';
 import { statusOf, tooLarge } from '../../src/fhir/outcome.js';
 import { ROUTES, type RouteAccess, type RouteName } from '../../src/http/routes.js';
 import { KEPT_TYPES } from '../../src/intake.js';
+import { OUTBOX_TABLES } from '../../src/outbox/migrations.js';
 import type { Service } from '../../src/service.js';
+import { STORE_TABLES } from '../../src/store/migrations.js';
 import { bearer, CALLERS, type Caller } from '../support/auth.js';
+import { rowCounts } from '../support/databases.js';
 import { fixture } from '../support/fixtures.js';
 import { startTestService } from '../support/service.js';
 
@@ -87,22 +90,14 @@ function send(h: Hostile, over: Agent | false = agent): Promise<Answer> {
 }
 
 /** Row counts of every table a request could change; not the audit trail, which records refusals on purpose. */
-async function fingerprint(): Promise<string> {
-  const tables = [
-    'patients',
-    'patient_identifiers',
-    'episodes',
-    'episode_patients',
-    'resources',
-    'outbox',
-    'checkpoints',
-  ];
-  const counts = await service.store.transaction(async (tx) =>
-    Promise.all(
-      tables.map(async (t) => (await tx.sql.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t}`))[0]!.n),
-    ),
-  );
-  return tables.map((t, i) => `${t}=${counts[i]}`).join(' ');
+function fingerprint(): Promise<string> {
+  return rowCounts(service.store, [
+    [
+      STORE_TABLES,
+      ['patients', 'patient_identifiers', 'episodes', 'episode_patients', 'resources', 'checkpoints'],
+    ],
+    [OUTBOX_TABLES, ['outbox']],
+  ]);
 }
 
 // --- What the hostile requests are made of ---------------------------------------------------------

@@ -4,6 +4,7 @@
  * again, subscription registration that fails at start is retried with backoff, and /metrics,
  * parsed as Prometheus parses it, counts what happened.
  */
+import { STORE_TABLES } from '../../src/store/migrations.js';
 import { Store } from '../../src/store/store.js';
 import { kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
@@ -161,16 +162,20 @@ test('/metrics: process, HTTP by route template, intake, notifications, readines
 
 test('a database a newer kap-bridge has migrated stops an older one at start, saying so', async () => {
   const store = await Store.open({ sqliteFile: `${service.dir}/newer.db` });
-  const current = await store.schemaVersion();
+  const current = (await store.schemaVersions()).store!;
   expect(await store.schemaCurrent()).toBe(true);
   await store.transaction((tx) =>
-    tx.sql.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [
-      current + 1,
-      new Date().toISOString(),
-    ]),
+    tx
+      .tables(STORE_TABLES)
+      .run('INSERT INTO module_migrations (module, version, applied_at) VALUES (?, ?, ?)', [
+        'store',
+        current + 1,
+        new Date().toISOString(),
+      ]),
   );
+  expect(await store.schemaCurrent()).toBe(false);
   await store.close();
   await expect(Store.open({ sqliteFile: `${service.dir}/newer.db` })).rejects.toThrow(
-    `The database's schema is at version ${current + 1}, newer than version ${current}, the last this kap-bridge knows`,
+    `The database's schema (store tables) is at version ${current + 1}, newer than version ${current}, the last this kap-bridge knows`,
   );
 });

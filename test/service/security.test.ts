@@ -17,8 +17,11 @@ import { loadConfig } from '../../src/config.js';
 import { openApiDocument } from '../../src/http/openapi.js';
 import { FHIR_OTHER, ROUTES, type RouteAccess } from '../../src/http/routes.js';
 import { createLogger } from '../../src/log.js';
+import { OUTBOX_TABLES } from '../../src/outbox/migrations.js';
 import { type Service, startService } from '../../src/service.js';
+import { STORE_TABLES } from '../../src/store/migrations.js';
 import { CDS_ISSUER, CdsClient, cdsClientKeys, type SignOptions } from '../support/cds-client.js';
+import { rowCounts } from '../support/databases.js';
 import { startTestService } from '../support/service.js';
 
 const ISSUER = 'https://idp.practice.test';
@@ -195,14 +198,11 @@ const bodyOf = (access: RouteAccess): unknown =>
   access.method === 'GET' ? undefined : access.path === '/fhir' ? BATCH : {};
 
 /** Row counts of every table a request could change, apart from the audit trail. */
-async function fingerprint(): Promise<string> {
-  const tables = ['patients', 'patient_identifiers', 'episodes', 'resources', 'outbox'];
-  const counts = await service.store.transaction(async (tx) =>
-    Promise.all(
-      tables.map(async (t) => (await tx.sql.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t}`))[0]!.n),
-    ),
-  );
-  return counts.join(',');
+function fingerprint(): Promise<string> {
+  return rowCounts(service.store, [
+    [STORE_TABLES, ['patients', 'patient_identifiers', 'episodes', 'resources']],
+    [OUTBOX_TABLES, ['outbox']],
+  ]);
 }
 
 beforeAll(async () => {

@@ -5,6 +5,7 @@
  * refusal; reads stay group-committed.
  */
 import type { AuditEvent } from 'fhir/r4';
+import { AUDIT_TABLES } from '../../src/audit/migrations.js';
 import { AuditTrail } from '../../src/audit/trail.js';
 import { bearer } from '../support/auth.js';
 import { ENGINES, type TestDatabase } from '../support/databases.js';
@@ -42,10 +43,12 @@ describe.each(ENGINES)('the audit record of a write, on $name', (engine) => {
   const eventsNaming = (entity: string): Promise<AuditEvent[]> =>
     service.store.read(async (tx) =>
       (
-        await tx.sql.all<{ body: string }>(
-          'SELECT body FROM audit_events WHERE id IN (SELECT audit_id FROM audit_entities WHERE reference = ?)',
-          [entity],
-        )
+        await tx
+          .tables(AUDIT_TABLES)
+          .all<{ body: string }>(
+            'SELECT body FROM audit_events WHERE id IN (SELECT audit_id FROM audit_entities WHERE reference = ?)',
+            [entity],
+          )
       ).map((r) => JSON.parse(r.body) as AuditEvent),
     );
 

@@ -3,13 +3,21 @@
  * server at KAP_TEST_DATABASE_URL, by default postgres@127.0.0.1:5432), each in a fresh database.
  */
 import type { Consent, MedicationRequest } from 'fhir/r4';
+import { AUDIT_TABLES } from '../../src/audit/migrations.js';
 import { AuditTrail, type WriteAudit, withWriteAudit } from '../../src/audit/trail.js';
 import type { Principal } from '../../src/auth/authentication.js';
 import { createLogger } from '../../src/log.js';
-import { MIGRATIONS } from '../../src/store/migrations.js';
-import { openPostgres, openSqlite } from '../../src/store/sql.js';
+import { OUTBOX_TABLES } from '../../src/outbox/migrations.js';
+import { STORE_TABLES } from '../../src/store/migrations.js';
+import { NUMBERED, SCHEMA_VERSIONS } from '../../src/store/schema.js';
 import { DEFAULT_TENANT, IdentifierTakenError, Store } from '../../src/store/store.js';
-import { ENGINES, postgresDatabase, type TestDatabase } from '../support/databases.js';
+import {
+  ENGINES,
+  numberedDatabase,
+  postgresDatabase,
+  rowCounts,
+  type TestDatabase,
+} from '../support/databases.js';
 
 const rx = (
   id: string,
@@ -39,12 +47,96 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     await db.drop();
   });
 
-  test('runs its migrations on first open and not again', async () => {
-    expect(await store.schemaVersion()).toBe(MIGRATIONS.length);
+  test("runs every module's migrations on first open and not again", async () => {
+    expect(await store.schemaVersions()).toEqual(SCHEMA_VERSIONS);
     await store.close();
     store = await Store.open(db.options);
-    expect(await store.schemaVersion()).toBe(MIGRATIONS.length);
+    expect(await store.schemaVersions()).toEqual(SCHEMA_VERSIONS);
+    expect(await store.schemaCurrent()).toBe(true);
     expect(store.engine).toBe(engine.name);
+  });
+
+  /** Records a module's migration as applied, as a newer kap-bridge would. */
+  const recordApplied = (module: string, version: number) =>
+    store.transaction((tx) =>
+      tx
+        .tables(STORE_TABLES)
+        .run('INSERT INTO module_migrations (module, version, applied_at) VALUES (?, ?, ?)', [
+          module,
+          version,
+          new Date().toISOString(),
+        ]),
+    );
+
+  test.each([
+    ['migrated further', 'outbox', SCHEMA_VERSIONS.outbox! + 1],
+    ['added', 'consent-log', 1],
+  ])('refuses to start on a database with a module a newer kap-bridge %s', async (_, module, version) => {
+    await recordApplied(module, version);
+    expect(await store.schemaCurrent()).toBe(false);
+    await store.close();
+    await expect(Store.open(db.options)).rejects.toThrow(
+      `The database's schema (${module} tables) is at version ${version}, newer than version ${SCHEMA_VERSIONS[module] ?? 0}, the last this kap-bridge knows`,
+    );
+    await db.drop();
+    db = await engine.create();
+    store = await Store.open(db.options);
+  });
+
+  test("hands a module its tables' statements only for tables the store migrates", async () => {
+    const unknown = { module: 'outbox', migrations: OUTBOX_TABLES.migrations };
+    await expect(store.read(async (tx) => tx.tables(unknown))).rejects.toThrow(
+      "The store migrates no tables of 'outbox'",
+    );
+  });
+
+  test('starts on a database recorded under the one numbering of before, its history kept per module and its rows kept', async () => {
+    await store.close();
+    await db.drop();
+    db = await engine.create();
+    const at = '2026-11-26T12:00:00Z';
+    await numberedDatabase(db.options, NUMBERED.length, async (tx) => {
+      await tx.run(
+        "INSERT INTO patients (tenant, id, ehr_patient, created_at) VALUES ('practice-a', 'p1', 'Patient/e1', ?)",
+        [at],
+      );
+      await tx.run(
+        `INSERT INTO outbox (id, patient_ref, seq, resource_type, identifier_system, identifier_value, payload, status, next_attempt_at, created_at)
+         VALUES ('m1', 'Patient/e1', 1, 'Encounter', 's', 'v', '{}', 'pending', ?, ?)`,
+        [at, at],
+      );
+      await tx.run(
+        "INSERT INTO audit_events (id, recorded, client, action, outcome, body) VALUES ('a1', ?, 'c', 'R', '0', '{}')",
+        [at],
+      );
+    });
+    for (let open = 0; open < 2; open++) {
+      store = await Store.open(db.options);
+      expect(await store.schemaVersions()).toEqual(SCHEMA_VERSIONS);
+      const history = await store.read(async (tx) => ({
+        modules: await tx
+          .tables(STORE_TABLES)
+          .all('SELECT module, version, applied_at FROM module_migrations ORDER BY module, version'),
+        // A kap-bridge from before knows up to NUMBERED.length: it refuses a database past it.
+        numbered: await tx.tables(STORE_TABLES).all('SELECT MAX(version) AS v FROM schema_migrations'),
+      }));
+      expect(history.modules).toEqual(
+        [...NUMBERED]
+          .sort(([m1, v1], [m2, v2]) => m1.localeCompare(m2) || v1 - v2)
+          .map(([module, version]) => ({ module, version, applied_at: at })),
+      );
+      expect(history.numbered).toEqual([{ v: NUMBERED.length + 1 }]);
+      expect(
+        await rowCounts(store, [
+          [STORE_TABLES, ['patients']],
+          [OUTBOX_TABLES, ['outbox']],
+          [AUDIT_TABLES, ['audit_events']],
+        ]),
+      ).toBe('patients=1 outbox=1 audit_events=1');
+      expect((await store.getPatient('p1', 'practice-a'))?.ehrPatient).toBe('Patient/e1');
+      await store.close();
+    }
+    store = await Store.open(db.options);
   });
 
   test('links a patient by identifiers and finds it by any of them', async () => {
@@ -267,17 +359,14 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
     await store.close();
     await db.drop();
     db = await engine.create();
-    const { databaseUrl, sqliteFile } = db.options;
-    const raw = databaseUrl ? openPostgres(databaseUrl) : openSqlite(sqliteFile!);
     // Up to the migration that gave resources their practice; it and the per-practice id spaces follow.
-    const before = MIGRATIONS.findIndex((m) => m.some((s) => s.includes('ADD COLUMN written_by')));
+    const before = NUMBERED.findIndex(
+      ([module, version]) =>
+        module === STORE_TABLES.module &&
+        STORE_TABLES.migrations[version - 1]!.some((s) => s.includes('ADD COLUMN written_by')),
+    );
     const at = '2026-11-26T12:00:00Z';
-    await raw.transaction(async (tx) => {
-      await tx.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
-      for (const [i, statements] of MIGRATIONS.slice(0, before).entries()) {
-        for (const statement of statements) await tx.exec(statement);
-        await tx.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [i + 1, at]);
-      }
+    await numberedDatabase(db.options, before, async (tx) => {
       await tx.run(
         "INSERT INTO patients (id, ehr_patient, created_at, tenant) VALUES ('pb', 'Patient/e1', ?, 'practice-b')",
         [at],
@@ -302,7 +391,6 @@ describe.each(ENGINES)('store contract on $name', (engine) => {
         [at, at],
       );
     });
-    await raw.close();
     store = await Store.open(db.options);
     const owners = await Promise.all(
       [
@@ -699,7 +787,7 @@ describe('first start on an empty PostgreSQL database', () => {
         expect(stores.filter((s) => s.status === 'rejected')).toEqual([]);
         await Promise.all(
           opened.map(async (s, i) => {
-            expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
+            expect(await s.schemaVersions()).toEqual(SCHEMA_VERSIONS);
             await s.setCheckpoint(`instance-${i}`, String(round));
           }),
         );
