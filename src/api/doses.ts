@@ -98,6 +98,7 @@ export async function recordDose(
       dose: input.dose,
       route,
       administeredAt: input.time,
+      ...(input.lotNumber === undefined ? {} : { lotNumber: input.lotNumber }),
     };
     const resource = administrationToFhir(administration, courseContext(links));
     await record(tx, [{ resource, queue: links[0]!.ehrPatient }], deps, tenant);

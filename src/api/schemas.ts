@@ -197,6 +197,15 @@ export const DoseRecording = Type.Object(
       ),
     ),
     time: Instant(),
+    lotNumber: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 40,
+        pattern: '^[A-Za-z0-9]([A-Za-z0-9 ./_-]*[A-Za-z0-9])?$',
+        description:
+          "The lot number on the product's label (letters, digits, and space . / _ - between them): it goes to the EHR with the dose and shows in the session report",
+      }),
+    ),
   },
   closed,
 );

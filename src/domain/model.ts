@@ -215,6 +215,8 @@ export interface Administration {
   dose: Dose;
   route: Route;
   administeredAt: string;
+  /** The lot number of the product the dose was taken from, where known. */
+  lotNumber?: string;
   source?: FhirSource;
 }
 

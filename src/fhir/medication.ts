@@ -139,13 +139,20 @@ export function readMedication(carrier: MedicationCarrier, ctx: MappingContext):
   };
 }
 
-/** A Medication resource for a compounded ketamine product, with our profile. */
-export function medicationToResource(medication: Medication, id?: string): FhirMedication {
+/**
+ * A Medication resource for a ketamine product, with our profile: a compounded one (described by
+ * text, its ingredient coded), or any one given with the lot number of a dose (`batch.lotNumber`).
+ */
+export function medicationToResource(
+  medication: Medication,
+  id?: string,
+  lotNumber?: string,
+): FhirMedication {
   const resource: FhirMedication = {
     resourceType: 'Medication',
     ...(id === undefined ? {} : { id }),
     meta: { profile: [profileUrl('kap-medication')] },
-    code: { text: medication.text },
+    code: medication.form === undefined ? conceptOf(medication) : { text: medication.text },
   };
   if (medication.form !== undefined) resource.form = { text: medication.form };
   const ingredient = ingredientConcept(medication);
@@ -166,6 +173,7 @@ export function medicationToResource(medication: Medication, id?: string): FhirM
       },
     ];
   }
+  if (lotNumber !== undefined) resource.batch = { lotNumber };
   return resource;
 }
 
@@ -177,22 +185,43 @@ function ingredientConcept(medication: Medication): CodeableConcept | undefined 
   return medication.isKetamine ? { text: 'ketamine' } : undefined;
 }
 
-/** medication[x] (and the contained Medication when compounded) for a resource we write. */
-export function writeMedication(medication: Medication): {
+/** The medication as a CodeableConcept: its text, and its RxNorm code when it has one. */
+function conceptOf(medication: Medication): CodeableConcept {
+  const concept: CodeableConcept = { text: medication.text };
+  const coded = ingredientConcept(medication);
+  if (medication.rxnorm !== undefined && coded?.coding !== undefined) concept.coding = coded.coding;
+  return concept;
+}
+
+/**
+ * medication[x] for a resource we write: a CodeableConcept, or a contained Medication when the
+ * product is compounded or the lot number is known (R4 MedicationAdministration has no lot element;
+ * the Medication's `batch.lotNumber` carries it).
+ */
+export function writeMedication(
+  medication: Medication,
+  lotNumber?: string,
+): {
   medicationCodeableConcept?: CodeableConcept;
   medicationReference?: Reference;
   contained?: FhirMedication[];
 } {
-  if (medication.form !== undefined) {
+  if (medication.form !== undefined || lotNumber !== undefined) {
     return {
-      contained: [medicationToResource(medication, CONTAINED_ID)],
+      contained: [medicationToResource(medication, CONTAINED_ID, lotNumber)],
       medicationReference: { reference: `#${CONTAINED_ID}` },
     };
   }
-  const concept: CodeableConcept = { text: medication.text };
-  const coded = ingredientConcept(medication);
-  if (medication.rxnorm !== undefined && coded?.coding !== undefined) concept.coding = coded.coding;
-  return { medicationCodeableConcept: concept };
+  return { medicationCodeableConcept: conceptOf(medication) };
+}
+
+/** The lot number a resource's contained Medication carries (`batch.lotNumber`), if any. */
+export function lotNumberOf(carrier: MedicationCarrier): string | undefined {
+  const target = carrier.medicationReference?.reference;
+  const found = target?.startsWith('#')
+    ? carrier.contained?.find((r) => r.id === target.slice(1))
+    : undefined;
+  return found?.resourceType === 'Medication' ? (found as FhirMedication).batch?.lotNumber : undefined;
 }
 
 /**

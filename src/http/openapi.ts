@@ -526,6 +526,7 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
         dose: { value: 100, unit: 'mg' },
         route: 'sublingual',
         time: '2026-03-12T10:15:00-05:00',
+        lotNumber: 'KT-2026-0412',
       },
     },
     answers: {

@@ -67,6 +67,7 @@ const administration: fc.Arbitrary<Administration> = fc.record(
     }),
     route: fc.constantFrom(...ROUTES),
     administeredAt: instant,
+    lotNumber: fc.stringMatching(/^[A-Za-z0-9]([A-Za-z0-9 ./_-]{0,38}[A-Za-z0-9])?$/),
   },
   {
     requiredKeys: ['id', 'patientId', 'status', 'medication', 'dose', 'route', 'administeredAt'],
@@ -84,6 +85,50 @@ test('domain -> FHIR -> domain gives back the administration', () => {
       expect(read.value).toEqual({ ...a, source: `MedicationAdministration/${a.id}` });
     }),
   );
+});
+
+test('a lot number goes in a contained Medication naming the ordered medicine (R4 MedicationAdministration has no lot element)', () => {
+  const given: Administration = {
+    id: 'a-1',
+    patientId: 'p-1',
+    sessionId: 's-1',
+    status: 'completed',
+    medication: { rxnorm: RXNORM_KETAMINE, text: 'ketamine 100 mg/mL injection', isKetamine: true },
+    dose: { value: 100, unit: 'mg' },
+    route: 'intramuscular',
+    administeredAt: '2026-06-01T10:00:00Z',
+    lotNumber: 'KT-2026-0412',
+  };
+  const written = administrationToFhir(given, ctx);
+  expect(written.medicationCodeableConcept).toBeUndefined();
+  expect(written.medicationReference).toEqual({ reference: '#med' });
+  expect(written.contained).toEqual([
+    {
+      resourceType: 'Medication',
+      id: 'med',
+      meta: { profile: ['https://fhir.kap-bridge.org/StructureDefinition/kap-medication'] },
+      code: {
+        text: 'ketamine 100 mg/mL injection',
+        coding: [{ system: SYSTEM.rxnorm, code: RXNORM_KETAMINE, display: 'ketamine' }],
+      },
+      ingredient: [
+        {
+          itemCodeableConcept: {
+            coding: [{ system: SYSTEM.rxnorm, code: RXNORM_KETAMINE, display: 'ketamine' }],
+          },
+          isActive: true,
+        },
+      ],
+      batch: { lotNumber: 'KT-2026-0412' },
+    },
+  ]);
+  // Without a lot, a coded product stays a CodeableConcept.
+  const { lotNumber: _lot, ...unknown } = given;
+  expect(administrationToFhir(unknown, ctx)).toMatchObject({
+    medicationCodeableConcept: { text: 'ketamine 100 mg/mL injection' },
+  });
+  expect(administrationToFhir(unknown, ctx).contained).toBeUndefined();
+  expect(administrationFromFhir(written, ctx).value?.lotNumber).toBe('KT-2026-0412');
 });
 
 describe('reading is tolerant', () => {

@@ -8,7 +8,7 @@ import type { MedicationAdministration } from 'fhir/r4';
 import type { Administration } from '../domain/model.js';
 import { identifierSystem } from '../fhir/codes.js';
 import { doseFromQuantity, doseToQuantity, routeFromConcept, routeToConcept } from '../fhir/dosage.js';
-import { readMedication, writeMedication } from '../fhir/medication.js';
+import { lotNumberOf, readMedication, writeMedication } from '../fhir/medication.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
 import { ownOpening } from './coding.js';
@@ -28,7 +28,7 @@ export function administrationToFhir(
   ctx: MappingContext,
 ): MedicationAdministration {
   const patient = { reference: ctx.ref('Patient', administration.patientId) };
-  const { contained, ...medication } = writeMedication(administration.medication);
+  const { contained, ...medication } = writeMedication(administration.medication, administration.lotNumber);
   return {
     ...ownOpening(ctx, 'MedicationAdministration', administration.id, 'kap-medication-administration'),
     ...(contained === undefined ? {} : { contained }),
@@ -99,6 +99,8 @@ export function administrationFromFhir(
     route,
     administeredAt,
   };
+  const lotNumber = lotNumberOf(resource);
+  if (lotNumber !== undefined) value.lotNumber = lotNumber;
   const prescriptionId = ctx.idOf('MedicationRequest', resource.request);
   if (prescriptionId !== undefined) value.prescriptionId = prescriptionId;
   const source = sourceOf(resource);

@@ -53,6 +53,13 @@ test('doses in order, the first a dose and the later a booster; monitoring time 
   expect(doses.indexOf('Dose at 2026-03-05T09:20:00Z')).toBeGreaterThan(-1);
   expect(doses.indexOf('Booster at 2026-03-05T09:45:00Z')).toBeGreaterThan(doses.indexOf('Dose at'));
   expect(doses).toContain('100 mg, sublingual');
+  // The lot where it was recorded, and where it was not, said so.
+  expect(doses).toContain(
+    'Dose at 2026-03-05T09:20:00Z: ketamine 100 mg sublingual troche, 100 mg, sublingual; lot KT-2026-0412',
+  );
+  expect(doses).toContain(
+    'Booster at 2026-03-05T09:45:00Z: ketamine 100 mg sublingual troche, 50 mg, sublingual; lot not recorded',
+  );
   expect(sectionText(sampleReport(), 'Session')).toContain('140 minutes from the first dose to discharge');
   expect(sectionText(sampleReport(), 'Session')).toContain('remote');
   expect(sectionText(sampleReport(), 'Session')).toContain('Sam Reyes');

@@ -149,7 +149,7 @@ export function sessionReportToFhir(
         : {
             items: administrations.map(
               (a, i) =>
-                `${i === 0 ? 'Dose' : 'Booster'} at ${a.administeredAt}: ${a.medication.text}, ${a.dose.value} ${a.dose.unit}, ${a.route}; lot not recorded`,
+                `${i === 0 ? 'Dose' : 'Booster'} at ${a.administeredAt}: ${a.medication.text}, ${a.dose.value} ${a.dose.unit}, ${a.route}; ${a.lotNumber === undefined ? 'lot not recorded' : `lot ${a.lotNumber}`}`,
             ),
           },
       doses,

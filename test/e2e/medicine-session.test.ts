@@ -9,7 +9,15 @@
  * wait in the outbox behind it; kap-bridge delivers one change at a time, one patient at a time, so the order of arrival is the
  * order of delivery.
  */
-import type { Bundle, Communication, MedicationAdministration, Observation, Resource } from 'fhir/r4';
+import type {
+  Bundle,
+  Communication,
+  Composition,
+  Medication,
+  MedicationAdministration,
+  Observation,
+  Resource,
+} from 'fhir/r4';
 import { codeSystemUrl, identifierSystem, profileUrl } from '../../src/fhir/codes.js';
 import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import type { OutboxMessage } from '../../src/outbox/outbox.js';
@@ -150,7 +158,8 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
   expect(queued.filter((m) => m.resourceType === 'MedicationAdministration')).toEqual([]);
 
   for (const value of PRE_DOSE) await reading(patient, session, value, '10:05');
-  expect((await call('POST', `/sessions/${session}/doses`, dose(patient, '10:20', 100))).status).toBe(201);
+  const first = { ...dose(patient, '10:20', 100), lotNumber: 'KT-2026-0412' };
+  expect((await call('POST', `/sessions/${session}/doses`, first)).status).toBe(201);
 
   // About 40 minutes after the dose: due from 10:50, overdue after 11:10, done once read.
   const post40 = ['post-dose-40:blood-pressure', 'post-dose-40:sedation', 'post-dose-40:dissociation'];
@@ -190,6 +199,14 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
     subject: `Patient/${patient}`,
   });
   expect(given.map((a) => a.dosage?.dose?.value).sort()).toEqual([100, 50].sort());
+  // The lot of the first dose, on the Medication it names; the booster's was not recorded.
+  const lots = given.map((a) => [a.dosage?.dose?.value, (a.contained?.[0] as Medication | undefined)?.batch]);
+  expect(lots.sort()).toEqual(
+    [
+      [100, { lotNumber: 'KT-2026-0412' }],
+      [50, undefined],
+    ].sort(),
+  );
   const sessions = await inEhr<Resource & { status: string }>('Encounter', {
     identifier: `${identifierSystem('Encounter')}|${inEhrAs(session)}`,
   });
@@ -205,9 +222,10 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
   expect(
     reports[0]!.entry!.filter((e) => e.resource?.resourceType === 'MedicationAdministration'),
   ).toHaveLength(2);
+  const [report] = reports as [Bundle];
+  expect((report.entry![0]!.resource as Composition).text?.div).toContain('lot KT-2026-0412');
   // As HAPI keeps it, it passes $validate: the document's rules, its Composition on the profile it
   // claims (kap-session-report), each entry on its own; every reference is one HAPI can resolve.
-  const [report] = reports as [Bundle];
   expect(report.entry![0]!.resource!.meta?.profile).toEqual([profileUrl('kap-session-report')]);
   const outcome = await ehr.validate(report);
   expect(outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal')).toEqual([]);

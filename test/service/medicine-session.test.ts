@@ -361,7 +361,22 @@ describe('the session report', () => {
       await reading('lena', 'med-lena-1', { kind: 'spo2', percent: 98 }, hhmm, `spo2-lena-${suffix}`);
     };
     await vitals('10:05', 124, 'pre');
-    await ok('/sessions/med-lena-1/doses', dose('lena', '10:20', 100, 'dose-lena-1'));
+    // A lot number that is not a label's short code is refused, naming it, and nothing is written.
+    for (const lotNumber of ['', ' KT-1', 'KT-1\n', 'KT<1>', 'K'.repeat(41)]) {
+      const bad = await post('/sessions/med-lena-1/doses', {
+        ...dose('lena', '10:20', 100, 'dose-lena-bad-lot'),
+        lotNumber,
+      });
+      expect([bad.status, [...new Set(expressions(bad))]]).toEqual([400, ['lotNumber']]);
+    }
+    expect(
+      await service.store.getOwn('MedicationAdministration', 'dose-lena-bad-lot', CALLERS.therapist.tenant),
+    ).toBeUndefined();
+    const given = await ok('/sessions/med-lena-1/doses', {
+      ...dose('lena', '10:20', 100, 'dose-lena-1'),
+      lotNumber: 'KT-2026/0412',
+    });
+    expect(given.lotNumber).toBe('KT-2026/0412');
     await vitals('11:00', 138, '40');
     await reading('lena', 'med-lena-1', { kind: 'sedation', moaas: 4 }, '11:00', 'moaas-lena-40');
     await reading('lena', 'med-lena-1', { kind: 'dissociation', cadss: 18 }, '11:00', 'cadss-lena-40');
@@ -398,6 +413,19 @@ describe('the session report', () => {
     expect(composition.text.div).toContain('Grief work; &lt;calm&gt; at the end');
     expect(composition.text.div).toContain('125 minutes from the first dose to discharge');
     expect(composition.text.div).toContain('Picked up by her husband');
+    expect(composition.text.div).toContain('100 mg, sublingual; lot KT-2026/0412');
+    // The dose names the ordered medicine by a contained Medication carrying the lot.
+    const administration = report.body.entry.find(
+      (e: { resource: { id: string } }) => e.resource.id === 'dose-lena-1',
+    ).resource;
+    expect(administration.medicationReference).toEqual({ reference: '#med' });
+    expect(administration.contained).toEqual([
+      expect.objectContaining({
+        resourceType: 'Medication',
+        code: { text: 'Ketamine HCl 50 mg sublingual troche (compounded)' },
+        batch: { lotNumber: 'KT-2026/0412' },
+      }),
+    ]);
     const summarised = report.body.entry
       .slice(1)
       .map(

@@ -23,7 +23,7 @@ export const session: Session = {
   transport: 'driven home by partner',
 };
 const ketamine = { rxnorm: '6130', text: 'ketamine 100 mg sublingual troche', isKetamine: true };
-const dose = (id: string, at: string, mg: number): Administration => ({
+const dose = (id: string, at: string, mg: number, lotNumber?: string): Administration => ({
   id,
   patientId: 'p-1',
   sessionId: 's-1',
@@ -32,6 +32,7 @@ const dose = (id: string, at: string, mg: number): Administration => ({
   dose: { value: mg, unit: 'mg' },
   route: 'sublingual',
   administeredAt: at,
+  ...(lotNumber === undefined ? {} : { lotNumber }),
 });
 const reading = (id: string, at: string, value: KapObservation['value']): KapObservation => ({
   id,
@@ -77,7 +78,10 @@ export const sampleReport = (changes: Partial<SessionReport> = {}): SessionRepor
   facts: medicineFacts(
     {
       observations,
-      administrations: [dose('ma-2', '2026-03-05T09:45:00Z', 50), dose('ma-1', '2026-03-05T09:20:00Z', 100)],
+      administrations: [
+        dose('ma-2', '2026-03-05T09:45:00Z', 50),
+        dose('ma-1', '2026-03-05T09:20:00Z', 100, 'KT-2026-0412'),
+      ],
     },
     session,
     'p-1',
