@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { AuditTrail } from './audit/trail.js';
 import { type Authenticate, createAuthenticator } from './auth/authentication.js';
+import { ConsoleOidc } from './auth/console-oidc.js';
 import { ConsoleSessions } from './auth/console-sessions.js';
 import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
 import { type Config, ConfigError } from './config.js';
@@ -160,9 +161,25 @@ export async function startService(
       })
     : undefined;
   const consoleSessions = new ConsoleSessions(config.auth.consoleIdleMinutes * 60_000);
+  const { auth } = config;
+  const consoleOidc =
+    auth.mode === 'jwt' && auth.consoleOidcClientId && auth.issuer
+      ? new ConsoleOidc(
+          {
+            issuer: auth.issuer,
+            clientId: auth.consoleOidcClientId,
+            ...(auth.consoleOidcClientSecret ? { clientSecret: auth.consoleOidcClientSecret } : {}),
+            redirectUrl: auth.consoleOidcRedirectUrl ?? `${publicBaseUrl}/console/oidc/callback`,
+            scope: auth.consoleOidcScope,
+            tenantClaim: auth.tenantClaim,
+          },
+          authenticate,
+        )
+      : undefined;
   const consoleStreams = new ConsoleStreams();
   const app = createApp({
     consoleSessions,
+    ...(consoleOidc ? { consoleOidc } : {}),
     consoleStreams,
     outboxQueue: outbox,
     store,

@@ -12,6 +12,7 @@ import {
   oneOf,
   text,
   tokenUrl,
+  url,
 } from '../variables.js';
 import { type InboundAuthConfig, readStaticTokens } from './authentication.js';
 
@@ -21,6 +22,13 @@ export interface AuthConfig extends InboundAuthConfig {
   /** Static tokens accepted when NODE_ENV=production: there they must be asked for explicitly. */
   allowStatic: boolean;
   consoleIdleMinutes: number;
+  /** The console's client at the identity provider (jwt mode): OpenID Connect sign-in when set. */
+  consoleOidcClientId?: string;
+  /** Its secret (client_secret_basic); unset: a public client, PKCE alone. */
+  consoleOidcClientSecret?: string;
+  /** Where the identity provider sends the browser back; unset: {publicBaseUrl}/console/oidc/callback. */
+  consoleOidcRedirectUrl?: string;
+  consoleOidcScope: string;
 }
 
 /** Asymmetric algorithms only: a shared-secret (HS*) or unsigned (`none`) token is never accepted. */
@@ -104,6 +112,37 @@ export const AUTH_VARIABLES: Declarations<AuthConfig> = {
     default: '30',
     parse: integer(1, 24 * 60),
   },
+  consoleOidcClientId: {
+    name: 'KAP_CONSOLE_OIDC_CLIENT_ID',
+    description:
+      "jwt: the console's client id at the identity provider (KAP_AUTH_ISSUER); when set, people sign in to the console with OpenID Connect (authorization code with PKCE)",
+    parse: text,
+  },
+  consoleOidcClientSecret: {
+    name: 'KAP_CONSOLE_OIDC_CLIENT_SECRET',
+    description:
+      "jwt: the console client's secret, sent to the token endpoint with HTTP Basic; unset: a public client (PKCE alone)",
+    secret: true,
+    parse: text,
+  },
+  consoleOidcRedirectUrl: {
+    name: 'KAP_CONSOLE_OIDC_REDIRECT_URL',
+    description:
+      'jwt: the redirect URI registered for the console client; unset: KAP_PUBLIC_BASE_URL followed by /console/oidc/callback',
+    parse: url,
+  },
+  consoleOidcScope: {
+    name: 'KAP_CONSOLE_OIDC_SCOPE',
+    description:
+      'jwt: the scopes the console asks the identity provider for (openid always among them), e.g. "openid user/*.cruds"',
+    default: 'openid',
+    parse: (raw) => {
+      const scopes = raw.trim().split(/\s+/);
+      if (!scopes.every((t) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t)))
+        return { error: 'must be scopes separated by spaces, e.g. "openid user/*.cruds"' };
+      return scopes.includes('openid') ? scopes.join(' ') : { error: 'must include openid' };
+    },
+  },
 };
 
 /**
@@ -124,6 +163,10 @@ export function authProblems(
       );
     if (!auth.staticTokensFile)
       problems.push('KAP_AUTH_STATIC_TOKENS_FILE must name the tokens file when KAP_AUTH_MODE=static');
+    if (auth.consoleOidcClientId)
+      problems.push(
+        'KAP_CONSOLE_OIDC_CLIENT_ID is set, but KAP_AUTH_MODE is static: OpenID Connect sign-in needs KAP_AUTH_MODE=jwt and its identity provider',
+      );
     if (env.NODE_ENV === 'production' && !auth.allowStatic)
       problems.push(
         'KAP_AUTH_MODE=static is refused when NODE_ENV=production: use jwt with an identity provider, or set KAP_AUTH_ALLOW_STATIC=true to accept static tokens knowingly',

@@ -28,6 +28,7 @@ const STATUS = {
   ok: 200,
   created: 201,
   'no-content': 204,
+  'see-other': 303,
   'bad-request': 400,
   unauthorized: 401,
   forbidden: 403,
@@ -109,6 +110,9 @@ export const created = (message?: string): OperationOutcome =>
 
 /** Done, and nothing to say back (a body-less answer). */
 export const noContent = (): OperationOutcome => toOutcome([], 'no-content');
+
+/** Go on elsewhere (the Location header says where): a browser sent on after a sign-in step. */
+export const seeOther = (): OperationOutcome => toOutcome([], 'see-other');
 
 /** The request is malformed: a field, a parameter, the path or the body (code `invalid` unless said). */
 export const badRequest = build('bad-request', 'invalid');

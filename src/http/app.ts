@@ -76,9 +76,11 @@ import { reconciliation } from '../reconcile/answer.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bindContext, requestSpan } from '../telemetry/tracing.js';
 import {
+  beginOidcSignIn,
   CONSOLE_CSP,
   type ConsoleDeps,
   type ConsoleStreams,
+  finishOidcSignIn,
   loadConsoleAssets,
   signIn,
   signOut,
@@ -637,11 +639,25 @@ export function createApp(deps: AppDeps): express.Express {
     });
     res.end(asset.body);
   };
-  route('consolePage', async (_req, res) => send(res, built.page));
+  // The page says whether the identity provider's sign-in is offered (jwt mode with a console client).
+  const page =
+    built.page && deps.consoleOidc
+      ? {
+          ...built.page,
+          body: Buffer.from(
+            built.page.body
+              .toString('utf8')
+              .replace('</head>', '<meta name="kap-sign-in" content="oidc">\n</head>'),
+          ),
+        }
+      : built.page;
+  route('consolePage', async (_req, res) => send(res, page));
   route('consoleAsset', async (req, res) => send(res, built.assets.get(req.params.file as string)));
   route('consoleSignIn', (req, res) => signIn(req, res, deps));
   route('consoleSession', async (req, res) => whoIsSignedIn(req, res, principalOf(res), deps));
   route('consoleSignOut', async (req, res) => signOut(req, res, deps));
+  route('consoleOidcSignIn', (req, res) => beginOidcSignIn(req, res, deps));
+  route('consoleOidcCallback', (req, res) => finishOidcSignIn(req, res, deps));
   route('consoleEvents', (req, res) =>
     deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
       deps.store.practiceChanges(tenantOf(res)),

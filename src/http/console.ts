@@ -10,14 +10,27 @@ import { fileURLToPath } from 'node:url';
 import type { Request, Response } from 'express';
 import { ForbiddenError } from '../auth/access.js';
 import { type Authenticate, AuthenticationError, type Principal } from '../auth/authentication.js';
+import { type ConsoleOidc, SIGN_IN_MINUTES, SignInRefused } from '../auth/console-oidc.js';
 import {
   type ConsoleSession,
   type ConsoleSessions,
   SECURE_SESSION_COOKIE,
   SESSION_COOKIE,
 } from '../auth/console-sessions.js';
-import { allOk, badRequest, created, noContent, OperationOutcomeError, statusOf } from '../fhir/outcome.js';
-import { consoleSessionOf, sessionCookieOf } from './guard.js';
+import {
+  allOk,
+  badRequest,
+  created,
+  forbidden,
+  noContent,
+  notFound,
+  OperationOutcomeError,
+  seeOther,
+  statusOf,
+  unauthorized,
+  unavailable,
+} from '../fhir/outcome.js';
+import { consoleSessionOf, cookieOf, sessionCookieOf } from './guard.js';
 
 /** Where `npm run build` puts the console (console/ bundled by esbuild). */
 export const CONSOLE_ASSETS = fileURLToPath(new URL('../../generated/console/', import.meta.url));
@@ -55,20 +68,30 @@ export function loadConsoleAssets(dir = CONSOLE_ASSETS): { page?: Asset; assets:
 const LOOPBACK_HOST = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
 
 /**
- * The cookie is Secure (and named __Host-, pinned to this host) unless the browser reached
- * kap-bridge itself on a loopback address over plain http, where a browser would not send it back.
+ * A cookie of the console's, HttpOnly; Secure (and named __Host-, pinned to this host) unless the
+ * browser reached kap-bridge itself on a loopback address over plain http, where a browser would
+ * not send it back.
  */
-function sessionCookie(req: Request, value: string, maxAge?: number): string {
+function consoleCookie(
+  req: Request,
+  [plain, secured]: readonly [string, string],
+  value: string,
+  { maxAge, sameSite = 'Strict' }: { maxAge?: number; sameSite?: 'Strict' | 'Lax' } = {},
+): string {
   const secure = req.protocol === 'https' || !LOOPBACK_HOST.test(req.hostname);
   return [
-    `${secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE}=${value}`,
+    `${secure ? secured : plain}=${value}`,
     'Path=/',
     'HttpOnly',
-    'SameSite=Strict',
+    `SameSite=${sameSite}`,
     ...(secure ? ['Secure'] : []),
     ...(maxAge === undefined ? [] : [`Max-Age=${maxAge}`]),
   ].join('; ');
 }
+
+const SESSION_NAMES = [SESSION_COOKIE, SECURE_SESSION_COOKIE] as const;
+const sessionCookie = (req: Request, value: string, maxAge?: number): string =>
+  consoleCookie(req, SESSION_NAMES, value, maxAge === undefined ? {} : { maxAge });
 
 /** What the page learns of its session: who is signed in, and the CSRF token for its writes. */
 const describe = (session: Pick<ConsoleSession, 'principal'> & { csrf?: string }, idleMs: number) => ({
@@ -82,6 +105,8 @@ const describe = (session: Pick<ConsoleSession, 'principal'> & { csrf?: string }
 export interface ConsoleDeps {
   consoleSessions: ConsoleSessions;
   authenticate: Authenticate;
+  /** Sign-in with the identity provider (jwt mode, KAP_CONSOLE_OIDC_CLIENT_ID); unset: tokens only. */
+  consoleOidc?: ConsoleOidc;
 }
 
 /** POST /console/session: a token, or a one-time sign-in code, for a session cookie. */
@@ -104,6 +129,83 @@ export async function signIn(req: Request, res: Response, deps: ConsoleDeps): Pr
   const session = deps.consoleSessions.open(principal);
   res.setHeader('Set-Cookie', sessionCookie(req, session.id));
   res.status(statusOf(created())).json(describe(session, deps.consoleSessions.idleMs));
+}
+
+/** The cookie that binds an OpenID Connect sign-in to the browser that began it. */
+const OIDC_NAMES = ['kap-console-oidc', '__Host-kap-console-oidc'] as const;
+
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A page that says why a sign-in was refused (the console's stylesheet, nothing inline). */
+function refusalPage(res: Response, refused: SignInRefused): void {
+  const outcome =
+    refused.kind === 'unavailable'
+      ? unavailable(refused.message)
+      : refused.kind === 'forbidden'
+        ? forbidden(refused.message)
+        : unauthorized(refused.message);
+  const body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign-in refused · kap-bridge console</title><link rel="stylesheet" href="/console/assets/console.css"></head>
+<body><main id="main" class="sign-in"><h1>Sign-in refused</h1>
+<p class="problem" role="alert">${escapeHtml(refused.message)}</p>
+<p>No session was opened. <a href="/console">Back to the console</a></p></main></body></html>
+`;
+  res.writeHead(statusOf(outcome), {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Content-Security-Policy': CONSOLE_CSP,
+  });
+  res.end(body);
+}
+
+const oidcOf = (deps: ConsoleDeps): ConsoleOidc => {
+  if (!deps.consoleOidc)
+    throw new OperationOutcomeError(
+      notFound('Sign-in with an identity provider is not configured here (KAP_CONSOLE_OIDC_CLIENT_ID).'),
+    );
+  return deps.consoleOidc;
+};
+
+/** GET /console/oidc/sign-in: a new sign-in, the browser sent to the identity provider. */
+export async function beginOidcSignIn(req: Request, res: Response, deps: ConsoleDeps): Promise<void> {
+  let begun: { binding: string; location: string };
+  try {
+    begun = await oidcOf(deps).begin();
+  } catch (e) {
+    if (e instanceof SignInRefused) return refusalPage(res, e);
+    throw e;
+  }
+  // Lax: the browser comes back from the identity provider's site, a cross-site navigation.
+  res.setHeader(
+    'Set-Cookie',
+    consoleCookie(req, OIDC_NAMES, begun.binding, { sameSite: 'Lax', maxAge: SIGN_IN_MINUTES * 60 }),
+  );
+  res.setHeader('Location', begun.location);
+  res.status(statusOf(seeOther())).end();
+}
+
+/**
+ * GET /console/oidc/callback: the identity provider's answer, checked (src/auth/console-oidc.ts);
+ * then the same session cookie a sign-in with a token opens, and on to the console. A refusal is a
+ * page saying why, and no session.
+ */
+export async function finishOidcSignIn(req: Request, res: Response, deps: ConsoleDeps): Promise<void> {
+  const oidc = oidcOf(deps);
+  const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+  const cleared = consoleCookie(req, OIDC_NAMES, '', { sameSite: 'Lax', maxAge: 0 });
+  let principal: Principal;
+  try {
+    principal = await oidc.finish(cookieOf(req, OIDC_NAMES), query);
+  } catch (e) {
+    if (!(e instanceof SignInRefused)) throw e;
+    res.setHeader('Set-Cookie', cleared);
+    return refusalPage(res, e);
+  }
+  const session = deps.consoleSessions.open(principal);
+  res.setHeader('Set-Cookie', [cleared, sessionCookie(req, session.id)]);
+  res.setHeader('Location', '/console');
+  res.status(statusOf(seeOther())).end();
 }
 
 /** GET /console/session: who is signed in (with the CSRF token when it is a console session). */

@@ -41,16 +41,18 @@ export interface GuardDeps {
   consoleSessions: ConsoleSessions;
 }
 
-/** The console session id the request's cookie carries, if any. */
-export function sessionCookieOf(req: Request): string | undefined {
+/** The value of the first cookie the request carries under one of `names`, if any. */
+export function cookieOf(req: Request, names: readonly string[]): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const at = part.indexOf('=');
-    const name = part.slice(0, at).trim();
-    if (at > 0 && (name === SESSION_COOKIE || name === SECURE_SESSION_COOKIE))
-      return part.slice(at + 1).trim();
+    if (at > 0 && names.includes(part.slice(0, at).trim())) return part.slice(at + 1).trim();
   }
   return undefined;
 }
+
+/** The console session id the request's cookie carries, if any. */
+export const sessionCookieOf = (req: Request): string | undefined =>
+  cookieOf(req, [SESSION_COOKIE, SECURE_SESSION_COOKIE]);
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 

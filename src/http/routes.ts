@@ -259,6 +259,9 @@ export const ROUTES = {
   consoleSignIn: { method: 'POST', path: '/console/session', clients: 'public' },
   consoleSession: { method: 'GET', path: '/console/session', clients: people },
   consoleSignOut: { method: 'POST', path: '/console/session/end', clients: people },
+  // Sign-in with the identity provider (OpenID Connect, jwt mode): begun, and the provider's answer.
+  consoleOidcSignIn: { method: 'GET', path: '/console/oidc/sign-in', clients: 'public' },
+  consoleOidcCallback: { method: 'GET', path: '/console/oidc/callback', clients: 'public' },
   consoleEvents: {
     method: 'GET',
     path: '/console/events',
