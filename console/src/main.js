@@ -26,8 +26,14 @@ function SignIn({ onSignedIn }) {
       setError(err);
     }
   };
+  // The server says in the page whether its identity provider signs people in (jwt mode).
+  const oidc = document.querySelector('meta[name="kap-sign-in"]')?.content === 'oidc';
   return html`<main id="main" class="sign-in">
     <h1>kap-bridge console</h1>
+    ${oidc
+      ? html`<p><a class="button" id="oidc-sign-in" href="/console/oidc/sign-in">Sign in with your identity provider</a></p>
+          <p class="muted">Or, for a system's token:</p>`
+      : null}
     <form onSubmit=${submit}>
       <label for="token">Your access token</label>
       <input id="token" name="token" type="password" autocomplete="off" required value=${token}
