@@ -4,6 +4,8 @@
  * again, subscription registration that fails at start is retried with backoff, and /metrics,
  * parsed as Prometheus parses it, counts what happened.
  */
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/log.js';
 import { STORE_TABLES } from '../../src/store/migrations.js';
 import { Store } from '../../src/store/store.js';
 import { kapFetch } from '../support/auth.js';
@@ -16,17 +18,31 @@ import { startTestService, type TestService } from '../support/service.js';
 const SECRET = 'probe-secret';
 let ehr: FakeEhr;
 let service: TestService;
+/** kap-bridge's log lines, parsed. */
+const lines: { msg?: string; level?: number }[] = [];
 
 beforeAll(async () => {
   ehr = await startFakeEhr({ up: false });
-  service = await startTestService({
-    KAP_EHR_BASE_URL: ehr.baseUrl,
-    KAP_SUBSCRIPTION_SECRET: SECRET,
-    KAP_SYNC_INTERVAL_SECONDS: '0',
-    KAP_SUBSCRIBE_RETRY_BASE_MS: '100',
-    KAP_SUBSCRIBE_RETRY_MAX_MS: '400',
-    KAP_OUTBOX_POLL_MS: '200',
-  });
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        done();
+      },
+    }),
+  );
+  service = await startTestService(
+    {
+      KAP_EHR_BASE_URL: ehr.baseUrl,
+      KAP_SUBSCRIPTION_SECRET: SECRET,
+      KAP_SYNC_INTERVAL_SECONDS: '0',
+      KAP_SUBSCRIBE_RETRY_BASE_MS: '100',
+      KAP_SUBSCRIBE_RETRY_MAX_MS: '400',
+      KAP_OUTBOX_POLL_MS: '200',
+    },
+    { log },
+  );
 });
 afterAll(async () => {
   await service?.close();
@@ -92,6 +108,40 @@ test('subscription registration failing at start is retried with backoff until t
   expect(sampleValue(after, 'kap_subscriptions_registered')).toBe(1);
   expect(sampleValue(after, 'kap_subscription_registrations_total', { outcome: 'ok' })).toBe(1);
   expect(sampleValue(after, 'kap_ehr_up')).toBe(1);
+  // The log says when the EHR's state changes, not on every request: once failing, once back.
+  expect(lines.filter((l) => l.msg === 'the EHR is failing').map((l) => l.level)).toEqual([40]);
+  expect(lines.filter((l) => l.msg === 'the EHR answers').map((l) => l.level)).toEqual([30]);
+  expect(lines.findIndex((l) => l.msg === 'the EHR is failing')).toBeLessThan(
+    lines.findIndex((l) => l.msg === 'the EHR answers'),
+  );
+});
+
+test('catch-up sync is measured: runs by outcome, resources by outcome, the time of the last success', async () => {
+  const count = (m: Awaited<ReturnType<typeof metrics>>, outcome: string) =>
+    sampleValue(m, 'kap_sync_duration_seconds_count', { outcome }) ?? 0;
+  const before = await metrics();
+  const startedAt = Date.now() / 1000;
+  expect(await service.syncNow()).toMatchObject({ rejected: 0 });
+  const ok = await metrics();
+  expect(count(ok, 'ok')).toBe(count(before, 'ok') + 1);
+  expect(count(ok, 'failed')).toBe(count(before, 'failed'));
+  expect(ok.get('kap_sync_duration_seconds')?.type).toBe('HISTOGRAM');
+  for (const outcome of ['stored', 'unchanged', 'rejected'])
+    expect(sampleValue(ok, 'kap_sync_resources_total', { outcome })).toBeGreaterThanOrEqual(0);
+  const lastSuccess = sampleValue(ok, 'kap_sync_last_success_timestamp_seconds') ?? 0;
+  expect(lastSuccess).toBeGreaterThanOrEqual(Math.floor(startedAt));
+  expect(lastSuccess).toBeLessThanOrEqual(Date.now() / 1000);
+
+  ehr.up = false;
+  try {
+    expect(await service.syncNow()).toBeUndefined();
+  } finally {
+    ehr.up = true;
+  }
+  const failed = await metrics();
+  expect(count(failed, 'failed')).toBe(count(ok, 'failed') + 1);
+  expect(count(failed, 'ok')).toBe(count(ok, 'ok'));
+  expect(sampleValue(failed, 'kap_sync_last_success_timestamp_seconds')).toBe(lastSuccess);
 });
 
 test('/metrics: process, HTTP by route template, intake, notifications, readiness by verdict and reason, outbox', async () => {
@@ -178,4 +228,30 @@ test('a database a newer kap-bridge has migrated stops an older one at start, sa
   await expect(Store.open({ sqliteFile: `${service.dir}/newer.db` })).rejects.toThrow(
     `The database's schema (store tables) is at version ${current + 1}, newer than version ${current}, the last this kap-bridge knows`,
   );
+});
+
+test('/readyz answers 503 schema-not-current when a newer kap-bridge migrates the database under a running one', async () => {
+  const current = (await service.store.schemaVersions()).store!;
+  const migrate = (sql: string, params: (string | number)[]) =>
+    service.store.transaction((tx) => tx.tables(STORE_TABLES).run(sql, params));
+  await migrate('INSERT INTO module_migrations (module, version, applied_at) VALUES (?, ?, ?)', [
+    'store',
+    current + 1,
+    new Date().toISOString(),
+  ]);
+  try {
+    expect(await json('/readyz')).toEqual({
+      status: 503,
+      body: { status: 'not ready', reason: 'schema-not-current' },
+    });
+    const m = await metrics();
+    expect(
+      sampleValue(m, 'kap_readyz_answers_total', { verdict: 'not-ready', reason: 'schema-not-current' }),
+    ).toBe(1);
+    // The process still answers: /healthz is about the process, /readyz about serving.
+    expect((await json('/healthz')).status).toBe(200);
+  } finally {
+    await migrate('DELETE FROM module_migrations WHERE module = ? AND version = ?', ['store', current + 1]);
+  }
+  expect((await json('/readyz')).status).toBe(200);
 });
