@@ -19,7 +19,7 @@ const SECRET = 'probe-secret';
 let ehr: FakeEhr;
 let service: TestService;
 /** kap-bridge's log lines, parsed. */
-const lines: { msg?: string; level?: number }[] = [];
+const lines: { msg?: string; level?: number; status?: number; traceId?: string }[] = [];
 
 beforeAll(async () => {
   ehr = await startFakeEhr({ up: false });
@@ -228,6 +228,23 @@ test('a database a newer kap-bridge has migrated stops an older one at start, sa
   await expect(Store.open({ sqliteFile: `${service.dir}/newer.db` })).rejects.toThrow(
     `The database's schema (store tables) is at version ${current + 1}, newer than version ${current}, the last this kap-bridge knows`,
   );
+});
+
+test('without OTEL_EXPORTER_OTLP_ENDPOINT tracing is off: no trace id in the log, none passed on to the EHR', async () => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const res = await kapFetch(`${service.url}/fhir/CareTeam/care-untraced`, {
+    method: 'PUT',
+    headers: { 'x-kap-subscription-secret': SECRET, traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+  });
+  expect(res.status).toBe(201);
+  const asked = ehr.requests.find((r) => r.path === '/fhir/CareTeam/care-untraced');
+  expect(asked).toBeDefined();
+  expect(asked?.headers.traceparent).toBeUndefined();
+  const logged = await eventually('the request logged', async () =>
+    lines.find((l) => l.msg === 'request' && l.status === 201),
+  );
+  expect(logged.traceId).toBeUndefined();
+  expect(lines.filter((l) => l.traceId !== undefined)).toEqual([]);
 });
 
 test('/readyz answers 503 schema-not-current when a newer kap-bridge migrates the database under a running one', async () => {
