@@ -135,6 +135,19 @@ test('only asymmetric signature algorithms, and keys from a file or over https',
   expect(problems({ ...jwt, KAP_AUTH_JWKS: 'https://idp.example.org/jwks' })).toEqual([]);
 });
 
+test('CDS Hooks CORS: no origin by default; origins only, each as a browser sends it', () => {
+  expect(loadConfig(STATIC).cds.corsOrigins).toEqual([]);
+  expect(
+    loadConfig({ ...STATIC, KAP_CDS_CORS_ORIGINS: 'https://ehr.example.org, http://127.0.0.1:3000' }).cds
+      .corsOrigins,
+  ).toEqual(['https://ehr.example.org', 'http://127.0.0.1:3000']);
+  expect(
+    problems({ ...STATIC, KAP_CDS_CORS_ORIGINS: 'https://ehr.example.org/app,*,ehr.example.org' }),
+  ).toEqual([
+    'KAP_CDS_CORS_ORIGINS must be origins such as https://ehr.example.org (no path); not https://ehr.example.org/app, *, ehr.example.org (got "https://ehr.example.org/app,*,ehr.example.org")',
+  ]);
+});
+
 test('the README documents every variable in its configuration table', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   const rows = new Set([...readme.matchAll(/^\| `(KAP_[A-Z0-9_]+|[A-Z_]+)` \|/gm)].map((m) => m[1]));

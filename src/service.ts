@@ -220,6 +220,7 @@ export async function startService(
     ...(sync.subscriptionSecret ? { subscriptionSecret: sync.subscriptionSecret } : {}),
     authenticateCds,
     ...(cdsFhirServer ? { cdsFhirServer } : {}),
+    cdsCorsOrigins: cds.corsOrigins,
   });
   server.on('request', app);
   log.info({ url, engine: store.engine, ehr: ehrConfig.baseUrl ?? null }, 'kap-bridge listening');

@@ -1,5 +1,5 @@
 /** CDS Hooks: which CDS clients (the prescriber's EHR) are trusted, and the FHIR server they name. */
-import { type Declarations, jwksLocation, list, url } from '../variables.js';
+import { type Declarations, jwksLocation, list, type Parse, url } from '../variables.js';
 
 export interface CdsConfig {
   /** The `iss` values of the CDS clients trusted (the prescriber's EHR). */
@@ -8,7 +8,25 @@ export interface CdsConfig {
   jwks?: string;
   /** The FHIR base URL the CDS client names in `fhirServer`; unset: the EHR's base URL. */
   fhirServer?: string;
+  /** The web origins whose pages may call the CDS Services from a browser (CORS). */
+  corsOrigins: string[];
 }
+
+/** Web origins (scheme, host and port, as a browser sends `Origin`), comma-separated. */
+const origins: Parse<string[]> = (raw) => {
+  const items = list()(raw) as string[];
+  const wrong = items.filter((o) => {
+    try {
+      const u = new URL(o);
+      return (u.protocol !== 'https:' && u.protocol !== 'http:') || u.origin !== o;
+    } catch {
+      return true;
+    }
+  });
+  if (wrong.length)
+    return { error: `must be origins such as https://ehr.example.org (no path); not ${wrong.join(', ')}` };
+  return items;
+};
 
 export const CDS_VARIABLES: Declarations<CdsConfig> = {
   issuers: {
@@ -29,5 +47,12 @@ export const CDS_VARIABLES: Declarations<CdsConfig> = {
     description:
       'CDS Hooks: the FHIR base URL the CDS client names in fhirServer, the only one whose fhirAuthorization is accepted',
     parse: url,
+  },
+  corsOrigins: {
+    name: 'KAP_CDS_CORS_ORIGINS',
+    description:
+      'CDS Hooks: the web origins of browser-based CDS clients allowed to call the CDS Services (CORS), comma-separated; none when unset',
+    default: '',
+    parse: origins,
   },
 };

@@ -86,6 +86,7 @@ import {
   signOut,
   whoIsSignedIn,
 } from './console.js';
+import { corsFor } from './cors.js';
 import {
   audited,
   createBodyGuard,
@@ -103,6 +104,8 @@ export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, Cons
   log: Logger;
   /** CDS Hooks: the EHR's FHIR base URL, the only `fhirServer` a hook request may name. */
   cdsFhirServer?: string;
+  /** CDS Hooks: the web origins whose pages may call the CDS Services (CORS); none when unset. */
+  cdsCorsOrigins?: readonly string[];
   bodyLimitBytes: number;
   /** Where the therapist API's writes are queued for the EHR (src/outbox). */
   outbox: CourseOutbox;
@@ -286,6 +289,9 @@ export function createApp(deps: AppDeps): express.Express {
     });
     span.run(next);
   });
+
+  // Browser-based CDS clients: CORS on the CDS Hooks endpoints, preflight answered before any guard.
+  app.use('/cds-services', corsFor(deps.cdsCorsOrigins ?? []));
 
   /** Registers a route of the table: the guard, a JSON body where one is sent, then the handler. */
   const route = (name: RouteName, handle: (req: Request, res: Response) => Promise<unknown>): void => {
