@@ -10,6 +10,9 @@ import {
   courseCards,
   type LastMedicineSession,
   noCourseCard,
+  PARTNER_RULES,
+  PARTNER_SAFETY_SUMMARY,
+  type PartnerReadiness,
   REASON_SUMMARIES,
   unreadableRecordCard,
 } from './cards.js';
@@ -49,10 +52,11 @@ const reasonOf = (code: ReasonCode): Reason => ({
   message: `The rule says ${code}.`,
   source: SOURCE,
 });
-const cardsOf = (r: Readiness, lastMedicineSession?: LastMedicineSession) =>
+const cardsOf = (r: Readiness, lastMedicineSession?: LastMedicineSession, partner?: PartnerReadiness) =>
   courseCards({
     readiness: r,
     ...(lastMedicineSession ? { lastMedicineSession } : {}),
+    ...(partner ? { partner } : {}),
     ehrPatientId: 'ehr-1',
     publicBaseUrl: 'https://kap.example',
     now: '2026-12-03T09:00:00Z',
@@ -201,5 +205,68 @@ describe('the last medicine session card', () => {
       summary: 'Last medicine session (2026-12-01): every vital sign reading within range',
       indicator: 'info',
     });
+  });
+});
+
+describe("a couples course: the partner's readiness, as its own card", () => {
+  /** The partner's reasons, each with a message and source the card must not show. */
+  const partnerReason = (code: ReasonCode): Reason => ({
+    code,
+    outcome: REASONS[code].outcome,
+    message: `The partner's PHQ-9 item 9 is 2 (${code}).`,
+    source: 'Observation/partner-phq9/_history/4',
+  });
+  const partner = (codes: ReasonCode[]): PartnerReadiness => {
+    const reasons = codes.map(partnerReason);
+    return { readable: true, verdict: readiness(reasons).verdict, reasons };
+  };
+  const partnerCardOf = (cards: Card[]) =>
+    cards.find((c) => ['partner-not-ready', 'couple-unreadable'].includes(c.source.topic.code));
+
+  test('an open safety flag of the partner: a critical card, and never "ready"', () => {
+    const cards = cardsOf(readiness([]), undefined, partner(['safety-phq9-item9', 'no-consent']));
+    expect(validCards(cards)).toEqual([]);
+    expect(topics(cards)).toEqual(['partner-not-ready']);
+    const card = partnerCardOf(cards)!;
+    expect(card).toMatchObject({
+      summary: PARTNER_SAFETY_SUMMARY,
+      indicator: 'critical',
+      source: { label: 'kap-bridge readiness: the partner in the couples course' },
+      links: [{ url: 'https://kap.example/console#/course/ep-1' }],
+    });
+    expect(card.summary.length).toBeLessThan(140);
+    expect(card.detail).toContain(`- ${PARTNER_RULES.safety}`);
+    expect(card.detail).toContain(`- ${PARTNER_RULES.consent}`);
+    // The kinds of rule only: no suggestion for the partner, none of the partner's facts.
+    expect(card.suggestions).toBeUndefined();
+    expect(card.detail).not.toMatch(/PHQ-9|partner-phq9|Observation\/|item 9/);
+  });
+
+  test.each<[string, ReasonCode[], string]>([
+    ['not ready (no consent)', ['no-consent'], 'warning'],
+    ['blood pressure above the threshold', ['safety-blood-pressure'], 'critical'],
+    ['only the day-of checks to do', ['predose-blood-pressure'], 'info'],
+  ])('the partner %s: a card as urgent as their most urgent reason', (_name, codes, indicator) => {
+    const cards = cardsOf(readiness([]), undefined, partner(codes));
+    const card = partnerCardOf(cards)!;
+    expect(card).toMatchObject({
+      summary: REASON_SUMMARIES['partner-not-ready'],
+      indicator,
+    });
+    expect(topics(cards)).not.toContain('ready');
+  });
+
+  test('a partner whose record cannot be read: critical, and never "ready"', () => {
+    const cards = cardsOf(readiness([]), undefined, { readable: false });
+    expect(cards.map((c) => [c.source.topic.code, c.indicator])).toEqual([['couple-unreadable', 'critical']]);
+    expect(validCards(cards)).toEqual([]);
+  });
+
+  test('a ready partner adds no card; the asked partner ready too: "ready"', () => {
+    expect(topics(cardsOf(readiness([]), undefined, partner([])))).toEqual(['ready']);
+    // The asked partner's own reasons stay their own cards, beside the partner's.
+    expect(
+      topics(cardsOf(readiness([reasonOf('no-consent')]), undefined, partner(['no-clearance']))),
+    ).toEqual(['no-consent', 'partner-not-ready']);
   });
 });

@@ -1,14 +1,15 @@
 /**
  * CDS Hooks cards from a KAP course's readiness: one card per reason the next medicine session
  * cannot go ahead (open safety flags first), one for the sessions the ketamine order authorises and
- * those taken, one per interacting medicine, and a plain "ready" card only when every rule passes.
+ * those taken, one per interacting medicine, one for a couples course's partner who is not ready,
+ * and a plain "ready" card only when every rule passes (for both partners, in a couples course).
  * A pure function of the readiness answer: no clock, no I/O.
  *
  * Fails closed: a source kap-bridge holds but cannot read is a reason (readiness says so) and so a
  * card; a record that cannot be read at all is a critical card; "ready" is never said otherwise.
  */
 import type { OutOfRangeReading } from '../domain/medicine-session.js';
-import type { Readiness, Reason, ReasonCode, Warning } from '../domain/readiness.js';
+import type { Readiness, Reason, ReasonCode, RuleId, Verdict, Warning } from '../domain/readiness.js';
 import { REASONS } from '../domain/readiness.js';
 import { CANONICAL_BASE } from '../fhir/codes.js';
 
@@ -104,9 +105,20 @@ export interface LastMedicineSession {
   outOfRange: readonly OutOfRangeReading[];
 }
 
+/**
+ * The other partner of a couples course, as far as the asked partner's cards may show them: whether
+ * their record could be read, their verdict and their reasons (of which a card shows only the kinds
+ * of rule that stop them: never the partner's ids, values, dates, messages or sources).
+ */
+export type PartnerReadiness =
+  | { readable: true; verdict: Verdict; reasons: readonly Reason[] }
+  | { readable: false };
+
 export interface CourseQuestion {
   readiness: Readiness;
   lastMedicineSession?: LastMedicineSession;
+  /** In a couples course: the other partner. */
+  partner?: PartnerReadiness;
   /** The EHR Patient the hook is about (`context.patientId`). */
   ehrPatientId: string;
   /** kap-bridge's public base URL: the console's course page is under it. */
@@ -250,6 +262,74 @@ function lastSessionCard(q: CourseQuestion): Card | undefined {
   );
 }
 
+/** What stops the partner, by the kind of rule: all a partner card says of the partner's record. */
+export const PARTNER_RULES: Record<RuleId, string> = {
+  link: "the EHR's confirmation of the practice's care",
+  episode: 'the course itself',
+  consent: 'informed consent',
+  preparation: 'the preparation session',
+  integration: 'an integration session',
+  clearance: 'medical clearance',
+  prescription: 'the ketamine order',
+  dispense: 'the ketamine dispense',
+  safety: 'an open safety flag, not reviewed yet',
+  'blood-pressure': 'blood pressure',
+  'ehr-freshness': 'how recently kap-bridge heard from the EHR',
+  couple: 'the couples course',
+};
+
+export const PARTNER_SAFETY_SUMMARY =
+  'KAP couples course: the partner has an open safety flag; the joint medicine session cannot go ahead';
+
+const PARTNER_SOURCE = 'the partner in the couples course';
+
+/**
+ * The other partner of a couples course, when not ready: one card, as urgent as the partner's most
+ * urgent reason (critical for an open safety flag, or a record that cannot be read), saying which
+ * kinds of rule stop them. Nothing else of the partner is shown: their own care sees the rest.
+ */
+function partnerCard(q: CourseQuestion, partner: PartnerReadiness): Card | undefined {
+  if (partner.readable && partner.verdict === 'ready') return undefined;
+  const { readiness } = q;
+  const lines = [
+    'This is a couples course: the joint medicine session goes ahead only when both partners are ready.',
+  ];
+  const course = readiness.episodeId ? [`- Course: \`EpisodeOfCare/${readiness.episodeId}\``] : [];
+  if (!partner.readable) {
+    return card(
+      q,
+      'couple-unreadable',
+      REASON_SUMMARIES['couple-unreadable'],
+      'critical',
+      [
+        ...lines,
+        "The partner's record could not be read, so their safety flags and readiness are unknown: treat the joint session as not ready.",
+        '',
+        ...course,
+      ].join('\n'),
+      PARTNER_SOURCE,
+    );
+  }
+  const indicator = partner.reasons.map(indicatorOf).sort((a, b) => RANK[a] - RANK[b])[0] ?? 'warning';
+  const rules = [...new Set(partner.reasons.map((r) => REASONS[r.code].rule))];
+  const safety = rules.includes('safety');
+  return card(
+    q,
+    'partner-not-ready',
+    safety ? PARTNER_SAFETY_SUMMARY : REASON_SUMMARIES['partner-not-ready'],
+    indicator,
+    [
+      ...lines,
+      `What stops the partner (${partner.verdict}), by kind; the partner's own prescriber and therapist see the rest:`,
+      ...rules.map((rule) => `- ${PARTNER_RULES[rule]}`),
+      '',
+      ...course,
+      `- Asked about a joint medicine session on ${readiness.date}`,
+    ].join('\n'),
+    PARTNER_SOURCE,
+  );
+}
+
 /** Every card for one course, most urgent first. */
 export function courseCards(q: CourseQuestion): Card[] {
   const { readiness } = q;
@@ -261,7 +341,9 @@ export function courseCards(q: CourseQuestion): Card[] {
   if (sessions) cards.push(sessions);
   const last = lastSessionCard(q);
   if (last) cards.push(last);
-  if (readiness.verdict === 'ready') {
+  const partner = q.partner && partnerCard(q, q.partner);
+  if (partner) cards.push(partner);
+  if (readiness.verdict === 'ready' && !partner) {
     cards.push(
       card(
         q,

@@ -9,7 +9,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { Bundle, MedicationRequest, Resource } from 'fhir/r4';
 import { medicinePolicyOf, readinessQuery } from '../api/patients.js';
 import { type MedicinePolicy, medicineFacts, monitoringAt } from '../domain/medicine-session.js';
-import type { PatientRecord, ReadinessPolicy } from '../domain/readiness.js';
+import type { PatientRecord, Readiness, ReadinessPolicy, ReadinessQuery } from '../domain/readiness.js';
 import { patientReadiness } from '../domain/readiness.js';
 import { badRequest, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
 import { identityContext, sourceOf } from '../fhir/reference-context.js';
@@ -22,6 +22,7 @@ import {
   courseCards,
   type LastMedicineSession,
   noCourseCard,
+  type PartnerReadiness,
   unreadableRecordCard,
 } from './cards.js';
 import { readPrefetch } from './prefetch.js';
@@ -158,11 +159,51 @@ async function lastMedicineSession(
   };
 }
 
-/** The courses' cards for the EHR Patient; what cannot be read is a critical card, never silence. */
+/**
+ * The other partner of the asked patient's couples course, read from the aligned record (prefetch
+ * is about the asked patient only); undefined for an individual course. A partner who cannot be
+ * read, or a couple that is not two partners, is unreadable: never taken as ready.
+ */
+async function partnerOf(
+  readiness: Readiness,
+  link: { id: string; tenant: string },
+  query: ReadinessQuery,
+  deps: CdsDeps,
+  read: string[],
+): Promise<PartnerReadiness | undefined> {
+  if (!readiness.episodeId) return undefined;
+  const episode = await deps.store.getEpisode(readiness.episodeId, link.tenant);
+  if (episode?.type !== 'couples') return undefined;
+  const others = episode.patients.filter((p) => p !== link.id);
+  if (episode.patients.length !== 2 || others.length !== 1) return { readable: false };
+  const partnerId = others[0]!;
+  read.push(partnerId);
+  try {
+    const current = await currentRecord(
+      deps.store,
+      partnerId,
+      link.tenant,
+      'ehr:last-heard',
+      deps.patientLink,
+    );
+    if (!current) return { readable: false };
+    const { verdict, reasons } = patientReadiness(current.record, query, deps.policy, episode);
+    return { readable: true, verdict, reasons };
+  } catch (e) {
+    deps.note?.('cds partner record unreadable', { error: (e as Error)?.name ?? 'Error' });
+    return { readable: false };
+  }
+}
+
+/**
+ * The courses' cards for the EHR Patient; what cannot be read is a critical card, never silence.
+ * `read` is told the practices' patients whose records were read (a couples course's partner too).
+ */
 async function cardsFor(
   request: HookRequest,
   links: readonly { id: string; tenant: string }[],
   deps: CdsDeps,
+  read: string[],
 ): Promise<Card[]> {
   const ehrPatientId = request.context.patientId;
   const ehrPatient = `Patient/${ehrPatientId}`;
@@ -201,12 +242,15 @@ async function cardsFor(
               return { record: c.record, ehrLastHeardAt: c.checkpoint };
             },
           );
-      const readiness = patientReadiness(record, readinessQuery({}, deps, ehrLastHeardAt), deps.policy);
+      const query = readinessQuery({}, deps, ehrLastHeardAt);
+      const readiness = patientReadiness(record, query, deps.policy);
       const lastSession = await lastMedicineSession(record, readiness.episodeId, link.tenant, deps);
+      const partner = await partnerOf(readiness, link, query, deps, read);
       cards.push(
         ...courseCards({
           readiness,
           ...(lastSession ? { lastMedicineSession: lastSession } : {}),
+          ...(partner ? { partner } : {}),
           ehrPatientId,
           publicBaseUrl: deps.publicBaseUrl,
           now: now.toISOString(),
@@ -249,11 +293,12 @@ export async function callService(id: string, body: unknown, deps: CdsDeps): Pro
     );
   }
   const links = await deps.store.patientsLinkedTo(`Patient/${request.context.patientId}`);
-  const cards = await cardsFor(request, links, deps);
+  const read = links.map((l) => l.id);
+  const cards = await cardsFor(request, links, deps, read);
   deps.note?.('cds hook', { service: service.id, cards: cards.length });
   return {
     cards,
-    patients: [`Patient/${request.context.patientId}`, ...links.map((l) => `Patient/${l.id}`)],
+    patients: [`Patient/${request.context.patientId}`, ...[...new Set(read)].map((id) => `Patient/${id}`)],
   };
 }
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import type { MedicationRequest } from 'fhir/r4';
+import { PARTNER_RULES, PARTNER_SAFETY_SUMMARY } from '../../src/cds/cards.js';
 import { CDS_HOOKS_SCHEMAS, SCHEMA_BASE } from '../../src/cds/schema.js';
 import { CDS_SERVICES } from '../../src/cds/services.js';
 import { SYSTEM } from '../../src/fhir/codes.js';
@@ -270,6 +271,36 @@ describe('cards, from courses built against HAPI', () => {
       'safety-cssrs-risk',
       'sessions',
     ]);
+  });
+
+  test("a couples course: the partner's open safety flag is a critical card of its own, showing no more of the partner", async () => {
+    const [ana, tomas] = [await coursePatient('couple-a', false), await coursePatient('couple-b', false)] as [
+      string,
+      string,
+    ];
+    await preparedCourse(service, [ana, tomas], TODAY);
+    for (const client of [plain, prefetching])
+      expect(kinds(await cards(client, 'patient-view', ana))).toEqual(['ready', 'sessions']);
+    const flag = await ehr.create(FLAGS[1]!.write(tomas));
+    await service.syncNow();
+    for (const client of [plain, prefetching]) {
+      const got = await cards(client, 'patient-view', ana);
+      expect(kinds(got)).toEqual(['partner-not-ready', 'sessions']);
+      const card = got.find((c) => c.source.topic.code === 'partner-not-ready');
+      expect(card).toMatchObject({
+        indicator: 'critical',
+        summary: PARTNER_SAFETY_SUMMARY,
+        source: { label: 'kap-bridge readiness: the partner in the couples course' },
+      });
+      expect(card.detail).toContain(`- ${PARTNER_RULES.safety}`);
+      // Neither the partner's ids nor the flagged resource nor its finding.
+      for (const said of [tomas, flag.id!, 'C-SSRS']) expect(JSON.stringify(card)).not.toContain(said);
+      expect(card.suggestions).toBeUndefined();
+    }
+    // The partner's own chart: the flag itself, as for anyone.
+    expect(kinds(await cards(plain, 'patient-view', tomas))).toEqual(
+      expect.arrayContaining(['safety-cssrs-risk']),
+    );
   });
 
   test('nothing about a patient reaches the log', () => {
