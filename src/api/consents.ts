@@ -8,14 +8,14 @@ import { type Answered, answered, conflict, created, OperationOutcomeError } fro
 import { consentToFhir } from '../mapping/consent.js';
 import { findEpisode } from './episodes.js';
 import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
-import type { ConsentRecording } from './schemas.js';
+import type { Answer, ConsentRecording } from './schemas.js';
 
 export async function recordConsent(
   episodeId: string,
   input: ConsentRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<InformedConsent & { source: string }>> {
+): Promise<Answered<Answer<'Recorded'> & InformedConsent & { source: string }>> {
   const consent = await deps.store.transaction(async (tx) => {
     const episode = await findEpisode(tx, episodeId, tenant);
     if (!episode.patients.includes(input.patient)) {

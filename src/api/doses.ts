@@ -19,7 +19,7 @@ import { administrationToFhir } from '../mapping/administration.js';
 import { currentRecord } from '../record.js';
 import { medicinePolicyOf, readinessQuery } from './patients.js';
 import { courseContext, type RecordingDeps, record, refusal, sourceOf, unprocessable } from './recording.js';
-import type { DoseRecording } from './schemas.js';
+import type { Answer, DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
 
 export async function recordDose(
@@ -27,7 +27,7 @@ export async function recordDose(
   input: DoseRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<Administration & { source: string }>> {
+): Promise<Answered<Answer<'Recorded'> & Administration & { source: string }>> {
   const administration = await deps.store.transaction(async (tx) => {
     const { own, episode, links } = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
     if (own.phase !== 'medicine') {

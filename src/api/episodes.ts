@@ -20,7 +20,7 @@ import { episodeToFhir } from '../mapping/episode.js';
 import { currentRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
 import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
-import type { EpisodeRegistration, EpisodeStatusChange } from './schemas.js';
+import type { Answer, EpisodeRegistration, EpisodeStatusChange } from './schemas.js';
 import type { CourseReader } from './sessions.js';
 
 /** Registers a course of `tenant`'s practice; its patients must be the practice's own. */
@@ -28,7 +28,7 @@ export async function registerEpisode(
   input: EpisodeRegistration,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<Episode>> {
+): Promise<Answered<Answer<'Episode'> & Episode>> {
   const expected = input.type === 'couples' ? 2 : 1;
   if (input.patients.length !== expected || new Set(input.patients).size !== expected) {
     throw new OperationOutcomeError(
@@ -81,7 +81,7 @@ export async function changeEpisodeStatus(
   input: EpisodeStatusChange,
   deps: RecordingDeps & { now?: () => Date },
   tenant: string,
-): Promise<Answered<Episode & { source: string }>> {
+): Promise<Answered<Answer<'Episode'> & Episode & { source: string }>> {
   return deps.store.transaction(async (tx) => {
     const current = await findEpisode(tx, id, tenant);
     if (CLOSED.includes(current.status) && input.status !== current.status) {
@@ -155,7 +155,7 @@ export async function readinessOfEpisode(
   question: { date?: string; at?: string },
   deps: PatientsDeps,
   tenant: string,
-): Promise<Answered<EpisodeReadiness>> {
+): Promise<Answered<Answer<'EpisodeReadiness'> & EpisodeReadiness>> {
   return answered(
     await readinessOn(deps.store, await findEpisode(deps.store, id, tenant), tenant, question, deps),
   );

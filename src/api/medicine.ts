@@ -3,9 +3,10 @@
  * stands, and the adverse events of the session. Each partner of a joint session is monitored on
  * their own part of it (their own session). Transport-free; src/http translates.
  */
+
 import { randomUUID } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
-import { type Monitoring, monitoringAt } from '../domain/medicine-session.js';
+import { monitoringAt } from '../domain/medicine-session.js';
 import type { KapAdverseEvent, Session } from '../domain/model.js';
 import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { adverseEventToFhir } from '../mapping/adverse-event.js';
@@ -19,14 +20,8 @@ import {
   unprocessable,
   type Write,
 } from './recording.js';
+import type { AdverseEventRecording, Answer } from './schemas.js';
 import { findSession, patientSession } from './sessions.js';
-
-export interface MonitoringAnswer {
-  sessionId: string;
-  /** The instant the answer is for. */
-  at: string;
-  patients: Monitoring[];
-}
 
 /** Where the monitoring of each patient in medicine session `id` stands at `at` (now when absent). */
 export async function sessionMonitoring(
@@ -34,7 +29,7 @@ export async function sessionMonitoring(
   question: { at?: string },
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<MonitoringAnswer>> {
+): Promise<Answered<Answer<'Monitoring'>>> {
   const found = medicineOnly(await findSession(deps.store, id, tenant), id);
   const at = question.at ?? (deps.now?.() ?? new Date()).toISOString();
   const policy = medicinePolicyOf(deps);
@@ -44,20 +39,6 @@ export async function sessionMonitoring(
     at,
     patients: parts.map(({ facts }) => monitoringAt(facts, at, policy)),
   });
-}
-
-export interface AdverseEventRecording {
-  id?: string;
-  /** Whose event it is (a partner, in a joint session). */
-  patient: string;
-  /** What happened: a code of the kap-adverse-event code system. */
-  event: string;
-  description?: string;
-  severity: 'mild' | 'moderate' | 'severe';
-  serious: boolean;
-  onset: string;
-  actionTaken?: string;
-  outcome: NonNullable<KapAdverseEvent['outcome']>;
 }
 
 /**
@@ -70,7 +51,7 @@ export async function recordAdverseEvent(
   input: AdverseEventRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<KapAdverseEvent & { source: string }>> {
+): Promise<Answered<Answer<'Recorded'> & KapAdverseEvent & { source: string }>> {
   const event = await deps.store.transaction(async (tx) => {
     const found = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
     medicineOnly(found, sessionId);
@@ -137,7 +118,7 @@ export async function sessionReport(
   question: { patient?: string },
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<Bundle>> {
+): Promise<Answered<Answer<'SessionReport'> & Bundle>> {
   const found = medicineOnly(await findSession(deps.store, id, tenant), id);
   let own: Session;
   if (question.patient !== undefined) {
@@ -160,5 +141,6 @@ export async function sessionReport(
   if (!stored) {
     throw unprocessable(`Session ${id} completed without a report being written.`, 'session');
   }
-  return answered(stored.resource as Bundle);
+  // The document kap-bridge wrote at discharge (sessionReportToFhir), read back as it was stored.
+  return answered(stored.resource as Answer<'SessionReport'> & Bundle);
 }

@@ -18,7 +18,7 @@ import {
 import { observationToFhir } from '../mapping/observation.js';
 import { vitalAlert } from './discharge.js';
 import { courseContext, linkedPatient, namedIn, type RecordingDeps, record, sourceOf } from './recording.js';
-import type { ObservationRecording } from './schemas.js';
+import type { Answer, ObservationRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
 
 /** Readings only a medicine session has: effects of the dose, and a remote session's check-ins. */
@@ -77,7 +77,7 @@ export async function recordObservation(
   input: ObservationRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<KapObservation & { source: string }>> {
+): Promise<Answered<Answer<'Recorded'> & KapObservation & { source: string }>> {
   // The schema has taken the PHQ-9 items as exactly nine: the domain's tuple.
   const value = input.value as ObservationValue;
   if (value.kind === 'phq9' && value.items && value.items.reduce((a, b) => a + b, 0) !== value.total) {

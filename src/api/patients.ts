@@ -27,7 +27,7 @@ import { keep } from '../intake.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord } from '../record.js';
 import { IdentifierTakenError, type Store } from '../store/store.js';
-import type { PatientRegistration } from './schemas.js';
+import type { Answer, PatientRegistration } from './schemas.js';
 
 export interface PatientsDeps {
   store: Store;
@@ -73,7 +73,7 @@ export async function registerPatient(
   input: PatientRegistration,
   deps: PatientsDeps,
   tenant: string,
-): Promise<Answered<PatientLink>> {
+): Promise<Answered<Answer<'Patient'> & PatientLink>> {
   for (const i of input.identifiers) {
     const existing = await deps.store.findPatient(i, tenant);
     if (existing && (input.id === undefined || input.id === existing.id)) {
@@ -110,14 +110,10 @@ export async function getPatient(
   id: string,
   deps: PatientsDeps,
   tenant: string,
-): Promise<Answered<PatientLink>> {
+): Promise<Answered<Answer<'Patient'> & PatientLink>> {
   const link = await deps.store.getPatient(id, tenant);
   if (!link) throw unknownPatient(id);
   return answered(link);
-}
-
-export interface MedicationStatusAnswer extends Readiness {
-  ehrLastHeardAt?: string;
 }
 
 /**
@@ -164,7 +160,7 @@ export async function medicationStatus(
   question: { date?: string; at?: string },
   deps: PatientsDeps,
   tenant: string,
-): Promise<Answered<MedicationStatusAnswer>> {
+): Promise<Answered<Answer<'MedicationStatus'> & Readiness>> {
   // The hot path of the therapist's main question: one round trip while the record is unchanged.
   const current = await currentRecord(deps.store, id, tenant, 'ehr:last-heard', deps.patientLink);
   if (!current) throw unknownPatient(id);

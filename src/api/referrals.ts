@@ -24,14 +24,16 @@ import {
   sourceOf,
   unprocessable,
 } from './recording.js';
-import type { ReferralRecording } from './schemas.js';
+import type { Answer, ReferralRecording } from './schemas.js';
 
 export async function requestClearance(
   patientId: string,
   input: ReferralRecording,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<ClearanceReferral & { sources: { serviceRequest: string; task: string } }>> {
+): Promise<
+  Answered<Answer<'Recorded'> & ClearanceReferral & { sources: { serviceRequest: string; task: string } }>
+> {
   const referral = await deps.store.transaction(async (tx) => {
     if (!(await tx.getPatient(patientId, tenant)))
       throw new OperationOutcomeError(notRegistered('patient', patientId));

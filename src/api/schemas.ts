@@ -453,6 +453,8 @@ export const Session = Open({
   episodeId: Type.String(),
   phase: Type.String(),
   status: Type.String(),
+  start: Type.Optional(Instant()),
+  end: Type.Optional(Instant()),
   source: Type.String({ description: 'Type/id, then Type/id/_history/version once in the EHR' }),
   partners: Type.Optional(
     Type.Array(Open({}), {
@@ -462,7 +464,17 @@ export const Session = Open({
 });
 
 export const Recorded = Open(
-  { id: Type.String() },
+  {
+    id: Type.String(),
+    source: Type.Optional(
+      Type.String({ description: 'Type/id, then Type/id/_history/version once in the EHR' }),
+    ),
+    sources: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: 'What was recorded as more than one resource: each by its role',
+      }),
+    ),
+  },
   {
     description:
       'The domain value recorded, with `source` (or `sources`): Type/id, then Type/id/_history/version once in the EHR',
@@ -588,3 +600,9 @@ export const ANSWER_SCHEMAS = {
   OperationOutcome,
 } satisfies Record<string, TSchema>;
 export type AnswerSchemaName = keyof typeof ANSWER_SCHEMAS;
+
+/**
+ * What an operation answers, as its schema says: the type of the handler's answer (src/api), so
+ * that a handler answering what its documented schema does not allow fails to typecheck.
+ */
+export type Answer<N extends AnswerSchemaName> = Static<(typeof ANSWER_SCHEMAS)[N]>;

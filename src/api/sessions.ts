@@ -35,7 +35,7 @@ import {
   unprocessable,
   type Write,
 } from './recording.js';
-import type { SessionScheduling } from './schemas.js';
+import type { Answer, SessionMove, SessionScheduling } from './schemas.js';
 
 /** What the session operations read; a Store or a StoreTx. */
 export type CourseReader = Pick<
@@ -159,7 +159,7 @@ export async function scheduleSession(
   input: SessionScheduling,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<SessionView>> {
+): Promise<Answered<Answer<'Session'> & SessionView>> {
   const sessions = await deps.store.transaction(async (tx) => {
     const episode = await tx.getEpisode(episodeId, tenant);
     if (!episode) throw new OperationOutcomeError(notRegistered('episode', episodeId));
@@ -254,23 +254,13 @@ async function discharge(
 }
 
 /** Moves a session (and a joint session's partner sessions) along: planned, in progress, finished or cancelled. */
-export interface SessionMove {
-  time?: string;
-  /** Completing a medicine session: how the patient goes home (no driving until the next day). */
-  transport?: string;
-  /** Completing a medicine session whose discharge criteria do not hold: why; the prescriber is told. */
-  override?: string;
-  /** Completing a medicine session: the therapist's short note for the session report. */
-  note?: string;
-}
-
 export async function moveSession(
   id: string,
   action: SessionAction,
   input: SessionMove,
   deps: RecordingDeps,
   tenant: string,
-): Promise<Answered<SessionView>> {
+): Promise<Answered<Answer<'Session'> & SessionView>> {
   const moved = await deps.store.transaction(async (tx) => {
     const found = await findSession(tx, id, tenant);
     const { session, links, partners } = found;

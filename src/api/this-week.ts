@@ -2,26 +2,12 @@
  * The practice's courses, and its coming medicine sessions, each with its course's readiness at the session's start
  * (a couples course once, over both partners): what a therapist looks at first in the week.
  */
-import type { Episode, PatientLink } from '../domain/model.js';
-import type { EpisodeReadiness } from '../domain/readiness.js';
+
+import type { PatientLink } from '../domain/model.js';
 import { readinessOn } from './episodes.js';
 import type { RecordingDeps } from './recording.js';
-import { type SessionView, sessionsOf, viewOf } from './sessions.js';
-
-export interface UpcomingSession {
-  session: SessionView;
-  episodeId: string;
-  episodeType: 'individual' | 'couples';
-  /** The course's patients, with the identifiers the therapist knows them by. */
-  patients: Pick<PatientLink, 'id' | 'identifiers'>[];
-  readiness: EpisodeReadiness;
-}
-
-export interface Week {
-  from: string;
-  to: string;
-  sessions: UpcomingSession[];
-}
+import type { Answer } from './schemas.js';
+import { sessionsOf, viewOf } from './sessions.js';
 
 const DAY_MS = 86_400_000;
 const OPEN = new Set(['planned', 'in-progress']);
@@ -31,11 +17,11 @@ export async function upcomingSessions(
   tenant: string,
   question: { from: string; days: number },
   deps: RecordingDeps,
-): Promise<Week> {
+): Promise<Answer<'Week'>> {
   const { store } = deps;
   const start = Date.parse(`${question.from}T00:00:00Z`);
   const end = start + question.days * DAY_MS;
-  const found: UpcomingSession[] = [];
+  const found: Answer<'Week'>['sessions'] = [];
   for (const episode of await store.episodesOfPractice(tenant)) {
     const links = (await Promise.all(episode.patients.map((p) => store.getPatient(p, tenant)))).filter(
       (l): l is PatientLink => l !== undefined,
@@ -60,15 +46,8 @@ export async function upcomingSessions(
   return { from: question.from, to: new Date(end).toISOString().slice(0, 10), sessions: found };
 }
 
-export interface CourseListing extends Omit<Episode, 'patients'> {
-  patients: Pick<PatientLink, 'id' | 'identifiers'>[];
-}
-
 /** The practice's courses, oldest first, each with its patients' identifiers. */
-export async function practiceCourses(
-  tenant: string,
-  deps: RecordingDeps,
-): Promise<{ episodes: CourseListing[] }> {
+export async function practiceCourses(tenant: string, deps: RecordingDeps): Promise<Answer<'Courses'>> {
   const episodes = await deps.store.episodesOfPractice(tenant);
   return {
     episodes: await Promise.all(

@@ -27,7 +27,7 @@ import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from
 import type { CourseOutbox } from '../api/recording.js';
 import { requestClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
-import type { RequestSchemaName } from '../api/schemas.js';
+import type { Answer, RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
 import { practiceCourses, upcomingSessions } from '../api/this-week.js';
 import { episodeTimeline } from '../api/timeline.js';
@@ -227,12 +227,6 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
     return;
   }
   next();
-}
-
-/** What a recording route answers: what it wrote and its FHIR source(s). */
-interface Written {
-  source?: string;
-  sources?: Record<string, string>;
 }
 
 const SECURITY_HEADERS = {
@@ -510,7 +504,7 @@ export function createApp(deps: AppDeps): express.Express {
   const recordingRoute = (
     name: RouteName,
     schema: RequestSchemaName,
-    write: (id: string, body: never, tenant: string) => Promise<Answered<Written>>,
+    write: (id: string, body: never, tenant: string) => Promise<Answered<Answer<'Recorded'>>>,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);

@@ -2,6 +2,7 @@
  * The therapist API's drift report of one patient (`GET /api/v1/patients/{id}/reconcile`): report
  * only, transport-free; src/http gives it its status.
  */
+import type { Answer } from '../api/schemas.js';
 import type { EhrGateway } from '../ehr/gateway.js';
 import { type Answered, answered, notFound, OperationOutcomeError, unavailable } from '../fhir/outcome.js';
 import { Outbox } from '../outbox/outbox.js';
@@ -14,7 +15,7 @@ export async function reconciliation(
   patientId: string,
   deps: { store: Store; ehr?: EhrGateway; now?: () => Date; patientLink?: PatientLinkPolicy },
   tenant: string,
-): Promise<Answered<PatientReport>> {
+): Promise<Answered<Answer<'Reconciliation'> & PatientReport>> {
   if (!deps.ehr) {
     throw new OperationOutcomeError(
       unavailable(
