@@ -26,15 +26,17 @@ export class ApiError extends Error {
   }
 }
 
+/** A call; `body` is sent as JSON, or as a form when it is URLSearchParams (a FHIR search by POST). */
 export async function api(method, path, body) {
   const headers = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  const form = body instanceof URLSearchParams;
+  if (body !== undefined) headers['content-type'] = form ? 'application/x-www-form-urlencoded' : 'application/json';
   if (method !== 'GET') headers['x-csrf-token'] = csrf;
   const res = await fetch(path, {
     method,
     headers,
     credentials: 'same-origin',
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(body === undefined ? {} : { body: form ? body.toString() : JSON.stringify(body) }),
   });
   const type = res.headers.get('content-type') ?? '';
   const data = res.status === 204 ? null : type.includes('json') ? await res.json() : await res.text();

@@ -76,10 +76,9 @@ function Drift() {
 
 function Audit() {
   const [bundle, setBundle] = useState();
-  const search = (v) => {
-    const q = new URLSearchParams(Object.entries(v).filter(([, x]) => x));
-    return api('GET', `/audit/AuditEvent?${q}`);
-  };
+  // FHIR's search by POST: the criteria (a patient's id, often) go in the body, never in an address.
+  const search = (v) =>
+    api('POST', '/audit/AuditEvent/_search', new URLSearchParams(Object.entries(v).filter(([, x]) => x)));
   return html`<${ApiForm} id="audit" title="Search" submitLabel="Search" onDone=${setBundle}
       fields=${[
         { name: 'entity', label: 'Record (Type/id)', required: false },

@@ -98,7 +98,7 @@ import {
 } from './guard.js';
 import { openApiDocument } from './openapi.js';
 import { parameterCheck } from './parameter-check.js';
-import { FHIR_OTHER, ROUTES, type RouteName } from './routes.js';
+import { FHIR_OTHER, ROUTES, type RouteAccess, type RouteName } from './routes.js';
 
 export interface AppDeps extends FhirEndpointDeps, PatientsDeps, GuardDeps, ConsoleDeps {
   log: Logger;
@@ -229,6 +229,19 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
+const FORM = 'application/x-www-form-urlencoded';
+
+/** A form route takes a form body only (FHIR's POST search); anything else is refused (unsupportedMediaType). */
+function requireForm(req: Request, _res: Response, next: NextFunction): void {
+  if (sentBody(req) && !req.is(FORM)) {
+    next(
+      fail(unsupportedMediaType(`Send ${FORM}; got ${req.headers['content-type'] ?? 'no content type'}.`)),
+    );
+    return;
+  }
+  next();
+}
+
 const SECURITY_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'Cache-Control': 'no-store',
@@ -289,12 +302,16 @@ export function createApp(deps: AppDeps): express.Express {
 
   /** Registers a route of the table: the guard, a JSON body where one is sent, then the handler. */
   const route = (name: RouteName, handle: (req: Request, res: Response) => Promise<unknown>): void => {
-    const { method, path } = ROUTES[name];
-    const verb = method.toLowerCase() as 'get' | 'post' | 'put';
+    const access: RouteAccess = ROUTES[name];
+    const verb = access.method.toLowerCase() as 'get' | 'post' | 'put';
     app[verb](
-      path,
+      access.path,
       guard(name),
-      ...(method === 'GET' ? [] : [requireJson, json, checkBody(ROUTES[name])]),
+      ...(access.method === 'GET'
+        ? []
+        : access.body === 'form'
+          ? [requireForm, form]
+          : [requireJson, json, checkBody(access)]),
       answer(handle),
     );
   };
@@ -327,6 +344,8 @@ export function createApp(deps: AppDeps): express.Express {
     type: ['application/json', FHIR_JSON],
     strict: false,
   });
+  // A form's fields are flat strings (a repeated one an array, refused by the parameter's own check).
+  const form = express.urlencoded({ extended: false, limit: deps.bodyLimitBytes, type: FORM });
   /** The one place a body is read: parsed, then measured before anything walks it. */
   const json = (req: Request, res: Response, next: NextFunction): void =>
     // The body arrives on the socket's events: the request's trace context is bound to what follows.
@@ -362,8 +381,8 @@ export function createApp(deps: AppDeps): express.Express {
       parameterCheck(name, { type: 'string', maxLength: 256 }),
     ]),
   );
-  route('auditEvents', async (req, res) => {
-    const q = req.query as Record<string, string | undefined>;
+  /** The audit trail searched by the criteria of the query (GET) or of the form body (POST _search). */
+  const searchAudit = async (q: Record<string, string | undefined>, res: Response) => {
     for (const key of ['since', 'until'] as const) if (q[key] !== undefined) instant(q[key]);
     for (const [name, check] of Object.entries(searchText)) if (q[name] !== undefined) check(q[name]);
     if (q._count !== undefined) count(q._count);
@@ -392,7 +411,11 @@ export function createApp(deps: AppDeps): express.Express {
       bundle.total ?? 0,
     );
     res.type(FHIR_JSON).send(JSON.stringify(bundle));
-  });
+  };
+  route('auditEvents', (req, res) => searchAudit(req.query as Record<string, string | undefined>, res));
+  route('auditSearch', (req, res) =>
+    searchAudit((sentBody(req) ? req.body : {}) as Record<string, string | undefined>, res),
+  );
 
   /** The FHIR endpoint: one handler; the scopes it needs depend on the type in the path or in the Bundle. */
   const fhir = async (req: Request, res: Response) => {

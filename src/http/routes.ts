@@ -31,6 +31,8 @@ export interface RouteAccess {
    * CDS client's JWT (src/cds/authentication.ts), whose audience is the URL called.
    */
   credential?: 'cds-hooks';
+  /** 'form': the body is application/x-www-form-urlencoded (FHIR's POST search), not JSON. */
+  body?: 'form';
 }
 
 export interface BodyReference {
@@ -56,6 +58,15 @@ export const ROUTES = {
     clients: operator,
     scope: ['AuditEvent', 's'],
     audit: 'E',
+  },
+  // FHIR's search by POST: the criteria in a form body, never in the address (the console's search).
+  auditSearch: {
+    method: 'POST',
+    path: '/audit/AuditEvent/_search',
+    clients: operator,
+    scope: ['AuditEvent', 's'],
+    audit: 'E',
+    body: 'form',
   },
 
   fhirMetadata: { method: 'GET', path: '/fhir/metadata', clients: 'public' },

@@ -840,6 +840,34 @@ describe('audit trail', () => {
     expect(big.body.entry.length).toBeLessThanOrEqual(500);
     expect((await call('GET', '/audit/AuditEvent', await token('therapist'))).status).toBe(403);
   });
+
+  test('a search by POST (a form body) answers as the same search by GET, and takes a form only', async () => {
+    const operator = await token('operator');
+    // Up to now: the records of the two searches themselves come after.
+    const criteria = `entity=Patient/${PATIENT}&until=${new Date().toISOString()}&_count=2`;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const search = (body: string, type = 'application/x-www-form-urlencoded', bearerToken = operator) =>
+      fetch(`${service.url}/audit/AuditEvent/_search`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearerToken}`, 'content-type': type },
+        body,
+      });
+    const byGet = await call('GET', `/audit/AuditEvent?${criteria}`, operator);
+    const byPost = await search(criteria);
+    expect(byPost.status).toBe(200);
+    const found = (await byPost.json()) as Bundle<AuditEvent>;
+    const ids = (b: Bundle<AuditEvent>) => b.entry!.map((e) => e.resource!.id);
+    expect(ids(found)).toHaveLength(2);
+    expect(ids(found)).toEqual(ids(byGet.body as Bundle<AuditEvent>));
+    expect(found.total).toBe((byGet.body as Bundle).total);
+    expect(found.link?.map((l) => l.relation)).toEqual((byGet.body as Bundle).link?.map((l) => l.relation));
+    expect((await search('since=yesterday')).status).toBe(400);
+    expect((await search(`entity=Patient/${PATIENT}&entity=Patient/other`)).status).toBe(400);
+    expect((await search(JSON.stringify({ entity: `Patient/${PATIENT}` }), 'application/json')).status).toBe(
+      415,
+    );
+    expect((await search(criteria, undefined, await token('therapist'))).status).toBe(403);
+  });
 });
 
 test('answers carry the security headers and no stack trace', async () => {
