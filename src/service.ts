@@ -13,6 +13,7 @@ import { type Authenticate, createAuthenticator } from './auth/authentication.js
 import { ConsoleOidc } from './auth/console-oidc.js';
 import { ConsoleSessions } from './auth/console-sessions.js';
 import { type AuthenticateCdsClient, createCdsAuthenticator } from './cds/authentication.js';
+import { storeTokenLedger } from './cds/token-ledger.js';
 import { type Config, ConfigError } from './config.js';
 import { DEFAULT_MEDICINE_POLICY } from './domain/medicine-session.js';
 import { noAuthentication, staticBearer } from './ehr/authentication.js';
@@ -97,18 +98,22 @@ export async function startService(
   const tracing = config.telemetry.otlpEndpoint
     ? startTracing({ endpoint: config.telemetry.otlpEndpoint, version: VERSION })
     : undefined;
+  const store = await Store.open(config.store);
   let authenticateCds: AuthenticateCdsClient;
   try {
-    authenticateCds = createCdsAuthenticator({
-      issuers: cds.issuers,
-      ...(cds.jwks ? { jwks: cds.jwks } : {}),
-      algorithms: config.auth.algorithms,
-    });
+    authenticateCds = createCdsAuthenticator(
+      {
+        issuers: cds.issuers,
+        ...(cds.jwks ? { jwks: cds.jwks } : {}),
+        algorithms: config.auth.algorithms,
+      },
+      storeTokenLedger(store),
+    );
   } catch (e) {
+    await store.close();
     throw new ConfigError([`KAP_CDS_JWKS cannot be read as a JWK Set: ${(e as Error).message}`]);
   }
   const cdsFhirServer = cds.fhirServer ?? ehrConfig.baseUrl;
-  const store = await Store.open(config.store);
   const audit = new AuditTrail(store, log);
   const metrics = new Metrics();
   // The EHR's state comes from the requests kap-bridge makes anyway: metrics, and a log line when it changes.

@@ -2,8 +2,9 @@
  * Who is calling a CDS Service: the CDS client's JWT, as CDS Hooks 2.0 ("Trusting CDS Clients")
  * asks. The token is signed (asymmetric algorithms only) with a key of the configured JWK Set, its
  * `iss` is on the allow-list, its `aud` is the URL of the endpoint called, it carries `exp`, `iat`
- * and a `jti` never seen before (a replayed token is refused), and a `jku`, when sent, is the
- * configured JWK Set's URL: no other key location is ever fetched.
+ * and a `jti` never seen before by any instance on the database (./token-ledger.ts: a replayed
+ * token is refused), and a `jku`, when sent, is the configured JWK Set's URL: no other key location
+ * is ever fetched.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -13,9 +14,8 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose';
-import { LRUCache } from 'lru-cache';
 import { AuthenticationError, bearerOf, type Principal } from '../auth/authentication.js';
-import { OperationOutcomeError, unavailable } from '../fhir/outcome.js';
+import type { TokenLedger } from './token-ledger.js';
 
 export interface CdsClientTrust {
   /** The `iss` values accepted. */
@@ -35,12 +35,13 @@ export type AuthenticateCdsClient = (
 const CLOCK_TOLERANCE_SECONDS = 30;
 /** Tokens are short-lived; one living longer than this is refused rather than remembered for long. */
 const MAX_LIFETIME_SECONDS = 3600;
-const SEEN_LIMIT = 200_000;
+/** The longest `iss` and `jti` remembered together; a longer pair is refused, never cut short. */
+const MAX_KEY_LENGTH = 512;
 
 const refused = (why: string) =>
   new AuthenticationError(`The CDS client JWT was refused (${why}).`, 'invalid_token');
 
-export function createCdsAuthenticator(trust: CdsClientTrust): AuthenticateCdsClient {
+export function createCdsAuthenticator(trust: CdsClientTrust, ledger: TokenLedger): AuthenticateCdsClient {
   const remote = trust.jwks !== undefined && /^https?:\/\//.test(trust.jwks);
   const keys: JWTVerifyGetKey | undefined =
     trust.jwks === undefined
@@ -48,8 +49,6 @@ export function createCdsAuthenticator(trust: CdsClientTrust): AuthenticateCdsCl
       : remote
         ? createRemoteJWKSet(new URL(trust.jwks), { timeoutDuration: 5000, cooldownDuration: 30_000 })
         : createLocalJWKSet(JSON.parse(readFileSync(trust.jwks, 'utf8')));
-  // Every jti seen, kept until its token could no longer be accepted anyway.
-  const seen = new LRUCache<string, true>({ max: SEEN_LIMIT + 1 });
 
   return async (authorization, audience) => {
     const token = bearerOf(authorization);
@@ -82,20 +81,17 @@ export function createCdsAuthenticator(trust: CdsClientTrust): AuthenticateCdsCl
       const { code = 'ERR_JWT_INVALID', claim } = e as { code?: string; claim?: string };
       throw refused(`${code}${claim ? ` on claim ${claim}` : ''}`);
     }
-    const remainingMs = ((payload.exp ?? 0) + CLOCK_TOLERANCE_SECONDS) * 1000 - Date.now();
-    if (remainingMs > (MAX_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000)
+    const acceptableUntil = ((payload.exp ?? 0) + CLOCK_TOLERANCE_SECONDS) * 1000;
+    if (acceptableUntil - Date.now() > (MAX_LIFETIME_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000)
       throw refused(
         `ERR_JWT_CLAIM_VALIDATION_FAILED on claim exp: more than ${MAX_LIFETIME_SECONDS} s ahead`,
       );
     const key = JSON.stringify([payload.iss, String(payload.jti)]);
-    if (seen.has(key)) throw refused('ERR_JWT_REPLAYED: its jti was used before');
-    // A jti forgotten while its token could still be accepted would open a replay: refuse instead.
-    if (seen.size >= SEEN_LIMIT) seen.purgeStale();
-    if (seen.size >= SEEN_LIMIT)
-      throw new OperationOutcomeError(
-        unavailable('Too many CDS Hooks calls at once to keep their tokens single-use; try again.'),
-      );
-    seen.set(key, true, { ttl: Math.max(1, remainingMs) });
+    if (key.length > MAX_KEY_LENGTH)
+      throw refused(`ERR_JWT_CLAIM_VALIDATION_FAILED on claim jti: longer than ${MAX_KEY_LENGTH} characters`);
+    // Kept until the token could no longer be accepted anyway; a store that cannot say fails the call.
+    if (!(await ledger.take(key, acceptableUntil)))
+      throw refused('ERR_JWT_REPLAYED on claim jti: its jti was used before');
     return { client: String(payload.iss), kind: 'ehr', scopes: [] };
   };
 }

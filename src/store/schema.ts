@@ -5,6 +5,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { AUDIT_TABLES } from '../audit/migrations.js';
+import { CDS_TABLES } from '../cds/migrations.js';
 import { OUTBOX_TABLES } from '../outbox/migrations.js';
 import { STORE_TABLES } from './migrations.js';
 import type { Sql } from './sql.js';
@@ -15,7 +16,7 @@ import type { Tables } from './tables.js';
  * modules before its own (the store's seventh gives old rows the practice of the outbox queue that
  * carried them).
  */
-export const SCHEMA: readonly Tables[] = [OUTBOX_TABLES, AUDIT_TABLES, STORE_TABLES];
+export const SCHEMA: readonly Tables[] = [OUTBOX_TABLES, AUDIT_TABLES, STORE_TABLES, CDS_TABLES];
 
 /** The schema this code migrates to and knows: each module's version, one per migration. */
 export const SCHEMA_VERSIONS: Readonly<Record<string, number>> = Object.fromEntries(
