@@ -103,7 +103,8 @@ function Report({ id, patient, index }) {
   const [report, setReport] = useState();
   const [error, setError] = useState();
   useEffect(() => {
-    api('GET', `/api/v1/sessions/${id}/report?patient=${encodeURIComponent(patient)}`).then(setReport, setError);
+    // Only a couple's session needs to be told whose report: one patient's is asked for without an id.
+    api('GET', `/api/v1/sessions/${id}/report${patient ? `?patient=${encodeURIComponent(patient)}` : ''}`).then(setReport, setError);
   }, [id, patient]);
   const composition = report?.entry?.find((e) => e.resource?.resourceType === 'Composition')?.resource;
   return html`<section class="report" aria-labelledby=${`report-${index}-title`}>
@@ -204,7 +205,7 @@ export function Session({ episode, id }) {
             )}
           </ul>
           <${Reasons} reasons=${mine} />
-          ${session?.status === 'finished' ? html`<${Report} id=${id} patient=${m.patientId} index=${i} />` : null}
+          ${session?.status === 'finished' ? html`<${Report} id=${id} patient=${monitoring.patients.length > 1 ? m.patientId : undefined} index=${i} />` : null}
           <h3>Monitoring</h3>
           <${PatientMonitoring} m=${m} serverNow=${serverNow} />
           <${ApiForm} id=${`readings-${i}`} title="Vitals, sedation and dissociation" onDone=${load}
