@@ -6,11 +6,8 @@
  */
 import type { Bundle, Encounter, Observation, Resource } from 'fhir/r4';
 import nock from 'nock';
-import { EhrGateway } from '../../src/ehr/gateway.js';
-import { enqueue, Outbox } from '../../src/outbox/outbox.js';
-import { OutboxWorker } from '../../src/outbox/worker.js';
-import { Store } from '../../src/store/store.js';
-import { sqliteDatabase, type TestDatabase } from '../support/databases.js';
+import { enqueue } from '../../src/outbox/outbox.js';
+import { nockedOutbox } from '../support/nocked-outbox.js';
 import { eventually } from '../support/sandbox.js';
 
 const BASE = 'http://ehr.outbox-document.test/fhir';
@@ -71,48 +68,18 @@ const created = (body: unknown): Bundle => ({
   })),
 });
 
-let db: TestDatabase;
-let store: Store;
-let outbox: Outbox;
-let worker: OutboxWorker | undefined;
-
-const startWorker = (maxAttempts: number) => {
-  worker = new OutboxWorker({
-    outbox,
-    ehr: new EhrGateway({ baseUrl: BASE, timeoutMs: 2000 }),
-    pollMs: 10,
-    maxAttempts,
-    backoffBaseMs: 5,
-    backoffMaxMs: 20,
-    batchSize: 10,
-    concurrency: 1,
-    owner: 'document-test',
-    random: () => 0.999,
-  });
-  worker.start();
-};
-
+const suite = nockedOutbox(BASE, {
+  maxAttempts: 5,
+  backoffBaseMs: 5,
+  backoffMaxMs: 20,
+  owner: 'document-test',
+});
 const queue = (resources: Resource[]) =>
-  store.transaction(async (tx) => {
+  suite.store.transaction(async (tx) => {
     const ids: string[] = [];
     for (const resource of resources) ids.push(await enqueue(tx, { patientRef: 'Patient/a', resource }));
     return ids;
   });
-
-beforeAll(() => nock.disableNetConnect());
-afterAll(() => nock.enableNetConnect());
-beforeEach(async () => {
-  db = await sqliteDatabase();
-  store = await Store.open(db.options);
-  outbox = new Outbox(store);
-});
-afterEach(async () => {
-  await worker?.stop();
-  worker = undefined;
-  nock.cleanAll();
-  await store.close();
-  await db.drop();
-});
 
 test('a document queued with the session it names: the session first, then the document naming it by the EHR id', async () => {
   const sent: Resource[][] = [];
@@ -128,17 +95,17 @@ test('a document queued with the session it names: the session first, then the d
       return [200, created(body)];
     });
   const [session, report] = await queue([encounter('s-1'), documentNaming('s-1')]);
-  startWorker(5);
+  suite.startWorker({ maxAttempts: 5 });
   await eventually(
     'both delivered',
-    async () => (await outbox.get(report!))?.status === 'delivered',
+    async () => (await suite.outbox.get(report!))?.status === 'delivered',
     8000,
     10,
   );
 
   // One batch would have sent the document before the EHR gave the session an id: two transactions.
   expect(sent.map((rs) => rs.map((r) => r.resourceType))).toEqual([['Encounter'], ['Bundle']]);
-  expect((await outbox.get(session!))?.ehrRef).toBe('Encounter/ehr-0/_history/1');
+  expect((await suite.outbox.get(session!))?.ehrRef).toBe('Encounter/ehr-0/_history/1');
   const document = sent[1]![0] as Bundle;
   const observation = document.entry![1]!.resource as Observation;
   expect(observation.encounter).toEqual({ reference: 'Encounter/ehr-0' });
@@ -146,16 +113,16 @@ test('a document queued with the session it names: the session first, then the d
   expect(observation.partOf).toEqual([{ reference: 'MedicationAdministration/m1' }]);
   expect(document.entry![0]!.resource).toEqual(documentNaming('s-1').entry![0]!.resource);
   // Waiting behind the session in its own batch is no failed attempt.
-  expect(await outbox.get(report!)).toMatchObject({ attempts: 1 });
+  expect(await suite.outbox.get(report!)).toMatchObject({ attempts: 1 });
 });
 
 test('a document naming a session that never reached the EHR is never sent: it waits, then is dead saying why', async () => {
   const requests = nock(BASE).post(/.*/).reply(500);
   const [report] = await queue([documentNaming('never-sent')]);
-  startWorker(3);
-  await eventually('dead', async () => (await outbox.get(report!))?.status === 'dead', 8000, 10);
+  suite.startWorker({ maxAttempts: 3 });
+  await eventually('dead', async () => (await suite.outbox.get(report!))?.status === 'dead', 8000, 10);
   expect(requests.isDone()).toBe(false);
-  expect(await outbox.get(report!)).toMatchObject({
+  expect(await suite.outbox.get(report!)).toMatchObject({
     attempts: 3,
     lastError: { kind: 'not-found', message: 'Waits for what it names to reach the EHR: Encounter' },
   });
@@ -177,7 +144,12 @@ test('a document waits while what it names is queued behind a failing change, an
       return [200, created(body)];
     });
   const [, report] = await queue([encounter('s-2'), documentNaming('s-2')]);
-  startWorker(10);
-  await eventually('delivered', async () => (await outbox.get(report!))?.status === 'delivered', 8000, 10);
+  suite.startWorker({ maxAttempts: 10 });
+  await eventually(
+    'delivered',
+    async () => (await suite.outbox.get(report!))?.status === 'delivered',
+    8000,
+    10,
+  );
   expect(sent).toEqual(['Encounter', 'Encounter', 'Encounter', 'Bundle']);
 });

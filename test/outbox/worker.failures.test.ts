@@ -5,11 +5,8 @@
  */
 import type { Bundle, Observation, OperationOutcome } from 'fhir/r4';
 import nock from 'nock';
-import { EhrGateway } from '../../src/ehr/gateway.js';
 import { enqueue, Outbox } from '../../src/outbox/outbox.js';
-import { OutboxWorker, type WorkerOptions } from '../../src/outbox/worker.js';
-import { Store } from '../../src/store/store.js';
-import { sqliteDatabase, type TestDatabase } from '../support/databases.js';
+import { nockedOutbox } from '../support/nocked-outbox.js';
 import { eventually } from '../support/sandbox.js';
 
 const BASE = 'http://ehr.outbox.test/fhir';
@@ -46,50 +43,20 @@ const created = (body: unknown): Bundle => ({
   })),
 });
 
-let db: TestDatabase;
-let store: Store;
-let outbox: Outbox;
-let worker: OutboxWorker | undefined;
-
-const startWorker = (options: Partial<WorkerOptions> = {}) => {
-  worker = new OutboxWorker({
-    outbox,
-    ehr: new EhrGateway({ baseUrl: BASE, timeoutMs: 2000 }),
-    pollMs: 10,
-    maxAttempts: 5,
-    backoffBaseMs: 50,
-    backoffMaxMs: 200,
-    batchSize: 10,
-    concurrency: 1,
-    owner: 'failures-test',
-    random: () => 0.999,
-    ...options,
-  });
-  worker.start();
-  return worker;
-};
+const suite = nockedOutbox(BASE, {
+  maxAttempts: 5,
+  backoffBaseMs: 50,
+  backoffMaxMs: 200,
+  owner: 'failures-test',
+});
+const { startWorker } = suite;
 
 const queue = (patientRef: string, values: string[]) =>
-  store.transaction(async (tx) => {
+  suite.store.transaction(async (tx) => {
     const ids: string[] = [];
     for (const v of values) ids.push(await enqueue(tx, { patientRef, resource: obs(v) }));
     return ids;
   });
-
-beforeAll(() => nock.disableNetConnect());
-afterAll(() => nock.enableNetConnect());
-beforeEach(async () => {
-  db = await sqliteDatabase();
-  store = await Store.open(db.options);
-  outbox = new Outbox(store);
-});
-afterEach(async () => {
-  await worker?.stop();
-  worker = undefined;
-  nock.cleanAll();
-  await store.close();
-  await db.drop();
-});
 
 test('429 with Retry-After, then 503: the waits follow Retry-After, then the backoff', async () => {
   const at: number[] = [];
@@ -111,7 +78,7 @@ test('429 with Retry-After, then 503: the waits follow Retry-After, then the bac
     });
   const [id] = await queue('Patient/a', ['o1']);
   const w = startWorker();
-  await eventually('delivery', async () => (await outbox.get(id!))?.status === 'delivered', 8000, 10);
+  await eventually('delivery', async () => (await suite.outbox.get(id!))?.status === 'delivered', 8000, 10);
   const [first = 0, second = 0, third = 0] = at;
   // Retry-After: 1 s, more than the 49 ms backoff of attempt 1.
   expect(second - first).toBeGreaterThanOrEqual(1000);
@@ -119,7 +86,7 @@ test('429 with Retry-After, then 503: the waits follow Retry-After, then the bac
   // Attempt 2: full jitter below min(200, 50 * 2) ms; random() = 0.999 gives 99 ms.
   expect(third - second).toBeGreaterThanOrEqual(99);
   expect(third - second).toBeLessThan(600);
-  expect(await outbox.get(id!)).toMatchObject({ attempts: 3, ehrRef: 'Observation/o1/_history/1' });
+  expect(await suite.outbox.get(id!)).toMatchObject({ attempts: 3, ehrRef: 'Observation/o1/_history/1' });
   const text = await w.metrics.render();
   expect(text).toContain('kap_outbox_failures_total{outcome="retry",kind="rate-limited"} 1');
   expect(text).toContain('kap_outbox_failures_total{outcome="retry",kind="unavailable"} 1');
@@ -142,12 +109,12 @@ test('a refused batch is sent one by one: the poison change is dead with its out
   startWorker();
   await eventually(
     'all settled',
-    async () => (await outbox.list()).every((m) => m.status === 'delivered' || m.status === 'dead'),
+    async () => (await suite.outbox.list()).every((m) => m.status === 'delivered' || m.status === 'dead'),
     8000,
     10,
   );
   expect(sent).toEqual([['ok-1', 'poison', 'ok-2'], ['ok-1'], ['poison'], ['ok-2']]);
-  const [a, poison, b] = await Promise.all(ids.map((id) => outbox.get(id)));
+  const [a, poison, b] = await Promise.all(ids.map((id) => suite.outbox.get(id)));
   expect([a?.status, poison?.status, b?.status]).toEqual(['delivered', 'dead', 'delivered']);
   expect(poison?.lastError).toMatchObject({
     status: 422,
@@ -166,12 +133,12 @@ test('after the last attempt a failing change is dead, and another patient keeps
   const [stuck] = await queue('Patient/a', ['stuck']);
   const [flowing] = await queue('Patient/b', ['flowing']);
   startWorker({ maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20 });
-  await eventually('dead letter', async () => (await outbox.get(stuck!))?.status === 'dead', 8000, 10);
-  expect(await outbox.get(stuck!)).toMatchObject({
+  await eventually('dead letter', async () => (await suite.outbox.get(stuck!))?.status === 'dead', 8000, 10);
+  expect(await suite.outbox.get(stuck!)).toMatchObject({
     attempts: 3,
     lastError: { status: 503, outcome: { issue: [{ diagnostics: 'backend unavailable' }] } },
   });
-  expect((await outbox.get(flowing!))?.status).toBe('delivered');
+  expect((await suite.outbox.get(flowing!))?.status).toBe('delivered');
 });
 
 test('a batch waiting on the EHR longer than its lease keeps the lease renewed; no other instance takes the patient', async () => {
@@ -189,8 +156,8 @@ test('a batch waiting on the EHR longer than its lease keeps the lease renewed; 
     });
   const ids = await queue('Patient/a', ['slow-1', 'slow-2']);
   const renewals: boolean[] = [];
-  const renew = outbox.renew.bind(outbox);
-  outbox.renew = async (...args) => {
+  const renew = suite.outbox.renew.bind(suite.outbox);
+  suite.outbox.renew = async (...args) => {
     const kept = await renew(...args);
     if (waiting) renewals.push(kept);
     return kept;
@@ -200,12 +167,13 @@ test('a batch waiting on the EHR longer than its lease keeps the lease renewed; 
   await eventually('the lease renewed while the Bundle waits', async () => renewals.length >= 4, 1500, 10);
   expect(renewals.every(Boolean)).toBe(true);
   expect(
-    await new Outbox(store).claim('another-instance', { batchSize: 10, leaseMs: 60_000 }),
+    await new Outbox(suite.store).claim('another-instance', { batchSize: 10, leaseMs: 60_000 }),
   ).toBeUndefined();
   answer();
   await eventually(
     'delivery',
-    async () => (await Promise.all(ids.map((id) => outbox.get(id)))).every((m) => m?.status === 'delivered'),
+    async () =>
+      (await Promise.all(ids.map((id) => suite.outbox.get(id)))).every((m) => m?.status === 'delivered'),
     8000,
     10,
   );
@@ -217,7 +185,7 @@ test('an instance started again under its name delivers at once what it held whe
     .reply((_uri, body) => [200, created(body)]);
   const [id] = await queue('Patient/a', ['held']);
   // The killed incarnation's loop still holds the patient, for a minute more.
-  expect(await outbox.claim('failures-test/1', { batchSize: 10, leaseMs: 60_000 })).toBeDefined();
+  expect(await suite.outbox.claim('failures-test/1', { batchSize: 10, leaseMs: 60_000 })).toBeDefined();
   startWorker();
-  await eventually('delivery', async () => (await outbox.get(id!))?.status === 'delivered', 3000, 10);
+  await eventually('delivery', async () => (await suite.outbox.get(id!))?.status === 'delivered', 3000, 10);
 });
