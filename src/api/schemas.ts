@@ -278,30 +278,31 @@ export const SessionReport = Open(
   { description: "One patient's medicine session report: a FHIR document" },
 );
 
+/** Where one patient's monitoring in a medicine session stands. */
+const PatientMonitoring = {
+  sessionId: Type.String({ description: "The patient's own session" }),
+  patientId: Type.String(),
+  mode: Enum(['in-person', 'remote'] as const),
+  chaperone: Type.Optional(Type.String()),
+  firstDoseAt: Type.Optional(Instant()),
+  monitoredUntil: Type.Optional(Instant('The first dose plus KAP_MONITORING_MINUTES')),
+  points: Type.Array(MonitoringPoint),
+  due: Type.Array(MonitoringPoint),
+  overdue: Type.Array(MonitoringPoint),
+  outOfRange: Type.Array(
+    Open({
+      kind: Type.String(),
+      at: Instant(),
+      message: Type.String(),
+      source: Type.Optional(Type.String()),
+    }),
+  ),
+};
+
 export const Monitoring = Open({
   sessionId: Type.String(),
   at: Instant('The instant the answer is for'),
-  patients: Type.Array(
-    Open({
-      sessionId: Type.String({ description: "The patient's own session" }),
-      patientId: Type.String(),
-      mode: Enum(['in-person', 'remote'] as const),
-      chaperone: Type.Optional(Type.String()),
-      firstDoseAt: Type.Optional(Instant()),
-      monitoredUntil: Type.Optional(Instant('The first dose plus KAP_MONITORING_MINUTES')),
-      points: Type.Array(MonitoringPoint),
-      due: Type.Array(MonitoringPoint),
-      overdue: Type.Array(MonitoringPoint),
-      outOfRange: Type.Array(
-        Open({
-          kind: Type.String(),
-          at: Instant(),
-          message: Type.String(),
-          source: Type.Optional(Type.String()),
-        }),
-      ),
-    }),
-  ),
+  patients: Type.Array(Open(PatientMonitoring)),
 });
 
 /** One branch per kind of the domain's ObservationValue: `kind` picks which fields it carries. */
@@ -497,6 +498,29 @@ export const Timeline = Open({
   ),
   doses: Type.Array(Open({})),
   observations: Type.Array(Open({})),
+  monitoring: Type.Array(
+    Open({ ...PatientMonitoring, at: Instant("Where the points stood: the session's end, or now") }),
+    {
+      description:
+        "Each patient's medicine session that began (each partner's own, in a couple): the plan's points and check-ins, with the reading that met each, and the readings out of range",
+    },
+  ),
+  adverseEvents: Type.Array(Open({ id: Type.String(), patientId: Type.String(), source: Type.String() }), {
+    description: "The adverse events of the course's medicine sessions, each with its source",
+  }),
+  reports: Type.Array(
+    Open({
+      id: Type.String(),
+      sessionId: Type.String({ description: "The patient's own session" }),
+      jointSessionId: Type.Optional(
+        Type.String({ description: 'In a couple, the joint session it is part of' }),
+      ),
+      patientId: Type.String(),
+      issuedAt: Type.Optional(Instant('When it was written: the discharge')),
+      source: Type.String({ description: "The EHR's Bundle once delivered, kap-bridge's until then" }),
+    }),
+    { description: "The report of each patient's completed medicine session" },
+  ),
   readiness: EpisodeReadiness,
 });
 

@@ -269,7 +269,7 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
   },
   episodeTimeline: {
     summary:
-      'The course and its timeline: consents, sessions by phase, doses, scores and vitals, readiness on a date; each item with its FHIR source',
+      "The course and its timeline: consents, sessions by phase, doses, scores and vitals, each medicine session's monitoring points, adverse events and report (each partner's own, in a couple), readiness on a date; each item with its FHIR source",
     query: [{ ...date, description: 'The day readiness is given for; today when absent' }],
     answers: {
       '200': {
@@ -282,6 +282,9 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
           phases: [{ phase: 'preparation', planned: 2, sessions: [SESSION_EXAMPLE] }],
           doses: [],
           observations: [],
+          monitoring: [],
+          adverseEvents: [],
+          reports: [],
           readiness: READINESS_EXAMPLE,
         },
       },

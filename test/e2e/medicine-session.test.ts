@@ -230,6 +230,32 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
   const outcome = await ehr.validate(report);
   expect(outcome.issue.filter((i) => i.severity === 'error' || i.severity === 'fatal')).toEqual([]);
   expect(JSON.stringify(report)).not.toContain('?identifier=');
+
+  // The episode timeline: the monitoring points with the readings that met them, and the report,
+  // each with where HAPI keeps it.
+  const timeline = (await call('GET', `/episodes/${episode}`)).body;
+  expect(timeline.monitoring.map((m: Json) => [m.patientId, m.sessionId, m.at])).toEqual([
+    [patient, session, at('12:30')],
+  ]);
+  const met = timeline.monitoring[0].points.filter((p: Json) => p.status === 'done');
+  expect(met.map((p: Json) => `${p.id}:${p.kind}`)).toEqual(
+    expect.arrayContaining([
+      'post-dose-40:blood-pressure',
+      'post-dose-40:dissociation',
+      'pre-discharge:sedation',
+    ]),
+  );
+  for (const p of met) expect(p.source).toMatch(/^Observation\/[^/]+\/_history\/\d+$/);
+  expect(timeline.reports).toEqual([
+    {
+      id: `report-${session}`,
+      sessionId: session,
+      patientId: patient,
+      issuedAt: at('12:30'),
+      source: `Bundle/${report.id}/_history/${report.meta!.versionId}`,
+    },
+  ]);
+  expect(timeline.adverseEvents).toEqual([]);
 }, 180_000);
 
 test('a couple: one partner refused at the pre-dose check while the other doses', async () => {
@@ -249,6 +275,15 @@ test('a couple: one partner refused at the pre-dose check while the other doses'
   const byPatient = new Map(m.body.patients.map((p: Json) => [p.patientId, p]));
   expect((byPatient.get(ana) as Json).firstDoseAt).toBe(new Date(at('10:20')).toISOString());
   expect((byPatient.get(tomas) as Json).firstDoseAt).toBeUndefined();
+
+  // The timeline shows both partners' monitoring, each on their own part of the session.
+  const timeline = (await call('GET', `/episodes/${episode}`)).body;
+  const monitored = new Map(timeline.monitoring.map((m: Json) => [m.patientId, m]));
+  expect([...monitored.keys()].sort()).toEqual([ana, tomas].sort());
+  expect((monitored.get(ana) as Json).firstDoseAt).toBe(new Date(at('10:20')).toISOString());
+  expect((monitored.get(tomas) as Json).outOfRange).toEqual([
+    expect.objectContaining({ kind: 'blood-pressure', at: at('10:05') }),
+  ]);
 
   await outboxDelivered(service);
   const anaDoses = await inEhr<MedicationAdministration>('MedicationAdministration', {

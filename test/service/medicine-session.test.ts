@@ -475,6 +475,137 @@ describe('the session report', () => {
   });
 });
 
+describe('the episode timeline', () => {
+  beforeAll(async () => {
+    await clearedPatient('yara');
+    await clearedPatient('oto');
+  });
+
+  test("shows each partner's monitoring points, adverse events and report, each with its source", async () => {
+    await medicineSession(['yara', 'oto'], 'med-yara-oto');
+    const vitals = async (patient: string, hhmm: string, suffix: string) => {
+      await reading(patient, 'med-yara-oto', bp(126, 80), hhmm, `bp-${patient}-${suffix}`);
+      await reading(
+        patient,
+        'med-yara-oto',
+        { kind: 'heart-rate', perMinute: 74 },
+        hhmm,
+        `hr-${patient}-${suffix}`,
+      );
+      await reading(
+        patient,
+        'med-yara-oto',
+        { kind: 'spo2', percent: 98 },
+        hhmm,
+        `spo2-${patient}-${suffix}`,
+      );
+    };
+    await vitals('yara', '10:05', 'pre');
+    await vitals('oto', '10:05', 'pre');
+    await ok('/sessions/med-yara-oto/doses', dose('yara', '10:20', 100, 'dose-yara-1'));
+    await vitals('yara', '11:00', '40');
+    await reading('yara', 'med-yara-oto', { kind: 'sedation', moaas: 4 }, '11:00', 'moaas-yara-40');
+    await reading('yara', 'med-yara-oto', { kind: 'dissociation', cadss: 12 }, '11:00', 'cadss-yara-40');
+    // Above the limits: an out-of-range reading of the monitoring.
+    await reading('yara', 'med-yara-oto', bp(150, 88), '11:30', 'bp-yara-high');
+    await ok('/sessions/med-yara-oto/adverse-events', {
+      id: 'ae-yara-dizzy',
+      patient: 'yara',
+      event: 'dizziness',
+      severity: 'mild',
+      serious: false,
+      onset: at('10:45'),
+      outcome: 'resolved',
+    });
+    await vitals('yara', '12:10', 'end');
+    await reading('yara', 'med-yara-oto', { kind: 'sedation', moaas: 5 }, '12:10', 'moaas-yara-end');
+    await ok(
+      '/sessions/med-yara-oto/complete',
+      { time: at('12:25'), transport: 'Walked home with Oto' },
+      200,
+    );
+
+    const timeline = await get('/episodes/ep-med-yara-oto');
+    expect(timeline.status).toBe(200);
+    const partners = timeline.body.phases[1].sessions[0].partners as { id: string; patientId: string }[];
+    const own = new Map(partners.map((p) => [p.patientId, p.id]));
+
+    // Both partners' monitoring, where it stood at discharge, on their own sessions.
+    const monitoring = timeline.body.monitoring as Answer['body'][];
+    expect(monitoring.map((m) => [m.patientId, m.sessionId, m.at])).toEqual([
+      ['yara', own.get('yara'), at('12:25')],
+      ['oto', own.get('oto'), at('12:25')],
+    ]);
+    const [yara, oto] = monitoring;
+    expect(yara.firstDoseAt).toBe(at('10:20').replace('Z', '.000Z'));
+    const point = (id: string, kind: string) =>
+      yara.points.find((p: { id: string; kind: string }) => p.id === id && p.kind === kind);
+    expect(point('post-dose-40', 'blood-pressure')).toMatchObject({
+      status: 'done',
+      takenAt: at('11:00'),
+      source: 'Observation/bp-yara-40',
+    });
+    expect(point('post-dose-40', 'dissociation')).toMatchObject({
+      status: 'done',
+      source: 'Observation/cadss-yara-40',
+    });
+    expect(point('pre-discharge', 'sedation')).toMatchObject({
+      status: 'done',
+      source: 'Observation/moaas-yara-end',
+    });
+    expect(yara.outOfRange).toEqual([
+      expect.objectContaining({
+        kind: 'blood-pressure',
+        at: at('11:30'),
+        source: 'Observation/bp-yara-high',
+      }),
+    ]);
+    // Oto took no dose: nothing after a dose was due of him, and nothing of his was out of range.
+    expect(oto.firstDoseAt).toBeUndefined();
+    const afterDose = oto.points.filter((p: { id: string }) => p.id !== 'pre-dose');
+    expect(afterDose.length).toBeGreaterThan(0);
+    expect(new Set(afterDose.map((p: { status: string }) => p.status))).toEqual(new Set(['upcoming']));
+    expect(oto.outOfRange).toEqual([]);
+
+    expect(timeline.body.adverseEvents).toEqual([
+      expect.objectContaining({
+        id: 'ae-yara-dizzy',
+        patientId: 'yara',
+        sessionId: own.get('yara'),
+        event: 'dizziness',
+        source: 'AdverseEvent/ae-yara-dizzy',
+      }),
+    ]);
+    // Each partner's report, as GET /sessions/{id}/report?patient= returns it; no EHR here, so kap-bridge's source.
+    expect(timeline.body.reports).toEqual(
+      ['yara', 'oto'].map((p) => ({
+        id: `report-${own.get(p)}`,
+        sessionId: own.get(p),
+        jointSessionId: 'med-yara-oto',
+        patientId: p,
+        issuedAt: at('12:25'),
+        source: `Bundle/report-${own.get(p)}`,
+      })),
+    );
+    for (const p of ['yara', 'oto']) {
+      const report = await get(`/sessions/med-yara-oto/report?patient=${p}`);
+      expect(report.body.id).toBe(`report-${own.get(p)}`);
+    }
+  });
+
+  test('a medicine session under way shows its monitoring as it stands now, and no report yet', async () => {
+    await clearedPatient('ravi');
+    await medicineSession(['ravi'], 'med-ravi-1');
+    await reading('ravi', 'med-ravi-1', bp(120, 76), '10:05', 'bp-ravi-pre');
+    const timeline = await get('/episodes/ep-med-ravi-1');
+    expect(timeline.body.monitoring).toHaveLength(1);
+    expect(timeline.body.monitoring[0]).toMatchObject({ sessionId: 'med-ravi-1', patientId: 'ravi' });
+    expect(Date.parse(timeline.body.monitoring[0].at)).toBeGreaterThan(Date.parse(at('10:05')));
+    expect(timeline.body.reports).toEqual([]);
+    expect(timeline.body.adverseEvents).toEqual([]);
+  });
+});
+
 test('the adverse events the API takes are the codes of the kap-adverse-event CodeSystem', () => {
   const cs = JSON.parse(
     readFileSync(new URL('../../profiles/CodeSystem-kap-adverse-event.json', import.meta.url), 'utf8'),
