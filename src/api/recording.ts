@@ -229,7 +229,10 @@ const LOGICAL = new RegExp(
  * Where a recorded resource can be found: the EHR's `Type/id/_history/version` once delivered (as
  * the outbox or the EHR's own copy says), else kap-bridge's local `Type/id`.
  */
-export async function sourceOf(stored: StoredResource, deps: RecordingDeps): Promise<string> {
+export async function sourceOf(
+  stored: StoredResource,
+  deps: { outbox: Pick<CourseOutbox, 'ehrRefOf'> },
+): Promise<string> {
   const { resourceType, id } = stored.resource;
   if (stored.ehrSource) return stored.ehrSource;
   const delivered = await deps.outbox.ehrRefOf(resourceType, {

@@ -177,34 +177,100 @@ test('every card has its own uuid, and so has every suggestion', () => {
 });
 
 describe('the last medicine session card', () => {
-  const last = (outOfRange: { kind: 'heart-rate'; at: string; message: string; source?: string }[]) =>
-    cardsOf(readiness([reasonOf('no-integration-session')]), {
-      source: 'Encounter/med-1/_history/3',
-      at: '2026-12-01T10:00:00Z',
-      outOfRange,
-    }).find((c) => c.source.topic.code === 'last-medicine-session')!;
-  test('its readings out of range, each with its source: a warning', () => {
-    const card = last([
-      {
-        kind: 'heart-rate',
-        at: '2026-12-01T10:40:00Z',
-        message: 'heart rate 130/min is outside 50-110',
-        source: 'Observation/hr-1/_history/1',
-      },
-    ]);
+  const HR_HIGH = {
+    kind: 'heart-rate' as const,
+    at: '2026-12-01T10:40:00Z',
+    message: 'heart rate 130/min is outside 50-110',
+    source: 'Observation/hr-1/_history/1',
+  };
+  const REPORT = 'Bundle/ehr-report-9/_history/1';
+  const session = (over: Partial<LastMedicineSession> = {}): LastMedicineSession => ({
+    session: 'Encounter/med-1/_history/3',
+    sessionId: 'joint-1',
+    at: '2026-12-01T10:00:00Z',
+    completed: true,
+    outOfRange: [HR_HIGH],
+    ...over,
+  });
+  const reported = (over: Partial<LastMedicineSession> = {}) => session({ report: REPORT, ...over });
+  const last = (s: LastMedicineSession) =>
+    cardsOf(readiness([reasonOf('no-integration-session')]), s).find(
+      (c) => c.source.topic.code === 'last-medicine-session',
+    )!;
+  const COURSE_LINK = {
+    label: 'Open the course in the KAP console',
+    url: 'https://kap.example/console#/course/ep-1',
+    type: 'absolute',
+  };
+
+  test('its report is the source; its readings out of range, each with its source: a warning', () => {
+    const card = last(reported());
     expect(card).toMatchObject({
-      summary: 'Last medicine session (2026-12-01): 1 vital sign reading out of range',
+      summary: 'Last medicine session (2026-12-01), report written: 1 vital sign reading out of range',
+      indicator: 'warning',
+      source: { label: `kap-bridge readiness: ${REPORT}` },
+    });
+    expect(card.detail).toContain(`Session report: \`${REPORT}\`.`);
+    expect(card.detail).toContain(`- Source: \`${REPORT}\``);
+    expect(card.detail).toContain('- Session: `Encounter/med-1/_history/3`');
+    expect(card.detail).toContain('heart rate 130/min is outside 50-110 (`Observation/hr-1/_history/1`)');
+    // The console's page of the session, where the report is shown, then the course's.
+    expect(card.links).toEqual([
+      {
+        label: 'Open the medicine session and its report in the KAP console',
+        url: 'https://kap.example/console#/session/ep-1/joint-1',
+        type: 'absolute',
+      },
+      COURSE_LINK,
+    ]);
+    expect(validCards([card])).toEqual([]);
+  });
+
+  test('none out of range: information', () => {
+    expect(last(reported({ outOfRange: [] }))).toMatchObject({
+      summary: 'Last medicine session (2026-12-01), report written: every vital sign reading within range',
+      indicator: 'info',
+    });
+  });
+
+  test.each<[string, Partial<LastMedicineSession>, string, string]>([
+    [
+      'completed without a report',
+      {},
+      'no report yet',
+      'The session was completed, but no session report is written for it yet.',
+    ],
+    [
+      'not completed',
+      { completed: false },
+      'not completed, no report yet',
+      'The session is not completed yet, so it has no session report yet.',
+    ],
+  ])('%s: the card says there is no report; its source the session', (_name, over, said, line) => {
+    const card = last(session(over));
+    expect(card).toMatchObject({
+      summary: `Last medicine session (2026-12-01), ${said}: 1 vital sign reading out of range`,
       indicator: 'warning',
       source: { label: 'kap-bridge readiness: Encounter/med-1/_history/3' },
     });
-    expect(card.detail).toContain('heart rate 130/min is outside 50-110 (`Observation/hr-1/_history/1`)');
+    expect(card.summary.length).toBeLessThan(140);
+    expect(card.detail).toContain(line);
+    expect(card.detail).not.toContain('Bundle/');
+    expect(card.links).toEqual([
+      {
+        label: 'Open the medicine session in the KAP console',
+        url: 'https://kap.example/console#/session/ep-1/joint-1',
+        type: 'absolute',
+      },
+      COURSE_LINK,
+    ]);
     expect(validCards([card])).toEqual([]);
   });
-  test('none out of range: information', () => {
-    expect(last([])).toMatchObject({
-      summary: 'Last medicine session (2026-12-01): every vital sign reading within range',
-      indicator: 'info',
-    });
+
+  test('only the last medicine session card links to the session', () => {
+    const cards = cardsOf(readiness([reasonOf('no-consent')]), reported());
+    for (const c of cards.filter((c) => c.source.topic.code !== 'last-medicine-session'))
+      expect(c.links).toEqual([COURSE_LINK]);
   });
 });
 

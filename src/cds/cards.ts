@@ -96,12 +96,23 @@ const indicatorOf = (r: Reason): Indicator => {
 
 const RANK: Record<Indicator, number> = { critical: 0, warning: 1, info: 2 };
 
-/** The course's last finished medicine session and the readings in it out of range. */
+/**
+ * The course's last medicine session that began (completed or still under way): its report, when
+ * one is written, and the readings in it out of range.
+ */
 export interface LastMedicineSession {
-  /** `Encounter/id/_history/n`. */
-  source: string;
+  /** The session's Encounter: `Encounter/id/_history/n`. */
+  session: string;
+  /** The session the console's page shows (the joint session, in a couple). */
+  sessionId: string;
   /** When it began (or ended, when no start is known). */
   at: string;
+  completed: boolean;
+  /**
+   * Its session report: the EHR's `Bundle/id/_history/v` once delivered, else kap-bridge's
+   * `Bundle/id`; absent while none is written.
+   */
+  report?: string;
   outOfRange: readonly OutOfRangeReading[];
 }
 
@@ -148,12 +159,18 @@ function card(
   };
 }
 
-function details(q: CourseQuestion, lines: string[], source: string | undefined): string {
+function details(
+  q: CourseQuestion,
+  lines: string[],
+  source: string | undefined,
+  more: string[] = [],
+): string {
   const { readiness } = q;
   return [
     ...lines,
     '',
     ...(source ? [`- Source: \`${source}\``] : []),
+    ...more,
     ...(readiness.episodeId ? [`- Course: \`EpisodeOfCare/${readiness.episodeId}\``] : []),
     `- Asked about a medicine session on ${readiness.date}; readiness: **${readiness.verdict}**`,
   ].join('\n');
@@ -184,15 +201,27 @@ function reviewSuggestion(q: CourseQuestion, r: Reason): NonNullable<Card['sugge
   };
 }
 
+/** The console's page of the course (and of the medicine session, for the last session card). */
 function withCourseLink(q: CourseQuestion, c: Card): Card {
   const episode = q.readiness.episodeId;
   if (!episode) return c;
+  const course = encodeURIComponent(episode);
+  const session = c.source.topic.code === 'last-medicine-session' ? q.lastMedicineSession : undefined;
   return {
     ...c,
     links: [
+      ...(session
+        ? [
+            {
+              label: `Open the medicine session${session.report ? ' and its report' : ''} in the KAP console`,
+              url: `${q.publicBaseUrl}/console#/session/${course}/${encodeURIComponent(session.sessionId)}`,
+              type: 'absolute' as const,
+            },
+          ]
+        : []),
       {
         label: 'Open the course in the KAP console',
-        url: `${q.publicBaseUrl}/console#/course/${encodeURIComponent(episode)}`,
+        url: `${q.publicBaseUrl}/console#/course/${course}`,
         type: 'absolute',
       },
     ],
@@ -238,28 +267,44 @@ const warningCard = (q: CourseQuestion, w: Warning): Card =>
     w.source,
   );
 
-/** The last medicine session: its readings out of range, or that there were none. */
+/** What the last medicine session card says of the session's report. */
+const reportState = (last: LastMedicineSession): { summary: string; line: string } => {
+  if (last.report) return { summary: 'report written', line: `Session report: \`${last.report}\`.` };
+  return last.completed
+    ? {
+        summary: 'no report yet',
+        line: 'The session was completed, but no session report is written for it yet.',
+      }
+    : {
+        summary: 'not completed, no report yet',
+        line: 'The session is not completed yet, so it has no session report yet.',
+      };
+};
+
+/**
+ * The last medicine session: its report (the card's source), or that it has none yet, and its
+ * readings out of range, or that there were none.
+ */
 function lastSessionCard(q: CourseQuestion): Card | undefined {
   const last = q.lastMedicineSession;
   if (!last) return undefined;
   const day = last.at.slice(0, 10);
   const n = last.outOfRange.length;
+  const report = reportState(last);
   const summary =
     n === 0
-      ? `Last medicine session (${day}): every vital sign reading within range`
-      : `Last medicine session (${day}): ${n} vital sign reading${n === 1 ? '' : 's'} out of range`;
-  const lines =
-    n === 0
+      ? `Last medicine session (${day}), ${report.summary}: every vital sign reading within range`
+      : `Last medicine session (${day}), ${report.summary}: ${n} vital sign reading${n === 1 ? '' : 's'} out of range`;
+  const lines = [
+    report.line,
+    '',
+    ...(n === 0
       ? ['No blood pressure, heart rate or SpO2 reading of the session was out of range.']
-      : last.outOfRange.map((r) => `- ${r.at}: ${r.message}${r.source ? ` (\`${r.source}\`)` : ''}`);
-  return card(
-    q,
-    'last-medicine-session',
-    summary,
-    n === 0 ? 'info' : 'warning',
-    details(q, lines, last.source),
-    last.source,
-  );
+      : last.outOfRange.map((r) => `- ${r.at}: ${r.message}${r.source ? ` (\`${r.source}\`)` : ''}`)),
+  ];
+  const source = last.report ?? last.session;
+  const detail = details(q, lines, source, last.report ? [`- Session: \`${last.session}\``] : []);
+  return card(q, 'last-medicine-session', summary, n === 0 ? 'info' : 'warning', detail, source);
 }
 
 /** What stops the partner, by the kind of rule: all a partner card says of the partner's record. */

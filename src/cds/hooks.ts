@@ -7,12 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Bundle, MedicationRequest, Resource } from 'fhir/r4';
+import { reportIdOf } from '../api/discharge.js';
 import { medicinePolicyOf, readinessQuery } from '../api/patients.js';
+import { type CourseOutbox, sourceOf } from '../api/recording.js';
 import { type MedicinePolicy, medicineFacts, monitoringAt } from '../domain/medicine-session.js';
 import type { PatientRecord, Readiness, ReadinessPolicy, ReadinessQuery } from '../domain/readiness.js';
 import { patientReadiness } from '../domain/readiness.js';
 import { badRequest, issue, notFound, OperationOutcomeError } from '../fhir/outcome.js';
-import { identityContext, sourceOf } from '../fhir/reference-context.js';
+import { identityContext, sourceOf as localSourceOf } from '../fhir/reference-context.js';
 import { prescriptionFromFhir } from '../mapping/medication-request.js';
 import type { PatientLinkPolicy } from '../patient-link.js';
 import { currentRecord, loadRecord } from '../record.js';
@@ -36,6 +38,8 @@ export interface CdsDeps {
   medicine?: MedicinePolicy;
   patientLink?: PatientLinkPolicy;
   publicBaseUrl: string;
+  /** Where the EHR's copy of a delivered resource is known (a session report's source). */
+  outbox: Pick<CourseOutbox, 'ehrRefOf'>;
   /** The EHR's FHIR base URL: a request naming another `fhirServer` speaks of other patients. */
   cdsFhirServer?: string;
   now?: () => Date;
@@ -128,33 +132,42 @@ function ketamineOrder(order: MedicationRequest, draftOrders: Bundle | undefined
 
 const instant = (value: string | undefined): number => (value ? Date.parse(value) : Number.NaN);
 
-/** The course's last finished medicine session of this patient, with its readings out of range. */
+/**
+ * The course's last medicine session of this patient that began (completed or under way), with its
+ * session report once written (the EHR's Bundle once delivered) and its readings out of range.
+ */
 async function lastMedicineSession(
   record: PatientRecord,
   episodeId: string | undefined,
   tenant: string,
   deps: CdsDeps,
 ): Promise<LastMedicineSession | undefined> {
-  const held = record.sessions.filter(
+  const begun = record.sessions.filter(
     (s) =>
       s.phase === 'medicine' &&
-      s.status === 'finished' &&
+      (s.status === 'finished' || s.status === 'in-progress') &&
       s.episodeId === episodeId &&
       s.patientId === record.patientId &&
-      !Number.isNaN(instant(s.end ?? s.start)),
+      !Number.isNaN(instant(s.start ?? s.end)),
   );
-  const last = held.sort((a, b) => instant(b.end ?? b.start) - instant(a.end ?? a.start))[0];
+  const last = begun.sort((a, b) => instant(b.start ?? b.end) - instant(a.start ?? a.end))[0];
   if (!last) return undefined;
+  const completed = last.status === 'finished';
+  const now = (deps.now?.() ?? new Date()).toISOString();
   const monitoring = monitoringAt(
     medicineFacts(record, last, record.patientId),
-    last.end ?? last.start!,
+    completed ? (last.end ?? last.start!) : now,
     medicinePolicyOf(deps),
   );
-  // The course's sessions are the practice's own, known by their ids in the practice's id space.
+  // The course's sessions and their reports are the practice's own, known by their ids in the practice's id space.
   const stored = await deps.store.getOwn('Encounter', last.id, tenant);
+  const report = completed ? await deps.store.getOwn('Bundle', reportIdOf(last.id), tenant) : undefined;
   return {
-    source: (stored && sourceOf(stored.resource)) ?? `Encounter/${last.id}`,
+    session: (stored && localSourceOf(stored.resource)) ?? `Encounter/${last.id}`,
+    sessionId: last.jointSessionId ?? last.id,
     at: (last.start ?? last.end)!,
+    completed,
+    ...(report ? { report: await sourceOf(report, deps) } : {}),
     outOfRange: monitoring.outOfRange,
   };
 }

@@ -10,13 +10,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import type { MedicationRequest } from 'fhir/r4';
+import type { Bundle, MedicationRequest } from 'fhir/r4';
 import { PARTNER_RULES, PARTNER_SAFETY_SUMMARY } from '../../src/cds/cards.js';
 import { CDS_HOOKS_SCHEMAS, SCHEMA_BASE } from '../../src/cds/schema.js';
 import { CDS_SERVICES } from '../../src/cds/services.js';
-import { SYSTEM } from '../../src/fhir/codes.js';
+import { identifierSystem, SYSTEM } from '../../src/fhir/codes.js';
+import { ehrIdentifierValue } from '../../src/fhir/ids.js';
 import { createLogger } from '../../src/log.js';
-import { kapFetch } from '../support/auth.js';
+import { CALLERS, kapFetch } from '../support/auth.js';
 import {
   CDS_ISSUER,
   CdsClient,
@@ -28,6 +29,7 @@ import {
   clearedPatient,
   courseSettings,
   type Json,
+  outboxDelivered,
   post,
   preparedCourse,
   prepareEhr,
@@ -206,7 +208,7 @@ describe('cards, from courses built against HAPI', () => {
     }
   });
 
-  test('consent missing, integration overdue, and the last medicine session out of range', async () => {
+  test('consent missing, integration overdue, and the last medicine session: its report and its reading out of range', async () => {
     const patient = await coursePatient('unconsented', false);
     const episode = uniqueId('e2e-cds-ep');
     await post(service, '/episodes', {
@@ -225,25 +227,58 @@ describe('cards, from courses built against HAPI', () => {
           session: s.id,
         });
       await post(service, `/sessions/${s.id}/complete`, { time: `${day}T11:00:00Z` });
+      return s.id as string;
     };
     await hold('preparation', dayFromToday(-5));
-    await hold('medicine', dayFromToday(-3), [
+    const medicine = await hold('medicine', dayFromToday(-3), [
       { kind: 'heart-rate', perMinute: 130 },
       { kind: 'spo2', percent: 97 },
     ]);
+    // Completing it wrote its report; the card cites the EHR's copy once delivered.
+    await outboxDelivered(service);
     const got = await cards(plain, 'patient-view', patient);
     expect(kinds(got)).toEqual(
       expect.arrayContaining(['no-consent', 'no-integration-session', 'last-medicine-session']),
     );
     expect(kinds(got)).not.toContain('ready');
-    // The last medicine session's reading out of range, with its source.
+    // The last medicine session's report, and its reading out of range with its source.
     const last = got.find((c) => c.source.topic.code === 'last-medicine-session');
     expect(last).toMatchObject({
       indicator: 'warning',
-      summary: `Last medicine session (${dayFromToday(-3)}): 1 vital sign reading out of range`,
+      summary: `Last medicine session (${dayFromToday(-3)}), report written: 1 vital sign reading out of range`,
     });
-    expect(last.source.label).toMatch(/Encounter\/[^/]+\/_history\/\d+$/);
+    const [, reportId, version] = /^kap-bridge readiness: Bundle\/([^/]+)\/_history\/(\d+)$/.exec(
+      last.source.label,
+    )!;
+    const report = await ehr.read<Bundle>('Bundle', reportId!);
+    expect([report.type, report.meta?.versionId, report.identifier]).toEqual([
+      'document',
+      version,
+      {
+        system: identifierSystem('Bundle'),
+        value: ehrIdentifierValue(CALLERS.therapist.tenant, `report-${medicine}`),
+      },
+    ]);
+    expect(last.detail).toMatch(/- Session: `Encounter\/[^/]+\/_history\/\d+`/);
     expect(last.detail).toMatch(/heart rate 130\/min .*\(`Observation\/[^`]+`\)/);
+    expect(last.links.map((l: Json) => l.url)).toEqual([
+      `${service.url}/console#/session/${episode}/${medicine}`,
+      `${service.url}/console#/course/${episode}`,
+    ]);
+
+    // A medicine session under way: the last one now, not completed and so with no report yet.
+    const begun = new Date(Date.now() - 60_000).toISOString();
+    const now = await post(service, `/episodes/${episode}/sessions`, { phase: 'medicine', start: begun });
+    await post(service, `/sessions/${now.id}/start`, { time: begun });
+    const under = (await cards(plain, 'patient-view', patient)).find(
+      (c) => c.source.topic.code === 'last-medicine-session',
+    );
+    expect(under).toMatchObject({
+      indicator: 'info',
+      summary: `Last medicine session (${begun.slice(0, 10)}), not completed, no report yet: every vital sign reading within range`,
+    });
+    expect(under.source.label).toMatch(/^kap-bridge readiness: Encounter\/[^/]+\/_history\/\d+$/);
+    expect(under.links[0].url).toBe(`${service.url}/console#/session/${episode}/${now.id}`);
   });
 
   test('ordering ketamine: the course cards at order-select and order-sign; other orders get none', async () => {
