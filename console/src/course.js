@@ -134,7 +134,8 @@ export function Course({ id }) {
             { name: 'session', label: 'Session', type: 'select', options: sessionOptions, required: false },
           ]}
           submit=${(v) =>
-            post(`/patients/${v.patient}/observations`, {
+            post(`/episodes/${id}/observations`, {
+              patient: v.patient,
               value: observationValue(v),
               effective: v.effective,
               ...(v.session ? { session: v.session } : {}),
@@ -147,8 +148,8 @@ export function Course({ id }) {
             { name: 'reason', label: 'Reason', type: 'textarea', required: false },
           ]}
           submit=${(v) =>
-            post(`/patients/${v.patient}/referrals`, {
-              episode: id,
+            post(`/episodes/${id}/referrals`, {
+              patient: v.patient,
               requester: v.requester,
               ...(v.performer ? { performer: v.performer } : {}),
               ...(v.reason ? { reason: v.reason } : {}),

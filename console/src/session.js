@@ -98,14 +98,16 @@ function PatientMonitoring({ m, serverNow }) {
 /** Plain text of a FHIR narrative (XHTML), never put into the page as markup. */
 const narrative = (div) => (div ? new DOMParser().parseFromString(div, 'text/html').body.textContent : '');
 
-/** A completed session's report for one patient (a FHIR document): its Composition's sections. */
-function Report({ id, patient, index }) {
+/**
+ * A completed session's report for one patient (a FHIR document): its Composition's sections. Asked
+ * for by the patient's own session (a partner's, in a couple's), so that no address names the patient.
+ */
+function Report({ id, index }) {
   const [report, setReport] = useState();
   const [error, setError] = useState();
   useEffect(() => {
-    // Only a couple's session needs to be told whose report: one patient's is asked for without an id.
-    api('GET', `/api/v1/sessions/${id}/report${patient ? `?patient=${encodeURIComponent(patient)}` : ''}`).then(setReport, setError);
-  }, [id, patient]);
+    api('GET', `/api/v1/sessions/${id}/report`).then(setReport, setError);
+  }, [id]);
   const composition = report?.entry?.find((e) => e.resource?.resourceType === 'Composition')?.resource;
   return html`<section class="report" aria-labelledby=${`report-${index}-title`}>
     <h3 id=${`report-${index}-title`}>Session report${composition?.title ? `: ${composition.title}` : ''}</h3>
@@ -205,7 +207,7 @@ export function Session({ episode, id }) {
             )}
           </ul>
           <${Reasons} reasons=${mine} />
-          ${session?.status === 'finished' ? html`<${Report} id=${id} patient=${monitoring.patients.length > 1 ? m.patientId : undefined} index=${i} />` : null}
+          ${session?.status === 'finished' ? html`<${Report} id=${m.sessionId} index=${i} />` : null}
           <h3>Monitoring</h3>
           <${PatientMonitoring} m=${m} serverNow=${serverNow} />
           <${ApiForm} id=${`readings-${i}`} title="Vitals, sedation and dissociation" onDone=${load}
@@ -220,7 +222,7 @@ export function Session({ episode, id }) {
             submit=${async (v) => {
               let last;
               for (const value of readingValues(v))
-                last = await post(`/patients/${m.patientId}/observations`, { value, effective: v.effective, session: id });
+                last = await post(`/episodes/${episode}/observations`, { patient: m.patientId, value, effective: v.effective, session: id });
               return last;
             }} />
           <${ApiForm} id=${`dose-${i}`} title="Dose or booster" onDone=${load}

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { InformedConsent } from '../domain/model.js';
 import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { consentToFhir } from '../mapping/consent.js';
-import { findEpisode } from './episodes.js';
-import { courseContext, linksOf, type RecordingDeps, record, sourceOf, unprocessable } from './recording.js';
+import { courseOf } from './episodes.js';
+import { courseContext, linksOf, type RecordingDeps, record, sourceOf } from './recording.js';
 import type { Answer, ConsentRecording } from './schemas.js';
 
 export async function recordConsent(
@@ -17,10 +17,7 @@ export async function recordConsent(
   tenant: string,
 ): Promise<Answered<Answer<'Recorded'> & InformedConsent & { source: string }>> {
   const consent = await deps.store.transaction(async (tx) => {
-    const episode = await findEpisode(tx, episodeId, tenant);
-    if (!episode.patients.includes(input.patient)) {
-      throw unprocessable(`Patient ${input.patient} is not in episode ${episodeId}.`, 'patient');
-    }
+    const episode = await courseOf(tx, episodeId, input.patient, tenant);
     const links = await linksOf(tx, episode, tenant);
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('Consent', id, tenant)) {

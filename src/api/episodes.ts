@@ -19,7 +19,7 @@ import {
 import { episodeToFhir } from '../mapping/episode.js';
 import { currentRecord } from '../record.js';
 import { type PatientsDeps, readinessQuery } from './patients.js';
-import { courseContext, linksOf, type RecordingDeps, record } from './recording.js';
+import { courseContext, linksOf, type RecordingDeps, record, unprocessable } from './recording.js';
 import type { Answer, EpisodeRegistration, EpisodeStatusChange } from './schemas.js';
 import type { CourseReader } from './sessions.js';
 
@@ -118,6 +118,23 @@ export async function findEpisode(
 ): Promise<Episode> {
   const episode = await reader.getEpisode(id, tenant);
   if (!episode) throw new OperationOutcomeError(notRegistered('episode', id));
+  return episode;
+}
+
+/**
+ * The course `id` with `patient` a partner of it: a body naming someone outside the course is
+ * refused (422 naming the body's `patient`).
+ */
+export async function courseOf(
+  reader: Pick<CourseReader, 'getEpisode'>,
+  id: string,
+  patient: string,
+  tenant: string,
+): Promise<Episode> {
+  const episode = await findEpisode(reader, id, tenant);
+  if (!episode.patients.includes(patient)) {
+    throw unprocessable(`Patient ${patient} is not in episode ${id}.`, 'patient');
+  }
   return episode;
 }
 

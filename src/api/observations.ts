@@ -17,8 +17,17 @@ import {
 } from '../fhir/outcome.js';
 import { observationToFhir } from '../mapping/observation.js';
 import { vitalAlert } from './discharge.js';
-import { courseContext, linkedPatient, namedIn, type RecordingDeps, record, sourceOf } from './recording.js';
-import type { Answer, ObservationRecording } from './schemas.js';
+import { courseOf } from './episodes.js';
+import {
+  courseContext,
+  linkedPatient,
+  namedIn,
+  type RecordingDeps,
+  record,
+  sourceOf,
+  unprocessable,
+} from './recording.js';
+import type { Answer, CourseObservationRecording, ObservationRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
 
 /** Readings only a medicine session has: effects of the dose, and a remote session's check-ins. */
@@ -72,11 +81,16 @@ function inSessionTime(
   }
 }
 
+/**
+ * Records a reading of patient `patientId`; in `course`, when given, the patient must be a partner
+ * of it (422 `patient`) and the session one of its sessions (422 `session`).
+ */
 export async function recordObservation(
   patientId: string,
   input: ObservationRecording,
   deps: RecordingDeps,
   tenant: string,
+  course?: string,
 ): Promise<Answered<Answer<'Recorded'> & KapObservation & { source: string }>> {
   // The schema has taken the PHQ-9 items as exactly nine: the domain's tuple.
   const value = input.value as ObservationValue;
@@ -93,6 +107,7 @@ export async function recordObservation(
   const observation = await deps.store.transaction(async (tx) => {
     if (!(await tx.getPatient(patientId, tenant)))
       throw new OperationOutcomeError(notRegistered('patient', patientId));
+    if (course !== undefined) await courseOf(tx, course, patientId, tenant);
     const link = await linkedPatient(tx, patientId, tenant, 'id');
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('Observation', id, tenant)) {
@@ -106,6 +121,9 @@ export async function recordObservation(
         : await patientSession(tx, input.session, patientId, tenant, 'session').catch(
             namedIn('session', input.session, 'session'),
           );
+    if (course !== undefined && session !== undefined && session.episode.id !== course) {
+      throw unprocessable(`Session ${input.session} is not a session of episode ${course}.`, 'session');
+    }
     inSessionTime(input, value, session?.own);
     const observation: KapObservation = {
       id,
@@ -127,3 +145,11 @@ export async function recordObservation(
   const stored = await deps.store.getOwn('Observation', observation.id, tenant);
   return answered({ ...observation, source: await sourceOf(stored!, deps) }, created());
 }
+
+/** A reading recorded on course `episodeId`, the patient named in the body (never in the address). */
+export const recordCourseObservation = (
+  episodeId: string,
+  { patient, ...input }: CourseObservationRecording,
+  deps: RecordingDeps,
+  tenant: string,
+) => recordObservation(patient, input, deps, tenant, episodeId);

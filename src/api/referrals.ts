@@ -24,30 +24,35 @@ import {
   sourceOf,
   unprocessable,
 } from './recording.js';
-import type { Answer, ReferralRecording } from './schemas.js';
+import type { Answer, CourseReferralRecording, ReferralRecording } from './schemas.js';
 
+/**
+ * Asks for patient `patientId`'s clearance, for the course `input.episode` when given (422 `episode`
+ * when the patient is not in it; `named`: the field that names the patient instead, when the course
+ * is the address's).
+ */
 export async function requestClearance(
   patientId: string,
   input: ReferralRecording,
   deps: RecordingDeps,
   tenant: string,
+  named: 'episode' | 'patient' = 'episode',
 ): Promise<
   Answered<Answer<'Recorded'> & ClearanceReferral & { sources: { serviceRequest: string; task: string } }>
 > {
   const referral = await deps.store.transaction(async (tx) => {
     if (!(await tx.getPatient(patientId, tenant)))
       throw new OperationOutcomeError(notRegistered('patient', patientId));
-    const link = await linkedPatient(tx, patientId, tenant, 'id');
-    let queue = link.ehrPatient;
-    if (input.episode !== undefined) {
-      const episode = await findEpisode(tx, input.episode, tenant).catch(
-        namedIn('episode', input.episode, 'episode'),
-      );
-      if (!episode.patients.includes(patientId)) {
-        throw unprocessable(`Patient ${patientId} is not in episode ${input.episode}.`, 'episode');
-      }
-      queue = (await linksOf(tx, episode, tenant))[0]!.ehrPatient;
+    const episode =
+      input.episode === undefined
+        ? undefined
+        : await findEpisode(tx, input.episode, tenant).catch(namedIn('episode', input.episode, 'episode'));
+    if (episode !== undefined && !episode.patients.includes(patientId)) {
+      throw unprocessable(`Patient ${patientId} is not in episode ${input.episode}.`, named);
     }
+    const link = await linkedPatient(tx, patientId, tenant, 'id');
+    // For a course, in the course's queue; otherwise in the patient's own.
+    const queue = episode ? (await linksOf(tx, episode, tenant))[0]!.ehrPatient : link.ehrPatient;
     const id = input.id ?? randomUUID();
     if (await tx.getOwn('ServiceRequest', id, tenant)) {
       throw new OperationOutcomeError(conflict(`A referral ${id} already exists.`, 'id', 'duplicate'));
@@ -83,3 +88,11 @@ export async function requestClearance(
     created(),
   );
 }
+
+/** A clearance asked for on course `episodeId`, the patient named in the body (never in the address). */
+export const requestCourseClearance = (
+  episodeId: string,
+  { patient, ...input }: CourseReferralRecording,
+  deps: RecordingDeps,
+  tenant: string,
+) => requestClearance(patient, { ...input, episode: episodeId }, deps, tenant, 'patient');

@@ -374,6 +374,23 @@ export const ObservationRecording = Type.Object(
 );
 export type ObservationRecording = Static<typeof ObservationRecording>;
 
+/** The patient a write on a course is about: named in the body, so that no address carries it. */
+const Partner = { patient: Id('Whose it is: a partner of the course (422 when not)') };
+
+export const CourseObservationRecording = Type.Object(
+  {
+    ...ObservationRecording.properties,
+    ...Partner,
+    session: Type.Optional(
+      Id(
+        "The session it was taken in: one of the course's, the patient's own or a joint session they take part in",
+      ),
+    ),
+  },
+  closed,
+);
+export type CourseObservationRecording = Static<typeof CourseObservationRecording>;
+
 export const ReferralRecording = Type.Object(
   {
     id: Type.Optional(Id()),
@@ -386,6 +403,11 @@ export const ReferralRecording = Type.Object(
   closed,
 );
 export type ReferralRecording = Static<typeof ReferralRecording>;
+
+const { episode: _course, ...referral } = ReferralRecording.properties;
+/** A clearance referral for the course in the address. */
+export const CourseReferralRecording = Type.Object({ ...referral, ...Partner }, closed);
+export type CourseReferralRecording = Static<typeof CourseReferralRecording>;
 
 // ---- answers (open: kap-bridge may add fields; a client reads those it knows) ----
 
@@ -603,7 +625,9 @@ export const REQUEST_SCHEMAS = {
   DoseRecording,
   AdverseEventRecording,
   ObservationRecording,
+  CourseObservationRecording,
   ReferralRecording,
+  CourseReferralRecording,
 } satisfies Record<string, TSchema>;
 export type RequestSchemaName = keyof typeof REQUEST_SCHEMAS;
 

@@ -14,7 +14,7 @@ import { recordConsent } from '../api/consents.js';
 import { recordDose } from '../api/doses.js';
 import { changeEpisodeStatus, readinessOfEpisode, registerEpisode } from '../api/episodes.js';
 import { recordAdverseEvent, sessionMonitoring, sessionReport } from '../api/medicine.js';
-import { recordObservation } from '../api/observations.js';
+import { recordCourseObservation, recordObservation } from '../api/observations.js';
 import {
   drift,
   dropMessage,
@@ -25,7 +25,7 @@ import {
 } from '../api/operator.js';
 import { getPatient, medicationStatus, type PatientsDeps, registerPatient } from '../api/patients.js';
 import type { CourseOutbox } from '../api/recording.js';
-import { requestClearance } from '../api/referrals.js';
+import { requestClearance, requestCourseClearance } from '../api/referrals.js';
 import { checkAgainst } from '../api/request-validation.js';
 import type { Answer, RequestSchemaName } from '../api/schemas.js';
 import { moveSession, scheduleSession } from '../api/sessions.js';
@@ -528,11 +528,14 @@ export function createApp(deps: AppDeps): express.Express {
     name: RouteName,
     schema: RequestSchemaName,
     write: (id: string, body: never, tenant: string) => Promise<Answered<Answer<'Recorded'>>>,
+    /** What the body names that the audit record is to carry with the write. */
+    about?: (body: never) => string,
   ) =>
     route(name, async (req, res) => {
       const id = idParam(req);
       const body = sentBody(req) ? req.body : {};
       checkAgainst(schema, body);
+      if (about) audited(res, about(body as never));
       const written = await write(id, body as never, tenantOf(res));
       audited(res, written.answer.source, ...Object.values(written.answer.sources ?? {}));
       sendJson(res, written);
@@ -584,6 +587,20 @@ export function createApp(deps: AppDeps): express.Express {
     recordObservation(id, b, deps, t),
   );
   recordingRoute('requestClearance', 'ReferralRecording', (id, b, t) => requestClearance(id, b, deps, t));
+  // On a course, the patient named in the body is in the audit record as the patient route's address is.
+  const patientIn = (b: { patient: string }) => `Patient/${b.patient}`;
+  recordingRoute(
+    'recordCourseObservation',
+    'CourseObservationRecording',
+    (id, b, t) => recordCourseObservation(id, b, deps, t),
+    patientIn,
+  );
+  recordingRoute(
+    'requestCourseClearance',
+    'CourseReferralRecording',
+    (id, b, t) => requestCourseClearance(id, b, deps, t),
+    patientIn,
+  );
 
   route('practiceCourses', async (_req, res) => {
     const courses = await practiceCourses(tenantOf(res), deps);

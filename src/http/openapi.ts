@@ -331,6 +331,53 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
     },
     answers: { '201': recordedAnswer(recorded('co-ana-1', 'Consent/co-ana-1', { patientId: 'pt-ana' })) },
   },
+  recordCourseObservation: {
+    summary:
+      "Record a partner's score, vital sign, mental status or session effect (Observation) on the course, optionally in one of its sessions",
+    description:
+      'The patient is named in the body, never in the address (the console records this way); refused (422 `patient`) when not a partner of the course, and (422 `session`) for a session of another course.',
+    body: {
+      schema: 'CourseObservationRecording',
+      required: true,
+      example: {
+        patient: 'pt-ana',
+        value: { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
+        effective: '2026-03-12T10:05:00-05:00',
+        session: 'se-ruiz-med-1',
+      },
+    },
+    answers: {
+      '201': recordedAnswer(
+        recorded('obs-ana-bp-1', 'Observation/obs-ana-bp-1', {
+          patientId: 'pt-ana',
+          value: { kind: 'blood-pressure', systolic: 122, diastolic: 78 },
+        }),
+      ),
+    },
+  },
+  requestCourseClearance: {
+    summary: "Ask the prescriber for a partner's medical clearance for the course (ServiceRequest + Task)",
+    description:
+      'The patient is named in the body, never in the address (the console asks this way); refused (422 `patient`) when not a partner of the course.',
+    body: {
+      schema: 'CourseReferralRecording',
+      required: true,
+      example: {
+        patient: 'pt-tomas',
+        requester: 'Practitioner/pr-lindqvist',
+        performer: 'Practitioner/pr-okafor',
+        reason: 'KAP course planned',
+      },
+    },
+    answers: {
+      '201': recordedAnswer({
+        id: 'ref-tomas',
+        patientId: 'pt-tomas',
+        episodeId: 'ep-ruiz',
+        sources: { serviceRequest: 'ServiceRequest/ref-tomas', task: 'Task/ref-tomas' },
+      }),
+    },
+  },
   scheduleSession: {
     summary:
       'Schedule a preparation, medicine or integration session (Encounter); in a couples course the joint session with one session per partner',
@@ -399,7 +446,7 @@ export const OPERATIONS: Record<ApiRoute, Operation> = {
     summary:
       "The report of a completed medicine session, as the prescriber reads and signs it: a FHIR document (Bundle type document, Composition kap-session-report first) with setting, who monitored, doses, monitoring time, vitals, sedation and dissociation at each point, adverse events, concomitant medications, the discharge and the therapist's note, each a section with its narrative, and the Observations, MedicationAdministrations and AdverseEvents it summarises",
     description:
-      "Refused (422 `session`) before the session completed. In a couple's session each partner has their own report: `patient` names whose (422 `patient` when absent).",
+      "Refused (422 `session`) before the session completed. In a couple's session each partner has their own report: asked for by the partner's own session (a partner's `id` in the session, the monitoring's `sessionId`), which names no patient in the address, or on the joint session with `patient` naming whose (422 `patient` when absent).",
     query: [
       {
         name: 'patient',

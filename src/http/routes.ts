@@ -179,6 +179,29 @@ export const ROUTES = {
     owner: 'episode',
     references: [{ field: 'patient', owner: 'patient' }],
   },
+  // A course's scores and vitals, and its clearance referrals: the patient in the body, never in the
+  // address (the console's way; the patient routes above stay for API callers).
+  recordCourseObservation: {
+    method: 'POST',
+    path: '/api/v1/episodes/:id/observations',
+    clients: therapist,
+    scope: ['Observation', 'c'],
+    audit: 'C',
+    owner: 'episode',
+    references: [
+      { field: 'patient', owner: 'patient' },
+      { field: 'session', owner: 'session' },
+    ],
+  },
+  requestCourseClearance: {
+    method: 'POST',
+    path: '/api/v1/episodes/:id/referrals',
+    clients: therapist,
+    scope: ['ServiceRequest', 'c'],
+    audit: 'C',
+    owner: 'episode',
+    references: [{ field: 'patient', owner: 'patient' }],
+  },
   scheduleSession: {
     method: 'POST',
     path: '/api/v1/episodes/:id/sessions',

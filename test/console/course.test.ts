@@ -6,6 +6,7 @@
  * answered above 0; the trends drawn with their table; a dose refused with every reason shown.
  */
 import type { Page } from 'puppeteer-core';
+import { CALLERS } from '../support/auth.js';
 import {
   consoleSuite,
   pushedPatient,
@@ -89,6 +90,18 @@ test('a course recorded through the forms: timeline, trends with item 9 marked, 
     const answer = await submitForm(page, 'score', { kind, score, items, effective: at });
     expect({ kind, refused: answer.refused }).toEqual({ kind, refused: undefined });
   }
+  // A clearance referral for the course's patient, named in the body.
+  const referral = await submitForm(page, 'referral', {
+    requester: 'Practitioner/therapist-1',
+    reason: 'KAP course planned',
+  });
+  expect(referral.refused).toBeUndefined();
+  const asked = await suite.service.store.getOwn(
+    'ServiceRequest',
+    referral.recorded!,
+    CALLERS.therapist.tenant,
+  );
+  expect(asked?.resource).toMatchObject({ subject: { reference: `Patient/${mrn}` } });
   await submitForm(page, 'schedule', { phase: 'medicine', start: `${day(0)}T10:00:00Z` });
   await page.waitForSelector('#dose');
   await moveSession(page, 'medicine', 'Start', 'in-progress');
@@ -127,6 +140,7 @@ test('a course recorded through the forms: timeline, trends with item 9 marked, 
   await page.setViewport({ width: 390, height: 844 });
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, 'course-390');
-  expect(seen.filter((s) => s.includes(mrn))).toEqual([]);
+  // Nothing names the patient in an address: neither the record number nor the practice's own id.
+  expect(seen.filter((s) => s.includes(mrn) || s.includes(patient))).toEqual([]);
   await page.close();
 }, 120_000);

@@ -388,6 +388,19 @@ const REUSE_BODIES: Record<string, (id: string, mine: Record<Owner, string>) => 
     value: { kind: 'heart-rate', perMinute: mine.patient === 'ref-a-pat' ? 70 : 80 },
     effective: '2026-03-02T10:05:00Z',
   }),
+  recordCourseObservation: (id, mine) => ({
+    id,
+    patient: mine.patient,
+    value: { kind: 'heart-rate', perMinute: mine.patient === 'ref-a-pat' ? 71 : 81 },
+    effective: '2026-03-02T10:06:00Z',
+  }),
+  requestCourseClearance: (id, mine) => ({
+    id,
+    patient: mine.patient,
+    requester: `Practitioner/${mine.patient}`,
+    reason: 'KAP course planned',
+    authoredOn: '2026-03-01T08:05:00Z',
+  }),
   recordAdverseEvent: (id, mine) => ({
     id,
     patient: mine.patient,

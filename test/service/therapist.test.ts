@@ -435,7 +435,8 @@ describe('a full couples course', () => {
     });
     expect(episode.type).toBe('couples');
     for (const p of ['ana', 'tomas']) {
-      await ok(`/patients/${p}/referrals`, { episode: 'ep-ruiz', requester: 'Practitioner/therapist-2' });
+      // On the course, the partner named in the body (as the console asks).
+      await ok('/episodes/ep-ruiz/referrals', { patient: p, requester: 'Practitioner/therapist-2' });
       await ok('/episodes/ep-ruiz/consents', signed(p, '2026-04-01'));
       await ok(`/patients/${p}/observations`, { value: PHQ9_BEFORE, effective: '2026-04-01T09:30:00Z' });
     }
@@ -476,7 +477,8 @@ describe('a full couples course', () => {
       expect.stringMatching(/^Patient ana: No blood pressure is recorded in this session/),
     ]);
     for (const p of ['ana', 'tomas']) {
-      await ok(`/patients/${p}/observations`, {
+      await ok('/episodes/ep-ruiz/observations', {
+        patient: p,
         value: { kind: 'blood-pressure', systolic: 120, diastolic: 80 },
         effective: '2026-04-09T10:05:00Z',
         session: 'med-ruiz-1',
@@ -562,6 +564,13 @@ describe('bad input at every new route gets a 4xx OperationOutcome naming the fi
       start: '2026-05-02T10:00:00Z',
     });
     await ok('/sessions/med-bad/start', { time: '2026-05-02T10:00:00Z' }, 200);
+    // A second course of the same patient, with a session of its own.
+    await ok('/episodes', { id: 'ep-bad-2', type: 'individual', patients: ['bad'] });
+    await ok('/episodes/ep-bad-2/sessions', {
+      id: 'prep-bad-2',
+      phase: 'preparation',
+      start: '2026-05-01T10:00:00Z',
+    });
   });
   const dose = { patient: 'bad', dose: { value: 150, unit: 'mg' }, time: '2026-05-02T10:10:00Z' };
   const consent = signed('bad', '2026-05-01');
@@ -734,6 +743,55 @@ describe('bad input at every new route gets a 4xx OperationOutcome naming the fi
       'episode',
     ],
     ['a referral with a bad path id', '/patients/bad$id/referrals', asked, 400, 'id'],
+    [
+      'a score on a course without its patient',
+      '/episodes/ep-bad/observations',
+      obs({ kind: 'gad7', total: 4 }),
+      400,
+      'patient',
+    ],
+    [
+      'a score on a course of a patient outside it',
+      '/episodes/ep-bad/observations',
+      obs({ kind: 'gad7', total: 4 }, { patient: 'lena' }),
+      422,
+      'patient',
+    ],
+    [
+      'a score on a course of an unknown patient',
+      '/episodes/ep-bad/observations',
+      obs({ kind: 'gad7', total: 4 }, { patient: 'nobody' }),
+      422,
+      'patient',
+    ],
+    [
+      "a score on a course in the patient's session of another course",
+      '/episodes/ep-bad/observations',
+      obs({ kind: 'gad7', total: 4 }, { patient: 'bad', session: 'prep-bad-2' }),
+      422,
+      'session',
+    ],
+    [
+      'a score on an unknown course',
+      '/episodes/nope/observations',
+      obs({ kind: 'gad7', total: 4 }, { patient: 'bad' }),
+      404,
+      undefined,
+    ],
+    [
+      'a referral on a course of a patient outside it',
+      '/episodes/ep-bad/referrals',
+      { ...asked, patient: 'lena' },
+      422,
+      'patient',
+    ],
+    [
+      'a referral on a course naming another course',
+      '/episodes/ep-bad/referrals',
+      { ...asked, patient: 'bad', episode: 'ep-lena' },
+      400,
+      'episode',
+    ],
   ] as const)('%s', async (_name, path, body, status, expression) => {
     const before = (await service.outbox.list({ limit: 100_000 })).length;
     const a = await post(path, body);
@@ -786,6 +844,8 @@ test('the OpenAPI document describes every new route', async () => {
       '/sessions/{id}/doses',
       '/patients/{id}/observations',
       '/patients/{id}/referrals',
+      '/episodes/{id}/observations',
+      '/episodes/{id}/referrals',
     ]),
   );
 });
