@@ -257,6 +257,7 @@ const notJson = fc.constantFrom(
   'multipart/form-data; boundary=xyz',
 );
 const jsonType = fc.constantFrom('application/json', 'application/fhir+json');
+const FORM = 'application/x-www-form-urlencoded';
 
 /** JSON values with the keys an attacker tries: prototype pollution first. */
 const pollution = fc.constantFrom<Record<string, unknown>>(
@@ -572,6 +573,22 @@ function hostileCases(): fc.Arbitrary<Case> {
         body,
         chunked,
       });
+      if (access.body === 'form') {
+        // FHIR's search by POST: a form body only; what is no form is refused before it is read.
+        arbitraries.push(
+          fc
+            .tuple(sent, fc.oneof(notJson.filter((t) => t !== FORM), jsonType), fc.boolean())
+            .map(([body, type, chunked]) =>
+              make('content type', STATUS.unsupported, right(body, type, chunked)),
+            ),
+          fc
+            .tuple(fc.integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT * 3 }), fc.boolean())
+            .map(([n, chunked]) =>
+              make('size', STATUS.tooLarge, right(`entity=${'x'.repeat(n)}`, FORM, chunked)),
+            ),
+        );
+        return arbitraries;
+      }
       arbitraries.push(
         fc
           .tuple(sent, notJson, fc.boolean())
