@@ -133,4 +133,19 @@ describe.each(ENGINES)('the audit record of a write, on $name', (engine) => {
       'POST /api/v1/patients committed its write',
     ]);
   });
+
+  test("a score on a course names the patient of its body, as the patient's own address would", async () => {
+    const res = await post('/api/v1/episodes/audit-episode/observations', {
+      patient: 'audit-kept',
+      value: { kind: 'heart-rate', perMinute: 70 },
+      effective: '2026-03-02T10:00:00Z',
+    });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    const [event, ...more] = await eventsNaming(`Observation/${id}`);
+    expect(more).toEqual([]);
+    expect(event?.entity?.map((e) => e.what?.reference)).toEqual(
+      expect.arrayContaining(['EpisodeOfCare/audit-episode', 'Patient/audit-kept', `Observation/${id}`]),
+    );
+  });
 });
