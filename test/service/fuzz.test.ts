@@ -577,7 +577,14 @@ function hostileCases(): fc.Arbitrary<Case> {
         // FHIR's search by POST: a form body only; what is no form is refused before it is read.
         arbitraries.push(
           fc
-            .tuple(sent, fc.oneof(notJson.filter((t) => t !== FORM), jsonType), fc.boolean())
+            .tuple(
+              sent,
+              fc.oneof(
+                notJson.filter((t) => t !== FORM),
+                jsonType,
+              ),
+              fc.boolean(),
+            )
             .map(([body, type, chunked]) =>
               make('content type', STATUS.unsupported, right(body, type, chunked)),
             ),
