@@ -353,6 +353,8 @@ async function alertLag(ehr: EhrGateway, hapiUrl: string): Promise<number[]> {
 
 async function main() {
   const hapi = await startHapi();
+  // The suites' course set-up reads the server from the environment, as the test run sets it.
+  process.env.KAP_FHIR_BASE_URL = hapi.url;
   const ehr = new EhrGateway({ baseUrl: hapi.url, timeoutMs: 120_000 });
   const results: Figures[] = [];
   let alertLags: number[] | undefined;

@@ -229,6 +229,20 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
+/** A route's optional query parameters, each checked (a 400 naming it); those absent are left out. */
+const optionalQuery =
+  <K extends string>(checks: Record<K, (value: unknown) => void>) =>
+  (req: Request): Partial<Record<K, string>> => {
+    const found: Partial<Record<K, string>> = {};
+    for (const [name, check] of Object.entries(checks) as [K, (value: unknown) => void][]) {
+      const value = req.query[name];
+      if (value === undefined) continue;
+      check(value);
+      found[name] = value as string;
+    }
+    return found;
+  };
+
 const FORM = 'application/x-www-form-urlencoded';
 
 /** A form route takes a form body only (FHIR's POST search); anything else is refused (unsupportedMediaType). */
@@ -473,21 +487,9 @@ export function createApp(deps: AppDeps): express.Express {
     type: 'string',
     pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$',
   });
-  const dateParam = (req: Request): string | undefined => {
-    const date = req.query.date;
-    if (date !== undefined) checkDate(date);
-    return date as string | undefined;
-  };
+  const dateQuery = optionalQuery({ date: checkDate });
   /** The readiness question: a day, or a session start instant with its offset, or both. */
-  const questionParams = (req: Request): { date?: string; at?: string } => {
-    const date = dateParam(req);
-    const at = req.query.at;
-    if (at !== undefined) checkInstant(at);
-    return {
-      ...(date === undefined ? {} : { date }),
-      ...(at === undefined ? {} : { at: at as string }),
-    };
-  };
+  const questionParams = optionalQuery({ date: checkDate, at: checkInstant });
   const tenantOf = (res: Response): string => principalOf(res).tenant!;
   route('registerPatient', async (req, res) => {
     checkAgainst('PatientRegistration', req.body);
@@ -516,7 +518,7 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, registered);
   });
   route('episodeTimeline', async (req, res) => {
-    sendJson(res, await episodeTimeline(idParam(req), dateParam(req), deps, tenantOf(res)));
+    sendJson(res, await episodeTimeline(idParam(req), dateQuery(req).date, deps, tenantOf(res)));
   });
   route('episodeReadiness', async (req, res) => {
     const readiness = await readinessOfEpisode(idParam(req), questionParams(req), deps, tenantOf(res));
@@ -556,32 +558,15 @@ export function createApp(deps: AppDeps): express.Express {
   recordingRoute('recordAdverseEvent', 'AdverseEventRecording', (id, b, t) =>
     recordAdverseEvent(id, b, deps, t),
   );
+  const monitoringQuery = optionalQuery({ at: checkInstant });
   route('sessionMonitoring', async (req, res) => {
-    const at = req.query.at;
-    if (at !== undefined) checkInstant(at);
-    sendJson(
-      res,
-      await sessionMonitoring(
-        idParam(req),
-        at === undefined ? {} : { at: at as string },
-        deps,
-        tenantOf(res),
-      ),
-    );
+    sendJson(res, await sessionMonitoring(idParam(req), monitoringQuery(req), deps, tenantOf(res)));
   });
-  const checkReportPatient = parameterCheck('patient', { type: 'string', pattern: PATH_ID_PATTERN });
+  const reportQuery = optionalQuery({
+    patient: parameterCheck('patient', { type: 'string', pattern: PATH_ID_PATTERN }),
+  });
   route('sessionReport', async (req, res) => {
-    const patient = req.query.patient;
-    if (patient !== undefined) checkReportPatient(patient);
-    sendJson(
-      res,
-      await sessionReport(
-        idParam(req),
-        patient === undefined ? {} : { patient: patient as string },
-        deps,
-        tenantOf(res),
-      ),
-    );
+    sendJson(res, await sessionReport(idParam(req), reportQuery(req), deps, tenantOf(res)));
   });
   recordingRoute('recordObservation', 'ObservationRecording', (id, b, t) =>
     recordObservation(id, b, deps, t),
@@ -607,11 +592,13 @@ export function createApp(deps: AppDeps): express.Express {
     audited(res, ...courses.episodes.map((e) => `EpisodeOfCare/${e.id}`));
     sendJson(res, answered(courses));
   });
-  const checkDays = parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' });
+  const weekQuery = optionalQuery({
+    date: checkDate,
+    days: parameterCheck('days', { type: 'string', pattern: '^([1-9]|[12][0-9]|3[01])$' }),
+  });
   route('upcomingSessions', async (req, res) => {
-    const from = dateParam(req) ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
-    const days = req.query.days;
-    if (days !== undefined) checkDays(days);
+    const { date, days } = weekQuery(req);
+    const from = date ?? (deps.now?.() ?? new Date()).toISOString().slice(0, 10);
     const week = await upcomingSessions(tenantOf(res), { from, days: Number(days ?? 7) }, deps);
     audited(res, ...week.sessions.map((s) => `EpisodeOfCare/${s.episodeId}`));
     sendJson(res, answered(week));

@@ -4,13 +4,13 @@
  * again, subscription registration that fails at start is retried with backoff, and /metrics,
  * parsed as Prometheus parses it, counts what happened.
  */
-import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log.js';
 import { STORE_TABLES } from '../../src/store/migrations.js';
 import { Store } from '../../src/store/store.js';
 import { kapFetch } from '../support/auth.js';
 import { careTeam } from '../support/care.js';
 import { type FakeEhr, startFakeEhr } from '../support/fake-ehr.js';
+import { logCapture } from '../support/phi.js';
 import { parseMetrics, sampleValue } from '../support/prometheus.js';
 import { eventually } from '../support/sandbox.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -18,20 +18,13 @@ import { startTestService, type TestService } from '../support/service.js';
 const SECRET = 'probe-secret';
 let ehr: FakeEhr;
 let service: TestService;
+const captured = logCapture();
 /** kap-bridge's log lines, parsed. */
-const lines: { msg?: string; level?: number; status?: number; traceId?: string }[] = [];
+const lines = () => captured.records();
 
 beforeAll(async () => {
   ehr = await startFakeEhr({ up: false });
-  const log = createLogger(
-    'info',
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-        done();
-      },
-    }),
-  );
+  const log = createLogger('info', captured.stream);
   service = await startTestService(
     {
       KAP_EHR_BASE_URL: ehr.baseUrl,
@@ -109,10 +102,18 @@ test('subscription registration failing at start is retried with backoff until t
   expect(sampleValue(after, 'kap_subscription_registrations_total', { outcome: 'ok' })).toBe(1);
   expect(sampleValue(after, 'kap_ehr_up')).toBe(1);
   // The log says when the EHR's state changes, not on every request: once failing, once back.
-  expect(lines.filter((l) => l.msg === 'the EHR is failing').map((l) => l.level)).toEqual([40]);
-  expect(lines.filter((l) => l.msg === 'the EHR answers').map((l) => l.level)).toEqual([30]);
-  expect(lines.findIndex((l) => l.msg === 'the EHR is failing')).toBeLessThan(
-    lines.findIndex((l) => l.msg === 'the EHR answers'),
+  expect(
+    lines()
+      .filter((l) => l.msg === 'the EHR is failing')
+      .map((l) => l.level),
+  ).toEqual([40]);
+  expect(
+    lines()
+      .filter((l) => l.msg === 'the EHR answers')
+      .map((l) => l.level),
+  ).toEqual([30]);
+  expect(lines().findIndex((l) => l.msg === 'the EHR is failing')).toBeLessThan(
+    lines().findIndex((l) => l.msg === 'the EHR answers'),
   );
 });
 
@@ -241,10 +242,10 @@ test('without OTEL_EXPORTER_OTLP_ENDPOINT tracing is off: no trace id in the log
   expect(asked).toBeDefined();
   expect(asked?.headers.traceparent).toBeUndefined();
   const logged = await eventually('the request logged', async () =>
-    lines.find((l) => l.msg === 'request' && l.status === 201),
+    lines().find((l) => l.msg === 'request' && l.status === 201),
   );
   expect(logged.traceId).toBeUndefined();
-  expect(lines.filter((l) => l.traceId !== undefined)).toEqual([]);
+  expect(lines().filter((l) => l.traceId !== undefined)).toEqual([]);
 });
 
 test('/readyz answers 503 schema-not-current when a newer kap-bridge migrates the database under a running one', async () => {

@@ -4,12 +4,12 @@
  * for the EHR request it makes (which carries the trace on to the EHR), and its log lines name the
  * trace.
  */
-import { Writable } from 'node:stream';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { createLogger } from '../../src/log.js';
 import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';
 import { kapFetch } from '../support/auth.js';
 import { type FakeEhr, startFakeEhr } from '../support/fake-ehr.js';
+import { logCapture } from '../support/phi.js';
 import { eventually } from '../support/sandbox.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -17,7 +17,9 @@ const SECRET = 'trace-secret';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
 const exporter = new InMemorySpanExporter();
-const lines: Record<string, unknown>[] = [];
+const captured = logCapture();
+/** kap-bridge's log lines, parsed. */
+const lines = () => captured.records();
 let tracing: Tracing;
 let ehr: FakeEhr;
 let service: TestService;
@@ -25,15 +27,7 @@ let service: TestService;
 beforeAll(async () => {
   tracing = startTracing({ exporter, version: 'test' });
   ehr = await startFakeEhr();
-  const log = createLogger(
-    'info',
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-        done();
-      },
-    }),
-  );
+  const log = createLogger('info', captured.stream);
   service = await startTestService(
     {
       KAP_EHR_BASE_URL: ehr.baseUrl,
@@ -80,7 +74,7 @@ test("a notification is traced in the caller's trace: the request, its store tra
   const asked = ehr.requests.find((r) => r.path === '/fhir/CareTeam/care-traced');
   expect(asked?.headers.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-${read?.spanContext().spanId}-01$`));
   // And the log line of the request names the trace; no span names an id.
-  expect(lines.find((l) => l.msg === 'request' && l.status === 201)?.traceId).toBe(TRACE_ID);
+  expect(lines().find((l) => l.msg === 'request' && l.status === 201)?.traceId).toBe(TRACE_ID);
   expect(spans.map((s) => s.name).filter((n) => n.includes('care-traced'))).toEqual([]);
 });
 

@@ -4,8 +4,12 @@
  */
 import { Writable } from 'node:stream';
 
-/** A destination for createLogger that keeps every line written to it. */
-export function logCapture(): { stream: Writable; lines: () => string[] } {
+/** A destination for createLogger that keeps every line written to it, as text and parsed. */
+export function logCapture(): {
+  stream: Writable;
+  lines: () => string[];
+  records: () => Record<string, unknown>[];
+} {
   const chunks: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer | string, _encoding, done) {
@@ -13,7 +17,8 @@ export function logCapture(): { stream: Writable; lines: () => string[] } {
       done();
     },
   });
-  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean) };
+  const lines = () => chunks.join('').split('\n').filter(Boolean);
+  return { stream, lines, records: () => lines().map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
 /** Fields whose every string is PHI, in FHIR resources and in the therapist API's bodies. */
