@@ -11,6 +11,9 @@
  *   the time from the API call to the Observation being found in HAPI by its identifier (p50, p95);
  * - where the time goes: the EHR latency histogram (/metrics) over the delivery, as milliseconds per
  *   transaction and per change.
+ * Before them, `BENCH_OUTBOX_WARMUP` (2,000) changes delivered in each mode with nothing added,
+ * printed apart and compared with nothing: HAPI's JIT compiles its hot paths in the first minutes,
+ * and the mode measured first would otherwise pay for it.
  * Then, batched with 20 ms (`BENCH_OUTBOX_STEADY_DELAY`), a busy practice: a steady
  * `BENCH_OUTBOX_STEADY_RATE` (5) changes per second for `BENCH_OUTBOX_STEADY_SECONDS` (60), each
  * one's lag until HAPI has it (target: p95 under 2 s).
@@ -52,6 +55,7 @@ const num = (name: string, fallback: number): number => Number(process.env[name]
 const PATIENTS = num('BENCH_OUTBOX_PATIENTS', 250);
 const CHANGES = num('BENCH_OUTBOX_CHANGES', 5_000);
 const LIVE = num('BENCH_OUTBOX_LIVE', 1_000);
+const WARMUP = num('BENCH_OUTBOX_WARMUP', 2_000);
 const SAMPLE_EVERY = 10;
 const DELAYS = (process.env.BENCH_OUTBOX_DELAYS ?? '0,20,50').split(',').map(Number);
 const STEADY_RATE = num('BENCH_OUTBOX_STEADY_RATE', 5);
@@ -113,6 +117,8 @@ interface Figures {
   /** Worker loops (KAP_OUTBOX_CONCURRENCY): EHR time per change x loops is comparable to wall time. */
   loops: number;
   apiPerSecond: number;
+  /** Changes queued and delivered. */
+  changes: number;
   deliverySeconds: number;
   perSecond: number;
   /** EHR transactions during the delivery, and the seconds the worker waited on them in all. */
@@ -167,7 +173,9 @@ async function measure(
   ehr: EhrGateway,
   hapiUrl: string,
   delayMs: number,
+  size = { changes: CHANGES, live: LIVE, steady: true },
 ) {
+  const { changes } = size;
   const dir = mkdtempSync(join(tmpdir(), 'kap-bench-outbox-'));
   const sqlite = { KAP_SQLITE_FILE: join(dir, 'kap.db') };
   const tag = `${run}-${mode.replace(/\W+/g, '')}-${delayMs}`;
@@ -177,8 +185,8 @@ async function measure(
     let kap = await startKapBridge(sqlite);
     await registerAll(kap.url, patients);
     let t = performance.now();
-    await inParallel(CHANGES, 8, (i) => record(kap.url, patients, `${tag}-q${i}`, i));
-    const apiPerSecond = CHANGES / ((performance.now() - t) / 1000);
+    await inParallel(changes, 8, (i) => record(kap.url, patients, `${tag}-q${i}`, i));
+    const apiPerSecond = changes / ((performance.now() - t) / 1000);
     await kap.stop();
     // Checkpoints as a kap-bridge that had been running holds them (see the header).
     const store = await Store.open({ sqliteFile: sqlite.KAP_SQLITE_FILE });
@@ -195,7 +203,7 @@ async function measure(
     });
     try {
       t = performance.now();
-      while ((await delivered(kap)) < CHANGES) await new Promise((r) => setTimeout(r, 100));
+      while ((await delivered(kap)) < changes) await new Promise((r) => setTimeout(r, 100));
       const deliverySeconds = (performance.now() - t) / 1000;
       const text = await metrics(kap);
       const transactions = metric(text, 'kap_ehr_request_duration_seconds_count{operation="transaction"}');
@@ -222,7 +230,7 @@ async function measure(
           await new Promise((r) => setTimeout(r, 50));
         }
       })();
-      await inParallel(LIVE, 8, async (i) => {
+      await inParallel(size.live, 8, async (i) => {
         const id = `${tag}-l${i}`;
         const at = performance.now();
         await record(kap.url, patients, id, i);
@@ -232,7 +240,7 @@ async function measure(
       recording = false;
       await watcher;
       const steady =
-        workerEnv.KAP_OUTBOX_BATCH_SIZE === undefined && delayMs === STEADY_DELAY
+        size.steady && workerEnv.KAP_OUTBOX_BATCH_SIZE === undefined && delayMs === STEADY_DELAY
           ? await steadyLag(kap, ehr, patients, tag)
           : undefined;
       return {
@@ -242,7 +250,8 @@ async function measure(
         loops: Number(workerEnv.KAP_OUTBOX_CONCURRENCY ?? 2),
         apiPerSecond,
         deliverySeconds,
-        perSecond: CHANGES / deliverySeconds,
+        changes,
+        perSecond: changes / deliverySeconds,
         transactions,
         ehrSeconds,
         lagsMs: lagsMs.sort((a, b) => a - b),
@@ -351,6 +360,37 @@ async function alertLag(ehr: EhrGateway, hapiUrl: string): Promise<number[]> {
   return lags.sort((a, b) => a - b);
 }
 
+const DELIVERY_HEADER =
+  'mode                 +RTT ms   API changes/s   delivery s   resources/s   lag p50 ms   lag p95 ms   not found';
+const deliveryRow = (r: Figures) =>
+  `${r.mode.padEnd(20)} ${String(r.delayMs).padStart(7)} ${fmt(r.apiPerSecond).padStart(15)} ${fmt(r.deliverySeconds, 1).padStart(12)} ${fmt(r.perSecond).padStart(13)} ${fmt(percentile(r.lagsMs, 50)).padStart(12)} ${fmt(percentile(r.lagsMs, 95)).padStart(12)} ${String(r.missing).padStart(11)}`;
+const TIME_HEADER =
+  'mode                 +RTT ms   transactions   changes each   EHR ms each   EHR ms/change';
+const timeRow = (r: Figures) =>
+  `${r.mode.padEnd(20)} ${String(r.delayMs).padStart(7)} ${fmt(r.transactions).padStart(14)} ${fmt(r.changes / r.transactions, 1).padStart(14)} ${fmt((1000 * r.ehrSeconds) / r.transactions, 1).padStart(13)} ${fmt((1000 * r.ehrSeconds) / r.changes, 1).padStart(15)}`;
+
+/** The batched over one-per-request ratio at one added round trip, once both modes have run. */
+function ratioLine(results: Figures[], delay: number): string | undefined {
+  const batched = results.find((r) => r.delayMs === delay && r.mode.startsWith('batched'));
+  const single = results.find((r) => r.delayMs === delay && r.mode.startsWith('one'));
+  if (!batched || !single) return undefined;
+  return `+${delay} ms: batched / one per request = ${fmt(batched.perSecond / single.perSecond, 1)}x resources per second${delay === 50 ? ' (target >= 5x)' : ''}`;
+}
+
+function steadyLine(steady: NonNullable<Figures['steady']>): string {
+  const p95 = percentile(steady.lagsMs, 95);
+  return `steady ${STEADY_RATE} changes/s for ${STEADY_SECONDS} s, batched, +${STEADY_DELAY} ms: lag p50 ${fmt(percentile(steady.lagsMs, 50))} ms, p95 ${fmt(p95)} ms, max ${fmt(steady.lagsMs.at(-1) ?? 0)} ms over ${steady.total} changes, ${steady.missing} not found (target: p95 < 2,000 ms: ${steady.missing === 0 && p95 < 2000 ? 'met' : 'not met'})`;
+}
+
+/** Each mode's figures as soon as they are measured: a run stopped later keeps what it printed. */
+function printMeasured(results: Figures[], r: Figures): void {
+  console.log(`measured: ${deliveryRow(r)}`);
+  console.log(`   where: ${timeRow(r)}`);
+  if (r.steady) console.log(steadyLine(r.steady));
+  const ratio = ratioLine(results, r.delayMs);
+  if (ratio) console.log(ratio);
+}
+
 async function main() {
   const hapi = await startHapi();
   // The suites' course set-up reads the server from the environment, as the test run sets it.
@@ -363,9 +403,28 @@ async function main() {
       console.log(
         `${fmt(CHANGES)} changes over ${PATIENTS} patients per mode and added round trip (${DELAYS.join(', ')} ms); lag sampled on ${LIVE / SAMPLE_EVERY} of ${fmt(LIVE)} live changes`,
       );
+      const modes = [
+        ['batched (default)', {}],
+        ['one per request', { KAP_OUTBOX_BATCH_SIZE: '1' }],
+      ] as const;
+      for (const [mode, env] of WARMUP > 0 ? modes : []) {
+        const warm = await measure(`warm-up ${mode}`, env, ehr, hapi.url, 0, {
+          changes: WARMUP,
+          live: 0,
+          steady: false,
+        });
+        console.log(`warm-up, compared with nothing: ${deliveryRow(warm)}`);
+        console.log(`                         where: ${timeRow(warm)}`);
+      }
       for (const delay of DELAYS) {
-        results.push(await measure('batched (default)', {}, ehr, hapi.url, delay));
-        results.push(await measure('one per request', { KAP_OUTBOX_BATCH_SIZE: '1' }, ehr, hapi.url, delay));
+        for (const [mode, env] of modes) {
+          const [gc, t] = [hapi.gcSeconds(), performance.now()];
+          results.push(await measure(mode, env, ehr, hapi.url, delay));
+          printMeasured(results, results.at(-1)!);
+          console.log(
+            `   HAPI's JVM in garbage collection: ${fmt(hapi.gcSeconds() - gc, 1)} s of ${fmt((performance.now() - t) / 1000, 1)} s`,
+          );
+        }
       }
     }
     if (SECTIONS.includes('alert')) alertLags = await alertLag(ehr, hapi.url);
@@ -380,38 +439,19 @@ async function main() {
   }
   if (!results.length) return;
   console.log('');
-  console.log(
-    'mode                 +RTT ms   API changes/s   delivery s   resources/s   lag p50 ms   lag p95 ms   not found',
-  );
-  for (const r of results) {
-    console.log(
-      `${r.mode.padEnd(20)} ${String(r.delayMs).padStart(7)} ${fmt(r.apiPerSecond).padStart(15)} ${fmt(r.deliverySeconds, 1).padStart(12)} ${fmt(r.perSecond).padStart(13)} ${fmt(percentile(r.lagsMs, 50)).padStart(12)} ${fmt(percentile(r.lagsMs, 95)).padStart(12)} ${String(r.missing).padStart(11)}`,
-    );
-  }
+  console.log(DELIVERY_HEADER);
+  for (const r of results) console.log(deliveryRow(r));
   console.log('');
   console.log('where the delivery time goes (from /metrics):');
-  console.log('mode                 +RTT ms   transactions   changes each   EHR ms each   EHR ms/change');
-  for (const r of results) {
-    console.log(
-      `${r.mode.padEnd(20)} ${String(r.delayMs).padStart(7)} ${fmt(r.transactions).padStart(14)} ${fmt(CHANGES / r.transactions, 1).padStart(14)} ${fmt((1000 * r.ehrSeconds) / r.transactions, 1).padStart(13)} ${fmt((1000 * r.ehrSeconds) / CHANGES, 1).padStart(15)}`,
-    );
-  }
+  console.log(TIME_HEADER);
+  for (const r of results) console.log(timeRow(r));
   console.log('');
   for (const delay of DELAYS) {
-    const batched = results.find((r) => r.delayMs === delay && r.mode.startsWith('batched'));
-    const single = results.find((r) => r.delayMs === delay && r.mode.startsWith('one'));
-    if (!batched || !single) continue;
-    console.log(
-      `+${delay} ms: batched / one per request = ${fmt(batched.perSecond / single.perSecond, 1)}x resources per second${delay === 50 ? ' (target >= 5x)' : ''}`,
-    );
+    const ratio = ratioLine(results, delay);
+    if (ratio) console.log(ratio);
   }
   const steady = results.find((r) => r.steady)?.steady;
-  if (steady) {
-    const p95 = percentile(steady.lagsMs, 95);
-    console.log(
-      `steady ${STEADY_RATE} changes/s for ${STEADY_SECONDS} s, batched, +${STEADY_DELAY} ms: lag p50 ${fmt(percentile(steady.lagsMs, 50))} ms, p95 ${fmt(p95)} ms, max ${fmt(steady.lagsMs.at(-1) ?? 0)} ms over ${steady.total} changes, ${steady.missing} not found (target: p95 < 2,000 ms: ${steady.missing === 0 && p95 < 2000 ? 'met' : 'not met'})`,
-    );
-  }
+  if (steady) console.log(steadyLine(steady));
 }
 
 await main();

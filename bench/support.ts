@@ -3,7 +3,7 @@
  * not share its event loop), a HAPI FHIR server (KAP_FHIR_BASE_URL, or the local sandbox started
  * here), percentiles and peak memory. Benchmarks print figures and assert nothing.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -83,18 +83,44 @@ export async function startKapBridge(env: Record<string, string>): Promise<Runni
   return { url, pid: child.pid!, peakRssMb: peakRss(child.pid!), stop: stopChild(child) };
 }
 
-/** The HAPI server to compare with, started as the test run starts it (sandbox/fhir-server.mjs): KAP_FHIR_BASE_URL, or the local sandbox. */
-export async function startHapi(): Promise<Running> {
+/**
+ * The sandbox's JVM for a benchmark: an EHR sized for load, not the test run's quick start (1 GB
+ * heap, C1 only). HAPI's H2 database lives in the heap, so a run that writes tens of thousands of
+ * resources would otherwise measure HAPI's full collections. KAP_SANDBOX_JAVA_OPTS still wins.
+ */
+export const BENCH_HAPI_JAVA_OPTS = (
+  process.env.KAP_SANDBOX_JAVA_OPTS ?? '-Xms2g -Xmx6g -XX:+UseParallelGC -Xss512k -Djava.awt.headless=true'
+)
+  .split(/\s+/)
+  .filter(Boolean);
+
+/**
+ * The HAPI server to compare with: KAP_FHIR_BASE_URL, or the local sandbox started with
+ * BENCH_HAPI_JAVA_OPTS. Its JVM's time in garbage collection is read at the end, so a heap-starved
+ * EHR is seen, not mistaken for kap-bridge's cost.
+ */
+export async function startHapi(): Promise<Running & { gcSeconds(): number }> {
   const hapi = await provideFhirServer({
     timeoutMs: 240_000,
+    javaOpts: BENCH_HAPI_JAVA_OPTS,
     log: (m: string) => process.stderr.write(`${m}\n`),
   });
+  if (hapi.pid) process.stderr.write(`[bench] HAPI's JVM: ${BENCH_HAPI_JAVA_OPTS.join(' ')}\n`);
   return {
     url: hapi.baseUrl,
     pid: hapi.pid ?? 0,
     peakRssMb: hapi.pid ? peakRss(hapi.pid) : () => Number.NaN,
+    gcSeconds: () => (hapi.pid ? jvmGcSeconds(hapi.pid) : Number.NaN),
     stop: () => hapi.stop(),
   };
+}
+
+/** Seconds a JVM has spent in garbage collection (the JDK's jstat, GCT), NaN when it cannot be read. */
+function jvmGcSeconds(pid: number): number {
+  const r = spawnSync('jstat', ['-gcutil', String(pid)], { encoding: 'utf8' });
+  const [head, row] = (r.stdout ?? '').trim().split('\n');
+  const column = head?.trim().split(/\s+/).indexOf('GCT') ?? -1;
+  return column < 0 || !row ? Number.NaN : Number(row.trim().split(/\s+/)[column]);
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

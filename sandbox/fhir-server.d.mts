@@ -15,5 +15,7 @@ export function provideFhirServer(opts?: {
   waitMs?: number;
   timeoutMs?: number;
   leaveRunning?: boolean;
+  /** The sandbox's JVM flags, in place of the test run's. */
+  javaOpts?: string[];
   log?: (msg: string) => void;
 }): Promise<FhirServer>;

@@ -56,7 +56,8 @@ async function putPackageWhereMissing(baseUrl, log) {
  * KAP_FHIR_BASE_URL (`external`), or the local sandbox started on a free port. `leaveRunning`: the
  * sandbox outlives this process once it is up (until then, this process ending stops it); otherwise
  * it stops when this process ends, or with `stop()`.
- * @param {{external?: string, waitMs?: number, timeoutMs?: number, leaveRunning?: boolean, log?: (msg: string) => void}} [opts]
+ * `javaOpts`: the sandbox's JVM flags, in place of sandbox/sandbox.mjs's (sized for the test run).
+ * @param {{external?: string, waitMs?: number, timeoutMs?: number, leaveRunning?: boolean, javaOpts?: string[], log?: (msg: string) => void}} [opts]
  * @returns {Promise<{baseUrl: string, external: boolean, pid?: number, logFile?: string, startupMs?: number, stop: () => Promise<void>}>}
  */
 export async function provideFhirServer({
@@ -64,6 +65,7 @@ export async function provideFhirServer({
   waitMs = Number(process.env.KAP_FHIR_WAIT_MS ?? 60_000),
   timeoutMs = Number(process.env.KAP_SANDBOX_TIMEOUT_MS ?? 180_000),
   leaveRunning = false,
+  javaOpts,
   log = noop,
 } = {}) {
   await ensurePackage({ log });
@@ -79,6 +81,6 @@ export async function provideFhirServer({
     await putPackageWhereMissing(baseUrl, log);
     return { baseUrl, external: true, stop: async () => undefined };
   }
-  const sandbox = await startSandbox({ timeoutMs, leaveRunning, log });
+  const sandbox = await startSandbox({ timeoutMs, leaveRunning, javaOpts, log });
   return { ...sandbox, external: false };
 }
