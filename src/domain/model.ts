@@ -154,6 +154,8 @@ export interface Prescription {
   route?: Route;
   /** FHIR MedicationRequest.intent: only an order authorises. */
   intent: string;
+  /** MedicationRequest.doNotPerform: a prohibition, which never authorises. */
+  doNotPerform?: true;
   /** The order this one replaces (MedicationRequest.priorPrescription), `MedicationRequest/<id>`. */
   priorPrescription?: string;
   /** Refills allowed after the first dispense (dispenseRequest.numberOfRepeatsAllowed). */

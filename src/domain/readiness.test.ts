@@ -1141,6 +1141,65 @@ const rows: Row[] = [
     change: withObs(bp(150, 95, '2026-12-03T08:30:00Z', 'bp2')),
     reasons: ['safety-blood-pressure'],
   },
+
+  // A time the rules cannot read may be before the session and may be the latest: it counts.
+  {
+    name: 'a PHQ-9 item 9 at a leap second (:60, valid FHIR) is read, and flags',
+    change: withObs(phq9Item9(3, '2026-12-01T10:00:60Z')),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a PHQ-9 item 9 with a time that cannot be read flags',
+    change: withObs(phq9Item9(3, '2026-12-01T25:00:00Z')),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a serious adverse event with a time that cannot be read flags',
+    change: (r) => ({
+      ...r,
+      adverseEvents: [{ id: 'ae1', patientId: 'p1', serious: true, occurredAt: '2026-12-01T25:00:00Z' }],
+    }),
+    reasons: ['safety-adverse-event'],
+  },
+  {
+    name: 'a not-cleared decision whose time cannot be read may be the latest: it decides',
+    change: (r) => ({
+      ...r,
+      clearances: [
+        ...r.clearances,
+        { ...r.clearances[0]!, id: 'cl2', result: 'not-cleared', decidedAt: '2026-11-31T10:00:00Z' },
+      ],
+    }),
+    reasons: ['clearance-not-cleared'],
+  },
+
+  // An order that forbids ketamine (doNotPerform, a modifier) never authorises a dose.
+  {
+    name: 'an active ketamine order that says it must not be given',
+    change: (r) => ({ ...r, prescriptions: [order({ doNotPerform: true })] }),
+    reasons: ['prescription-not-active'],
+  },
+  {
+    name: 'an older order that forbids ketamine, still active, beside the one that authorises',
+    change: (r) => ({
+      ...r,
+      prescriptions: [
+        ...r.prescriptions,
+        order({ id: 'rx2', doNotPerform: true, authoredOn: '2026-11-01T09:00:00Z' }),
+      ],
+    }),
+    reasons: ['prescription-not-active'],
+  },
+
+  // A dose the EHR records with status unknown may have been taken.
+  {
+    name: 'a dose under the order with status unknown: the sessions left cannot be counted',
+    change: (r) => ({
+      ...r,
+      administrations: [{ ...administered(1)[0]!, status: 'unknown' as const }],
+    }),
+    reasons: ['doses-unknown'],
+  },
 ];
 
 const ask = (row: Pick<Row, 'query' | 'policy'>) => ({

@@ -249,7 +249,7 @@ const NEVER: Span = { start: Number.NEGATIVE_INFINITY, end: Number.NEGATIVE_INFI
 /**
  * Latest by start; undefined dates sort first. Of items that start at the same instant neither can
  * be told to be the later, so one that `fails` wins over one that does not (fail closed); otherwise
- * the first in `items`.
+ * the first in `items`. An item with no readable time may be the latest: one that `fails` decides.
  */
 function latestBy<T>(
   items: readonly T[],
@@ -259,7 +259,9 @@ function latestBy<T>(
   let best: T | undefined;
   let bestSpan = NEVER;
   for (const item of items) {
-    const s = at(item) ?? NEVER;
+    const readable = at(item);
+    if (readable === undefined && fails(item)) return item;
+    const s = readable ?? NEVER;
     if (
       best === undefined ||
       s.start > bestSpan.start ||
@@ -326,7 +328,7 @@ export function currentOrder(
   const replaced = (p: Prescription) => orders.some((o) => o !== p && pointsAt(o.priorPrescription, p));
   const standing = orders.filter((p) => !replaced(p));
   const authorises = (p: Prescription): boolean => {
-    if (p.status !== 'active') return false;
+    if (p.status !== 'active' || p.doNotPerform) return false;
     if (p.dosesAuthorised === undefined || takenUnder(record, p) >= p.dosesAuthorised) return false;
     if (window === undefined) return true;
     const from = p.validFrom === undefined ? undefined : span(p.validFrom);
@@ -603,6 +605,13 @@ const prescriptionRule: Check = (f) => {
       reason('prescription-not-active', `The current ketamine order is ${rx.status}${why}.`, rx.source),
     );
   }
+  // A prohibition in force (MedicationRequest.doNotPerform, a modifier) stops the session, whichever order is current.
+  for (const p of f.record.prescriptions) {
+    if (!p.doNotPerform || !p.medication.isKetamine || p.status !== 'active') continue;
+    reasons.push(
+      reason('prescription-not-active', 'The EHR holds an order that ketamine must not be given.', p.source),
+    );
+  }
   if (rx.validFrom !== undefined) {
     const from = f.span(rx.validFrom);
     if (from === undefined || from.start > f.window.from) {
@@ -629,6 +638,12 @@ const prescriptionRule: Check = (f) => {
   }
   // A dose kept but not readable may be one taken under this order, whenever it was given.
   const unreadDoses = f.record.unreadable.filter((u) => u.kind === 'administration');
+  // So may a dose the EHR holds with an unknown status, under this order or under none.
+  const uncertainDoses = f.record.administrations.filter(
+    (a) =>
+      a.status === 'unknown' &&
+      (a.prescriptionId === undefined || pointsAt(`MedicationRequest/${a.prescriptionId}`, rx)),
+  );
   if (rx.dosesAuthorised === undefined) {
     reasons.push(
       reason(
@@ -644,6 +659,16 @@ const prescriptionRule: Check = (f) => {
           'doses-unknown',
           `A dose was received but cannot be read, so the sessions left under the order cannot be counted: ${u.problem}`,
           u.source,
+        ),
+      ),
+    );
+  } else if (uncertainDoses.length > 0) {
+    reasons.push(
+      ...uncertainDoses.map((a) =>
+        reason(
+          'doses-unknown',
+          'The EHR records a dose whose status is unknown, so the sessions left under the order cannot be counted.',
+          a.source,
         ),
       ),
     );
@@ -698,8 +723,9 @@ const dispenseRule: Check = (f) => {
   return [];
 };
 
+/** Up to the session; a time that is missing or cannot be read may be, so it counts (fail closed). */
 const upTo = (f: Facts, at: string | undefined) =>
-  (f.span(at)?.start ?? Number.POSITIVE_INFINITY) < f.window.to;
+  (f.span(at)?.start ?? Number.NEGATIVE_INFINITY) < f.window.to;
 
 const safetyRule: Check = (f) => {
   const reasons: Reason[] = [];

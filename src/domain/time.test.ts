@@ -17,3 +17,8 @@ test("the day an instant falls on is the zone's", () => {
   expect(dayOf(Date.parse('2026-12-03T05:00:00Z'), 'America/Los_Angeles')).toBe('2026-12-02');
   expect(dayOf(Date.parse('2026-12-02T23:30:00Z'), 'Europe/Berlin')).toBe('2026-12-03');
 });
+
+test('a leap second (:60, which FHIR allows) is the next minute', () => {
+  expect(spanOf('2026-12-31T23:59:60Z', 'UTC')).toEqual(spanOf('2027-01-01T00:00:00Z', 'UTC'));
+  expect(spanOf('2026-12-01T10:00:60.5+01:00', 'UTC')?.start).toBe(Date.parse('2026-12-01T09:01:00.5Z'));
+});

@@ -113,7 +113,9 @@ function parseSpan(value: string, timeZone: string): Span | undefined {
   if (WITH_TIME.test(value)) {
     // Date.parse rolls a day past the month's end over (02-30 is 03-02): such a value is no instant.
     if (spanOf(value.slice(0, 10), 'UTC') === undefined) return undefined;
-    const t = Date.parse(value);
+    // FHIR's pattern allows a leap second (:60), which Date.parse does not: it is the next minute's start.
+    const leap = /T\d\d:\d\d:60/.test(value);
+    const t = Date.parse(leap ? value.replace(/(T\d\d:\d\d):60/, '$1:59') : value) + (leap ? 1000 : 0);
     return Number.isNaN(t) ? undefined : { start: t, end: t + 1 };
   }
   const m = PARTIAL.exec(value);

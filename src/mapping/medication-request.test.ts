@@ -112,6 +112,14 @@ describe('the prescriber fixtures tell one prescription lifecycle', () => {
 });
 
 describe('tolerant reading of what EHRs send', () => {
+  test('an order that says ketamine must not be given (doNotPerform) is read as such', () => {
+    const request = { ...fixture('ehr/medicationrequest-rxnorm-6130.fhir.json'), doNotPerform: true };
+    expect(prescriptionFromFhir(request, ctx).value).toMatchObject({ doNotPerform: true });
+    expect(
+      prescriptionFromFhir(fixture('ehr/medicationrequest-rxnorm-6130.fhir.json'), ctx).value,
+    ).not.toHaveProperty('doNotPerform');
+  });
+
   test('RxNorm 6130 with a doseQuantity and SNOMED route', () => {
     const { value, issues } = prescriptionFromFhir(
       fixture('ehr/medicationrequest-rxnorm-6130.fhir.json'),

@@ -86,6 +86,7 @@ export function prescriptionFromFhir(request: MedicationRequest, ctx: MappingCon
     intent: typeof request.intent === 'string' ? request.intent : 'unknown',
     medication,
   };
+  if (request.doNotPerform === true) value.doNotPerform = true;
   readDosage(request.dosageInstruction, value, issues);
   const prior = request.priorPrescription?.reference;
   if (typeof prior === 'string') value.priorPrescription = prior;

@@ -372,7 +372,7 @@ function dosesTaken(record: PatientRecord, rx: Prescription): number {
 function orderCodes(record: PatientRecord, rx: Prescription, asked: Asked, tz: string): ReasonCode[] {
   // Reading: every way the current order fails is a reason of its own.
   const codes: ReasonCode[] = [];
-  if (rx.status !== 'active') codes.push('prescription-not-active');
+  if (rx.status !== 'active' || rx.doNotPerform) codes.push('prescription-not-active');
   const from = rx.validFrom === undefined ? undefined : when(rx.validFrom, tz);
   const until = rx.validUntil === undefined ? undefined : when(rx.validUntil, tz);
   if (rx.validFrom !== undefined && (from === undefined || from.start > asked.session.start)) {
@@ -381,7 +381,12 @@ function orderCodes(record: PatientRecord, rx: Prescription, asked: Asked, tz: s
   if (rx.validUntil !== undefined && (until === undefined || until.end < asked.session.end)) {
     codes.push('prescription-expired');
   }
-  if (rx.dosesAuthorised === undefined) {
+  // Reading: a dose the EHR records with an unknown status, under this order or under none, may
+  // have been taken, so the doses left cannot be counted.
+  const uncertain = record.administrations.some(
+    (a) => a.status === 'unknown' && (a.prescriptionId === undefined || a.prescriptionId === rx.id),
+  );
+  if (rx.dosesAuthorised === undefined || uncertain) {
     codes.push('doses-unknown');
   } else if (rx.dosesAuthorised - dosesTaken(record, rx) <= 0) {
     codes.push('no-doses-left');
@@ -459,7 +464,11 @@ function prescriptionRule(record: PatientRecord, asked: Asked, tz: string): Reas
       break;
     }
   }
+  // Reading: an active ketamine order that says it must not be given (doNotPerform) stops the
+  // session, whichever order is current.
   if (rx === undefined) return out.length > 0 ? out : codes;
+  if (record.prescriptions.some((p) => p.doNotPerform && p.medication.isKetamine && p.status === 'active'))
+    out.push('prescription-not-active');
   return [...out, ...codes];
 }
 
