@@ -1173,6 +1173,20 @@ const rows: Row[] = [
     reasons: ['clearance-not-cleared'],
   },
 
+  {
+    name: 'a revoked consent whose date cannot be read may be the latest: it decides',
+    change: (r) => ({
+      ...r,
+      consents: [...r.consents, { ...r.consents[0]!, id: 'c2', status: 'rejected', dateTime: '2026-11-31' }],
+    }),
+    reasons: ['consent-revoked'],
+  },
+  {
+    name: 'an active consent whose date cannot be read is not one signed',
+    change: (r) => ({ ...r, consents: [{ ...r.consents[0]!, dateTime: '2026-11-31' }] }),
+    reasons: ['no-consent'],
+  },
+
   // An order that forbids ketamine (doNotPerform, a modifier) never authorises a dose.
   {
     name: 'an active ketamine order that says it must not be given',

@@ -408,7 +408,11 @@ const REVOKED = new Set(['rejected', 'inactive', 'entered-in-error']);
 
 const consentRule: Check = (f) => {
   const mine = f.record.consents.filter((c) => f.episode !== undefined && c.episodeId === f.episode.id);
-  const signed = mine.filter((c) => (f.span(c.dateTime)?.start ?? Number.POSITIVE_INFINITY) < f.window.to);
+  // One whose date cannot be read is not known to be signed, but may be the latest: it counts only against.
+  const signed = mine.filter((c) => {
+    const at = f.span(c.dateTime);
+    return at === undefined ? consentReasons(f, c).length > 0 : at.start < f.window.to;
+  });
   const consent = latestBy(
     signed,
     (c) => f.span(c.dateTime),

@@ -183,6 +183,12 @@ function latestDecides<T>(
   timeOf: (item: T) => When | undefined,
   codesOf: (item: T) => ReasonCode[],
 ): ReasonCode[] | undefined {
+  // Reading: one whose time cannot be read may be the latest; when it fails, it decides.
+  for (const item of items) {
+    if (timeOf(item) !== undefined) continue;
+    const codes = codesOf(item);
+    if (codes.length > 0) return codes;
+  }
   let best: number | undefined;
   for (const item of items) {
     const t = timeOf(item);
@@ -214,7 +220,8 @@ function consentRule(
   const mine: InformedConsent[] = [];
   for (const c of record.consents) {
     if (episode === undefined || c.episodeId !== episode.id) continue;
-    if (!notAfter(when(c.dateTime, tz), asked)) continue;
+    const signed = when(c.dateTime, tz);
+    if (signed !== undefined && !notAfter(signed, asked)) continue;
     mine.push(c);
   }
   const codes = latestDecides(
@@ -326,7 +333,9 @@ function clearanceRule(record: PatientRecord, asked: Asked, policy: ReadinessPol
   const tz = policy.timeZone;
   const usable = record.clearances.filter(
     (c) =>
-      c.status !== 'cancelled' && c.status !== 'entered-in-error' && notAfter(when(c.decidedAt, tz), asked),
+      c.status !== 'cancelled' &&
+      c.status !== 'entered-in-error' &&
+      (when(c.decidedAt, tz) === undefined || notAfter(when(c.decidedAt, tz), asked)),
   );
   let latest: number | undefined;
   for (const c of usable) {
