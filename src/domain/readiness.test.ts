@@ -1205,6 +1205,34 @@ const rows: Row[] = [
     reasons: ['prescription-not-active'],
   },
 
+  // A medicine session in which a dose was given calls for integration, whatever became of it.
+  {
+    name: 'a medicine session cancelled after its dose still needs an integration session',
+    change: (r) => ({
+      ...r,
+      sessions: [...r.sessions, session('m0', 'medicine', '2026-11-25T12:00:00Z', { status: 'cancelled' })],
+      administrations: administered(1),
+    }),
+    reasons: ['no-integration-session'],
+  },
+  {
+    name: 'a medicine session left in progress after its dose still needs an integration session',
+    change: (r) => ({
+      ...r,
+      sessions: [...r.sessions, session('m0', 'medicine', '2026-11-25T12:00:00Z', { status: 'in-progress' })],
+      administrations: administered(1),
+    }),
+    reasons: ['no-integration-session'],
+  },
+  {
+    name: 'a medicine session cancelled before any dose does not',
+    change: (r) => ({
+      ...r,
+      sessions: [...r.sessions, session('m0', 'medicine', '2026-11-25T12:00:00Z', { status: 'cancelled' })],
+    }),
+    reasons: [],
+  },
+
   // A dose the EHR records with status unknown may have been taken.
   {
     name: 'a dose under the order with status unknown: the sessions left cannot be counted',

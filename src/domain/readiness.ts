@@ -475,6 +475,24 @@ const finishedSessions = (f: Facts, phase: Session['phase']): { session: Session
     return ended === undefined ? [] : [{ session: s, ended }];
   });
 
+/** Dose statuses that say nothing was given. */
+const NO_DOSE_GIVEN = new Set(['not-done', 'entered-in-error']);
+
+/**
+ * The medicine sessions of this course that call for integration, with when each ended (its end,
+ * else its start, else its dose): those finished, and any other (but one entered in error) in which
+ * a dose may have been given, such as one cancelled or left open after the dose.
+ */
+const medicineSessions = (f: Facts): { session: Session; ended: Span }[] =>
+  f.record.sessions.flatMap((s) => {
+    if (f.episode === undefined || s.episodeId !== f.episode.id || s.phase !== 'medicine') return [];
+    if (s.status === 'entered-in-error') return [];
+    const dose = f.record.administrations.find((a) => a.sessionId === s.id && !NO_DOSE_GIVEN.has(a.status));
+    if (s.status !== 'finished' && dose === undefined) return [];
+    const ended = f.span(s.end ?? s.start ?? dose?.administeredAt);
+    return ended === undefined ? [] : [{ session: s, ended }];
+  });
+
 /**
  * A preparation session finished before the session starts: wholly before it, so a date-only end
  * on the day of the session (or, asked about a whole day, any end on that day) is not before it.
@@ -485,12 +503,12 @@ const preparationRule: Check = (f) =>
     : [reason('no-preparation-session', 'No preparation session of this course has been completed.')];
 
 /**
- * After the last finished medicine session up to the session (one earlier on the asked day
- * included), an integration session that began once it had ended and finished before the session.
+ * After the last medicine session up to the session (finished, or one with a dose that may have
+ * been given; one earlier on the asked day included), an integration session that began once it had ended and finished before the session.
  */
 const integrationRule: Check = (f) => {
   if (!f.policy.requireIntegration) return [];
-  const medicine = finishedSessions(f, 'medicine').filter((s) => s.ended.start < f.window.to);
+  const medicine = medicineSessions(f).filter((s) => s.ended.start < f.window.to);
   if (medicine.length === 0) return [];
   const last = medicine.reduce((a, b) => (b.ended.end > a.ended.end ? b : a));
   const integrated = finishedSessions(f, 'integration').some(
@@ -503,7 +521,7 @@ const integrationRule: Check = (f) => {
     : [
         reason(
           'no-integration-session',
-          `No integration session has been completed since the medicine session of ${dayText(f, last.session.end ?? last.session.start)}.`,
+          `No integration session has been completed since the medicine session of ${dayOf(last.ended.start, f.policy.timeZone)}.`,
         ),
       ];
 };

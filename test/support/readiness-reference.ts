@@ -290,8 +290,15 @@ function integrationRule(
   // day counts: a second medicine session that day needs an integration session between).
   let lastMedicine: number | undefined;
   for (const s of sessions) {
-    if (s.phase !== 'medicine' || s.status !== 'finished') continue;
-    const ended = endedAt(s, tz);
+    if (s.phase !== 'medicine' || s.status === 'entered-in-error') continue;
+    // Reading: a medicine session in which a dose may have been given calls for integration,
+    // whatever its status (one cancelled or left open after the dose); it ended when it did, else
+    // when the dose was given.
+    const dose = record.administrations.find(
+      (a) => a.sessionId === s.id && a.status !== 'not-done' && a.status !== 'entered-in-error',
+    );
+    if (s.status !== 'finished' && dose === undefined) continue;
+    const ended = endedAt(s, tz) ?? when(dose?.administeredAt, tz);
     if (!notAfter(ended, asked) || ended === undefined) continue;
     if (lastMedicine === undefined || ended.end > lastMedicine) lastMedicine = ended.end;
   }
