@@ -269,6 +269,10 @@ export interface KapObservation {
   effective: string;
   value: ObservationValue;
   performer?: string;
+  /** When it was made available (Observation.issued), which may be after the fact it records. */
+  issued?: string;
+  /** When the EHR last changed it (meta.lastUpdated). */
+  versionTime?: string;
   source?: FhirSource;
 }
 

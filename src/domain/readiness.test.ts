@@ -1187,6 +1187,44 @@ const rows: Row[] = [
     reasons: ['no-consent'],
   },
 
+  // A score or adverse event is raised again when recorded late or changed after the review.
+  {
+    name: 'a PHQ-9 from before the review, changed by the EHR after it, flags again',
+    change: withObs({ ...phq9Item9(2, '2026-11-01T10:00:00Z'), versionTime: '2026-12-01T10:00:00Z' }),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a PHQ-9 from before the review, issued only after it, flags',
+    change: withObs({ ...phq9Item9(2, '2026-11-01T10:00:00Z'), issued: '2026-12-01T10:00:00Z' }),
+    reasons: ['safety-phq9-item9'],
+  },
+  {
+    name: 'a PHQ-9 from before the review, unchanged since, is closed by it',
+    change: withObs({ ...phq9Item9(2, '2026-11-01T10:00:00Z'), versionTime: '2026-11-01T10:05:00Z' }),
+    reasons: [],
+  },
+  {
+    name: 'a PHQ-9 changed only after the session does not flag it',
+    change: withObs({ ...phq9Item9(2, '2026-11-01T10:00:00Z'), versionTime: '2026-12-04T10:00:00Z' }),
+    reasons: [],
+  },
+  {
+    name: 'a serious adverse event from before the review, recorded after it, flags',
+    change: (r) => ({
+      ...r,
+      adverseEvents: [
+        {
+          id: 'ae1',
+          patientId: 'p1',
+          serious: true,
+          occurredAt: '2026-11-01T10:00:00Z',
+          recordedAt: '2026-12-01T10:00:00Z',
+        },
+      ],
+    }),
+    reasons: ['safety-adverse-event'],
+  },
+
   // An order that forbids ketamine (doNotPerform, a modifier) never authorises a dose.
   {
     name: 'an active ketamine order that says it must not be given',

@@ -374,6 +374,26 @@ const openFlag = (f: Facts, at: string | undefined): boolean => {
   return s === undefined || f.reviewedAt === undefined || f.reviewedAt < s.end;
 };
 
+/**
+ * When a flag was raised: the latest of its times up to the session, for a flag is raised when it
+ * happens, again when it is recorded later and again when the EHR changes it. A first time that
+ * cannot be read stays the time (an open flag).
+ */
+const raisedAt = (
+  f: Facts,
+  first: string | undefined,
+  ...later: (string | undefined)[]
+): string | undefined => {
+  let raised = first;
+  let start = f.span(first)?.start;
+  if (start === undefined) return first;
+  for (const t of later) {
+    const s = f.span(t);
+    if (s !== undefined && s.start < f.window.to && s.start > start) [raised, start] = [t, s.start];
+  }
+  return raised;
+};
+
 const dayText = (f: Facts, value: string | undefined): string => {
   const s = f.span(value);
   return s === undefined ? 'an unreadable date' : dayOf(s.start, f.policy.timeZone);
@@ -761,7 +781,7 @@ const safetyRule: Check = (f) => {
     (a, b) => (a.value.kind === 'phq9' ? 0 : 1) - (b.value.kind === 'phq9' ? 0 : 1),
   );
   for (const o of panelsFirst) {
-    if (!openFlag(f, o.effective) || readThrough.has(o)) continue;
+    if (!openFlag(f, raisedAt(f, o.effective, o.issued, o.versionTime)) || readThrough.has(o)) continue;
     const v = o.value;
     const on = dayText(f, o.effective);
     if (v.kind === 'phq9') {
@@ -830,7 +850,8 @@ const safetyRule: Check = (f) => {
     );
   }
   for (const e of f.record.adverseEvents) {
-    if (!e.serious || !upTo(f, e.occurredAt) || !openFlag(f, e.occurredAt)) continue;
+    if (!e.serious || !upTo(f, e.occurredAt) || !openFlag(f, raisedAt(f, e.occurredAt, e.recordedAt)))
+      continue;
     reasons.push(
       reason(
         'safety-adverse-event',

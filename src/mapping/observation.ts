@@ -570,6 +570,8 @@ export function observationFromFhir(resource: Observation, ctx: MappingContext):
   if (sessionId !== undefined) result.sessionId = sessionId;
   const performer = resource.performer?.find((p) => p.reference !== undefined)?.reference;
   if (performer !== undefined) result.performer = performer;
+  if (resource.issued !== undefined) result.issued = resource.issued;
+  if (resource.meta?.lastUpdated !== undefined) result.versionTime = resource.meta.lastUpdated;
   const source = sourceOf(resource);
   if (source !== undefined) result.source = source;
   return { value: result, issues };

@@ -546,6 +546,23 @@ function open(at: string | undefined, review: number | undefined, asked: Asked, 
   return review === undefined || review < t.end;
 }
 
+/**
+ * Reading: "a finding is raised when recorded, and again when the EHR changes it", for scores and
+ * adverse events too: one made available or changed after it happened (up to the session) is
+ * raised then. An unreadable first time stays (its flag is open).
+ */
+function raised(first: string | undefined, later: (string | undefined)[], asked: Asked, tz: string) {
+  const t0 = when(first, tz);
+  if (t0 === undefined) return first;
+  let best = first;
+  let bestStart = t0.start;
+  for (const v of later) {
+    const t = when(v, tz);
+    if (t !== undefined && notAfter(t, asked) && t.start > bestStart) [best, bestStart] = [v, t.start];
+  }
+  return best;
+}
+
 /** Item 9 of a PHQ-9 wherever it arrives: on the panel, in its items, or through hasMember. */
 function item9Answers(record: PatientRecord, o: KapObservation): number[] {
   if (o.value.kind !== 'phq9') return [];
@@ -565,7 +582,10 @@ function safetyRule(record: PatientRecord, asked: Asked, tz: string): ReasonCode
   const review = lastReview(record, asked, tz);
   const codes = new Set<ReasonCode>();
   for (const o of record.observations) {
-    if (ignored(o) || !open(o.effective, review, asked, tz)) continue;
+    if (ignored(o)) continue;
+    const t = when(o.effective, tz);
+    if (t !== undefined && !notAfter(t, asked)) continue;
+    if (!open(raised(o.effective, [o.issued, o.versionTime], asked, tz), review, asked, tz)) continue;
     if (o.value.kind === 'phq9') {
       const answers = item9Answers(record, o);
       if (answers.length === 0) codes.add('safety-phq9-item9-unknown');
@@ -593,7 +613,10 @@ function safetyRule(record: PatientRecord, asked: Asked, tz: string): ReasonCode
   }
   for (const e of record.adverseEvents) {
     if (!e.serious) continue;
-    if (open(e.occurredAt, review, asked, tz)) codes.add('safety-adverse-event');
+    const t = when(e.occurredAt, tz);
+    if (t !== undefined && !notAfter(t, asked)) continue;
+    if (open(raised(e.occurredAt, [e.recordedAt], asked, tz), review, asked, tz))
+      codes.add('safety-adverse-event');
   }
   for (const u of record.unreadable) {
     if (u.kind !== 'safety-finding') continue;
