@@ -637,6 +637,9 @@ async function playCourse(hapi: FhirServer): Promise<void> {
       `Expected Tomás's PHQ-9 item 9 to stop the next session; it said ${JSON.stringify(flagged.reasons)}.`,
     );
   }
+  // The prescriber reviews the score once it has reached the EHR: now (a review dated before the
+  // EHR held the score would not close its flag).
+  const reviewedAt = new Date().toISOString();
   const review = await ehr.update({
     resourceType: 'ClinicalImpression',
     id: `review-${tomas.ehrId}`,
@@ -652,14 +655,14 @@ async function playCourse(hapi: FhirServer): Promise<void> {
       coding: [{ system: 'https://fhir.kap-bridge.org/CodeSystem/kap-observation', code: 'safety-review' }],
     },
     subject: { reference: `Patient/${tomas.ehrId}`, display: tomas.name },
-    effectiveDateTime: at(D.integration, '19:30'),
-    date: at(D.integration, '19:30'),
+    effectiveDateTime: reviewedAt,
+    date: reviewedAt,
     assessor: { reference: `Practitioner/${prescriber.id}`, display: prescriber.display },
     summary: 'Passive thoughts, no plan or intent; safety plan in place. Safe to continue the course.',
   });
   const reviewAt = Date.now();
   event(
-    at(D.integration, '19:30'),
+    reviewedAt,
     'prescriber',
     "reviews Tomás's PHQ-9: safe to continue",
     versioned(review),

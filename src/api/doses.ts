@@ -5,12 +5,13 @@
  * clearance, an active prescription with sessions left, preparation done, no open safety flag) and
  * the day-of checks hold: the pre-dose vitals recorded in this session within the window and
  * within range; a booster within the order's dose per session and the time allowed after the first
- * dose. In a couple each partner is checked alone: one partner's refusal does not stop the other's dose.
+ * dose. In a couple the joint session needs both partners: a partner who is not ready at that
+ * instant (their doses in this joint session aside) stops the other's dose too (`partner-not-ready`).
  */
 import { randomUUID } from 'node:crypto';
 import { doseChecks, medicineFacts } from '../domain/medicine-session.js';
 import type { Administration } from '../domain/model.js';
-import { currentOrder, patientReadiness } from '../domain/readiness.js';
+import { currentOrder, episodeReadiness, inCourse, patientReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
 import { parseReference } from '../fhir/ids.js';
@@ -29,7 +30,13 @@ export async function recordDose(
   tenant: string,
 ): Promise<Answered<Answer<'Recorded'> & Administration & { source: string }>> {
   const administration = await deps.store.transaction(async (tx) => {
-    const { own, episode, links } = await patientSession(tx, sessionId, input.patient, tenant, 'patient');
+    const { own, episode, links, partners } = await patientSession(
+      tx,
+      sessionId,
+      input.patient,
+      tenant,
+      'patient',
+    );
     if (own.phase !== 'medicine') {
       throw unprocessable(
         `Session ${sessionId} is a ${own.phase} session: doses are taken in a medicine session.`,
@@ -51,7 +58,29 @@ export async function recordDose(
     const others = { ...full, administrations: full.administrations.filter((a) => a.sessionId !== own.id) };
     // The verdict at the instant of the dose: every day-of check must have been recorded by then.
     const query = readinessQuery({ at: input.time }, deps, current.checkpoint);
-    const readiness = patientReadiness(others, query, deps.policy, episode);
+    let readiness = patientReadiness(others, query, deps.policy, episode);
+    if (episode.type === 'couples') {
+      // Each partner's doses in this joint session are part of it, not sessions taken before it.
+      const joint = new Set([own.id, ...partners.map((p) => p.id)]);
+      const records = await Promise.all(
+        episode.patients.map(async (p) => {
+          const r =
+            p === input.patient
+              ? full
+              : (await currentRecord(tx, p, tenant, 'ehr:last-heard', deps.patientLink))?.record;
+          return (
+            r && { ...r, administrations: r.administrations.filter((a) => !joint.has(a.sessionId ?? '')) }
+          );
+        }),
+      );
+      const course = episodeReadiness(
+        episode,
+        records.flatMap((r) => (r ? [r] : [])),
+        query,
+        deps.policy,
+      );
+      readiness = inCourse(readiness, course);
+    }
     const rx = currentOrder(others, (v) => spanOf(v, deps.policy.timeZone)).rx;
     const findings = doseChecks(
       medicineFacts(full, own, input.patient, rx?.dosePerSession),

@@ -7,6 +7,8 @@ import type { Patient } from 'fhir/r4';
 import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy } from '../domain/medicine-session.js';
 import type { PatientLink } from '../domain/model.js';
 import {
+  episodeReadiness,
+  inCourse,
   patientReadiness,
   type Readiness,
   type ReadinessPolicy,
@@ -165,6 +167,18 @@ export async function medicationStatus(
   const current = await currentRecord(deps.store, id, tenant, 'ehr:last-heard', deps.patientLink);
   if (!current) throw unknownPatient(id);
   const { record, checkpoint: ehrLastHeardAt } = current;
-  const readiness = patientReadiness(record, readinessQuery(question, deps, ehrLastHeardAt), deps.policy);
+  const query = readinessQuery(question, deps, ehrLastHeardAt);
+  let readiness = patientReadiness(record, query, deps.policy);
+  // In a couples course the joint medicine session needs both partners: what stops the other stops this one.
+  const episode = record.episodes.find((e) => e.id === readiness.episodeId);
+  if (episode?.type === 'couples') {
+    const partners = await Promise.all(
+      episode.patients
+        .filter((p) => p !== id)
+        .map((p) => currentRecord(deps.store, p, tenant, 'ehr:last-heard', deps.patientLink)),
+    );
+    const records = [record, ...partners.flatMap((p) => (p ? [p.record] : []))];
+    readiness = inCourse(readiness, episodeReadiness(episode, records, query, deps.policy));
+  }
   return answered({ ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) });
 }

@@ -1084,6 +1084,22 @@ export function patientReadiness(
   };
 }
 
+/**
+ * One partner's answer in a couples course: their own reasons, and the course's that stop them
+ * (`partner-not-ready` told to them, `couple-unreadable`). Anything else is the partner's own.
+ */
+export function inCourse(own: Readiness, course: EpisodeReadiness): Readiness {
+  const more = course.reasons
+    .filter(
+      (r) =>
+        r.code === 'couple-unreadable' || (r.code === 'partner-not-ready' && r.patientId === own.patientId),
+    )
+    .map(({ patientId: _, ...r }) => r);
+  if (more.length === 0) return own;
+  const reasons = [...own.reasons, ...more];
+  return { ...own, ready: false, verdict: verdictOf(reasons), reasons };
+}
+
 export interface EpisodeReadiness {
   episodeId: string;
   date: string;

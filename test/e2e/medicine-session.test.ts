@@ -258,7 +258,7 @@ test('a whole individual medicine session: pre-dose checks, monitoring, boosters
   expect(timeline.adverseEvents).toEqual([]);
 }, 180_000);
 
-test('a couple: one partner refused at the pre-dose check while the other doses', async () => {
+test("a couple: a partner's high pre-dose blood pressure stops both doses until it is taken again", async () => {
   const { patients, episode } = await readyCourse(['med-ana', 'med-tomas']);
   const [ana, tomas] = patients as [string, string];
   const session = (await holdSession(service, episode, 'medicine', DAY)).id as string;
@@ -269,6 +269,11 @@ test('a couple: one partner refused at the pre-dose check while the other doses'
   expect(refused.status).toBe(422);
   // A blood pressure this high stops the dose as readiness itself does.
   expect(refusedCodes(refused)).toEqual(['safety-blood-pressure']);
+  // The joint session needs both partners: Ana is told only that Tomás is not ready.
+  const anaRefused = await call('POST', `/sessions/${session}/doses`, dose(ana, '10:12', 100));
+  expect(refusedCodes(anaRefused)).toEqual(['partner-not-ready']);
+  // Taken again within limits, it no longer stops the session; Tomás does not dose this time.
+  await reading(tomas, session, { kind: 'blood-pressure', systolic: 132, diastolic: 84 }, '10:15');
   expect((await call('POST', `/sessions/${session}/doses`, dose(ana, '10:20', 100))).status).toBe(201);
 
   const m = await call('GET', `/sessions/${session}/monitoring?at=${encodeURIComponent(at('10:55'))}`);

@@ -471,11 +471,16 @@ describe('a full couples course', () => {
     });
     const waiting = await post('/sessions/med-ruiz-1/doses', dose('ana'));
     expect(waiting.status).toBe(422);
-    // Ana's own reasons only: her clearance is in, her pre-dose blood pressure is not.
-    expect(codes(waiting)).toEqual(['predose-missing']);
-    expect(waiting.body.issue.map((i: { diagnostics: string }) => i.diagnostics)).toEqual([
-      expect.stringMatching(/^Patient ana: No blood pressure is recorded in this session/),
-    ]);
+    // Her clearance is in, her pre-dose blood pressure is not; and Tomás is not ready.
+    expect(codes(waiting).sort()).toEqual(['partner-not-ready', 'predose-missing']);
+    expect(waiting.body.issue.map((i: { diagnostics: string }) => i.diagnostics)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^Patient ana: No blood pressure is recorded in this session/),
+        expect.stringMatching(/^Patient ana: This is a couples course and the other partner is not ready/),
+      ]),
+    );
+    // What she is told of him is only that he is not ready: none of his reasons, ids or sources.
+    expect(JSON.stringify(waiting.body)).not.toMatch(/tomas|no-clearance|no-prescription/);
     for (const p of ['ana', 'tomas']) {
       await ok('/episodes/ep-ruiz/observations', {
         patient: p,
@@ -484,17 +489,26 @@ describe('a full couples course', () => {
         session: 'med-ruiz-1',
       });
     }
-    // Tomás is not cleared yet: his dose is refused with his reasons, and Ana's goes ahead.
+    // Tomás is not cleared yet: his dose is refused with his reasons, and so is Ana's, for him.
     const tomasWaits = await post('/sessions/med-ruiz-1/doses', dose('tomas'));
     expect(tomasWaits.status).toBe(422);
     expect(codes(tomasWaits)).toEqual(expect.arrayContaining(['no-clearance', 'no-prescription']));
     expect(codes(tomasWaits)).not.toContain('partner-not-ready');
+    const anaWaits = await post('/sessions/med-ruiz-1/doses', dose('ana'));
+    expect(anaWaits.status).toBe(422);
+    expect(codes(anaWaits)).toEqual(['partner-not-ready']);
+    // Her medication status says the same, ahead of the session.
+    const anaStatus = (await get('/patients/ana/medication-status?at=2026-04-09T10:20:00Z')).body;
+    expect(anaStatus.verdict).toBe('not-ready');
+    expect(anaStatus.reasons.map((r: { code: string }) => r.code)).toContain('partner-not-ready');
+
+    await prescriberClears('ehr-tomas');
+    // Once both are ready, one partner's dose in the joint session does not count against the other.
     const anaDose = await ok('/sessions/med-ruiz-1/doses', dose('ana'));
     expect(anaDose.sessionId).toBe(
       medicine.partners.find((s: { patientId: string }) => s.patientId === 'ana').id,
     );
 
-    await prescriberClears('ehr-tomas');
     const tomasDose = await ok('/sessions/med-ruiz-1/doses', dose('tomas'));
     expect(tomasDose.sessionId).toBe(
       medicine.partners.find((s: { patientId: string }) => s.patientId === 'tomas').id,
