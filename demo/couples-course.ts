@@ -661,12 +661,7 @@ async function playCourse(hapi: FhirServer): Promise<void> {
     summary: 'Passive thoughts, no plan or intent; safety plan in place. Safe to continue the course.',
   });
   const reviewAt = Date.now();
-  event(
-    reviewedAt,
-    'prescriber',
-    "reviews Tomás's PHQ-9: safe to continue",
-    versioned(review),
-  );
+  event(reviewedAt, 'prescriber', "reviews Tomás's PHQ-9: safe to continue", versioned(review));
   await eventually(
     "kap-bridge to hear of the prescriber's review (REST-hook notification from HAPI)",
     async () => {
