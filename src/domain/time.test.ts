@@ -22,3 +22,14 @@ test('a leap second (:60, which FHIR allows) is the next minute', () => {
   expect(spanOf('2026-12-31T23:59:60Z', 'UTC')).toEqual(spanOf('2027-01-01T00:00:00Z', 'UTC'));
   expect(spanOf('2026-12-01T10:00:60.5+01:00', 'UTC')?.start).toBe(Date.parse('2026-12-01T09:01:00.5Z'));
 });
+
+test.each([
+  ['America/Santiago', '2026-09-06', '2026-09-06T04:00:00Z'],
+  ['America/Havana', '2026-03-08', '2026-03-08T05:00:00Z'],
+  ['Europe/Berlin', '2026-03-29', '2026-03-28T23:00:00Z'],
+  ['America/Los_Angeles', '2026-11-01', '2026-11-01T07:00:00Z'],
+])('in %s, %s begins at %s (where the clocks skip midnight, at the skip)', (zone, day, start) => {
+  expect(spanOf(day, zone)?.start).toBe(Date.parse(start));
+  expect(dayOf(Date.parse(start), zone)).toBe(day);
+  expect(dayOf(Date.parse(start) - 1, zone)).not.toBe(day);
+});

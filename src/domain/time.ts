@@ -84,9 +84,12 @@ function midnight(year: number, month: number, day: number, timeZone: string): n
   const cached = midnights.get(key);
   if (cached !== undefined) return cached;
   const wall = Date.UTC(year, month - 1, day);
-  let instant = wall - offsetAt(wall, timeZone);
-  // Across a change of offset the first guess is off by the change: correct once.
-  instant = wall - offsetAt(instant, timeZone);
+  const first = wall - offsetAt(wall, timeZone);
+  // Across a change of offset the first guess is off by the change: correct once. Where the clocks
+  // skip midnight (America/Santiago, America/Havana) the corrected guess is still the day before:
+  // the day begins at the skip, the first guess.
+  const corrected = wall - offsetAt(first, timeZone);
+  const instant = corrected + offsetAt(corrected, timeZone) < wall ? first : corrected;
   if (midnights.size > 100_000) midnights.clear();
   midnights.set(key, instant);
   return instant;
