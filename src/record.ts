@@ -284,7 +284,9 @@ function withNewer(
 
 /**
  * What `tenant` may see of an EHR Patient: its own records, and the EHR's data only once the EHR
- * confirms the practice's care of the patient (src/patient-link.ts).
+ * confirms the practice's care of the patient (src/patient-link.ts). The EHR's copies of another
+ * practice's records count only once the EHR confirms that practice's care of the patient too: a
+ * practice whose link is pending does not write into anyone's record.
  */
 export async function practiceView(
   store: Pick<Store, 'resourcesFor'>,
@@ -294,7 +296,17 @@ export async function practiceView(
 ): Promise<{ resources: Resource[]; stored: StoredResource[]; confirmed: boolean }> {
   const all = await store.resourcesFor(ehrPatient, tenant);
   const confirmed = ehrConfirmsCare(all, ehrPatient, tenant, linkPolicy);
-  const stored = confirmed ? all : all.filter((s) => s.ours);
+  if (!confirmed) {
+    const stored = all.filter((s) => s.ours);
+    return { resources: stored.map((s) => s.resource), stored, confirmed };
+  }
+  const writers = new Set(all.flatMap((s) => (!s.ours && s.writtenBy !== undefined ? [s.writtenBy] : [])));
+  const unconfirmed = new Set<string>();
+  for (const writer of writers) {
+    const theirs = await store.resourcesFor(ehrPatient, writer);
+    if (!ehrConfirmsCare(theirs, ehrPatient, writer, linkPolicy)) unconfirmed.add(writer);
+  }
+  const stored = all.filter((s) => s.ours || s.writtenBy === undefined || !unconfirmed.has(s.writtenBy));
   return { resources: stored.map((s) => s.resource), stored, confirmed };
 }
 

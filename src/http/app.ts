@@ -72,7 +72,9 @@ import {
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
 import type { Outbox, OutboxStatus } from '../outbox/outbox.js';
+import { DEFAULT_PATIENT_LINK } from '../patient-link.js';
 import { reconciliation } from '../reconcile/answer.js';
+import { practiceView } from '../record.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bindContext, requestSpan } from '../telemetry/tracing.js';
 import {
@@ -687,7 +689,18 @@ export function createApp(deps: AppDeps): express.Express {
   route('consoleOidcCallback', (req, res) => finishOidcSignIn(req, res, deps));
   route('consoleEvents', (req, res) =>
     deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
-      deps.store.practiceChanges(tenantOf(res)),
+      deps.store.practiceChanges(
+        tenantOf(res),
+        async (ehrPatient) =>
+          (
+            await practiceView(
+              deps.store,
+              ehrPatient,
+              tenantOf(res),
+              deps.patientLink ?? DEFAULT_PATIENT_LINK,
+            )
+          ).confirmed,
+      ),
     ),
   );
 
