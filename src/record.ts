@@ -215,10 +215,14 @@ export function readingWarnings(resource: Resource): Issue[] {
  * take the EHR's reading as the session's pre-dose check). A colon is never in a FHIR id.
  */
 const PRACTICE_SPACES: ReadonlySet<string> = new Set(['Encounter', 'EpisodeOfCare']);
-const ehrSessionIdOf: MappingContext['idOf'] = (type, reference) => {
-  const id = identityContext.idOf(type, reference);
-  return PRACTICE_SPACES.has(type) && id !== undefined ? `ehr:${id}` : id;
-};
+/** `ctx` for reading the EHR's resources: ids in the practice's id spaces told apart by `ehr:`. */
+export const ehrContextOf = (ctx: MappingContext): MappingContext => ({
+  ...ctx,
+  idOf: (type, reference) => {
+    const id = ctx.idOf(type, reference);
+    return PRACTICE_SPACES.has(type) && id !== undefined ? `ehr:${id}` : id;
+  },
+});
 
 /**
  * The record of a linked patient as their practice (`tenant`) sees it: what the practice recorded
@@ -250,7 +254,7 @@ export async function loadRecord(
     }
   }
   const own: MappingContext = { ...identityContext, resolve: (ref) => medications.get(ref) };
-  const ehr: MappingContext = { ...own, idOf: ehrSessionIdOf };
+  const ehr = ehrContextOf(own);
   const record = recordFrom(link.id, resources, (r) => (ours.has(r) ? own : ehr));
   record.episodes = await store.episodesOf(link.id, tenant);
   if (!confirmed) record.link = 'pending';
