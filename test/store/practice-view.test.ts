@@ -28,65 +28,62 @@ const reading = (id: string): Observation => ({
   subject: { reference: PATIENT },
 });
 
-describe.each(ENGINES.filter((e) => e.name === 'sqlite'))(
-  'practices sharing an EHR Patient on $name',
-  (engine) => {
-    let db: TestDatabase;
-    let store: Store;
+describe.each(ENGINES)('practices sharing an EHR Patient on $name', (engine) => {
+  let db: TestDatabase;
+  let store: Store;
 
-    beforeEach(async () => {
-      db = await engine.create();
-      store = await Store.open(db.options);
-      for (const tenant of ['practice-a', 'practice-b'])
-        await store.savePatient(
-          { id: 'p1', identifiers: [{ system: 's', value: tenant }], ehrPatient: PATIENT },
-          tenant,
-        );
-      await store.putResource({ resource: careTeam('practice-b'), patientRef: PATIENT, receivedAt: at });
-    });
-    afterEach(async () => {
-      await store.close();
-      await db.drop();
-    });
+  beforeEach(async () => {
+    db = await engine.create();
+    store = await Store.open(db.options);
+    for (const tenant of ['practice-a', 'practice-b'])
+      await store.savePatient(
+        { id: 'p1', identifiers: [{ system: 's', value: tenant }], ehrPatient: PATIENT },
+        tenant,
+      );
+    await store.putResource({ resource: careTeam('practice-b'), patientRef: PATIENT, receivedAt: at });
+  });
+  afterEach(async () => {
+    await store.close();
+    await db.drop();
+  });
 
-    const seenByB = async () =>
-      (await practiceView(store, PATIENT, 'practice-b', DEFAULT_PATIENT_LINK)).resources.map((r) => r.id);
+  const seenByB = async () =>
+    (await practiceView(store, PATIENT, 'practice-b', DEFAULT_PATIENT_LINK)).resources.map((r) => r.id);
 
-    test("the EHR's copy of a pending practice's record counts for another practice only once the EHR confirms the writer", async () => {
-      await store.putResource({
-        resource: reading('obs-a'),
-        patientRef: PATIENT,
-        receivedAt: at,
-        writtenBy: 'practice-a',
-      });
-      expect(await seenByB()).not.toContain('obs-a');
-      await store.putResource({ resource: careTeam('practice-a'), patientRef: PATIENT, receivedAt: at });
-      expect(await seenByB()).toContain('obs-a');
+  test("the EHR's copy of a pending practice's record counts for another practice only once the EHR confirms the writer", async () => {
+    await store.putResource({
+      resource: reading('obs-a'),
+      patientRef: PATIENT,
+      receivedAt: at,
+      writtenBy: 'practice-a',
     });
+    expect(await seenByB()).not.toContain('obs-a');
+    await store.putResource({ resource: careTeam('practice-a'), patientRef: PATIENT, receivedAt: at });
+    expect(await seenByB()).toContain('obs-a');
+  });
 
-    test("another practice's write does not move a practice's change mark; its own write does", async () => {
-      const markOfA = () => store.practiceChanges('practice-a', async () => false);
-      const before = await markOfA();
-      await store.putResource({
-        resource: reading('obs-b'),
-        patientRef: PATIENT,
-        receivedAt: at,
-        ours: true,
-        tenant: 'practice-b',
-      });
-      expect(await markOfA()).toBe(before);
-      await store.putResource({
-        resource: reading('obs-a'),
-        patientRef: PATIENT,
-        receivedAt: at,
-        ours: true,
-        tenant: 'practice-a',
-      });
-      expect(await markOfA()).not.toBe(before);
-      const moved = await markOfA();
-      await store.putResource({ resource: reading('obs-ehr'), patientRef: PATIENT, receivedAt: at });
-      expect(await markOfA()).toBe(moved);
-      expect(await store.practiceChanges('practice-a', async () => true)).not.toBe(moved);
+  test("another practice's write does not move a practice's change mark; its own write does", async () => {
+    const markOfA = () => store.practiceChanges('practice-a', async () => false);
+    const before = await markOfA();
+    await store.putResource({
+      resource: reading('obs-b'),
+      patientRef: PATIENT,
+      receivedAt: at,
+      ours: true,
+      tenant: 'practice-b',
     });
-  },
-);
+    expect(await markOfA()).toBe(before);
+    await store.putResource({
+      resource: reading('obs-a'),
+      patientRef: PATIENT,
+      receivedAt: at,
+      ours: true,
+      tenant: 'practice-a',
+    });
+    expect(await markOfA()).not.toBe(before);
+    const moved = await markOfA();
+    await store.putResource({ resource: reading('obs-ehr'), patientRef: PATIENT, receivedAt: at });
+    expect(await markOfA()).toBe(moved);
+    expect(await store.practiceChanges('practice-a', async () => true)).not.toBe(moved);
+  });
+});
