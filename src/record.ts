@@ -215,10 +215,14 @@ export function readingWarnings(resource: Resource): Issue[] {
  * take the EHR's reading as the session's pre-dose check). A colon is never in a FHIR id.
  */
 const PRACTICE_SPACES: ReadonlySet<string> = new Set(['Encounter', 'EpisodeOfCare']);
-const ehrSessionIdOf: MappingContext['idOf'] = (type, reference) => {
-  const id = identityContext.idOf(type, reference);
-  return PRACTICE_SPACES.has(type) && id !== undefined ? `ehr:${id}` : id;
-};
+/** `ctx` for reading the EHR's resources: ids in the practice's id spaces told apart by `ehr:`. */
+export const ehrContextOf = (ctx: MappingContext): MappingContext => ({
+  ...ctx,
+  idOf: (type, reference) => {
+    const id = ctx.idOf(type, reference);
+    return PRACTICE_SPACES.has(type) && id !== undefined ? `ehr:${id}` : id;
+  },
+});
 
 /**
  * The record of a linked patient as their practice (`tenant`) sees it: what the practice recorded
@@ -250,7 +254,7 @@ export async function loadRecord(
     }
   }
   const own: MappingContext = { ...identityContext, resolve: (ref) => medications.get(ref) };
-  const ehr: MappingContext = { ...own, idOf: ehrSessionIdOf };
+  const ehr = ehrContextOf(own);
   const record = recordFrom(link.id, resources, (r) => (ours.has(r) ? own : ehr));
   record.episodes = await store.episodesOf(link.id, tenant);
   if (!confirmed) record.link = 'pending';
@@ -284,7 +288,9 @@ function withNewer(
 
 /**
  * What `tenant` may see of an EHR Patient: its own records, and the EHR's data only once the EHR
- * confirms the practice's care of the patient (src/patient-link.ts).
+ * confirms the practice's care of the patient (src/patient-link.ts). The EHR's copies of another
+ * practice's records count only once the EHR confirms that practice's care of the patient too: a
+ * practice whose link is pending does not write into anyone's record.
  */
 export async function practiceView(
   store: Pick<Store, 'resourcesFor'>,
@@ -294,7 +300,17 @@ export async function practiceView(
 ): Promise<{ resources: Resource[]; stored: StoredResource[]; confirmed: boolean }> {
   const all = await store.resourcesFor(ehrPatient, tenant);
   const confirmed = ehrConfirmsCare(all, ehrPatient, tenant, linkPolicy);
-  const stored = confirmed ? all : all.filter((s) => s.ours);
+  if (!confirmed) {
+    const stored = all.filter((s) => s.ours);
+    return { resources: stored.map((s) => s.resource), stored, confirmed };
+  }
+  const writers = new Set(all.flatMap((s) => (!s.ours && s.writtenBy !== undefined ? [s.writtenBy] : [])));
+  const unconfirmed = new Set<string>();
+  for (const writer of writers) {
+    const theirs = await store.resourcesFor(ehrPatient, writer);
+    if (!ehrConfirmsCare(theirs, ehrPatient, writer, linkPolicy)) unconfirmed.add(writer);
+  }
+  const stored = all.filter((s) => s.ours || s.writtenBy === undefined || !unconfirmed.has(s.writtenBy));
   return { resources: stored.map((s) => s.resource), stored, confirmed };
 }
 

@@ -23,7 +23,7 @@ import { type Answered, answered } from '../fhir/outcome.js';
 import { SESSION_PHASES } from '../mapping/episode.js';
 import { referralFromFhir } from '../mapping/referral.js';
 import { DEFAULT_PATIENT_LINK } from '../patient-link.js';
-import { practiceView, readResource } from '../record.js';
+import { ehrContextOf, practiceView, readResource } from '../record.js';
 import { reportIdOf } from './discharge.js';
 import { findEpisode, readinessOn } from './episodes.js';
 import { medicinePolicyOf } from './patients.js';
@@ -91,6 +91,7 @@ export async function episodeTimeline(
     (l): l is PatientLink => l !== undefined,
   );
   const ctx = courseContext(links);
+  const ehrCtx = ehrContextOf(ctx);
   const sessions = await sessionsOf(store, episode, links, tenant);
   const inCourse = new Set(sessions.map((s) => s.id));
   const referrals: Sourced<ClearanceReferral>[] = [];
@@ -114,7 +115,8 @@ export async function episodeTimeline(
       }
       // What else the timeline shows, through the record's one dispatch, read with the course's patients.
       if (!SHOWN.has(r.resourceType)) continue;
-      const out = readResource(r, ctx);
+      // The EHR's resources are read with its ids apart from the practice's (its Encounter 12 is not session 12).
+      const out = readResource(r, stored.ours ? ctx : ehrCtx);
       if (out?.into === 'consents') {
         const c = out.read.value;
         if (c?.episodeId === id) consents.push({ ...c, source: await sourceOf(stored, deps) });

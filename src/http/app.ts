@@ -72,7 +72,9 @@ import {
 import type { SearchParams } from '../fhir-endpoint/read.js';
 import type { Logger } from '../log.js';
 import type { Outbox, OutboxStatus } from '../outbox/outbox.js';
+import { DEFAULT_PATIENT_LINK } from '../patient-link.js';
 import { reconciliation } from '../reconcile/answer.js';
+import { practiceView } from '../record.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { bindContext, requestSpan } from '../telemetry/tracing.js';
 import {
@@ -395,8 +397,12 @@ export function createApp(deps: AppDeps): express.Express {
       parameterCheck(name, { type: 'string', maxLength: 256 }),
     ]),
   );
-  /** The audit trail searched by the criteria of the query (GET) or of the form body (POST _search). */
-  const searchAudit = async (q: Record<string, string | undefined>, res: Response) => {
+  /**
+   * The audit trail searched by the criteria of the query (GET) or of the form body (POST _search).
+   * The links of a POST search carry only the page (`_count`, `_offset`), never the criteria (often
+   * a patient's id): the next page is the same body posted to the link's address.
+   */
+  const searchAudit = async (q: Record<string, string | undefined>, res: Response, byPost = false) => {
     for (const key of ['since', 'until'] as const) if (q[key] !== undefined) instant(q[key]);
     for (const [name, check] of Object.entries(searchText)) if (q[name] !== undefined) check(q[name]);
     if (q._count !== undefined) count(q._count);
@@ -415,11 +421,13 @@ export function createApp(deps: AppDeps): express.Express {
       count: page.count,
       offset: page.offset,
     });
-    const asked = (['entity', 'client', 'tenant', 'since', 'until'] as const).flatMap((k) =>
-      q[k] === undefined ? [] : [[k, q[k]] as const],
-    );
+    const asked = byPost
+      ? []
+      : (['entity', 'client', 'tenant', 'since', 'until'] as const).flatMap((k) =>
+          q[k] === undefined ? [] : [[k, q[k]] as const],
+        );
     bundle.link = pageLinks(
-      `${deps.publicBaseUrl}${ROUTES.auditEvents.path}`,
+      `${deps.publicBaseUrl}${(byPost ? ROUTES.auditSearch : ROUTES.auditEvents).path}`,
       asked,
       page,
       bundle.total ?? 0,
@@ -428,8 +436,21 @@ export function createApp(deps: AppDeps): express.Express {
   };
   route('auditEvents', (req, res) => searchAudit(req.query as Record<string, string | undefined>, res));
   route('auditSearch', (req, res) =>
-    searchAudit((sentBody(req) ? req.body : {}) as Record<string, string | undefined>, res),
+    searchAudit(
+      {
+        ...((sentBody(req) ? req.body : {}) as Record<string, string | undefined>),
+        ...pagingOf(req.query as Record<string, string | undefined>),
+      },
+      res,
+      true,
+    ),
   );
+
+  /** `_count` and `_offset` of a query: a POST search's page, named by its links' address. */
+  const pagingOf = (q: Record<string, string | undefined>) =>
+    Object.fromEntries(
+      (['_count', '_offset'] as const).flatMap((k) => (q[k] === undefined ? [] : [[k, q[k]]])),
+    );
 
   /** The FHIR endpoint: one handler; the scopes it needs depend on the type in the path or in the Bundle. */
   const fhir = async (req: Request, res: Response) => {
@@ -687,7 +708,18 @@ export function createApp(deps: AppDeps): express.Express {
   route('consoleOidcCallback', (req, res) => finishOidcSignIn(req, res, deps));
   route('consoleEvents', (req, res) =>
     deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
-      deps.store.practiceChanges(tenantOf(res)),
+      deps.store.practiceChanges(
+        tenantOf(res),
+        async (ehrPatient) =>
+          (
+            await practiceView(
+              deps.store,
+              ehrPatient,
+              tenantOf(res),
+              deps.patientLink ?? DEFAULT_PATIENT_LINK,
+            )
+          ).confirmed,
+      ),
     ),
   );
 

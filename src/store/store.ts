@@ -259,16 +259,33 @@ export class Store {
     return rows.map((r) => JSON.parse(r.body) as Episode);
   }
   /**
-   * A mark that changes whenever a record of one of the practice's patients, or its list of
-   * patients, changes: what an open console page is told to read again.
+   * A mark that changes whenever the practice's list of patients changes, the practice writes to
+   * one of its patients' records, or the EHR's data of one of them changes and `confirmed` (the EHR
+   * confirms the practice's care of that EHR Patient): what an open console page is told to read
+   * again. Another practice's own writes never move it.
    */
-  async practiceChanges(tenant: string): Promise<string> {
-    const rows = await this.db.all<{ patients: number | string; changes: number | string | null }>(
-      `SELECT COUNT(*) AS patients, SUM(c.changes) AS changes
-       FROM patients p LEFT JOIN record_changes c ON c.scope = p.ehr_patient WHERE p.tenant = ?`,
-      [tenant],
+  async practiceChanges(
+    tenant: string,
+    confirmed: (ehrPatient: string) => Promise<boolean>,
+  ): Promise<string> {
+    const rows = await this.db.all<{
+      ehr_patient: string | null;
+      own: number | string | null;
+      ehr: number | string | null;
+    }>(
+      `SELECT p.ehr_patient,
+         (SELECT changes FROM record_changes WHERE scope = ? || p.ehr_patient) AS own,
+         (SELECT changes FROM record_changes WHERE scope = 'ehr|' || p.ehr_patient) AS ehr
+       FROM patients p WHERE p.tenant = ?`,
+      [`practice:${tenant}|`, tenant],
     );
-    return `${rows[0]?.patients ?? 0}/${rows[0]?.changes ?? 0}`;
+    let changes = 0;
+    for (const r of rows) {
+      changes += Number(r.own ?? 0);
+      if (r.ehr_patient !== null && r.ehr !== null && (await confirmed(r.ehr_patient)))
+        changes += Number(r.ehr);
+    }
+    return `${rows.length}/${changes}`;
   }
   getCheckpoint(name: string): Promise<string | undefined> {
     return this.reading.getCheckpoint(name);
@@ -322,6 +339,15 @@ export interface RecordHead {
 /** The change-counter scope of a stored resource: its patient, or its type when it is about no patient. */
 const scopeOf = (resourceType: string, patientRef: string | null | undefined): string =>
   patientRef ?? resourceType;
+
+/**
+ * A scope's counter and its counter of one side's writes: a practice's own (`tenant`) or the EHR's
+ * (none), so that a practice's change mark moves only for changes it can see (practiceChanges).
+ */
+const sided = (scope: string, tenant: string | undefined): string[] => [
+  scope,
+  `${tenant === undefined ? 'ehr' : `practice:${tenant}`}|${scope}`,
+];
 
 /** Raises the change counter of each scope, in order (the lock order concurrent writers share). */
 async function raiseChanges(sql: Sql, scopes: ReadonlySet<string>): Promise<void> {
@@ -535,7 +561,8 @@ export class StoreTx {
     if (!resource.id) throw new Error('A resource without an id cannot be stored');
     const { resourceType } = resource;
     // A practice's own resource is kept in the practice's id space; the EHR's under the EHR's id.
-    const id = ours ? ownKey(tenant ?? DEFAULT_TENANT, resource.id) : resource.id;
+    const owner = ours ? (tenant ?? DEFAULT_TENANT) : undefined;
+    const id = owner === undefined ? resource.id : ownKey(owner, resource.id);
     this.written?.push(`${resourceType}/${resource.id}`);
     const rank = versionRank(resource);
     const values = [
@@ -560,7 +587,7 @@ export class StoreTx {
         [...values, resourceType, id],
       );
       if (inserted > 0) {
-        await this.touch(scopeOf(resourceType, patientRef));
+        await this.touch(...sided(scopeOf(resourceType, patientRef), owner));
         return 'stored';
       }
       // Another writer stored it meanwhile: compare with theirs.
@@ -574,7 +601,10 @@ export class StoreTx {
        WHERE resource_type = ? AND id = ?`,
       [...values, resourceType, id],
     );
-    await this.touch(scopeOf(resourceType, held.patientRef), scopeOf(resourceType, patientRef));
+    await this.touch(
+      ...sided(scopeOf(resourceType, held.patientRef), owner),
+      ...sided(scopeOf(resourceType, patientRef), owner),
+    );
     return 'stored';
   }
 
@@ -656,7 +686,7 @@ export class StoreTx {
       'UPDATE resources SET ehr_ref = ?, ehr_version = ? WHERE resource_type = ? AND id = ?',
       [ehrRef, ehrVersion ?? null, resourceType, id],
     );
-    await this.touch(scopeOf(resourceType, row.patient_ref));
+    await this.touch(...sided(scopeOf(resourceType, row.patient_ref), own.tenant));
     return true;
   }
 
@@ -685,7 +715,7 @@ export class StoreTx {
       if (ehrPatient !== undefined) scopes.push(ehrPatient);
     }
     // Each partner's record holds the course: a change to it changes their records.
-    await this.touch(...scopes);
+    await this.touch(...scopes.flatMap((s) => sided(s, tenant)));
   }
 
   /** The practice's course with this id. */

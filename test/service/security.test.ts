@@ -874,6 +874,19 @@ describe('audit trail', () => {
     expect(ids(found)).toEqual(ids(byGet.body as Bundle<AuditEvent>));
     expect(found.total).toBe((byGet.body as Bundle).total);
     expect(found.link?.map((l) => l.relation)).toEqual((byGet.body as Bundle).link?.map((l) => l.relation));
+    // The links of a search by POST name no patient: the next page is the same body posted to the link.
+    expect(found.link?.every((l) => !l.url.includes(PATIENT))).toBe(true);
+    const next = found.link!.find((l) => l.relation === 'next')!.url.replace(/^.*\/audit\//, '/audit/');
+    const nextPage = (await (
+      await fetch(`${service.url}${next}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: criteria,
+      })
+    ).json()) as Bundle<AuditEvent>;
+    const nextByGet = (await call('GET', `/audit/AuditEvent?${criteria}&_offset=2`, operator))
+      .body as Bundle<AuditEvent>;
+    expect(ids(nextPage)).toEqual(ids(nextByGet));
     expect((await search('since=yesterday')).status).toBe(400);
     expect((await search(`entity=Patient/${PATIENT}&entity=Patient/other`)).status).toBe(400);
     expect((await search(JSON.stringify({ entity: `Patient/${PATIENT}` }), 'application/json')).status).toBe(

@@ -382,6 +382,25 @@ describe('a full individual course', () => {
     expect(bp).toEqual([expect.objectContaining({ source: 'Observation/ehr-obs-9001/_history/2' })]);
     expect(timeline.observations).toHaveLength(10);
   });
+
+  test("the EHR's Encounter of the same id as a practice's session is not that session in the timeline", async () => {
+    const local = (await service.store.getOwn('Observation', 'bp-lena-high', PRACTICE))!
+      .resource as Observation;
+    const { meta: _meta, identifier: _identifier, ...body } = local;
+    const theirs: Observation = {
+      ...body,
+      id: 'ehr-obs-9002',
+      meta: { versionId: '1' },
+      encounter: { reference: 'Encounter/med-lena-1' },
+    };
+    await service.store.putResource({
+      resource: theirs,
+      patientRef: 'Patient/ehr-lena',
+      receivedAt: '2026-03-05T10:07:00Z',
+    });
+    const timeline = (await get('/episodes/ep-lena?date=2026-03-12')).body;
+    expect(timeline.observations.map((o: { id: string }) => o.id)).not.toContain('ehr-obs-9002');
+  });
 });
 
 describe("the course's status", () => {
