@@ -706,20 +706,25 @@ export function createApp(deps: AppDeps): express.Express {
   route('consoleSignOut', async (req, res) => signOut(req, res, deps));
   route('consoleOidcSignIn', (req, res) => beginOidcSignIn(req, res, deps));
   route('consoleOidcCallback', (req, res) => finishOidcSignIn(req, res, deps));
+  // Whether the EHR confirms a practice's care changes only with the records' counters: each
+  // stream's tick reads a patient's record again only when one of them moved.
+  const confirmedAt = new Map<string, { counters: string; confirmed: boolean }>();
   route('consoleEvents', (req, res) =>
     deps.consoleStreams.stream(req, res, deps.consoleSessions, () =>
-      deps.store.practiceChanges(
-        tenantOf(res),
-        async (ehrPatient) =>
-          (
-            await practiceView(
-              deps.store,
-              ehrPatient,
-              tenantOf(res),
-              deps.patientLink ?? DEFAULT_PATIENT_LINK,
-            )
-          ).confirmed,
-      ),
+      deps.store.practiceChanges(tenantOf(res), async (ehrPatient, counters) => {
+        const key = `${tenantOf(res)}|${ehrPatient}`;
+        const known = confirmedAt.get(key);
+        if (known?.counters === counters) return known.confirmed;
+        const view = await practiceView(
+          deps.store,
+          ehrPatient,
+          tenantOf(res),
+          deps.patientLink ?? DEFAULT_PATIENT_LINK,
+        );
+        if (confirmedAt.size > 100_000) confirmedAt.clear();
+        confirmedAt.set(key, { counters, confirmed: view.confirmed });
+        return view.confirmed;
+      }),
     ),
   );
 

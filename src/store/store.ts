@@ -266,7 +266,8 @@ export class Store {
    */
   async practiceChanges(
     tenant: string,
-    confirmed: (ehrPatient: string) => Promise<boolean>,
+    /** Whether the EHR confirms the practice's care; `counters` moves whenever the answer may have. */
+    confirmed: (ehrPatient: string, counters: string) => Promise<boolean>,
   ): Promise<string> {
     const rows = await this.db.all<{
       ehr_patient: string | null;
@@ -282,7 +283,11 @@ export class Store {
     let changes = 0;
     for (const r of rows) {
       changes += Number(r.own ?? 0);
-      if (r.ehr_patient !== null && r.ehr !== null && (await confirmed(r.ehr_patient)))
+      if (
+        r.ehr_patient !== null &&
+        r.ehr !== null &&
+        (await confirmed(r.ehr_patient, `${r.own ?? 0}/${r.ehr}`))
+      )
         changes += Number(r.ehr);
     }
     return `${rows.length}/${changes}`;
