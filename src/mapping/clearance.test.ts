@@ -86,6 +86,22 @@ describe('tolerant reading', () => {
     ]);
   });
 
+  test('result codings that disagree give no decision and an error', () => {
+    const obs = base();
+    const system = 'https://fhir.kap-bridge.org/CodeSystem/kap-clearance-result';
+    obs.valueCodeableConcept = {
+      coding: [
+        { system, code: 'cleared' },
+        { system, code: 'not-cleared' },
+      ],
+    };
+    const read = clearanceFromFhir(obs, ctx);
+    expect(read.value).toBeUndefined();
+    expect(read.issues.filter(isError).map((i) => i.expression)).toEqual([
+      'Observation.valueCodeableConcept',
+    ]);
+  });
+
   test('a corrected decision is read as corrected', () => {
     const read = clearanceFromFhir({ ...base(), status: 'corrected' }, ctx);
     expect(read.value?.status).toBe('corrected');

@@ -7,7 +7,7 @@ import type { ClearanceDecision, ClearanceResult } from '../domain/model.js';
 import { identifierSystem, KAP_CODE, SYSTEM } from '../fhir/codes.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
-import { ownOpening, readStatus } from './coding.js';
+import { agreed, ownOpening, readStatus } from './coding.js';
 
 const RESULTS: readonly ClearanceResult[] = ['cleared', 'not-cleared', 'needs-review'];
 const RESULT_DISPLAY: Record<ClearanceResult, string> = {
@@ -87,9 +87,15 @@ export function clearanceFromFhir(observation: Observation, ctx: MappingContext)
     issues.push(issue('error', 'required', 'The clearance names no known patient.', 'Observation.subject'));
   }
   const codes = observation.valueCodeableConcept?.coding ?? [];
-  const result = (codes.find((c) => c.system === SYSTEM.clearanceResult) ?? codes[0])?.code;
+  const results = codes.filter((c) => c.system === SYSTEM.clearanceResult).map((c) => c.code);
+  const result = results.length > 0 ? agreed(results) : codes[0]?.code;
   if (!isClearanceResult(result)) {
-    const said = result === undefined ? 'no result' : `the result "${result}"`;
+    const said =
+      results.length > 1 && result === undefined
+        ? 'results that disagree'
+        : result === undefined
+          ? 'no result'
+          : `the result "${result}"`;
     issues.push(
       issue(
         'error',

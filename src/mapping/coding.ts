@@ -28,6 +28,10 @@ export const codesIn = (concepts: Concepts, system: string): string[] =>
     .map((c) => c.code!);
 
 /** True when some coding of the concepts is `system|code`. */
+/** The one meaning a value's codings agree on; undefined when they give none or disagree. */
+export const agreed = <T>(meanings: readonly T[]): T | undefined =>
+  new Set(meanings).size === 1 ? meanings[0] : undefined;
+
 export const hasCode = (concepts: Concepts, system: string, code: string): boolean =>
   codingsOf(concepts).some((c) => c.system === system && c.code === code);
 

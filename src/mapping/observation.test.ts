@@ -282,6 +282,62 @@ describe('reading is tolerant', () => {
     expect(read.value?.value).toEqual({ kind: 'cssrs', risk: 'high' });
   });
 
+  test('codings of one safety value that disagree, or a comparator on a pressure, give no value', () => {
+    const cssrs = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.cssrsRisk }] },
+        valueCodeableConcept: {
+          coding: [
+            { system: SYSTEM.suicideRisk, code: 'high' },
+            { system: SYSTEM.suicideRisk, code: 'low' },
+          ],
+        },
+      },
+      ctx,
+    );
+    expect(cssrs.value).toBeUndefined();
+    expect(cssrs.issues.map((i) => i.severity)).toEqual(['error']);
+    const item9 = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.phq9Item9 }] },
+        valueCodeableConcept: {
+          coding: [
+            { system: SYSTEM.loinc, code: 'LA6568-5' },
+            { system: SYSTEM.loinc, code: 'LA6571-9' },
+          ],
+        },
+      },
+      ctx,
+    );
+    expect(item9.value).toBeUndefined();
+    expect(item9.issues.map((i) => [i.severity, i.expression])).toEqual([
+      ['error', 'Observation.valueCodeableConcept'],
+    ]);
+    const bp = observationFromFhir(
+      {
+        ...base,
+        code: { coding: [{ system: SYSTEM.loinc, code: LOINC.bpPanel }] },
+        component: [
+          {
+            code: { coding: [{ system: SYSTEM.loinc, code: LOINC.systolic }] },
+            valueQuantity: { comparator: '>', value: 140, system: SYSTEM.ucum, code: 'mm[Hg]' },
+          },
+          {
+            code: { coding: [{ system: SYSTEM.loinc, code: LOINC.diastolic }] },
+            valueQuantity: { value: 80, system: SYSTEM.ucum, code: 'mm[Hg]' },
+          },
+        ],
+      },
+      ctx,
+    );
+    expect(bp.value).toBeUndefined();
+    expect(bp.issues.map((i) => [i.severity, i.expression])).toEqual([
+      ['error', 'Observation.component[0].valueQuantity'],
+    ]);
+  });
+
   test('mental status as components is read as joined text', () => {
     const read = observationFromFhir(
       {

@@ -30,7 +30,7 @@ import { doseFromQuantity } from '../fhir/dosage.js';
 import { type Issue, issue } from '../fhir/outcome.js';
 import { domainIdOf, type MappingContext, type Read, sourceOf } from '../fhir/reference-context.js';
 import { convert } from '../fhir/ucum.js';
-import { codesIn, coding, concept, hasCode, ownOpening } from './coding.js';
+import { agreed, codesIn, coding, concept, hasCode, ownOpening } from './coding.js';
 
 type ValueOf<K extends ObservationKind> = Extract<ObservationValue, { kind: K }>;
 type Written = Pick<
@@ -122,12 +122,15 @@ function totalShape(total: Coding, max: number, what: string): Shape<{ total: nu
 
 const PHQ9_ANSWER_TEXT = ['Not at all', 'Several days', 'More than half the days', 'Nearly every day'];
 
-/** An answer 0..3 to a PHQ-9 item: a LOINC answer code (LA6568-5..LA6571-9) or an integer. */
+/**
+ * An answer 0..3 to a PHQ-9 item: a LOINC answer code (LA6568-5..LA6571-9) or an integer. Answer
+ * codes that disagree give no answer.
+ */
 function phq9Answer(carrier: { valueCodeableConcept?: CodeableConcept; valueInteger?: number } | undefined) {
   const coded = codesIn(carrier?.valueCodeableConcept, SYSTEM.loinc)
     .map((c) => PHQ9_ANSWERS.indexOf(c as (typeof PHQ9_ANSWERS)[number]))
-    .find((a) => a >= 0);
-  const answer = coded ?? carrier?.valueInteger;
+    .filter((a) => a >= 0);
+  const answer = coded.length > 0 ? agreed(coded) : carrier?.valueInteger;
   return answer !== undefined && Number.isInteger(answer) && answer >= 0 && answer <= 3 ? answer : undefined;
 }
 
@@ -257,18 +260,31 @@ const riskShape: Shape<{ risk: CssrsRisk }> = {
     const i = componentIndex(observation, loinc(LOINC.cssrsRisk));
     const carrier: CodeableConcept | undefined =
       i >= 0 ? observation.component?.[i]?.valueCodeableConcept : observation.valueCodeableConcept;
-    const risk =
-      SUICIDE_RISK.find((r) => codesIn(carrier, SYSTEM.suicideRisk).includes(r)) ??
-      codesIn(carrier, SYSTEM.loinc)
+    const coded = [
+      ...codesIn(carrier, SYSTEM.suicideRisk).filter((c): c is CssrsRisk =>
+        SUICIDE_RISK.includes(c as CssrsRisk),
+      ),
+      ...codesIn(carrier, SYSTEM.loinc)
         .map((c) => CSSRS_LOINC_ANSWERS[c])
-        .find((r) => r !== undefined) ??
-      riskFromText(
-        carrier?.text ?? (i >= 0 ? observation.component?.[i]?.valueString : observation.valueString),
-      );
+        .filter((r) => r !== undefined),
+    ];
+    const risk =
+      coded.length > 0
+        ? agreed(coded)
+        : riskFromText(
+            carrier?.text ?? (i >= 0 ? observation.component?.[i]?.valueString : observation.valueString),
+          );
     if (risk === undefined) {
       const where = i >= 0 ? `Observation.component[${i}].valueCodeableConcept` : 'Observation.component';
       issues.push(
-        issue('error', 'code-invalid', 'The C-SSRS has no risk level low, moderate or high.', where),
+        issue(
+          'error',
+          'code-invalid',
+          coded.length > 1
+            ? 'The C-SSRS risk level codings disagree.'
+            : 'The C-SSRS has no risk level low, moderate or high.',
+          where,
+        ),
       );
       return undefined;
     }
@@ -319,6 +335,12 @@ function readPressure(
   const i = componentIndex(observation, code);
   const quantity = i >= 0 ? observation.component?.[i]?.valueQuantity : observation.valueQuantity;
   const where = i >= 0 ? `Observation.component[${i}].valueQuantity` : 'Observation.valueQuantity';
+  if (quantity?.comparator !== undefined) {
+    issues.push(
+      issue('error', 'value', `The ${what} is "${quantity.comparator} ${value}", not a reading.`, where),
+    );
+    return undefined;
+  }
   const unit = quantity === undefined ? undefined : doseFromQuantity(quantity)?.unit;
   const mmHg = unit === undefined ? undefined : convert(value, unit, 'mm[Hg]');
   if (mmHg === undefined) {
