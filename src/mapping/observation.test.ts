@@ -341,6 +341,26 @@ describe('reading is tolerant', () => {
     ]);
   });
 
+  test('a heart rate or SpO2 with a comparator is a bound, not a reading', () => {
+    for (const [code, unit] of [
+      [LOINC.heartRate, '/min'],
+      [LOINC.spo2, '%'],
+    ] as const) {
+      const read = observationFromFhir(
+        {
+          ...base,
+          code: { coding: [{ system: SYSTEM.loinc, code }] },
+          valueQuantity: { comparator: '<', value: 90, system: SYSTEM.ucum, code: unit },
+        },
+        ctx,
+      );
+      expect({ code, value: read.value }).toEqual({ code, value: undefined });
+      expect(read.issues.map((i) => [i.severity, i.expression])).toEqual([
+        ['error', 'Observation.valueQuantity'],
+      ]);
+    }
+  });
+
   test('mental status as components is read as joined text', () => {
     const read = observationFromFhir(
       {

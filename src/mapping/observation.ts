@@ -397,6 +397,19 @@ function quantityShape<F extends string>(
         );
         return undefined;
       }
+      // "< 90" is a bound, not a reading: a monitoring check must not take it for 90.
+      const comparator = observation.valueQuantity?.comparator;
+      if (comparator !== undefined) {
+        issues.push(
+          issue(
+            'error',
+            'value',
+            `The value is "${comparator} ${value}", not a reading.`,
+            'Observation.valueQuantity',
+          ),
+        );
+        return undefined;
+      }
       return { [field]: value } as Record<F, number>;
     },
   };
