@@ -11,14 +11,14 @@
 import { randomUUID } from 'node:crypto';
 import { doseChecks, medicineFacts } from '../domain/medicine-session.js';
 import type { Administration } from '../domain/model.js';
-import { currentOrder, episodeReadiness, inCourse, patientReadiness } from '../domain/readiness.js';
+import { currentOrder, patientReadiness } from '../domain/readiness.js';
 import { spanOf } from '../domain/time.js';
 import { doseInMg } from '../fhir/dosage.js';
 import { parseReference } from '../fhir/ids.js';
 import { type Answered, answered, conflict, created, OperationOutcomeError } from '../fhir/outcome.js';
 import { administrationToFhir } from '../mapping/administration.js';
 import { currentRecord } from '../record.js';
-import { medicinePolicyOf, readinessQuery } from './patients.js';
+import { medicinePolicyOf, readinessQuery, withPartner } from './patients.js';
 import { courseContext, type RecordingDeps, record, refusal, sourceOf, unprocessable } from './recording.js';
 import type { Answer, DoseRecording } from './schemas.js';
 import { patientSession } from './sessions.js';
@@ -62,24 +62,10 @@ export async function recordDose(
     if (episode.type === 'couples') {
       // Each partner's doses in this joint session are part of it, not sessions taken before it.
       const joint = new Set([own.id, ...partners.map((p) => p.id)]);
-      const records = await Promise.all(
-        episode.patients.map(async (p) => {
-          const r =
-            p === input.patient
-              ? full
-              : (await currentRecord(tx, p, tenant, 'ehr:last-heard', deps.patientLink))?.record;
-          return (
-            r && { ...r, administrations: r.administrations.filter((a) => !joint.has(a.sessionId ?? '')) }
-          );
-        }),
-      );
-      const course = episodeReadiness(
-        episode,
-        records.flatMap((r) => (r ? [r] : [])),
-        query,
-        deps.policy,
-      );
-      readiness = inCourse(readiness, course);
+      readiness = await withPartner(tx, readiness, episode, full, query, deps, tenant, (r) => ({
+        ...r,
+        administrations: r.administrations.filter((a) => !joint.has(a.sessionId ?? '')),
+      }));
     }
     const rx = currentOrder(others, (v) => spanOf(v, deps.policy.timeZone)).rx;
     const findings = doseChecks(

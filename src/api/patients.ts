@@ -5,10 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Patient } from 'fhir/r4';
 import { DEFAULT_MEDICINE_POLICY, type MedicinePolicy } from '../domain/medicine-session.js';
-import type { PatientLink } from '../domain/model.js';
+import type { Episode, PatientLink } from '../domain/model.js';
 import {
   episodeReadiness,
   inCourse,
+  type PatientRecord,
   patientReadiness,
   type Readiness,
   type ReadinessPolicy,
@@ -157,6 +158,31 @@ export function readinessQuery(
   };
 }
 
+/**
+ * A partner's answer in a couples course: the joint medicine session needs both partners, so what
+ * stops the other stops this one (`inCourse`). The other partner's record is read as every answer
+ * reads it; `own` is this partner's, already read; `asOf` adjusts each record before the rules
+ * read it (the dose route leaves out the doses of the joint session being recorded).
+ */
+export async function withPartner(
+  reader: Parameters<typeof currentRecord>[0],
+  readiness: Readiness,
+  episode: Episode,
+  own: PatientRecord,
+  query: ReadinessQuery,
+  deps: PatientsDeps,
+  tenant: string,
+  asOf: (r: PatientRecord) => PatientRecord = (r) => r,
+): Promise<Readiness> {
+  const others = await Promise.all(
+    episode.patients
+      .filter((p) => p !== own.patientId)
+      .map((p) => currentRecord(reader, p, tenant, 'ehr:last-heard', deps.patientLink)),
+  );
+  const records = [own, ...others.flatMap((o) => (o ? [o.record] : []))].map(asOf);
+  return inCourse(readiness, episodeReadiness(episode, records, query, deps.policy));
+}
+
 export async function medicationStatus(
   id: string,
   question: { date?: string; at?: string },
@@ -169,16 +195,8 @@ export async function medicationStatus(
   const { record, checkpoint: ehrLastHeardAt } = current;
   const query = readinessQuery(question, deps, ehrLastHeardAt);
   let readiness = patientReadiness(record, query, deps.policy);
-  // In a couples course the joint medicine session needs both partners: what stops the other stops this one.
   const episode = record.episodes.find((e) => e.id === readiness.episodeId);
-  if (episode?.type === 'couples') {
-    const partners = await Promise.all(
-      episode.patients
-        .filter((p) => p !== id)
-        .map((p) => currentRecord(deps.store, p, tenant, 'ehr:last-heard', deps.patientLink)),
-    );
-    const records = [record, ...partners.flatMap((p) => (p ? [p.record] : []))];
-    readiness = inCourse(readiness, episodeReadiness(episode, records, query, deps.policy));
-  }
+  if (episode?.type === 'couples')
+    readiness = await withPartner(deps.store, readiness, episode, record, query, deps, tenant);
   return answered({ ...readiness, ...(ehrLastHeardAt ? { ehrLastHeardAt } : {}) });
 }

@@ -835,12 +835,7 @@ const safetyRule: Check = (f) => {
   }
   for (const c of f.record.findings) {
     if (!c.active || c.contraindication === undefined) continue;
-    // A finding the EHR changed after it was recorded is raised again by the change.
-    const changed =
-      (f.span(c.versionTime)?.start ?? Number.NEGATIVE_INFINITY) >
-      (f.span(c.recorded)?.start ?? Number.POSITIVE_INFINITY);
-    const raised = changed && upTo(f, c.versionTime) ? c.versionTime : c.recorded;
-    if ((c.recorded !== undefined && !upTo(f, c.recorded)) || !openFlag(f, raised)) continue;
+    if (!upTo(f, c.recorded) || !openFlag(f, raisedAt(f, c.recorded, c.versionTime))) continue;
     reasons.push(
       reason(
         'safety-contraindication',
